@@ -1,0 +1,1 @@
+"""The chat engine: protocol, rooms and presence, fan-out, limits, history; no tornado.web."""

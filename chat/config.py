@@ -1,0 +1,210 @@
+"""Every setting: name, unit, default, help; read from CHAT_<NAME>, then the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from tornado.options import OptionParser
+
+
+class ConfigError(ValueError):
+    """A setting has a value it cannot take."""
+
+
+def _meta(unit: str, help: str) -> dict[str, str]:
+    return {"unit": unit, "help": help}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The server's settings; the defaults are what `python chat_server.py` runs with."""
+
+    port: int = field(default=8000, metadata=_meta("", "TCP port to listen on"))
+    address: str = field(
+        default="127.0.0.1",
+        metadata=_meta("", "address to listen on; 0.0.0.0 (or a LAN address) serves the LAN"),
+    )
+    allowed_origins: list[str] = field(
+        default_factory=list,
+        metadata=_meta("", "extra origins (scheme://host[:port]) allowed to open /ws; "
+                           "the page's own host is always allowed"),
+    )
+    xheaders: bool = field(
+        default=False,
+        metadata=_meta("", "trust X-Real-IP/X-Forwarded-For (only behind a proxy you run)"),
+    )
+    rate_limit: float = field(
+        default=10.0,
+        metadata=_meta("frames/s", "frames a connection may send per second; 0 turns it off"),
+    )
+    rate_burst: int = field(
+        default=20, metadata=_meta("frames", "frames a connection may send at once")
+    )
+    rate_abuse_frames: int = field(
+        default=40,
+        metadata=_meta("frames", "refused frames in a row after which the connection is "
+                                 "closed with 1008"),
+    )
+    max_connections: int = field(
+        default=10_000, metadata=_meta("connections", "open WebSockets in all; 0 = unlimited")
+    )
+    max_connections_per_ip: int = field(
+        default=100,
+        metadata=_meta("connections", "open WebSockets per client address; 0 = unlimited"),
+    )
+    max_message_bytes: int = field(
+        default=64 * 1024,
+        metadata=_meta("bytes", "largest inbound frame; larger ones close the connection "
+                                "with 1009"),
+    )
+    max_text_chars: int = field(
+        default=4000, metadata=_meta("characters", "longest message text")
+    )
+    max_rooms_per_connection: int = field(
+        default=20, metadata=_meta("rooms", "rooms one connection may be in")
+    )
+    max_rooms: int = field(default=10_000, metadata=_meta("rooms", "rooms the server holds"))
+    max_queue_bytes: int = field(
+        default=1024 * 1024,
+        metadata=_meta("bytes", "bytes queued for a client that is not reading before it "
+                                "is dropped"),
+    )
+    ping_interval: float = field(
+        default=20.0,
+        metadata=_meta("s", "how often the server pings each client; 0 = never"),
+    )
+    ping_timeout: float = field(
+        default=20.0,
+        metadata=_meta("s", "a client that has not answered a ping by then is closed "
+                            "(at most ping-interval)"),
+    )
+    typing_interval: float = field(
+        default=1.0,
+        metadata=_meta("s", "least time between two typing notices of one connection "
+                            "in one room"),
+    )
+    shutdown_grace: float = field(
+        default=2.0,
+        metadata=_meta("s", "time clients get to answer the 1001 close on shutdown"),
+    )
+    db: str = field(
+        default="chat.db",
+        metadata=_meta("", "SQLite file that keeps the history; :memory: for a throwaway run"),
+    )
+    history_per_room: int = field(
+        default=10_000, metadata=_meta("messages", "messages kept per room or conversation")
+    )
+    history_days: float = field(
+        default=0.0, metadata=_meta("days", "messages older than this are deleted; 0 = keep")
+    )
+    history_on_join: int = field(
+        default=50, metadata=_meta("messages", "recent messages sent on joining a room")
+    )
+    compression: bool = field(
+        default=False,
+        metadata=_meta("", "offer permessage-deflate (costs CPU per recipient)"),
+    )
+
+    def __post_init__(self) -> None:
+        errors = [
+            f"--{_flag(name)} is {value}; it must be {rule}"
+            for name, value, rule, ok in (
+                ("port", self.port, "between 0 and 65535", 0 <= self.port <= 65535),
+                ("rate_limit", self.rate_limit, "0 or more", self.rate_limit >= 0),
+                ("rate_burst", self.rate_burst, "1 or more", self.rate_burst >= 1),
+                ("rate_abuse_frames", self.rate_abuse_frames, "1 or more",
+                 self.rate_abuse_frames >= 1),
+                ("max_connections", self.max_connections, "0 or more",
+                 self.max_connections >= 0),
+                ("max_connections_per_ip", self.max_connections_per_ip, "0 or more",
+                 self.max_connections_per_ip >= 0),
+                ("max_message_bytes", self.max_message_bytes, "at least 1024",
+                 self.max_message_bytes >= 1024),
+                ("max_text_chars", self.max_text_chars, "1 or more", self.max_text_chars >= 1),
+                ("max_rooms_per_connection", self.max_rooms_per_connection, "1 or more",
+                 self.max_rooms_per_connection >= 1),
+                ("max_rooms", self.max_rooms, "1 or more", self.max_rooms >= 1),
+                ("max_queue_bytes", self.max_queue_bytes, "at least 1024",
+                 self.max_queue_bytes >= 1024),
+                ("ping_interval", self.ping_interval, "0 or more", self.ping_interval >= 0),
+                ("ping_timeout", self.ping_timeout, "more than 0 and at most ping-interval",
+                 self.ping_interval == 0 or 0 < self.ping_timeout <= self.ping_interval),
+                ("typing_interval", self.typing_interval, "0 or more",
+                 self.typing_interval >= 0),
+                ("history_per_room", self.history_per_room, "1 or more",
+                 self.history_per_room >= 1),
+                ("history_days", self.history_days, "0 or more", self.history_days >= 0),
+                ("history_on_join", self.history_on_join, "between 0 and 200",
+                 0 <= self.history_on_join <= 200),
+                ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
+            )
+            if not ok
+        ]
+        if errors:
+            raise ConfigError("; ".join(errors))
+
+    @property
+    def allowed_origins_set(self) -> frozenset[str]:
+        """--allowed-origins, normalized for comparison with an Origin header."""
+        return frozenset(origin.rstrip("/").lower() for origin in self.allowed_origins)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _env_name(name: str) -> str:
+    return "CHAT_" + name.upper()
+
+
+def _convert(name: str, kind: type, raw: str) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is list:
+            return [item.strip() for item in raw.split(",") if item.strip()]
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{_env_name(name)}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _kind(f: dataclasses.Field[Any]) -> type:
+    return {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type), list)
+
+
+def define_options(parser: OptionParser, environ: dict[str, str] | None = None) -> None:
+    """Define every setting on `parser`; CHAT_<NAME> in `environ` replaces the default."""
+    environ = dict(os.environ) if environ is None else environ
+    defaults = Settings()
+    for f in fields(Settings):
+        kind = _kind(f)
+        default = getattr(defaults, f.name)
+        if _env_name(f.name) in environ:
+            default = _convert(f.name, kind, environ[_env_name(f.name)])
+        unit = f.metadata["unit"]
+        parser.define(
+            _flag(f.name),
+            default=default,
+            type=str if kind is list else kind,
+            multiple=kind is list,
+            help=f.metadata["help"] + (f" [{unit}]" if unit else "")
+            + f" (env {_env_name(f.name)})",
+            metavar=unit.split("/")[0].upper() if unit else None,
+        )
+
+
+def from_options(parser: OptionParser) -> Settings:
+    """Settings from a parser on which define_options() ran and the command line was parsed."""
+    values = {f.name: getattr(parser, f.name) for f in fields(Settings)}
+    return Settings(**values)

@@ -1,0 +1,91 @@
+"""Server-to-client events (docs/protocol.md), built as dicts and framed once by the hub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat.protocol import ProtocolError
+from chat.store.base import StoredMessage
+
+# A legacy (tutorial) page renders every frame as a chat line from `username`.
+LEGACY_ERROR_SENDER = "server"
+
+
+def message(stored: StoredMessage) -> dict[str, Any]:
+    """A room message; `username` and `message` are the keys the tutorial's page reads."""
+    event: dict[str, Any] = {
+        "type": "message",
+        "id": stored.id,
+        "room": stored.conversation,
+        "username": stored.username,
+        "avatar": stored.avatar,
+        "message": stored.text,
+        "ts": stored.ts,
+    }
+    if stored.cid is not None:
+        event["cid"] = stored.cid
+    return event
+
+
+def direct(stored: StoredMessage) -> dict[str, Any]:
+    """A direct message, as both of its parties see it."""
+    event: dict[str, Any] = {
+        "type": "dm",
+        "id": stored.id,
+        "from": stored.username,
+        "to": stored.to,
+        "avatar": stored.avatar,
+        "message": stored.text,
+        "ts": stored.ts,
+    }
+    if stored.cid is not None:
+        event["cid"] = stored.cid
+    return event
+
+
+def welcome(username: str, avatar: str, token: str, rooms: set[str]) -> dict[str, Any]:
+    return {"type": "welcome", "username": username, "avatar": avatar, "token": token,
+            "rooms": sorted(rooms)}
+
+
+def presence(room: str, users: list[dict[str, str]]) -> dict[str, Any]:
+    return {"type": "presence", "room": room, "users": users}
+
+
+def joined(room: str, username: str, avatar: str) -> dict[str, Any]:
+    return {"type": "join", "room": room, "username": username, "avatar": avatar}
+
+
+def left(room: str, username: str) -> dict[str, Any]:
+    return {"type": "leave", "room": room, "username": username}
+
+
+def typing(room: str, username: str) -> dict[str, Any]:
+    return {"type": "typing", "room": room, "username": username}
+
+
+def history(
+    messages: list[dict[str, Any]], *, room: str | None = None, peer: str | None = None,
+    recovered: bool | None = None, more: bool | None = None,
+) -> dict[str, Any]:
+    """A batch of stored events, oldest first: on join (with `recovered`) or a page (`more`)."""
+    event: dict[str, Any] = {"type": "history", "messages": messages}
+    if room is not None:
+        event["room"] = room
+    if peer is not None:
+        event["with"] = peer
+    if recovered is not None:
+        event["recovered"] = recovered
+    if more is not None:
+        event["more"] = more
+    return event
+
+
+def error(err: ProtocolError, *, legacy: bool = False) -> dict[str, Any]:
+    """An error for the connection whose frame caused it."""
+    event: dict[str, Any] = {"type": "error", "code": err.code, "reason": err.reason,
+                             "request": err.request, **err.refs}
+    if legacy:
+        event["username"] = LEGACY_ERROR_SENDER
+        event["message"] = err.reason
+    return event

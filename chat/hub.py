@@ -1,0 +1,441 @@
+"""Connections, rooms, presence and fan-out: the one place that decides who gets what."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from chat import events
+from chat.config import Settings
+from chat.identity import avatar_url, new_token, token_matches
+from chat.limits import ConnectionCounter, TokenBucket
+from chat.protocol import (
+    DEFAULT_ROOM,
+    Command,
+    Direct,
+    History,
+    Join,
+    Leave,
+    LegacyPost,
+    Post,
+    ProtocolError,
+    Typing,
+    parse,
+)
+from chat.state import Client, Peer, Room, User
+from chat.store.base import HistoryStore, StoredMessage, StoreError, dm_key
+from chat.wire import Frame
+
+log = logging.getLogger("chat.hub")
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+
+
+class Stats:
+    """Counters the hub keeps for /healthz and /metrics."""
+
+    __slots__ = ("deliveries", "errors", "evicted", "messages", "rate_limited", "store_failures")
+
+    def __init__(self) -> None:
+        self.messages = 0  # room and direct messages stored and sent
+        self.deliveries = 0  # frames of those messages handed to connections
+        self.errors = 0  # error events sent
+        self.rate_limited = 0  # frames refused by the rate limit
+        self.evicted = 0  # slow readers dropped (counted by the transport)
+        self.store_failures = 0  # appends the store refused
+
+
+class Hub:
+    """The chat: every connection, user and room of this process, and what each frame does."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: HistoryStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clients: set[Client] = set()
+        self.users: dict[str, User] = {}
+        self.rooms: dict[str, Room] = {DEFAULT_ROOM: Room(DEFAULT_ROOM)}
+        self.connections = ConnectionCounter(
+            settings.max_connections, settings.max_connections_per_ip
+        )
+        self.stats = Stats()
+        self._clock = clock
+        self._monotonic = monotonic
+        self.started = monotonic()
+        self._drained: asyncio.Event | None = None
+        self._handlers: dict[type, Callable[[Client, Any], Awaitable[None] | None]] = {
+            Join: self._join, Post: self._post, Direct: self._direct, Typing: self._typing,
+            Leave: self._leave, History: self._history, LegacyPost: self._legacy,
+        }
+
+    # Connections
+
+    def refusal(self, address: str) -> tuple[int, str] | None:
+        """(HTTP status, reason) if a new connection from `address` must be refused."""
+        return self.connections.refusal(address)
+
+    def connect(self, peer: Peer, address: str) -> tuple[Client, Awaitable[None]]:
+        """Register a connection; await the second value before reading its frames."""
+        bucket = TokenBucket(self.settings.rate_limit, self.settings.rate_burst, self._monotonic())
+        client = Client(peer, address, bucket)
+        self.clients.add(client)
+        self.connections.add(address)
+        # Before it joins, a connection reads `general` (the tutorial's page shows the chat
+        # before you join): its recent history as message events, then live ones.
+        return client, self._catch_up(client, self.rooms[DEFAULT_ROOM], None, watching=True)
+
+    def disconnect(self, client: Client) -> None:
+        """Remove a connection from everything it joined; safe to call twice."""
+        if client.closed:
+            return
+        client.closed = True
+        self.clients.discard(client)
+        self.connections.remove(client.address)
+        general = self.rooms[DEFAULT_ROOM]
+        general.readers.discard(client)
+        general.joining.pop(client, None)
+        for name in list(client.rooms):
+            self._exit(client, name)
+        user = client.user
+        if user is not None:
+            user.clients.discard(client)
+            if not user.clients and self.users.get(user.key) is user:
+                del self.users[user.key]
+        if not self.clients and self._drained is not None:
+            self._drained.set()
+
+    async def drained(self) -> None:
+        """Return once no connection is left."""
+        if self.clients:
+            self._drained = asyncio.Event()
+            await self._drained.wait()
+
+    def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Close every connection (graceful shutdown)."""
+        for client in list(self.clients):
+            client.peer.close(code, reason)
+
+    def receive(self, client: Client, text: str) -> Awaitable[None] | None:
+        """Act on one text frame; an awaitable if the action waits on the store."""
+        if client.closed:
+            return None
+        if not client.bucket.take(self._monotonic()):
+            self._refuse_for_rate(client)
+            return None
+        client.strikes = 0
+        try:
+            command: Command = parse(text, max_text_chars=self.settings.max_text_chars)
+            pending = self._handlers[type(command)](client, command)
+        except ProtocolError as err:
+            self._error(client, err)
+            return None
+        return None if pending is None else self._guard(client, pending)
+
+    async def _guard(self, client: Client, pending: Awaitable[None]) -> None:
+        try:
+            await pending
+        except ProtocolError as err:
+            self._error(client, err)
+
+    def _refuse_for_rate(self, client: Client) -> None:
+        self.stats.rate_limited += 1
+        client.strikes += 1
+        if client.strikes >= self.settings.rate_abuse_frames:
+            client.peer.close(CLOSE_POLICY, "rate limit exceeded repeatedly")
+            return
+        self._error(client, ProtocolError(
+            "rate_limited",
+            f"more than {self.settings.rate_limit:g} frames per second; slow down",
+            limit=self.settings.rate_limit,
+        ))
+
+    def _error(self, client: Client, err: ProtocolError) -> None:
+        self.stats.errors += 1
+        client.peer.send(Frame.of(events.error(err, legacy=client.legacy)))
+
+    # Identity and rooms
+
+    def _identify(
+        self, client: Client, username: str | None, email: str | None, token: str | None,
+        request: str | None,
+    ) -> User:
+        if client.user is not None:
+            if username is not None and username.casefold() != client.user.key:
+                raise ProtocolError(
+                    "username_mismatch",
+                    f"this connection is {client.user.name!r}; it cannot speak as {username!r}",
+                    request=request, field="username",
+                )
+            return client.user
+        if username is None:
+            raise ProtocolError("missing_field", "the field 'username' is required",
+                                request=request, field="username")
+        user = self.users.get(username.casefold())
+        if user is None:
+            user = User(username, avatar_url(email, username), new_token())
+            self.users[user.key] = user
+        elif not token_matches(token, user.token):
+            raise ProtocolError("username_taken", f"{username!r} is already online",
+                                request=request, field="username")
+        user.clients.add(client)
+        client.user = user
+        return user
+
+    def _user(self, client: Client, request: str, **refs: Any) -> User:
+        if client.user is None:
+            raise ProtocolError("not_joined", "join first", request=request, **refs)
+        return client.user
+
+    def _room_of(self, client: Client, name: str, request: str, **refs: Any) -> Room:
+        room = self.rooms.get(name)
+        if room is None or name not in client.rooms:
+            raise ProtocolError("not_in_room", f"you are not in the room {name!r}",
+                                request=request, room=name, **refs)
+        return room
+
+    def _enter(self, client: Client, user: User, name: str) -> Room:
+        if len(client.rooms) >= self.settings.max_rooms_per_connection:
+            raise ProtocolError(
+                "too_many_rooms",
+                f"a connection may be in {self.settings.max_rooms_per_connection} rooms",
+                request="join", room=name, limit=self.settings.max_rooms_per_connection,
+            )
+        room = self.rooms.get(name)
+        if room is None:
+            if len(self.rooms) >= self.settings.max_rooms:
+                raise ProtocolError("too_many_rooms",
+                                    f"the server holds its limit of {self.settings.max_rooms:,} "
+                                    "rooms", request="join", room=name)
+            room = self.rooms[name] = Room(name)
+        first_of_user = user.key not in room.users
+        room.users.setdefault(user.key, set()).add(client)
+        client.rooms.add(name)
+        if first_of_user:
+            self._notify(room.listeners, events.joined(name, user.name, user.avatar))
+        if not client.legacy:
+            room.listeners.add(client)
+        return room
+
+    def _exit(self, client: Client, name: str) -> None:
+        client.rooms.discard(name)
+        client.typing_at.pop(name, None)
+        room = self.rooms.get(name)
+        if room is None or client.user is None:
+            return
+        room.readers.discard(client)
+        room.listeners.discard(client)
+        room.joining.pop(client, None)
+        key = client.user.key
+        connections = room.users.get(key)
+        if connections is not None:
+            connections.discard(client)
+            if not connections:
+                del room.users[key]
+                self._notify(room.listeners, events.left(name, client.user.name))
+        if not room.users and name != DEFAULT_ROOM:
+            del self.rooms[name]
+
+    # Fan-out
+
+    def _notify(self, clients: Iterable[Client], event: dict[str, Any]) -> None:
+        frame = Frame.of(event)
+        for client in clients:
+            client.peer.send(frame)
+
+    def _broadcast(self, room: Room, stored: StoredMessage) -> None:
+        frame = Frame.of(events.message(stored))
+        readers = room.readers
+        for client in readers:
+            client.peer.send(frame)
+        self.stats.deliveries += len(readers)
+        for held in room.joining.values():
+            held.append((stored.id, frame))
+
+    async def _catch_up(
+        self, client: Client, room: Room, since: int | None, *, watching: bool = False
+    ) -> None:
+        """Send a room's missed history, then make the client a live reader: no gap, no repeat."""
+        room.joining[client] = []
+        try:
+            missed, recovered = await self._missed(room.name, since)
+        except StoreError as exc:
+            log.warning("history of %s unavailable: %s", room.name, exc)
+            missed, recovered = [], False
+        held = room.joining.pop(client, None)
+        if held is None or client.closed or not (watching or room.name in client.rooms):
+            return  # left or closed while the store was read
+        if watching or client.legacy:
+            for stored in missed:
+                client.peer.send(Frame.of(events.message(stored)))
+        else:
+            client.notify(Frame.of(events.history(
+                [events.message(stored) for stored in missed], room=room.name,
+                recovered=recovered)))
+        last = missed[-1].id if missed else (since or 0)
+        if watching:
+            client.watch_from = missed[0].id if missed else last + 1
+            for message_id, _ in held:
+                client.watch_from = min(client.watch_from, message_id)
+        for message_id, frame in held:
+            if message_id > last:
+                client.peer.send(frame)
+        room.readers.add(client)
+
+    async def _missed(self, conversation: str, since: int | None) -> tuple[
+            list[StoredMessage], bool]:
+        limit = self.settings.history_on_join
+        if since is not None:
+            after = await self.store.after(conversation, since, limit + 1)
+            if len(after) <= limit:
+                return after, True
+        return await self.store.latest(conversation, limit), since is None
+
+    # Commands
+
+    def _join(self, client: Client, cmd: Join) -> Awaitable[None] | None:
+        if client.legacy:
+            raise ProtocolError("unknown_type", "a tutorial client cannot join rooms",
+                                request="join")
+        was_watching = client.user is None
+        user = self._identify(client, cmd.username, cmd.email, cmd.token, "join")
+        if cmd.room in client.rooms:
+            self._welcome(client, user, self.rooms[cmd.room])
+            return None
+        room = self._enter(client, user, cmd.room)
+        self._welcome(client, user, room)
+        general = self.rooms[DEFAULT_ROOM]
+        if was_watching and client in general.readers:
+            if room is general:  # read live all along: only what came before the feed is missing
+                return self._catch_up_watcher(client, general, cmd.since)
+            general.readers.discard(client)  # a joined connection reads only its rooms
+        return self._catch_up(client, room, cmd.since)
+
+    async def _catch_up_watcher(self, client: Client, room: Room, since: int | None) -> None:
+        missed: list[StoredMessage] = []
+        recovered = True
+        if since is not None and since + 1 < client.watch_from:
+            limit = self.settings.history_on_join
+            try:
+                missed = await self.store.after(room.name, since, limit + 1)
+                missed = [stored for stored in missed if stored.id < client.watch_from]
+                if len(missed) > limit:
+                    missed = await self.store.before(room.name, client.watch_from, limit)
+                    recovered = False
+            except StoreError as exc:
+                log.warning("history of %s unavailable: %s", room.name, exc)
+                missed, recovered = [], False
+        client.notify(Frame.of(events.history(
+            [events.message(stored) for stored in missed], room=room.name, recovered=recovered)))
+
+    def _welcome(self, client: Client, user: User, room: Room) -> None:
+        client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms)))
+        client.notify(Frame.of(events.presence(room.name, room.presence(self.users))))
+
+    def _legacy(self, client: Client, cmd: LegacyPost) -> Awaitable[None] | None:
+        if client.user is None:
+            client.legacy = True  # its first frame is the tutorial's: so are its events
+            user = self._identify(client, cmd.username, cmd.email, None, None)
+            self._enter(client, user, DEFAULT_ROOM)
+        elif not client.legacy:
+            raise ProtocolError("unknown_type", "this connection speaks typed frames; "
+                                "add a type", request=None)
+        else:
+            self._identify(client, cmd.username, None, None, None)
+        if not cmd.text:
+            return None
+        return self._post(client, Post(DEFAULT_ROOM, cmd.text, None))
+
+    async def _post(self, client: Client, cmd: Post) -> None:
+        user = self._user(client, "message", cid=cmd.cid)
+        self._room_of(client, cmd.room, "message", cid=cmd.cid)
+        stored, created = await self._append(
+            client, cmd.room, user, cmd.text, cmd.cid, "message")
+        room = self.rooms.get(cmd.room)
+        if not created or room is None:
+            client.peer.send(Frame.of(events.message(stored)))  # the original acknowledgement
+            return
+        self._broadcast(room, stored)
+
+    async def _direct(self, client: Client, cmd: Direct) -> None:
+        user = self._user(client, "dm", cid=cmd.cid, to=cmd.to)
+        target = self.users.get(cmd.to.casefold())
+        if target is None or not target.typed_clients():
+            raise ProtocolError("not_online", f"{cmd.to!r} is not online (or only on a tutorial client)", request="dm",
+                                to=cmd.to, cid=cmd.cid)
+        stored, created = await self._append(
+            client, dm_key(user.name, target.name), user, cmd.text, cmd.cid, "dm",
+            to=target.name)
+        frame = Frame.of(events.direct(stored))
+        if not created:
+            client.peer.send(frame)
+            return
+        recipients = user.typed_clients() | target.typed_clients()
+        recipients.add(client)
+        for recipient in recipients:
+            recipient.peer.send(frame)
+        self.stats.deliveries += len(recipients)
+
+    async def _append(
+        self, client: Client, conversation: str, user: User, text: str, cid: str | None,
+        request: str, to: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        try:
+            stored, created = await self.store.append(
+                conversation, username=user.name, avatar=user.avatar, text=text,
+                ts=int(self._clock() * 1000), cid=cid, to=to)
+        except StoreError as exc:
+            self.stats.store_failures += 1
+            log.error("could not store a message in %s: %s", conversation, exc)
+            raise ProtocolError("store_failed", "the message could not be stored; "
+                                "it was not sent", request=request, cid=cid) from None
+        if created:
+            self.stats.messages += 1
+        return stored, created
+
+    def _typing(self, client: Client, cmd: Typing) -> None:
+        user = self._user(client, "typing", room=cmd.room)
+        room = self._room_of(client, cmd.room, "typing")
+        now = self._monotonic()
+        last = client.typing_at.get(cmd.room)
+        if last is not None and now - last < self.settings.typing_interval:
+            return  # ephemeral: dropping extras loses nothing
+        client.typing_at[cmd.room] = now
+        others = [c for c in room.listeners if c.user is not user]
+        self._notify(others, events.typing(room.name, user.name))
+
+    def _leave(self, client: Client, cmd: Leave) -> None:
+        user = self._user(client, "leave", room=cmd.room)
+        self._room_of(client, cmd.room, "leave")
+        self._exit(client, cmd.room)
+        client.notify(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
+
+    async def _history(self, client: Client, cmd: History) -> None:
+        user = self._user(client, "history")
+        if cmd.peer is not None:
+            conversation = dm_key(user.name, cmd.peer)  # includes the asker: always private
+        else:
+            assert cmd.room is not None
+            conversation = self._room_of(client, cmd.room, "history").name
+        try:
+            if cmd.before is None:
+                page = await self.store.latest(conversation, cmd.limit + 1)
+            else:
+                page = await self.store.before(conversation, cmd.before, cmd.limit + 1)
+        except StoreError as exc:
+            raise ProtocolError("store_failed", f"history could not be read: {exc}",
+                                request="history") from None
+        more = len(page) > cmd.limit
+        page = page[1:] if more else page
+        render = events.direct if cmd.peer is not None else events.message
+        client.notify(Frame.of(events.history(
+            [render(stored) for stored in page], room=cmd.room, peer=cmd.peer, more=more)))

@@ -1,0 +1,269 @@
+"""The wire format (docs/protocol.md): parse() turns a text frame into a command or raises."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import emoji
+
+from chat import jsoncodec
+
+DEFAULT_ROOM = "general"
+USERNAME_MAX_CHARS = 32
+ROOM_RE = re.compile(r"[a-z0-9_.\-]{1,32}")
+CID_MAX_CHARS = 64
+TOKEN_MAX_CHARS = 64
+EMAIL_MAX_CHARS = 254  # RFC 5321's longest forward path
+HISTORY_PAGE_MAX = 200  # messages one `history` request returns at most
+# Unicode categories a name may not contain: controls, format (bidi overrides, zero-width
+# joiners), surrogates, private use, unassigned, line and paragraph separators.
+_FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+class ProtocolError(Exception):
+    """A frame the server refuses; becomes an `error` event for its sender."""
+
+    def __init__(
+        self, code: str, reason: str, *, request: str | None = None, **refs: Any
+    ) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.request = request
+        self.refs = {key: value for key, value in refs.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    username: str | None
+    email: str | None
+    room: str
+    token: str | None
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    room: str
+    text: str
+    cid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Direct:
+    to: str
+    text: str
+    cid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    room: str | None
+    peer: str | None  # the other user of a direct conversation (`with`)
+    before: int | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyPost:
+    """The tutorial's frame: {"email", "username", "message"} with no type."""
+
+    username: str
+    email: str | None
+    text: str
+
+
+Command = Join | Post | Direct | Typing | Leave | History | LegacyPost
+
+
+class _Frame:
+    """Typed access to the fields of one client frame, raising ProtocolError on misuse."""
+
+    def __init__(self, obj: dict[str, Any], request: str | None) -> None:
+        self.obj = obj
+        self.request = request
+
+    def fail(self, code: str, reason: str, **refs: Any) -> ProtocolError:
+        return ProtocolError(code, reason, request=self.request, **refs)
+
+    def string(self, key: str, *, required: bool = False, max_chars: int = 0) -> str | None:
+        value = self.obj.get(key)
+        if value is None:
+            if required:
+                raise self.fail("missing_field", f"the field {key!r} is required", field=key)
+            return None
+        if not isinstance(value, str):
+            raise self.fail(
+                "invalid_field", f"{key!r} must be a string, not {_json_kind(value)}", field=key
+            )
+        if max_chars and len(value) > max_chars:
+            raise self.fail(
+                "invalid_field",
+                f"{key!r} is {len(value):,} characters; the limit is {max_chars:,}",
+                field=key,
+                limit=max_chars,
+            )
+        return value
+
+    def integer(self, key: str) -> int | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(
+                "invalid_field", f"{key!r} must be a whole number of 0 or more", field=key
+            )
+        return value
+
+    def room(self, key: str = "room", default: str | None = DEFAULT_ROOM) -> str:
+        raw = self.string(key, required=default is None)
+        if raw is None:
+            assert default is not None
+            return default
+        return check_room(raw, self.request)
+
+    def text(self, key: str, max_chars: int) -> str:
+        raw = self.string(key, required=True)
+        assert raw is not None
+        return check_text(raw, max_chars, self.request, self.obj.get("cid"))
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), "null" if value is None else "a string")
+
+
+def check_username(raw: str, request: str | None = None) -> str:
+    """The trimmed username, or ProtocolError('invalid_username')."""
+    name = raw.strip()
+    if not 1 <= len(name) <= USERNAME_MAX_CHARS:
+        raise ProtocolError(
+            "invalid_username",
+            f"a username is 1 to {USERNAME_MAX_CHARS} characters; {name!r} has {len(name)}",
+            request=request, field="username", limit=USERNAME_MAX_CHARS,
+        )
+    for char in name:
+        if unicodedata.category(char) in _FORBIDDEN_IN_NAMES:
+            raise ProtocolError(
+                "invalid_username",
+                f"a username cannot contain the character U+{ord(char):04X}",
+                request=request, field="username",
+            )
+    return name
+
+
+def check_room(raw: str, request: str | None = None) -> str:
+    """The lower-cased room name, or ProtocolError('invalid_room')."""
+    room = raw.strip().lower()
+    if not ROOM_RE.fullmatch(room):
+        raise ProtocolError(
+            "invalid_room",
+            f"a room name is 1 to 32 of a-z, 0-9, '-', '_', '.'; {raw[:40]!r} is not",
+            request=request, field="room",
+        )
+    return room
+
+
+def check_text(raw: str, max_chars: int, request: str | None, cid: Any = None) -> str:
+    """The text with emoji shortcodes replaced, or ProtocolError (empty_text, too_long)."""
+    cid = cid if isinstance(cid, str) else None
+    if not raw.strip():
+        raise ProtocolError("empty_text", "the message is empty", request=request, cid=cid)
+    if len(raw) > max_chars:
+        raise ProtocolError(
+            "too_long",
+            f"the message is {len(raw):,} characters; the limit is {max_chars:,}",
+            request=request, cid=cid, limit=max_chars,
+        )
+    # `alias` knows GitHub's names too (:+1:, :thumbsup:) besides the Unicode CLDR set.
+    return emoji.emojize(raw, language="alias") if ":" in raw else raw
+
+
+def parse(text: str, *, max_text_chars: int) -> Command:
+    """Parse one text frame; raises ProtocolError naming what is wrong."""
+    try:
+        obj = jsoncodec.loads(text)
+    except ValueError:
+        raise ProtocolError("invalid_json", "the frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(
+            "not_an_object", f"the frame must be a JSON object, not {_json_kind(obj)}"
+        )
+    kind = obj.get("type")
+    if kind is None and "username" in obj and "message" in obj:
+        return _parse_legacy(_Frame(obj, None), max_text_chars)
+    if not isinstance(kind, str) or kind not in _PARSERS:
+        shown = "missing" if kind is None else repr(kind)[:40]
+        raise ProtocolError(
+            "unknown_type",
+            f"type is {shown}; expected one of {', '.join(sorted(_PARSERS))}",
+            request=kind if isinstance(kind, str) else None,
+        )
+    return _PARSERS[kind](_Frame(obj, kind), max_text_chars)
+
+
+def _parse_legacy(frame: _Frame, max_text_chars: int) -> LegacyPost:
+    username = check_username(frame.string("username", required=True) or "")
+    email = frame.string("email", max_chars=EMAIL_MAX_CHARS)
+    message = frame.string("message", required=True) or ""
+    text = check_text(message, max_text_chars, None) if message.strip() else ""
+    return LegacyPost(username, email, text)
+
+
+def _parse_join(frame: _Frame, _: int) -> Join:
+    username = frame.string("username")
+    return Join(
+        username=check_username(username, "join") if username is not None else None,
+        email=frame.string("email", max_chars=EMAIL_MAX_CHARS),
+        room=frame.room(),
+        token=frame.string("token", max_chars=TOKEN_MAX_CHARS),
+        since=frame.integer("since"),
+    )
+
+
+def _parse_post(frame: _Frame, max_text_chars: int) -> Post:
+    cid = frame.string("cid", max_chars=CID_MAX_CHARS)
+    return Post(frame.room(), frame.text("text", max_text_chars), cid)
+
+
+def _parse_dm(frame: _Frame, max_text_chars: int) -> Direct:
+    cid = frame.string("cid", max_chars=CID_MAX_CHARS)
+    to = check_username(frame.string("to", required=True) or "", "dm")
+    return Direct(to, frame.text("text", max_text_chars), cid)
+
+
+def _parse_history(frame: _Frame, _: int) -> History:
+    peer = frame.string("with")
+    limit = frame.integer("limit")
+    if limit is None or limit > HISTORY_PAGE_MAX:
+        limit = HISTORY_PAGE_MAX if limit is not None else 50
+    return History(
+        room=None if peer is not None else frame.room(),
+        peer=check_username(peer, "history") if peer is not None else None,
+        before=frame.integer("before"),
+        limit=limit,
+    )
+
+
+_PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
+    "join": _parse_join,
+    "message": _parse_post,
+    "dm": _parse_dm,
+    "typing": lambda frame, _: Typing(frame.room(default=None)),
+    "leave": lambda frame, _: Leave(frame.room(default=None)),
+    "history": _parse_history,
+}

@@ -1,0 +1,80 @@
+"""The hub's records: a connection (Client), a user, a room. Only the hub changes them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chat.limits import TokenBucket
+from chat.wire import Frame
+
+
+class Peer(Protocol):
+    """The transport side of one connection, as the hub sees it."""
+
+    def send(self, frame: Frame) -> None:
+        """Queue a frame; never blocks, never raises (a failing peer closes itself)."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then close the WebSocket with `code`."""
+
+
+class Client:
+    """One WebSocket connection."""
+
+    __slots__ = ("address", "bucket", "closed", "legacy", "peer", "rooms", "strikes",
+                 "typing_at", "user", "watch_from")
+
+    def __init__(self, peer: Peer, address: str, bucket: TokenBucket) -> None:
+        self.peer = peer
+        self.address = address
+        self.bucket = bucket
+        self.strikes = 0  # frames refused in a row by the rate limit
+        self.user: User | None = None
+        self.legacy = False  # speaks the tutorial's frame: receives only `message` events
+        self.rooms: set[str] = set()
+        self.typing_at: dict[str, float] = {}  # room -> monotonic time of the last notice
+        self.closed = False
+        # The first id of `general` this connection read live before joining: it has them all.
+        self.watch_from = 0
+
+    def notify(self, frame: Frame) -> None:
+        """Send a frame that is not a `message` event (legacy clients would show it blank)."""
+        if not self.legacy:
+            self.peer.send(frame)
+
+
+class User:
+    """A name that is online, with all its connections."""
+
+    __slots__ = ("avatar", "clients", "key", "name", "token")
+
+    def __init__(self, name: str, avatar: str, token: str) -> None:
+        self.name = name
+        self.key = name.casefold()
+        self.avatar = avatar
+        self.token = token
+        self.clients: set[Client] = set()
+
+    def typed_clients(self) -> set[Client]:
+        """The connections that understand every event type."""
+        return {client for client in self.clients if not client.legacy}
+
+
+class Room:
+    """A room's audiences, kept as ready-made sets so that fan-out is one loop."""
+
+    __slots__ = ("joining", "listeners", "name", "readers", "users")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.readers: set[Client] = set()  # receive `message` events
+        self.listeners: set[Client] = set()  # members that receive notices (not legacy)
+        self.users: dict[str, set[Client]] = {}  # user key -> its connections in the room
+        # Clients waiting for their history read: live messages are held for them meanwhile.
+        self.joining: dict[Client, list[tuple[int, Frame]]] = {}
+
+    def presence(self, users: dict[str, User]) -> list[dict[str, str]]:
+        """The users in the room, by name."""
+        members = (users[key] for key in self.users if key in users)
+        return [{"username": u.name, "avatar": u.avatar} for u in sorted(members,
+                key=lambda u: u.key)]

@@ -1,0 +1,78 @@
+"""The history store interface: what the hub needs from any backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+# A repeated `cid` from the same user within this window returns the original message.
+IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000  # 10 min, as promised in docs/protocol.md
+
+
+class StoreError(Exception):
+    """A write or read failed in the backend (disk full, locked file, lost connection)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message as stored; `conversation` is a room name or a `dm_key()`."""
+
+    conversation: str
+    id: int
+    username: str
+    avatar: str
+    text: str
+    ts: int  # ms since the Unix epoch
+    cid: str | None = None
+    to: str | None = None  # the recipient's name, for direct messages
+
+
+def dm_key(a: str, b: str) -> str:
+    """The conversation key of the direct messages between users `a` and `b`."""
+    first, second = sorted((a.casefold(), b.casefold()))
+    # '@' and '\x1f' cannot occur in room names, so the key never collides with a room.
+    return f"@{first}\x1f{second}"
+
+
+class HistoryStore(Protocol):
+    """Durable, ordered history per conversation.
+
+    `append` returns only once the message is durable (that is what makes the sender's copy an
+    acknowledgement) and raises StoreError otherwise. Ids count up by one per conversation, from
+    1, with no gaps and no reuse (also after retention deleted everything): so a reader asking
+    `after(since)` knows messages were pruned if the first id it gets is not `since + 1`.
+    Concurrent appends resolve in id order. Reads return messages oldest first.
+
+    Retention (the last `per_conversation` messages, none older than `days`) may be applied in
+    the background: until it runs, reads can return a few messages more than the limits.
+    """
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def append(
+        self,
+        conversation: str,
+        *,
+        username: str,
+        avatar: str,
+        text: str,
+        ts: int,
+        cid: str | None = None,
+        to: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        """Store a message; (message, True), or (the original, False) for a repeated cid."""
+        ...
+
+    async def latest(self, conversation: str, limit: int) -> list[StoredMessage]: ...
+
+    async def before(
+        self, conversation: str, before_id: int, limit: int
+    ) -> list[StoredMessage]: ...
+
+    async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]: ...
+
+    async def prune(self) -> int:
+        """Apply retention now; the number of messages it deleted."""
+        ...

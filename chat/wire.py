@@ -1,0 +1,38 @@
+"""An outgoing event serialized and framed once (RFC 6455 section 5.2), for all its recipients."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from chat import jsoncodec
+
+_FIN_TEXT = 0x81  # FIN bit + opcode 0x1 (text); server frames are never masked
+
+
+def text_frame(payload: bytes) -> bytes:
+    """The bytes of one unmasked, unfragmented text frame carrying `payload`."""
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", _FIN_TEXT, size) + payload
+    if size <= 0xFFFF:
+        return struct.pack("!BBH", _FIN_TEXT, 126, size) + payload
+    return struct.pack("!BBQ", _FIN_TEXT, 127, size) + payload
+
+
+class Frame:
+    """One event: its JSON `payload` and its `wire` bytes, shared by every recipient."""
+
+    __slots__ = ("payload", "wire")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.wire = text_frame(payload)
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> Frame:
+        """Serialize and frame an event."""
+        return cls(jsoncodec.dumps(event))
+
+    def __repr__(self) -> str:
+        return f"Frame({self.payload[:80]!r})"

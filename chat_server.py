@@ -1,0 +1,151 @@
+"""Simple Chat: `python chat_server.py` serves the page at / and the chat at /ws."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import signal
+import sys
+from pathlib import Path
+
+import tornado.options
+from tornado.httpserver import HTTPServer
+from tornado.web import Application
+
+from chat.config import ConfigError, Settings, define_options, from_options
+from chat.hub import Hub
+from chat.store import HistoryStore, MemoryStore, StoreError, open_store
+from handlers.chatsocket import ChatSocket
+from handlers.health import HealthHandler
+from handlers.outbox import Flusher
+from handlers.pages import PageHandler, StaticHandler
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("chat.server")
+
+
+class ChatApplication(Application):
+    """The Tornado application, holding the services its handlers were given."""
+
+    hub: Hub
+    store: HistoryStore
+
+
+def make_app(
+    settings: Settings | None = None, store: HistoryStore | None = None
+) -> ChatApplication:
+    """The route table: everything the server answers, and what each handler is given."""
+    settings = settings or Settings()
+    store = store if store is not None else MemoryStore(settings.history_per_room)
+    hub = Hub(settings, store)  # the Go tutorial's `clients` and `broadcast`, one per app
+    socket_args = {"hub": hub, "flusher": Flusher(), "settings": settings}
+    app = ChatApplication(
+        [
+            (r"/", PageHandler),
+            (r"/ws", ChatSocket, socket_args),
+            (r"/healthz", HealthHandler, {"hub": hub}),
+            # /static/... is served by StaticHandler through `static_path` below.
+        ],
+        template_path=str(ROOT / "templates"),
+        static_path=str(ROOT / "static"),
+        static_handler_class=StaticHandler,
+        websocket_ping_interval=settings.ping_interval or None,
+        websocket_ping_timeout=settings.ping_timeout if settings.ping_interval else None,
+        websocket_max_message_size=settings.max_message_bytes,
+    )
+    app.hub = hub
+    app.store = store
+    return app
+
+
+def raise_open_files_limit() -> int:
+    """Lift the soft limit on open files to the hard one: each connection is a file."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGINT or SIGTERM; then close every connection with 1001 and return 0."""
+    store = open_store(settings.db, per_conversation=settings.history_per_room,
+                       days=settings.history_days)
+    try:
+        await store.start()
+    except StoreError as exc:
+        print(f"chat_server: cannot open the history database {settings.db!r}: {exc}",
+              file=sys.stderr)
+        return 2
+    app = make_app(settings, store)
+    server = HTTPServer(app, xheaders=settings.xheaders)
+    try:
+        server.listen(settings.port, settings.address)
+    except OSError as exc:
+        print(f"chat_server: cannot listen on {settings.address}:{settings.port}: "
+              f"{exc.strerror}", file=sys.stderr)
+        await store.close()
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("serving http://%s:%d/ (WebSocket at /ws)", settings.address, settings.port)
+    await stop.wait()
+
+    log.info("shutting down: closing %d connections", len(app.hub.clients))
+    server.stop()
+    app.hub.close_all()
+    try:
+        await asyncio.wait_for(app.hub.drained(), settings.shutdown_grace)
+    except TimeoutError:
+        log.warning("%d connections did not close in time", len(app.hub.clients))
+    await server.close_all_connections()
+    await store.close()
+    return 0
+
+
+def join_option_values(argv: list[str], parser: tornado.options.OptionParser) -> list[str]:
+    """Accept `--port 8000` as well as tornado.options' own `--port=8000`."""
+    known = parser._options
+    joined = list(argv[:1])
+    words = iter(argv[1:])
+    for word in words:
+        name = word[2:].replace("_", "-") if word.startswith("--") and "=" not in word else ""
+        option = known.get(name)
+        if option is not None and option.type is not bool:
+            value = next(words, None)
+            if value is not None:
+                word = f"{word}={value}"
+        joined.append(word)
+    return joined
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = tornado.options.options
+    try:
+        define_options(parser)
+    except ConfigError as exc:
+        print(f"chat_server: {exc}", file=sys.stderr)
+        return 2
+    try:
+        parser.parse_command_line(join_option_values(argv if argv is not None else sys.argv,
+                                                     parser))
+        settings = from_options(parser)
+    except (ConfigError, tornado.options.Error) as exc:
+        print(f"chat_server: {exc}", file=sys.stderr)
+        return 2
+    raise_open_files_limit()
+    try:
+        import uvloop  # the `fast` extra
+    except ImportError:
+        pass
+    else:
+        if not os.environ.get("CHAT_NO_UVLOOP"):
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

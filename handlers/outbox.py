@@ -1,0 +1,117 @@
+"""Frames queued per connection and written once per IOLoop iteration, bounded in bytes.
+
+This is the one place that goes around Tornado's per-message write path (see
+../shared/perf-notes.md: a socket send costs ~3 us, so sends per delivery decide throughput).
+Bytes never overtake what Tornado itself queued on the stream (pings, pongs, close frames):
+the socket is written directly only while the stream's own buffer is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream, StreamClosedError
+
+
+class Flusher:
+    """Writes the outboxes that received frames, once, on the next IOLoop iteration."""
+
+    def __init__(self) -> None:
+        self._dirty: list[Outbox] = []
+
+    def mark(self, outbox: Outbox) -> None:
+        if not self._dirty:
+            IOLoop.current().add_callback(self.flush)
+        self._dirty.append(outbox)
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for outbox in dirty:
+            outbox.flush()
+
+
+class Outbox:
+    """One connection's queued frames; `on_overflow` runs (later) once too much is pending."""
+
+    __slots__ = ("_backlog", "_direct", "_flusher", "_frames", "_limit", "_on_overflow", "_queued",
+                 "_stream", "bytes_sent", "closed")
+
+    def __init__(
+        self, stream: IOStream, flusher: Flusher, limit: int, on_overflow: Callable[[], None]
+    ) -> None:
+        self._stream = stream
+        # Plain TCP only: a TLS stream must encrypt through its own write path.
+        self._direct = type(stream) is IOStream
+        self._flusher = flusher
+        self._limit = limit
+        self._on_overflow = on_overflow
+        self._frames: list[bytes] = []
+        self._queued = 0
+        self._backlog = 0  # the stream's unwritten bytes at the last flush: only shrinks since
+        self.bytes_sent = 0
+        self.closed = False
+
+    def push(self, frame: bytes) -> None:
+        """Queue one frame for the next flush."""
+        if self.closed:
+            return
+        if not self._frames:
+            self._flusher.mark(self)
+        self._frames.append(frame)
+        self._queued += len(frame)
+        if self._queued + self._backlog > self._limit:
+            self._backlog = self._stream_backlog()  # it may have drained since the last flush
+            if self._queued + self._backlog > self._limit:
+                self.overflow()
+
+    def pending(self) -> int:
+        """Bytes queued here and in the stream, not yet taken by the kernel."""
+        return self._queued + self._stream_backlog()
+
+    def _stream_backlog(self) -> int:
+        stream = self._stream
+        return 0 if stream.closed() else len(stream._write_buffer)
+
+    def flush(self) -> None:
+        """Write everything queued, as one send where the socket takes it."""
+        frames = self._frames
+        if self.closed or not frames:
+            return
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        self._frames = []
+        self._queued = 0
+        stream = self._stream
+        if stream.closed():
+            self.closed = True
+            return
+        sent = 0
+        if self._direct and not stream.writing():
+            try:
+                sent = stream.socket.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.closed = True
+                stream.close()  # the peer is gone; Tornado reports the close to the handler
+                return
+        self.bytes_sent += len(data)
+        if sent < len(data):
+            try:
+                stream.write(memoryview(data)[sent:])
+            except StreamClosedError:
+                self.closed = True
+                return
+            self._backlog = len(stream._write_buffer)
+            if self._backlog > self._limit:
+                self.overflow()
+        else:
+            self._backlog = 0
+
+    def overflow(self) -> None:
+        """Stop queueing and evict the connection (on the next iteration)."""
+        self.closed = True
+        self._frames = []
+        self._queued = 0
+        # Later, not now: the hub may be iterating over a room that eviction changes.
+        IOLoop.current().add_callback(self._on_overflow)
