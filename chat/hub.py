@@ -370,8 +370,9 @@ class Hub:
         user = self._user(client, "dm", cid=cmd.cid, to=cmd.to)
         target = self.users.get(cmd.to.casefold())
         if target is None or not target.typed_clients():
-            raise ProtocolError("not_online", f"{cmd.to!r} is not online (or only on a tutorial client)", request="dm",
-                                to=cmd.to, cid=cmd.cid)
+            raise ProtocolError(
+                "not_online", f"{cmd.to!r} is not online (or only on a tutorial client)",
+                request="dm", to=cmd.to, cid=cmd.cid)
         stored, created = await self._append(
             client, dm_key(user.name, target.name), user, cmd.text, cmd.cid, "dm",
             to=target.name)

@@ -1,12 +1,30 @@
 """History stores: the interface, and the factory that picks a backend from --db."""
 
-from chat.store.base import HistoryStore, StoredMessage, StoreError, dm_key
+from chat.store.base import (
+    IDEMPOTENCY_WINDOW_MS,
+    HistoryStore,
+    StoredMessage,
+    StoreError,
+    dm_key,
+)
 from chat.store.memory import MemoryStore
+from chat.store.sqlite import SQLiteStore
 
 
 def open_store(db: str, *, per_conversation: int, days: float) -> HistoryStore:
-    """The store for `--db` (until SQLite lands: in memory)."""
-    return MemoryStore(per_conversation)
+    """The store for `--db`: a SQLite file, or for `:memory:` a MemoryStore (nothing on disk)."""
+    if db == ":memory:":
+        return MemoryStore(per_conversation, days)
+    return SQLiteStore(db, per_conversation, days)
 
 
-__all__ = ["HistoryStore", "MemoryStore", "StoreError", "StoredMessage", "dm_key", "open_store"]
+__all__ = [
+    "IDEMPOTENCY_WINDOW_MS",
+    "HistoryStore",
+    "MemoryStore",
+    "SQLiteStore",
+    "StoreError",
+    "StoredMessage",
+    "dm_key",
+    "open_store",
+]

@@ -7,6 +7,7 @@ from typing import Protocol
 
 # A repeated `cid` from the same user within this window returns the original message.
 IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000  # 10 min, as promised in docs/protocol.md
+DAY_MS = 24 * 60 * 60 * 1000  # one day in ms: retention's `days` counts these
 
 
 class StoreError(Exception):

@@ -1,0 +1,140 @@
+"""History in one SQLite file: WAL, group commit on a writer thread, reads on a reader thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from chat.store.base import StoredMessage, StoreError
+from chat.store.sqlite_schema import (
+    LOCK_TIMEOUT_S,
+    MESSAGE_COLUMNS,
+    Synchronous,
+    connect,
+    describe,
+    message_from_row,
+)
+from chat.store.sqlite_writer import Append, Prune, Writer, WriterStats
+
+_LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
+_BEFORE = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id < ?"
+           " ORDER BY id DESC LIMIT ?")
+_AFTER = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id > ?"
+          " ORDER BY id LIMIT ?")
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[str | int, ...], *,
+           newest_first: bool) -> list[StoredMessage]:
+    """Run a read on the reader thread; the messages oldest first."""
+    try:
+        rows = conn.execute(sql, params).fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(describe(exc)) from None
+    if newest_first:
+        rows.reverse()
+    return [message_from_row(row) for row in rows]
+
+
+class SQLiteStore:
+    """A HistoryStore in a SQLite file; an append returns once its group is committed.
+
+    With synchronous=FULL (the default) "committed" means fsynced: the message survives a crash
+    of the machine as well as `kill -9`. NORMAL survives `kill -9` only (see docs).
+    """
+
+    def __init__(self, path: str, per_conversation: int = 10_000, days: float = 0, *,
+                 synchronous: Synchronous = "FULL",
+                 lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
+        if path == ":memory:" or path.startswith("file:"):
+            raise ValueError(f"SQLiteStore needs a file path, not {path!r}; "
+                             "use MemoryStore for a throwaway history")
+        if per_conversation < 1 or days < 0:
+            raise ValueError(f"per_conversation={per_conversation} must be 1 or more and "
+                             f"days={days} 0 or more")
+        self._path = path
+        self._writer = Writer(path, per_conversation=per_conversation, days=days,
+                              synchronous=synchronous, lock_timeout_s=lock_timeout_s)
+        self._lock_timeout_s = lock_timeout_s
+        self._open = False
+        self._reader: sqlite3.Connection | None = None
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-reader")
+
+    @property
+    def stats(self) -> WriterStats:
+        """What the writer has committed so far."""
+        return self._writer.stats
+
+    async def start(self) -> None:
+        """Open (or create) the file and bring its schema up to date; StoreError if it cannot."""
+        self._writer.start()
+        await asyncio.wrap_future(self._writer.ready)
+        loop = asyncio.get_running_loop()
+        try:
+            self._reader = await loop.run_in_executor(
+                self._reads, partial(connect, self._path, lock_timeout_s=self._lock_timeout_s))
+        except sqlite3.Error as exc:
+            await self._stop_writer()
+            raise StoreError(describe(exc)) from None
+        self._open = True
+
+    async def close(self) -> None:
+        """Store what is queued, then close the file (the last connection checkpoints it)."""
+        if not self._open:
+            return
+        self._open = False  # refuse new work; what is already queued still completes
+        if self._reader is not None:
+            await asyncio.get_running_loop().run_in_executor(self._reads, self._reader.close)
+        self._reads.shutdown(wait=False)
+        await self._stop_writer()
+
+    async def _stop_writer(self) -> None:
+        self._writer.stop()
+        await asyncio.wrap_future(self._writer.finished)
+
+    async def append(
+        self,
+        conversation: str,
+        *,
+        username: str,
+        avatar: str,
+        text: str,
+        ts: int,
+        cid: str | None = None,
+        to: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        if not self._open:
+            raise StoreError("the history store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[StoredMessage, bool]] = loop.create_future()
+        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to)
+        self._writer.submit(Append(loop, future, message))
+        # Cancelling this await does not withdraw the message: it is stored all the same.
+        return await future
+
+    async def prune(self) -> int:
+        if not self._open:
+            raise StoreError("the history store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._writer.submit(Prune(loop, future))
+        return await future
+
+    async def latest(self, conversation: str, limit: int) -> list[StoredMessage]:
+        return await self._read(_LATEST, (conversation,), limit, newest_first=True)
+
+    async def before(self, conversation: str, before_id: int, limit: int) -> list[StoredMessage]:
+        return await self._read(_BEFORE, (conversation, before_id), limit, newest_first=True)
+
+    async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
+        return await self._read(_AFTER, (conversation, after_id), limit, newest_first=False)
+
+    async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
+                    newest_first: bool) -> list[StoredMessage]:
+        if not self._open or self._reader is None:
+            raise StoreError("the history store is not open")
+        if limit <= 0:  # SQLite would read a negative LIMIT as "no limit"
+            return []
+        fetch = partial(_fetch, self._reader, sql, (*keys, limit), newest_first=newest_first)
+        return await asyncio.get_running_loop().run_in_executor(self._reads, fetch)

@@ -1,0 +1,108 @@
+"""The SQLite history file: connection settings, the schema, and the migrations that build it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Literal
+
+from chat.store.base import StoredMessage, StoreError
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+# How long a write waits for another process's lock before it fails: a message that cannot be
+# stored within this is better reported to its sender than delivered late.
+LOCK_TIMEOUT_S = 2.0
+# Keeps the -wal file from staying at its high-water mark after a burst (bytes).
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+
+MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient"
+
+
+def _v1_history(conn: sqlite3.Connection) -> None:
+    """Conversations with their id counters, messages, and the cids of the idempotency window."""
+    # last_id outlives the messages: ids are never reused, even once retention deleted them all.
+    conn.execute("CREATE TABLE conversations (key TEXT PRIMARY KEY, last_id INTEGER NOT NULL)"
+                 " WITHOUT ROWID")
+    conn.execute("CREATE TABLE messages (conversation TEXT NOT NULL, id INTEGER NOT NULL,"
+                 " username TEXT NOT NULL, avatar TEXT NOT NULL, text TEXT NOT NULL,"
+                 " ts INTEGER NOT NULL, cid TEXT, recipient TEXT, UNIQUE (conversation, id))")
+    conn.execute("CREATE INDEX messages_by_ts ON messages (ts)")  # for `days` retention
+    # A copy of each message sent with a cid, kept for the window even if retention deletes
+    # the message itself, so a repeat always gets the original acknowledgement.
+    conn.execute("CREATE TABLE cids (user_key TEXT NOT NULL, cid TEXT NOT NULL,"
+                 " conversation TEXT NOT NULL, id INTEGER NOT NULL, username TEXT NOT NULL,"
+                 " avatar TEXT NOT NULL, text TEXT NOT NULL, ts INTEGER NOT NULL,"
+                 " recipient TEXT, PRIMARY KEY (user_key, cid))")
+    conn.execute("CREATE INDEX cids_by_ts ON cids (ts)")
+
+
+# Applied in order; the file's schema_version says how many already are. Append, never edit.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history]
+
+
+def connect(path: str, *, lock_timeout_s: float, synchronous: Synchronous | None = None,
+            ) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit); the writer's sets WAL."""
+    conn = sqlite3.connect(path, timeout=lock_timeout_s, isolation_level=None)
+    try:
+        if synchronous is not None:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(f"the file system does not support WAL mode ({mode} instead)")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+        else:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date in one transaction; the version it ends at."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version: int = row[0] if row else 0
+        if row is None:
+            conn.execute("INSERT INTO schema_version VALUES (0)")
+        if version > len(MIGRATIONS):
+            raise StoreError(f"the file has schema version {version}, newer than this "
+                             f"server's {len(MIGRATIONS)}; run a newer server")
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        version = max(version, len(MIGRATIONS))
+        # Always writes, so a read-only file fails here, at start-up, not at the first message.
+        conn.execute("UPDATE schema_version SET version = ?", (version,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return version
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a failed open or write, with a hint where SQLite's is terse."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    hints = {
+        "unable to open database file": "the path must name a file in a writable directory",
+        "disk I/O error": "the disk refused a write: is it full, or mounted read-only?",
+        "database or disk is full": "the disk is full",
+        "file is not a database": "the file is not a SQLite database, or it is corrupt",
+        "attempt to write a readonly database": "the file or its directory is read-only",
+        "database disk image is malformed": "the file is corrupt",
+        "database is locked": "another process holds the file's write lock",
+    }
+    hint = hints.get(text)
+    return f"{text} ({hint})" if hint else text
+
+
+def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None],
+                     ) -> StoredMessage:
+    """A StoredMessage from a row of MESSAGE_COLUMNS."""
+    return StoredMessage(*row)

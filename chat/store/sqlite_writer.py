@@ -1,0 +1,289 @@
+"""The SQLite writer thread: appends committed in groups, retention deleted in small batches."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chat.store.base import IDEMPOTENCY_WINDOW_MS, StoredMessage, StoreError
+from chat.store.sqlite_retention import Retention
+from chat.store.sqlite_schema import (
+    MESSAGE_COLUMNS,
+    Synchronous,
+    connect,
+    describe,
+    message_from_row,
+    migrate,
+)
+
+log = logging.getLogger("chat.store")
+
+# Most appends in one transaction: one fsync covers them all, and at ~10 µs of writer time
+# each the first of them waits at most ~5 ms for the rest of its group.
+MAX_BATCH = 512
+# Retention runs this often; in between, a conversation can pass its cap by this much traffic.
+PRUNE_INTERVAL_S = 60.0
+
+_INSERT_MESSAGE = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_CID = (f"INSERT OR REPLACE INTO cids (user_key, {MESSAGE_COLUMNS})"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_FIND_CID = f"SELECT {MESSAGE_COLUMNS} FROM cids WHERE user_key = ? AND cid = ?"
+_SAVE_COUNTER = ("INSERT INTO conversations (key, last_id) VALUES (?, ?)"
+                 " ON CONFLICT (key) DO UPDATE SET last_id = excluded.last_id")
+
+
+@dataclass(slots=True)
+class Append:
+    """A message waiting for the writer (its id still 0), and the future its caller awaits."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[tuple[StoredMessage, bool]]
+    message: StoredMessage
+
+
+@dataclass(slots=True)
+class Prune:
+    """A request to apply retention now, and the future that gets the count deleted."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[int]
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """What the writer has done, for /metrics and the benchmark."""
+
+    batches: int = 0  # transactions of appends committed
+    stored: int = 0  # messages committed
+    largest_batch: int = 0  # most appends committed in one transaction
+    failed_batches: int = 0
+    pruned: int = 0  # messages deleted by retention
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], object]]) -> None:
+    """Resolve futures in order, on their loop; a cancelled caller's is skipped."""
+    for future, outcome in outcomes:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _hand_back(requests: Sequence[Append | Prune], outcomes: Sequence[object]) -> None:
+    """Send each outcome to its caller's loop: one wake-up per loop, in queue (= id) order."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
+    for request, outcome in zip(requests, outcomes, strict=True):
+        by_loop.setdefault(request.loop, []).append((request.future, outcome))
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle, items)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # the connection is dropped and reopened anyway
+            conn.execute("ROLLBACK")
+
+
+class Writer:
+    """Owns the one read-write connection; every write to the file happens on its thread."""
+
+    def __init__(self, path: str, *, per_conversation: int, days: float,
+                 synchronous: Synchronous, lock_timeout_s: float) -> None:
+        self._path = path
+        self._retention = Retention(per_conversation, days)
+        self._synchronous = synchronous
+        self._lock_timeout_s = lock_timeout_s
+        self.stats = WriterStats()
+        self.ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.finished: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._queue: queue.SimpleQueue[Append | Prune | None] = queue.SimpleQueue()
+        self._conn: sqlite3.Connection | None = None
+        self._last_ids: dict[str, int] = {}  # committed counters; forgotten when a batch fails
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, request: Append | Prune) -> None:
+        self._queue.put(request)
+
+    def stop(self) -> None:
+        """Finish what is queued, then close the connection and end the thread."""
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        try:
+            self._retention.load(self._connection())
+        except Exception as exc:
+            self._drop_connection()
+            self.ready.set_exception(StoreError(describe(exc)))
+            self.finished.set_result(None)
+            return
+        self.ready.set_result(None)
+        error = StoreError("the history store is closed")
+        try:
+            self._serve()
+        except Exception as exc:  # a bug: fail the callers rather than leave them waiting
+            log.exception("the history writer stopped")
+            error = StoreError(f"the history writer stopped: {describe(exc)}")
+        finally:
+            self._drop_connection()
+            while requests := self._take(0.0):
+                waiting = [r for r in requests if r is not None]
+                _hand_back(waiting, [error] * len(waiting))
+            self.finished.set_result(None)
+
+    def _serve(self) -> None:
+        next_prune = time.monotonic()  # a first pass right after start
+        while True:
+            requests = self._take(max(0.0, next_prune - time.monotonic()))
+            appends = [r for r in requests if isinstance(r, Append)]
+            prunes = [r for r in requests if isinstance(r, Prune)]
+            if appends:
+                self._commit(appends)
+            if prunes:
+                _hand_back(prunes, [self._prune_all()] * len(prunes))
+                next_prune = time.monotonic() + PRUNE_INTERVAL_S
+            elif time.monotonic() >= next_prune and not self._prune_step():
+                next_prune = time.monotonic() + PRUNE_INTERVAL_S
+            if requests and requests[-1] is None:
+                return
+
+    def _take(self, wait_s: float) -> list[Append | Prune | None]:
+        """Everything queued (up to MAX_BATCH), waiting up to `wait_s` for the first."""
+        try:
+            first = self._queue.get(timeout=wait_s) if wait_s > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return []
+        requests = [first]
+        while first is not None and len(requests) < MAX_BATCH:
+            try:
+                requests.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+            if requests[-1] is None:
+                break
+        return requests
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = connect(self._path, lock_timeout_s=self._lock_timeout_s,
+                           synchronous=self._synchronous)
+            try:
+                migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        """Close the connection (after a failure: the next batch opens a fresh one)."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+    def _commit(self, batch: list[Append]) -> None:
+        """Write the batch in one transaction, commit, then answer every caller in order."""
+        counters: dict[str, int] = {}  # the batch's new last ids, saved when it commits
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                outcomes = [self._write(conn, request.message, counters) for request in batch]
+                conn.executemany(_SAVE_COUNTER, counters.items())
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        except (sqlite3.Error, StoreError, ValueError, OverflowError) as exc:
+            log.warning("could not store %d messages: %s", len(batch), describe(exc))
+            self.stats.failed_batches += 1
+            self._last_ids.clear()
+            self._drop_connection()
+            error = StoreError(describe(exc))
+            outcomes = [error] * len(batch)
+        else:
+            self._last_ids.update(counters)
+            self._retention.note(counters)
+            self.stats.batches += 1
+            self.stats.stored += sum(1 for o in outcomes if isinstance(o, tuple) and o[1])
+            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        _hand_back(batch, outcomes)
+
+    def _write(self, conn: sqlite3.Connection, message: StoredMessage,
+               counters: dict[str, int]) -> tuple[StoredMessage, bool] | StoreError:
+        """Store one message inside the batch's transaction; a failure here fails it alone."""
+        user_key = message.username.casefold()
+        conn.execute("SAVEPOINT one")
+        try:
+            if message.cid is not None:
+                row = conn.execute(_FIND_CID, (user_key, message.cid)).fetchone()
+                if row is not None and message.ts - row[5] < IDEMPOTENCY_WINDOW_MS:
+                    conn.execute("RELEASE one")
+                    return message_from_row(row), False
+            key = message.conversation
+            last_id = counters.get(key)
+            stored = dataclasses.replace(message, id=(last_id or self._last_id(conn, key)) + 1)
+            values = (key, stored.id, stored.username, stored.avatar, stored.text, stored.ts,
+                      stored.cid, stored.to)
+            conn.execute(_INSERT_MESSAGE, values)
+            if message.cid is not None:
+                conn.execute(_INSERT_CID, (user_key, *values))
+            conn.execute("RELEASE one")
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            if not conn.in_transaction:
+                raise  # SQLite rolled back the whole transaction: the batch fails
+            conn.execute("ROLLBACK TO one")
+            conn.execute("RELEASE one")
+            return StoreError(describe(exc))
+        counters[key] = stored.id
+        return stored, True
+
+    def _last_id(self, conn: sqlite3.Connection, key: str) -> int:
+        """The conversation's last committed id (0 for a new one)."""
+        if key not in self._last_ids:
+            row = conn.execute("SELECT last_id FROM conversations WHERE key = ?", (key,))
+            found = row.fetchone()
+            self._last_ids[key] = found[0] if found else 0
+        return self._last_ids[key]
+
+    def _prune_all(self) -> int | StoreError:
+        """Run retention to the end now; how many messages it deleted."""
+        deleted = 0
+        try:
+            while True:
+                more, count = self._retention.batch(self._connection())
+                deleted += count
+                self.stats.pruned += count
+                if not more:
+                    return deleted
+        except (sqlite3.Error, StoreError) as exc:
+            self._drop_connection()
+            return StoreError(describe(exc))
+
+    def _prune_step(self) -> bool:
+        """One retention batch between append batches; False once nothing is left to delete."""
+        try:
+            more, count = self._retention.batch(self._connection())
+        except (sqlite3.Error, StoreError) as exc:
+            log.warning("retention failed (retried in %.0f s): %s", PRUNE_INTERVAL_S,
+                        describe(exc))
+            self._drop_connection()
+            return False
+        self.stats.pruned += count
+        return more

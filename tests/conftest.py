@@ -1,0 +1,62 @@
+"""Fixtures: the app built through make_app(), settings per test, clients closed after."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from chat.config import Settings
+from chat_server import ChatApplication, make_app
+from tests.helpers import ChatClient, RawClient
+
+# Ping off unless a test asks: a test's own timing must not race the keepalive.
+TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0}
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """Settings(**TEST_DEFAULTS), changed by a test's `@pytest.mark.settings(...)`."""
+    marker = request.node.get_closest_marker("settings")
+    return Settings(**{**TEST_DEFAULTS, **(marker.kwargs if marker else {})})
+
+
+@pytest.fixture
+def app(settings: Settings) -> ChatApplication:
+    return make_app(settings)
+
+
+@pytest.fixture
+def ws_url(http_server: Any, http_port: int) -> str:
+    return f"ws://127.0.0.1:{http_port}/ws"
+
+
+@pytest.fixture
+def connect(ws_url: str) -> Iterator[Callable[..., Awaitable[ChatClient]]]:
+    """Open clients to the test server; every one is closed after the test."""
+    opened: list[ChatClient] = []
+
+    async def open_client(**headers: str) -> ChatClient:
+        client = await ChatClient.connect(ws_url, **headers)
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def raw_connect(http_server: Any, http_port: int) -> Iterator[Callable[..., Awaitable[RawClient]]]:
+    """Open raw RFC 6455 clients to the test server; every one is dropped after the test."""
+    opened: list[RawClient] = []
+
+    async def open_raw(**kwargs: Any) -> RawClient:
+        client = await RawClient.connect(http_port, **kwargs)
+        opened.append(client)
+        return client
+
+    yield open_raw
+    for client in opened:
+        client.abort()

@@ -1,0 +1,143 @@
+"""Test clients: a JSON WebSocket client on Tornado's, and a raw RFC 6455 client on a socket."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+from typing import Any
+
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+TIMEOUT_S = 5.0  # generous: CI machines are shared
+
+
+class ChatClient:
+    """A real WebSocket client that speaks JSON frames."""
+
+    def __init__(self, conn: WebSocketClientConnection) -> None:
+        self.conn = conn
+
+    @classmethod
+    async def connect(cls, url: str, **headers: str) -> ChatClient:
+        conn = await websocket_connect(HTTPRequest(url, headers=headers))
+        return cls(conn)
+
+    async def send(self, obj: Any) -> None:
+        await self.conn.write_message(obj if isinstance(obj, str | bytes) else json.dumps(obj),
+                                      binary=isinstance(obj, bytes))
+
+    async def recv(self, timeout: float = TIMEOUT_S) -> dict[str, Any] | None:
+        """The next frame as a dict, or None once the connection is closed."""
+        text = await asyncio.wait_for(self.conn.read_message(), timeout)
+        return None if text is None else json.loads(text)
+
+    async def recv_type(self, kind: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+        """The next frame of type `kind`, skipping others."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.recv(max(0.01, deadline - loop.time()))
+            assert frame is not None, f"closed while waiting for {kind!r}"
+            if frame.get("type") == kind:
+                return frame
+
+    async def nothing(self, timeout: float = 0.3) -> None:
+        """Assert that no frame arrives within `timeout`."""
+        try:
+            frame = await asyncio.wait_for(self.conn.read_message(), timeout)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected frame: {frame!r}")
+
+    async def join(self, username: str, room: str = "general", **extra: Any) -> dict[str, Any]:
+        """Join and return the welcome; the presence and history replies are consumed."""
+        await self.send({"type": "join", "username": username, "room": room, **extra})
+        welcome = await self.recv_type("welcome")
+        await self.recv_type("presence")
+        await self.recv_type("history")
+        return welcome
+
+    async def closed(self, timeout: float = TIMEOUT_S) -> int | None:
+        """Read until the server closes; the close code."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await asyncio.wait_for(self.conn.read_message(), deadline - loop.time()) is not None:
+            pass
+        return self.conn.close_code
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class RawClient:
+    """A WebSocket client on a bare socket, able to break RFC 6455 on purpose."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int, path: str = "/ws", rcvbuf: int | None = None) -> RawClient:
+        sock = socket.socket()
+        if rcvbuf is not None:  # a small receive buffer: a non-reader fills up sooner
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return cls(reader, writer)
+
+    def send_frame(self, opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True,
+                   rsv: int = 0) -> None:
+        first = (0x80 if fin else 0) | rsv | opcode
+        size = len(payload)
+        mask_bit = 0x80 if mask else 0
+        if size < 126:
+            header = struct.pack("!BB", first, mask_bit | size)
+        elif size <= 0xFFFF:
+            header = struct.pack("!BBH", first, mask_bit | 126, size)
+        else:
+            header = struct.pack("!BBQ", first, mask_bit | 127, size)
+        if mask:
+            key = os.urandom(4)
+            payload = key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        self.writer.write(header + payload)
+
+    def send_text(self, obj: Any) -> None:
+        self.send_frame(0x1, json.dumps(obj).encode())
+
+    async def read_frame(self, timeout: float = TIMEOUT_S) -> tuple[int, bytes]:
+        """(opcode, payload) of the next frame; (-1, b"") at end of stream."""
+        try:
+            head = await asyncio.wait_for(self.reader.readexactly(2), timeout)
+        except asyncio.IncompleteReadError:
+            return -1, b""
+        size = head[1] & 0x7F
+        if size == 126:
+            (size,) = struct.unpack("!H", await self.reader.readexactly(2))
+        elif size == 127:
+            (size,) = struct.unpack("!Q", await self.reader.readexactly(8))
+        return head[0] & 0x0F, await self.reader.readexactly(size)
+
+    async def close_code(self, timeout: float = TIMEOUT_S) -> int | None:
+        """Skip data frames until a close frame; its code (None if the stream just ends)."""
+        while True:
+            opcode, payload = await self.read_frame(timeout)
+            if opcode == -1:
+                return None
+            if opcode == 0x8:
+                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame."""
+        self.writer.transport.abort()

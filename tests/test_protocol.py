@@ -1,0 +1,133 @@
+"""The wire format: every client frame of docs/protocol.md, parsed without a socket."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chat.protocol import (
+    Direct,
+    History,
+    Join,
+    Leave,
+    LegacyPost,
+    Post,
+    ProtocolError,
+    Typing,
+    parse,
+)
+
+LIMIT = 4000
+
+
+def p(obj: object) -> object:
+    return parse(obj if isinstance(obj, str) else json.dumps(obj), max_text_chars=LIMIT)
+
+
+def error_of(obj: object) -> ProtocolError:
+    with pytest.raises(ProtocolError) as caught:
+        p(obj)
+    return caught.value
+
+
+def test_join_parses_with_defaults() -> None:
+    """A join names a user and defaults to the general room."""
+    assert p({"type": "join", "username": "  alice "}) == Join("alice", None, "general", None, None)
+
+
+def test_join_carries_email_room_token_and_since() -> None:
+    """A join keeps email, the lower-cased room, the token and `since`."""
+    cmd = p({"type": "join", "username": "a", "email": "a@x", "room": "Dev", "token": "t",
+             "since": 7})
+    assert cmd == Join("a", "a@x", "dev", "t", 7)
+
+
+def test_message_dm_typing_leave_history_parse() -> None:
+    """Each client frame type becomes its command."""
+    assert p({"type": "message", "text": "hi", "cid": "c1"}) == Post("general", "hi", "c1")
+    assert p({"type": "dm", "to": "bob", "text": "yo"}) == Direct("bob", "yo", None)
+    assert p({"type": "typing", "room": "dev"}) == Typing("dev")
+    assert p({"type": "leave", "room": "dev"}) == Leave("dev")
+    assert p({"type": "history", "room": "dev", "before": 9, "limit": 5}) == History(
+        "dev", None, 9, 5)
+    assert p({"type": "history", "with": "bob"}) == History(None, "bob", None, 50)
+
+
+def test_history_limit_is_capped_at_200() -> None:
+    """A history page asks for at most 200 messages."""
+    cmd = p({"type": "history", "room": "dev", "limit": 10_000})
+    assert isinstance(cmd, History)
+    assert cmd.limit == 200
+
+
+def test_legacy_frame_is_recognized() -> None:
+    """The tutorial's frame, with no type, is a legacy post."""
+    cmd = p({"email": "a@x", "username": "alice", "message": "hello"})
+    assert cmd == LegacyPost("alice", "a@x", "hello")
+
+
+def test_emoji_shortcodes_become_emoji() -> None:
+    """Shortcodes, GitHub aliases included, are replaced on the server."""
+    cmd = p({"type": "message", "text": "ok :robot: :+1: :thumbsup: :not_an_emoji:"})
+    assert isinstance(cmd, Post)
+    assert cmd.text == "ok 🤖 👍 👍 :not_an_emoji:"
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{nope", "invalid_json"),
+        ("[" * 100_000, "invalid_json"),
+        ("[1, 2]", "not_an_object"),
+        ('"text"', "not_an_object"),
+        ({"text": "no type"}, "unknown_type"),
+        ({"type": "shout"}, "unknown_type"),
+        ({"type": 5}, "unknown_type"),
+        ({"type": "message"}, "missing_field"),
+        ({"type": "message", "text": 5}, "invalid_field"),
+        ({"type": "message", "text": "   \n "}, "empty_text"),
+        ({"type": "message", "text": "x" * (LIMIT + 1)}, "too_long"),
+        ({"type": "message", "text": "hi", "room": "no spaces"}, "invalid_room"),
+        ({"type": "message", "text": "hi", "room": "x" * 33}, "invalid_room"),
+        ({"type": "message", "text": "hi", "cid": "c" * 65}, "invalid_field"),
+        ({"type": "join", "username": ""}, "invalid_username"),
+        ({"type": "join", "username": "x" * 33}, "invalid_username"),
+        ({"type": "join", "username": "evil\u202eman"}, "invalid_username"),
+        ({"type": "join", "username": "a\x00b"}, "invalid_username"),
+        ({"type": "join", "username": ["alice"]}, "invalid_field"),
+        ({"type": "join", "username": "a", "since": -1}, "invalid_field"),
+        ({"type": "join", "username": "a", "since": True}, "invalid_field"),
+        ({"type": "dm", "text": "hi"}, "missing_field"),
+        ({"type": "typing"}, "missing_field"),
+        ({"username": "", "message": "hi"}, "invalid_username"),
+    ],
+)
+def test_bad_frames_raise_a_named_error(frame: object, code: str) -> None:
+    """Every malformed frame is refused with the code docs/protocol.md gives."""
+    assert error_of(frame).code == code
+
+
+def test_errors_name_the_value_and_the_limit() -> None:
+    """A too-long text says how long it is, the limit, and which request it answers."""
+    err = error_of({"type": "message", "text": "x" * 5012, "cid": "k"})
+    assert err.reason == "the message is 5,012 characters; the limit is 4,000"
+    assert err.request == "message"
+    assert err.refs == {"cid": "k", "limit": 4000}
+
+
+def test_missing_field_names_the_field() -> None:
+    """A missing field is named in the error."""
+    assert error_of({"type": "dm", "text": "hi"}).refs["field"] == "to"
+
+
+def test_username_length_counts_after_trimming() -> None:
+    """Thirty-two characters pass once surrounding spaces are trimmed."""
+    cmd = p({"type": "join", "username": "  " + "n" * 32 + "  "})
+    assert isinstance(cmd, Join)
+    assert cmd.username == "n" * 32
+
+
+def test_unknown_fields_are_ignored() -> None:
+    """Extra fields do not break a frame."""
+    assert p({"type": "leave", "room": "a", "extra": {"x": 1}}) == Leave("a")

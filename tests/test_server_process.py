@@ -1,0 +1,371 @@
+"""`python chat_server.py` as a real child process: options, environment, errors, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import fields
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+
+from chat.config import Settings
+from tests.helpers import ChatClient, RawClient
+
+pytestmark = pytest.mark.subprocess
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 15.0  # a cold start imports tornado and emoji; CI machines are shared
+EXIT_TIMEOUT_S = 5.0  # "exits within a few seconds" of SIGTERM / SIGINT
+RUN_TIMEOUT_S = 15.0  # for runs that must end by themselves (--help, bad values)
+# What a crash or a lost exception looks like in the child's stderr.
+CRASH_SIGNS = (
+    "Traceback",
+    "Task exception was never retrieved",
+    "Future exception was never retrieved",
+    "Exception in callback",
+    "Uncaught exception",
+    "Task was destroyed but it is pending",
+)
+ERROR_LOG_LINE = re.compile(r"^\[E ", re.MULTILINE)  # tornado's log format: [E yymmdd ...]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment without CHAT_* variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+    env["CHAT_DB"] = ":memory:"  # never leave a database file in the repository
+    env.update(extra)
+    return env
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run chat_server.py to completion (for runs that must end by themselves)."""
+    return subprocess.run(
+        [sys.executable, "chat_server.py", *args], cwd=ROOT, env=child_env(**env),
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
+    )
+
+
+def healthz(port: int, host: str = "127.0.0.1") -> dict[str, Any] | None:
+    """GET /healthz as JSON, or None if nothing answers it with 200."""
+    conn = http.client.HTTPConnection(host, port, timeout=1.0)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        body = response.read()
+    except OSError:
+        return None
+    finally:
+        conn.close()
+    return json.loads(body) if response.status == 200 else None
+
+
+def reachable(host: str, port: int) -> bool:
+    """Whether a TCP connection to host:port is accepted."""
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+def assert_clean(stderr: str) -> None:
+    """No crash, lost exception or ERROR log line in a child's stderr."""
+    for sign in CRASH_SIGNS:
+        assert sign not in stderr, stderr
+    assert not ERROR_LOG_LINE.search(stderr), stderr
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The run failed with exactly one line on stderr and no traceback; that line."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert_clean(result.stderr)
+    assert lines[0].startswith("chat_server: "), lines[0]
+    return lines[0]
+
+
+class Child:
+    """A running chat_server.py, its stderr going to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._stderr: IO[bytes] = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "chat_server.py", *args], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=self._stderr,
+        )
+
+    @property
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, port: int) -> None:
+        """Poll GET /healthz on 127.0.0.1:port until it answers 200."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while healthz(port) is None:
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.stderr}"
+            assert time.monotonic() < deadline, f"not serving on {port}:\n{self.stderr}"
+            time.sleep(0.05)
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Send `signum`; the exit status, which must come within EXIT_TIMEOUT_S."""
+        self.proc.send_signal(signum)
+        return self.proc.wait(EXIT_TIMEOUT_S)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._stderr.close()
+
+
+Spawn = Callable[..., Child]
+WsConnect = Callable[[int], Awaitable[ChatClient]]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start chat_server.py children; each is killed after the test, whatever happened."""
+    children: list[Child] = []
+
+    def start(*args: str, ready_port: int | None = None, **env: str) -> Child:
+        child = Child(list(args), child_env(**env), tmp_path / f"stderr-{len(children)}.log")
+        children.append(child)
+        if ready_port is not None:
+            child.wait_ready(ready_port)
+        return child
+
+    yield start
+    for child in children:
+        child.kill()
+
+
+@pytest.fixture
+def ws() -> Iterator[WsConnect]:
+    """Open WebSocket clients to a child on a port; every one is closed after the test."""
+    opened: list[ChatClient] = []
+
+    async def open_client(port: int) -> ChatClient:
+        client = await ChatClient.connect(f"ws://127.0.0.1:{port}/ws")
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture(params=["uvloop", "asyncio"])
+def loop_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The child's event loop: uvloop (the `fast` extra) or asyncio's own."""
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop", reason="the `fast` extra is not installed")
+        return {}
+    return {"CHAT_NO_UVLOOP": "1"}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.gen_test(timeout=30)
+async def test_signal_closes_every_connection_with_1001_and_exits_0(
+    spawn: Spawn, ws: WsConnect, loop_env: dict[str, str], signum: int
+) -> None:
+    """SIGTERM or SIGINT closes joined and unjoined connections with 1001, then exits 0."""
+    port = free_port()
+    child = spawn(f"--port={port}", ready_port=port, **loop_env)
+    watcher = await ws(port)
+    member = await ws(port)
+    await member.join("alice")
+    response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/healthz")
+    assert json.loads(response.body)["connections"] == 2
+
+    sent = time.monotonic()
+    child.proc.send_signal(signum)
+    codes = await asyncio.gather(watcher.closed(EXIT_TIMEOUT_S), member.closed(EXIT_TIMEOUT_S))
+    assert codes == [1001, 1001]
+    while child.proc.poll() is None:
+        assert time.monotonic() - sent < EXIT_TIMEOUT_S, "still running after the signal"
+        await asyncio.sleep(0.05)
+    assert child.proc.returncode == 0, child.stderr
+    assert_clean(child.stderr)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_client_ignoring_the_close_does_not_hold_the_shutdown(
+    spawn: Spawn, ws: WsConnect, loop_env: dict[str, str]
+) -> None:
+    """A client that never answers the 1001 close delays exit only by --shutdown-grace."""
+    port = free_port()
+    grace_s = 0.5
+    child = spawn(f"--port={port}", f"--shutdown-grace={grace_s}", ready_port=port, **loop_env)
+    mute = await RawClient.connect(port)  # never reads, never answers
+    polite = await ws(port)
+    await polite.join("bob")
+
+    sent = time.monotonic()
+    child.proc.send_signal(signal.SIGTERM)
+    assert await polite.closed(EXIT_TIMEOUT_S) == 1001
+    while child.proc.poll() is None:
+        assert time.monotonic() - sent < grace_s + EXIT_TIMEOUT_S, "held by the mute client"
+        await asyncio.sleep(0.05)
+    assert child.proc.returncode == 0, child.stderr
+    assert_clean(child.stderr)
+    assert await mute.close_code() == 1001  # it was sent, just never answered
+    mute.abort()
+
+
+def test_help_lists_every_setting_with_its_unit_and_env_name() -> None:
+    """--help names every Settings field's flag, help text, unit and CHAT_ variable."""
+    result = run("--help")
+    assert result.returncode == 0, result.stderr
+    assert_clean(result.stderr)
+    text = result.stdout + result.stderr  # tornado.options prints help to stderr
+    entries: dict[str, str] = {}
+    flag = None
+    for line in text.splitlines():
+        match = re.match(r"^  --([\w-]+)", line)
+        if match:
+            flag = match.group(1)
+            entries[flag] = line[match.end():]
+        elif flag is not None and line.startswith("    "):
+            entries[flag] += " " + line
+        else:
+            flag = None
+    for field in fields(Settings):
+        name = field.name.replace("_", "-")
+        assert name in entries, f"--{name} is not in --help"
+        entry = " ".join(entries[name].split())
+        help_text = field.metadata.get("help", "")
+        assert help_text, f"the setting {field.name} has no help text"
+        assert " ".join(help_text.split()) in entry, entry
+        assert f"(env CHAT_{field.name.upper()})" in entry, entry
+        unit = field.metadata.get("unit", "")
+        if unit:
+            assert f"[{unit}]" in entry, entry
+
+
+def test_chat_port_sets_the_port(spawn: Spawn) -> None:
+    """CHAT_PORT alone decides the port."""
+    port = free_port()
+    child = spawn(ready_port=port, CHAT_PORT=str(port))
+    assert child.stop() == 0
+    assert_clean(child.stderr)
+
+
+def test_the_command_line_beats_the_environment(spawn: Spawn) -> None:
+    """--port wins over CHAT_PORT."""
+    env_port, flag_port = free_port(), free_port()
+    child = spawn("--port", str(flag_port), ready_port=flag_port, CHAT_PORT=str(env_port))
+    assert not reachable("127.0.0.1", env_port)
+    assert child.stop() == 0
+    assert_clean(child.stderr)
+
+
+@pytest.mark.parametrize("form", ["--port N", "--port=N", "--xheaders --port N"])
+def test_option_values_follow_a_space_or_an_equals_sign(spawn: Spawn, form: str) -> None:
+    """`--port 8000` and `--port=8000` both set the port; a boolean flag takes no value."""
+    port = free_port()
+    child = spawn(*form.replace("N", str(port)).split(), ready_port=port)
+    assert child.stop() == 0
+    assert_clean(child.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--rate-limit=-1"], {}, ["--rate-limit", "-1"]),
+        (["--rate-limit", "-1"], {}, ["--rate-limit", "-1"]),
+        ([], {"CHAT_MAX_MESSAGE_BYTES": "abc"}, ["CHAT_MAX_MESSAGE_BYTES", "abc"]),
+        ([], {"CHAT_RATE_LIMIT": "-1"}, ["rate-limit", "-1"]),
+        (["--ping-interval=10", "--ping-timeout=30"], {}, ["--ping-timeout", "30"]),
+        (["--max-message-bytes=100"], {}, ["--max-message-bytes", "100", "1024"]),
+        (["--port=70000"], {}, ["--port", "70000"]),
+        (["--port=abc"], {}, ["abc"]),
+        (["--rate-limit"], {}, ["rate"]),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else ",".join(f"{k}={x}" for k, x in v.items()),
+)
+def test_a_bad_value_is_one_line_on_stderr_and_exit_2(
+    args: list[str], env: dict[str, str], named: list[str]
+) -> None:
+    """A bad setting, on the command line or in CHAT_*, is one error line and exit status 2."""
+    result = run(*args, **env)
+    assert result.returncode == 2, result.stderr
+    line = assert_one_line_error(result)
+    for word in named:
+        assert word in line, line
+
+
+def test_a_port_in_use_is_one_line_on_stderr_and_a_failure() -> None:
+    """Another listener on the port makes the server exit non-zero with one error line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(f"--port={port}")
+    assert result.returncode != 0
+    line = assert_one_line_error(result)
+    assert str(port) in line, line
+
+
+def other_local_addresses() -> list[str]:
+    """Addresses of this machine, other than 127.0.0.1, that a socket can bind."""
+    candidates = ["::1"]
+    if sys.platform.startswith("linux"):
+        candidates.append("127.0.0.2")  # all of 127/8 is local on Linux
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # picks the outgoing interface; sends nothing
+        candidates.append(probe.getsockname()[0])
+    found = []
+    for address in dict.fromkeys(candidates):
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            with socket.socket(family) as sock:
+                sock.bind((address, 0))
+        except OSError:
+            continue
+        if address != "127.0.0.1":
+            found.append(address)
+    return found
+
+
+def test_the_default_address_serves_only_127_0_0_1(spawn: Spawn) -> None:
+    """Without --address the server answers on 127.0.0.1 and on no other local address."""
+    port = free_port()
+    child = spawn(f"--port={port}", ready_port=port)  # ready: /healthz answers on 127.0.0.1
+    for address in other_local_addresses():
+        assert not reachable(address, port), f"reachable on {address}"
+    assert child.stop() == 0
+    assert_clean(child.stderr)
+
+
+def test_address_0_0_0_0_serves_the_other_local_addresses(spawn: Spawn) -> None:
+    """--address=0.0.0.0 is reachable on every local IPv4 address (the probe above works)."""
+    others = [a for a in other_local_addresses() if ":" not in a]
+    if not others:
+        pytest.skip("this machine has no local IPv4 address besides 127.0.0.1")
+    port = free_port()
+    child = spawn(f"--port={port}", "--address=0.0.0.0", ready_port=port)
+    for address in others:
+        assert healthz(port, address) is not None, f"not served on {address}"
+    assert child.stop() == 0
+    assert_clean(child.stderr)
