@@ -1,0 +1,58 @@
+"""GET / and /healthz through Tornado's AsyncHTTPTestCase: content and security headers."""
+
+from __future__ import annotations
+
+import json
+
+from tornado.testing import AsyncHTTPTestCase, gen_test
+from tornado.websocket import websocket_connect
+
+from chat.config import Settings
+from chat_server import ChatApplication, make_app
+
+
+class PageTest(AsyncHTTPTestCase):
+    def get_app(self) -> ChatApplication:
+        return make_app(Settings(ping_interval=0))
+
+    def test_page_is_served_with_a_strict_content_security_policy(self) -> None:
+        """The page allows only its own scripts and styles, and no framing."""
+        response = self.fetch("/")
+        assert response.code == 200
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp
+        assert "'unsafe-inline'" not in csp
+        assert "'unsafe-eval'" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "https://www.gravatar.com" in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+
+    def test_static_files_carry_the_same_headers(self) -> None:
+        """Static files are served with nosniff and the policy too."""
+        response = self.fetch("/static/style.css")
+        assert response.code in (200, 404)
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" in response.headers
+
+    def test_healthz_reports_counts(self) -> None:
+        """/healthz answers 200 with connections, users, rooms and uptime."""
+        body = json.loads(self.fetch("/healthz").body)
+        assert body["status"] == "ok"
+        assert (body["connections"], body["users"], body["rooms"]) == (0, 0, 1)
+        assert body["uptime_s"] >= 0
+
+    @gen_test
+    async def test_healthz_counts_a_joined_user(self) -> None:
+        """A joined connection shows in /healthz."""
+        conn = await websocket_connect(self.get_url("/ws").replace("http", "ws"))
+        await conn.write_message(json.dumps({"type": "join", "username": "hc", "room": "x"}))
+        assert json.loads(await conn.read_message())["type"] == "welcome"
+        response = await self.http_client.fetch(self.get_url("/healthz"))
+        body = json.loads(response.body)
+        assert (body["connections"], body["users"], body["rooms"]) == (1, 1, 2)
+        conn.close()
+
+    def test_unknown_path_is_404(self) -> None:
+        """Paths outside the route table are 404."""
+        assert self.fetch("/nope").code == 404
