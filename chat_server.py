@@ -16,9 +16,10 @@ from tornado.web import Application
 
 from chat.config import ConfigError, Settings, define_options, from_options
 from chat.hub import Hub
+from chat.metrics import Metrics
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from handlers.chatsocket import ChatSocket
-from handlers.health import HealthHandler
+from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
 from handlers.outbox import Flusher
 from handlers.pages import PageHandler, StaticHandler
 
@@ -31,6 +32,7 @@ class ChatApplication(Application):
 
     hub: Hub
     store: HistoryStore
+    metrics: Metrics
 
 
 def make_app(
@@ -40,12 +42,15 @@ def make_app(
     settings = settings or Settings()
     store = store if store is not None else MemoryStore(settings.history_per_room)
     hub = Hub(settings, store)  # the Go tutorial's `clients` and `broadcast`, one per app
-    socket_args = {"hub": hub, "flusher": Flusher(), "settings": settings}
+    flusher = Flusher()
+    metrics = Metrics(hub, lambda: flusher.bytes_sent)
+    socket_args = {"hub": hub, "flusher": flusher, "settings": settings}
     app = ChatApplication(
         [
             (r"/", PageHandler),
             (r"/ws", ChatSocket, socket_args),
             (r"/healthz", HealthHandler, {"hub": hub}),
+            (r"/metrics", MetricsHandler, {"metrics": metrics}),
             # /static/... is served by StaticHandler through `static_path` below.
         ],
         template_path=str(ROOT / "templates"),
@@ -57,6 +62,7 @@ def make_app(
     )
     app.hub = hub
     app.store = store
+    app.metrics = metrics
     return app
 
 
@@ -87,6 +93,8 @@ async def serve(settings: Settings) -> int:
               f"{exc.strerror}", file=sys.stderr)
         await store.close()
         return 2
+    lag = LoopLagMonitor(app.metrics)
+    lag.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -95,6 +103,7 @@ async def serve(settings: Settings) -> int:
     await stop.wait()
 
     log.info("shutting down: closing %d connections", len(app.hub.clients))
+    lag.stop()
     server.stop()
     app.hub.close_all()
     try:
@@ -133,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_command_line(join_option_values(argv if argv is not None else sys.argv,
                                                      parser))
         settings = from_options(parser)
-    except (ConfigError, tornado.options.Error) as exc:
+    except (ValueError, tornado.options.Error) as exc:  # ConfigError is a ValueError
         print(f"chat_server: {exc}", file=sys.stderr)
         return 2
     raise_open_files_limit()

@@ -73,6 +73,7 @@ class Hub:
         self._monotonic = monotonic
         self.started = monotonic()
         self._drained: asyncio.Event | None = None
+        self.observe_store_latency: Callable[[float], None] = lambda seconds: None
         self._handlers: dict[type, Callable[[Client, Any], Awaitable[None] | None]] = {
             Join: self._join, Post: self._post, Direct: self._direct, Typing: self._typing,
             Leave: self._leave, History: self._history, LegacyPost: self._legacy,
@@ -390,6 +391,7 @@ class Hub:
         self, client: Client, conversation: str, user: User, text: str, cid: str | None,
         request: str, to: str | None = None,
     ) -> tuple[StoredMessage, bool]:
+        started = self._monotonic()
         try:
             stored, created = await self.store.append(
                 conversation, username=user.name, avatar=user.avatar, text=text,
@@ -399,6 +401,7 @@ class Hub:
             log.error("could not store a message in %s: %s", conversation, exc)
             raise ProtocolError("store_failed", "the message could not be stored; "
                                 "it was not sent", request=request, cid=cid) from None
+        self.observe_store_latency(self._monotonic() - started)
         if created:
             self.stats.messages += 1
         return stored, created

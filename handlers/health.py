@@ -1,12 +1,17 @@
-"""GET /healthz: is the process serving, and how many it serves."""
+"""GET /healthz (is it serving, and how many) and GET /metrics (Prometheus)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado.web import RequestHandler
 
 from chat.hub import Hub
+from chat.metrics import Metrics
+
+LOOP_LAG_INTERVAL_S = 0.5  # often enough to see a stall, rare enough to cost nothing
 
 
 class HealthHandler(RequestHandler):
@@ -25,3 +30,36 @@ class HealthHandler(RequestHandler):
             "rooms": len(hub.rooms),
             "uptime_s": round(time.monotonic() - hub.started, 3),
         })
+
+
+class MetricsHandler(RequestHandler):
+    """GET /metrics in the Prometheus text format."""
+
+    def initialize(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.write(generate_latest(self.metrics.registry))
+
+
+class LoopLagMonitor:
+    """Schedules a callback every `interval_s` and records how late it runs."""
+
+    def __init__(self, metrics: Metrics, interval_s: float = LOOP_LAG_INTERVAL_S) -> None:
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(self.interval_s, self._tick, loop.time() + self.interval_s)
+
+    def _tick(self, due: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.metrics.loop_lag.observe(max(0.0, loop.time() - due))
+        self._handle = loop.call_later(self.interval_s, self._tick, loop.time() + self.interval_s)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()

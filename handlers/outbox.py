@@ -19,6 +19,7 @@ class Flusher:
 
     def __init__(self) -> None:
         self._dirty: list[Outbox] = []
+        self.bytes_sent = 0  # by every outbox of this flusher, for /metrics
 
     def mark(self, outbox: Outbox) -> None:
         if not self._dirty:
@@ -34,8 +35,8 @@ class Flusher:
 class Outbox:
     """One connection's queued frames; `on_overflow` runs (later) once too much is pending."""
 
-    __slots__ = ("_backlog", "_direct", "_flusher", "_frames", "_limit", "_on_overflow", "_queued",
-                 "_stream", "bytes_sent", "closed")
+    __slots__ = ("_backlog", "_direct", "_flusher", "_frames", "_limit", "_on_overflow",
+                 "_queued", "_stream", "closed")
 
     def __init__(
         self, stream: IOStream, flusher: Flusher, limit: int, on_overflow: Callable[[], None]
@@ -49,7 +50,6 @@ class Outbox:
         self._frames: list[bytes] = []
         self._queued = 0
         self._backlog = 0  # the stream's unwritten bytes at the last flush: only shrinks since
-        self.bytes_sent = 0
         self.closed = False
 
     def push(self, frame: bytes) -> None:
@@ -95,7 +95,7 @@ class Outbox:
                 self.closed = True
                 stream.close()  # the peer is gone; Tornado reports the close to the handler
                 return
-        self.bytes_sent += len(data)
+        self._flusher.bytes_sent += len(data)
         if sent < len(data):
             try:
                 stream.write(memoryview(data)[sent:])
