@@ -1,0 +1,229 @@
+"""History over the socket, against every store: join replay, paging, resume, idempotent send."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chat.config import Settings
+from chat.store import MemoryStore, SQLiteStore
+from chat_server import ChatApplication, make_app
+
+pytestmark = pytest.mark.usefixtures("app")  # so that each test runs on every backend
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def app(request, settings: Settings, tmp_path, io_loop) -> ChatApplication:
+    """The app on each history backend."""
+    if request.param == "memory":
+        store = MemoryStore(settings.history_per_room)
+    else:
+        store = SQLiteStore(str(tmp_path / "history.db"), settings.history_per_room)
+    io_loop.run_sync(store.start)
+    yield make_app(settings, store)
+    io_loop.run_sync(store.close)
+
+
+async def post(client, texts, room="general"):
+    """Post texts and wait for each acknowledgement; their ids."""
+    ids = []
+    for text in texts:
+        await client.send({"type": "message", "room": room, "text": text})
+        ids.append((await client.recv_type("message"))["id"])
+    return ids
+
+
+async def join_reply(client, **join):
+    """Send a join; its history frame."""
+    await client.send({"type": "join", **join})
+    await client.recv_type("welcome")
+    return await client.recv_type("history")
+
+
+@pytest.mark.settings(history_on_join=3, rate_limit=0)
+@pytest.mark.gen_test
+async def test_joining_sends_the_last_messages_before_live_ones(connect) -> None:
+    """A join is followed by the room's last history-on-join messages, oldest first."""
+    alice = await connect()
+    await alice.join("alice", room="dev")
+    await post(alice, [f"m{n}" for n in range(5)], room="dev")
+    bob = await connect()
+    history = await join_reply(bob, username="bob", room="dev")
+    assert [m["message"] for m in history["messages"]] == ["m2", "m3", "m4"]
+    assert history["recovered"] is True
+    await alice.send({"type": "message", "room": "dev", "text": "live"})
+    assert (await bob.recv_type("message"))["message"] == "live"
+
+
+@pytest.mark.settings(rate_limit=0)
+@pytest.mark.gen_test
+async def test_history_pages_backwards(connect) -> None:
+    """`history` with `before` returns the page just older, and says whether more exist."""
+    alice = await connect()
+    await alice.join("alice", room="dev")
+    ids = await post(alice, [f"m{n}" for n in range(7)], room="dev")
+    await alice.send({"type": "history", "room": "dev", "before": ids[5], "limit": 3})
+    page = await alice.recv_type("history")
+    assert [m["id"] for m in page["messages"]] == ids[2:5]
+    assert page["more"] is True
+    await alice.send({"type": "history", "room": "dev", "before": ids[2], "limit": 3})
+    page = await alice.recv_type("history")
+    assert [m["id"] for m in page["messages"]] == ids[:2]
+    assert page["more"] is False
+
+
+@pytest.mark.gen_test
+async def test_history_of_a_room_not_joined_is_refused(connect) -> None:
+    """Only members read a room's history."""
+    alice, bob = await connect(), await connect()
+    await alice.join("alice", room="secret")
+    await bob.join("bob")
+    await bob.send({"type": "history", "room": "secret"})
+    assert (await bob.recv_type("error"))["code"] == "not_in_room"
+
+
+@pytest.mark.gen_test
+async def test_dm_history_is_visible_only_to_its_two_parties(connect) -> None:
+    """A DM conversation's history is readable by its two parties and no one else."""
+    alice, bob, carol = await connect(), await connect(), await connect()
+    await alice.join("alice")
+    await bob.join("bob")
+    await carol.join("carol")
+    await alice.send({"type": "dm", "to": "bob", "text": "for bob only"})
+    await bob.recv_type("dm")
+    for client, peer in ((alice, "bob"), (bob, "alice")):
+        await client.send({"type": "history", "with": peer})
+        page = await client.recv_type("history")
+        assert [m["message"] for m in page["messages"]] == ["for bob only"]
+        assert page["with"] == peer
+    for peer in ("alice", "bob"):
+        await carol.send({"type": "history", "with": peer})
+        assert (await carol.recv_type("history"))["messages"] == []
+
+
+@pytest.mark.settings(history_on_join=50, rate_limit=0)
+@pytest.mark.gen_test
+async def test_resume_replays_exactly_what_was_missed(connect) -> None:
+    """A join with `since` replays exactly the later messages, then live ones."""
+    alice, bob = await connect(), await connect()
+    await alice.join("alice", room="dev")
+    await bob.join("bob", room="dev")
+    seen = await post(alice, ["a", "b"], room="dev")
+    bob.close()
+    missed = await post(alice, ["c", "d", "e"], room="dev")
+    bob = await connect()
+    history = await join_reply(bob, username="bob", room="dev", since=seen[-1])
+    assert [m["id"] for m in history["messages"]] == missed
+    assert history["recovered"] is True
+
+
+@pytest.mark.settings(history_on_join=3, rate_limit=0)
+@pytest.mark.gen_test
+async def test_resume_past_the_replay_limit_says_not_recovered(connect) -> None:
+    """Missing more than the replay limit sends the latest ones with recovered false."""
+    alice = await connect()
+    await alice.join("alice", room="dev")
+    ids = await post(alice, [f"m{n}" for n in range(8)], room="dev")
+    bob = await connect()
+    history = await join_reply(bob, username="bob", room="dev", since=ids[0])
+    assert history["recovered"] is False
+    assert [m["id"] for m in history["messages"]] == ids[-3:]
+
+
+@pytest.mark.settings(history_on_join=200, rate_limit=0)
+@pytest.mark.gen_test(timeout=30)
+async def test_resume_while_others_post_has_no_gap_and_no_repeat(connect) -> None:
+    """Rejoining while messages keep arriving yields every id once, in order."""
+    poster, reader = await connect(), await connect()
+    await poster.join("poster", room="busy")
+    await reader.join("reader", room="busy")
+    posting = True
+
+    async def keep_posting() -> None:
+        n = 0
+        while posting:
+            await poster.send({"type": "message", "room": "busy", "text": f"p{n}"})
+            n += 1
+            await asyncio.sleep(0.002)
+
+    task = asyncio.ensure_future(keep_posting())
+    ids: list[int] = []
+    for _round in range(4):
+        while len(ids) < 5 * (_round + 1):
+            ids.append((await reader.recv_type("message"))["id"])
+        reader.close()
+        await asyncio.sleep(0.02)
+        reader = await connect()
+        history = await join_reply(reader, username="reader", room="busy", since=ids[-1])
+        assert history["recovered"] is True
+        ids.extend(m["id"] for m in history["messages"])
+    posting = False
+    await task
+    await poster.send({"type": "message", "room": "busy", "text": "last"})
+    while True:
+        event = await reader.recv_type("message")
+        ids.append(event["id"])
+        if event["message"] == "last":
+            break
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+
+
+@pytest.mark.gen_test
+async def test_a_repeated_cid_is_stored_and_broadcast_once(connect) -> None:
+    """The same cid from the same user yields one message; the repeat gets the original."""
+    alice, bob = await connect(), await connect()
+    await alice.join("alice")
+    await bob.join("bob")
+    await alice.recv_type("join")
+    frame = {"type": "message", "text": "once", "cid": "resend-1"}
+    await alice.send(frame)
+    original = await alice.recv_type("message")
+    assert (await bob.recv_type("message"))["id"] == original["id"]
+    await alice.send(frame)
+    assert await alice.recv_type("message") == original
+    await bob.nothing()
+    await alice.send({"type": "history", "room": "general"})
+    page = await alice.recv_type("history")
+    assert [m["cid"] for m in page["messages"]] == ["resend-1"]
+
+
+@pytest.mark.gen_test
+async def test_a_repeated_dm_cid_is_delivered_once(connect) -> None:
+    """A resent DM with the same cid reaches the recipient once."""
+    alice, bob = await connect(), await connect()
+    await alice.join("alice")
+    await bob.join("bob")
+    frame = {"type": "dm", "to": "bob", "text": "once", "cid": "d-1"}
+    await alice.send(frame)
+    await alice.send(frame)
+    first, second = await alice.recv_type("dm"), await alice.recv_type("dm")
+    assert first == second
+    assert (await bob.recv_type("dm"))["id"] == first["id"]
+    await bob.nothing()
+
+
+@pytest.mark.settings(history_on_join=2, rate_limit=0)
+@pytest.mark.gen_test
+async def test_tutorial_client_gets_recent_history_as_messages(connect) -> None:
+    """A tutorial client connecting receives general's recent messages as message events."""
+    alice = await connect()
+    await alice.join("alice")
+    await post(alice, ["one", "two", "three"])
+    legacy = await connect()
+    got = [await legacy.recv(), await legacy.recv()]
+    assert [(f["type"], f["message"]) for f in got] == [("message", "two"), ("message", "three")]
+
+
+@pytest.mark.settings(history_on_join=2, rate_limit=0)
+@pytest.mark.gen_test
+async def test_watcher_joining_general_with_since_gets_only_what_it_lacks(connect) -> None:
+    """A connection that read general before joining is not sent those messages again."""
+    alice = await connect()
+    await alice.join("alice")
+    ids = await post(alice, ["m0", "m1", "m2", "m3"])
+    late = await connect()
+    fed = [(await late.recv())["id"] for _ in range(2)]
+    assert fed == ids[2:]
+    history = await join_reply(late, username="late", since=ids[0])
+    assert [m["id"] for m in history["messages"]] == [ids[1]]
