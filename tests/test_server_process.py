@@ -161,7 +161,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
 
 @pytest.fixture
-def ws() -> Iterator[WsConnect]:
+def ws(io_loop: Any) -> Iterator[WsConnect]:
     """Open WebSocket clients to a child on a port; every one is closed after the test."""
     opened: list[ChatClient] = []
 
@@ -289,26 +289,26 @@ def test_option_values_follow_a_space_or_an_equals_sign(spawn: Spawn, form: str)
     assert_clean(child.stderr)
 
 
-@pytest.mark.parametrize(
-    ("args", "env", "named"),
-    [
-        (["--rate-limit=-1"], {}, ["--rate-limit", "-1"]),
-        (["--rate-limit", "-1"], {}, ["--rate-limit", "-1"]),
-        ([], {"CHAT_MAX_MESSAGE_BYTES": "abc"}, ["CHAT_MAX_MESSAGE_BYTES", "abc"]),
-        ([], {"CHAT_RATE_LIMIT": "-1"}, ["rate-limit", "-1"]),
-        (["--ping-interval=10", "--ping-timeout=30"], {}, ["--ping-timeout", "30"]),
-        (["--max-message-bytes=100"], {}, ["--max-message-bytes", "100", "1024"]),
-        (["--port=70000"], {}, ["--port", "70000"]),
-        (["--port=abc"], {}, ["abc"]),
-        (["--rate-limit"], {}, ["rate"]),
-    ],
-    ids=lambda v: " ".join(v) if isinstance(v, list) else ",".join(f"{k}={x}" for k, x in v.items()),
-)
-def test_a_bad_value_is_one_line_on_stderr_and_exit_2(
-    args: list[str], env: dict[str, str], named: list[str]
-) -> None:
+BAD_VALUES = [  # (command-line words and CHAT_ variables, what the error line must name)
+    ("--rate-limit=-1", ["--rate-limit", "-1"]),
+    ("--rate-limit -1", ["--rate-limit", "-1"]),
+    ("CHAT_MAX_MESSAGE_BYTES=abc", ["CHAT_MAX_MESSAGE_BYTES", "abc"]),
+    ("CHAT_RATE_LIMIT=-1", ["rate-limit", "-1"]),
+    ("--ping-interval=10 --ping-timeout=30", ["--ping-timeout", "30"]),
+    ("--max-message-bytes=100", ["--max-message-bytes", "100", "1024"]),
+    ("--port=70000", ["--port", "70000"]),
+    ("--port=abc", ["abc"]),
+    ("--rate-limit=fast", ["fast"]),
+    ("--rate-limit", ["rate"]),
+]
+
+
+@pytest.mark.parametrize(("case", "named"), BAD_VALUES, ids=[case for case, _ in BAD_VALUES])
+def test_a_bad_value_is_one_line_on_stderr_and_exit_2(case: str, named: list[str]) -> None:
     """A bad setting, on the command line or in CHAT_*, is one error line and exit status 2."""
-    result = run(*args, **env)
+    words = case.split()
+    env = dict(w.split("=", 1) for w in words if w.startswith("CHAT_"))
+    result = run(*(w for w in words if not w.startswith("CHAT_")), **env)
     assert result.returncode == 2, result.stderr
     line = assert_one_line_error(result)
     for word in named:
