@@ -131,6 +131,17 @@ def join_option_values(argv: list[str], parser: tornado.options.OptionParser) ->
     return joined
 
 
+def parse_command_line(parser: tornado.options.OptionParser, argv: list[str]) -> None:
+    """Parse options one by one, so that a bad value is reported with its option's name."""
+    words = join_option_values(argv, parser)
+    for word in words[1:]:
+        try:
+            parser.parse_command_line([words[0], word], final=False)
+        except ValueError as exc:
+            raise ConfigError(f"{word.split('=')[0]}: {exc}") from None
+    parser.run_parse_callbacks()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = tornado.options.options
     try:
@@ -139,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chat_server: {exc}", file=sys.stderr)
         return 2
     try:
-        parser.parse_command_line(join_option_values(argv if argv is not None else sys.argv,
-                                                     parser))
+        parse_command_line(parser, argv if argv is not None else sys.argv)
         settings = from_options(parser)
     except (ValueError, tornado.options.Error) as exc:  # ConfigError is a ValueError
         print(f"chat_server: {exc}", file=sys.stderr)

@@ -218,19 +218,21 @@ async def test_a_client_ignoring_the_close_does_not_hold_the_shutdown(
     grace_s = 0.5
     child = spawn(f"--port={port}", f"--shutdown-grace={grace_s}", ready_port=port, **loop_env)
     mute = await RawClient.connect(port)  # never reads, never answers
-    polite = await ws(port)
-    await polite.join("bob")
+    try:
+        polite = await ws(port)
+        await polite.join("bob")
 
-    sent = time.monotonic()
-    child.proc.send_signal(signal.SIGTERM)
-    assert await polite.closed(EXIT_TIMEOUT_S) == 1001
-    while child.proc.poll() is None:
-        assert time.monotonic() - sent < grace_s + EXIT_TIMEOUT_S, "held by the mute client"
-        await asyncio.sleep(0.05)
-    assert child.proc.returncode == 0, child.stderr
-    assert_clean(child.stderr)
-    assert await mute.close_code() == 1001  # it was sent, just never answered
-    mute.abort()
+        sent = time.monotonic()
+        child.proc.send_signal(signal.SIGTERM)
+        assert await polite.closed(EXIT_TIMEOUT_S) == 1001
+        while child.proc.poll() is None:
+            assert time.monotonic() - sent < grace_s + EXIT_TIMEOUT_S, "held by the mute client"
+            await asyncio.sleep(0.05)
+        assert child.proc.returncode == 0, child.stderr
+        assert_clean(child.stderr)
+        assert await mute.close_code() == 1001  # it was sent, just never answered
+    finally:
+        mute.abort()
 
 
 def test_help_lists_every_setting_with_its_unit_and_env_name() -> None:
