@@ -101,7 +101,7 @@ async def test_overflow_evicts_once_and_stops_queueing(pair) -> None:
 @pytest.mark.gen_test
 async def test_flushing_a_closed_stream_is_harmless(pair) -> None:
     """Frames queued for a connection that closed are dropped without an error."""
-    left, right = pair
+    left, _right = pair
     stream = IOStream(left)
     outbox = Outbox(stream, Flusher(), 1 << 20, lambda: None)
     outbox.push(b"late")
