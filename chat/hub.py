@@ -25,6 +25,7 @@ from chat.protocol import (
     Typing,
     parse,
 )
+from chat.replay import Replay
 from chat.state import Client, Peer, Room, User
 from chat.store.base import HistoryStore, StoredMessage, StoreError, dm_key
 from chat.wire import Frame
@@ -62,6 +63,7 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.store = store
+        self.replay = Replay(store, settings.history_on_join)
         self.clients: set[Client] = set()
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {DEFAULT_ROOM: Room(DEFAULT_ROOM)}
@@ -268,7 +270,7 @@ class Hub:
         """Send a room's missed history, then make the client a live reader: no gap, no repeat."""
         room.joining[client] = []
         try:
-            missed, recovered = await self._missed(room.name, since)
+            missed, recovered = await self.replay.missed(room.name, since)
         except StoreError as exc:
             log.warning("history of %s unavailable: %s", room.name, exc)
             missed, recovered = [], False
@@ -292,15 +294,6 @@ class Hub:
                 client.peer.send(frame)
         room.readers.add(client)
 
-    async def _missed(self, conversation: str, since: int | None) -> tuple[
-            list[StoredMessage], bool]:
-        limit = self.settings.history_on_join
-        if since is not None:
-            after = await self.store.after(conversation, since, limit + 1)
-            if len(after) <= limit:
-                return after, True
-        return await self.store.latest(conversation, limit), since is None
-
     # Commands
 
     def _join(self, client: Client, cmd: Join) -> Awaitable[None] | None:
@@ -322,19 +315,12 @@ class Hub:
         return self._catch_up(client, room, cmd.since)
 
     async def _catch_up_watcher(self, client: Client, room: Room, since: int | None) -> None:
-        missed: list[StoredMessage] = []
-        recovered = True
-        if since is not None and since + 1 < client.watch_from:
-            limit = self.settings.history_on_join
-            try:
-                missed = await self.store.after(room.name, since, limit + 1)
-                missed = [stored for stored in missed if stored.id < client.watch_from]
-                if len(missed) > limit:
-                    missed = await self.store.before(room.name, client.watch_from, limit)
-                    recovered = False
-            except StoreError as exc:
-                log.warning("history of %s unavailable: %s", room.name, exc)
-                missed, recovered = [], False
+        try:
+            missed, recovered = await self.replay.missed_before(room.name, since,
+                                                                client.watch_from)
+        except StoreError as exc:
+            log.warning("history of %s unavailable: %s", room.name, exc)
+            missed, recovered = [], False
         client.notify(Frame.of(events.history(
             [events.message(stored) for stored in missed], room=room.name, recovered=recovered)))
 
@@ -431,15 +417,10 @@ class Hub:
             assert cmd.room is not None
             conversation = self._room_of(client, cmd.room, "history").name
         try:
-            if cmd.before is None:
-                page = await self.store.latest(conversation, cmd.limit + 1)
-            else:
-                page = await self.store.before(conversation, cmd.before, cmd.limit + 1)
+            page, more = await self.replay.page(conversation, cmd.before, cmd.limit)
         except StoreError as exc:
             raise ProtocolError("store_failed", f"history could not be read: {exc}",
                                 request="history") from None
-        more = len(page) > cmd.limit
-        page = page[1:] if more else page
         render = events.direct if cmd.peer is not None else events.message
         client.notify(Frame.of(events.history(
             [render(stored) for stored in page], room=cmd.room, peer=cmd.peer, more=more)))
