@@ -19,7 +19,7 @@ class Replay:
         if since is None:
             return await self.store.latest(conversation, limit), True
         after = await self.store.after(conversation, since, limit + 1)
-        if len(after) <= limit:
+        if len(after) <= limit and _continues(after, since):
             return after, True
         return await self.store.latest(conversation, limit), False
 
@@ -30,7 +30,7 @@ class Replay:
         if since is None or since + 1 >= upto:
             return [], True
         after = [m for m in await self.store.after(conversation, since, limit + 1) if m.id < upto]
-        if len(after) <= limit:
+        if len(after) <= limit and _continues(after, since, upto):
             return after, True
         return await self.store.before(conversation, upto, limit), False
 
@@ -43,3 +43,10 @@ class Replay:
             page = await self.store.before(conversation, before, limit + 1)
         more = len(page) > limit
         return (page[1:] if more else page), more
+
+
+def _continues(after: list[StoredMessage], since: int, upto: int | None = None) -> bool:
+    """Whether `after` starts right after `since`: ids have no gaps, so a jump means pruned."""
+    if after:
+        return after[0].id == since + 1
+    return upto is None or upto == since + 1

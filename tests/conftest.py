@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from chat.config import Settings
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient, RawClient
+from tests.serverproc import Child, Spawn, WsConnect, child_env
 
 # Ping off unless a test asks: a test's own timing must not race the keepalive.
 TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0}
@@ -60,3 +62,35 @@ def raw_connect(http_server: Any, http_port: int) -> Iterator[Callable[..., Awai
     yield open_raw
     for client in opened:
         client.abort()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start chat_server.py children; each is killed after the test, whatever happened."""
+    children: list[Child] = []
+
+    def start(*args: str, ready_port: int | None = None, **env: str) -> Child:
+        child = Child(list(args), child_env(**env), tmp_path / f"stderr-{len(children)}.log")
+        children.append(child)
+        if ready_port is not None:
+            child.wait_ready(ready_port)
+        return child
+
+    yield start
+    for child in children:
+        child.kill()
+
+
+@pytest.fixture
+def ws(io_loop: Any) -> Iterator[WsConnect]:
+    """Open WebSocket clients to a child on a port; every one is closed after the test."""
+    opened: list[ChatClient] = []
+
+    async def open_client(port: int) -> ChatClient:
+        client = await ChatClient.connect(f"ws://127.0.0.1:{port}/ws")
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()

@@ -12,13 +12,7 @@ import pytest
 from chat.config import Settings
 from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
-from tests.test_server_process import (  # noqa: F401 - spawn and ws are fixtures
-    assert_one_line_error,
-    free_port,
-    run,
-    spawn,
-    ws,
-)
+from tests.serverproc import assert_one_line_error, free_port, run
 
 
 @pytest.mark.subprocess

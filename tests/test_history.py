@@ -227,3 +227,17 @@ async def test_watcher_joining_general_with_since_gets_only_what_it_lacks(connec
     assert fed == ids[2:]
     history = await join_reply(late, username="late", since=ids[0])
     assert [m["id"] for m in history["messages"]] == [ids[1]]
+
+
+@pytest.mark.settings(history_per_room=3, rate_limit=0)
+@pytest.mark.gen_test
+async def test_resume_across_pruned_messages_says_not_recovered(connect, app) -> None:
+    """When retention dropped some missed messages, the reply says recovered false."""
+    alice = await connect()
+    await alice.join("alice", room="dev")
+    ids = await post(alice, [f"m{n}" for n in range(6)], room="dev")
+    await app.store.prune()  # SQLite prunes in the background; do it now
+    bob = await connect()
+    history = await join_reply(bob, username="bob", room="dev", since=ids[0])
+    assert history["recovered"] is False
+    assert [m["id"] for m in history["messages"]] == ids[-3:]

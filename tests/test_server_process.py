@@ -4,175 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import fields
-from pathlib import Path
-from typing import IO, Any
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from chat.config import Settings
-from tests.helpers import ChatClient, RawClient
+from tests.helpers import RawClient
+from tests.serverproc import (
+    EXIT_TIMEOUT_S,
+    Spawn,
+    WsConnect,
+    assert_clean,
+    assert_one_line_error,
+    free_port,
+    healthz,
+    reachable,
+    run,
+)
 
 pytestmark = pytest.mark.subprocess
-
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_S = 15.0  # a cold start imports tornado and emoji; CI machines are shared
-EXIT_TIMEOUT_S = 5.0  # "exits within a few seconds" of SIGTERM / SIGINT
-RUN_TIMEOUT_S = 15.0  # for runs that must end by themselves (--help, bad values)
-# What a crash or a lost exception looks like in the child's stderr.
-CRASH_SIGNS = (
-    "Traceback",
-    "Task exception was never retrieved",
-    "Future exception was never retrieved",
-    "Exception in callback",
-    "Uncaught exception",
-    "Task was destroyed but it is pending",
-)
-ERROR_LOG_LINE = re.compile(r"^\[E ", re.MULTILINE)  # tornado's log format: [E yymmdd ...]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """This process's environment without CHAT_* variables, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
-    env["CHAT_DB"] = ":memory:"  # never leave a database file in the repository
-    env.update(extra)
-    return env
-
-
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run chat_server.py to completion (for runs that must end by themselves)."""
-    return subprocess.run(
-        [sys.executable, "chat_server.py", *args], cwd=ROOT, env=child_env(**env),
-        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
-    )
-
-
-def healthz(port: int, host: str = "127.0.0.1") -> dict[str, Any] | None:
-    """GET /healthz as JSON, or None if nothing answers it with 200."""
-    conn = http.client.HTTPConnection(host, port, timeout=1.0)
-    try:
-        conn.request("GET", "/healthz")
-        response = conn.getresponse()
-        body = response.read()
-    except OSError:
-        return None
-    finally:
-        conn.close()
-    return json.loads(body) if response.status == 200 else None
-
-
-def reachable(host: str, port: int) -> bool:
-    """Whether a TCP connection to host:port is accepted."""
-    try:
-        with socket.create_connection((host, port), timeout=2.0):
-            return True
-    except OSError:
-        return False
-
-
-def assert_clean(stderr: str) -> None:
-    """No crash, lost exception or ERROR log line in a child's stderr."""
-    for sign in CRASH_SIGNS:
-        assert sign not in stderr, stderr
-    assert not ERROR_LOG_LINE.search(stderr), stderr
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The run failed with exactly one line on stderr and no traceback; that line."""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert_clean(result.stderr)
-    assert lines[0].startswith("chat_server: "), lines[0]
-    return lines[0]
-
-
-class Child:
-    """A running chat_server.py, its stderr going to a file."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._stderr: IO[bytes] = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "chat_server.py", *args], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=self._stderr,
-        )
-
-    @property
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, port: int) -> None:
-        """Poll GET /healthz on 127.0.0.1:port until it answers 200."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while healthz(port) is None:
-            assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.stderr}"
-            assert time.monotonic() < deadline, f"not serving on {port}:\n{self.stderr}"
-            time.sleep(0.05)
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Send `signum`; the exit status, which must come within EXIT_TIMEOUT_S."""
-        self.proc.send_signal(signum)
-        return self.proc.wait(EXIT_TIMEOUT_S)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self._stderr.close()
-
-
-Spawn = Callable[..., Child]
-WsConnect = Callable[[int], Awaitable[ChatClient]]
-
-
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Spawn]:
-    """Start chat_server.py children; each is killed after the test, whatever happened."""
-    children: list[Child] = []
-
-    def start(*args: str, ready_port: int | None = None, **env: str) -> Child:
-        child = Child(list(args), child_env(**env), tmp_path / f"stderr-{len(children)}.log")
-        children.append(child)
-        if ready_port is not None:
-            child.wait_ready(ready_port)
-        return child
-
-    yield start
-    for child in children:
-        child.kill()
-
-
-@pytest.fixture
-def ws(io_loop: Any) -> Iterator[WsConnect]:
-    """Open WebSocket clients to a child on a port; every one is closed after the test."""
-    opened: list[ChatClient] = []
-
-    async def open_client(port: int) -> ChatClient:
-        client = await ChatClient.connect(f"ws://127.0.0.1:{port}/ws")
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
 
 
 @pytest.fixture(params=["uvloop", "asyncio"])

@@ -26,8 +26,8 @@ from chat.store import (
     StoreError,
     dm_key,
     open_store,
+    sqlite_schema,
 )
-from chat.store import sqlite_schema
 from chat.store.base import DAY_MS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,18 +282,15 @@ async def test_retention_forgets_cids_outside_the_window(db: str, tmp_path: Path
         assert len(await store.latest("general", 10)) == 2
 
 
-def test_the_memory_store_forgets_cids_outside_the_window() -> None:
+@pytest.mark.gen_test
+async def test_the_memory_store_forgets_cids_outside_the_window() -> None:
     """MemoryStore keeps a cid only for the idempotency window, so its map stays bounded."""
-
-    async def scenario() -> int:
-        store = MemoryStore()
-        ts = now_ms()
-        for n in range(100):
-            await post(store, cid=f"c{n}", ts=ts)
-        await post(store, cid="late", ts=ts + IDEMPOTENCY_WINDOW_MS)
-        return len(store._by_cid)
-
-    assert asyncio.run(scenario()) == 1
+    store = MemoryStore()
+    ts = now_ms()
+    for n in range(100):
+        await post(store, cid=f"c{n}", ts=ts)
+    await post(store, cid="late", ts=ts + IDEMPOTENCY_WINDOW_MS)
+    assert len(store._by_cid) == 1
 
 
 @pytest.mark.gen_test
@@ -365,8 +362,10 @@ async def test_start_refuses_an_unwritable_path_in_one_line(tmp_path: Path, wher
 async def test_start_refuses_a_corrupt_file_in_one_line(db: str) -> None:
     """start() on a file that is not a SQLite database raises StoreError with a one-line reason."""
     Path(db).write_bytes(b"this is not a database\n" * 400)
-    with pytest.raises(StoreError, match="^file is not a database [^\n]*corrupt[^\n]*$"):
+    with pytest.raises(StoreError) as caught:
         await SQLiteStore(db).start()
+    assert str(caught.value).startswith("file is not a database")
+    assert "corrupt" in str(caught.value) and "\n" not in str(caught.value)
 
 
 @contextlib.contextmanager
@@ -393,7 +392,7 @@ async def test_start_refuses_a_read_only_file(db: str) -> None:
     """start() on a file it may not write raises StoreError at once, not at the first message."""
     async with running(SQLiteStore(db)) as store:
         await post(store)
-    with read_only(db), pytest.raises(StoreError, match="read-?only"):
+    with read_only(db), pytest.raises(StoreError, match=r"read-?only"):
         await SQLiteStore(db).start()
 
 
@@ -432,7 +431,7 @@ async def test_a_locked_file_fails_the_append_and_the_store_recovers(db: str) ->
 @pytest.mark.gen_test
 async def test_a_waiting_writer_blocks_neither_reads_nor_the_event_loop(db: str) -> None:
     """While an append waits for a lock, reads answer and the event loop keeps turning."""
-    async with running(SQLiteStore(db, lock_timeout_s=1.0)) as store:
+    async with running(SQLiteStore(db, lock_timeout_s=5.0)) as store:
         await post(store, "before")
         with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as other:
             other.execute("BEGIN IMMEDIATE")
@@ -485,7 +484,8 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
-def test_kill_9_loses_no_acknowledged_message(db: str) -> None:
+@pytest.mark.gen_test(timeout=60)
+async def test_kill_9_loses_no_acknowledged_message(db: str) -> None:
     """Every append acknowledged before a SIGKILL is in the file afterwards, exactly once."""
     acknowledged: dict[int, str] = {}
     with subprocess.Popen([sys.executable, "-c", WRITER_CHILD, db, "20"], cwd=ROOT,
@@ -509,11 +509,8 @@ def test_kill_9_loses_no_acknowledged_message(db: str) -> None:
     assert child.returncode == -signal.SIGKILL
     assert os.path.exists(db + "-wal"), "the child closed the file: it was not killed mid-stream"
 
-    async def read_back() -> list[StoredMessage]:
-        async with running(SQLiteStore(db)) as store:
-            return await store.after("general", 0, 10**9)
-
-    stored = asyncio.run(read_back())
+    async with running(SQLiteStore(db)) as store:
+        stored = await store.after("general", 0, 10**9)
     texts = {message.id: message.text for message in stored}
     assert ids(stored) == list(range(1, len(stored) + 1))
     assert len(set(texts.values())) == len(stored)  # no message twice

@@ -38,11 +38,11 @@ def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[str | int, ...], *,
 
 
 class SQLiteStore:
-    """A HistoryStore in a SQLite file; an append returns once its group is committed.
+    """A HistoryStore in a SQLite file; an append returns once its group is committed."""
 
-    With synchronous=FULL (the default) "committed" means fsynced: the message survives a crash
-    of the machine as well as `kill -9`. NORMAL survives `kill -9` only (see docs).
-    """
+    # synchronous=FULL (the default) fsyncs the WAL at every commit: an acknowledged message
+    # survives a power cut as well as `kill -9`. NORMAL survives `kill -9` only (the OS still
+    # holds the written WAL), for ~10% more throughput and half the idle latency (store_bench).
 
     def __init__(self, path: str, per_conversation: int = 10_000, days: float = 0, *,
                  synchronous: Synchronous = "FULL",
@@ -50,6 +50,8 @@ class SQLiteStore:
         if path == ":memory:" or path.startswith("file:"):
             raise ValueError(f"SQLiteStore needs a file path, not {path!r}; "
                              "use MemoryStore for a throwaway history")
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous={synchronous!r} must be 'FULL' or 'NORMAL'")
         if per_conversation < 1 or days < 0:
             raise ValueError(f"per_conversation={per_conversation} must be 1 or more and "
                              f"days={days} 0 or more")

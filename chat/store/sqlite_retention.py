@@ -19,10 +19,9 @@ _LAST_ID = "SELECT last_id FROM conversations WHERE key = ?"
 
 
 class Retention:
-    """Keeps the last `per_conversation` messages of each conversation, none older than `days`.
+    """Keeps the last `per_conversation` messages of each conversation, none older than `days`."""
 
-    Used on the writer's thread only, between append batches, on the writer's connection.
-    """
+    # Used on the writer's thread only, between append batches, on the writer's connection.
 
     def __init__(self, per_conversation: int, days: float) -> None:
         self._cap = per_conversation

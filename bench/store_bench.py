@@ -1,0 +1,106 @@
+"""The history store's throughput and the latency it adds per message, FULL vs NORMAL sync.
+
+Run from the repository root: `.venv/bin/python -m bench.store_bench [--writers 50]`. Each
+mode runs twice on a fresh file: one writer appending back to back (the latency a message
+pays when the server is idle), then `--writers` coroutines appending as fast as acknowledged
+(throughput with group commit). The event loop's worst stall is measured alongside: the
+store must never block it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+from chat.store.sqlite import SQLiteStore
+from chat.store.sqlite_schema import Synchronous
+
+TEXT = "x" * 100  # bytes; a typical chat line
+ROOMS = 10  # writers spread over this many conversations
+TICK_S = 0.005  # the loop-stall probe's sleep
+
+
+@dataclass
+class Result:
+    """One run's figures."""
+
+    mode: str
+    writers: int
+    messages: int
+    seconds: float
+    latencies_ms: list[float]
+    batches: int
+    worst_stall_ms: float
+
+    def row(self) -> str:
+        lat = sorted(self.latencies_ms)
+
+        def pct(p: float) -> float:
+            return lat[min(len(lat) - 1, int(p * len(lat)))]
+
+        return (f"| {self.mode} | {self.writers} | {self.messages / self.seconds:,.0f} | "
+                f"{pct(0.5):.2f} | {pct(0.99):.2f} | {lat[-1]:.1f} | "
+                f"{self.messages / max(1, self.batches):.1f} | {self.worst_stall_ms:.1f} |")
+
+
+async def _probe(stop: asyncio.Event) -> float:
+    """The longest the loop was late waking a TICK_S sleep, in ms, until `stop` is set."""
+    worst = 0.0
+    while not stop.is_set():
+        start = time.perf_counter()
+        await asyncio.sleep(TICK_S)
+        worst = max(worst, time.perf_counter() - start - TICK_S)
+    return worst * 1000
+
+
+async def run(path: str, mode: Synchronous, writers: int, seconds: float) -> Result:
+    """Append for `seconds` from `writers` coroutines; what was committed and how fast."""
+    store = SQLiteStore(path, synchronous=mode)
+    await store.start()
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def write(n: int) -> None:
+        i = 0
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            await store.append(f"room-{n % ROOMS}", username=f"user{n}", avatar="", text=TEXT,
+                               ts=time.time_ns() // 1_000_000, cid=f"{n}-{i}")
+            latencies.append((time.perf_counter() - start) * 1000)
+            i += 1
+
+    stop = asyncio.Event()
+    probe = asyncio.ensure_future(_probe(stop))
+    began = time.perf_counter()
+    await asyncio.gather(*(write(n) for n in range(writers)))
+    elapsed = time.perf_counter() - began
+    stop.set()
+    stall = await probe
+    stats = store.stats
+    await store.close()
+    return Result(mode, writers, stats.stored, elapsed, latencies, stats.batches, stall)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--writers", type=int, default=50, help="concurrent appenders")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each run")
+    parser.add_argument("--dir", default=None, help="where the file goes (default: a temp dir)")
+    args = parser.parse_args()
+    print("| sync | writers | messages/s | p50 ms | p99 ms | max ms | per commit | "
+          "loop stall ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(dir=args.dir) as where:
+        for mode in ("FULL", "NORMAL"):
+            for writers in (1, args.writers):
+                path = os.path.join(where, f"bench-{mode}-{writers}.db")
+                result = await run(path, mode, writers, args.seconds)
+                print(result.row(), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
