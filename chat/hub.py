@@ -24,6 +24,7 @@ from chat.protocol import (
     ProtocolError,
     Typing,
     parse,
+    peek,
 )
 from chat.replay import Replay
 from chat.state import Client, Peer, Room, User
@@ -133,7 +134,7 @@ class Hub:
         if client.closed:
             return None
         if not client.bucket.take(self._monotonic()):
-            self._refuse_for_rate(client)
+            self._refuse_for_rate(client, text)
             return None
         client.strikes = 0
         try:
@@ -150,16 +151,17 @@ class Hub:
         except ProtocolError as err:
             self._error(client, err)
 
-    def _refuse_for_rate(self, client: Client) -> None:
+    def _refuse_for_rate(self, client: Client, text: str) -> None:
         self.stats.rate_limited += 1
         client.strikes += 1
         if client.strikes >= self.settings.rate_abuse_frames:
             client.peer.close(CLOSE_POLICY, "rate limit exceeded repeatedly")
             return
+        request, cid = peek(text)  # so that the client knows which send to retry
         self._error(client, ProtocolError(
             "rate_limited",
             f"more than {self.settings.rate_limit:g} frames per second; slow down",
-            limit=self.settings.rate_limit,
+            request=request, cid=cid, limit=self.settings.rate_limit,
         ))
 
     def _error(self, client: Client, err: ProtocolError) -> None:

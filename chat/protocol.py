@@ -216,6 +216,19 @@ def parse(text: str, *, max_text_chars: int) -> Command:
     return _PARSERS[kind](_Frame(obj, kind), max_text_chars)
 
 
+def peek(text: str) -> tuple[str | None, str | None]:
+    """The `type` and `cid` of a frame not otherwise parsed (one refused by the rate limit)."""
+    try:
+        obj = jsoncodec.loads(text)
+    except ValueError:
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    kind, cid = obj.get("type"), obj.get("cid")
+    return (kind if isinstance(kind, str) and kind in _PARSERS else None,
+            cid if isinstance(cid, str) and len(cid) <= CID_MAX_CHARS else None)
+
+
 def _parse_legacy(frame: _Frame, max_text_chars: int) -> LegacyPost:
     username = check_username(frame.string("username", required=True) or "")
     email = frame.string("email", max_chars=EMAIL_MAX_CHARS)

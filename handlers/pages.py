@@ -44,6 +44,9 @@ class PageHandler(RequestHandler):
     def get(self) -> None:
         self.render(self.template)
 
+    def head(self) -> None:
+        self.render(self.template)  # Tornado sends the headers of GET without the body
+
 
 class StaticHandler(StaticFileHandler):
     """Static files with the same headers as the page."""

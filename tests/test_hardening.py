@@ -134,8 +134,9 @@ async def test_rate_limit_answers_with_errors_then_closes_with_1008(connect) -> 
     await alice.recv_type("join")
     for n in range(2):
         await alice.send({"type": "message", "text": f"ok {n}"})
-    await alice.send({"type": "message", "text": "too fast"})
-    assert (await alice.recv_type("error"))["code"] == "rate_limited"
+    await alice.send({"type": "message", "text": "too fast", "cid": "c9"})
+    error = await alice.recv_type("error")
+    assert (error["code"], error["request"], error["cid"]) == ("rate_limited", "message", "c9")
     assert [(await bob.recv_type("message"))["message"] for _ in range(2)] == ["ok 0", "ok 1"]
     for _ in range(10):
         await alice.send({"type": "message", "text": "flood"})

@@ -28,10 +28,17 @@ class PageTest(AsyncHTTPTestCase):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "no-referrer"
 
+    def test_head_of_the_page_has_its_headers_and_no_body(self) -> None:
+        """HEAD / answers like GET / without the body."""
+        response = self.fetch("/", method="HEAD")
+        assert response.code == 200
+        assert response.body == b""
+        assert "Content-Security-Policy" in response.headers
+
     def test_static_files_carry_the_same_headers(self) -> None:
         """Static files are served with nosniff and the policy too."""
         response = self.fetch("/static/style.css")
-        assert response.code in (200, 404)
+        assert response.code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "Content-Security-Policy" in response.headers
 

@@ -14,15 +14,14 @@ not pytest-tornado ones.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
+from tests.serverproc import assert_clean as assert_log_clean
+from tests.serverproc import child_env, free_port, healthz
+
+# Installed by `scripts/bootstrap test`; a missing package skips locally but fails in CI.
+if os.environ.get("CI") == "true":
+    import playwright.sync_api as playwright_sync
+else:
+    playwright_sync = pytest.importorskip("playwright.sync_api")
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"
@@ -49,17 +55,21 @@ LAUNCH_ARGS = [
 ]
 GRAVATAR_HOSTS = {"www.gravatar.com", "secure.gravatar.com", "gravatar.com"}
 START_TIMEOUT_S = 15.0  # a cold start on a shared CI machine
-EXPECT_TIMEOUT_MS = 7_000
+EXPECT_TIMEOUT_MS = 10_000  # for each wait and expect(): generous, CI machines are shared
 DESKTOP = {"width": 1180, "height": 780}
 PHONE = {"width": 360, "height": 740}
+playwright_sync.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 # The console line Chromium prints for each failed WebSocket attempt while the server is down.
 WS_REFUSED = re.compile(r"WebSocket connection to '.*' failed")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Inputs and buttons on the page that have no accessible name (label, aria-label or text).
+UNLABELLED_CONTROLS = """() =>
+  [...document.querySelectorAll('input, textarea, select, button')]
+    .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label') ||
+                      el.getAttribute('aria-labelledby') ||
+                      (el.tagName === 'BUTTON' && el.textContent.trim())))
+    .map((el) => el.outerHTML.slice(0, 120))"""
 
 
 class ServerProcess:
@@ -77,17 +87,15 @@ class ServerProcess:
         args = [sys.executable, str(REPO / "chat_server.py"), f"--port={self.port}",
                 f"--db={self.db}", *self.extra]
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
-            self.proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(args, cwd=REPO, env=child_env(), stdout=log,
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        while healthz(self.port) is None:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as reply:
-                    if reply.status == 200:
-                        return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not serving after {START_TIMEOUT_S} s:\n{self.log()}")
             time.sleep(0.05)
-        raise RuntimeError(f"server did not answer within {START_TIMEOUT_S} s:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stops the server (SIGKILL: as if it crashed) and waits for it."""
@@ -121,15 +129,23 @@ class Person:
         self.requests: list[str] = []  # every URL the page asked for, ours included
         self.dialogs: list[str] = []
         self.allow_ws_failures = False
+        self.folder = OUTPUT
         context.route("**/*", self._route)
         self.page = context.new_page()
         self.page.set_default_timeout(EXPECT_TIMEOUT_MS)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-        self.page.on("websocket", lambda ws: self.sockets.append(ws.url))
+        self.sent: list[list[dict[str, Any]]] = []  # the frames sent, one list per socket
+        self.page.on("websocket", self._socket)
         self.page.on("dialog", self._dialog)
 
     # What the page sends and prints
+
+    def _socket(self, ws: Any) -> None:
+        self.sockets.append(ws.url)
+        frames: list[dict[str, Any]] = []
+        self.sent.append(frames)
+        ws.on("framesent", lambda payload: frames.append(json.loads(payload)))
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)  # alert() from injected script would land here
@@ -166,6 +182,8 @@ class Person:
         assert self.foreign_requests == [], f"{self.name}: requests {self.foreign_requests}"
         ws_base = self.base_url.replace("http://", "ws://", 1)
         assert all(url == ws_base + "/ws" for url in self.sockets), self.sockets
+        unlabelled = self.page.evaluate(UNLABELLED_CONTROLS)
+        assert unlabelled == [], f"{self.name}: controls without a label {unlabelled}"
 
     # What a person does
 
@@ -209,22 +227,30 @@ class Person:
         self.sidebar().get_by_role("button", name=re.compile(rf"^#{re.escape(room)}\b")).click()
 
     def room_button(self, room: str) -> Any:
-        return self.page.locator("#sidebar .rooms .conv", has_text=re.compile(rf"^#{re.escape(room)}"))
+        name = re.compile(rf"^#{re.escape(room)}")
+        return self.page.locator("#sidebar .rooms .conv", has_text=name)
 
     def message_texts(self) -> list[str]:
         """The texts of the acknowledged messages in the current conversation, in order."""
         return self.page.locator(".message:not(.pending) .text").all_inner_texts()
 
     def message(self, text: str) -> Any:
-        return self.page.locator(".message:not(.pending)", has=self.page.locator(".text", has_text=text))
+        text_part = self.page.locator(".text", has_text=text)
+        return self.page.locator(".message:not(.pending)", has=text_part)
 
-    def screenshot(self, folder: Path) -> None:
+    def snap(self, label: str) -> None:
+        """A picture of the page now, beside the one taken at the end of the test."""
+        self.screenshot(self.folder, f"{self.name}-{label}")
+
+    def screenshot(self, folder: Path, stem: str | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name) or "user"
-        self.page.screenshot(path=str(folder / f"{safe}.png"))
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem or self.name) or "user"
+        self.page.screenshot(path=str(folder / f"{safe}.png"), animations="disabled")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is running, its event loop counts
+# as running in this thread, and the Tornado tests that come after would find it there.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
@@ -245,29 +271,26 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerPro
     proc.start()
     yield proc
     proc.stop()
+    assert_log_clean(proc.log())  # no traceback or ERROR line, whatever the pages did
 
 
 @pytest.fixture
 def people(browser: Any, server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
     """people("alice") → a Person on the chat page, in a context of their own."""
     made: list[Person] = []
+    folder = OUTPUT / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
 
     def make(name: str, viewport: dict[str, int] | None = None, **context_args: Any) -> Person:
         context = browser.new_context(viewport=viewport or DESKTOP, **context_args)
         person = Person(name, context, server.base_url)
+        person.folder = folder
         made.append(person)
         return person
 
     yield make
-    folder = OUTPUT / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    shutil.rmtree(folder, ignore_errors=True)
     for person in made:  # all pictures first: closing one page changes the others'
         with contextlib.suppress(Exception):  # a screenshot is a record, not a check
             person.screenshot(folder)
     for person in made:
         person.context.close()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "server_args(*args): extra command-line flags for the test's chat server")

@@ -93,6 +93,7 @@ def test_join_errors_show_next_to_the_field(people) -> None:
     error = page.locator("#join-username-error")
     expect(error).to_be_visible()
     expect(page.get_by_label("Username")).to_have_attribute("aria-invalid", "true")
+    other.snap("name-taken")
 
     page.get_by_label("Username").fill("x" * 40)
     page.get_by_role("button", name="Join", exact=True).click()
@@ -143,6 +144,10 @@ def test_rooms_switch_unread_and_url(people) -> None:
     expect(alice.page).to_have_url(re.compile(r"/#general$"))
     assert alice.message_texts() == ["general for all"]
 
+    # A link to another room (the URL's #room) joins it.
+    alice.page.evaluate("location.hash = '#later'")
+    expect(alice.room_button("later")).to_have_attribute("aria-current", "page")
+
     # Leaving: the room goes from the sidebar and the others are told.
     bob.open_room("ops")
     alice.sidebar().get_by_role("button", name="Leave #ops").click()
@@ -185,6 +190,34 @@ def test_direct_messages_reach_only_the_two_people(people) -> None:
         person.assert_clean()
 
 
+def test_a_refused_message_says_why_and_can_be_retried_or_discarded(people) -> None:
+    """A message the server refuses stays in place with its reason, Retry and Discard."""
+    alice, bob = people("alice"), people("bob")
+    for person in (alice, bob):
+        person.open()
+        person.join()
+    alice.sidebar().get_by_role("button", name="Direct message bob").click()
+    alice.open_room("general")
+    bob.context.close()
+    expect(alice.page.locator(".notice", has_text="bob left #general")).to_be_visible()
+    alice.page.locator("#sidebar .dms .conv", has_text="bob").click()
+    alice.say("are you there?")
+    failed = alice.page.locator(".message.failed", has_text="are you there?")
+    expect(failed.locator(".status")).to_contain_text("Not sent:")
+    expect(failed.locator(".status")).to_contain_text("not online")
+    failed.get_by_role("button", name="Retry").click()
+    expect(failed.locator(".status")).to_contain_text("not online")  # refused again
+    alice.snap("refused")
+    failed.get_by_role("button", name="Discard").click()
+    expect(failed).to_have_count(0)
+
+    alice.open_room("general")
+    alice.say("x" * 4001)
+    too_long = alice.page.locator(".message.failed")
+    expect(too_long.locator(".status")).to_contain_text("4,000")
+    alice.assert_clean()
+
+
 def test_presence_notices_and_typing(people) -> None:
     """Who is online updates as people come and go; typing shows under the messages."""
     alice = people("alice")
@@ -206,6 +239,8 @@ def test_presence_notices_and_typing(people) -> None:
     bob.composer.press("Enter")
     expect(alice.message("I am writ")).to_be_visible()
     expect(alice.page.locator(".typing")).to_have_text("")  # the message ends the typing
+    bob.composer.type("and more")  # straight after sending: still announced
+    expect(alice.page.locator(".typing")).to_have_text("bob is typing…")
 
     bob.context.close()  # the tab goes away: the server drops the connection
     expect(alice.page.locator(".notice", has_text="bob left #general")).to_be_visible()
@@ -240,7 +275,8 @@ def test_mentions_are_highlighted_and_notify_when_hidden(people) -> None:
     # A mention of someone else is marked, but not as one of alice's.
     alice.say("@bob thanks")
     expect(bob.message("@bob thanks").locator(".mention.me")).to_have_text("@bob")
-    expect(alice.message("@bob thanks").locator(".mention")).not_to_have_class(re.compile(r"\bme\b"))
+    own = alice.message("@bob thanks").locator(".mention")
+    expect(own).not_to_have_class(re.compile(r"\bme\b"))
     alice.assert_clean()
     bob.assert_clean()
 

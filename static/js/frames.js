@@ -1,0 +1,289 @@
+// What each frame from the server changes (docs/protocol.md, "Server → client").
+(function (Chat) {
+  'use strict';
+
+  const { state, session } = Chat;
+
+  const TYPING_SHOWN_MS = 4000; // "x is typing…" lasts this long after their last notice
+
+  function addNotice(conv, text, tone) {
+    conv.items.push({
+      key: 'n' + Chat.newCid(),
+      type: 'notice',
+      tone: tone || 'info',
+      text,
+      ts: Date.now(),
+    });
+  }
+
+  function insertInOrder(conv, item) {
+    if (item.id > conv.lastId) {
+      conv.items.push(item);
+      return;
+    }
+    // An older message (history, or a replay arriving out of order): before the first newer one.
+    const at = conv.items.findIndex(
+      (i) => i.type === 'message' && i.epoch === item.epoch && i.id > item.id,
+    );
+    conv.items.splice(at < 0 ? conv.items.length : at, 0, item);
+  }
+
+  // Adds one message to a conversation unless it is already there (by id). `news` is false
+  // for history that is not new to the reader, which is never counted as unread.
+  function receive(conv, m, news) {
+    if (!Number.isInteger(m.id) || typeof m.text !== 'string' || typeof m.username !== 'string') {
+      return;
+    }
+    const mine = Chat.isMe(m.username);
+    if (mine && typeof m.cid === 'string') Chat.settle(m.cid);
+    const known = conv.byId.get(m.id);
+    if (known) {
+      if (known.ts === m.ts && known.username === m.username) return; // a replay we already have
+      // The same id for another message: the server's ids started again (it restarted without
+      // its history). A new epoch keeps the new messages from being dropped as duplicates or
+      // sorted in among the old ones.
+      conv.epoch += 1;
+      conv.byId.clear();
+      conv.lastId = 0;
+    }
+    const item = {
+      key: conv.epoch + ':' + m.id,
+      type: 'message',
+      epoch: conv.epoch,
+      id: m.id,
+      username: m.username,
+      avatar: typeof m.avatar === 'string' ? m.avatar : '',
+      text: m.text,
+      ts: Number.isFinite(m.ts) ? m.ts : Date.now(),
+      mine,
+      mentionsMe: !mine && state.me !== null && Chat.mentions(m.text, state.me.username),
+    };
+    const isNewest = m.id > conv.lastId;
+    insertInOrder(conv, item);
+    conv.byId.set(m.id, item);
+    if (isNewest) conv.lastId = m.id;
+    delete conv.typing[m.username];
+    if (news && isNewest && !mine && state.me !== null) countUnread(conv, item);
+  }
+
+  function countUnread(conv, item) {
+    if (!Chat.isCurrent(conv)) {
+      conv.unread += 1;
+      if (item.mentionsMe) conv.mentioned = true;
+    }
+    if (document.hidden) {
+      state.hiddenUnread += 1;
+      if (conv.kind === 'dm' || item.mentionsMe) notify(conv, item);
+    }
+  }
+
+  function notify(conv, item) {
+    if (state.notifications !== 'granted') return;
+    const title =
+      conv.kind === 'dm'
+        ? item.username + ' (direct message)'
+        : item.username + ' in #' + conv.name;
+    // The Notification API shows its strings as text, like the rest of the page.
+    const note = new Notification(title, {
+      body: item.text.slice(0, 200),
+      tag: conv.kind + ':' + conv.name,
+    });
+    note.onclick = () => {
+      window.focus();
+      Chat.show(conv.kind, conv.kind === 'room' ? conv.name : Chat.dmKey(conv.name));
+      note.close();
+    };
+  }
+
+  // One shape for `message` and `dm` frames and the entries of a `history` frame.
+  function fromServer(m) {
+    return {
+      id: m.id,
+      username: typeof m.from === 'string' ? m.from : m.username,
+      avatar: m.avatar,
+      text: typeof m.message === 'string' ? m.message : m.text,
+      ts: m.ts,
+      cid: m.cid,
+    };
+  }
+
+  function roomOf(f) {
+    return typeof f.room === 'string' ? state.rooms[f.room] || null : null;
+  }
+
+  const onFrame = {
+    welcome(f) {
+      const first = !session.identified;
+      session.identified = true;
+      session.identity = session.identity || { username: f.username, email: '', token: null };
+      session.identity.username = f.username;
+      session.identity.token = typeof f.token === 'string' ? f.token : null;
+      state.me = { username: f.username, avatar: f.avatar };
+      state.form.busy = false;
+      state.form.error = null;
+      for (const name of Array.isArray(f.rooms) ? f.rooms : []) {
+        if (typeof name !== 'string') continue;
+        session.liveRooms.add(name);
+        session.requested.delete(name);
+        Chat.ensureRoom(name);
+        if (!state.roomOrder.includes(name)) state.roomOrder.push(name);
+      }
+      if (first) rejoinTheRest();
+      const { switchTo } = session;
+      if (switchTo && session.liveRooms.has(switchTo)) {
+        Chat.show('room', switchTo);
+        session.switchTo = null;
+      } else if (
+        first &&
+        state.current.kind === 'room' &&
+        !state.roomOrder.includes(state.current.id)
+      ) {
+        Chat.show('room', state.roomOrder[0]);
+      }
+      Chat.flushOutbox();
+    },
+
+    message(f) {
+      const conv = roomOf(f);
+      if (conv) receive(conv, fromServer(f), true); // else a room we have left
+    },
+
+    dm(f) {
+      if (state.me === null || typeof f.from !== 'string' || typeof f.to !== 'string') return;
+      const fromMe = Chat.isMe(f.from);
+      const peer = fromMe ? f.to : f.from;
+      const fresh = !state.dms[Chat.dmKey(peer)];
+      const conv = Chat.ensureDm(peer);
+      if (!fromMe && Chat.isUsableAvatar(f.avatar)) conv.avatar = f.avatar;
+      receive(conv, fromServer(f), true);
+      if (fresh) Chat.loadOlder(conv); // what the two said before this page was opened
+    },
+
+    // A page we asked for (rooms: `room`; direct conversations: `with`), or the replay that
+    // follows a join. `more` says whether older pages exist.
+    history(f) {
+      const conv = typeof f.with === 'string' ? state.dms[Chat.dmKey(f.with)] : roomOf(f);
+      if (!conv) return;
+      const asked = conv.historyLoading;
+      conv.historyLoading = false;
+      const list = Array.isArray(f.messages) ? f.messages : [];
+      const news = asked ? false : conv.kind === 'dm' || conv.replayIsNews;
+      for (const m of list) receive(conv, fromServer(m), news);
+      if (asked)
+        conv.historyDone = typeof f.more === 'boolean' ? !f.more : list.length < Chat.HISTORY_PAGE;
+      if (f.recovered === false) addNotice(conv, 'Some messages were missed while you were away.');
+    },
+
+    presence(f) {
+      const conv = roomOf(f);
+      if (!conv || !Array.isArray(f.users)) return;
+      conv.users = f.users
+        .filter((u) => u && typeof u.username === 'string')
+        .map((u) => ({ username: u.username, avatar: u.avatar }))
+        .sort((a, b) => a.username.localeCompare(b.username));
+    },
+
+    join(f) {
+      const conv = roomOf(f);
+      if (!conv || typeof f.username !== 'string') return;
+      if (!conv.users.some((u) => u.username === f.username)) {
+        conv.users.push({ username: f.username, avatar: f.avatar });
+        conv.users.sort((a, b) => a.username.localeCompare(b.username));
+      }
+      if (!Chat.isMe(f.username)) addNotice(conv, f.username + ' joined #' + conv.name);
+    },
+
+    leave(f) {
+      const conv = roomOf(f);
+      if (!conv || typeof f.username !== 'string') return;
+      conv.users = conv.users.filter((u) => u.username !== f.username);
+      delete conv.typing[f.username];
+      if (!Chat.isMe(f.username)) addNotice(conv, f.username + ' left #' + conv.name);
+    },
+
+    typing(f) {
+      const conv = roomOf(f);
+      if (!conv || typeof f.username !== 'string' || Chat.isMe(f.username)) return;
+      const until = Date.now() + TYPING_SHOWN_MS;
+      conv.typing[f.username] = until;
+      setTimeout(() => {
+        if (conv.typing[f.username] === until) delete conv.typing[f.username];
+      }, TYPING_SHOWN_MS);
+    },
+
+    error(f) {
+      const reason = typeof f.reason === 'string' ? f.reason : String(f.code);
+      if (f.request === 'history') return historyRefused(f);
+      if (f.request === 'join') return joinRefused(f, reason);
+      if (typeof f.cid === 'string') return Chat.sendRefused(f.cid, f.code, reason);
+      if (f.code === 'rate_limited') return Chat.resendUnacknowledged();
+      if (f.request === 'typing') return; // a dropped typing notice does not matter
+      const conv = Chat.currentConversation();
+      if (conv) addNotice(conv, reason, 'error');
+    },
+  };
+
+  // After the identifying join of a new socket: the rest of the rooms we were in, the one the
+  // URL asks for, and the direct conversations' latest pages (they have no `since`; what we
+  // already have is dropped as a duplicate).
+  function rejoinTheRest() {
+    const { conn, liveRooms, requested, switchTo } = session;
+    for (const name of state.roomOrder) {
+      if (!liveRooms.has(name) && !requested.has(name)) conn.send(Chat.joinFrame(name, false));
+    }
+    if (switchTo && !liveRooms.has(switchTo) && !requested.has(switchTo)) {
+      conn.send(Chat.joinFrame(switchTo, false));
+    }
+    if (!state.historySupported) return;
+    for (const key of state.dmOrder) {
+      const conv = state.dms[key];
+      if (conv.items.length > 0)
+        conn.send({ type: 'history', with: conv.name, limit: Chat.HISTORY_PAGE });
+    }
+  }
+
+  // A server without history (unknown_type) or a refused page: stop asking, show what we have.
+  function historyRefused(f) {
+    if (f.code === 'unknown_type') state.historySupported = false;
+    for (const conv of [...Object.values(state.rooms), ...Object.values(state.dms)]) {
+      if (conv.historyLoading) {
+        conv.historyLoading = false;
+        conv.historyDone = true;
+      }
+    }
+  }
+
+  function joinRefused(f, reason) {
+    const { identity } = session;
+    if (!session.identified) {
+      if (f.field === 'token' && identity && identity.token) {
+        // A token the server no longer knows: the name may be free, so try without it.
+        identity.token = null;
+        Chat.sendIdentifyingJoin();
+        return;
+      }
+      // Back to the form (also after a reconnect, if someone else took the name meanwhile),
+      // with the reason beside the field it is about.
+      const nameCodes = ['invalid_username', 'username_taken', 'username_mismatch'];
+      let field = null;
+      if (f.field === 'email') field = 'email';
+      else if (f.field === 'username' || nameCodes.includes(f.code)) field = 'username';
+      if (identity && !state.form.username) state.form.username = identity.username;
+      session.identity = null;
+      state.me = null;
+      state.form.busy = false;
+      state.form.error = { field, text: reason };
+      return;
+    }
+    // A further room: the sidebar's room form shows why.
+    if (typeof f.room === 'string') session.requested.delete(f.room.toLowerCase());
+    session.switchTo = null;
+    state.roomError = reason;
+  }
+
+  Chat.dispatch = function dispatch(frame) {
+    const handler =
+      Object.prototype.hasOwnProperty.call(onFrame, frame.type) && onFrame[frame.type];
+    if (handler) handler(frame);
+  };
+})(window.Chat);
