@@ -34,15 +34,15 @@ class ChatSocket(WebSocketHandler):
         self.flusher = flusher
         self.settings_ = settings
 
-    async def get(self, *args: Any, **kwargs: Any) -> None:
+    def prepare(self) -> None:
+        # Here rather than in an overridden get(): a coroutine wrapping get() would stay parked,
+        # holding memory, for the whole life of every connection.
         if self.request.headers.get("Upgrade", "").lower() == "websocket":
             refusal = self.hub.refusal(self.request.remote_ip or "")
             if refusal is not None:
                 status, reason = refusal
                 self.set_status(status)
                 self.finish(reason)
-                return
-        await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
         """The page's own host, or one of --allowed-origins."""

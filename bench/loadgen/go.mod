@@ -1,0 +1,3 @@
+module simplechat/bench/loadgen
+
+go 1.19
