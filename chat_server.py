@@ -20,6 +20,7 @@ from chat.metrics import Metrics
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
+from handlers.keepalive import Keepalive
 from handlers.outbox import Flusher
 from handlers.pages import PageHandler, StaticHandler
 
@@ -44,7 +45,8 @@ def make_app(
     hub = Hub(settings, store)  # the Go tutorial's `clients` and `broadcast`, one per app
     flusher = Flusher()
     metrics = Metrics(hub, lambda: flusher.bytes_sent)
-    socket_args = {"hub": hub, "flusher": flusher, "settings": settings}
+    keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
+    socket_args = {"hub": hub, "flusher": flusher, "keepalive": keepalive, "settings": settings}
     app = ChatApplication(
         [
             (r"/", PageHandler),
@@ -56,8 +58,7 @@ def make_app(
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
         static_handler_class=StaticHandler,
-        websocket_ping_interval=settings.ping_interval or None,
-        websocket_ping_timeout=settings.ping_timeout if settings.ping_interval else None,
+        # No websocket_ping_interval: handlers/keepalive.py pings every connection from one timer.
         websocket_max_message_size=settings.max_message_bytes,
     )
     app.hub = hub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from chat.protocol import ProtocolError
@@ -43,7 +44,7 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
     return event
 
 
-def welcome(username: str, avatar: str, token: str, rooms: set[str]) -> dict[str, Any]:
+def welcome(username: str, avatar: str, token: str, rooms: AbstractSet[str]) -> dict[str, Any]:
     return {"type": "welcome", "username": username, "avatar": avatar, "token": token,
             "rooms": sorted(rooms)}
 

@@ -224,7 +224,7 @@ class Hub:
             room = self.rooms[name] = Room(name)
         first_of_user = user.key not in room.users
         room.users.setdefault(user.key, set()).add(client)
-        client.rooms.add(name)
+        client.join_room(name)
         if first_of_user:
             self._notify(room.listeners, events.joined(name, user.name, user.avatar))
         if not client.legacy:
@@ -232,8 +232,9 @@ class Hub:
         return room
 
     def _exit(self, client: Client, name: str) -> None:
-        client.rooms.discard(name)
-        client.typing_at.pop(name, None)
+        client.leave_room(name)
+        if client.typing_at:
+            client.typing_at.pop(name, None)
         room = self.rooms.get(name)
         if room is None or client.user is None:
             return
@@ -398,6 +399,8 @@ class Hub:
         user = self._user(client, "typing", room=cmd.room)
         room = self._room_of(client, cmd.room, "typing")
         now = self._monotonic()
+        if client.typing_at is None:
+            client.typing_at = {}
         last = client.typing_at.get(cmd.room)
         if last is not None and now - last < self.settings.typing_interval:
             return  # ephemeral: dropping extras loses nothing

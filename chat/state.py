@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 from chat.limits import TokenBucket
@@ -18,6 +19,9 @@ class Peer(Protocol):
         """Send what is queued, then close the WebSocket with `code`."""
 
 
+_NO_ROOMS: frozenset[str] = frozenset()
+
+
 class Client:
     """One WebSocket connection."""
 
@@ -31,11 +35,24 @@ class Client:
         self.strikes = 0  # frames refused in a row by the rate limit
         self.user: User | None = None
         self.legacy = False  # speaks the tutorial's frame: receives only `message` events
-        self.rooms: set[str] = set()
-        self.typing_at: dict[str, float] = {}  # room -> monotonic time of the last notice
+        # The shared empty set until the first join (most connections of a big idle crowd never
+        # join); only join_room() and leave_room() change it.
+        self.rooms: AbstractSet[str] = _NO_ROOMS
+        # Room -> monotonic time of its last typing notice; made on first use, as most
+        # connections never type (an idle connection's every byte counts).
+        self.typing_at: dict[str, float] | None = None
         self.closed = False
         # The first id of `general` this connection read live before joining: it has them all.
         self.watch_from = 0
+
+    def join_room(self, name: str) -> None:
+        if not isinstance(self.rooms, set):
+            self.rooms = set()
+        self.rooms.add(name)
+
+    def leave_room(self, name: str) -> None:
+        if isinstance(self.rooms, set):
+            self.rooms.discard(name)
 
     def notify(self, frame: Frame) -> None:
         """Send a frame that is not a `message` event (legacy clients would show it blank)."""

@@ -8,18 +8,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tornado.concurrent import Future
+from tornado.httputil import HTTPHeaders
+from tornado.util import ObjectDict
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, _WebSocketParams
 
 from chat.config import Settings
 from chat.hub import Hub
 from chat.state import Client
 from chat.wire import Frame
+from handlers.keepalive import PING_FRAME, Keepalive
 from handlers.outbox import Flusher, Outbox
 from handlers.wsprotocol import StrictProtocol13
 
 log = logging.getLogger("chat.socket")
 
+CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED_DATA = 1003
+_NO_HEADERS = HTTPHeaders()  # shared by every upgraded connection; never written to
+_NO_UI = ObjectDict()
 
 
 class ChatSocket(WebSocketHandler):
@@ -29,10 +35,14 @@ class ChatSocket(WebSocketHandler):
     client: Client | None = None
     outbox: Outbox | None = None
 
-    def initialize(self, hub: Hub, flusher: Flusher, settings: Settings) -> None:
+    def initialize(
+        self, hub: Hub, flusher: Flusher, keepalive: Keepalive, settings: Settings
+    ) -> None:
         self.hub = hub
         self.flusher = flusher
+        self.keepalive = keepalive
         self.settings_ = settings
+        self.awaiting_pong = False
 
     def prepare(self) -> None:
         # Here rather than in an overridden get(): a coroutine wrapping get() would stay parked,
@@ -70,8 +80,27 @@ class ChatSocket(WebSocketHandler):
         assert self.ws_connection.stream is not None
         self.outbox = Outbox(self.ws_connection.stream, self.flusher,
                              self.settings_.max_queue_bytes, self._evict)
+        if not self.settings_.compression:
+            # The fan-out's hot path: the hub's send() goes straight to the outbox.
+            self.send = self.outbox.send  # type: ignore[method-assign]
+        self._release_upgrade_state()
+        self.keepalive.add(self)
         self.client, ready = self.hub.connect(self, self.request.remote_ip or "")
         return ready
+
+    def _release_upgrade_state(self) -> None:
+        """Drop what only the HTTP upgrade needed: every idle connection would keep it."""
+        request = self.request
+        request.headers = _NO_HEADERS
+        request.arguments = request.query_arguments = request.body_arguments = {}
+        request.files = {}
+        self._headers = _NO_HEADERS
+        self.ui = _NO_UI
+        self.path_kwargs = self.open_kwargs = {}
+        self.path_args, self._transforms, self._write_buffer = [], [], []
+        # Tornado has just added attributes to this handler; a compact copy of its __dict__
+        # is smaller than the one that grew.
+        self.__dict__ = dict(self.__dict__)
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         if isinstance(message, bytes):
@@ -81,6 +110,7 @@ class ChatSocket(WebSocketHandler):
         return self.hub.receive(self.client, message)
 
     def on_close(self) -> None:
+        self.keepalive.discard(self)
         if self.outbox is not None:
             self.outbox.closed = True
         if self.client is not None:
@@ -89,10 +119,10 @@ class ChatSocket(WebSocketHandler):
     # The Peer interface the hub uses.
 
     def send(self, frame: Frame) -> None:
-        """Queue a frame; compressed connections go through Tornado's own path."""
+        """Queue a frame (compressed connections: Tornado's own write path)."""
         if self.ws_connection is None or self.outbox is None:
             return
-        if self.settings_.compression and not self.outbox.closed:
+        if not self.outbox.closed:
             try:
                 written: Future[None] = self.ws_connection.write_message(frame.payload)
             except WebSocketClosedError:
@@ -100,13 +130,28 @@ class ChatSocket(WebSocketHandler):
             written.add_done_callback(lambda f: f.exception())  # a close is reported elsewhere
             if self.outbox.pending() > self.settings_.max_queue_bytes:
                 self.outbox.overflow()
-            return
-        self.outbox.push(frame.wire)
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         if self.outbox is not None:
             self.outbox.flush()  # frames queued before the close go out before it
         super().close(code, reason)
+
+    # Keepalive (handlers/keepalive.py)
+
+    def send_ping(self) -> None:
+        if self.outbox is not None:
+            self.outbox.push(PING_FRAME)
+
+    def on_pong(self, data: bytes) -> None:
+        self.awaiting_pong = False
+
+    def ping_timed_out(self) -> None:
+        """Close a peer that stopped answering, without waiting for its close in turn."""
+        log.info("closing %s: no pong within %g s", self.request.remote_ip,
+                 self.settings_.ping_timeout)
+        if isinstance(self.ws_connection, StrictProtocol13):
+            self.ws_connection.close(CLOSE_NORMAL, "ping timed out")
+            self.ws_connection.abort()
 
     def _evict(self) -> None:
         """Drop a client that stopped reading: never wait for it, never let it hold memory."""

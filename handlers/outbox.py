@@ -13,6 +13,8 @@ from collections.abc import Callable
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 
+from chat.wire import Frame
+
 
 class Flusher:
     """Writes the outboxes that received frames, once, on the next IOLoop iteration."""
@@ -47,18 +49,24 @@ class Outbox:
         self._flusher = flusher
         self._limit = limit
         self._on_overflow = on_overflow
-        self._frames: list[bytes] = []
+        self._frames: list[bytes] | None = None  # None while idle: saves a list per connection
         self._queued = 0
         self._backlog = 0  # the stream's unwritten bytes at the last flush: only shrinks since
         self.closed = False
+
+    def send(self, frame: Frame) -> None:
+        """Queue an event's frame (the hub's Peer.send, on the hot path)."""
+        self.push(frame.wire)
 
     def push(self, frame: bytes) -> None:
         """Queue one frame for the next flush."""
         if self.closed:
             return
-        if not self._frames:
+        if self._frames is None:
+            self._frames = [frame]
             self._flusher.mark(self)
-        self._frames.append(frame)
+        else:
+            self._frames.append(frame)
         self._queued += len(frame)
         if self._queued + self._backlog > self._limit:
             self._backlog = self._stream_backlog()  # it may have drained since the last flush
@@ -71,22 +79,23 @@ class Outbox:
 
     def _stream_backlog(self) -> int:
         stream = self._stream
-        return 0 if stream.closed() else len(stream._write_buffer)
+        return 0 if stream.closed() else stream._write_buffer._size
 
     def flush(self) -> None:
         """Write everything queued, as one send where the socket takes it."""
         frames = self._frames
-        if self.closed or not frames:
+        if self.closed or frames is None:
             return
         data = frames[0] if len(frames) == 1 else b"".join(frames)
-        self._frames = []
+        self._frames = None
         self._queued = 0
         stream = self._stream
         if stream.closed():
             self.closed = True
             return
         sent = 0
-        if self._direct and not stream.writing():
+        # The stream's buffer size, read directly: `writing()` costs ~7% of a saturated server.
+        if self._direct and not stream._write_buffer._size:
             try:
                 sent = stream.socket.send(data)
             except (BlockingIOError, InterruptedError):
@@ -102,7 +111,7 @@ class Outbox:
             except StreamClosedError:
                 self.closed = True
                 return
-            self._backlog = len(stream._write_buffer)
+            self._backlog = stream._write_buffer._size
             if self._backlog > self._limit:
                 self.overflow()
         else:
@@ -111,7 +120,7 @@ class Outbox:
     def overflow(self) -> None:
         """Stop queueing and evict the connection (on the next iteration)."""
         self.closed = True
-        self._frames = []
+        self._frames = None
         self._queued = 0
         # Later, not now: the hub may be iterating over a room that eviction changes.
         IOLoop.current().add_callback(self._on_overflow)

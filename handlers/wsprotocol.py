@@ -14,7 +14,6 @@ CLOSE_INVALID_DATA = 1007
 _DATA_OPCODES = frozenset({0x0, 0x1, 0x2})
 _CONTROL_OPCODES = frozenset({0x8, 0x9, 0xA})
 _MAX_CONTROL_PAYLOAD = 125  # bytes, RFC 6455 section 5.5
-PING_TIMEOUT_REASON = "ping timed out"  # the reason Tornado's keepalive closes with
 
 
 def valid_close_code(code: int) -> bool:
@@ -33,13 +32,6 @@ class StrictProtocol13(WebSocketProtocol13):
     def abort(self) -> None:
         """Drop the connection at once, sending nothing more."""
         self._abort()
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        super().close(code, reason)
-        if reason == PING_TIMEOUT_REASON:
-            # A peer that does not answer pings will not answer a close either: Tornado would
-            # keep it in the room for 5 more seconds waiting for that answer.
-            self._abort()
 
     # Idle connections wait in the header read: checking the header from a callback on Tornado's
     # own read future, rather than in a wrapping coroutine, keeps no extra frame parked per
