@@ -1296,7 +1296,14 @@ func (s *step) json() map[string]any {
 		m["loadgen_cpu"] = round(busy, 3)
 		m["loadgen_busy_flag"] = busy > busyLimit
 		m["offered_per_s"] = round(float64(s.expected)/sendDur, 0)
-		m["delivered_per_s"] = round(float64(s.delivered)/sendDur, 0)
+		// Over the time the deliveries took, up to the last one: a server that falls behind
+		// delivers part of the step after sending stops, and dividing by the sending time
+		// alone would credit it with the offered rate, not the rate it delivered.
+		dlvDur := sendDur
+		if d := float64(s.lastRecv-s.startNs) / 1e9; s.lastRecv > 0 && d > dlvDur {
+			dlvDur = d
+		}
+		m["delivered_per_s"] = round(float64(s.delivered)/dlvDur, 0)
 	}
 	if s.lastRecv > 0 {
 		m["last_delivery_ms"] = round(float64(s.lastRecv-s.startNs)/1e6, 3)
