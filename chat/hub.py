@@ -10,7 +10,6 @@ from typing import Any
 
 from chat import events
 from chat.config import Settings
-from chat.identity import avatar_url, new_token, token_matches
 from chat.limits import ConnectionCounter, TokenBucket
 from chat.protocol import (
     DEFAULT_ROOM,
@@ -27,28 +26,15 @@ from chat.protocol import (
     peek,
 )
 from chat.replay import Replay
-from chat.state import Client, Peer, Room, User
+from chat.state import Client, Peer, Room, Stats, User
 from chat.store.base import HistoryStore, StoredMessage, StoreError, dm_key
+from chat.users import Directory
 from chat.wire import Frame
 
 log = logging.getLogger("chat.hub")
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
-
-
-class Stats:
-    """Counters the hub keeps for /healthz and /metrics."""
-
-    __slots__ = ("deliveries", "errors", "evicted", "messages", "rate_limited", "store_failures")
-
-    def __init__(self) -> None:
-        self.messages = 0  # room and direct messages stored and sent
-        self.deliveries = 0  # frames of those messages handed to connections
-        self.errors = 0  # error events sent
-        self.rate_limited = 0  # frames refused by the rate limit
-        self.evicted = 0  # slow readers dropped (counted by the transport)
-        self.store_failures = 0  # appends the store refused
 
 
 class Hub:
@@ -66,7 +52,7 @@ class Hub:
         self.store = store
         self.replay = Replay(store, settings.history_on_join)
         self.clients: set[Client] = set()
-        self.users: dict[str, User] = {}
+        self.users = Directory()  # names online
         self.rooms: dict[str, Room] = {DEFAULT_ROOM: Room(DEFAULT_ROOM)}
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
@@ -96,7 +82,8 @@ class Hub:
         self.connections.add(address)
         # Before it joins, a connection reads `general` (the tutorial's page shows the chat
         # before you join): its recent history as message events, then live ones.
-        return client, self._catch_up(client, self.rooms[DEFAULT_ROOM], None, watching=True)
+        return client, self.replay.catch_up(
+            client, self.rooms[DEFAULT_ROOM], None, watching=True)
 
     def disconnect(self, client: Client) -> None:
         """Remove a connection from everything it joined; safe to call twice."""
@@ -110,11 +97,7 @@ class Hub:
         general.joining.pop(client, None)
         for name in list(client.rooms):
             self._exit(client, name)
-        user = client.user
-        if user is not None:
-            user.clients.discard(client)
-            if not user.clients and self.users.get(user.key) is user:
-                del self.users[user.key]
+        self.users.release(client)
         if not self.clients and self._drained is not None:
             self._drained.set()
 
@@ -169,32 +152,6 @@ class Hub:
         client.peer.send(Frame.of(events.error(err, legacy=client.legacy)))
 
     # Identity and rooms
-
-    def _identify(
-        self, client: Client, username: str | None, email: str | None, token: str | None,
-        request: str | None,
-    ) -> User:
-        if client.user is not None:
-            if username is not None and username.casefold() != client.user.key:
-                raise ProtocolError(
-                    "username_mismatch",
-                    f"this connection is {client.user.name!r}; it cannot speak as {username!r}",
-                    request=request, field="username",
-                )
-            return client.user
-        if username is None:
-            raise ProtocolError("missing_field", "the field 'username' is required",
-                                request=request, field="username")
-        user = self.users.get(username.casefold())
-        if user is None:
-            user = User(username, avatar_url(email, username), new_token())
-            self.users[user.key] = user
-        elif not token_matches(token, user.token):
-            raise ProtocolError("username_taken", f"{username!r} is already online",
-                                request=request, field="username")
-        user.clients.add(client)
-        client.user = user
-        return user
 
     def _user(self, client: Client, request: str, **refs: Any) -> User:
         if client.user is None:
@@ -267,36 +224,6 @@ class Hub:
         for held in room.joining.values():
             held.append((stored.id, frame))
 
-    async def _catch_up(
-        self, client: Client, room: Room, since: int | None, *, watching: bool = False
-    ) -> None:
-        """Send a room's missed history, then make the client a live reader: no gap, no repeat."""
-        room.joining[client] = []
-        try:
-            missed, recovered = await self.replay.missed(room.name, since)
-        except StoreError as exc:
-            log.warning("history of %s unavailable: %s", room.name, exc)
-            missed, recovered = [], False
-        held = room.joining.pop(client, None)
-        if held is None or client.closed or not (watching or room.name in client.rooms):
-            return  # left or closed while the store was read
-        if watching or client.legacy:
-            for stored in missed:
-                client.peer.send(Frame.of(events.message(stored)))
-        else:
-            client.notify(Frame.of(events.history(
-                [events.message(stored) for stored in missed], room=room.name,
-                recovered=recovered)))
-        last = missed[-1].id if missed else (since or 0)
-        if watching:
-            client.watch_from = missed[0].id if missed else last + 1
-            for message_id, _ in held:
-                client.watch_from = min(client.watch_from, message_id)
-        for message_id, frame in held:
-            if message_id > last:
-                client.peer.send(frame)
-        room.readers.add(client)
-
     # Commands
 
     def _join(self, client: Client, cmd: Join) -> Awaitable[None] | None:
@@ -304,7 +231,7 @@ class Hub:
             raise ProtocolError("unknown_type", "a tutorial client cannot join rooms",
                                 request="join")
         was_watching = client.user is None
-        user = self._identify(client, cmd.username, cmd.email, cmd.token, "join")
+        user = self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
         if cmd.room in client.rooms:
             self._welcome(client, user, self.rooms[cmd.room])
             return None
@@ -313,19 +240,9 @@ class Hub:
         general = self.rooms[DEFAULT_ROOM]
         if was_watching and client in general.readers:
             if room is general:  # read live all along: only what came before the feed is missing
-                return self._catch_up_watcher(client, general, cmd.since)
+                return self.replay.catch_up_watcher(client, general, cmd.since)
             general.readers.discard(client)  # a joined connection reads only its rooms
-        return self._catch_up(client, room, cmd.since)
-
-    async def _catch_up_watcher(self, client: Client, room: Room, since: int | None) -> None:
-        try:
-            missed, recovered = await self.replay.missed_before(room.name, since,
-                                                                client.watch_from)
-        except StoreError as exc:
-            log.warning("history of %s unavailable: %s", room.name, exc)
-            missed, recovered = [], False
-        client.notify(Frame.of(events.history(
-            [events.message(stored) for stored in missed], room=room.name, recovered=recovered)))
+        return self.replay.catch_up(client, room, cmd.since)
 
     def _welcome(self, client: Client, user: User, room: Room) -> None:
         client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms)))
@@ -334,13 +251,13 @@ class Hub:
     def _legacy(self, client: Client, cmd: LegacyPost) -> Awaitable[None] | None:
         if client.user is None:
             client.legacy = True  # its first frame is the tutorial's: so are its events
-            user = self._identify(client, cmd.username, cmd.email, None, None)
+            user = self.users.claim(client, cmd.username, cmd.email, None, None)
             self._enter(client, user, DEFAULT_ROOM)
         elif not client.legacy:
             raise ProtocolError("unknown_type", "this connection speaks typed frames; "
                                 "add a type", request=None)
         else:
-            self._identify(client, cmd.username, None, None, None)
+            self.users.claim(client, cmd.username, None, None, None)
         if not cmd.text:
             return None
         return self._post(client, Post(DEFAULT_ROOM, cmd.text, None))

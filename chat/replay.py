@@ -1,12 +1,19 @@
-"""What a client missed: the history reads behind join, resume and paging."""
+"""What a client missed: history on join, resume and paging, then live with no gap or repeat."""
 
 from __future__ import annotations
 
-from chat.store.base import HistoryStore, StoredMessage
+import logging
+
+from chat import events
+from chat.state import Client, Room
+from chat.store.base import HistoryStore, StoredMessage, StoreError
+from chat.wire import Frame
+
+log = logging.getLogger("chat.replay")
 
 
 class Replay:
-    """Reads a conversation's history for join replay, resume and paging."""
+    """Reads a conversation's history for join replay, resume and paging, and delivers it."""
 
     def __init__(self, store: HistoryStore, on_join: int) -> None:
         self.store = store
@@ -33,6 +40,47 @@ class Replay:
         if len(after) <= limit and _continues(after, since, upto):
             return after, True
         return await self.store.before(conversation, upto, limit), False
+
+    async def catch_up(
+        self, client: Client, room: Room, since: int | None, *, watching: bool = False
+    ) -> None:
+        """Send a room's missed history, then make the client a live reader: no gap, no repeat."""
+        room.joining[client] = []
+        try:
+            missed, recovered = await self.missed(room.name, since)
+        except StoreError as exc:
+            log.warning("history of %s unavailable: %s", room.name, exc)
+            missed, recovered = [], False
+        held = room.joining.pop(client, None)
+        if held is None or client.closed or not (watching or room.name in client.rooms):
+            return  # left or closed while the store was read
+        if watching or client.legacy:
+            for stored in missed:
+                client.peer.send(Frame.of(events.message(stored)))
+        else:
+            client.notify(Frame.of(events.history(
+                [events.message(stored) for stored in missed], room=room.name,
+                recovered=recovered)))
+        last = missed[-1].id if missed else (since or 0)
+        if watching:
+            client.watch_from = missed[0].id if missed else last + 1
+            for message_id, _ in held:
+                client.watch_from = min(client.watch_from, message_id)
+        for message_id, frame in held:
+            if message_id > last:
+                client.peer.send(frame)
+        room.readers.add(client)
+
+    async def catch_up_watcher(self, client: Client, room: Room, since: int | None) -> None:
+        """Answer the join to `general` of a connection that has been reading it live."""
+        try:
+            missed, recovered = await self.missed_before(room.name, since,
+                                                                client.watch_from)
+        except StoreError as exc:
+            log.warning("history of %s unavailable: %s", room.name, exc)
+            missed, recovered = [], False
+        client.notify(Frame.of(events.history(
+            [events.message(stored) for stored in missed], room=room.name, recovered=recovered)))
 
     async def page(self, conversation: str, before: int | None, limit: int) -> tuple[
             list[StoredMessage], bool]:

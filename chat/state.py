@@ -95,3 +95,17 @@ class Room:
         members = (users[key] for key in self.users if key in users)
         return [{"username": u.name, "avatar": u.avatar} for u in sorted(members,
                 key=lambda u: u.key)]
+
+
+class Stats:
+    """Counters the hub keeps for /healthz and /metrics."""
+
+    __slots__ = ("deliveries", "errors", "evicted", "messages", "rate_limited", "store_failures")
+
+    def __init__(self) -> None:
+        self.messages = 0  # room and direct messages stored and sent
+        self.deliveries = 0  # frames of those messages handed to connections
+        self.errors = 0  # error events sent
+        self.rate_limited = 0  # frames refused by the rate limit
+        self.evicted = 0  # slow readers dropped (counted by the transport)
+        self.store_failures = 0  # appends the store refused
