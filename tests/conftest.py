@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +16,7 @@ import pytest
 from chat.config import Settings
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient, RawClient
-from tests.serverproc import Child, Spawn, WsConnect, child_env
+from tests.serverproc import Child, Spawn, WsConnect, child_env, free_port
 
 # Ping off unless a test asks: a test's own timing must not race the keepalive.
 TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0}
@@ -94,3 +99,37 @@ def ws(io_loop: Any) -> Iterator[WsConnect]:
     yield open_client
     for client in opened:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free port for this test session; its URL (redis://...)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is missing: scripts/bootstrap test installs it")
+        pytest.skip("redis-server is missing here; run scripts/bootstrap test (CI fails instead)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, "redis-server exited at start"
+            assert time.monotonic() < deadline, "redis-server did not answer PING"
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(5)
