@@ -9,7 +9,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,6 +17,8 @@ from chat.config import Settings
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient, RawClient
 from tests.serverproc import Child, Spawn, WsConnect, child_env, free_port
+
+T = TypeVar("T")
 
 # Ping off unless a test asks: a test's own timing must not race the keepalive.
 TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0}
@@ -39,34 +41,31 @@ def ws_url(http_server: Any, http_port: int) -> str:
     return f"ws://127.0.0.1:{http_port}/ws"
 
 
+def opener(open_one: Callable[..., Awaitable[T]], drop: Callable[[T], None]) -> Iterator[
+        Callable[..., Awaitable[T]]]:
+    """A fixture body: open with `open_one`, and `drop` every one opened after the test."""
+    opened: list[T] = []
+
+    async def open_tracked(*args: Any, **kwargs: Any) -> T:
+        item = await open_one(*args, **kwargs)
+        opened.append(item)
+        return item
+
+    yield open_tracked
+    for item in opened:
+        drop(item)
+
+
 @pytest.fixture
 def connect(ws_url: str) -> Iterator[Callable[..., Awaitable[ChatClient]]]:
-    """Open clients to the test server; every one is closed after the test."""
-    opened: list[ChatClient] = []
-
-    async def open_client(**headers: str) -> ChatClient:
-        client = await ChatClient.connect(ws_url, **headers)
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
+    """Open clients to the test server (headers as keywords); each is closed after the test."""
+    yield from opener(lambda **headers: ChatClient.connect(ws_url, **headers), ChatClient.close)
 
 
 @pytest.fixture
 def raw_connect(http_server: Any, http_port: int) -> Iterator[Callable[..., Awaitable[RawClient]]]:
-    """Open raw RFC 6455 clients to the test server; every one is dropped after the test."""
-    opened: list[RawClient] = []
-
-    async def open_raw(**kwargs: Any) -> RawClient:
-        client = await RawClient.connect(http_port, **kwargs)
-        opened.append(client)
-        return client
-
-    yield open_raw
-    for client in opened:
-        client.abort()
+    """Open raw RFC 6455 clients to the test server; each is dropped after the test."""
+    yield from opener(lambda **kwargs: RawClient.connect(http_port, **kwargs), RawClient.abort)
 
 
 @pytest.fixture
@@ -89,16 +88,8 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 @pytest.fixture
 def ws(io_loop: Any) -> Iterator[WsConnect]:
     """Open WebSocket clients to a child on a port; every one is closed after the test."""
-    opened: list[ChatClient] = []
-
-    async def open_client(port: int) -> ChatClient:
-        client = await ChatClient.connect(f"ws://127.0.0.1:{port}/ws")
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
+    yield from opener(lambda port: ChatClient.connect(f"ws://127.0.0.1:{port}/ws"),
+                      ChatClient.close)
 
 
 @pytest.fixture(scope="session")
