@@ -14,7 +14,8 @@ from pathlib import Path
 import emoji
 import tornado.options
 from tornado.httpserver import HTTPServer
-from tornado.web import Application
+from tornado.log import access_log
+from tornado.web import Application, RequestHandler
 
 from chat.config import ConfigError, Settings, define_options, from_options
 from chat.hub import Hub
@@ -38,6 +39,27 @@ class ChatApplication(Application):
     metrics: Metrics
 
 
+def log_request(handler: RequestHandler) -> None:
+    """Tornado's access log, but WebSocket upgrades (101) only at debug level.
+
+    Formatting a line per connection cost ~45 us of the handshake's ~400 us; the connection
+    count is in /healthz and /metrics.
+    """
+    status = handler.get_status()
+    if status == 101:
+        if not access_log.isEnabledFor(logging.DEBUG):
+            return
+        log_method = access_log.debug
+    elif status < 400:
+        log_method = access_log.info
+    elif status < 500:
+        log_method = access_log.warning
+    else:
+        log_method = access_log.error
+    log_method("%d %s %.2fms", status, handler._request_summary(),
+               1000.0 * handler.request.request_time())
+
+
 def make_app(
     settings: Settings | None = None, store: HistoryStore | None = None
 ) -> ChatApplication:
@@ -57,6 +79,7 @@ def make_app(
             (r"/metrics", MetricsHandler, {"metrics": metrics}),
             # /static/... is served by StaticHandler through `static_path` below.
         ],
+        log_function=log_request,
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
         static_handler_class=StaticHandler,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.testing import AsyncHTTPTestCase, gen_test
 from tornado.websocket import websocket_connect
 
@@ -63,3 +66,15 @@ class PageTest(AsyncHTTPTestCase):
     def test_unknown_path_is_404(self) -> None:
         """Paths outside the route table are 404."""
         assert self.fetch("/nope").code == 404
+
+
+@pytest.mark.gen_test
+async def test_upgrades_are_logged_only_at_debug(connect, http_port, caplog) -> None:
+    """A WebSocket upgrade writes no access-log line at INFO; a 404 still does."""
+    caplog.set_level(logging.INFO, logger="tornado.access")
+    await connect()
+    with pytest.raises(HTTPClientError):
+        await AsyncHTTPClient().fetch(f"http://127.0.0.1:{http_port}/missing")
+    lines = [r.getMessage() for r in caplog.records if r.name == "tornado.access"]
+    assert not [line for line in lines if line.startswith("101 ")]
+    assert [line for line in lines if line.startswith("404 GET /missing")]
