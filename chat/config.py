@@ -92,7 +92,8 @@ class Settings:
     )
     db: str = field(
         default="chat.db",
-        metadata=_meta("", "SQLite file that keeps the history; :memory: for a throwaway run"),
+        metadata=_meta("", "SQLite file that keeps the history; :memory: for a throwaway run;"
+                           " redis://host:port/db to share it between processes"),
     )
     history_per_room: int = field(
         default=10_000, metadata=_meta("messages", "messages kept per room or conversation")

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
 from chat.config import Settings
 from chat.store import MemoryStore, SQLiteStore
+from chat.store.redis import RedisStore
 from chat_server import ChatApplication, make_app
 
 pytestmark = pytest.mark.usefixtures("app")  # so that each test runs on every backend
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def app(request, settings: Settings, tmp_path, io_loop) -> ChatApplication:
-    """The app on each history backend."""
+    """The app on each history backend (on Redis, with this test's own key prefix)."""
     if request.param == "memory":
         store = MemoryStore(settings.history_per_room)
+    elif request.param == "redis":
+        store = RedisStore(request.getfixturevalue("redis_server"), settings.history_per_room,
+                           prefix=f"test-{uuid.uuid4().hex}:")
     else:
         store = SQLiteStore(str(tmp_path / "history.db"), settings.history_per_room)
     io_loop.run_sync(store.start)

@@ -12,7 +12,13 @@ from chat.store.sqlite import SQLiteStore
 
 
 def open_store(db: str, *, per_conversation: int, days: float) -> HistoryStore:
-    """The store for `--db`: a SQLite file, or for `:memory:` a MemoryStore (nothing on disk)."""
+    """The store for `--db`: a SQLite file, for `:memory:` a MemoryStore (nothing on disk), and
+    for a `redis://` URL a RedisStore that several processes share (imported only then, so the
+    server needs the redis package only when it uses Redis)."""
+    if db.startswith(("redis://", "rediss://", "unix://")):
+        from chat.store.redis import RedisStore
+
+        return RedisStore(db, per_conversation, days)
     if db == ":memory:":
         return MemoryStore(per_conversation, days)
     return SQLiteStore(db, per_conversation, days)

@@ -1,0 +1,415 @@
+"""History in Redis Streams, shared by several server processes (`--db=redis://host:port/db`).
+
+Why Redis Streams and not PostgreSQL, for a history that many nodes share:
+
+- No new service: a cluster of chat nodes already needs Redis for its broker (fan-out,
+  presence), so the history lives in the same server, reached through the same client.
+- Ids and order from one atomic script: an append is ONE Lua script (EVALSHA) that checks the
+  sender's `cid`, INCRs the conversation's counter and XADDs the message under the stream id
+  `<id>-0`. Redis runs scripts one at a time, so two nodes appending at once get distinct ids,
+  each one more than the last, and the stream's order IS the id order: `latest`, `before` and
+  `after` are XREVRANGE/XRANGE over `<id>-0` ranges, with no index to keep.
+- Capped per conversation natively: XADD ... MAXLEN ~ keeps each stream near its cap for the
+  price of the append; `prune()` trims exactly (XTRIM MAXLEN) and applies `days` (XTRIM MINID
+  below the first message young enough to keep). Idempotency keys expire by themselves (PX).
+
+Keys, under a prefix (default `chat:`): `h:<conversation>` the stream, `n:<conversation>` its
+last id (separate from the stream, so ids are never reused once retention has emptied it),
+`rooms` the set of conversations prune() visits, and `cid:<casefolded user>\\x1f<cid>` the
+original message of a `cid`, for IDEMPOTENCY_WINDOW_MS (usernames cannot hold control
+characters, so `\\x1f` cannot be part of one).
+
+Durability is Redis's: an append returns once Redis has run the script, so an acknowledged
+message survives what Redis's persistence survives. For SQLite's guarantee (survives a power
+cut) run Redis with `appendonly yes` and `appendfsync always`; `everysec` may lose the last
+second if Redis's host fails. Run it with `maxmemory-policy noeviction`: an evicted counter or
+cid key would break the id and idempotency promises (a missing counter is re-seeded from its
+stream's last id, which helps only while the stream is there).
+
+Order within a process: appends AND reads go through one queue, sent in pipelined batches on
+one connection by one task (like SQLite's group commit), and are resolved in that order. So a
+process's appends complete in id order, and a read sees exactly the appends queued before it,
+all of them resolved (and broadcast) before the read returns: a join's replay never holds a
+message whose live copy this process has yet to send. (Messages from OTHER nodes can be in a
+replay before the broker delivers them live: whoever merges the two must drop ids already sent.)
+
+Connections: redis-py's pool reconnects by itself on the next command. Appends and reads are
+not retried (a retried append whose reply was lost would be stored twice): a failure raises
+StoreError at once, the sender gets an error and resends with its `cid`, which is idempotent.
+Retention and the start-up check use a second pool that retries once on a broken connection.
+Timeouts: 2 s to connect and 5 s per command; a timeout is never retried (`retry_on_timeout`
+off). Not for Redis Cluster: a script's keys would span hash slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+from redis.maint_notifications import MaintNotificationsConfig
+from redis.retry import Retry
+
+from chat.store.base import DAY_MS, IDEMPOTENCY_WINDOW_MS, StoredMessage, StoreError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 5.0
+PRUNE_INTERVAL_S = 60.0  # as SQLite's writer: retention runs this often in the background
+BATCH_MAX = 256  # appends one pipeline carries at most
+_SCAN_BATCH = 200  # entries read at a time while looking for the first message to keep
+
+# KEYS: stream, counter, conversations set, [cid key]
+# ARGV: cap, window ms, conversation, username, avatar, text, ts, cid, has_to, to
+# Returns {1, id} for a new message, {0, original as JSON} for a repeated cid in its window.
+_APPEND = """#!lua
+local stream, counter, rooms, cidkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local window, ts = tonumber(ARGV[2]), tonumber(ARGV[7])
+if cidkey then
+  local seen = redis.call('GET', cidkey)
+  if seen and ts - tonumber(cjson.decode(seen).ts) < window then
+    return {0, seen}
+  end
+end
+if redis.call('EXISTS', counter) == 0 and redis.call('EXISTS', stream) == 1 then
+  local info = redis.call('XINFO', 'STREAM', stream)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      redis.call('SET', counter, string.match(info[i + 1], '^(%d+)'))
+    end
+  end
+end
+local id = redis.call('INCR', counter)
+local fields = {'u', ARGV[4], 'a', ARGV[5], 't', ARGV[6], 'ts', ARGV[7]}
+local message = {conversation = ARGV[3], id = tostring(id), u = ARGV[4], a = ARGV[5],
+                 t = ARGV[6], ts = ARGV[7]}
+if cidkey then
+  table.insert(fields, 'c'); table.insert(fields, ARGV[8])
+  message.c = ARGV[8]
+end
+if ARGV[9] == '1' then
+  table.insert(fields, 'to'); table.insert(fields, ARGV[10])
+  message.to = ARGV[10]
+end
+redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], id .. '-0', unpack(fields))
+redis.call('SADD', rooms, ARGV[3])
+if cidkey then
+  redis.call('SET', cidkey, cjson.encode(message), 'PX', ARGV[2])
+end
+return {1, id}
+"""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _stream_id(message_id: int) -> str:
+    return f"{message_id}-0"
+
+
+def _check_encodable(command: tuple[str | int, ...]) -> None:
+    """StoreError for what the client could not send (a lone surrogate in a text or a name)."""
+    try:
+        for value in command:
+            if isinstance(value, str):
+                value.encode()
+    except UnicodeEncodeError as exc:
+        raise StoreError(f"cannot send to Redis: {_one_line(exc)}") from None
+
+
+def _entries(reply: object) -> list[tuple[str, dict[str, str]]]:
+    """An XRANGE reply as the client gives it with decode_responses: (id, fields) pairs."""
+    return cast("list[tuple[str, dict[str, str]]]", reply or [])
+
+
+def _from_entry(conversation: str, entry_id: str, fields: dict[str, str]) -> StoredMessage:
+    return StoredMessage(conversation, int(entry_id.partition("-")[0]), fields["u"], fields["a"],
+                         fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"))
+
+
+def _from_json(raw: str) -> StoredMessage:
+    m: dict[str, str] = json.loads(raw)
+    return StoredMessage(m["conversation"], int(m["id"]), m["u"], m["a"], m["t"], int(m["ts"]),
+                         m.get("c"), m.get("to"))
+
+
+class _Op:
+    """One queued command (an append's EVALSHA or a read), how to turn its reply into the
+    result, and the future that gets it."""
+
+    __slots__ = ("command", "finish", "future")
+
+    def __init__(self, command: tuple[str | int, ...], finish: Callable[[Any], Any],
+                 future: asyncio.Future[Any]) -> None:
+        _check_encodable(command)  # refused here, not in the middle of a batch
+        self.command = command
+        self.finish = finish
+        self.future = future
+
+
+class RedisStore:
+    """A HistoryStore in Redis Streams; many processes on one Redis share one history."""
+
+    def __init__(self, url: str, per_conversation: int = 10_000, days: float = 0, *,
+                 prefix: str = "chat:") -> None:
+        if per_conversation < 1 or days < 0:
+            raise ValueError(f"per_conversation={per_conversation} must be 1 or more and "
+                             f"days={days} 0 or more")
+        self._cap = per_conversation
+        self._max_age_ms = int(days * DAY_MS)  # 0: keep messages whatever their age
+        self._prefix = prefix
+        common: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": CONNECT_TIMEOUT_S,
+            "socket_timeout": COMMAND_TIMEOUT_S,
+            "retry_on_timeout": False,
+            # Off, or redis-py stops checking a pooled connection for a close by the server
+            # before reusing it, and the first command after a Redis restart fails.
+            "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        }
+        # Appends and reads go in order through one queue and pipeline, never retried; retention
+        # and start-up checks use a second pool that retries once on a broken connection.
+        self._writes: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **common)
+        self._admin: Redis = Redis.from_url(
+            url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1,
+                             supported_errors=(RedisConnectionError,)), **common)
+        self._script = self._writes.register_script(_APPEND)
+        self._queue: asyncio.Queue[_Op | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
+        self._open = False
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self._prefix}{kind}:{name}"
+
+    async def start(self) -> None:
+        """Connect and load the append script; StoreError if Redis cannot be reached."""
+        try:
+            await self._admin.ping()
+            await self._writes.script_load(_APPEND)
+        except (RedisError, OSError) as exc:
+            await self._disconnect()
+            raise StoreError(f"Redis: {_one_line(exc)}") from None
+        self._open = True
+        self._writer = asyncio.create_task(self._write_loop())
+        self._pruner = asyncio.create_task(self._prune_loop())
+
+    async def close(self) -> None:
+        """Store what is queued, stop the background tasks, close the connections."""
+        if not self._open:
+            return
+        self._open = False
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+        if self._writer is not None:
+            self._queue.put_nowait(None)  # after everything queued before it
+            await self._writer
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        for client in (self._writes, self._admin):
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+
+    async def append(
+        self,
+        conversation: str,
+        *,
+        username: str,
+        avatar: str,
+        text: str,
+        ts: int,
+        cid: str | None = None,
+        to: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        if not self._open:
+            raise StoreError("the history store is not open")
+        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to)
+        keys = [self._key("h", conversation), self._key("n", conversation),
+                f"{self._prefix}rooms"]
+        if cid is not None:
+            keys.append(self._key("cid", f"{username.casefold()}\x1f{cid}"))
+        args: list[str | int] = [self._cap, IDEMPOTENCY_WINDOW_MS, conversation, username, avatar,
+                                 text, ts, cid or "", 1 if to is not None else 0, to or ""]
+        future: asyncio.Future[tuple[StoredMessage, bool]] = (
+            asyncio.get_running_loop().create_future())
+        sent = _Op(("EVALSHA", self._script.sha, len(keys), *keys, *args),
+                   lambda reply: _appended(message, reply), future)
+        self._queue.put_nowait(sent)
+        # Cancelling this await does not withdraw the message: it is stored all the same.
+        return await future
+
+    async def _write_loop(self) -> None:
+        """Send the queued commands in pipelined batches on one connection; resolve them in order.
+
+        One queue for appends and reads makes a read see exactly the appends this process asked
+        for before it, all resolved (and so broadcast) before the read returns: a replay never
+        includes a message whose live copy is still to come from this process.
+        """
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                outcomes = await self._send(batch)
+            except Exception as exc:  # a bug must fail this batch, not hang every later append
+                log.exception("the Redis writer failed a batch")
+                outcomes = [StoreError(f"Redis: {_one_line(exc)}")] * len(batch)
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if item.future.done():  # cancelled by its caller
+                    continue
+                if isinstance(outcome, BaseException):
+                    item.future.set_exception(outcome)
+                else:
+                    item.future.set_result(outcome)
+            if stop:
+                return
+
+    async def _send(self, batch: list[_Op]) -> list[Any]:
+        """Run `batch` in one pipeline (two if Redis lost the script); a result or a StoreError
+        for each."""
+        outcomes: list[Any] = [None] * len(batch)
+        pending = list(range(len(batch)))
+        for attempt in range(2):
+            try:
+                async with self._writes.pipeline(transaction=False) as pipe:
+                    for i in pending:
+                        pipe.execute_command(*batch[i].command)
+                    replies = await pipe.execute(raise_on_error=False)
+            except (RedisError, OSError) as exc:
+                error = StoreError(f"Redis: {_one_line(exc)}")
+                return [error if o is None else o for o in outcomes]
+            missing = []
+            for i, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, NoScriptError) and attempt == 0:
+                    missing.append(i)  # not run at all: Redis restarted or flushed its scripts
+                elif isinstance(reply, BaseException):
+                    outcomes[i] = StoreError(f"Redis: {_one_line(reply)}")
+                else:
+                    try:
+                        outcomes[i] = batch[i].finish(reply)
+                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                        outcomes[i] = StoreError(f"Redis: unexpected reply: {_one_line(exc)}")
+            if not missing:
+                break
+            pending = missing
+            try:
+                await self._writes.script_load(_APPEND)
+            except (RedisError, OSError) as exc:
+                error = StoreError(f"Redis: {_one_line(exc)}")
+                return [error if o is None else o for o in outcomes]
+        return [StoreError("Redis: the append script is missing") if o is None else o
+                for o in outcomes]
+
+    async def latest(self, conversation: str, limit: int) -> list[StoredMessage]:
+        if limit <= 0:
+            return await self._check_open([])
+        return await self._range(conversation, "+", "-", limit, newest_first=True)
+
+    async def before(self, conversation: str, before_id: int, limit: int) -> list[StoredMessage]:
+        if limit <= 0 or before_id <= 1:
+            return await self._check_open([])
+        return await self._range(conversation, _stream_id(before_id - 1), "-", limit,
+                                 newest_first=True)
+
+    async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
+        if limit <= 0:
+            return await self._check_open([])
+        return await self._range(conversation, _stream_id(max(after_id, 0) + 1), "+", limit,
+                                 newest_first=False)
+
+    async def _check_open(self, result: list[StoredMessage]) -> list[StoredMessage]:
+        if not self._open:
+            raise StoreError("the history store is not open")
+        return result
+
+    async def _range(self, conversation: str, start: str, end: str, limit: int, *,
+                     newest_first: bool) -> list[StoredMessage]:
+        """The entries from `start` to `end` (XREVRANGE if newest_first); oldest first."""
+        await self._check_open([])
+
+        def finish(reply: object) -> list[StoredMessage]:
+            entries = _entries(reply)
+            if newest_first:
+                entries.reverse()
+            return [_from_entry(conversation, entry_id, fields) for entry_id, fields in entries]
+
+        future: asyncio.Future[list[StoredMessage]] = asyncio.get_running_loop().create_future()
+        command = "XREVRANGE" if newest_first else "XRANGE"
+        key = self._key("h", conversation)
+        self._queue.put_nowait(_Op((command, key, start, end, "COUNT", limit), finish, future))
+        return await future
+
+    async def prune(self) -> int:
+        """Trim every conversation to its cap exactly, and below the first young enough message."""
+        await self._check_open([])
+        deleted = 0
+        try:
+            async for conversation in self._admin.sscan_iter(f"{self._prefix}rooms"):
+                deleted += await self._prune_one(str(conversation))
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"Redis: {_one_line(exc)}") from None
+        return deleted
+
+    async def _prune_one(self, conversation: str) -> int:
+        key = self._key("h", conversation)
+        deleted: int = await self._admin.xtrim(key, maxlen=self._cap, approximate=False)
+        if not self._max_age_ms:
+            return deleted
+        cutoff = _now_ms() - self._max_age_ms
+        start = "-"
+        while True:  # like MemoryStore: from the oldest, up to the first message to keep
+            entries = _entries(await self._admin.xrange(key, start, "+", count=_SCAN_BATCH))
+            for entry_id, fields in entries:
+                if int(fields["ts"]) >= cutoff:
+                    kept = await self._admin.xtrim(key, minid=entry_id, approximate=False)
+                    return deleted + int(kept)
+            if len(entries) < _SCAN_BATCH:
+                if not entries:
+                    return deleted
+                last = int(entries[-1][0].partition("-")[0])
+                emptied = await self._admin.xtrim(key, minid=_stream_id(last + 1),
+                                                  approximate=False)
+                return deleted + int(emptied)
+            start = "(" + entries[-1][0]
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except StoreError as exc:
+                log.warning("retention failed (retried in %.0f s): %s", PRUNE_INTERVAL_S, exc)
+            await asyncio.sleep(PRUNE_INTERVAL_S)
+
+
+def _appended(message: StoredMessage, reply: list[Any]) -> tuple[StoredMessage, bool]:
+    """The append script's reply: {1, id} for a new message, {0, JSON} for a repeated cid."""
+    if int(reply[0]) == 1:
+        return StoredMessage(message.conversation, int(reply[1]), message.username,
+                             message.avatar, message.text, message.ts, message.cid,
+                             message.to), True
+    return _from_json(reply[1]), False
