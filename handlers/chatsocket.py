@@ -119,7 +119,10 @@ class ChatSocket(WebSocketHandler):
     # The Peer interface the hub uses.
 
     def send(self, frame: Frame) -> None:
-        """Queue a frame (compressed connections: Tornado's own write path)."""
+        """Send a frame through Tornado's compressing write path (--compression only).
+
+        Without compression open() points `send` straight at the outbox.
+        """
         if self.ws_connection is None or self.outbox is None:
             return
         if not self.outbox.closed:
