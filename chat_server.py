@@ -169,26 +169,32 @@ def join_option_values(argv: list[str], parser: tornado.options.OptionParser) ->
     return joined
 
 
-def parse_command_line(parser: tornado.options.OptionParser, argv: list[str]) -> None:
-    """Parse options one by one, so that a bad value is reported with its option's name."""
+def parse_command_line(parser: tornado.options.OptionParser, argv: list[str]) -> set[str]:
+    """Parse options one by one, so that a bad value is reported with its option's name.
+
+    Returns the names of the options the command line gave.
+    """
     words = join_option_values(argv, parser)
+    given: set[str] = set()
     for word in words[1:]:
+        name = word.split("=")[0]
         try:
             parser.parse_command_line([words[0], word], final=False)
         except ValueError as exc:
-            raise ConfigError(f"{word.split('=')[0]}: {exc}") from None
+            raise ConfigError(f"{name}: {exc}") from None
+        given.add(name.lstrip("-").replace("_", "-"))
     parser.run_parse_callbacks()
+    return given
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = tornado.options.options
+    env_errors = define_options(parser)
     try:
-        define_options(parser)
-    except ConfigError as exc:
-        print(f"chat_server: {exc}", file=sys.stderr)
-        return 2
-    try:
-        parse_command_line(parser, argv if argv is not None else sys.argv)
+        given = parse_command_line(parser, argv if argv is not None else sys.argv)
+        for name, error in env_errors.items():
+            if name not in given:  # the command line overrides a bad environment value
+                raise error
         settings = from_options(parser)
     except (ValueError, tornado.options.Error) as exc:  # ConfigError is a ValueError
         print(f"chat_server: {exc}", file=sys.stderr)

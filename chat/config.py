@@ -93,7 +93,7 @@ class Settings:
     db: str = field(
         default="chat.db",
         metadata=_meta("", "SQLite file that keeps the history; :memory: for a throwaway run;"
-                           " redis://host:port/db to share it between processes"),
+                           " redis://host:port/db keeps it in Redis"),
     )
     history_per_room: int = field(
         default=10_000, metadata=_meta("messages", "messages kept per room or conversation")
@@ -184,15 +184,25 @@ def _kind(f: dataclasses.Field[Any]) -> type:
     return {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type), list)
 
 
-def define_options(parser: OptionParser, environ: dict[str, str] | None = None) -> None:
-    """Define every setting on `parser`; CHAT_<NAME> in `environ` replaces the default."""
+def define_options(
+    parser: OptionParser, environ: dict[str, str] | None = None
+) -> dict[str, ConfigError]:
+    """Define every setting on `parser`; CHAT_<NAME> in `environ` replaces the default.
+
+    Returns the environment values that could not be read, by option name (with dashes): they
+    are errors unless the command line gives that option anyway.
+    """
     environ = dict(os.environ) if environ is None else environ
     defaults = Settings()
+    env_errors: dict[str, ConfigError] = {}
     for f in fields(Settings):
         kind = _kind(f)
         default = getattr(defaults, f.name)
         if _env_name(f.name) in environ:
-            default = _convert(f.name, kind, environ[_env_name(f.name)])
+            try:
+                default = _convert(f.name, kind, environ[_env_name(f.name)])
+            except ConfigError as exc:
+                env_errors[_flag(f.name)] = exc
         unit = f.metadata["unit"]
         parser.define(
             _flag(f.name),
@@ -203,6 +213,7 @@ def define_options(parser: OptionParser, environ: dict[str, str] | None = None) 
             + f" (env {_env_name(f.name)})",
             metavar=unit.split("/")[0].upper() if unit else None,
         )
+    return env_errors
 
 
 def from_options(parser: OptionParser) -> Settings:

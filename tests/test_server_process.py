@@ -139,6 +139,14 @@ def test_the_command_line_beats_the_environment(spawn: Spawn) -> None:
     assert_clean(child.stderr)
 
 
+def test_the_command_line_overrides_a_bad_environment_value(spawn: Spawn) -> None:
+    """A CHAT_ value that cannot be read is no error when the command line sets that option."""
+    port = free_port()
+    child = spawn(f"--port={port}", ready_port=port, CHAT_PORT="not-a-port")
+    assert child.stop() == 0
+    assert_clean(child.stderr)
+
+
 @pytest.mark.parametrize("form", ["--port N", "--port=N", "--xheaders --port N"])
 def test_option_values_follow_a_space_or_an_equals_sign(spawn: Spawn, form: str) -> None:
     """`--port 8000` and `--port=8000` both set the port; a boolean flag takes no value."""
