@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
+
+import pytest
 
 from tests.helpers import ChatClient
 
@@ -134,3 +137,36 @@ Spawn = Callable[..., Child]
 WsConnect = Callable[[int], Awaitable[ChatClient]]
 
 
+
+
+def redis_binary() -> str:
+    """The redis-server binary; a missing one skips a test here but fails it in CI."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is missing: scripts/bootstrap test installs it")
+        pytest.skip("redis-server is missing here; run scripts/bootstrap test (CI fails instead)")
+    return binary
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:`port` (no persistence), once it answers PING."""
+    proc = subprocess.Popen(
+        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"redis-server on port {port} did not start")
+        time.sleep(0.05)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,7 +15,7 @@ import pytest
 
 from chat.broker import Broker, BrokerError, MemoryBroker, open_broker
 from chat.broker.redis import RedisBroker, backoff_delays
-from tests.serverproc import free_port
+from tests.serverproc import free_port, start_redis
 
 BACKENDS = ["memory", "redis"]
 WAIT_S = 5.0  # the longest a test waits for a delivery or a state change
@@ -229,30 +227,6 @@ def test_backoff_doubles_with_jitter_up_to_a_bound() -> None:
 
 
 # Redis dies and comes back
-
-
-def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    """A redis-server of our own on `port`, answering PING; the test stops it."""
-    binary = shutil.which("redis-server")
-    assert binary is not None
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return proc
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"redis-server on port {port} did not start")
-        time.sleep(0.05)
 
 
 class OwnRedis:

@@ -6,9 +6,7 @@ import asyncio
 import contextlib
 import os
 import resource
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,7 +32,7 @@ from chat.store import (
 )
 from chat.store.base import DAY_MS
 from chat.store.redis import RedisStore
-from tests.serverproc import free_port
+from tests.serverproc import free_port, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
@@ -618,37 +616,24 @@ async def test_appends_survive_redis_forgetting_its_scripts(
 
 
 @contextlib.contextmanager
-def own_redis(port: int) -> Iterator[None]:
+def own_redis(port: int, workdir: Path) -> Iterator[None]:
     """A redis-server of this test's own on `port` (the session's one must stay up)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is missing")
-    with subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                           "--appendonly", "no"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                with contextlib.suppress(OSError), socket.create_connection(
-                        ("127.0.0.1", port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        break
-                assert proc.poll() is None and time.monotonic() < deadline, "no redis-server"
-                time.sleep(0.05)
-            yield
-        finally:
-            proc.kill()
+    proc = start_redis(port, workdir)
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.redis
 @pytest.mark.gen_test(timeout=30)
-async def test_redis_going_down_fails_appends_and_the_store_recovers() -> None:
+async def test_redis_going_down_fails_appends_and_the_store_recovers(tmp_path: Path) -> None:
     """While Redis is down, append and reads raise StoreError (no silent loss, no hang); once
     it is back, the same store works again without a restart, from its first append on."""
     port = free_port()
     store = RedisStore(f"redis://127.0.0.1:{port}/0")
-    with own_redis(port):
+    with own_redis(port, tmp_path):
         await store.start()
         assert (await post(store, "before")).id == 1
     try:
@@ -656,12 +641,12 @@ async def test_redis_going_down_fails_appends_and_the_store_recovers() -> None:
             await post(store, "lost")
         with pytest.raises(StoreError, match="Redis"):
             await store.latest("general", 10)
-        with own_redis(port):  # a fresh Redis: this one kept nothing (no persistence)
+        with own_redis(port, tmp_path):  # a fresh Redis: this one kept nothing (no persistence)
             assert (await post(store, "after")).id == 1
             assert [m.text for m in await store.latest("general", 10)] == ["after"]
             await asyncio.sleep(0.1)  # the loop turns while the store is idle, as in a server
         await asyncio.sleep(0.1)
-        with own_redis(port):  # restarted while the store was idle: no append is lost to it
+        with own_redis(port, tmp_path):  # restarted while idle: no append lost
             assert (await post(store, "first")).id == 1
     finally:
         await store.close()
