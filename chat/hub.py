@@ -93,8 +93,7 @@ class Hub:
         self.clients.discard(client)
         self.connections.remove(client.address)
         general = self.rooms[DEFAULT_ROOM]
-        general.readers.discard(client)
-        general.joining.pop(client, None)
+        general.drop(client)
         for name in list(client.rooms):
             self._exit(client, name)
         self.users.release(client)
@@ -195,9 +194,8 @@ class Hub:
         room = self.rooms.get(name)
         if room is None or client.user is None:
             return
-        room.readers.discard(client)
+        room.drop(client)
         room.listeners.discard(client)
-        room.joining.pop(client, None)
         key = client.user.key
         connections = room.users.get(key)
         if connections is not None:
@@ -221,6 +219,13 @@ class Hub:
         for client in readers:
             client.peer.send(frame)
         self.stats.deliveries += len(readers)
+        if room.settling:
+            for client, sent_up_to in list(room.settling.items()):
+                if stored.id > sent_up_to:
+                    del room.settling[client]
+                    readers.add(client)
+                    client.peer.send(frame)
+                    self.stats.deliveries += 1
         for held in room.joining.values():
             held.append((stored.id, frame))
 
@@ -238,10 +243,10 @@ class Hub:
         room = self._enter(client, user, cmd.room)
         self._welcome(client, user, room)
         general = self.rooms[DEFAULT_ROOM]
-        if was_watching and client in general.readers:
+        if was_watching and general.reads(client):
             if room is general:  # read live all along: only what came before the feed is missing
                 return self.replay.catch_up_watcher(client, general, cmd.since)
-            general.readers.discard(client)  # a joined connection reads only its rooms
+            general.drop(client)  # a joined connection reads only its rooms
         return self.replay.catch_up(client, room, cmd.since)
 
     def _welcome(self, client: Client, user: User, room: Room) -> None:
@@ -264,9 +269,13 @@ class Hub:
 
     async def _post(self, client: Client, cmd: Post) -> None:
         user = self._user(client, "message", cid=cmd.cid)
-        self._room_of(client, cmd.room, "message", cid=cmd.cid)
-        stored, created = await self._append(
-            client, cmd.room, user, cmd.text, cmd.cid, "message")
+        joined = self._room_of(client, cmd.room, "message", cid=cmd.cid)
+        joined.appending += 1  # a history read now may see this message before its broadcast
+        try:
+            stored, created = await self._append(
+                client, cmd.room, user, cmd.text, cmd.cid, "message")
+        finally:
+            joined.appending -= 1
         room = self.rooms.get(cmd.room)
         if not created or room is None:
             client.peer.send(Frame.of(events.message(stored)))  # the original acknowledgement

@@ -69,7 +69,11 @@ class Replay:
         for message_id, frame in held:
             if message_id > last:
                 client.peer.send(frame)
-        room.readers.add(client)
+                last = message_id
+        if room.appending:
+            room.settling[client] = last  # the history read may have seen one not yet sent
+        else:
+            room.readers.add(client)
 
     async def catch_up_watcher(self, client: Client, room: Room, since: int | None) -> None:
         """Answer the join to `general` of a connection that has been reading it live."""

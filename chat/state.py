@@ -80,7 +80,7 @@ class User:
 class Room:
     """A room's audiences, kept as ready-made sets so that fan-out is one loop."""
 
-    __slots__ = ("joining", "listeners", "name", "readers", "users")
+    __slots__ = ("appending", "joining", "listeners", "name", "readers", "settling", "users")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -89,6 +89,21 @@ class Room:
         self.users: dict[str, set[Client]] = {}  # user key -> its connections in the room
         # Clients waiting for their history read: live messages are held for them meanwhile.
         self.joining: dict[Client, list[tuple[int, Frame]]] = {}
+        # Clients just caught up while appends were in flight: the history they read may hold
+        # a message not broadcast yet. Each waits here, with the last id it was sent, until a
+        # broadcast passes that id (broadcasts come in id order).
+        self.settling: dict[Client, int] = {}
+        self.appending = 0  # appends to this room awaiting the store
+
+    def drop(self, client: Client) -> None:
+        """Forget a client as a reader of this room, wherever it is in joining it."""
+        self.readers.discard(client)
+        self.joining.pop(client, None)
+        self.settling.pop(client, None)
+
+    def reads(self, client: Client) -> bool:
+        """Whether the client receives this room's messages live."""
+        return client in self.readers or client in self.settling
 
     def presence(self, users: dict[str, User]) -> list[dict[str, str]]:
         """The users in the room, by name."""
