@@ -152,10 +152,6 @@ class Settings:
         """--allowed-origins, normalized for comparison with an Origin header."""
         return frozenset(origin.rstrip("/").lower() for origin in self.allowed_origins)
 
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some settings changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,6 +62,20 @@ def connect(ws_url: str) -> Iterator[Callable[..., Awaitable[ChatClient]]]:
 def raw_connect(http_server: Any, http_port: int) -> Iterator[Callable[..., Awaitable[RawClient]]]:
     """Open raw RFC 6455 clients to the test server; each is dropped after the test."""
     yield from opener(lambda **kwargs: RawClient.connect(http_port, **kwargs), RawClient.abort)
+
+
+@pytest.fixture
+def loop_errors(io_loop: Any) -> Iterator[list[dict[str, Any]]]:
+    """What reaches the event loop's exception handler in a test; it must stay empty.
+
+    "Task exception was never retrieved" is reported when the task is collected, so the check
+    collects garbage first.
+    """
+    errors: list[dict[str, Any]] = []
+    io_loop.asyncio_loop.set_exception_handler(lambda _, context: errors.append(context))
+    yield errors
+    gc.collect()
+    assert errors == [], errors
 
 
 @pytest.fixture
