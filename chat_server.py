@@ -9,6 +9,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import emoji
@@ -17,9 +18,11 @@ from tornado.httpserver import HTTPServer
 from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
+from chat.broker import Broker, BrokerError, open_broker
 from chat.config import ConfigError, Settings, define_options, from_options
 from chat.hub import Hub
 from chat.metrics import Metrics
+from chat.roster import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
@@ -61,12 +64,17 @@ def log_request(handler: RequestHandler) -> None:
 
 
 def make_app(
-    settings: Settings | None = None, store: HistoryStore | None = None
+    settings: Settings | None = None, store: HistoryStore | None = None,
+    broker: Broker | None = None, roster: Roster | None = None,
 ) -> ChatApplication:
-    """The route table: everything the server answers, and what each handler is given."""
+    """The route table: everything the server answers, and what each handler is given.
+
+    Without a broker and roster the app is one process alone (memory://).
+    """
     settings = settings or Settings()
     store = store if store is not None else MemoryStore(settings.history_per_room)
-    hub = Hub(settings, store)  # the Go tutorial's `clients` and `broadcast`, one per app
+    # The Go tutorial's `clients` and `broadcast`, one per app.
+    hub = Hub(settings, store, broker, roster)
     flusher = Flusher()
     metrics = Metrics(hub, lambda: flusher.bytes_sent)
     keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
@@ -111,17 +119,42 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def open_cluster(settings: Settings, hub: Callable[[], Hub]) -> tuple[Broker, Roster | None]:
+    """The broker for --broker, and with Redis the cluster's roster (None: one process)."""
+    if settings.broker_kind != "redis":
+        return open_broker(settings.broker), None
+    from chat.roster_redis import RedisRoster
+
+    broker = open_broker(settings.broker, on_reconnect=lambda: hub().broker_back())
+    roster = RedisRoster(settings.broker, heartbeat=settings.node_heartbeat,
+                         timeout=settings.node_timeout, on_lost=lambda: hub().roster_lost())
+    return broker, roster
+
+
 async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; then close every connection with 1001 and return 0."""
     store = open_store(settings.db, per_conversation=settings.history_per_room,
-                       days=settings.history_days)
+                       days=settings.history_days, publish=settings.broker_kind == "redis")
     try:
         await store.start()
     except StoreError as exc:
         print(f"chat_server: cannot open the history database {settings.db!r}: {exc}",
               file=sys.stderr)
         return 2
-    app = make_app(settings, store)
+    try:
+        broker, roster = open_cluster(settings, lambda: app.hub)
+    except ValueError as exc:
+        print(f"chat_server: --broker: {exc}", file=sys.stderr)
+        await store.close()
+        return 2
+    app = make_app(settings, store, broker, roster)
+    try:
+        await app.hub.start()
+    except (BrokerError, RosterError) as exc:
+        print(f"chat_server: cannot start the broker {settings.broker!r}: {exc}",
+              file=sys.stderr)
+        await store.close()
+        return 2
     settle_heap()
     server = HTTPServer(app, xheaders=settings.xheaders)
     try:
@@ -129,6 +162,7 @@ async def serve(settings: Settings) -> int:
     except OSError as exc:
         print(f"chat_server: cannot listen on {settings.address}:{settings.port}: "
               f"{exc.strerror}", file=sys.stderr)
+        await app.hub.close()
         await store.close()
         return 2
     lag = LoopLagMonitor(app.metrics)
@@ -149,6 +183,7 @@ async def serve(settings: Settings) -> int:
     except TimeoutError:
         log.warning("%d connections did not close in time", len(app.hub.clients))
     await server.close_all_connections()
+    await app.hub.close()
     await store.close()
     return 0
 

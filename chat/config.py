@@ -6,6 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado.options import OptionParser
 
@@ -95,6 +96,21 @@ class Settings:
         metadata=_meta("", "SQLite file that keeps the history; :memory: for a throwaway run;"
                            " redis://host:port/db keeps it in Redis"),
     )
+    broker: str = field(
+        default="memory://",
+        metadata=_meta("", "how processes share live events: memory:// (this process alone) or "
+                           "redis://host:port/db (a cluster; --db must name the same Redis)"),
+    )
+    node_heartbeat: float = field(
+        default=5.0,
+        metadata=_meta("s", "with a Redis broker: how often this node renews its liveness and "
+                            "looks for dead nodes"),
+    )
+    node_timeout: float = field(
+        default=15.0,
+        metadata=_meta("s", "with a Redis broker: a node silent this long is dead; its users "
+                            "leave (at least twice the heartbeat)"),
+    )
     history_per_room: int = field(
         default=10_000, metadata=_meta("messages", "messages kept per room or conversation")
     )
@@ -141,16 +157,39 @@ class Settings:
                 ("history_on_join", self.history_on_join, "between 0 and 200",
                  0 <= self.history_on_join <= 200),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
+                ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
+                ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",
+                 self.node_timeout >= 2 * self.node_heartbeat),
+                ("broker", self.broker, "memory:// or redis://host:port/db",
+                 self.broker_kind in ("memory", "redis")),
             )
             if not ok
         ]
+        if self.broker_kind == "redis" and not _same_redis(self.broker, self.db):
+            errors.append(f"--broker is {self.broker} but --db is {self.db}; a cluster shares "
+                          f"its history: give --db {self.broker} as well")
         if errors:
             raise ConfigError("; ".join(errors))
+
+    @property
+    def broker_kind(self) -> str:
+        """"memory", "redis", or the scheme of an unsupported --broker URL."""
+        scheme = urlsplit(self.broker).scheme
+        return "redis" if scheme in ("redis", "rediss") else scheme
 
     @property
     def allowed_origins_set(self) -> frozenset[str]:
         """--allowed-origins, normalized for comparison with an Origin header."""
         return frozenset(origin.rstrip("/").lower() for origin in self.allowed_origins)
+
+
+def _same_redis(broker: str, db: str) -> bool:
+    """Whether two redis:// URLs name the same server and database."""
+    a, b = urlsplit(broker), urlsplit(db)
+    if b.scheme not in ("redis", "rediss"):
+        return False
+    return ((a.hostname, a.port or 6379, a.path.strip("/") or "0")
+            == (b.hostname, b.port or 6379, b.path.strip("/") or "0"))
 
 
 def _flag(name: str) -> str:

@@ -1,15 +1,19 @@
-"""Connections, rooms, presence and fan-out: the one place that decides who gets what."""
+"""Connections, rooms, presence and commands: the one place that decides who gets what."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from chat import events
+from chat import channels, events
+from chat.broker.base import Broker, BrokerError
+from chat.broker.memory import MemoryBroker
 from chat.config import Settings
+from chat.fanout import Fanout, Subscriptions
 from chat.limits import ConnectionCounter, TokenBucket
 from chat.protocol import (
     DEFAULT_ROOM,
@@ -26,9 +30,10 @@ from chat.protocol import (
     peek,
 )
 from chat.replay import Replay
+from chat.roster import LocalRoster, Member, Roster, RosterError
 from chat.state import Client, Peer, Room, Stats, User
 from chat.store.base import HistoryStore, StoredMessage, StoreError, dm_key
-from chat.users import Directory
+from chat.users import Directory, Gone
 from chat.wire import Frame
 
 log = logging.getLogger("chat.hub")
@@ -38,12 +43,19 @@ CLOSE_POLICY = 1008
 
 
 class Hub:
-    """The chat: every connection, user and room of this process, and what each frame does."""
+    """The chat as this node sees it: its connections, users and rooms, and what frames do.
+
+    Every room message, direct message and notice goes out through the broker and comes back
+    through `fanout`, which sends it to this node's connections: with `memory://` at once, with
+    Redis to every node of the cluster. The roster counts names and room members over all nodes.
+    """
 
     def __init__(
         self,
         settings: Settings,
         store: HistoryStore,
+        broker: Broker | None = None,
+        roster: Roster | None = None,
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -51,22 +63,76 @@ class Hub:
         self.settings = settings
         self.store = store
         self.replay = Replay(store, settings.history_on_join)
+        self.broker: Broker = broker if broker is not None else MemoryBroker()
+        self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
-        self.users = Directory()  # names online
-        self.rooms: dict[str, Room] = {DEFAULT_ROOM: Room(DEFAULT_ROOM)}
+        self.users = Directory(  # names online on this node
+            roster if roster is not None else LocalRoster(self._deliver),
+            lambda user: self.subscriptions.add(channels.user(user.key)),
+            lambda user: self.subscriptions.remove(channels.user(user.key)))
+        self.roster = self.users.roster
+        self.rooms: dict[str, Room] = {}
+        self.stats = Stats()
+        self.fanout = Fanout(self.rooms, self.users, self.stats, store)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )
-        self.stats = Stats()
         self._clock = clock
         self._monotonic = monotonic
         self.started = monotonic()
+        self._starting: asyncio.Future[None] | None = None
         self._drained: asyncio.Event | None = None
         self.observe_store_latency: Callable[[float], None] = lambda seconds: None
         self._handlers: dict[type, Callable[[Client, Any], Awaitable[None] | None]] = {
             Join: self._join, Post: self._post, Direct: self._direct, Typing: self._typing,
             Leave: self._leave, History: self._history, LegacyPost: self._legacy,
         }
+
+    # Life cycle
+
+    async def start(self) -> None:
+        """Start the broker and the roster (once; later calls wait for the first)."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        await self.broker.start(self._deliver)
+        await self.roster.start()
+        await self._room(DEFAULT_ROOM).subscribed  # every connection reads it before joining
+
+    async def close(self) -> None:
+        """Leave the cluster (this node's users leave their rooms) and stop the broker."""
+        await self.roster.close()
+        await self.broker.close()
+
+    def _deliver(self, channel: str, payload: bytes) -> None:
+        self.fanout.deliver(channel, payload)
+
+    def broker_back(self) -> None:
+        """The broker reconnected: fill what this node missed, and resend presence lists."""
+        self.fanout.fill_all()
+        for room in list(self.rooms.values()):
+            _background(self._refresh_presence(room))
+
+    def roster_lost(self) -> None:
+        """The roster lost this node's state (Redis restarted empty): count it all again."""
+        for user in list(self.users.values()):
+            _background(self.roster.claim(user.key, user.name, user.avatar, user.token,
+                                          user.token))
+        for room in list(self.rooms.values()):
+            for key in room.entered:
+                member = self.users.get(key)
+                if member is not None:
+                    _background(self.roster.enter(room.name, key, member.name, member.avatar))
+
+    async def _refresh_presence(self, room: Room) -> None:
+        try:
+            members = await self.roster.members(room.name)
+        except RosterError as exc:
+            log.warning("could not read the members of %s: %s", room.name, exc)
+            return
+        self._notify(room.listeners, events.presence(room.name, members))
 
     # Connections
 
@@ -80,10 +146,14 @@ class Hub:
         client = Client(peer, address, bucket)
         self.clients.add(client)
         self.connections.add(address)
+        return client, self._watch_general(client)
+
+    async def _watch_general(self, client: Client) -> None:
         # Before it joins, a connection reads `general` (the tutorial's page shows the chat
         # before you join): its recent history as message events, then live ones.
-        return client, self.replay.catch_up(
-            client, self.rooms[DEFAULT_ROOM], None, watching=True)
+        await self.start()
+        if not client.closed:
+            await self.replay.catch_up(client, self.rooms[DEFAULT_ROOM], None, watching=True)
 
     def disconnect(self, client: Client) -> None:
         """Remove a connection from everything it joined; safe to call twice."""
@@ -92,8 +162,9 @@ class Hub:
         client.closed = True
         self.clients.discard(client)
         self.connections.remove(client.address)
-        general = self.rooms[DEFAULT_ROOM]
-        general.drop(client)
+        general = self.rooms.get(DEFAULT_ROOM)
+        if general is not None:
+            general.drop(client)
         for name in list(client.rooms):
             self._exit(client, name)
         self.users.release(client)
@@ -112,7 +183,7 @@ class Hub:
             client.peer.close(code, reason)
 
     def receive(self, client: Client, text: str) -> Awaitable[None] | None:
-        """Act on one text frame; an awaitable if the action waits on the store."""
+        """Act on one text frame; an awaitable if the action waits on the store or roster."""
         if client.closed:
             return None
         if not client.bucket.take(self._monotonic()):
@@ -125,13 +196,21 @@ class Hub:
         except ProtocolError as err:
             self._error(client, err)
             return None
-        return None if pending is None else self._guard(client, pending)
+        return None if pending is None else self._guard(client, pending, text)
 
-    async def _guard(self, client: Client, pending: Awaitable[None]) -> None:
+    async def _guard(self, client: Client, pending: Awaitable[None], text: str) -> None:
         try:
             await pending
         except ProtocolError as err:
             self._error(client, err)
+        except RosterError as exc:
+            log.warning("the roster failed a request: %s", exc)
+            request, cid = peek(text)
+            self._error(client, ProtocolError(
+                "broker_down", "the chat's other servers cannot be reached now; try again "
+                "shortly", request=request, cid=cid))
+        except Gone:
+            pass
 
     def _refuse_for_rate(self, client: Client, text: str) -> None:
         self.stats.rate_limited += 1
@@ -150,7 +229,13 @@ class Hub:
         self.stats.errors += 1
         client.peer.send(Frame.of(events.error(err, legacy=client.legacy)))
 
-    # Identity and rooms
+    def _check_broker(self, request: str, **refs: Any) -> None:
+        if not self.broker.healthy:
+            raise ProtocolError("broker_down", "the chat's other servers cannot be reached "
+                                "now; nothing was sent, try again shortly",
+                                request=request, **refs)
+
+    # Rooms
 
     def _user(self, client: Client, request: str, **refs: Any) -> User:
         if client.user is None:
@@ -164,28 +249,42 @@ class Hub:
                                 request=request, room=name, **refs)
         return room
 
-    def _enter(self, client: Client, user: User, name: str) -> Room:
+    def _room(self, name: str) -> Room:
+        """The room, made (and subscribed to) if this node has none of its members yet."""
+        room = self.rooms.get(name)
+        if room is None:
+            room = self.rooms[name] = Room(name, self.subscriptions.add(channels.room(name)))
+        return room
+
+    async def _enter(self, client: Client, user: User, name: str) -> tuple[Room, list[Member]]:
+        """Put the client in a room; the room and its members, on every node."""
         if len(client.rooms) >= self.settings.max_rooms_per_connection:
             raise ProtocolError(
                 "too_many_rooms",
                 f"a connection may be in {self.settings.max_rooms_per_connection} rooms",
                 request="join", room=name, limit=self.settings.max_rooms_per_connection,
             )
-        room = self.rooms.get(name)
-        if room is None:
-            if len(self.rooms) >= self.settings.max_rooms:
-                raise ProtocolError("too_many_rooms",
-                                    f"the server holds its limit of {self.settings.max_rooms:,} "
-                                    "rooms", request="join", room=name)
-            room = self.rooms[name] = Room(name)
-        first_of_user = user.key not in room.users
+        if name not in self.rooms and len(self.rooms) >= self.settings.max_rooms:
+            raise ProtocolError("too_many_rooms", f"the server holds its limit of "
+                                f"{self.settings.max_rooms:,} rooms", request="join", room=name)
+        room = self._room(name)
         room.users.setdefault(user.key, set()).add(client)
         client.join_room(name)
-        if first_of_user:
-            self._notify(room.listeners, events.joined(name, user.name, user.avatar))
         if not client.legacy:
             room.listeners.add(client)
-        return room
+        await room.subscribed  # before our join notice is published, or any history read
+        if client.closed:
+            raise Gone  # disconnect() has taken it out again
+        try:
+            if user.key in room.entered:
+                return room, await self.roster.members(name)
+            room.entered.add(user.key)
+            return room, await self.roster.enter(name, user.key, user.name, user.avatar)
+        except RosterError as exc:
+            log.warning("roster unavailable for a join to %s: %s", name, exc)
+            self._exit(client, name)
+            raise ProtocolError("broker_down", "the chat's other servers cannot be reached "
+                                "now; try again shortly", request="join", room=name) from None
 
     def _exit(self, client: Client, name: str) -> None:
         client.leave_room(name)
@@ -202,105 +301,100 @@ class Hub:
             connections.discard(client)
             if not connections:
                 del room.users[key]
-                self._notify(room.listeners, events.left(name, client.user.name))
+                if key in room.entered:
+                    room.entered.discard(key)
+                    self.roster.exit(name, key)
         if not room.users and name != DEFAULT_ROOM:
             del self.rooms[name]
-
-    # Fan-out
+            self.subscriptions.remove(channels.room(name))
 
     def _notify(self, clients: Iterable[Client], event: dict[str, Any]) -> None:
         frame = Frame.of(event)
         for client in clients:
             client.peer.send(frame)
 
-    def _broadcast(self, room: Room, stored: StoredMessage) -> None:
-        frame = Frame.of(events.message(stored))
-        readers = room.readers
-        for client in readers:
-            client.peer.send(frame)
-        self.stats.deliveries += len(readers)
-        if room.settling:
-            for client, sent_up_to in list(room.settling.items()):
-                if stored.id > sent_up_to:
-                    del room.settling[client]
-                    readers.add(client)
-                    client.peer.send(frame)
-                    self.stats.deliveries += 1
-        for held in room.joining.values():
-            held.append((stored.id, frame))
+    async def _publish(self, channel: str, payload: bytes, request: str,
+                       cid: str | None) -> None:
+        try:
+            await self.broker.publish(channel, payload)
+        except BrokerError as exc:
+            log.warning("could not publish on %s: %s", channel, exc)
+            raise ProtocolError("broker_down", "stored, but the chat's other servers cannot be "
+                                "reached now: it reaches them when they are back",
+                                request=request, cid=cid) from None
 
     # Commands
 
-    def _join(self, client: Client, cmd: Join) -> Awaitable[None] | None:
+    async def _join(self, client: Client, cmd: Join) -> None:
         if client.legacy:
             raise ProtocolError("unknown_type", "a tutorial client cannot join rooms",
                                 request="join")
         was_watching = client.user is None
-        user = self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
+        self._check_broker("join", room=cmd.room)
+        user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
         if cmd.room in client.rooms:
-            self._welcome(client, user, self.rooms[cmd.room])
-            return None
-        room = self._enter(client, user, cmd.room)
-        self._welcome(client, user, room)
+            self._welcome(client, user, cmd.room, await self.roster.members(cmd.room))
+            return
+        room, members = await self._enter(client, user, cmd.room)
+        self._welcome(client, user, room.name, members)
         general = self.rooms[DEFAULT_ROOM]
         if was_watching and general.reads(client):
             if room is general:  # read live all along: only what came before the feed is missing
-                return self.replay.catch_up_watcher(client, general, cmd.since)
+                await self.replay.catch_up_watcher(client, general, cmd.since)
+                return
             general.drop(client)  # a joined connection reads only its rooms
-        return self.replay.catch_up(client, room, cmd.since)
+        await self.replay.catch_up(client, room, cmd.since)
 
-    def _welcome(self, client: Client, user: User, room: Room) -> None:
+    def _welcome(self, client: Client, user: User, room: str, members: list[Member]) -> None:
         client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms)))
-        client.notify(Frame.of(events.presence(room.name, room.presence(self.users))))
+        client.notify(Frame.of(events.presence(room, members)))
 
-    def _legacy(self, client: Client, cmd: LegacyPost) -> Awaitable[None] | None:
+    async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:
             client.legacy = True  # its first frame is the tutorial's: so are its events
-            user = self.users.claim(client, cmd.username, cmd.email, None, None)
-            self._enter(client, user, DEFAULT_ROOM)
+            self._check_broker("message")
+            user = await self.users.claim(client, cmd.username, cmd.email, None, None)
+            await self._enter(client, user, DEFAULT_ROOM)
         elif not client.legacy:
             raise ProtocolError("unknown_type", "this connection speaks typed frames; "
                                 "add a type", request=None)
         else:
-            self.users.claim(client, cmd.username, None, None, None)
-        if not cmd.text:
-            return None
-        return self._post(client, Post(DEFAULT_ROOM, cmd.text, None))
+            await self.users.claim(client, cmd.username, None, None, None)
+        if cmd.text:
+            await self._post(client, Post(DEFAULT_ROOM, cmd.text, None))
 
     async def _post(self, client: Client, cmd: Post) -> None:
         user = self._user(client, "message", cid=cmd.cid)
-        joined = self._room_of(client, cmd.room, "message", cid=cmd.cid)
-        joined.appending += 1  # a history read now may see this message before its broadcast
-        try:
-            stored, created = await self._append(
-                client, cmd.room, user, cmd.text, cmd.cid, "message")
-        finally:
-            joined.appending -= 1
-        room = self.rooms.get(cmd.room)
-        if not created or room is None:
+        self._room_of(client, cmd.room, "message", cid=cmd.cid)
+        self._check_broker("message", cid=cmd.cid)
+        stored, created = await self._append(
+            client, cmd.room, user, cmd.text, cmd.cid, "message")
+        if not created:
             client.peer.send(Frame.of(events.message(stored)))  # the original acknowledgement
-            return
-        self._broadcast(room, stored)
+        elif not self.store.publishes:
+            await self._publish(channels.room(cmd.room), channels.message_payload(stored),
+                                "message", cmd.cid)
 
     async def _direct(self, client: Client, cmd: Direct) -> None:
         user = self._user(client, "dm", cid=cmd.cid, to=cmd.to)
         target = self.users.get(cmd.to.casefold())
-        if target is None or not target.typed_clients():
+        self._check_broker("dm", cid=cmd.cid, to=cmd.to)
+        if target is not None and target.typed_clients():
+            to: str | None = target.name
+        else:
+            to = await self.roster.elsewhere(cmd.to.casefold())
+        if to is None:
             raise ProtocolError(
                 "not_online", f"{cmd.to!r} is not online (or only on a tutorial client)",
                 request="dm", to=cmd.to, cid=cmd.cid)
         stored, created = await self._append(
-            client, dm_key(user.name, target.name), user, cmd.text, cmd.cid, "dm",
-            to=target.name)
-        frame = Frame.of(events.direct(stored))
+            client, dm_key(user.name, to), user, cmd.text, cmd.cid, "dm", to=to)
         if not created:
-            client.peer.send(frame)
-            return
-        recipients = user.typed_clients() | target.typed_clients()
-        recipients.add(client)
-        for recipient in recipients:
-            recipient.peer.send(frame)
-        self.stats.deliveries += len(recipients)
+            client.peer.send(Frame.of(events.direct(stored)))
+        elif not self.store.publishes:
+            payload = channels.message_payload(stored)
+            for key in sorted({user.key, to.casefold()}):
+                await self._publish(channels.user(key), payload, "dm", cmd.cid)
 
     async def _append(
         self, client: Client, conversation: str, user: User, text: str, cid: str | None,
@@ -321,7 +415,7 @@ class Hub:
             self.stats.messages += 1
         return stored, created
 
-    def _typing(self, client: Client, cmd: Typing) -> None:
+    async def _typing(self, client: Client, cmd: Typing) -> None:
         user = self._user(client, "typing", room=cmd.room)
         room = self._room_of(client, cmd.room, "typing")
         now = self._monotonic()
@@ -331,8 +425,9 @@ class Hub:
         if last is not None and now - last < self.settings.typing_interval:
             return  # ephemeral: dropping extras loses nothing
         client.typing_at[cmd.room] = now
-        others = [c for c in room.listeners if c.user is not user]
-        self._notify(others, events.typing(room.name, user.name))
+        payload = channels.notice_payload(events.typing(room.name, user.name))
+        with contextlib.suppress(BrokerError):  # ephemeral: not worth an error
+            await self.broker.publish(channels.room(room.name), payload)
 
     def _leave(self, client: Client, cmd: Leave) -> None:
         user = self._user(client, "leave", room=cmd.room)
@@ -355,3 +450,19 @@ class Hub:
         render = events.direct if cmd.peer is not None else events.message
         client.notify(Frame.of(events.history(
             [render(stored) for stored in page], room=cmd.room, peer=cmd.peer, more=more)))
+
+
+_running: set[asyncio.Future[Any]] = set()  # background work, kept from the collector
+
+
+def _background(pending: Awaitable[Any]) -> None:
+    """Run an awaitable whose result nobody waits for; log its failure."""
+    task = asyncio.ensure_future(pending)
+    _running.add(task)
+    task.add_done_callback(_finished)
+
+
+def _finished(task: asyncio.Future[Any]) -> None:
+    _running.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a background roster update failed: %s", task.exception())

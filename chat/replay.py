@@ -70,10 +70,7 @@ class Replay:
             if message_id > last:
                 client.peer.send(frame)
                 last = message_id
-        if room.appending:
-            room.settling[client] = last  # the history read may have seen one not yet sent
-        else:
-            room.readers.add(client)
+        room.settling[client] = last  # the history read may have seen one not yet sent live
 
     async def catch_up_watcher(self, client: Client, room: Room, since: int | None) -> None:
         """Answer the join to `general` of a connection that has been reading it live."""

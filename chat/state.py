@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 from chat.limits import TokenBucket
+from chat.store.base import StoredMessage
 from chat.wire import Frame
 
 
@@ -80,20 +82,25 @@ class User:
 class Room:
     """A room's audiences, kept as ready-made sets so that fan-out is one loop."""
 
-    __slots__ = ("appending", "joining", "listeners", "name", "readers", "settling", "users")
+    __slots__ = ("entered", "filling", "joining", "last_id", "listeners", "name", "readers",
+                 "settling", "subscribed", "users")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, subscribed: asyncio.Future[None]) -> None:
         self.name = name
+        self.subscribed = subscribed  # done once the broker delivers this room's channel
         self.readers: set[Client] = set()  # receive `message` events
         self.listeners: set[Client] = set()  # members that receive notices (not legacy)
         self.users: dict[str, set[Client]] = {}  # user key -> its connections in the room
         # Clients waiting for their history read: live messages are held for them meanwhile.
         self.joining: dict[Client, list[tuple[int, Frame]]] = {}
-        # Clients just caught up while appends were in flight: the history they read may hold
-        # a message not broadcast yet. Each waits here, with the last id it was sent, until a
-        # broadcast passes that id (broadcasts come in id order).
+        # Clients just caught up: the history they read may hold a message whose live copy has
+        # not come yet (still in the broker). Each waits here, with the last id it was sent,
+        # until a broadcast passes that id (broadcasts come in id order).
         self.settling: dict[Client, int] = {}
-        self.appending = 0  # appends to this room awaiting the store
+        self.last_id = 0  # the last message broadcast here (0: none yet)
+        # Live messages held while the ones before them are read from the store (a gap).
+        self.filling: list[StoredMessage] | None = None
+        self.entered: set[str] = set()  # user keys this node counts in the room in the roster
 
     def drop(self, client: Client) -> None:
         """Forget a client as a reader of this room, wherever it is in joining it."""
@@ -104,12 +111,6 @@ class Room:
     def reads(self, client: Client) -> bool:
         """Whether the client receives this room's messages live."""
         return client in self.readers or client in self.settling
-
-    def presence(self, users: dict[str, User]) -> list[dict[str, str]]:
-        """The users in the room, by name."""
-        members = (users[key] for key in self.users if key in users)
-        return [{"username": u.name, "avatar": u.avatar} for u in sorted(members,
-                key=lambda u: u.key)]
 
 
 class Stats:

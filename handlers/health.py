@@ -15,16 +15,20 @@ LOOP_LAG_INTERVAL_S = 0.5  # often enough to see a stall, rare enough to cost no
 
 
 class HealthHandler(RequestHandler):
-    """200 with counts while the server serves."""
+    """200 with counts while the server serves; 503 while the broker is down (Redis lost)."""
 
     def initialize(self, hub: Hub) -> None:
         self.hub = hub
 
     def get(self) -> None:
         hub = self.hub
+        healthy = hub.broker.healthy
         self.set_header("Cache-Control", "no-store")
+        if not healthy:
+            self.set_status(503)
         self.write({
-            "status": "ok",
+            "status": "ok" if healthy else "unavailable",
+            "broker": "up" if healthy else "down",
             "connections": len(hub.clients),
             "users": len(hub.users),
             "rooms": len(hub.rooms),

@@ -46,10 +46,11 @@ class PageTest(AsyncHTTPTestCase):
         assert "Content-Security-Policy" in response.headers
 
     def test_healthz_reports_counts(self) -> None:
-        """/healthz answers 200 with connections, users, rooms and uptime."""
+        """/healthz answers 200 with connections, users, rooms, uptime and the broker's state."""
         body = json.loads(self.fetch("/healthz").body)
-        assert body["status"] == "ok"
-        assert (body["connections"], body["users"], body["rooms"]) == (0, 0, 1)
+        assert (body["status"], body["broker"]) == ("ok", "up")
+        # No room yet: the hub starts (and opens `general`) with the first connection.
+        assert (body["connections"], body["users"], body["rooms"]) == (0, 0, 0)
         assert body["uptime_s"] >= 0
 
     @gen_test

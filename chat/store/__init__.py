@@ -11,14 +11,16 @@ from chat.store.memory import MemoryStore
 from chat.store.sqlite import SQLiteStore
 
 
-def open_store(db: str, *, per_conversation: int, days: float) -> HistoryStore:
+def open_store(db: str, *, per_conversation: int, days: float,
+               publish: bool = False) -> HistoryStore:
     """The store for `--db`: a SQLite file, for `:memory:` a MemoryStore (nothing on disk), and
     for a `redis://` URL a RedisStore that several processes share (imported only then, so the
-    server needs the redis package only when it uses Redis)."""
+    server needs the redis package only when it uses Redis); with `publish` it also announces
+    each new message on the cluster's broker."""
     if db.startswith(("redis://", "rediss://", "unix://")):
         from chat.store.redis import RedisStore
 
-        return RedisStore(db, per_conversation, days)
+        return RedisStore(db, per_conversation, days, publish=publish)
     if db == ":memory:":
         return MemoryStore(per_conversation, days)
     return SQLiteStore(db, per_conversation, days)

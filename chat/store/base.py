@@ -46,7 +46,12 @@ class HistoryStore(Protocol):
 
     Retention (the last `per_conversation` messages, none older than `days`) may be applied in
     the background: until it runs, reads can return a few messages more than the limits.
+
+    `publishes` is True for a store that announces each new message on the broker itself, in
+    the same step as storing it (channels.py); the hub publishes for the others.
     """
+
+    publishes: bool
 
     async def start(self) -> None: ...
 

@@ -17,6 +17,8 @@ def _now_ms() -> int:
 class MemoryStore:
     """Keeps the last `per_conversation` messages of each conversation, none older than `days`."""
 
+    publishes = False
+
     def __init__(self, per_conversation: int = 10_000, days: float = 0) -> None:
         if per_conversation < 1 or days < 0:
             raise ValueError(f"per_conversation={per_conversation} must be 1 or more and "

@@ -29,9 +29,13 @@ stream's last id, which helps only while the stream is there).
 Order within a process: appends AND reads go through one queue, sent in pipelined batches on
 one connection by one task (like SQLite's group commit), and are resolved in that order. So a
 process's appends complete in id order, and a read sees exactly the appends queued before it,
-all of them resolved (and broadcast) before the read returns: a join's replay never holds a
-message whose live copy this process has yet to send. (Messages from OTHER nodes can be in a
-replay before the broker delivers them live: whoever merges the two must drop ids already sent.)
+all of them resolved before the read returns.
+
+In a cluster (`publish=True`) the append script also PUBLISHes the new message on its room's
+channel (a DM on both parties' channels), so storing and announcing are one step: every node
+receives a room's messages in id order, and no message is stored without being announced. A
+read can still return a message before the broker delivers it live on this node: the hub's
+replay drops ids a client was already sent.
 
 Connections: redis-py's pool reconnects by itself on the next command. Appends and reads are
 not retried (a retried append whose reply was lost would be stored twice): a failure raises
@@ -48,16 +52,17 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
+from chat import channels
+from chat.redisqueue import CommandQueue, one_line
 from chat.store.base import DAY_MS, IDEMPOTENCY_WINDOW_MS, StoredMessage, StoreError
 
 log = logging.getLogger(__name__)
@@ -65,11 +70,12 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 5.0
 PRUNE_INTERVAL_S = 60.0  # as SQLite's writer: retention runs this often in the background
-BATCH_MAX = 256  # appends one pipeline carries at most
 _SCAN_BATCH = 200  # entries read at a time while looking for the first message to keep
 
 # KEYS: stream, counter, conversations set, [cid key]
-# ARGV: cap, window ms, conversation, username, avatar, text, ts, cid, has_to, to
+# ARGV: cap, window ms, conversation, username, avatar, text, ts, cid, has_to, to, channels...
+# Publishes a new message on each channel (channels.py's `m`/`d` payload), in the same step as
+# storing it: every node sees a room's messages in id order, and none stored goes unannounced.
 # Returns {1, id} for a new message, {0, original as JSON} for a repeated cid in its window.
 _APPEND = """#!lua
 local stream, counter, rooms, cidkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -102,8 +108,13 @@ if ARGV[9] == '1' then
 end
 redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], id .. '-0', unpack(fields))
 redis.call('SADD', rooms, ARGV[3])
+local encoded = cjson.encode(message)
 if cidkey then
-  redis.call('SET', cidkey, cjson.encode(message), 'PX', ARGV[2])
+  redis.call('SET', cidkey, encoded, 'PX', ARGV[2])
+end
+local kind = ARGV[9] == '1' and 'd' or 'm'
+for i = 11, #ARGV do
+  redis.call('PUBLISH', ARGV[i], kind .. encoded)
 end
 return {1, id}
 """
@@ -113,22 +124,8 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _stream_id(message_id: int) -> str:
     return f"{message_id}-0"
-
-
-def _check_encodable(command: tuple[str | int, ...]) -> None:
-    """StoreError for what the client could not send (a lone surrogate in a text or a name)."""
-    try:
-        for value in command:
-            if isinstance(value, str):
-                value.encode()
-    except UnicodeEncodeError as exc:
-        raise StoreError(f"cannot send to Redis: {_one_line(exc)}") from None
 
 
 def _entries(reply: object) -> list[tuple[str, dict[str, str]]]:
@@ -142,36 +139,21 @@ def _from_entry(conversation: str, entry_id: str, fields: dict[str, str]) -> Sto
 
 
 def _from_json(raw: str) -> StoredMessage:
-    m: dict[str, str] = json.loads(raw)
-    return StoredMessage(m["conversation"], int(m["id"]), m["u"], m["a"], m["t"], int(m["ts"]),
-                         m.get("c"), m.get("to"))
-
-
-class _Op:
-    """One queued command (an append's EVALSHA or a read), how to turn its reply into the
-    result, and the future that gets it."""
-
-    __slots__ = ("command", "finish", "future")
-
-    def __init__(self, command: tuple[str | int, ...], finish: Callable[[Any], Any],
-                 future: asyncio.Future[Any]) -> None:
-        _check_encodable(command)  # refused here, not in the middle of a batch
-        self.command = command
-        self.finish = finish
-        self.future = future
+    return channels.from_fields(json.loads(raw))
 
 
 class RedisStore:
     """A HistoryStore in Redis Streams; many processes on one Redis share one history."""
 
     def __init__(self, url: str, per_conversation: int = 10_000, days: float = 0, *,
-                 prefix: str = "chat:") -> None:
+                 prefix: str = channels.PREFIX, publish: bool = False) -> None:
         if per_conversation < 1 or days < 0:
             raise ValueError(f"per_conversation={per_conversation} must be 1 or more and "
                              f"days={days} 0 or more")
         self._cap = per_conversation
         self._max_age_ms = int(days * DAY_MS)  # 0: keep messages whatever their age
         self._prefix = prefix
+        self.publishes = publish  # announce each new message on its broker channels
         common: dict[str, Any] = {
             "decode_responses": True,
             "socket_connect_timeout": CONNECT_TIMEOUT_S,
@@ -188,8 +170,9 @@ class RedisStore:
             url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1,
                              supported_errors=(RedisConnectionError,)), **common)
         self._script = self._writes.register_script(_APPEND)
-        self._queue: asyncio.Queue[_Op | None] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
+        # One queue for appends and reads: a read sees exactly the appends this process asked
+        # for before it, all resolved before the read returns.
+        self._queue = CommandQueue(self._writes, [_APPEND], StoreError)
         self._pruner: asyncio.Task[None] | None = None
         self._open = False
 
@@ -203,9 +186,9 @@ class RedisStore:
             await self._writes.script_load(_APPEND)
         except (RedisError, OSError) as exc:
             await self._disconnect()
-            raise StoreError(f"Redis: {_one_line(exc)}") from None
+            raise StoreError(f"Redis: {one_line(exc)}") from None
         self._open = True
-        self._writer = asyncio.create_task(self._write_loop())
+        self._queue.start()
         self._pruner = asyncio.create_task(self._prune_loop())
 
     async def close(self) -> None:
@@ -217,9 +200,7 @@ class RedisStore:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
-        if self._writer is not None:
-            self._queue.put_nowait(None)  # after everything queued before it
-            await self._writer
+        await self._queue.close()
         await self._disconnect()
 
     async def _disconnect(self) -> None:
@@ -247,83 +228,13 @@ class RedisStore:
             keys.append(self._key("cid", f"{username.casefold()}\x1f{cid}"))
         args: list[str | int] = [self._cap, IDEMPOTENCY_WINDOW_MS, conversation, username, avatar,
                                  text, ts, cid or "", 1 if to is not None else 0, to or ""]
-        future: asyncio.Future[tuple[StoredMessage, bool]] = (
-            asyncio.get_running_loop().create_future())
-        sent = _Op(("EVALSHA", self._script.sha, len(keys), *keys, *args),
-                   lambda reply: _appended(message, reply), future)
-        self._queue.put_nowait(sent)
+        if self.publishes:
+            args.extend(_channels_of(message, self._prefix))
+        sent = self._queue.put(("EVALSHA", self._script.sha, len(keys), *keys, *args),
+                               lambda reply: _appended(message, reply))
         # Cancelling this await does not withdraw the message: it is stored all the same.
-        return await future
-
-    async def _write_loop(self) -> None:
-        """Send the queued commands in pipelined batches on one connection; resolve them in order.
-
-        One queue for appends and reads makes a read see exactly the appends this process asked
-        for before it, all resolved (and so broadcast) before the read returns: a replay never
-        includes a message whose live copy is still to come from this process.
-        """
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < BATCH_MAX and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            try:
-                outcomes = await self._send(batch)
-            except Exception as exc:  # a bug must fail this batch, not hang every later append
-                log.exception("the Redis writer failed a batch")
-                outcomes = [StoreError(f"Redis: {_one_line(exc)}")] * len(batch)
-            for item, outcome in zip(batch, outcomes, strict=True):
-                if item.future.done():  # cancelled by its caller
-                    continue
-                if isinstance(outcome, BaseException):
-                    item.future.set_exception(outcome)
-                else:
-                    item.future.set_result(outcome)
-            if stop:
-                return
-
-    async def _send(self, batch: list[_Op]) -> list[Any]:
-        """Run `batch` in one pipeline (two if Redis lost the script); a result or a StoreError
-        for each."""
-        outcomes: list[Any] = [None] * len(batch)
-        pending = list(range(len(batch)))
-        for attempt in range(2):
-            try:
-                async with self._writes.pipeline(transaction=False) as pipe:
-                    for i in pending:
-                        pipe.execute_command(*batch[i].command)
-                    replies = await pipe.execute(raise_on_error=False)
-            except (RedisError, OSError) as exc:
-                error = StoreError(f"Redis: {_one_line(exc)}")
-                return [error if o is None else o for o in outcomes]
-            missing = []
-            for i, reply in zip(pending, replies, strict=True):
-                if isinstance(reply, NoScriptError) and attempt == 0:
-                    missing.append(i)  # not run at all: Redis restarted or flushed its scripts
-                elif isinstance(reply, BaseException):
-                    outcomes[i] = StoreError(f"Redis: {_one_line(reply)}")
-                else:
-                    try:
-                        outcomes[i] = batch[i].finish(reply)
-                    except (ValueError, KeyError, IndexError, TypeError) as exc:
-                        outcomes[i] = StoreError(f"Redis: unexpected reply: {_one_line(exc)}")
-            if not missing:
-                break
-            pending = missing
-            try:
-                await self._writes.script_load(_APPEND)
-            except (RedisError, OSError) as exc:
-                error = StoreError(f"Redis: {_one_line(exc)}")
-                return [error if o is None else o for o in outcomes]
-        return [StoreError("Redis: the append script is missing") if o is None else o
-                for o in outcomes]
+        result: tuple[StoredMessage, bool] = await sent
+        return result
 
     async def latest(self, conversation: str, limit: int) -> list[StoredMessage]:
         if limit <= 0:
@@ -358,11 +269,11 @@ class RedisStore:
                 entries.reverse()
             return [_from_entry(conversation, entry_id, fields) for entry_id, fields in entries]
 
-        future: asyncio.Future[list[StoredMessage]] = asyncio.get_running_loop().create_future()
         command = "XREVRANGE" if newest_first else "XRANGE"
         key = self._key("h", conversation)
-        self._queue.put_nowait(_Op((command, key, start, end, "COUNT", limit), finish, future))
-        return await future
+        result: list[StoredMessage] = await self._queue.put(
+            (command, key, start, end, "COUNT", limit), finish)
+        return result
 
     async def prune(self) -> int:
         """Trim every conversation to its cap exactly, and below the first young enough message."""
@@ -372,7 +283,7 @@ class RedisStore:
             async for conversation in self._admin.sscan_iter(f"{self._prefix}rooms"):
                 deleted += await self._prune_one(str(conversation))
         except (RedisError, OSError) as exc:
-            raise StoreError(f"Redis: {_one_line(exc)}") from None
+            raise StoreError(f"Redis: {one_line(exc)}") from None
         return deleted
 
     async def _prune_one(self, conversation: str) -> int:
@@ -404,6 +315,14 @@ class RedisStore:
             except StoreError as exc:
                 log.warning("retention failed (retried in %.0f s): %s", PRUNE_INTERVAL_S, exc)
             await asyncio.sleep(PRUNE_INTERVAL_S)
+
+
+def _channels_of(message: StoredMessage, prefix: str) -> list[str]:
+    """The channels a new message is announced on: its room's, or both parties' of a DM."""
+    if message.to is None:
+        return [channels.room(message.conversation, prefix)]
+    parties = {message.username.casefold(), message.to.casefold()}
+    return [channels.user(key, prefix) for key in sorted(parties)]
 
 
 def _appended(message: StoredMessage, reply: list[Any]) -> tuple[StoredMessage, bool]:

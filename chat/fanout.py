@@ -1,0 +1,186 @@
+"""Broker deliveries to this node's connections; room messages in id order, no gap, no repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from chat import channels, events, jsoncodec
+from chat.broker.base import Broker
+from chat.state import Room, Stats, User
+from chat.store.base import HistoryStore, StoredMessage, StoreError
+from chat.wire import Frame
+
+log = logging.getLogger("chat.fanout")
+
+# Messages a node reads back from the store to fill a gap in a room's live feed (messages the
+# broker lost while this node was cut off). A client that missed more resumes with `since`.
+FILL_MAX = 1000
+
+
+class Subscriptions:
+    """The broker channels this node listens on, changed in the order the hub asks.
+
+    The broker's own calls are coroutines, which start only when awaited: a subscribe awaited
+    now would overtake an unsubscribe of the same channel scheduled a moment ago. Here every
+    change is queued at once and run by one task, in order.
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._changes: deque[tuple[str, bool, asyncio.Future[None] | None]] = deque()
+        self._worker: asyncio.Task[None] | None = None
+
+    def add(self, channel: str) -> asyncio.Future[None]:
+        """Listen on `channel`; the future is done once the broker delivers it."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue(channel, True, done)
+        return done
+
+    def remove(self, channel: str) -> None:
+        self._queue(channel, False, None)
+
+    def _queue(self, channel: str, wanted: bool, done: asyncio.Future[None] | None) -> None:
+        self._changes.append((channel, wanted, done))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.ensure_future(self._apply())
+
+    async def _apply(self) -> None:
+        while self._changes:
+            channel, wanted, done = self._changes.popleft()
+            try:
+                if wanted:
+                    await self.broker.subscribe(channel)
+                else:
+                    await self.broker.unsubscribe(channel)
+            except Exception:
+                log.exception("could not change the subscription to %r", channel)
+            if done is not None and not done.done():
+                done.set_result(None)
+
+
+class Fanout:
+    """Turns each broker delivery into frames for this node's connections.
+
+    A room's messages arrive in id order (one publisher: the store's append, one subscriber
+    connection per node). What this node missed while cut off from the broker shows as a gap:
+    the next id is more than one past the last broadcast. The room then holds its live messages,
+    reads the missing ones from the store, and broadcasts both in order.
+    """
+
+    def __init__(self, rooms: dict[str, Room], users: dict[str, User], stats: Stats,
+                 store: HistoryStore, prefix: str = channels.PREFIX) -> None:
+        self.rooms = rooms
+        self.users = users
+        self.stats = stats
+        self.store = store
+        self._room_prefix = channels.room("", prefix)
+        self._user_prefix = channels.user("", prefix)
+        self._fills: set[asyncio.Task[None]] = set()
+
+    def deliver(self, channel: str, payload: bytes) -> None:
+        """The broker's callback: one payload (channels.py) on one channel."""
+        kind, body = payload[0], payload[1:]
+        if kind == channels.MESSAGE:
+            stored = channels.from_fields(jsoncodec.loads(body))  # type: ignore[arg-type]
+            room = self.rooms.get(stored.conversation)
+            if room is not None:
+                self._message(room, stored)
+        elif kind == channels.DIRECT:
+            user = self.users.get(channel.removeprefix(self._user_prefix))
+            if user is not None:
+                self._direct(user, channels.from_fields(jsoncodec.loads(body)))  # type: ignore[arg-type]
+        elif kind == channels.NOTICE:
+            room = self.rooms.get(channel.removeprefix(self._room_prefix))
+            if room is not None:
+                self._notice(room, body)
+        else:
+            log.warning("ignored a payload of unknown kind %r on %r", payload[:1], channel)
+
+    def _message(self, room: Room, stored: StoredMessage) -> None:
+        if room.filling is not None:
+            room.filling.append(stored)
+        elif stored.id <= room.last_id:
+            return  # sent already (read from the store while filling a gap)
+        elif room.last_id and stored.id > room.last_id + 1:
+            room.filling = [stored]
+            self.fill(room)
+        else:
+            self.broadcast(room, stored)
+
+    def broadcast(self, room: Room, stored: StoredMessage) -> None:
+        """Send a room message to its readers (and to clients catching up, past their floor)."""
+        room.last_id = stored.id
+        frame = Frame.of(events.message(stored))
+        readers = room.readers
+        for client in readers:
+            client.peer.send(frame)
+        self.stats.deliveries += len(readers)
+        if room.settling:
+            for client, sent_up_to in list(room.settling.items()):
+                if stored.id > sent_up_to:
+                    del room.settling[client]
+                    readers.add(client)
+                    client.peer.send(frame)
+                    self.stats.deliveries += 1
+        for held in room.joining.values():
+            held.append((stored.id, frame))
+
+    def _direct(self, user: User, stored: StoredMessage) -> None:
+        frame = Frame.of(events.direct(stored))
+        recipients = user.typed_clients()
+        for client in recipients:
+            client.peer.send(frame)
+        self.stats.deliveries += len(recipients)
+
+    def _notice(self, room: Room, body: bytes) -> None:
+        """Join, leave and typing notices go to the room's members but the user they are about."""
+        event: dict[str, Any] = jsoncodec.loads(body)  # type: ignore[arg-type]
+        about = str(event.get("username", "")).casefold()
+        frame = Frame(body)
+        for client in room.listeners:
+            if client.user is None or client.user.key != about:
+                client.peer.send(frame)
+
+    # Gaps
+
+    def fill(self, room: Room) -> None:
+        """Read what the room's live feed may have missed, then go on live (no gap, no repeat)."""
+        if room.filling is None:
+            room.filling = []
+        task = asyncio.ensure_future(self._fill(room))
+        self._fills.add(task)
+        task.add_done_callback(self._fills.discard)
+
+    def fill_all(self) -> None:
+        """After the broker was lost and is back: every room catches up from the store."""
+        for room in list(self.rooms.values()):
+            if room.filling is None:
+                self.fill(room)
+
+    async def _fill(self, room: Room) -> None:
+        after = room.last_id
+        try:
+            missed = await self.store.after(room.name, after, FILL_MAX)
+            if not missed and after:
+                latest = await self.store.latest(room.name, 1)
+                if latest and latest[-1].id < after:
+                    self._history_reset(room, latest[-1].id)
+        except StoreError as exc:
+            log.warning("could not fill a gap in %s from the store: %s", room.name, exc)
+            missed = []
+        held, room.filling = room.filling or [], None
+        for stored in sorted({m.id: m for m in (*missed, *held)}.values(), key=lambda m: m.id):
+            if stored.id > room.last_id:
+                self.broadcast(room, stored)
+
+    def _history_reset(self, room: Room, latest: int) -> None:
+        """The store's ids went back (Redis restarted without its data): count from there."""
+        log.warning("the history of %s restarted at id %d (was %d): Redis lost its data?",
+                    room.name, latest, room.last_id)
+        room.last_id = latest
+        for client in list(room.settling):
+            del room.settling[client]
+            room.readers.add(client)

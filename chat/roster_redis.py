@@ -1,0 +1,280 @@
+"""The roster of a cluster in Redis: names and room members counted per node, dead nodes reaped.
+
+Keys, under the chat's prefix (default `chat:`):
+- `node:<id>` a node's liveness, renewed every heartbeat, expiring after the node timeout;
+  `nodes` the set of node ids that registered;
+- `u:<key>` a name online: `name`, `avatar`, `th` (the token's SHA-256) and `n`, the number of
+  nodes holding it; `nu:<node>` the names a node holds;
+- `p:<room>` the room's members (case-folded name -> `{"username", "avatar"}`), `pc:<room>` how
+  many nodes hold each; `np:<node>` the `<room>\\x1f<key>` pairs a node holds.
+
+Every change is one Lua script, so counts and notices agree: the script that takes a member's
+count to 1 publishes its `join` on the room's channel, the one that takes it to 0 its `leave`.
+Each node renews its key every `heartbeat` seconds and runs REAP for every other registered node:
+for one whose key expired, that removes what it held and publishes the leaves, once (the script
+checks the key itself). So a killed node's users leave within `timeout + heartbeat`.
+
+A node that finds its own key gone (Redis restarted empty, or the node stalled past the
+timeout and was reaped) registers again and calls `on_lost`: the hub claims and enters again
+everything it holds (each script does nothing for what is already counted).
+
+Commands go through one CommandQueue: they run in call order, as the Roster interface promises.
+Like the store's scripts these touch keys they compute, so Redis Cluster is not supported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
+from redis.retry import Retry
+
+from chat import channels
+from chat.redisqueue import CommandQueue
+from chat.roster import Claim, Member, RosterError, token_digest
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 5.0
+
+
+# KEYS: u:<key>, nu:<node>. ARGV: key, name, avatar, digest of the token given ('' if none),
+# digest of a fresh token. Returns {1, name, avatar, created} or {0} (held, token wrong).
+_CLAIM = """#!lua
+local user, mine = KEYS[1], KEYS[2]
+if redis.call('SISMEMBER', mine, ARGV[1]) == 1 then
+  return {1, redis.call('HGET', user, 'name'), redis.call('HGET', user, 'avatar'), 0}
+end
+local created = 0
+if redis.call('EXISTS', user) == 1 then
+  if ARGV[4] == '' or redis.call('HGET', user, 'th') ~= ARGV[4] then return {0} end
+else
+  redis.call('HSET', user, 'name', ARGV[2], 'avatar', ARGV[3], 'th', ARGV[5], 'n', 0)
+  created = 1
+end
+redis.call('HINCRBY', user, 'n', 1)
+redis.call('SADD', mine, ARGV[1])
+return {1, redis.call('HGET', user, 'name'), redis.call('HGET', user, 'avatar'), created}
+"""
+
+# KEYS: u:<key>, nu:<node>. ARGV: key.
+_RELEASE = """#!lua
+if redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
+  if redis.call('HINCRBY', KEYS[1], 'n', -1) <= 0 then redis.call('DEL', KEYS[1]) end
+end
+return 1
+"""
+
+# KEYS: p:<room>, pc:<room>, np:<node>. ARGV: room, key, member JSON, channel, join notice.
+# Returns the room's members as {key, JSON, key, JSON, ...}.
+_ENTER = """#!lua
+if redis.call('SADD', KEYS[3], ARGV[1] .. '\\31' .. ARGV[2]) == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+    redis.call('PUBLISH', ARGV[4], ARGV[5])
+  end
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# The leave of one node's member (shared by EXIT and REAP): uses prefix, room, key.
+_LEAVE_FUNCTION = """
+local function leave(prefix, room, key)
+  local counts, members = prefix .. 'pc:' .. room, prefix .. 'p:' .. room
+  if redis.call('HINCRBY', counts, key, -1) > 0 then return end
+  redis.call('HDEL', counts, key)
+  local member = redis.call('HGET', members, key)
+  redis.call('HDEL', members, key)
+  if member then
+    local event = {type = 'leave', room = room, username = cjson.decode(member).username}
+    redis.call('PUBLISH', prefix .. 'room:' .. room, 'n' .. cjson.encode(event))
+  end
+end
+"""
+
+# KEYS: np:<node>. ARGV: prefix, room, key.
+_EXIT = "#!lua" + _LEAVE_FUNCTION + """
+if redis.call('SREM', KEYS[1], ARGV[2] .. '\\31' .. ARGV[3]) == 1 then
+  leave(ARGV[1], ARGV[2], ARGV[3])
+end
+return 1
+"""
+
+# KEYS: node:<id>, nodes, nu:<id>, np:<id>. ARGV: prefix, id. Returns -1 if the node is alive,
+# else how many members left.
+_REAP = "#!lua" + _LEAVE_FUNCTION + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local prefix, left = ARGV[1], 0
+for _, pair in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local room, key = string.match(pair, '^(.*)\\31([^\\31]*)$')
+  leave(prefix, room, key)
+  left = left + 1
+end
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local user = prefix .. 'u:' .. key
+  if redis.call('HINCRBY', user, 'n', -1) <= 0 then redis.call('DEL', user) end
+end
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('SREM', KEYS[2], ARGV[2])
+return left
+"""
+
+# KEYS: u:<key>, nu:<node>. ARGV: key. The name if a node other than this one holds it.
+_ELSEWHERE = """#!lua
+local name, held = unpack(redis.call('HMGET', KEYS[1], 'name', 'n'))
+if not name then return false end
+local here = redis.call('SISMEMBER', KEYS[2], ARGV[1])
+if tonumber(held) - here > 0 then return name end
+return false
+"""
+
+_SCRIPTS = (_CLAIM, _RELEASE, _ENTER, _EXIT, _REAP, _ELSEWHERE)
+
+
+def _members(reply: list[str] | dict[str, str]) -> list[Member]:
+    """A room's members from HGETALL: a dict from the command, a flat list from a script."""
+    members = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=True))
+    return [json.loads(members[key]) for key in sorted(members)]
+
+
+class RedisRoster:
+    """The Roster of a cluster of nodes sharing one Redis (see the module's docstring)."""
+
+    def __init__(self, url: str, *, heartbeat: float, timeout: float,
+                 on_lost: Callable[[], None] | None = None,
+                 prefix: str = channels.PREFIX) -> None:
+        self.node = secrets.token_hex(8)
+        self.heartbeat = heartbeat
+        self.timeout = timeout
+        self.on_lost = on_lost
+        self._prefix = prefix
+        self._client: Redis = Redis.from_url(
+            url, decode_responses=True, retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=COMMAND_TIMEOUT_S,
+            maint_notifications_config=MaintNotificationsConfig(enabled=False))
+        self._queue = CommandQueue(self._client, _SCRIPTS, RosterError)
+        self._sha = {script: self._client.register_script(script).sha for script in _SCRIPTS}
+        self._beating: asyncio.Task[None] | None = None
+
+    def _key(self, kind: str, name: str = "") -> str:
+        return f"{self._prefix}{kind}{':' + name if name else ''}"
+
+    def _run(self, script: str, keys: list[str], *args: str | int) -> asyncio.Future[Any]:
+        return self._queue.put(("EVALSHA", self._sha[script], len(keys), *keys, *args))
+
+    async def start(self) -> None:
+        """Register this node; RosterError if Redis cannot be reached."""
+        self._queue.start()
+        try:
+            await self._queue.load_scripts()
+            await self._register()
+        except (RedisError, OSError, RosterError) as exc:
+            await self._queue.close()
+            await self._client.aclose()
+            raise RosterError(f"cannot reach Redis: {exc}") from exc
+        self._beating = asyncio.create_task(self._beat(), name="roster-heartbeat")
+
+    async def close(self) -> None:
+        """Leave the cluster: this node's users leave every room now, not after the timeout."""
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
+            self._beating = None
+        with contextlib.suppress(RosterError):
+            await self._queue.put(("DEL", self._key("node", self.node)))
+            await self._reap(self.node)
+        await self._queue.close()
+        await self._client.aclose()
+
+    def claim(self, key: str, name: str, avatar: str, token: str | None,
+              fresh: str) -> Awaitable[Claim | None]:
+        given = token_digest(token) if token else ""
+
+        def finish(reply: list[Any]) -> Claim | None:
+            if int(reply[0]) == 0:
+                return None
+            return Claim(reply[1], reply[2], fresh if int(reply[3]) else (token or fresh))
+
+        return self._queue.put(
+            ("EVALSHA", self._sha[_CLAIM], 2, self._key("u", key), self._key("nu", self.node),
+             key, name, avatar, given, token_digest(fresh)), finish)
+
+    def release(self, key: str) -> None:
+        self._background(self._run(_RELEASE, [self._key("u", key), self._key("nu", self.node)],
+                                   key))
+
+    def enter(self, room: str, key: str, name: str, avatar: str) -> Awaitable[list[Member]]:
+        member = json.dumps({"username": name, "avatar": avatar})
+        notice = channels.notice_payload({"type": "join", "room": room, "username": name,
+                                          "avatar": avatar})
+        return self._queue.put(
+            ("EVALSHA", self._sha[_ENTER], 3, self._key("p", room), self._key("pc", room),
+             self._key("np", self.node), room, key, member,
+             channels.room(room, self._prefix), notice), _members)
+
+    def exit(self, room: str, key: str) -> None:
+        self._background(self._run(_EXIT, [self._key("np", self.node)], self._prefix, room, key))
+
+    def members(self, room: str) -> Awaitable[list[Member]]:
+        return self._queue.put(("HGETALL", self._key("p", room)), _members)
+
+    def elsewhere(self, key: str) -> Awaitable[str | None]:
+        return self._queue.put(
+            ("EVALSHA", self._sha[_ELSEWHERE], 2, self._key("u", key),
+             self._key("nu", self.node), key), lambda reply: reply or None)
+
+    @staticmethod
+    def _background(done: asyncio.Future[Any]) -> None:
+        done.add_done_callback(_log_failure)
+
+    # Liveness
+
+    async def _register(self) -> None:
+        await self._queue.put(("SET", self._key("node", self.node), "1",
+                               "PX", int(self.timeout * 1000)))
+        await self._queue.put(("SADD", self._key("nodes"), self.node))
+
+    def _reap(self, node: str) -> asyncio.Future[Any]:
+        keys = [self._key("node", node), self._key("nodes"), self._key("nu", node),
+                self._key("np", node)]
+        return self._run(_REAP, keys, self._prefix, node)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self.beat()
+            except RosterError as exc:
+                log.warning("roster heartbeat failed (retried in %g s): %s", self.heartbeat, exc)
+
+    async def beat(self) -> None:
+        """Renew this node's key (re-registering if it was lost) and reap the dead nodes."""
+        renewed = await self._queue.put(("SET", self._key("node", self.node), "1",
+                                         "PX", int(self.timeout * 1000), "XX"))
+        if renewed is None:
+            log.warning("this node's presence was lost from Redis; registering it again")
+            await self._register()
+            if self.on_lost is not None:
+                self.on_lost()
+        nodes: set[str] = await self._queue.put(("SMEMBERS", self._key("nodes")))
+        for node in sorted(nodes - {self.node}):
+            left = await self._reap(node)
+            if left >= 0:
+                log.warning("node %s stopped renewing its presence: removed, %d room members "
+                            "left", node, left)
+
+
+def _log_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("a roster update failed: %s", done.exception())
