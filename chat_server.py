@@ -19,7 +19,7 @@ from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
 from chat.broker import Broker, BrokerError, open_broker
-from chat.config import ConfigError, Settings, define_options, from_options
+from chat.config import ConfigError, Settings, define_options, from_options, redacted
 from chat.hub import Hub
 from chat.metrics import Metrics
 from chat.roster import Roster, RosterError
@@ -138,7 +138,7 @@ async def serve(settings: Settings) -> int:
     try:
         await store.start()
     except StoreError as exc:
-        print(f"chat_server: cannot open the history database {settings.db!r}: {exc}",
+        print(f"chat_server: cannot open the history database {redacted(settings.db)!r}: {exc}",
               file=sys.stderr)
         return 2
     try:
@@ -151,7 +151,7 @@ async def serve(settings: Settings) -> int:
     try:
         await app.hub.start()
     except (BrokerError, RosterError) as exc:
-        print(f"chat_server: cannot start the broker {settings.broker!r}: {exc}",
+        print(f"chat_server: cannot start the broker {redacted(settings.broker)!r}: {exc}",
               file=sys.stderr)
         await store.close()
         return 2

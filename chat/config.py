@@ -160,14 +160,14 @@ class Settings:
                 ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
                 ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",
                  self.node_timeout >= 2 * self.node_heartbeat),
-                ("broker", self.broker, "memory:// or redis://host:port/db",
+                ("broker", redacted(self.broker), "memory:// or redis://host:port/db",
                  self.broker_kind in ("memory", "redis")),
             )
             if not ok
         ]
         if self.broker_kind == "redis" and not _same_redis(self.broker, self.db):
-            errors.append(f"--broker is {self.broker} but --db is {self.db}; a cluster shares "
-                          f"its history: give --db {self.broker} as well")
+            errors.append(f"--broker is {redacted(self.broker)} but --db is {redacted(self.db)}; "
+                          f"a cluster shares its history: give --db the same redis:// URL")
         if errors:
             raise ConfigError("; ".join(errors))
 
@@ -181,6 +181,16 @@ class Settings:
     def allowed_origins_set(self) -> frozenset[str]:
         """--allowed-origins, normalized for comparison with an Origin header."""
         return frozenset(origin.rstrip("/").lower() for origin in self.allowed_origins)
+
+
+def redacted(url: str) -> str:
+    """A URL fit for logs and error messages: its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:" if parts.username else ":"
+    return parts._replace(netloc=f"{user}***@{netloc}").geturl()
 
 
 def _same_redis(broker: str, db: str) -> bool:

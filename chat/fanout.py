@@ -166,8 +166,9 @@ class Fanout:
             missed = await self.store.after(room.name, after, FILL_MAX)
             if not missed and after:
                 latest = await self.store.latest(room.name, 1)
-                if latest and latest[-1].id < after:
-                    self._history_reset(room, latest[-1].id)
+                latest_id = latest[-1].id if latest else 0
+                if latest_id < after:
+                    self._history_reset(room, latest_id)
         except StoreError as exc:
             log.warning("could not fill a gap in %s from the store: %s", room.name, exc)
             missed = []

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat import channels, events
@@ -15,6 +15,7 @@ from chat.broker.memory import MemoryBroker
 from chat.config import Settings
 from chat.fanout import Fanout, Subscriptions
 from chat.limits import ConnectionCounter, TokenBucket
+from chat.messages import Messages, check_broker
 from chat.protocol import (
     DEFAULT_ROOM,
     Command,
@@ -30,9 +31,10 @@ from chat.protocol import (
     peek,
 )
 from chat.replay import Replay
+from chat.rooms import Rooms
 from chat.roster import LocalRoster, Member, Roster, RosterError
-from chat.state import Client, Peer, Room, Stats, User
-from chat.store.base import HistoryStore, StoredMessage, StoreError, dm_key
+from chat.state import Client, Peer, Stats, User
+from chat.store.base import HistoryStore, StoreError, dm_key
 from chat.users import Directory, Gone
 from chat.wire import Frame
 
@@ -71,18 +73,18 @@ class Hub:
             lambda user: self.subscriptions.add(channels.user(user.key)),
             lambda user: self.subscriptions.remove(channels.user(user.key)))
         self.roster = self.users.roster
-        self.rooms: dict[str, Room] = {}
+        self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
         self.fanout = Fanout(self.rooms, self.users, self.stats, store)
+        self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
+                                 clock=clock, monotonic=monotonic)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )
-        self._clock = clock
         self._monotonic = monotonic
         self.started = monotonic()
         self._starting: asyncio.Future[None] | None = None
         self._drained: asyncio.Event | None = None
-        self.observe_store_latency: Callable[[float], None] = lambda seconds: None
         self._handlers: dict[type, Callable[[Client, Any], Awaitable[None] | None]] = {
             Join: self._join, Post: self._post, Direct: self._direct, Typing: self._typing,
             Leave: self._leave, History: self._history, LegacyPost: self._legacy,
@@ -99,7 +101,7 @@ class Hub:
     async def _start(self) -> None:
         await self.broker.start(self._deliver)
         await self.roster.start()
-        await self._room(DEFAULT_ROOM).subscribed  # every connection reads it before joining
+        await self.rooms.open(DEFAULT_ROOM).subscribed  # every connection reads it before joining
 
     async def close(self) -> None:
         """Leave the cluster (this node's users leave their rooms) and stop the broker."""
@@ -112,27 +114,15 @@ class Hub:
     def broker_back(self) -> None:
         """The broker reconnected: fill what this node missed, and resend presence lists."""
         self.fanout.fill_all()
-        for room in list(self.rooms.values()):
-            _background(self._refresh_presence(room))
+        _background(self.rooms.refresh_presence())
 
     def roster_lost(self) -> None:
         """The roster lost this node's state (Redis restarted empty): count it all again."""
         for user in list(self.users.values()):
             _background(self.roster.claim(user.key, user.name, user.avatar, user.token,
                                           user.token))
-        for room in list(self.rooms.values()):
-            for key in room.entered:
-                member = self.users.get(key)
-                if member is not None:
-                    _background(self.roster.enter(room.name, key, member.name, member.avatar))
-
-    async def _refresh_presence(self, room: Room) -> None:
-        try:
-            members = await self.roster.members(room.name)
-        except RosterError as exc:
-            log.warning("could not read the members of %s: %s", room.name, exc)
-            return
-        self._notify(room.listeners, events.presence(room.name, members))
+        for entered in self.rooms.count_again(self.users):
+            _background(entered)
 
     # Connections
 
@@ -166,7 +156,7 @@ class Hub:
         if general is not None:
             general.drop(client)
         for name in list(client.rooms):
-            self._exit(client, name)
+            self.rooms.exit(client, name)
         self.users.release(client)
         if not self.clients and self._drained is not None:
             self._drained.set()
@@ -229,99 +219,12 @@ class Hub:
         self.stats.errors += 1
         client.peer.send(Frame.of(events.error(err, legacy=client.legacy)))
 
-    def _check_broker(self, request: str, **refs: Any) -> None:
-        if not self.broker.healthy:
-            raise ProtocolError("broker_down", "the chat's other servers cannot be reached "
-                                "now; nothing was sent, try again shortly",
-                                request=request, **refs)
-
     # Rooms
 
     def _user(self, client: Client, request: str, **refs: Any) -> User:
         if client.user is None:
             raise ProtocolError("not_joined", "join first", request=request, **refs)
         return client.user
-
-    def _room_of(self, client: Client, name: str, request: str, **refs: Any) -> Room:
-        room = self.rooms.get(name)
-        if room is None or name not in client.rooms:
-            raise ProtocolError("not_in_room", f"you are not in the room {name!r}",
-                                request=request, room=name, **refs)
-        return room
-
-    def _room(self, name: str) -> Room:
-        """The room, made (and subscribed to) if this node has none of its members yet."""
-        room = self.rooms.get(name)
-        if room is None:
-            room = self.rooms[name] = Room(name, self.subscriptions.add(channels.room(name)))
-        return room
-
-    async def _enter(self, client: Client, user: User, name: str) -> tuple[Room, list[Member]]:
-        """Put the client in a room; the room and its members, on every node."""
-        if len(client.rooms) >= self.settings.max_rooms_per_connection:
-            raise ProtocolError(
-                "too_many_rooms",
-                f"a connection may be in {self.settings.max_rooms_per_connection} rooms",
-                request="join", room=name, limit=self.settings.max_rooms_per_connection,
-            )
-        if name not in self.rooms and len(self.rooms) >= self.settings.max_rooms:
-            raise ProtocolError("too_many_rooms", f"the server holds its limit of "
-                                f"{self.settings.max_rooms:,} rooms", request="join", room=name)
-        room = self._room(name)
-        room.users.setdefault(user.key, set()).add(client)
-        client.join_room(name)
-        if not client.legacy:
-            room.listeners.add(client)
-        await room.subscribed  # before our join notice is published, or any history read
-        if client.closed:
-            raise Gone  # disconnect() has taken it out again
-        try:
-            if user.key in room.entered:
-                return room, await self.roster.members(name)
-            room.entered.add(user.key)
-            return room, await self.roster.enter(name, user.key, user.name, user.avatar)
-        except RosterError as exc:
-            log.warning("roster unavailable for a join to %s: %s", name, exc)
-            self._exit(client, name)
-            raise ProtocolError("broker_down", "the chat's other servers cannot be reached "
-                                "now; try again shortly", request="join", room=name) from None
-
-    def _exit(self, client: Client, name: str) -> None:
-        client.leave_room(name)
-        if client.typing_at:
-            client.typing_at.pop(name, None)
-        room = self.rooms.get(name)
-        if room is None or client.user is None:
-            return
-        room.drop(client)
-        room.listeners.discard(client)
-        key = client.user.key
-        connections = room.users.get(key)
-        if connections is not None:
-            connections.discard(client)
-            if not connections:
-                del room.users[key]
-                if key in room.entered:
-                    room.entered.discard(key)
-                    self.roster.exit(name, key)
-        if not room.users and name != DEFAULT_ROOM:
-            del self.rooms[name]
-            self.subscriptions.remove(channels.room(name))
-
-    def _notify(self, clients: Iterable[Client], event: dict[str, Any]) -> None:
-        frame = Frame.of(event)
-        for client in clients:
-            client.peer.send(frame)
-
-    async def _publish(self, channel: str, payload: bytes, request: str,
-                       cid: str | None) -> None:
-        try:
-            await self.broker.publish(channel, payload)
-        except BrokerError as exc:
-            log.warning("could not publish on %s: %s", channel, exc)
-            raise ProtocolError("broker_down", "stored, but the chat's other servers cannot be "
-                                "reached now: it reaches them when they are back",
-                                request=request, cid=cid) from None
 
     # Commands
 
@@ -330,12 +233,12 @@ class Hub:
             raise ProtocolError("unknown_type", "a tutorial client cannot join rooms",
                                 request="join")
         was_watching = client.user is None
-        self._check_broker("join", room=cmd.room)
+        check_broker(self.broker, "join", room=cmd.room)
         user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
         if cmd.room in client.rooms:
             self._welcome(client, user, cmd.room, await self.roster.members(cmd.room))
             return
-        room, members = await self._enter(client, user, cmd.room)
+        room, members = await self.rooms.enter(client, user, cmd.room)
         self._welcome(client, user, room.name, members)
         general = self.rooms[DEFAULT_ROOM]
         if was_watching and general.reads(client):
@@ -352,9 +255,9 @@ class Hub:
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:
             client.legacy = True  # its first frame is the tutorial's: so are its events
-            self._check_broker("message")
+            check_broker(self.broker, "message")
             user = await self.users.claim(client, cmd.username, cmd.email, None, None)
-            await self._enter(client, user, DEFAULT_ROOM)
+            await self.rooms.enter(client, user, DEFAULT_ROOM)
         elif not client.legacy:
             raise ProtocolError("unknown_type", "this connection speaks typed frames; "
                                 "add a type", request=None)
@@ -365,59 +268,15 @@ class Hub:
 
     async def _post(self, client: Client, cmd: Post) -> None:
         user = self._user(client, "message", cid=cmd.cid)
-        self._room_of(client, cmd.room, "message", cid=cmd.cid)
-        self._check_broker("message", cid=cmd.cid)
-        stored, created = await self._append(
-            client, cmd.room, user, cmd.text, cmd.cid, "message")
-        if not created:
-            client.peer.send(Frame.of(events.message(stored)))  # the original acknowledgement
-        elif not self.store.publishes:
-            await self._publish(channels.room(cmd.room), channels.message_payload(stored),
-                                "message", cmd.cid)
+        self.rooms.of(client, cmd.room, "message", cid=cmd.cid)
+        await self.messages.post(client, user, cmd)
 
     async def _direct(self, client: Client, cmd: Direct) -> None:
-        user = self._user(client, "dm", cid=cmd.cid, to=cmd.to)
-        target = self.users.get(cmd.to.casefold())
-        self._check_broker("dm", cid=cmd.cid, to=cmd.to)
-        if target is not None and target.typed_clients():
-            to: str | None = target.name
-        else:
-            to = await self.roster.elsewhere(cmd.to.casefold())
-        if to is None:
-            raise ProtocolError(
-                "not_online", f"{cmd.to!r} is not online (or only on a tutorial client)",
-                request="dm", to=cmd.to, cid=cmd.cid)
-        stored, created = await self._append(
-            client, dm_key(user.name, to), user, cmd.text, cmd.cid, "dm", to=to)
-        if not created:
-            client.peer.send(Frame.of(events.direct(stored)))
-        elif not self.store.publishes:
-            payload = channels.message_payload(stored)
-            for key in sorted({user.key, to.casefold()}):
-                await self._publish(channels.user(key), payload, "dm", cmd.cid)
-
-    async def _append(
-        self, client: Client, conversation: str, user: User, text: str, cid: str | None,
-        request: str, to: str | None = None,
-    ) -> tuple[StoredMessage, bool]:
-        started = self._monotonic()
-        try:
-            stored, created = await self.store.append(
-                conversation, username=user.name, avatar=user.avatar, text=text,
-                ts=int(self._clock() * 1000), cid=cid, to=to)
-        except StoreError as exc:
-            self.stats.store_failures += 1
-            log.error("could not store a message in %s: %s", conversation, exc)
-            raise ProtocolError("store_failed", "the message could not be stored; "
-                                "it was not sent", request=request, cid=cid) from None
-        self.observe_store_latency(self._monotonic() - started)
-        if created:
-            self.stats.messages += 1
-        return stored, created
+        await self.messages.direct(client, self._user(client, "dm", cid=cmd.cid, to=cmd.to), cmd)
 
     async def _typing(self, client: Client, cmd: Typing) -> None:
         user = self._user(client, "typing", room=cmd.room)
-        room = self._room_of(client, cmd.room, "typing")
+        room = self.rooms.of(client, cmd.room, "typing")
         now = self._monotonic()
         if client.typing_at is None:
             client.typing_at = {}
@@ -431,8 +290,8 @@ class Hub:
 
     def _leave(self, client: Client, cmd: Leave) -> None:
         user = self._user(client, "leave", room=cmd.room)
-        self._room_of(client, cmd.room, "leave")
-        self._exit(client, cmd.room)
+        self.rooms.of(client, cmd.room, "leave")
+        self.rooms.exit(client, cmd.room)
         client.notify(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
 
     async def _history(self, client: Client, cmd: History) -> None:
@@ -441,7 +300,7 @@ class Hub:
             conversation = dm_key(user.name, cmd.peer)  # includes the asker: always private
         else:
             assert cmd.room is not None
-            conversation = self._room_of(client, cmd.room, "history").name
+            conversation = self.rooms.of(client, cmd.room, "history").name
         try:
             page, more = await self.replay.page(conversation, cmd.before, cmd.limit)
         except StoreError as exc:

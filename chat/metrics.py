@@ -57,4 +57,4 @@ class Metrics:
         self.loop_lag = Histogram(
             "chat_event_loop_lag_seconds", "How late a periodic loop callback ran",
             buckets=LATENCY_BUCKETS_S, registry=self.registry)
-        hub.observe_store_latency = self.store_latency.observe
+        hub.messages.observe_store_latency = self.store_latency.observe

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from chat.broker.base import Broker, BrokerError, Deliver
 from chat.broker.memory import MemoryBroker
+from chat.config import redacted
 
 URL_FORMS = "memory:// or redis://host:port/db"
 
@@ -23,16 +24,17 @@ def open_broker(url: str, *, on_reconnect: Callable[[], None] | None = None) -> 
         try:
             parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
         except ValueError:
-            raise ValueError(f"broker URL {url!r}: the port is not a number 0-65535") from None
+            raise ValueError(f"broker URL {redacted(url)!r}: the port is not a number "
+                             "0-65535") from None
         if not parts.hostname:
-            raise ValueError(f"broker URL {url!r} names no host; expected {URL_FORMS}")
+            raise ValueError(f"broker URL {redacted(url)!r} names no host; expected {URL_FORMS}")
         db = parts.path.lstrip("/")
         if db and not db.isdigit():
-            raise ValueError(f"broker URL {url!r}: the database {db!r} is not a number")
+            raise ValueError(f"broker URL {redacted(url)!r}: the database {db!r} is not a number")
         from chat.broker.redis import RedisBroker
 
         return RedisBroker(url, on_reconnect=on_reconnect)
-    raise ValueError(f"broker URL {url!r} is not supported; expected {URL_FORMS}")
+    raise ValueError(f"broker URL {redacted(url)!r} is not supported; expected {URL_FORMS}")
 
 
 __all__ = ["Broker", "BrokerError", "Deliver", "MemoryBroker", "open_broker"]

@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chat.broker.base import BrokerError, Deliver
+from chat.config import redacted
 
 log = logging.getLogger("chat.broker")
 
@@ -52,7 +53,7 @@ class RedisBroker:
     def __init__(self, url: str, *, on_reconnect: Callable[[], None] | None = None,
                  backoff_first_s: float = BACKOFF_FIRST_S,
                  backoff_max_s: float = BACKOFF_MAX_S) -> None:
-        self.url = url
+        self.url = redacted(url)  # for messages: the password stays out of logs
         self.on_reconnect = on_reconnect
         self._backoff = (backoff_first_s, backoff_max_s)
         # No retries inside redis-py: a failure must reach us at once (publish raises, the

@@ -5,6 +5,7 @@
   const { state, session } = Chat;
 
   const TYPING_SHOWN_MS = 4000; // "x is typing…" lasts this long after their last notice
+  const BROKER_RETRY_MS = 2000; // a join refused with broker_down is sent again after this
 
   function addNotice(conv, text, tone) {
     conv.items.push({
@@ -256,6 +257,11 @@
   function joinRefused(f, reason) {
     const { identity } = session;
     if (!session.identified) {
+      if (f.code === 'broker_down' && identity) {
+        // The server cannot reach the rest of the chat for a moment (Redis): ask again soon.
+        setTimeout(() => session.identified || Chat.sendIdentifyingJoin(), BROKER_RETRY_MS);
+        return;
+      }
       if (f.field === 'token' && identity && identity.token) {
         // A token the server no longer knows: the name may be free, so try without it.
         identity.token = null;

@@ -97,7 +97,8 @@
         setTimeout(flush, RETRY_MS);
         return;
       }
-      const transient = ['rate_limited', 'not_in_room', 'not_joined', 'store_failed'];
+      const transient = ['rate_limited', 'not_in_room', 'not_joined', 'store_failed',
+        'broker_down'];
       if (transient.includes(code) && entry.tries < RETRIES) {
         resendLater(entry); // not the message's fault: once the limit or the rejoin allows
         return;

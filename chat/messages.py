@@ -1,0 +1,105 @@
+"""Room and direct messages: stored first, then announced on the broker to every node."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chat import channels, events
+from chat.broker.base import Broker, BrokerError
+from chat.protocol import Direct, Post, ProtocolError
+from chat.roster import Roster
+from chat.state import Client, Stats, User
+from chat.store.base import HistoryStore, StoredMessage, StoreError, dm_key
+from chat.wire import Frame
+
+log = logging.getLogger("chat.messages")
+
+
+def check_broker(broker: Broker, request: str, **refs: Any) -> None:
+    """ProtocolError('broker_down') while the broker cannot reach the other nodes."""
+    if not broker.healthy:
+        raise ProtocolError("broker_down", "the chat's other servers cannot be reached now; "
+                            "nothing was sent, try again shortly", request=request, **refs)
+
+
+class Messages:
+    """Stores each message, then announces it; the sender's own copy is its acknowledgement.
+
+    A store that `publishes` (Redis, in a cluster) announces the message in the same step as
+    storing it; for the others this publishes it once the store has it. A repeated `cid` is
+    answered to its sender alone, with the original message.
+    """
+
+    def __init__(self, store: HistoryStore, broker: Broker, roster: Roster,
+                 users: dict[str, User], stats: Stats, *,
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.broker = broker
+        self.roster = roster
+        self.users = users
+        self.stats = stats
+        self._clock = clock
+        self._monotonic = monotonic
+        self.observe_store_latency: Callable[[float], None] = lambda seconds: None
+
+    async def post(self, client: Client, user: User, cmd: Post) -> None:
+        """A message to a room the client is in."""
+        check_broker(self.broker, "message", cid=cmd.cid)
+        stored, created = await self._append(cmd.room, user, cmd.text, cmd.cid, "message")
+        if not created:
+            client.peer.send(Frame.of(events.message(stored)))  # the original acknowledgement
+        elif not self.store.publishes:
+            await self._publish(channels.room(cmd.room), channels.message_payload(stored),
+                                "message", cmd.cid)
+
+    async def direct(self, client: Client, user: User, cmd: Direct) -> None:
+        """A message to one user, on whichever node it is."""
+        check_broker(self.broker, "dm", cid=cmd.cid, to=cmd.to)
+        target = self.users.get(cmd.to.casefold())
+        if target is not None and target.typed_clients():
+            to: str | None = target.name
+        else:
+            to = await self.roster.elsewhere(cmd.to.casefold())
+        if to is None:
+            raise ProtocolError(
+                "not_online", f"{cmd.to!r} is not online (or only on a tutorial client)",
+                request="dm", to=cmd.to, cid=cmd.cid)
+        stored, created = await self._append(
+            dm_key(user.name, to), user, cmd.text, cmd.cid, "dm", to=to)
+        if not created:
+            client.peer.send(Frame.of(events.direct(stored)))
+        elif not self.store.publishes:
+            payload = channels.message_payload(stored)
+            for key in sorted({user.key, to.casefold()}):
+                await self._publish(channels.user(key), payload, "dm", cmd.cid)
+
+    async def _append(self, conversation: str, user: User, text: str, cid: str | None,
+                      request: str, to: str | None = None) -> tuple[StoredMessage, bool]:
+        started = self._monotonic()
+        try:
+            stored, created = await self.store.append(
+                conversation, username=user.name, avatar=user.avatar, text=text,
+                ts=int(self._clock() * 1000), cid=cid, to=to)
+        except StoreError as exc:
+            self.stats.store_failures += 1
+            log.error("could not store a message in %s: %s", conversation, exc)
+            raise ProtocolError("store_failed", "the message could not be stored; "
+                                "it was not sent", request=request, cid=cid) from None
+        self.observe_store_latency(self._monotonic() - started)
+        if created:
+            self.stats.messages += 1
+        return stored, created
+
+    async def _publish(self, channel: str, payload: bytes, request: str,
+                       cid: str | None) -> None:
+        try:
+            await self.broker.publish(channel, payload)
+        except BrokerError as exc:
+            log.warning("could not publish on %s: %s", channel, exc)
+            raise ProtocolError("broker_down", "stored, but the chat's other servers cannot be "
+                                "reached now: it reaches them when they are back",
+                                request=request, cid=cid) from None

@@ -1,0 +1,117 @@
+"""The rooms this node has members in: entering, leaving, and presence through the roster."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from chat import channels, events
+from chat.config import Settings
+from chat.fanout import Subscriptions
+from chat.protocol import DEFAULT_ROOM, ProtocolError
+from chat.roster import Member, Roster, RosterError
+from chat.state import Client, Room, User
+from chat.users import Gone
+from chat.wire import Frame
+
+log = logging.getLogger("chat.rooms")
+
+
+class Rooms(dict[str, Room]):
+    """Rooms by name, each subscribed to on the broker while this node has a member in it.
+
+    The roster counts a user in a room once per node: `enter` on the user's first connection in
+    the room here, `exit` on its last (the roster publishes the join and leave notices).
+    """
+
+    def __init__(self, settings: Settings, roster: Roster,
+                 subscriptions: Subscriptions) -> None:
+        super().__init__()
+        self.settings = settings
+        self.roster = roster
+        self.subscriptions = subscriptions
+
+    def open(self, name: str) -> Room:
+        """The room, made (and subscribed to) if this node has none of its members yet."""
+        room = self.get(name)
+        if room is None:
+            room = self[name] = Room(name, self.subscriptions.add(channels.room(name)))
+        return room
+
+    def of(self, client: Client, name: str, request: str, **refs: Any) -> Room:
+        """A room the client is in, or ProtocolError('not_in_room')."""
+        room = self.get(name)
+        if room is None or name not in client.rooms:
+            raise ProtocolError("not_in_room", f"you are not in the room {name!r}",
+                                request=request, room=name, **refs)
+        return room
+
+    async def enter(self, client: Client, user: User, name: str) -> tuple[Room, list[Member]]:
+        """Put the client in a room; the room and its members, on every node."""
+        limit = self.settings.max_rooms_per_connection
+        if len(client.rooms) >= limit:
+            raise ProtocolError("too_many_rooms", f"a connection may be in {limit} rooms",
+                                request="join", room=name, limit=limit)
+        if name not in self and len(self) >= self.settings.max_rooms:
+            raise ProtocolError("too_many_rooms", f"the server holds its limit of "
+                                f"{self.settings.max_rooms:,} rooms", request="join", room=name)
+        room = self.open(name)
+        room.users.setdefault(user.key, set()).add(client)
+        client.join_room(name)
+        if not client.legacy:
+            room.listeners.add(client)
+        await room.subscribed  # before our join notice is published, or any history read
+        if client.closed:
+            raise Gone  # the hub's disconnect() has taken it out again
+        try:
+            if user.key in room.entered:
+                return room, await self.roster.members(name)
+            room.entered.add(user.key)
+            return room, await self.roster.enter(name, user.key, user.name, user.avatar)
+        except RosterError as exc:
+            log.warning("roster unavailable for a join to %s: %s", name, exc)
+            self.exit(client, name)
+            raise ProtocolError("broker_down", "the chat's other servers cannot be reached "
+                                "now; try again shortly", request="join", room=name) from None
+
+    def exit(self, client: Client, name: str) -> None:
+        """Take the client out of a room; the room goes when its last member here does."""
+        client.leave_room(name)
+        if client.typing_at:
+            client.typing_at.pop(name, None)
+        room = self.get(name)
+        if room is None or client.user is None:
+            return
+        room.drop(client)
+        room.listeners.discard(client)
+        key = client.user.key
+        connections = room.users.get(key)
+        if connections is not None:
+            connections.discard(client)
+            if not connections:
+                del room.users[key]
+                if key in room.entered:
+                    room.entered.discard(key)
+                    self.roster.exit(name, key)
+        if not room.users and name != DEFAULT_ROOM:
+            del self[name]
+            self.subscriptions.remove(channels.room(name))
+
+    async def refresh_presence(self) -> None:
+        """Send every room's members to its listeners (notices may have been lost meanwhile)."""
+        for room in list(self.values()):
+            try:
+                members = await self.roster.members(room.name)
+            except RosterError as exc:
+                log.warning("could not read the members of %s: %s", room.name, exc)
+                return
+            frame = Frame.of(events.presence(room.name, members))
+            for client in room.listeners:
+                client.peer.send(frame)
+
+    def count_again(self, users: dict[str, User]) -> list[Awaitable[Any]]:
+        """Enter every member again (after the roster lost this node's state)."""
+        return [self.roster.enter(room.name, key, users[key].name, users[key].avatar)
+                for room in list(self.values()) for key in room.entered if key in users]
+

@@ -1,0 +1,176 @@
+"""Broker deliveries to connections, fed by hand: order, gaps, repeats and readers catching up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from chat import channels, events
+from chat.fanout import Fanout
+from chat.limits import TokenBucket
+from chat.state import Client, Room, Stats, User
+from chat.store.base import StoredMessage
+from chat.store.memory import MemoryStore
+from chat.wire import Frame
+
+ROOM = "lobby"
+
+
+class Recorder:
+    """A Peer that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    def send(self, frame: Frame) -> None:
+        self.frames.append(json.loads(frame.payload))
+
+    def close(self, code: int, reason: str) -> None:
+        raise AssertionError("fan-out never closes a connection")
+
+    def ids(self) -> list[int]:
+        return [f["id"] for f in self.frames if f["type"] == "message"]
+
+
+class Node:
+    """One node's fan-out over a MemoryStore, with one room and readers to add."""
+
+    def __init__(self) -> None:
+        self.store = MemoryStore()
+        self.rooms: dict[str, Room] = {}
+        self.users: dict[str, User] = {}
+        self.fanout = Fanout(self.rooms, self.users, Stats(), self.store)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        self.room = self.rooms[ROOM] = Room(ROOM, done)
+
+    def reader(self, name: str = "ann") -> Recorder:
+        peer = Recorder()
+        client = Client(peer, "127.0.0.1", TokenBucket(0, 1, 0))
+        user = self.users.setdefault(name, User(name, "", "token"))
+        user.clients.add(client)
+        client.user = user
+        self.room.readers.add(client)
+        self.room.listeners.add(client)
+        return peer
+
+    async def post(self, text: str) -> StoredMessage:
+        """Store a message the way another node would; not delivered yet."""
+        stored, _ = await self.store.append(ROOM, username="bob", avatar="", text=text, ts=1)
+        return stored
+
+    def deliver(self, stored: StoredMessage) -> None:
+        self.fanout.deliver(channels.room(ROOM), channels.message_payload(stored))
+
+
+async def quiet() -> None:
+    """Let background fills run."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.gen_test
+async def test_messages_reach_readers_in_id_order() -> None:
+    """Each delivered message reaches every reader once, as a message event."""
+    node = Node()
+    ann, bob = node.reader("ann"), node.reader("bob")
+    for text in ("one", "two"):
+        node.deliver(await node.post(text))
+    assert ann.ids() == bob.ids() == [1, 2]
+    assert ann.frames[0]["message"] == "one"
+
+
+@pytest.mark.gen_test
+async def test_a_repeated_delivery_is_dropped() -> None:
+    """An id at or below the last one broadcast is not sent again."""
+    node = Node()
+    ann = node.reader()
+    first, second = await node.post("one"), await node.post("two")
+    node.deliver(first)
+    node.deliver(second)
+    node.deliver(first)
+    node.deliver(second)
+    assert ann.ids() == [1, 2]
+
+
+@pytest.mark.gen_test
+async def test_a_gap_is_filled_from_the_store_in_order() -> None:
+    """Messages the broker lost are read from the store and sent before the ones after them."""
+    node = Node()
+    ann = node.reader()
+    node.deliver(await node.post("1"))
+    await node.post("2 (lost)")
+    await node.post("3 (lost)")
+    fourth, fifth = await node.post("4"), await node.post("5")
+    node.deliver(fourth)
+    node.deliver(fifth)  # arrives while the gap is being filled: held, then sent in order
+    assert ann.ids() == [1]
+    await quiet()
+    assert ann.ids() == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.gen_test
+async def test_fill_all_sends_what_was_published_while_cut_off() -> None:
+    """After a reconnect, every room catches up from the store with no live message to cue it."""
+    node = Node()
+    ann = node.reader()
+    node.deliver(await node.post("1"))
+    await node.post("2 (published while this node was cut off)")
+    node.fanout.fill_all()
+    await quiet()
+    assert ann.ids() == [1, 2]
+
+
+@pytest.mark.gen_test
+async def test_a_client_catching_up_gets_only_ids_past_what_its_history_held() -> None:
+    """A client whose history read ended at id 2 gets 3 on, not 2 again, when 2 arrives live."""
+    node = Node()
+    node.deliver(await node.post("1"))
+    late = Recorder()
+    client = Client(late, "127.0.0.1", TokenBucket(0, 1, 0))
+    node.room.settling[client] = 2  # its history held 1 and 2; 2 is still in the broker
+    node.deliver(await node.post("2"))
+    node.deliver(await node.post("3"))
+    node.deliver(await node.post("4"))
+    assert late.ids() == [3, 4]
+    assert client in node.room.readers
+
+
+@pytest.mark.gen_test
+async def test_a_history_that_went_back_restarts_the_count() -> None:
+    """If the store's last id is below the last broadcast (Redis lost its data), ids go on."""
+    node = Node()
+    ann = node.reader()
+    node.room.last_id = 50  # before the store was emptied
+    node.fanout.fill_all()
+    await quiet()
+    assert node.room.last_id == 0
+    node.deliver(await node.post("after the reset"))  # id 1 again
+    await quiet()
+    assert ann.ids() == [1]
+
+
+@pytest.mark.gen_test
+async def test_notices_reach_members_but_not_the_user_they_are_about() -> None:
+    """A join, leave or typing notice goes to every listener except that user's connections."""
+    node = Node()
+    ann, bob = node.reader("ann"), node.reader("bob")
+    notice = channels.notice_payload(events.typing(ROOM, "Bob"))
+    node.fanout.deliver(channels.room(ROOM), notice)
+    assert [f["type"] for f in ann.frames] == ["typing"]
+    assert bob.frames == []
+
+
+@pytest.mark.gen_test
+async def test_a_direct_message_reaches_its_user_s_connections() -> None:
+    """A dm on a user's channel reaches that user's typed connections only."""
+    node = Node()
+    ann, bob = node.reader("ann"), node.reader("bob")
+    stored, _ = await node.store.append("@ann\x1fbob", username="bob", avatar="", text="psst",
+                                        ts=1, to="ann")
+    node.fanout.deliver(channels.user("ann"), channels.message_payload(stored))
+    assert [(f["type"], f["message"]) for f in ann.frames] == [("dm", "psst")]
+    assert bob.frames == []
