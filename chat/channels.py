@@ -13,6 +13,7 @@ and a JSON body:
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from chat import jsoncodec
 from chat.store.base import StoredMessage
@@ -32,6 +33,16 @@ def room(name: str, prefix: str = PREFIX) -> str:
 def user(key: str, prefix: str = PREFIX) -> str:
     """The channel of a user's direct messages (`key`: the case-folded name)."""
     return f"{prefix}user:{key}"
+
+
+def scope(url: str) -> str:
+    """What a Redis channel's name starts with for the database that `url` names.
+
+    Pub/Sub ignores database numbers: without this, chats on two databases of one Redis server
+    would hear each other. The broker adds it and takes it off; the Lua scripts that publish get
+    their channels' names with it.
+    """
+    return f"{urlsplit(url).path.strip('/') or '0'}/"
 
 
 def stored_fields(stored: StoredMessage) -> dict[str, str]:

@@ -87,9 +87,9 @@ end
 return redis.call('HGETALL', KEYS[1])
 """
 
-# The leave of one node's member (shared by EXIT and REAP): uses prefix, room, key.
+# The leave of one node's member (shared by EXIT and REAP): key prefix, channel prefix, room, key.
 _LEAVE_FUNCTION = """
-local function leave(prefix, room, key)
+local function leave(prefix, scoped, room, key)
   local counts, members = prefix .. 'pc:' .. room, prefix .. 'p:' .. room
   if redis.call('HINCRBY', counts, key, -1) > 0 then return end
   redis.call('HDEL', counts, key)
@@ -97,27 +97,27 @@ local function leave(prefix, room, key)
   redis.call('HDEL', members, key)
   if member then
     local event = {type = 'leave', room = room, username = cjson.decode(member).username}
-    redis.call('PUBLISH', prefix .. 'room:' .. room, 'n' .. cjson.encode(event))
+    redis.call('PUBLISH', scoped .. 'room:' .. room, 'n' .. cjson.encode(event))
   end
 end
 """
 
-# KEYS: np:<node>. ARGV: prefix, room, key.
+# KEYS: np:<node>. ARGV: key prefix, channel prefix, room, key.
 _EXIT = "#!lua" + _LEAVE_FUNCTION + """
-if redis.call('SREM', KEYS[1], ARGV[2] .. '\\31' .. ARGV[3]) == 1 then
-  leave(ARGV[1], ARGV[2], ARGV[3])
+if redis.call('SREM', KEYS[1], ARGV[3] .. '\\31' .. ARGV[4]) == 1 then
+  leave(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 end
 return 1
 """
 
-# KEYS: node:<id>, nodes, nu:<id>, np:<id>. ARGV: prefix, id. Returns -1 if the node is alive,
-# else how many members left.
+# KEYS: node:<id>, nodes, nu:<id>, np:<id>. ARGV: key prefix, channel prefix, id. Returns -1 if
+# the node is alive, else how many members left.
 _REAP = "#!lua" + _LEAVE_FUNCTION + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local prefix, left = ARGV[1], 0
 for _, pair in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   local room, key = string.match(pair, '^(.*)\\31([^\\31]*)$')
-  leave(prefix, room, key)
+  leave(prefix, ARGV[2], room, key)
   left = left + 1
 end
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
@@ -125,7 +125,7 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   if redis.call('HINCRBY', user, 'n', -1) <= 0 then redis.call('DEL', user) end
 end
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[3])
 return left
 """
 
@@ -158,6 +158,7 @@ class RedisRoster:
         self.timeout = timeout
         self.on_lost = on_lost
         self._prefix = prefix
+        self._channels = channels.scope(url) + prefix  # what channel names start with
         self._client: Redis = Redis.from_url(
             url, decode_responses=True, retry=Retry(NoBackoff(), 0),
             socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=COMMAND_TIMEOUT_S,
@@ -221,10 +222,11 @@ class RedisRoster:
         return self._queue.put(
             ("EVALSHA", self._sha[_ENTER], 3, self._key("p", room), self._key("pc", room),
              self._key("np", self.node), room, key, member,
-             channels.room(room, self._prefix), notice), _members)
+             channels.room(room, self._channels), notice), _members)
 
     def exit(self, room: str, key: str) -> None:
-        self._background(self._run(_EXIT, [self._key("np", self.node)], self._prefix, room, key))
+        self._background(self._run(_EXIT, [self._key("np", self.node)], self._prefix,
+                                   self._channels, room, key))
 
     def members(self, room: str) -> Awaitable[list[Member]]:
         return self._queue.put(("HGETALL", self._key("p", room)), _members)
@@ -248,7 +250,7 @@ class RedisRoster:
     def _reap(self, node: str) -> asyncio.Future[Any]:
         keys = [self._key("node", node), self._key("nodes"), self._key("nu", node),
                 self._key("np", node)]
-        return self._run(_REAP, keys, self._prefix, node)
+        return self._run(_REAP, keys, self._prefix, self._channels, node)
 
     async def _beat(self) -> None:
         while True:

@@ -208,6 +208,24 @@ async def test_two_nodes_on_one_redis_see_each_others_publishes(redis_server: st
 
 
 @pytest.mark.gen_test(timeout=20)
+async def test_brokers_on_two_databases_of_one_redis_do_not_hear_each_other(
+    redis_server: str,
+) -> None:
+    """Pub/Sub ignores database numbers; the broker's channels do not: two chats stay apart."""
+    other_db = redis_server.rsplit("/", 1)[0] + "/9"
+    async with started(redis_server) as (one, one_inbox), \
+            started(other_db) as (two, two_inbox):
+        await one.subscribe("room")
+        await two.subscribe("room")
+        await one.publish("room", b"chat one")
+        await two.publish("room", b"chat two")
+        assert await one_inbox.wait_for(1) == [("room", b"chat one")]
+        assert await two_inbox.wait_for(1) == [("room", b"chat two")]
+        assert (await one_inbox.settle(), await two_inbox.settle()) == (
+            [("room", b"chat one")], [("room", b"chat two")])
+
+
+@pytest.mark.gen_test(timeout=20)
 async def test_redis_start_raises_when_redis_is_unreachable() -> None:
     """Starting against a port where nothing listens raises BrokerError naming the URL."""
     url = f"redis://127.0.0.1:{free_port()}/0"

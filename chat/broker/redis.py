@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chat.broker.base import BrokerError, Deliver
+from chat.channels import scope
 from chat.config import redacted
 
 log = logging.getLogger("chat.broker")
@@ -67,6 +68,9 @@ class RedisBroker:
                                              socket_timeout=COMMAND_TIMEOUT_S, **options)
         self._sub_client: Redis = Redis.from_url(url, **options)
         self._pubsub: PubSub | None = None  # the reader's connection, while there is one
+        # Redis Pub/Sub ignores database numbers: channels are scoped to the URL's database, so
+        # that chats on two databases of one server do not hear each other.
+        self._scope = scope(url)
         self._channels: set[str] = set()  # what we want; resubscribed after every reconnect
         self._awaiting: set[str] = set()  # resubscribed, not yet confirmed: not healthy yet
         self._confirmed: dict[str, list[asyncio.Future[None]]] = {}  # subscribe() calls waiting
@@ -113,7 +117,7 @@ class RedisBroker:
             confirmed = asyncio.get_running_loop().create_future()
             self._confirmed.setdefault(channel, []).append(confirmed)
             try:
-                await self._pubsub.subscribe(channel)
+                await self._pubsub.subscribe(self._scope + channel)
             except (RedisError, OSError):
                 return  # the reader notices the broken connection and resubscribes everything
         with contextlib.suppress(TimeoutError):
@@ -124,14 +128,14 @@ class RedisBroker:
             self._channels.discard(channel)  # from now on the reader drops this channel's messages
             if self._pubsub is not None:
                 with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(channel)
+                    await self._pubsub.unsubscribe(self._scope + channel)
 
     async def publish(self, channel: str, payload: bytes) -> None:
         if not self._healthy:
             raise BrokerError(f"Redis at {self.url} is down; reconnecting")
         try:
             async with self._publishing:
-                await self._client.publish(channel, payload)
+                await self._client.publish(self._scope + channel, payload)
         except (RedisError, OSError) as exc:
             raise BrokerError(f"publishing to Redis at {self.url} failed: {exc}") from exc
 
@@ -147,7 +151,7 @@ class RedisBroker:
             async with self._lock:  # no (un)subscribe between this snapshot and the reader
                 self._awaiting = set(self._channels)
                 if self._awaiting:
-                    await pubsub.subscribe(*sorted(self._awaiting))
+                    await pubsub.subscribe(*(self._scope + c for c in sorted(self._awaiting)))
                 self._pubsub = pubsub
         except BaseException:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -202,9 +206,12 @@ class RedisBroker:
                 continue
             kind = message["type"]
             if kind == "message":
-                self._deliver_one(message["channel"].decode(), message["data"])
+                self._deliver_one(self._unscoped(message["channel"]), message["data"])
             elif kind == "subscribe":
-                self._on_subscribed(message["channel"].decode())
+                self._on_subscribed(self._unscoped(message["channel"]))
+
+    def _unscoped(self, channel: bytes) -> str:
+        return channel.decode().removeprefix(self._scope)
 
     def _deliver_one(self, channel: str, payload: bytes) -> None:
         deliver = self._deliver

@@ -154,6 +154,7 @@ class RedisStore:
         self._max_age_ms = int(days * DAY_MS)  # 0: keep messages whatever their age
         self._prefix = prefix
         self.publishes = publish  # announce each new message on its broker channels
+        self._scope = channels.scope(url)
         common: dict[str, Any] = {
             "decode_responses": True,
             "socket_connect_timeout": CONNECT_TIMEOUT_S,
@@ -229,7 +230,7 @@ class RedisStore:
         args: list[str | int] = [self._cap, IDEMPOTENCY_WINDOW_MS, conversation, username, avatar,
                                  text, ts, cid or "", 1 if to is not None else 0, to or ""]
         if self.publishes:
-            args.extend(_channels_of(message, self._prefix))
+            args.extend(self._scope + c for c in _channels_of(message, self._prefix))
         sent = self._queue.put(("EVALSHA", self._script.sha, len(keys), *keys, *args),
                                lambda reply: _appended(message, reply))
         # Cancelling this await does not withdraw the message: it is stored all the same.
