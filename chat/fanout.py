@@ -161,10 +161,12 @@ class Fanout:
                 self.fill(room)
 
     async def _fill(self, room: Room) -> None:
-        after = room.last_id
+        # Nothing broadcast here yet: every reader came through a history read and waits in
+        # `settling` with the last id it was sent; the lowest is where the room's feed starts.
+        after = room.last_id or min(room.settling.values(), default=-1)
         try:
-            missed = await self.store.after(room.name, after, FILL_MAX)
-            if not missed and after:
+            missed = [] if after < 0 else await self.store.after(room.name, after, FILL_MAX)
+            if not missed and after > 0:
                 latest = await self.store.latest(room.name, 1)
                 latest_id = latest[-1].id if latest else 0
                 if latest_id < after:

@@ -125,6 +125,31 @@ async def test_fill_all_sends_what_was_published_while_cut_off() -> None:
 
 
 @pytest.mark.gen_test
+async def test_a_room_with_nothing_broadcast_yet_fills_from_its_readers_history() -> None:
+    """A fill before any broadcast starts after what the readers' history gave them, not at 1."""
+    node = Node()
+    for text in ("old 1", "old 2", "old 3"):
+        await node.post(text)
+    early, late = Recorder(), Recorder()
+    for peer, floor in ((early, 2), (late, 3)):  # their history reads ended at ids 2 and 3
+        node.room.settling[Client(peer, "127.0.0.1", TokenBucket(0, 1, 0))] = floor
+    await node.post("4 (published while this node was cut off)")
+    node.fanout.fill_all()
+    await quiet()
+    assert (early.ids(), late.ids()) == ([3, 4], [4])
+
+
+@pytest.mark.gen_test
+async def test_a_fill_with_no_reader_reads_nothing() -> None:
+    """A room nobody reads yet has no place to start from: nothing is sent."""
+    node = Node()
+    await node.post("old")
+    node.fanout.fill_all()
+    await quiet()
+    assert node.room.last_id == 0
+
+
+@pytest.mark.gen_test
 async def test_a_client_catching_up_gets_only_ids_past_what_its_history_held() -> None:
     """A client whose history read ended at id 2 gets 3 on, not 2 again, when 2 arrives live."""
     node = Node()
