@@ -55,8 +55,8 @@ def log_request(handler: RequestHandler) -> None:
         log_method = access_log.debug
     elif status < 400:
         log_method = access_log.info
-    elif status < 500:
-        log_method = access_log.warning
+    elif status < 500 or isinstance(handler, HealthHandler):
+        log_method = access_log.warning  # a 503 from /healthz is a state it reports, not a fault
     else:
         log_method = access_log.error
     log_method("%d %s %.2fms", status, handler._request_summary(),

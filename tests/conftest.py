@@ -12,7 +12,15 @@ import pytest
 from chat.config import Settings
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient, RawClient
-from tests.serverproc import Child, Spawn, WsConnect, child_env, free_port, start_redis
+from tests.serverproc import (
+    Child,
+    OwnRedis,
+    Spawn,
+    WsConnect,
+    child_env,
+    free_port,
+    start_redis,
+)
 
 T = TypeVar("T")
 
@@ -112,3 +120,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+@pytest.fixture
+def own_redis(redis_server: str, tmp_path: Path) -> Iterator[OwnRedis]:
+    """A Redis of this test's own, to kill and restart (skips or fails as `redis_server`)."""
+    workdir = tmp_path / "own-redis"
+    workdir.mkdir()
+    servers = OwnRedis(workdir)
+    yield servers
+    servers.kill()

@@ -149,20 +149,25 @@ def redis_binary() -> str:
     return binary
 
 
-def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    """A redis-server on 127.0.0.1:`port` (no persistence), once it answers PING."""
+def start_redis(port: int, workdir: Path, *, persistent: bool = False) -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:`port`, once it answers PING.
+
+    No persistence by default; `persistent` logs every write to an append-only file in
+    `workdir`, fsynced before the reply, so a server restarted on the same `workdir` after a
+    SIGKILL has every acknowledged write.
+    """
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else [
+        "--appendonly", "no"]
     proc = subprocess.Popen(
         [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
+         *persistence, "--dir", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return proc
+            if redis_command(port, "PING") == b"+PONG":
+                return proc
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -170,3 +175,52 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
             proc.wait()
             raise AssertionError(f"redis-server on port {port} did not start")
         time.sleep(0.05)
+
+
+def redis_command(port: int, *words: str, db: int = 0) -> bytes:
+    """Send one command (after SELECT `db`) to 127.0.0.1:`port`; its reply's first line.
+
+    Enough for commands that answer one line (PING, FLUSHDB, FLUSHALL), without a client library.
+    """
+    commands = ([("SELECT", str(db))] if db else []) + [words]
+    request = b"".join(
+        b"*%d\r\n" % len(command)
+        + b"".join(b"$%d\r\n%s\r\n" % (len(w.encode()), w.encode()) for w in command)
+        for command in commands
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
+        sock.sendall(request)
+        reply = b""
+        while reply.count(b"\r\n") < len(commands):
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError(f"redis on port {port} closed the connection")
+            reply += chunk
+    return reply.split(b"\r\n")[len(commands) - 1]
+
+
+def flush_redis(url: str) -> None:
+    """FLUSHDB the database a redis://127.0.0.1:PORT/N URL names (N defaults to 0)."""
+    address, _, db = url.removeprefix("redis://").partition("/")
+    reply = redis_command(int(address.rpartition(":")[2]), "FLUSHDB", db=int(db or 0))
+    assert reply == b"+OK", reply
+
+
+class OwnRedis:
+    """Persistent redis-servers started one after another on one free port of a test's own."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.procs.append(start_redis(self.port, self.workdir, persistent=True))
+        return self.procs[-1]
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(5)

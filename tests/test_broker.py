@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from chat.broker import Broker, BrokerError, MemoryBroker, open_broker
 from chat.broker.redis import RedisBroker, backoff_delays
-from tests.serverproc import free_port, start_redis
+from tests.serverproc import OwnRedis, free_port
 
 BACKENDS = ["memory", "redis"]
 WAIT_S = 5.0  # the longest a test waits for a delivery or a state change
@@ -244,33 +242,6 @@ def test_backoff_doubles_with_jitter_up_to_a_bound() -> None:
 
 
 # Redis dies and comes back
-
-
-class OwnRedis:
-    """redis-servers started one after another on one free port of a test's own."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        self.procs.append(start_redis(self.port, self.workdir))
-        return self.procs[-1]
-
-    def kill(self) -> None:
-        for proc in self.procs:
-            proc.kill()
-            proc.wait(5)
-
-
-@pytest.fixture
-def own_redis(redis_server: str, tmp_path: Path) -> Iterator[OwnRedis]:
-    """Redis on a port of this test's own to kill and restart (skips or fails as `redis_server`)."""
-    servers = OwnRedis(tmp_path)
-    yield servers
-    servers.kill()
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -1,0 +1,531 @@
+"""Several chat_server.py nodes on one Redis behave as one chat, through node and Redis deaths."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ChatClient
+from tests.serverproc import (
+    Child,
+    OwnRedis,
+    Spawn,
+    WsConnect,
+    assert_clean,
+    assert_one_line_error,
+    flush_redis,
+    free_port,
+    run,
+)
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.redis]
+
+HEARTBEAT_S = 0.5  # --node-heartbeat
+NODE_TIMEOUT_S = 2.0  # --node-timeout
+# A killed node's users are gone within node-timeout + node-heartbeat; the rest is margin for a
+# shared CI machine.
+DEATH_BOUND_S = 6.0
+RECOVERY_S = 10.0  # Redis back: every node healthy again within this
+WAIT_S = 5.0  # the longest a test waits for a frame that should come at once
+# Frames that may arrive at any time: other users' notices, and presence lists a node resends
+# once its broker is back.
+NOTICES = frozenset({"join", "leave", "typing", "presence"})
+
+_db_numbers = itertools.count()
+
+
+@dataclass
+class Node:
+    """One chat_server.py of a cluster."""
+
+    port: int
+    child: Child
+
+
+def node_args(port: int, redis_url: str) -> list[str]:
+    """The command line of one cluster node: broker and history in the same Redis db."""
+    return [
+        f"--port={port}",
+        f"--broker={redis_url}",
+        f"--db={redis_url}",
+        f"--node-heartbeat={HEARTBEAT_S}",
+        f"--node-timeout={NODE_TIMEOUT_S}",
+        "--rate-limit=0",  # the tests post in bursts; rate limiting has its own tests
+    ]
+
+
+class Cluster:
+    """Starts nodes for a test; after it, no node's stderr may show a crash or an error line."""
+
+    def __init__(self, spawn: Spawn, redis_url: str) -> None:
+        self.spawn = spawn
+        self.redis_url = redis_url
+        self.started: list[Node] = []
+
+    def __call__(self, count: int = 2, redis_url: str | None = None) -> list[Node]:
+        """`count` nodes, started together, once each answers /healthz."""
+        nodes = []
+        for _ in range(count):
+            port = free_port()
+            nodes.append(Node(port, self.spawn(*node_args(port, redis_url or self.redis_url))))
+        for node in nodes:
+            node.child.wait_ready(node.port)
+        self.started.extend(nodes)
+        return nodes
+
+    def check(self) -> None:
+        for node in self.started:
+            if node.child.proc.poll() is None or node.child.proc.returncode >= 0:
+                assert_clean(node.child.stderr)  # a node the test killed is not checked
+
+
+@pytest.fixture
+def cluster(spawn: Spawn, redis_db: str) -> Iterator[Cluster]:
+    """Start cluster nodes (on the test's Redis db unless told); their stderr is checked after."""
+    nodes = Cluster(spawn, redis_db)
+    yield nodes
+    nodes.check()
+
+
+@pytest.fixture
+def redis_db(redis_server: str) -> str:
+    """A database of the session's Redis (1-15, in turn), flushed for this test: its URL."""
+    url = f"{redis_server.rsplit('/', 1)[0]}/{1 + next(_db_numbers) % 15}"
+    flush_redis(url)
+    return url
+
+
+def health(port: int) -> tuple[int | None, dict[str, Any]]:
+    """GET /healthz: (status, JSON body); (None, {}) if nothing answers."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        body = response.read()
+    except OSError:
+        return None, {}
+    finally:
+        conn.close()
+    try:
+        return response.status, json.loads(body)
+    except ValueError:
+        return response.status, {}
+
+
+async def wait_health(nodes: list[Node], status: int, broker: str,
+                      timeout: float = RECOVERY_S) -> None:
+    """Poll /healthz on every node until each answers `status` with "broker": `broker`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = [await asyncio.to_thread(health, node.port) for node in nodes]
+        if all(code == status and body.get("broker") == broker for code, body in seen):
+            return
+        assert time.monotonic() < deadline, f"wanted {status} broker={broker}, got {seen}"
+        await asyncio.sleep(0.1)
+
+
+async def frames_until(client: ChatClient, match: Callable[[dict[str, Any]], bool],
+                       timeout: float = WAIT_S) -> list[dict[str, Any]]:
+    """Every frame received up to and including the first one that `match`es."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    frames: list[dict[str, Any]] = []
+    while True:
+        try:
+            frame = await client.recv(max(0.01, deadline - loop.time()))
+        except TimeoutError:
+            raise AssertionError(f"no matching frame in {timeout} s; got {frames}") from None
+        assert frame is not None, f"closed; got {frames}"
+        frames.append(frame)
+        if match(frame):
+            return frames
+
+
+async def expect(client: ChatClient, kind: str, timeout: float = WAIT_S,
+                 **fields: Any) -> dict[str, Any]:
+    """The next frame of type `kind`, with `fields`; only notices of other types may precede it."""
+    frames = await frames_until(client, lambda frame: frame.get("type") == kind, timeout)
+    *before, frame = frames
+    assert all(f.get("type") in NOTICES for f in before), f"before the {kind!r}: {before}"
+    assert {key: frame.get(key) for key in fields} == fields, frame
+    return frame
+
+
+async def enter(client: ChatClient, username: str, room: str,
+                **extra: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Join `room`: the welcome, presence and history replies."""
+    await client.send({"type": "join", "username": username, "room": room, **extra})
+    welcome = await expect(client, "welcome", username=username)
+    presence = await expect(client, "presence", room=room)
+    history = await expect(client, "history", room=room)
+    return welcome, presence, history
+
+
+def names(presence: dict[str, Any]) -> set[str]:
+    return {user["username"] for user in presence["users"]}
+
+
+async def post(client: ChatClient, room: str, text: str, cid: str) -> dict[str, Any]:
+    """Post `text` and return the acknowledgement (the sender's own copy)."""
+    await client.send({"type": "message", "room": room, "text": text, "cid": cid})
+    return await expect(client, "message", room=room, message=text, cid=cid)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_messages_cross_nodes_both_ways(cluster: Cluster, ws: WsConnect) -> None:
+    """A message posted on either node reaches both with one id, one more than the room's last."""
+    a, b = cluster()
+    await wait_health([a, b], 200, "up", timeout=WAIT_S)
+    alice, bob = await ws(a.port), await ws(b.port)
+    for client, name in ((alice, "alice"), (bob, "bob")):
+        await enter(client, name, "lobby")
+        await enter(client, name, "annex")
+
+    ids = []
+    for sender, name, text in ((alice, "alice", "hello from a"), (bob, "bob", "hello from b"),
+                               (alice, "alice", "again from a")):
+        await sender.send({"type": "message", "room": "lobby", "text": text, "cid": text})
+        got = {who: await expect(client, "message", room="lobby", username=name, message=text)
+               for who, client in (("alice", alice), ("bob", bob))}
+        assert got["alice"]["id"] == got["bob"]["id"], got
+        assert got[name]["cid"] == text, got
+        ids.append(got["alice"]["id"])
+    assert ids == [ids[0], ids[0] + 1, ids[0] + 2]
+
+    ack = await post(bob, "annex", "elsewhere", "x1")  # ids are per room
+    assert ack["id"] == ids[0]
+    assert (await expect(alice, "message", room="annex", message="elsewhere"))["id"] == ack["id"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_presence_and_join_leave_notices_span_the_nodes(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """A joiner's presence lists the room's users on every node; join and leave notices cross."""
+    a, b = cluster()
+    alice, bob, carol, dave = await ws(a.port), await ws(b.port), await ws(a.port), await ws(b.port)
+
+    _, presence, _ = await enter(alice, "alice", "hall")
+    assert names(presence) == {"alice"}
+    _, presence, _ = await enter(bob, "bob", "hall")
+    assert names(presence) == {"alice", "bob"}
+    assert all(set(user) >= {"username", "avatar"} for user in presence["users"]), presence
+    notice = await expect(alice, "join", room="hall", username="bob")
+    assert notice["avatar"].startswith("https://www.gravatar.com/avatar/"), notice
+
+    _, presence, _ = await enter(carol, "carol", "hall")
+    assert names(presence) == {"alice", "bob", "carol"}
+    await expect(alice, "join", room="hall", username="carol")
+    await expect(bob, "join", room="hall", username="carol")
+
+    await bob.send({"type": "leave", "room": "hall"})
+    await expect(bob, "leave", room="hall", username="bob")  # the acknowledgement
+    await expect(alice, "leave", room="hall", username="bob")
+    await expect(carol, "leave", room="hall", username="bob")
+
+    carol.close()
+    await expect(alice, "leave", room="hall", username="carol")
+
+    _, presence, _ = await enter(dave, "dave", "hall")
+    assert names(presence) == {"alice", "dave"}
+    await expect(alice, "join", room="hall", username="dave")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_typing_notices_cross_nodes(cluster: Cluster, ws: WsConnect) -> None:
+    """A typing notice reaches the room's members on the other node, and not the typist."""
+    a, b = cluster()
+    alice, bob, outsider = await ws(a.port), await ws(b.port), await ws(b.port)
+    await enter(alice, "alice", "desk")
+    await enter(bob, "bob", "desk")
+    await enter(outsider, "olga", "elsewhere")
+
+    await alice.send({"type": "typing", "room": "desk"})
+    await expect(bob, "typing", room="desk", username="alice")
+    await bob.send({"type": "typing", "room": "desk"})
+    # Alice's own notice, had she been sent it, would come first.
+    await expect(alice, "typing", room="desk", username="bob")
+    await outsider.nothing()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_dm_reaches_a_user_on_another_node(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """A dm reaches every connection of its addressee, on any node, and the sender's own copy."""
+    a, b = cluster()
+    alice, bob, bob_tab = await ws(a.port), await ws(b.port), await ws(a.port)
+    await enter(alice, "alice", "square")
+    welcome, _, _ = await enter(bob, "bob", "square")
+    await enter(bob_tab, "bob", "square", token=welcome["token"])
+
+    await alice.send({"type": "dm", "to": "bob", "text": "psst", "cid": "d1"})
+    ack = await expect(alice, "dm", cid="d1")
+    assert (ack["from"], ack["to"], ack["message"]) == ("alice", "bob", "psst"), ack
+    for tab in (bob, bob_tab):
+        got = await expect(tab, "dm", to="bob", message="psst")
+        assert (got["id"], got["from"]) == (ack["id"], "alice"), got
+
+    await bob.send({"type": "dm", "to": "alice", "text": "what?", "cid": "d2"})
+    reply = await expect(bob, "dm", cid="d2", **{"from": "bob"})
+    assert reply["id"] == ack["id"] + 1, reply  # one conversation, one sequence of ids
+    for client in (alice, bob_tab):
+        assert (await expect(client, "dm", message="what?"))["id"] == reply["id"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_dm_to_someone_online_nowhere_is_not_online(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """A dm to a name online on no node, or no longer, is refused with not_online."""
+    a, b = cluster()
+    alice, bob = await ws(a.port), await ws(b.port)
+    await enter(alice, "alice", "square")
+    await enter(bob, "bob", "square")
+
+    await alice.send({"type": "dm", "to": "nobody", "text": "hello?", "cid": "n1"})
+    error = await expect(alice, "error", code="not_online")
+    assert error["cid"] == "n1", error
+
+    bob.close()
+    await expect(alice, "leave", room="square", username="bob")
+    await alice.send({"type": "dm", "to": "bob", "text": "gone?", "cid": "n2"})
+    assert (await expect(alice, "error", code="not_online"))["cid"] == "n2"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_name_online_on_another_node_needs_its_token(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """A join as a name online elsewhere is refused without its token; with it, a second tab."""
+    a, b = cluster()
+    alice, bob = await ws(a.port), await ws(b.port)
+    welcome, _, _ = await enter(alice, "alice", "club")
+    await enter(bob, "bob", "club")
+    await expect(alice, "join", room="club", username="bob")
+
+    impostor = await ws(b.port)
+    for attempt in ({"username": "alice"}, {"username": "ALICE"},
+                    {"username": "alice", "token": "not-the-token"}):
+        await impostor.send({"type": "join", "room": "club", **attempt})
+        await expect(impostor, "error", code="username_taken")
+
+    tab = await ws(b.port)
+    second, presence, _ = await enter(tab, "alice", "club", token=welcome["token"])
+    assert second["username"] == "alice"
+    assert names(presence) == {"alice", "bob"}
+    await bob.nothing()  # a second connection is no join
+
+    alice.close()  # the first tab goes; the user stays online through the one on node b
+    await bob.nothing(1.0)
+    await impostor.send({"type": "join", "room": "club", "username": "alice"})
+    await expect(impostor, "error", code="username_taken")
+
+    tab.close()  # the last connection: the name is free
+    await expect(bob, "leave", room="club", username="alice")
+    await enter(impostor, "alice", "club")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_resume_on_another_node_replays_exactly_what_was_missed(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """A join with since on another node replays the missed messages, then live ones, once each."""
+    a, b = cluster()
+    wendy, rita = await ws(a.port), await ws(b.port)
+    await enter(wendy, "wendy", "news")
+    welcome, _, _ = await enter(rita, "rita", "news")
+    first = await post(wendy, "news", "seen", "s")
+    assert (await expect(rita, "message", room="news"))["id"] == first["id"]
+    rita.close()
+    missed = [await post(wendy, "news", f"missed {n}", f"m{n}") for n in range(3)]
+
+    back = await ws(a.port)  # rita was on node b
+    _, _, history = await enter(back, "rita", "news", token=welcome["token"], since=first["id"])
+    assert [(m["id"], m["message"]) for m in history["messages"]] == [
+        (m["id"], m["message"]) for m in missed]
+    assert history.get("recovered") is True, history
+    live = await post(wendy, "news", "live", "l")
+    got = await expect(back, "message", room="news")
+    assert (got["id"], got["message"]) == (missed[-1]["id"] + 1, "live")
+    assert got["id"] == live["id"]
+    await back.nothing()
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_resume_on_another_node_while_someone_keeps_posting(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """A resume on another node while a third client posts: history then live, no gap or repeat."""
+    a, b = cluster()
+    wendy, rita = await ws(a.port), await ws(b.port)
+    await enter(wendy, "wendy", "feed")
+    welcome, _, _ = await enter(rita, "rita", "feed")
+    total = 150
+    acks: dict[int, str] = {}  # id -> text, from wendy's own copies
+
+    async def keep_posting() -> None:
+        for n in range(total):
+            await wendy.send({"type": "message", "room": "feed", "text": f"n{n}", "cid": f"c{n}"})
+            await asyncio.sleep(0.01)
+
+    async def collect_acks() -> None:
+        while len(acks) < total:
+            frame = await expect(wendy, "message", timeout=30, room="feed", username="wendy")
+            acks[frame["id"]] = frame["message"]
+
+    posting = asyncio.ensure_future(keep_posting())
+    acking = asyncio.ensure_future(collect_acks())
+    try:
+        before = [await expect(rita, "message", room="feed") for _ in range(20)]
+        rita.close()
+        since = before[-1]["id"]
+        deadline = time.monotonic() + WAIT_S
+        while max(acks, default=0) < since + 10:  # let her miss some
+            assert time.monotonic() < deadline, "wendy's messages stopped"
+            await asyncio.sleep(0.01)
+
+        back = await ws(a.port)  # rita was on node b
+        _, _, history = await enter(back, "rita", "feed", token=welcome["token"], since=since)
+        assert not posting.done(), "wendy stopped before the resume; make `total` larger"
+        await asyncio.wait_for(acking, 30)
+        await posting
+    finally:
+        posting.cancel()
+        acking.cancel()
+
+    last = max(acks)
+    replayed = history["messages"]
+    assert len(replayed) >= 10, history
+    assert history.get("recovered") is True, history
+    live = await frames_until(back, lambda f: f.get("type") == "message" and f["id"] == last,
+                              timeout=15)
+    after = replayed + [f for f in live if f.get("type") == "message"]
+    assert [m["id"] for m in after] == list(range(since + 1, last + 1))
+    assert [m["message"] for m in after] == [acks[n] for n in range(since + 1, last + 1)]
+    assert [m["id"] for m in before] == list(range(before[0]["id"], since + 1))
+    await back.nothing()
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_killed_node_s_users_leave_and_its_client_resumes_elsewhere(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """SIGKILL a node: its users leave within the timeout, and its client resumes on another."""
+    a, b = cluster()
+    alice, bob, carol = await ws(a.port), await ws(b.port), await ws(b.port)
+    welcome, _, _ = await enter(alice, "alice", "den")
+    await enter(bob, "bob", "den")
+    await enter(carol, "carol", "den")
+    seen = await post(bob, "den", "before", "b0")
+    for client in (alice, carol):
+        assert (await expect(client, "message", room="den", message="before"))["id"] == seen["id"]
+
+    a.child.proc.kill()
+    killed = time.monotonic()
+    a.child.proc.wait()
+    await alice.closed()  # dropped with its node
+    meanwhile = [await post(carol, "den", f"meanwhile {n}", f"c{n}") for n in range(2)]
+
+    await frames_until(bob, lambda f: f.get("type") == "leave" and f.get("username") == "alice",
+                       timeout=DEATH_BOUND_S + 1)
+    elapsed = time.monotonic() - killed
+    assert elapsed <= DEATH_BOUND_S, f"alice left {elapsed:.1f} s after her node died"
+    fresh = await ws(b.port)
+    _, presence, _ = await enter(fresh, "dave", "den")
+    assert names(presence) == {"bob", "carol", "dave"}
+
+    back = await ws(b.port)
+    again, _, history = await enter(back, "alice", "den", token=welcome["token"],
+                                    since=seen["id"])
+    assert again["username"] == "alice"
+    assert [(m["id"], m["message"]) for m in history["messages"]] == [
+        (m["id"], m["message"]) for m in meanwhile]
+    live = await post(bob, "den", "welcome back", "b1")
+    got = await expect(back, "message", room="den")
+    assert (got["id"], got["message"]) == (meanwhile[-1]["id"] + 1, "welcome back")
+    assert got["id"] == live["id"]
+    await back.nothing()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_redis_down_refuses_messages_and_its_restart_resumes_the_chat(
+    cluster: Cluster, ws: WsConnect, own_redis: OwnRedis,
+) -> None:
+    """Redis down: 503, messages refused and sent to nobody. Back: healthy, chatting, no gap."""
+    own_redis.start()
+    nodes = a, b = cluster(redis_url=own_redis.url)
+    await wait_health(nodes, 200, "up", timeout=WAIT_S)
+    alice, bob = await ws(a.port), await ws(b.port)
+    await enter(alice, "alice", "ops")
+    await enter(bob, "bob", "ops")
+    before = await post(alice, "ops", "before", "b")
+    assert (await expect(bob, "message", room="ops", message="before"))["id"] == before["id"]
+
+    own_redis.kill()
+    await wait_health(nodes, 503, "down")
+    for client, cid in ((alice, "lost-a"), (bob, "lost-b")):
+        await client.send({"type": "message", "room": "ops", "text": f"{cid}!", "cid": cid})
+        error = await expect(client, "error", timeout=10)
+        assert error["code"] in ("broker_down", "store_failed"), error
+        assert error["cid"] == cid, error
+
+    own_redis.start()
+    await wait_health(nodes, 200, "up")
+    ids = []
+    for sender, text in ((alice, "after from a"), (bob, "after from b")):
+        await sender.send({"type": "message", "room": "ops", "text": text, "cid": text})
+        got = [await expect(client, "message", timeout=10, room="ops") for client in (alice, bob)]
+        assert [(m["id"], m["message"]) for m in got] == [(got[0]["id"], text)] * 2, got
+        ids.append(got[0]["id"])
+    assert ids == [before["id"] + 1, before["id"] + 2]
+
+    _, _, history = await enter(await ws(b.port), "carol", "ops")
+    assert [m["message"] for m in history["messages"]] == [
+        "before", "after from a", "after from b"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_one_message_reaches_members_on_three_nodes_exactly_once(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """With three nodes, a message reaches a member on each exactly once, with one id."""
+    nodes = cluster(3)
+    clients = [await ws(node.port) for node in nodes]
+    for n, client in enumerate(clients):
+        await enter(client, f"user{n}", "tri")
+    ids = []
+    for sender, text in ((clients[0], "one"), (clients[2], "marker")):
+        # Each client's messages up to this one: this one alone, so nothing came twice before.
+        await sender.send({"type": "message", "room": "tri", "text": text, "cid": text})
+        got = []
+        for client in clients:
+            frames = await frames_until(client, lambda f, text=text: f.get("message") == text)
+            got.append([(f["id"], f["message"]) for f in frames if f.get("type") == "message"])
+        assert got == [[(got[0][0][0], text)]] * 3, got
+        ids.append(got[0][0][0])
+    assert ids[1] == ids[0] + 1
+    for client in clients:
+        await client.nothing()
+
+
+@pytest.mark.parametrize("db", ["another-db", ":memory:", "sqlite-file"])
+def test_a_redis_broker_needs_the_same_redis_db(redis_server: str, tmp_path: Path,
+                                               db: str) -> None:
+    """--broker=redis://... with a --db that is not the same URL is one error line and exit 2."""
+    broker = f"{redis_server.rsplit('/', 1)[0]}/3"
+    other = {"another-db": f"{redis_server.rsplit('/', 1)[0]}/4", ":memory:": ":memory:",
+             "sqlite-file": str(tmp_path / "chat.db")}[db]
+    result = run(f"--port={free_port()}", f"--broker={broker}", f"--db={other}")
+    assert result.returncode == 2, result.stderr
+    line = assert_one_line_error(result)
+    assert "--db" in line or "--broker" in line, line
