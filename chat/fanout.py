@@ -150,6 +150,7 @@ class Fanout:
         """Read what the room's live feed may have missed, then go on live (no gap, no repeat)."""
         if room.filling is None:
             room.filling = []
+        self.stats.gap_fills += 1
         task = asyncio.ensure_future(self._fill(room))
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)

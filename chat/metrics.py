@@ -27,6 +27,8 @@ class HubCollector(Collector):
             ("chat_connections", "Open WebSocket connections", len(hub.clients)),
             ("chat_users", "Joined users online", len(hub.users)),
             ("chat_rooms", "Rooms held", len(hub.rooms)),
+            ("chat_broker_up", "1 while the broker reaches the other nodes (always, memory://)",
+             int(hub.broker.healthy)),
         )
         for name, doc, value in gauges:
             yield GaugeMetricFamily(name, doc, value=value)
@@ -40,6 +42,8 @@ class HubCollector(Collector):
             ("chat_rate_limited_frames", "Frames refused by the rate limit", stats.rate_limited),
             ("chat_errors_sent", "Error events sent to clients", stats.errors),
             ("chat_store_failures", "Messages the store could not keep", stats.store_failures),
+            ("chat_gap_fills", "Rooms caught up from the store after the broker lost messages",
+             stats.gap_fills),
         )
         for name, doc, value in counters:
             yield CounterMetricFamily(name, doc, value=value)

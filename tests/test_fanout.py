@@ -110,6 +110,7 @@ async def test_a_gap_is_filled_from_the_store_in_order() -> None:
     assert ann.ids() == [1]
     await quiet()
     assert ann.ids() == [1, 2, 3, 4, 5]
+    assert node.fanout.stats.gap_fills == 1
 
 
 @pytest.mark.gen_test

@@ -36,3 +36,5 @@ async def test_metrics_count_messages_deliveries_and_bytes(connect, http_port) -
     assert sample(text, "chat_store_write_seconds_count") == 1
     assert "chat_event_loop_lag_seconds_bucket" in text
     assert sample(text, "chat_evicted_slow_readers_total") == 0
+    assert sample(text, "chat_broker_up") == 1
+    assert sample(text, "chat_gap_fills_total") == 0
