@@ -81,7 +81,6 @@ class LocalRoster:
 
     def __init__(self, deliver: Callable[[str, bytes], None]) -> None:
         self._deliver = deliver
-        self._names: dict[str, Claim] = {}
         self._rooms: dict[str, dict[str, Member]] = {}
 
     async def start(self) -> None:
@@ -93,11 +92,10 @@ class LocalRoster:
     def claim(self, key: str, name: str, avatar: str, token: str | None,
               fresh: str) -> Awaitable[Claim | None]:
         # The hub asks only for a name it does not hold, and this process is the only node.
-        claim = self._names[key] = Claim(name, avatar, fresh)
-        return ready(claim)
+        return ready(Claim(name, avatar, fresh))
 
     def release(self, key: str) -> None:
-        self._names.pop(key, None)
+        return None
 
     def enter(self, room: str, key: str, name: str, avatar: str) -> Awaitable[list[Member]]:
         members = self._rooms.setdefault(room, {})

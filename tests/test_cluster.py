@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tornado.httpserver import HTTPServer
 
+from chat.broker.redis import RedisBroker
+from chat.config import Settings
+from chat.roster_redis import RedisRoster
+from chat.store.redis import RedisStore
+from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient
 from tests.serverproc import (
     Child,
@@ -24,6 +31,7 @@ from tests.serverproc import (
     assert_one_line_error,
     flush_redis,
     free_port,
+    redis_command,
     run,
 )
 
@@ -529,3 +537,73 @@ def test_a_redis_broker_needs_the_same_redis_db(redis_server: str, tmp_path: Pat
     assert result.returncode == 2, result.stderr
     line = assert_one_line_error(result)
     assert "--db" in line or "--broker" in line, line
+
+
+# Two nodes in this process, to cut one node off Redis's Pub/Sub alone
+
+
+@contextlib.asynccontextmanager
+async def node_in_process(url: str, **broker_options: Any) -> AsyncIterator[
+        tuple[int, ChatApplication]]:
+    """A cluster node served on a free port of this process: its port and app."""
+    settings = Settings(broker=url, db=url, node_heartbeat=HEARTBEAT_S,
+                        node_timeout=NODE_TIMEOUT_S, rate_limit=0)
+    store = RedisStore(url, publish=True)
+    await store.start()
+    app: ChatApplication | None = None
+
+    def back() -> None:
+        assert app is not None
+        app.hub.broker_back()
+
+    broker = RedisBroker(url, on_reconnect=back, **broker_options)
+    roster = RedisRoster(url, heartbeat=HEARTBEAT_S, timeout=NODE_TIMEOUT_S)
+    app = make_app(settings, store, broker, roster)
+    await app.hub.start()
+    server = HTTPServer(app)
+    port = free_port()
+    server.listen(port, "127.0.0.1")
+    try:
+        yield port, app
+    finally:
+        server.stop()
+        app.hub.close_all()
+        await server.close_all_connections()
+        await app.hub.close()
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_node_cut_off_from_pub_sub_catches_its_clients_up_from_history(
+    redis_db: str, ws: WsConnect, loop_errors: list[dict[str, Any]],
+) -> None:
+    """What is published while a node's subscriber is cut off reaches its clients when back."""
+    async with node_in_process(redis_db) as (a_port, _), \
+            node_in_process(redis_db, backoff_first_s=1.0, backoff_max_s=1.0) as (b_port, b):
+        alice, bob = await ws(a_port), await ws(b_port)
+        await enter(alice, "alice", "news")
+        await enter(bob, "bob", "news")
+        first = await post(alice, "news", "before", "c0")
+        await expect(bob, "message", id=first["id"])
+
+        port = int(redis_db.rsplit(":", 1)[1].split("/")[0])
+        await asyncio.to_thread(redis_command, port, "CLIENT", "KILL", "TYPE", "pubsub")
+        # Node a is back within ~0.1 s; node b waits 0.5-1 s: what a posts meanwhile is lost to
+        # b's subscriber, and b must read it from the store.
+        missed = []
+        for cid in ("m0", "m1", "m2"):
+            for _attempt in range(50):
+                await alice.send({"type": "message", "room": "news", "text": cid, "cid": cid})
+                reply = (await frames_until(alice, lambda f, c=cid: f.get("cid") == c))[-1]
+                if reply["type"] == "message":
+                    break
+                await asyncio.sleep(0.02)  # broker_down: node a is not back yet
+            missed.append(reply["id"])
+        assert not b.hub.broker.healthy, "node b came back too soon for this test"
+        assert missed == [first["id"] + 1, first["id"] + 2, first["id"] + 3]
+        got = [await expect(bob, "message", room="news") for _ in missed]
+        assert [m["id"] for m in got] == missed
+        assert b.hub.stats.gap_fills >= 1
+        live = await post(alice, "news", "after", "c9")
+        assert (await expect(bob, "message"))["id"] == live["id"]
+        await bob.nothing()
