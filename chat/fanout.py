@@ -172,6 +172,7 @@ class Fanout:
                 latest_id = latest[-1].id if latest else 0
                 if latest_id < after:
                     self._history_reset(room, latest_id)
+                    missed = await self.store.after(room.name, 0, FILL_MAX)  # all new
         except StoreError as exc:
             log.warning("could not fill a gap in %s from the store: %s", room.name, exc)
             missed = []
@@ -181,10 +182,10 @@ class Fanout:
                 self.broadcast(room, stored)
 
     def _history_reset(self, room: Room, latest: int) -> None:
-        """The store's ids went back (Redis restarted without its data): count from there."""
-        log.warning("the history of %s restarted at id %d (was %d): Redis lost its data?",
+        """The store's ids went back (Redis restarted without its data): count from 0 again."""
+        log.warning("the history of %s went back to id %d (was %d): Redis lost its data?",
                     room.name, latest, room.last_id)
-        room.last_id = latest
+        room.last_id = 0
         for client in list(room.settling):
             del room.settling[client]
             room.readers.add(client)

@@ -119,10 +119,14 @@ class Hub:
     def roster_lost(self) -> None:
         """The roster lost this node's state (Redis restarted empty): count it all again."""
         for user in list(self.users.values()):
-            _background(self.roster.claim(user.key, user.name, user.avatar, user.token,
-                                          user.token))
+            _background(self._claim_again(user))
         for entered in self.rooms.count_again(self.users):
             _background(entered)
+
+    async def _claim_again(self, user: User) -> None:
+        claim = await self.roster.claim(user.key, user.name, user.avatar, user.token, user.token)
+        if claim is None:  # taken by someone else while this node was counted out
+            log.warning("%r is now also held on another node; both keep it", user.name)
 
     # Connections
 

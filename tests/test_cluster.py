@@ -502,6 +502,35 @@ async def test_redis_down_refuses_messages_and_its_restart_resumes_the_chat(
         "before", "after from a", "after from b"]
 
 
+@pytest.mark.gen_test(timeout=90)
+async def test_a_redis_that_comes_back_empty_gets_the_nodes_users_again(
+    cluster: Cluster, ws: WsConnect, own_redis: OwnRedis, tmp_path: Path,
+) -> None:
+    """Redis back without its data: nodes count their users again, and new ids reach everyone."""
+    own_redis.start()
+    nodes = a, b = cluster(redis_url=own_redis.url)
+    alice, bob = await ws(a.port), await ws(b.port)
+    await enter(alice, "alice", "ops")
+    await enter(bob, "bob", "ops")
+    for n in range(3):
+        await post(alice, "ops", f"old {n}", f"old{n}")
+        await expect(bob, "message", room="ops", message=f"old {n}")
+
+    own_redis.kill()
+    await wait_health(nodes, 503, "down")
+    own_redis.workdir = tmp_path / "empty"  # its append-only file stays behind
+    own_redis.workdir.mkdir()
+    own_redis.start()
+    await wait_health(nodes, 200, "up")
+    await asyncio.sleep(3 * HEARTBEAT_S)  # each node's next beat finds its key gone
+
+    _, presence, _ = await enter(await ws(b.port), "carol", "ops")
+    assert names(presence) == {"alice", "bob", "carol"}
+    fresh = await post(alice, "ops", "new", "new")
+    assert fresh["id"] == 1  # the history began again
+    assert (await expect(bob, "message", room="ops", message="new"))["id"] == 1
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_one_message_reaches_members_on_three_nodes_exactly_once(
     cluster: Cluster, ws: WsConnect,

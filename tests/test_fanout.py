@@ -180,6 +180,19 @@ async def test_a_history_that_went_back_restarts_the_count() -> None:
 
 
 @pytest.mark.gen_test
+async def test_messages_stored_after_a_reset_and_before_the_fill_are_sent() -> None:
+    """Ids that began again while this node was cut off are read from 1 and sent in order."""
+    node = Node()
+    ann = node.reader()
+    node.room.last_id = 50
+    await node.post("new 1")
+    await node.post("new 2")
+    node.fanout.fill_all()
+    await quiet()
+    assert ann.ids() == [1, 2]
+
+
+@pytest.mark.gen_test
 async def test_notices_reach_members_but_not_the_user_they_are_about() -> None:
     """A join, leave or typing notice goes to every listener except that user's connections."""
     node = Node()
