@@ -32,7 +32,7 @@ from chat.protocol import (
 )
 from chat.replay import Replay
 from chat.rooms import Rooms
-from chat.roster import LocalRoster, Member, Roster, RosterError
+from chat.roster import Claim, LocalRoster, Member, Roster, RosterError
 from chat.state import Client, Peer, Stats, User
 from chat.store.base import HistoryStore, StoreError, dm_key
 from chat.users import Directory, Gone
@@ -119,14 +119,11 @@ class Hub:
     def roster_lost(self) -> None:
         """The roster lost this node's state (Redis restarted empty): count it all again."""
         for user in list(self.users.values()):
-            _background(self._claim_again(user))
+            # Asked now, not when a task starts: in order with a release that may follow.
+            claim = self.roster.claim(user.key, user.name, user.avatar, user.token, user.token)
+            _background(_claimed_again(user.name, claim))
         for entered in self.rooms.count_again(self.users):
             _background(entered)
-
-    async def _claim_again(self, user: User) -> None:
-        claim = await self.roster.claim(user.key, user.name, user.avatar, user.token, user.token)
-        if claim is None:  # taken by someone else while this node was counted out
-            log.warning("%r is now also held on another node; both keep it", user.name)
 
     # Connections
 
@@ -313,6 +310,11 @@ class Hub:
         render = events.direct if cmd.peer is not None else events.message
         client.notify(Frame.of(events.history(
             [render(stored) for stored in page], room=cmd.room, peer=cmd.peer, more=more)))
+
+
+async def _claimed_again(name: str, claim: Awaitable[Claim | None]) -> None:
+    if await claim is None:  # taken by someone else while this node was counted out
+        log.warning("%r is now also held on another node; both keep it", name)
 
 
 _running: set[asyncio.Future[Any]] = set()  # background work, kept from the collector
