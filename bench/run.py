@@ -252,12 +252,14 @@ class Contention:
     """Other work on the machine while a phase runs: all CPU time less this suite's own.
 
     The suite's own is this process, its children that were waited for (the load generator)
-    and the running server. Softirq time (where much of loopback traffic is processed) is
-    left out on both sides. A per-process scan names the largest other consumers.
+    and the running server (or servers: `extra_pids`, e.g. a cluster's other node and Redis).
+    Softirq time (where much of loopback traffic is processed) is left out on both sides. A
+    per-process scan names the largest other consumers.
     """
 
-    def __init__(self, server_pid: int | None) -> None:
+    def __init__(self, server_pid: int | None, extra_pids: tuple[int, ...] = ()) -> None:
         self.server_pid = server_pid
+        self.extra_pids = extra_pids
         self.t0 = time.monotonic()
         self.busy0 = machine_busy_s()
         self.own0 = own_cpu_s()
@@ -265,10 +267,11 @@ class Contention:
         self.procs0 = other_cpu()
 
     def _server(self) -> float:
-        if self.server_pid is None:
-            return 0.0
-        sample = proc_sample(self.server_pid)
-        return float(sample["cpu_s"]) if sample else 0.0
+        total = 0.0
+        for pid in (self.server_pid, *self.extra_pids):
+            sample = proc_sample(pid) if pid is not None else None
+            total += float(sample["cpu_s"]) if sample else 0.0
+        return total
 
     def result(self) -> Json:
         seconds = max(time.monotonic() - self.t0, 1e-3)
@@ -281,11 +284,13 @@ class Contention:
         return {"cores": round(max(others, 0.0) / seconds, 3), "top": top}
 
 
-def wait_quiet(limit: float, max_wait: float, server_pid: int | None) -> Json:
+def wait_quiet(
+    limit: float, max_wait: float, server_pid: int | None, extra_pids: tuple[int, ...] = ()
+) -> Json:
     """Waits (up to max_wait s) until other processes use less than `limit` cores."""
     start = time.monotonic()
     while True:
-        meter = Contention(server_pid)
+        meter = Contention(server_pid, extra_pids)
         time.sleep(0.5)
         last = meter.result()
         waited = time.monotonic() - start
@@ -402,8 +407,10 @@ def alive(run: Running) -> bool:
     return True
 
 
-def start_server(spec: ServerSpec, log_path: Path, flags: tuple[str, ...] = ()) -> Running:
-    """Starts a server on core 0 with the `flags` (--name=value) that its --help lists."""
+def start_server(
+    spec: ServerSpec, log_path: Path, flags: tuple[str, ...] = (), core: str = SERVER_CORE
+) -> Running:
+    """Starts a server on `core` (0) with the `flags` (--name=value) that its --help lists."""
     port = free_port()
     argv = [a.replace("{port}", str(port)) for a in spec.argv]
     argv += [f for f in flags if f.split("=", 1)[0] in spec.help_text]
@@ -411,7 +418,7 @@ def start_server(spec: ServerSpec, log_path: Path, flags: tuple[str, ...] = ()) 
     with log_path.open("ab") as out:
         out.write(f"\n=== {' '.join(argv)}\n".encode())
         proc = subprocess.Popen(
-            [*NICE, "taskset", "-c", SERVER_CORE, *argv],
+            [*NICE, "taskset", "-c", core, *argv],
             cwd=spec.cwd,
             env=env,
             stdout=out,
@@ -445,11 +452,13 @@ def run_loadgen(
     args: tuple[str, ...],
     deadline: float,
     on_connected: Callable[[], None] | None = None,
+    core: str = LOADGEN_CORE,
+    server_core: str = SERVER_CORE,
 ) -> Json:
     """Runs the load generator; `on_connected` is called once its clients are connected."""
     argv = [
-        *NICE, "taskset", "-c", LOADGEN_CORE, str(loadgen), "-addr", f"127.0.0.1:{run.port}",
-        "-pid", str(run.proc.pid), "-server-core", SERVER_CORE, "-deadline", f"{deadline:.0f}",
+        *NICE, "taskset", "-c", core, str(loadgen), "-addr", f"127.0.0.1:{run.port}",
+        "-pid", str(run.proc.pid), "-server-core", server_core, "-deadline", f"{deadline:.0f}",
         *args,
     ]  # fmt: skip
     log(" ".join(argv[len(NICE) + 3 :]))
@@ -501,15 +510,22 @@ def run_phase(
     loadgen: Path, spec: ServerSpec, phase: Phase, quick: bool, logs: Path, quiet: Quiet
 ) -> Json:
     """Runs a phase; one that other processes disturbed is run again (up to quiet.retries)."""
+    return quietest(lambda: run_phase_once(loadgen, spec, phase, quick, logs, quiet),
+                    f"{spec.key}: phase {phase.name}", quiet)
+
+
+def quietest(run_once: Callable[[], Json], label: str, quiet: Quiet) -> Json:
+    """Run until a run is not disturbed by other processes (up to quiet.retries more); the
+    least disturbed run."""
     best: Json | None = None
     for attempt in range(1 + quiet.retries):
-        out = run_phase_once(loadgen, spec, phase, quick, logs, quiet)
+        out = run_once()
         out["attempt"] = attempt + 1
         if best is None or dig(out, "other_cpu", "cores") < dig(best, "other_cpu", "cores"):
             best = out
         if not out.get("contended"):
             break
-        log(f"{spec.key}: phase {phase.name} was disturbed by {out['other_cpu']}; again")
+        log(f"{label} was disturbed by {out['other_cpu']}; again")
     assert best is not None
     return best
 
@@ -838,6 +854,25 @@ def table(results: dict[str, Json]) -> str:
     return "\n".join(lines)
 
 
+
+def phase_notes(name: str, lg: Json) -> list[str]:
+    """The table's notes on an idle or ramp phase, from its load generator's report."""
+    if name == "idle":
+        return [
+            f"{num(lg.get('connections'), ',')} conns in"
+            f" {num(lg.get('connect_seconds'), '.2f', ' s')},"
+            f" {num(lg.get('server_kib_per_conn'), '.1f', ' KiB/conn')},"
+            f" handshake {num(lg.get('server_handshake_cpu_us'), '.0f', ' µs CPU')},"
+            f" last delivery {lg.get('last_delivery_ms')} ms"
+        ]
+    if name == "ramp":
+        return [
+            f"stop: {lg.get('stop_reason')}; first failing rate"
+            f" {num(lg.get('first_failing_rate'), ',.0f')}"
+        ]
+    return []
+
+
 def details(key: str, res: Json) -> str:
     out = [f"### {res.get('title', key)}", ""]
     if res.get("error"):
@@ -856,20 +891,7 @@ def details(key: str, res: Json) -> str:
         r = lg.get("result") or {}
         srv = p.get("server") or {}
         others = lg.get("others") or {}
-        notes = []
-        if name == "idle":
-            notes.append(
-                f"{num(lg.get('connections'), ',')} conns in"
-                f" {num(lg.get('connect_seconds'), '.2f', ' s')},"
-                f" {num(lg.get('server_kib_per_conn'), '.1f', ' KiB/conn')},"
-                f" handshake {num(lg.get('server_handshake_cpu_us'), '.0f', ' µs CPU')},"
-                f" last delivery {lg.get('last_delivery_ms')} ms"
-            )
-        if name == "ramp":
-            notes.append(
-                f"stop: {lg.get('stop_reason')}; first failing rate"
-                f" {num(lg.get('first_failing_rate'), ',.0f')}"
-            )
+        notes = phase_notes(name, lg)
         if name in ("slow", "churn"):
             r = {
                 "p99_ms": others.get("worst_window_p99_ms"),
@@ -1017,6 +1039,596 @@ def report(data: Json) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------ cross-node
+
+# The cross-node suite (`--cross-node`): the same load as the fixed, ramp and idle phases, but
+# with the senders as 10 extra connections (`-sender-addr`) to node A and the 1,000 (10,000)
+# counted receivers on node B of a two-node cluster sharing one Redis; for comparison the same
+# shape against one node with the Redis broker, and against one memory:// process.
+TOPOLOGIES: dict[str, str] = {
+    "two": "two nodes + Redis: senders on node A, receivers on node B",
+    "one": "one node, Redis broker and store (senders and receivers on it)",
+    "memory": "one process, memory:// broker, --db :memory: (the suite's usual server)",
+}
+DEFAULT_PLACEMENT = "b=0,a=1,redis=1,loadgen=1"
+DEFAULT_CORES = dict(item.split("=") for item in DEFAULT_PLACEMENT.split(","))
+# Lines Redis logs at its warning level (`#`) on every start and stop, and its warning about
+# vm.overcommit_memory (only background saves need it; this Redis makes none).
+REDIS_NOISE = (
+    "Memory overcommit must be enabled",
+    "Redis is starting",
+    "Redis version=",
+    "Configuration loaded",
+    "Server initialized",
+    "User requested shutdown",
+    "ready to exit",
+)
+
+
+def _cross_phase(name: str, title: str, extra: str = "") -> Phase:
+    base = next(p for p in PHASES if p.name == name)
+    return Phase(name, title, f"{base.quick} {extra}", f"{base.full} {extra}", base.server_flags)
+
+
+CROSS_PHASES: tuple[Phase, ...] = (
+    _cross_phase("fixed", "fixed rate: 1,000 receivers, 10 senders, 10,000 deliveries/s"),
+    # Two nodes passed the load generator's default -ramp-max (4,000,000/s) in a first run.
+    _cross_phase(
+        "ramp",
+        "ramp to saturation: 1,000 receivers, 10 senders (p99 <= 500 ms, no loss)",
+        "-ramp-max 16000000",
+    ),
+    _cross_phase("idle", "idle: 10,000 receivers, then one message at a time to all"),
+)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The core (`taskset -c` list) of each process of the cross-node suite."""
+
+    a: str  # the senders' node
+    b: str  # the receivers' node (the only node in the one-node topologies)
+    redis: str
+    loadgen: str
+
+    @staticmethod
+    def parse(text: str) -> Placement:
+        cores = dict(DEFAULT_CORES)
+        for item in text.split(","):
+            name, sep, core = item.strip().partition("=")
+            if not sep or name not in cores or not core:
+                raise BenchError(f"--cross-cores wants a=C,b=C,redis=C,loadgen=C; got {item!r}")
+            cores[name] = core
+        return Placement(cores["a"], cores["b"], cores["redis"], cores["loadgen"])
+
+    def describe(self, topology: str) -> str:
+        if topology == "two":
+            return (
+                f"node B (receivers) on core {self.b}, node A (senders) on core {self.a},"
+                f" Redis on core {self.redis}, load generator on core {self.loadgen}"
+            )
+        redis = f", Redis on core {self.redis}" if topology == "one" else ""
+        return f"the node on core {self.b}{redis}, load generator on core {self.loadgen}"
+
+
+def redis_ping(port: int, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(log_path: Path, core: str, workdir: Path) -> Running:
+    """A throwaway redis-server on a free loopback port: no RDB snapshots, no AOF."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise BenchError("no redis-server: apt-get install -y redis-server")
+    port = free_port()
+    argv = [
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", str(workdir), "--daemonize", "no",
+    ]  # fmt: skip
+    spec = ServerSpec("redis", "Redis", argv, workdir)
+    with log_path.open("ab") as out:
+        out.write(f"\n=== {' '.join(argv)}\n".encode())
+        proc = subprocess.Popen(
+            [*NICE, "taskset", "-c", core, *argv],
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    run = Running(spec, proc, port, log_path)
+    end = time.monotonic() + 10
+    while not redis_ping(port, 0.5):
+        if proc.poll() is not None or time.monotonic() > end:
+            stop_server(run)
+            raise BenchError(f"redis-server did not answer on port {port}; see {log_path}")
+        time.sleep(0.05)
+    return run
+
+
+def node_spec(base: ServerSpec, key: str, redis_url: str | None) -> ServerSpec:
+    """Our server as `base` runs it, with `--broker` and `--db` at `redis_url` if given."""
+    argv = list(base.argv)
+    if redis_url is not None:
+        if "--db" in argv:
+            argv[argv.index("--db") + 1] = redis_url
+        else:
+            argv += ["--db", redis_url]
+        argv += ["--broker", redis_url]
+    title = f"node {key.upper()}" if redis_url else "one process"
+    return ServerSpec(key, title, argv, base.cwd, dict(base.env), base.help_text)
+
+
+def log_issues(path: Path, offset: int, keep: int = 8) -> Json:
+    """Warnings, errors and tracebacks a process logged from `offset` on."""
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return {"count": 0, "first": []}
+    bad: list[str] = []
+    for line in text.splitlines():
+        tornado_level = line[:3] in ("[W ", "[E ", "[C ")
+        redis_warning = " # " in line[:40] and not any(n in line for n in REDIS_NOISE)
+        if tornado_level or redis_warning or line.startswith("Traceback"):
+            bad.append(line.strip()[:240])
+    first = list(dict.fromkeys(bad))[:keep]
+    return {"count": len(bad), "first": first}
+
+
+def scrape_metrics(run: Running) -> Json | None:
+    """The node's own counters from /metrics: deliveries, messages, failures, loop lag."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", run.port, timeout=5)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode(errors="replace")
+        conn.close()
+    except OSError:
+        return None
+    out: Json = {}
+    for line in body.splitlines():
+        if not line.startswith("chat_"):
+            continue
+        name, _, value = line.rpartition(" ")
+        if "{" in name and not name.startswith("chat_event_loop_lag_seconds_bucket"):
+            continue
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def run_cross_phase(
+    loadgen: Path,
+    base: ServerSpec,
+    topology: str,
+    phase: Phase,
+    quick: bool,
+    logs: Path,
+    quiet: Quiet,
+    cores: Placement,
+) -> Json:
+    """A cross-node phase; one that other processes disturbed is run again (quiet.retries)."""
+    return quietest(
+        lambda: run_cross_phase_once(loadgen, base, topology, phase, quick, logs, quiet, cores),
+        f"{topology}: phase {phase.name}", quiet)
+
+
+def run_cross_phase_once(
+    loadgen: Path,
+    base: ServerSpec,
+    topology: str,
+    phase: Phase,
+    quick: bool,
+    logs: Path,
+    quiet: Quiet,
+    cores: Placement,
+) -> Json:
+    """Fresh Redis and node(s) for one phase; the load generator's receivers on node B."""
+    log(f"cross-node {topology}: phase {phase.name}")
+    out: Json = {"phase": phase.name, "topology": topology, "other_cpu": {"cores": 0.0, "top": []}}
+    runs: dict[str, Running] = {}
+    offsets: dict[str, tuple[Path, int]] = {}
+
+    def log_file(name: str) -> Path:
+        path = logs / f"cross-{topology}-{name}.log"
+        offsets[name] = (path, path.stat().st_size if path.exists() else 0)
+        return path
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    try:
+        try:
+            url = None
+            if topology != "memory":
+                runs["redis"] = start_redis(log_file("redis"), cores.redis, workdir)
+                url = f"redis://127.0.0.1:{runs['redis'].port}/0"
+            if topology == "two":
+                runs["a"] = start_server(
+                    node_spec(base, "a", url), log_file("a"), phase.server_flags, cores.a
+                )
+            runs["b"] = start_server(
+                node_spec(base, "b", url), log_file("b"), phase.server_flags, cores.b
+            )
+        except BenchError as exc:
+            out["error"] = str(exc)
+            return out
+        b = runs["b"]
+        a = runs.get("a", b)
+        pids = {name: run.proc.pid for name, run in runs.items()}
+        others = tuple(pid for name, pid in pids.items() if name != "b")
+        out["pids"] = pids
+        out["quiet_before"] = wait_quiet(quiet.limit, quiet.max_wait, b.proc.pid, others)
+        before = {name: proc_sample(pid) for name, pid in pids.items()}
+        meter = Contention(b.proc.pid, others)
+        started = time.monotonic()
+        args = (
+            *phase.args(quick),
+            "-sender-addr", f"127.0.0.1:{a.port}",
+            "-pids", ",".join(f"{name}={pid}" for name, pid in pids.items()),
+        )  # fmt: skip
+        server_core = cores.b if cores.b.isdigit() else "-1"
+        try:
+            out["loadgen"] = run_loadgen(
+                loadgen, b, args, deadline=75, core=cores.loadgen, server_core=server_core
+            )
+        except BenchError as exc:
+            out["error"] = str(exc)
+        out["seconds"] = round(time.monotonic() - started, 1)
+        out["other_cpu"] = meter.result()
+        out["contended"] = out["other_cpu"]["cores"] > quiet.limit
+        procs: Json = {}
+        for name, pid in pids.items():
+            s0, s1 = before[name], proc_sample(pid)
+            if s0 and s1:
+                procs[name] = {
+                    "cpu_s": round(s1["cpu_s"] - s0["cpu_s"], 3),
+                    "rss_kib_before": s0["rss_kib"],
+                    "rss_kib_after": s1["rss_kib"],
+                }
+        out["procs"] = procs
+        out["alive_after"] = {
+            name: redis_ping(run.port) if name == "redis" else alive(run)
+            for name, run in runs.items()
+        }
+        out["metrics"] = {
+            name: scrape_metrics(run) for name, run in runs.items() if name != "redis"
+        }
+    finally:
+        # The nodes first, so that they do not log a lost Redis on their way out.
+        out["exit_codes"] = {
+            name: stop_server(runs[name]) for name in ("a", "b", "redis") if name in runs
+        }
+        out["log_issues"] = {name: log_issues(path, at) for name, (path, at) in offsets.items()}
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
+def cross_figures(phases: Json) -> Json:
+    """The figures of one topology in one run."""
+    best = dig(phases, "ramp", "loadgen", "result")
+    fixed = dig(phases, "fixed", "loadgen", "result")
+    idle = dig(phases, "idle", "loadgen")
+
+    def cpu(step: Json | None, prefix: str) -> Json:
+        per = {n: dig(step, "procs", n, "us_per_dlv") for n in ("b", "a", "redis")}
+        known = [v for v in per.values() if isinstance(v, (int, float)) and v >= 0]
+        return {
+            f"{prefix}_us_b": per["b"],
+            f"{prefix}_us_a": per["a"],
+            f"{prefix}_us_redis": per["redis"],
+            f"{prefix}_us_all": sum(known) if known and per["b"] is not None else None,
+        }
+
+    issues = 0
+    for ph in phases.values():
+        for v in (ph.get("log_issues") or {}).values():
+            issues += int(v.get("count", 0))
+    return {
+        "sustained": dig(best, "delivered_per_s"),
+        "sustained_p99": dig(best, "p99_ms"),
+        "sustained_core": dig(best, "server_core_us_per_dlv"),
+        "ramp_stop": dig(phases, "ramp", "loadgen", "stop_reason"),
+        "ramp_flag": flag(phases.get("ramp")),
+        **cpu(best, "ramp"),
+        "p50": dig(fixed, "p50_ms"),
+        "p99": dig(fixed, "p99_ms"),
+        "max": dig(fixed, "max_ms"),
+        "lost": dig(fixed, "lost"),
+        "echo_p50": dig(fixed, "sender_echo", "p50_ms"),
+        "echo_p99": dig(fixed, "sender_echo", "p99_ms"),
+        "fixed_flag": flag(phases.get("fixed")),
+        **cpu(fixed, "fixed"),
+        "kib_conn": dig(idle, "server_kib_per_conn"),
+        "handshake_us": dig(idle, "server_handshake_cpu_us"),
+        "last_dlv": dig(idle, "last_delivery_ms_median"),
+        "idle_all": dig(idle, "all_delivered"),
+        "idle_flag": flag(phases.get("idle")),
+        "log_issues": issues,
+    }
+
+
+def span(values: list[Any], fmt: str, unit: str = "") -> str:
+    """`lo–hi` of the measured values (`n/a` if none)."""
+    vals = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
+    vals = [v for v in vals if v >= 0]
+    if not vals:
+        return "n/a"
+    lo, hi = num(vals[0], fmt), num(vals[-1], fmt)
+    return f"{lo}{unit}" if lo == hi else f"{lo}–{hi}{unit}"
+
+
+CROSS_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("highest sustained deliveries/s (p99 ≤ 500 ms, no loss)", "sustained", ",.0f", ""),
+    ("… p99 of that step", "sustained_p99", ".0f", " ms"),
+    ("… CPU µs per delivery there: node B (receivers)", "ramp_us_b", ".2f", ""),
+    ("… node A (senders)", "ramp_us_a", ".3f", ""),
+    ("… Redis", "ramp_us_redis", ".3f", ""),
+    ("… all processes", "ramp_us_all", ".2f", ""),
+    ("… node B's core busy (incl. softirq) µs per delivery", "sustained_core", ".2f", ""),
+    ("p50 at 10,000 deliveries/s (send → receipt on B)", "p50", ".1f", " ms"),
+    ("p99 at 10,000 deliveries/s", "p99", ".1f", " ms"),
+    ("max at 10,000 deliveries/s", "max", ".1f", " ms"),
+    ("lost at 10,000 deliveries/s", "lost", ",", ""),
+    ("senders' own copies at 10,000/s, p50 (node A's local fan-out)", "echo_p50", ".1f", " ms"),
+    ("… p99", "echo_p99", ".1f", " ms"),
+    ("CPU µs per delivery at 10,000/s: node B", "fixed_us_b", ".2f", ""),
+    ("… node A", "fixed_us_a", ".2f", ""),
+    ("… Redis", "fixed_us_redis", ".2f", ""),
+    ("… all processes", "fixed_us_all", ".2f", ""),
+    ("node B's RSS per idle connection (10,000)", "kib_conn", ".1f", " KiB"),
+    ("node B's CPU per WebSocket handshake", "handshake_us", ".0f", " µs"),
+    ("one message to 10,000 idle receivers, last delivery (median)", "last_dlv", ".0f", " ms"),
+    ("warnings/errors in the processes' logs", "log_issues", ",", ""),
+)
+
+
+def cross_summary(data: Json) -> str:
+    runs: list[Json] = data["runs"]
+    topologies = [t for t in TOPOLOGIES if any(t in r for r in runs)]
+    figs = {
+        t: [cross_figures(dig(r, t, "phases") or {}) for r in runs if t in r] for t in topologies
+    }
+    head = ["figure", *(TOPOLOGY_SHORT[t] for t in topologies)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for title, key, fmt, unit in CROSS_ROWS:
+        cells = [title]
+        for t in topologies:
+            if t != "two" and key.endswith("_us_a"):
+                cells.append("(= node B)")
+                continue
+            if t == "memory" and key.endswith("_us_redis"):
+                cells.append("–")
+                continue
+            cells.append(span([f[key] for f in figs[t]], fmt, unit))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+TOPOLOGY_SHORT = {
+    "two": "two nodes (A → Redis → B)",
+    "one": "one node, Redis broker",
+    "memory": "one process, memory://",
+}
+
+
+def cross_details(topology: str, res: Json) -> str:
+    out = [f"#### {res.get('title', topology)}", ""]
+    ph: Json = res.get("phases", {})
+    out.append(
+        "| phase | seconds | deliveries/s | p50 | p99 | max | lost | B µs/dlv | A µs/dlv |"
+        " Redis µs/dlv | loadgen busy | others' CPU | notes |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, p in ph.items():
+        lg = p.get("loadgen") or {}
+        r = lg.get("result") or {}
+        notes = phase_notes(name, lg)
+        echo = r.get("sender_echo")
+        if name == "fixed" and echo:
+            notes.append(
+                f"senders' own copies p50 {num(echo.get('p50_ms'), '.1f', ' ms')},"
+                f" p99 {num(echo.get('p99_ms'), '.1f', ' ms')}"
+            )
+        counters = lg.get("counters") or {}
+        if counters.get("unexpected_closes") or counters.get("sender_closes"):
+            notes.append(f"closes: {counters.get('unexpected_close_why')}")
+        if p.get("error"):
+            notes.append(f"error: {p['error']}")
+        if p.get("contended"):
+            notes.append("⚠ disturbed")
+        down = [n for n, up in (p.get("alive_after") or {}).items() if not up]
+        if down:
+            notes.append(f"not answering after the phase: {', '.join(down)}")
+        for proc, issues in (p.get("log_issues") or {}).items():
+            if issues.get("count"):
+                notes.append(f"{proc} log: {issues['count']} warnings/errors")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    num(p.get("seconds"), ".0f"),
+                    num(r.get("delivered_per_s"), ",.0f"),
+                    num(r.get("p50_ms"), ".1f", " ms"),
+                    num(r.get("p99_ms"), ".1f", " ms"),
+                    num(r.get("max_ms"), ".1f", " ms"),
+                    num(r.get("lost"), ","),
+                    num(dig(r, "procs", "b", "us_per_dlv"), ".2f"),
+                    num(dig(r, "procs", "a", "us_per_dlv"), ".3f"),
+                    num(dig(r, "procs", "redis", "us_per_dlv"), ".3f"),
+                    num(lg.get("loadgen_cpu_max"), ".0%"),
+                    num(dig(p, "other_cpu", "cores"), ".2f", " cores"),
+                    "; ".join(notes),
+                ]
+            )
+            + " |"
+        )
+    steps = dig(ph, "ramp", "loadgen", "steps")
+    if isinstance(steps, list) and steps:
+        out += [
+            "",
+            "Ramp steps (CPU shares are of one core, over the step from its first send to its"
+            " last delivery):",
+            "",
+            "| target/s | delivered/s | p50 | p99 | lost | B CPU | B µs/dlv | A CPU | A µs/dlv |"
+            " Redis CPU | Redis µs/dlv | loadgen busy | loadgen waited | pass |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for s in steps:
+            out.append(
+                "| "
+                + " | ".join(
+                    [
+                        num(s.get("target_per_s"), ",.0f"),
+                        num(s.get("delivered_per_s"), ",.0f"),
+                        num(s.get("p50_ms"), ".1f", " ms"),
+                        num(s.get("p99_ms"), ".1f", " ms"),
+                        num(s.get("lost"), ","),
+                        num(dig(s, "procs", "b", "share"), ".0%"),
+                        num(dig(s, "procs", "b", "us_per_dlv"), ".2f"),
+                        num(dig(s, "procs", "a", "share"), ".0%"),
+                        num(dig(s, "procs", "a", "us_per_dlv"), ".3f"),
+                        num(dig(s, "procs", "redis", "share"), ".0%"),
+                        num(dig(s, "procs", "redis", "us_per_dlv"), ".3f"),
+                        num(s.get("loadgen_cpu"), ".0%"),
+                        num(s.get("loadgen_runq_wait_ms"), ".0f", " ms"),
+                        "yes" if s.get("pass") else "no",
+                    ]
+                )
+                + " |"
+            )
+    issues = [
+        f"- {proc}: " + " / ".join(f"`{line}`" for line in v["first"])
+        for p in ph.values()
+        for proc, v in (p.get("log_issues") or {}).items()
+        if v.get("count")
+    ]
+    if issues:
+        out += ["", "Log lines (first of each kind, per phase):", "", *issues]
+    out.append("")
+    return "\n".join(out)
+
+
+def cross_report(data: Json) -> str:
+    m = data["machine"]
+    cores = Placement(**data["placement"])
+    lines = [
+        f"# Cross-node delivery benchmark ({'quick' if data['quick'] else 'full'} run,"
+        f" {data['started']}, {len(data['runs'])} run{'s' if len(data['runs']) != 1 else ''})",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, Linux {m['kernel']},"
+        f" Python {m['python']}, {m['go']}, {data.get('redis_version', 'redis ?')}."
+        " Loopback TCP; a fresh Redis and fresh nodes for every phase.",
+        f"Command: `{data['command']}`",
+        "",
+        "Placement (taskset):",
+        "",
+        *[
+            f"- {TOPOLOGY_SHORT[t]}: {cores.describe(t)}"
+            for t in TOPOLOGIES
+            if t in data["topologies"]
+        ],
+        "",
+        "Load: the suite's fixed, ramp and idle phases, but the 10 senders are extra"
+        " connections to node A (`-sender-addr`) and only the connections to node B count as"
+        " receivers; with one node both go to it. A delivery is a message frame received on"
+        " node B. Every message is a legacy post to `general`: node A stores it with the Redis"
+        " append script, which PUBLISHes it; each node's subscriber connection receives it and"
+        " the node fans it out.",
+        "",
+        "## Summary (range over the runs)",
+        "",
+        cross_summary(data),
+        "",
+        "CPU is utime+stime from /proc/PID/stat (10 ms ticks) over the step, from its first send"
+        " to its last delivery, divided by the deliveries on node B (node A's and Redis's cost"
+        " is per message: divide by 1,000 receivers to compare). ⚑ marks a figure where the load"
+        " generator was more than 85% busy, ⚠ one disturbed by other processes.",
+        "",
+        "## Phases",
+        "",
+        *[f"- `{p.name}`: {p.title}" for p in CROSS_PHASES if p.name in data["phases"]],
+        "",
+        "## Details",
+        "",
+    ]
+    for i, run in enumerate(data["runs"], 1):
+        lines += [f"### Run {i}", ""]
+        for topology, res in run.items():
+            lines.append(cross_details(topology, res))
+    return "\n".join(lines)
+
+
+def run_cross(args: argparse.Namespace, argv: list[str] | None, quiet: Quiet) -> int:
+    """The cross-node suite: `--runs` rounds over the topologies, each phase on fresh servers."""
+    if shutil.which("redis-server") is None:
+        raise BenchError("no redis-server: apt-get install -y redis-server")
+    cores = Placement.parse(args.cross_cores)
+    topologies = [t.strip() for t in args.topologies.split(",") if t.strip()]
+    unknown = [t for t in topologies if t not in TOPOLOGIES]
+    if unknown or not topologies:
+        raise BenchError(f"--topologies: unknown {unknown}; pick from {', '.join(TOPOLOGIES)}")
+    wanted = {s.strip() for s in args.phases.split(",")}
+    phases = [p for p in CROSS_PHASES if p.name in wanted]
+    if not phases:
+        raise BenchError("--cross-node runs the phases fixed, ramp and idle; none was chosen")
+    spec = our_server_spec(args.python, args.server_arg)
+    if spec is None or "--broker" not in spec.help_text:
+        raise BenchError("chat_server.py is missing or has no --broker option")
+    nofile = raise_nofile()
+    if nofile < 12000:
+        log(f"RLIMIT_NOFILE is {nofile}: the idle phase needs ~10,100 descriptors per process")
+    BIN.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    logs = RESULTS / f"{stamp}-logs"
+    logs.mkdir()
+    log("building the load generator")
+    loadgen = build_loadgen()
+    version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    data: Json = {
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "command": " ".join([".venv/bin/python", "bench/run.py", *(argv or sys.argv[1:])]),
+        "machine": machine(),
+        "redis_version": " ".join(version[:3]) if version else "redis ?",
+        "placement": {"a": cores.a, "b": cores.b, "redis": cores.redis, "loadgen": cores.loadgen},
+        "topologies": topologies,
+        "phases": [p.name for p in phases],
+        "argv": spec.argv,
+        "runs": [],
+    }
+    t0 = time.monotonic()
+    for i in range(args.runs):
+        log(f"cross-node run {i + 1} of {args.runs}")
+        one: Json = {}
+        for topology in topologies:
+            res: Json = {"title": TOPOLOGIES[topology], "phases": {}}
+            for phase in phases:
+                res["phases"][phase.name] = run_cross_phase(
+                    loadgen, spec, topology, phase, args.quick, logs, quiet, cores
+                )
+            one[topology] = res
+        data["runs"].append(one)
+    data["seconds"] = round(time.monotonic() - t0, 1)
+    text = cross_report(data)
+    name = f"{stamp}-crossnode-{'quick' if args.quick else 'full'}"
+    (RESULTS / f"{name}.md").write_text(text + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    print(text)
+    log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{name}.*")
+    return 0
+
+
 # ------------------------------------------------------------------------------------ main
 
 
@@ -1079,6 +1691,26 @@ def main(argv: list[str] | None = None) -> int:
         help="run servers and load generator at this nice value (e.g. -10 on a shared machine:"
         " other processes then get little CPU on cores 0-1 during a phase)",
     )
+    ap.add_argument(
+        "--cross-node",
+        action="store_true",
+        help="run the cross-node suite instead (fixed, ramp, idle over --topologies;"
+        " see bench/README.md)",
+    )
+    ap.add_argument(
+        "--topologies",
+        default=",".join(TOPOLOGIES),
+        help="with --cross-node, comma list of: two (senders on node A, receivers on node B,"
+        " one Redis), one (one node, Redis broker), memory (one memory:// process)",
+    )
+    ap.add_argument(
+        "--cross-cores",
+        default=DEFAULT_PLACEMENT,
+        help=f"with --cross-node, the cores of each process (default {DEFAULT_PLACEMENT})",
+    )
+    ap.add_argument(
+        "--runs", type=int, default=1, help="with --cross-node, rounds over the topologies"
+    )
     args = ap.parse_args(argv)
     quiet = Quiet(
         args.quiet_limit,
@@ -1087,6 +1719,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.nice:
         NICE[:] = ["nice", "-n", str(args.nice)]
+
+    if args.cross_node:
+        if shutil.which("taskset") is None:
+            raise BenchError("taskset is missing (Debian package util-linux)")
+        return run_cross(args, argv, quiet)
 
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     phases = [p for p in PHASES if p.name in {s.strip() for s in args.phases.split(",")}]

@@ -11,8 +11,12 @@
 // It measures its own CPU use (getrusage) over every measured window and flags a result where
 // it was more than 85% busy: such a figure is the load generator's limit, not the server's.
 // With -pid it also samples the server's CPU (utime+stime from /proc/PID/stat) and RSS at the
-// exact edges of each window. It prints one JSON object on stdout; progress goes to stderr.
-// Only loopback addresses are accepted, and every run ends by itself (-deadline).
+// exact edges of each window, and with -pids the CPU of more processes (a cluster's other node,
+// Redis). With -sender-addr the senders are extra connections to another server (node A of a
+// cluster) and only the -clients connections to -addr (node B) are counted receivers; the
+// senders' own copies of their messages are timed apart (`sender_echo`). It prints one JSON
+// object on stdout; progress goes to stderr. Only loopback addresses are accepted, and every
+// run ends by itself (-deadline).
 package main
 
 import (
@@ -68,6 +72,8 @@ type config struct {
 	churnLife  float64
 	churnMax   int
 	drain      float64
+	senderAddr string
+	pids       string
 }
 
 type kind uint8
@@ -76,6 +82,7 @@ const (
 	kClient kind = iota // a counted receiver (and maybe a sender)
 	kSlow               // connects, then never reads again
 	kChurn              // connects, maybe posts once, disconnects
+	kSender             // with -sender-addr: a sender on that server, not a counted receiver
 )
 
 type state uint8
@@ -175,10 +182,14 @@ type srvSample struct {
 	ok     bool
 	cpuSec float64
 	rssKiB int64
-	waitNs int64   // time its threads were runnable but waiting for a CPU (schedstat)
-	coreS  float64 // non-idle seconds of the server's core, softirq included (/proc/stat)
-	myWait int64   // the same for the load generator itself
+	waitNs int64     // time its threads were runnable but waiting for a CPU (schedstat)
+	coreS  float64   // non-idle seconds of the server's core, softirq included (/proc/stat)
+	myWait int64     // the same for the load generator itself
+	procs  []float64 // CPU seconds of each -pids process (-1: unreadable)
 }
+
+// procNames are the names given in -pids, in the order of srvSample.procs.
+var procNames []string
 
 // coreBusy returns the non-idle seconds (user, nice, system, irq, softirq, steal) of one core.
 func coreBusy(core int) float64 {
@@ -250,6 +261,7 @@ type step struct {
 	srv1      srvSample
 	drained   bool
 	slowest   []int64 // the slowest delivery (ns) per 250 ms slice of send time
+	echo      *hist   // with -sender-addr: the senders' own copies (their server's local fan-out)
 }
 
 const sliceNs = 250e6
@@ -279,6 +291,9 @@ type gen struct {
 	marker []byte
 	sa     syscall.SockaddrInet4
 	req    []byte
+	sendSA syscall.SockaddrInet4 // with -sender-addr: where the senders connect
+	sendRq []byte
+	pids   []int // -pids, in the order of procNames
 
 	clients   []*conn
 	senders   []*conn
@@ -290,6 +305,7 @@ type gen struct {
 	failWhy   map[string]int
 	closeWhy  map[string]int
 	unexpClos int
+	senderClo int
 
 	sending  bool
 	interval float64
@@ -359,6 +375,9 @@ func main() {
 	flag.Float64Var(&cfg.churnLife, "churn-life", 500, "churn: longest life of a churning connection, ms")
 	flag.IntVar(&cfg.churnMax, "churn-max", 500, "churn: most churning connections at once")
 	flag.Float64Var(&cfg.drain, "drain", 5, "seconds to wait for outstanding deliveries after sending stops")
+	flag.StringVar(&cfg.senderAddr, "sender-addr", "", "host:port of another server for the senders: then "+
+		"-senders extra connections there send, and only the -clients connections to -addr are counted receivers")
+	flag.StringVar(&cfg.pids, "pids", "", "name=pid,... of more processes whose CPU is sampled at every window edge")
 	flag.Parse()
 
 	runtime.LockOSThread()
@@ -418,25 +437,34 @@ func raiseNofile(want int) {
 }
 
 func newGen(cfg *config) (*gen, error) {
-	host, portS, err := net.SplitHostPort(cfg.addr)
+	sa, err := loopbackAddr("-addr", cfg.addr)
 	if err != nil {
 		return nil, err
 	}
-	ip := net.ParseIP(host)
-	if host == "localhost" {
-		ip = net.IPv4(127, 0, 0, 1)
-	}
-	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("-addr must be an IPv4 loopback address, got %q", host)
-	}
-	port, err := strconv.Atoi(portS)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.senders < 1 || cfg.senders > cfg.clients {
+	if cfg.senders < 1 || (cfg.senders > cfg.clients && cfg.senderAddr == "") {
 		if cfg.mode != "idle" {
 			return nil, fmt.Errorf("-senders must be 1..clients")
 		}
+	}
+	var sendSA syscall.SockaddrInet4
+	if cfg.senderAddr != "" {
+		if sendSA, err = loopbackAddr("-sender-addr", cfg.senderAddr); err != nil {
+			return nil, err
+		}
+	}
+	var pids []int
+	procNames = nil
+	for _, item := range strings.Split(cfg.pids, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		name, pidS, ok := strings.Cut(item, "=")
+		pid, err := strconv.Atoi(pidS)
+		if !ok || name == "" || err != nil || pid <= 0 {
+			return nil, fmt.Errorf("-pids wants name=pid,..., got %q", item)
+		}
+		procNames = append(procNames, name)
+		pids = append(pids, pid)
 	}
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
@@ -456,17 +484,45 @@ func newGen(cfg *config) (*gen, error) {
 	g.run = fmt.Sprintf("%06x", g.rand()&0xffffff)
 	g.marker = []byte("LG" + g.run + "~")
 	g.pad = strings.Repeat("x", cfg.size)
-	copy(g.sa.Addr[:], ip.To4())
-	g.sa.Port = port
+	g.sa, g.sendSA, g.pids = sa, sendSA, pids
 	key := make([]byte, 16)
 	for i := range key {
 		key[i] = byte(g.rand())
 	}
-	g.req = []byte("GET " + cfg.path + " HTTP/1.1\r\nHost: " + cfg.addr +
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
-		base64.StdEncoding.EncodeToString(key) + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	request := func(host string) []byte {
+		return []byte("GET " + cfg.path + " HTTP/1.1\r\nHost: " + host +
+			"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
+			base64.StdEncoding.EncodeToString(key) + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	}
+	g.req = request(cfg.addr)
+	if cfg.senderAddr != "" {
+		g.sendRq = request(cfg.senderAddr)
+	}
 	g.deadlineNs = int64(cfg.deadline * 1e9)
 	return g, nil
+}
+
+// loopbackAddr parses an IPv4 loopback host:port.
+func loopbackAddr(what, addr string) (syscall.SockaddrInet4, error) {
+	var sa syscall.SockaddrInet4
+	host, portS, err := net.SplitHostPort(addr)
+	if err != nil {
+		return sa, err
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return sa, fmt.Errorf("%s must be an IPv4 loopback address, got %q", what, host)
+	}
+	port, err := strconv.Atoi(portS)
+	if err != nil {
+		return sa, err
+	}
+	copy(sa.Addr[:], ip.To4())
+	sa.Port = port
+	return sa, nil
 }
 
 func (g *gen) rand() uint64 {
@@ -506,8 +562,32 @@ func (g *gen) sample() srvSample {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	rssPages, _ := strconv.ParseInt(f[21], 10, 64)
+	var procs []float64
+	for _, pid := range g.pids {
+		procs = append(procs, procCPU(pid))
+	}
 	return srvSample{ok: true, cpuSec: (ut + st) / 100, rssKiB: rssPages * int64(os.Getpagesize()) / 1024,
-		waitNs: runqWait(strconv.Itoa(g.cfg.pid)), myWait: runqWait("self"), coreS: coreBusy(g.cfg.serverCore)}
+		waitNs: runqWait(strconv.Itoa(g.cfg.pid)), myWait: runqWait("self"), coreS: coreBusy(g.cfg.serverCore),
+		procs: procs}
+}
+
+// procCPU returns utime+stime of a process in seconds, or -1.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
 }
 
 // ---------------------------------------------------------------- connections
@@ -524,7 +604,11 @@ func (g *gen) dial(k kind, now int64) *conn {
 	if k == kSlow && g.cfg.slowRcvbuf > 0 {
 		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, g.cfg.slowRcvbuf)
 	}
-	err = syscall.Connect(fd, &g.sa)
+	sa := &g.sa
+	if k == kSender {
+		sa = &g.sendSA
+	}
+	err = syscall.Connect(fd, sa)
 	if err != nil && err != syscall.EINPROGRESS {
 		g.failConnect(c, "connect: "+err.Error())
 		return c
@@ -603,6 +687,10 @@ func (g *gen) closeConn(c *conn, why string, intentional bool) {
 			g.unexpClos++
 			g.closeWhy[why]++
 		}
+	}
+	if c.kind == kSender && !intentional {
+		g.senderClo++
+		g.closeWhy["sender: "+why]++
 	}
 	g.release(c)
 }
@@ -689,7 +777,11 @@ func (g *gen) handle(ev syscall.EpollEvent, now int64) {
 			return
 		}
 		c.st = sHandshake
-		c.out = append(c.out[:0], g.req...)
+		if c.kind == kSender {
+			c.out = append(c.out[:0], g.sendRq...)
+		} else {
+			c.out = append(c.out[:0], g.req...)
+		}
 		g.flush(c)
 		return
 	}
@@ -876,6 +968,10 @@ func parseUint(b []byte) (uint64, []byte, bool) {
 }
 
 func (g *gen) text(c *conn, p []byte, now int64) {
+	if c.kind == kSender {
+		g.echo(p, now)
+		return
+	}
 	if c.kind != kClient {
 		return
 	}
@@ -908,6 +1004,28 @@ func (g *gen) text(c *conn, p []byte, now int64) {
 	st.note(int64(ts), now-int64(ts))
 	if now > st.lastRecv {
 		st.lastRecv = now
+	}
+}
+
+// echo records a sender's own copy of a message (its server's local fan-out); not counted as
+// a delivery.
+func (g *gen) echo(p []byte, now int64) {
+	i := bytes.Index(p, g.marker)
+	if i < 0 {
+		return
+	}
+	q := p[i+len(g.marker):]
+	_, q, ok1 := parseUint(q)
+	gs, q, ok2 := parseUint(q)
+	ts, _, ok3 := parseUint(q)
+	if !ok1 || !ok2 || !ok3 || gs >= g.gseq {
+		return
+	}
+	if st := g.stepFor(gs); st != nil {
+		if st.echo == nil {
+			st.echo = &hist{}
+		}
+		st.echo.add(now - int64(ts))
 	}
 }
 
@@ -1166,11 +1284,27 @@ func (g *gen) setupClients(n, senders int) float64 {
 	if len(g.clients) < n {
 		logf("only %d of %d clients connected: %v", len(g.clients), n, g.failWhy)
 	}
-	if senders > len(g.clients) {
+	var pool []*conn
+	if g.cfg.senderAddr != "" {
+		for _, c := range g.connectMany(senders, kSender) {
+			if c.st == sOpen {
+				pool = append(pool, c)
+			}
+		}
+		if len(pool) < senders {
+			logf("only %d of %d senders connected to %s: %v", len(pool), senders, g.cfg.senderAddr, g.failWhy)
+		}
+		senders = len(pool)
+	} else if senders > len(g.clients) {
 		senders = len(g.clients)
 	}
 	for i := 0; i < senders; i++ {
-		c := g.clients[i*len(g.clients)/senders]
+		var c *conn
+		if pool != nil {
+			c = pool[i]
+		} else {
+			c = g.clients[i*len(g.clients)/senders]
+		}
 		c.sender = i
 		c.email = fmt.Sprintf("s%d@bench.invalid", i)
 		c.name = fmt.Sprintf("lg%ss%d", g.run, i)
@@ -1279,6 +1413,28 @@ func (s *step) json() map[string]any {
 		"server_rss_kib_0":   s.srv0.rssKiB,
 		"server_rss_kib_end": s.srv1.rssKiB,
 	}
+	if e := s.echo; e != nil && e.n > 0 {
+		m["sender_echo"] = map[string]any{"n": e.n, "p50_ms": round(e.pct(0.5), 3),
+			"p99_ms": round(e.pct(0.99), 3), "max_ms": round(float64(e.maxNs)/1e6, 3)}
+	}
+	if len(procNames) > 0 && len(s.srv0.procs) == len(procNames) && len(s.srv1.procs) == len(procNames) {
+		procs := map[string]any{}
+		for i, name := range procNames {
+			a, b := s.srv0.procs[i], s.srv1.procs[i]
+			if a < 0 || b < 0 {
+				continue
+			}
+			p := map[string]any{"cpu_s": round(b-a, 3), "share": -1.0, "us_per_dlv": -1.0}
+			if win > 0 {
+				p["share"] = round((b-a)/win, 3)
+			}
+			if s.delivered > 0 {
+				p["us_per_dlv"] = round((b-a)*1e6/float64(s.delivered), 3)
+			}
+			procs[name] = p
+		}
+		m["procs"] = procs
+	}
 	if len(s.slowest) > 1 {
 		tl := make([]float64, len(s.slowest))
 		for i, v := range s.slowest {
@@ -1357,6 +1513,7 @@ func (g *gen) counters() map[string]any {
 		"connect_failures":        g.connFail,
 		"connect_fail_why":        g.failWhy,
 		"unexpected_closes":       g.unexpClos,
+		"sender_closes":           g.senderClo,
 		"unexpected_close_why":    g.closeWhy,
 		"duplicates_or_reordered": g.dups,
 		"foreign_frames":          g.foreign,
