@@ -84,14 +84,14 @@ class Fanout:
         """The broker's callback: one payload (channels.py) on one channel."""
         kind, body = payload[0], payload[1:]
         if kind == channels.MESSAGE:
-            stored = channels.from_fields(jsoncodec.loads(body))  # type: ignore[arg-type]
+            stored = channels.from_fields(jsoncodec.loads(body))
             room = self.rooms.get(stored.conversation)
             if room is not None:
                 self._message(room, stored)
         elif kind == channels.DIRECT:
             user = self.users.get(channel.removeprefix(self._user_prefix))
             if user is not None:
-                self._direct(user, channels.from_fields(jsoncodec.loads(body)))  # type: ignore[arg-type]
+                self._direct(user, channels.from_fields(jsoncodec.loads(body)))
         elif kind == channels.NOTICE:
             room = self.rooms.get(channel.removeprefix(self._room_prefix))
             if room is not None:
@@ -137,7 +137,7 @@ class Fanout:
 
     def _notice(self, room: Room, body: bytes) -> None:
         """Join, leave and typing notices go to the room's members but the user they are about."""
-        event: dict[str, Any] = jsoncodec.loads(body)  # type: ignore[arg-type]
+        event: dict[str, Any] = jsoncodec.loads(body)
         about = str(event.get("username", "")).casefold()
         frame = Frame(body)
         for client in room.listeners:

@@ -11,7 +11,7 @@ except ImportError:  # pragma: no cover - depends on the installed extras
     orjson = None  # type: ignore[assignment]
 
 
-def loads(text: str) -> Any:
+def loads(text: str | bytes) -> Any:
     """Parse JSON; ValueError for anything that is not valid JSON (too deep included)."""
     try:
         if orjson is not None:
