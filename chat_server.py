@@ -14,7 +14,6 @@ from pathlib import Path
 
 import emoji
 import tornado.options
-from tornado.httpserver import HTTPServer
 from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
@@ -26,6 +25,7 @@ from chat.roster import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
+from handlers.httpserver import chat_http_server
 from handlers.keepalive import Keepalive
 from handlers.outbox import Flusher
 from handlers.pages import PageHandler, StaticHandler
@@ -156,7 +156,7 @@ async def serve(settings: Settings) -> int:
         await store.close()
         return 2
     settle_heap()
-    server = HTTPServer(app, xheaders=settings.xheaders)
+    server = chat_http_server(app, settings)
     try:
         server.listen(settings.port, settings.address)
     except OSError as exc:

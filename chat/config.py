@@ -56,6 +56,22 @@ class Settings:
         default=100,
         metadata=_meta("connections", "open WebSockets per client address; 0 = unlimited"),
     )
+    max_unfinished_per_ip: int = field(
+        default=100,
+        metadata=_meta("connections", "HTTP connections per client address that have not yet "
+                                      "sent a complete request (or become WebSockets); more "
+                                      "are closed at once; 0 = unlimited"),
+    )
+    header_timeout: float = field(
+        default=10.0,
+        metadata=_meta("s", "a new connection that has not sent its request's headers by then "
+                            "is closed (and a request body must arrive as quickly)"),
+    )
+    idle_timeout: float = field(
+        default=30.0,
+        metadata=_meta("s", "a kept-alive HTTP connection without a next request by then is "
+                            "closed"),
+    )
     max_message_bytes: int = field(
         default=64 * 1024,
         metadata=_meta("bytes", "largest inbound frame; larger ones close the connection "
@@ -138,6 +154,10 @@ class Settings:
                  self.max_connections >= 0),
                 ("max_connections_per_ip", self.max_connections_per_ip, "0 or more",
                  self.max_connections_per_ip >= 0),
+                ("max_unfinished_per_ip", self.max_unfinished_per_ip, "0 or more",
+                 self.max_unfinished_per_ip >= 0),
+                ("header_timeout", self.header_timeout, "more than 0", self.header_timeout > 0),
+                ("idle_timeout", self.idle_timeout, "more than 0", self.idle_timeout > 0),
                 ("max_message_bytes", self.max_message_bytes, "at least 1024",
                  self.max_message_bytes >= 1024),
                 ("max_text_chars", self.max_text_chars, "1 or more", self.max_text_chars >= 1),
