@@ -28,7 +28,7 @@ from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
 from handlers.httpserver import chat_http_server
 from handlers.keepalive import Keepalive
 from handlers.outbox import Flusher
-from handlers.pages import PageHandler, StaticHandler
+from handlers.pages import PageHandler, ResponseHeaders, StaticHandler
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("chat.server")
@@ -93,6 +93,7 @@ def make_app(
         static_handler_class=StaticHandler,
         # No websocket_ping_interval: handlers/keepalive.py pings every connection from one timer.
         websocket_max_message_size=settings.max_message_bytes,
+        transforms=[ResponseHeaders],
     )
     app.hub = hub
     app.store = store
