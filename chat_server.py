@@ -11,9 +11,11 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import emoji
 import tornado.options
+from tornado.httputil import HTTPServerRequest
 from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
@@ -25,6 +27,7 @@ from chat.roster import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
+from handlers.hosts import HostCheck, WrongHostHandler
 from handlers.httpserver import chat_http_server
 from handlers.keepalive import Keepalive
 from handlers.outbox import Flusher
@@ -40,6 +43,13 @@ class ChatApplication(Application):
     hub: Hub
     store: HistoryStore
     metrics: Metrics
+    hosts: HostCheck
+
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> Any:
+        """The route's handler, or for a Host the server does not serve, a 400 on any path."""
+        if not self.hosts.allows(request.host):
+            return self.get_handler_delegate(request, WrongHostHandler)
+        return super().find_handler(request, **kwargs)
 
 
 def log_request(handler: RequestHandler) -> None:
@@ -95,6 +105,7 @@ def make_app(
         websocket_max_message_size=settings.max_message_bytes,
         transforms=[ResponseHeaders],
     )
+    app.hosts = HostCheck([*settings.allowed_hosts, settings.address])
     app.hub = hub
     app.store = store
     app.metrics = metrics

@@ -33,6 +33,11 @@ class Settings:
         metadata=_meta("", "extra origins (scheme://host[:port]) allowed to open /ws; "
                            "the page's own host is always allowed"),
     )
+    allowed_hosts: list[str] = field(
+        default_factory=list,
+        metadata=_meta("", "extra host names the server answers to (the Host header); localhost, "
+                           "IP addresses and --address always are; * turns the check off"),
+    )
     xheaders: bool = field(
         default=False,
         metadata=_meta("", "trust X-Real-IP/X-Forwarded-For (only behind a proxy you run)"),
