@@ -231,7 +231,10 @@ def test_out_of_descriptors_the_server_pauses_logs_once_and_recovers(starved_chi
         for _ in range(CHILD_FILES + 20):  # past the limit: the rest wait in the backlog
             sock = socket.create_connection(("127.0.0.1", port), timeout=GENEROUS_S)
             holders.append(sock)
-        time.sleep(0.5)  # let the server take what it can and hit EMFILE
+        deadline = time.monotonic() + GENEROUS_S  # the server takes what it can, then fails
+        while "cannot accept connections" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.05)
         cpu_before, log_before = cpu_seconds(proc.pid), log.stat().st_size
         time.sleep(1.0)
         cpu_used = cpu_seconds(proc.pid) - cpu_before
