@@ -61,6 +61,7 @@ async def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(http_server, ws
 
 
 def ipv6_loopback() -> bool:
+    """Whether this machine can bind a socket to ::1."""
     try:
         with socket.socket(socket.AF_INET6) as sock:
             sock.bind(("::1", 0))

@@ -151,6 +151,7 @@ async def test_websocket_frames_up_to_max_message_bytes_still_pass(connect) -> N
 
 
 def rss_bytes(pid: int) -> int:
+    """The resident memory of process `pid`."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
@@ -158,6 +159,7 @@ def rss_bytes(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process `pid` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -208,6 +210,7 @@ def starved_child(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int
     log = tmp_path / "stderr.log"
     with log.open("wb") as stderr:
         proc = subprocess.Popen(
+            # Connections from one address stand in for many clients: no per-address bound.
             [sys.executable, "-c", WRAPPER.format(n=CHILD_FILES), "--port", str(port),
              "--max-unfinished-per-ip", "0"],
             cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=stderr)
