@@ -11,10 +11,11 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import emoji
 import tornado.options
-from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPServerRequest
 from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
@@ -26,9 +27,11 @@ from chat.roster import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
+from handlers.hosts import HostCheck, WrongHostHandler
+from handlers.httpserver import chat_http_server
 from handlers.keepalive import Keepalive
 from handlers.outbox import Flusher
-from handlers.pages import PageHandler, StaticHandler
+from handlers.pages import PageHandler, ResponseHeaders, StaticHandler
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("chat.server")
@@ -40,6 +43,13 @@ class ChatApplication(Application):
     hub: Hub
     store: HistoryStore
     metrics: Metrics
+    hosts: HostCheck
+
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> Any:
+        """The route's handler, or for a Host the server does not serve, a 400 on any path."""
+        if not self.hosts.allows(request.host):
+            return self.get_handler_delegate(request, WrongHostHandler)
+        return super().find_handler(request, **kwargs)
 
 
 def log_request(handler: RequestHandler) -> None:
@@ -93,7 +103,9 @@ def make_app(
         static_handler_class=StaticHandler,
         # No websocket_ping_interval: handlers/keepalive.py pings every connection from one timer.
         websocket_max_message_size=settings.max_message_bytes,
+        transforms=[ResponseHeaders],
     )
+    app.hosts = HostCheck([*settings.allowed_hosts, settings.address])
     app.hub = hub
     app.store = store
     app.metrics = metrics
@@ -156,7 +168,7 @@ async def serve(settings: Settings) -> int:
         await store.close()
         return 2
     settle_heap()
-    server = HTTPServer(app, xheaders=settings.xheaders)
+    server = chat_http_server(app, settings)
     try:
         server.listen(settings.port, settings.address)
     except OSError as exc:

@@ -33,6 +33,11 @@ class Settings:
         metadata=_meta("", "extra origins (scheme://host[:port]) allowed to open /ws; "
                            "the page's own host is always allowed"),
     )
+    allowed_hosts: list[str] = field(
+        default_factory=list,
+        metadata=_meta("", "extra host names the server answers to (the Host header); localhost, "
+                           "IP addresses and --address always are; * turns the check off"),
+    )
     xheaders: bool = field(
         default=False,
         metadata=_meta("", "trust X-Real-IP/X-Forwarded-For (only behind a proxy you run)"),
@@ -55,6 +60,22 @@ class Settings:
     max_connections_per_ip: int = field(
         default=100,
         metadata=_meta("connections", "open WebSockets per client address; 0 = unlimited"),
+    )
+    max_unfinished_per_ip: int = field(
+        default=100,
+        metadata=_meta("connections", "HTTP connections per client address that have not yet "
+                                      "sent a complete request (or become WebSockets); more "
+                                      "are closed at once; 0 = unlimited"),
+    )
+    header_timeout: float = field(
+        default=10.0,
+        metadata=_meta("s", "a new connection that has not sent its request's headers by then "
+                            "is closed (and a request body must arrive as quickly)"),
+    )
+    idle_timeout: float = field(
+        default=30.0,
+        metadata=_meta("s", "a kept-alive HTTP connection without a next request by then is "
+                            "closed"),
     )
     max_message_bytes: int = field(
         default=64 * 1024,
@@ -138,6 +159,10 @@ class Settings:
                  self.max_connections >= 0),
                 ("max_connections_per_ip", self.max_connections_per_ip, "0 or more",
                  self.max_connections_per_ip >= 0),
+                ("max_unfinished_per_ip", self.max_unfinished_per_ip, "0 or more",
+                 self.max_unfinished_per_ip >= 0),
+                ("header_timeout", self.header_timeout, "more than 0", self.header_timeout > 0),
+                ("idle_timeout", self.idle_timeout, "more than 0", self.idle_timeout > 0),
                 ("max_message_bytes", self.max_message_bytes, "at least 1024",
                  self.max_message_bytes >= 1024),
                 ("max_text_chars", self.max_text_chars, "1 or more", self.max_text_chars >= 1),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from chat.addresses import address_group
+
 
 class TokenBucket:
     """Allows `rate` events per second on average and `burst` at once; rate 0 allows all."""
@@ -29,7 +31,10 @@ class TokenBucket:
 
 
 class ConnectionCounter:
-    """Open connections, in all and per client address, against their limits (0 = none)."""
+    """Open connections, in all and per client address, against their limits (0 = none).
+
+    Addresses are counted by `address_group`: an IPv6 address with the rest of its /64.
+    """
 
     def __init__(self, max_total: int, max_per_address: int) -> None:
         self.max_total = max_total
@@ -41,18 +46,20 @@ class ConnectionCounter:
         """(HTTP status, reason) if one more connection from `address` is over a limit."""
         if self.max_total and self.total >= self.max_total:
             return 503, f"the server holds its limit of {self.max_total:,} connections"
-        if self.max_per_address and self._per_address[address] >= self.max_per_address:
+        group = address_group(address)
+        if self.max_per_address and self._per_address[group] >= self.max_per_address:
             return 429, (
-                f"{address} already has {self.max_per_address:,} connections, the limit per address"
+                f"{group} already has {self.max_per_address:,} connections, the limit per address"
             )
         return None
 
     def add(self, address: str) -> None:
         self.total += 1
-        self._per_address[address] += 1
+        self._per_address[address_group(address)] += 1
 
     def remove(self, address: str) -> None:
         self.total -= 1
-        self._per_address[address] -= 1
-        if self._per_address[address] <= 0:
-            del self._per_address[address]
+        group = address_group(address)
+        self._per_address[group] -= 1
+        if self._per_address[group] <= 0:
+            del self._per_address[group]

@@ -86,9 +86,11 @@ class Messages:
                 ts=int(self._clock() * 1000), cid=cid, to=to)
         except StoreError as exc:
             self.stats.store_failures += 1
+            self.stats.store_failing += 1
             log.error("could not store a message in %s: %s", conversation, exc)
             raise ProtocolError("store_failed", "the message could not be stored; "
                                 "it was not sent", request=request, cid=cid) from None
+        self.stats.store_failing = 0
         self.observe_store_latency(self._monotonic() - started)
         if created:
             self.stats.messages += 1

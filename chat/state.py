@@ -117,7 +117,7 @@ class Stats:
     """Counters the hub keeps for /healthz and /metrics."""
 
     __slots__ = ("deliveries", "errors", "evicted", "gap_fills", "messages", "rate_limited",
-                 "store_failures")
+                 "store_failing", "store_failures")
 
     def __init__(self) -> None:
         self.messages = 0  # room and direct messages stored and sent
@@ -126,4 +126,5 @@ class Stats:
         self.rate_limited = 0  # frames refused by the rate limit
         self.evicted = 0  # slow readers dropped (counted by the transport)
         self.store_failures = 0  # appends the store refused
+        self.store_failing = 0  # appends refused in a row since the last it took (/healthz)
         self.gap_fills = 0  # rooms caught up from the store (messages the broker lost)

@@ -15,20 +15,23 @@ LOOP_LAG_INTERVAL_S = 0.5  # often enough to see a stall, rare enough to cost no
 
 
 class HealthHandler(RequestHandler):
-    """200 with counts while the server serves; 503 while the broker is down (Redis lost)."""
+    """200 with counts while the server serves; 503 while the broker is down or appends fail."""
 
     def initialize(self, hub: Hub) -> None:
         self.hub = hub
 
     def get(self) -> None:
         hub = self.hub
-        healthy = hub.broker.healthy
+        broker_up = hub.broker.healthy
+        store_ok = not hub.stats.store_failing
+        healthy = broker_up and store_ok
         self.set_header("Cache-Control", "no-store")
         if not healthy:
             self.set_status(503)
         self.write({
             "status": "ok" if healthy else "unavailable",
-            "broker": "up" if healthy else "down",
+            "broker": "up" if broker_up else "down",
+            "store": "ok" if store_ok else "failing",
             "connections": len(hub.clients),
             "users": len(hub.users),
             "rooms": len(hub.rooms),

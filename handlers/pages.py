@@ -1,8 +1,9 @@
-"""GET / (the page), static files, and the security headers they carry."""
+"""GET / (the page), static files, and the security headers every response carries."""
 
 from __future__ import annotations
 
-from tornado.web import RequestHandler, StaticFileHandler
+from tornado.httputil import HTTPHeaders
+from tornado.web import OutputTransform, RequestHandler, StaticFileHandler
 
 # The page runs only its own scripts and styles; avatars may come from Gravatar.
 CONTENT_SECURITY_POLICY = "; ".join((
@@ -26,9 +27,22 @@ SECURITY_HEADERS = {
 }
 
 
-def add_security_headers(handler: RequestHandler) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        handler.set_header(name, value)
+class ResponseHeaders(OutputTransform):
+    """Every response, errors and 404s included, with SECURITY_HEADERS and no `Server` header.
+
+    Tornado's `Server: TornadoServer/<version>` tells a scanner which flaws to try. A 101
+    (WebSocket upgrade) gets no security headers: it is no document, and every handshake
+    would carry ~400 bytes more.
+    """
+
+    def transform_first_chunk(self, status_code: int, headers: HTTPHeaders, chunk: bytes,
+                              finishing: bool) -> tuple[int, HTTPHeaders, bytes]:
+        headers.pop("Server", None)
+        if status_code != 101:
+            for name, value in SECURITY_HEADERS.items():
+                if name not in headers:
+                    headers[name] = value
+        return status_code, headers, chunk
 
 
 class PageHandler(RequestHandler):
@@ -38,7 +52,6 @@ class PageHandler(RequestHandler):
         self.template = template
 
     def set_default_headers(self) -> None:
-        add_security_headers(self)
         self.set_header("Cache-Control", "no-cache")
 
     def get(self) -> None:
@@ -49,7 +62,4 @@ class PageHandler(RequestHandler):
 
 
 class StaticHandler(StaticFileHandler):
-    """Static files with the same headers as the page."""
-
-    def set_default_headers(self) -> None:
-        add_security_headers(self)
+    """Static files (with the page's headers, as every response: see ResponseHeaders)."""

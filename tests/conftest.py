@@ -11,6 +11,7 @@ import pytest
 
 from chat.config import Settings
 from chat_server import ChatApplication, make_app
+from handlers.httpserver import ChatHTTPServer, chat_http_server
 from tests.helpers import ChatClient, RawClient
 from tests.serverproc import (
     Child,
@@ -38,6 +39,17 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 @pytest.fixture
 def app(settings: Settings) -> ChatApplication:
     return make_app(settings)
+
+
+@pytest.fixture
+def http_server(app: ChatApplication, settings: Settings, io_loop: Any,
+                _unused_port: Any) -> Iterator[ChatHTTPServer]:
+    """The app behind the server serve() runs (pytest-tornado's fixture has a plain one)."""
+    server = chat_http_server(app, settings)
+    server.add_socket(_unused_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections)
 
 
 @pytest.fixture

@@ -141,3 +141,20 @@ class RawClient:
     def abort(self) -> None:
         """Drop the TCP connection without a close frame."""
         self.writer.transport.abort()
+
+
+async def raw_response(port: int, request: str) -> tuple[int, dict[str, str]]:
+    """Send one raw HTTP request; the status and headers (lower-case names) of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request.replace("\n", "\r\n").encode() + b"\r\n")
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)).decode()
+    writer.close()
+    status_line, *lines = head.strip().split("\r\n")
+    headers = {name.lower(): value.strip()
+               for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers
+
+
+# The headers of a valid WebSocket upgrade request (RFC 6455's sample key).
+UPGRADE = ("Upgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Version: 13\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from chat.config import Settings
 from chat.store import SQLiteStore
@@ -132,3 +135,33 @@ async def test_a_store_failure_reaches_the_sender_only_and_the_server_goes_on(
     await bob.send({"type": "history", "room": "general"})
     page = await bob.recv_type("history")
     assert [m["message"] for m in page["messages"]] == ["stored"]
+
+
+async def health(port: int) -> tuple[int, dict[str, Any]]:
+    """GET /healthz: its status and JSON body, whatever the status."""
+    response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/healthz",
+                                             raise_error=False)
+    return response.code, json.loads(response.body)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_healthz_reports_a_store_that_refuses_messages(
+        connect, db_path: str, http_port: int) -> None:
+    """/healthz answers 503 "store": "failing" after a failed append, and ok after a success."""
+    alice = await connect()
+    await alice.join("alice")
+    locker = sqlite3.connect(db_path, timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        await alice.send({"type": "message", "text": "lost?", "cid": "h1"})
+        assert (await alice.recv_type("error"))["code"] == "store_failed"
+        code, body = await health(http_port)
+        assert code == 503
+        assert (body["status"], body["store"]) == ("unavailable", "failing")
+    finally:
+        locker.rollback()
+        locker.close()
+    await alice.send({"type": "message", "text": "stored", "cid": "h2"})
+    assert (await alice.recv_type("message"))["message"] == "stored"
+    code, body = await health(http_port)
+    assert (code, body["status"], body["store"]) == (200, "ok", "ok")

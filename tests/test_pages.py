@@ -12,6 +12,8 @@ from tornado.websocket import websocket_connect
 
 from chat.config import Settings
 from chat_server import ChatApplication, make_app
+from handlers.pages import SECURITY_HEADERS
+from tests.helpers import UPGRADE, raw_response
 
 
 class PageTest(AsyncHTTPTestCase):
@@ -79,3 +81,35 @@ async def test_upgrades_are_logged_only_at_debug(connect, http_port, caplog) -> 
     lines = [r.getMessage() for r in caplog.records if r.name == "tornado.access"]
     assert not [line for line in lines if line.startswith("101 ")]
     assert [line for line in lines if line.startswith("404 GET /missing")]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(("request_text", "status"), [
+    ("GET /healthz HTTP/1.1\nHost: 127.0.0.1\n", 200),
+    ("GET /metrics HTTP/1.1\nHost: 127.0.0.1\n", 200),
+    ("GET /nowhere HTTP/1.1\nHost: 127.0.0.1\n", 404),
+    ("GET /ws HTTP/1.1\nHost: 127.0.0.1\n", 400),
+    ("GET /ws HTTP/1.1\nHost: 127.0.0.1\nOrigin: https://evil.example\n" + UPGRADE, 403),
+    ("GET /ws HTTP/1.1\nHost: evil.example\n", 400),
+])
+async def test_every_response_carries_the_security_headers(
+        http_server, http_port, request_text, status) -> None:
+    """Health, metrics, 404s and /ws refusals carry the page's security headers too."""
+    code, headers = await raw_response(http_port, request_text)
+    assert code == status
+    for name, value in SECURITY_HEADERS.items():
+        assert headers.get(name.lower()) == value, name
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("request_text", [
+    "GET / HTTP/1.1\nHost: 127.0.0.1\n",
+    "GET /nowhere HTTP/1.1\nHost: 127.0.0.1\n",
+    "GET /ws HTTP/1.1\nHost: 127.0.0.1\n" + UPGRADE,
+])
+async def test_no_response_names_the_server_software(http_server, http_port,
+                                                     request_text) -> None:
+    """No response, WebSocket upgrades included, has a Server header naming Tornado."""
+    code, headers = await raw_response(http_port, request_text)
+    assert code in (200, 404, 101)
+    assert "server" not in headers
