@@ -117,6 +117,12 @@ class Settings:
     history_days: float = field(
         default=0.0, metadata=_meta("days", "messages older than this are deleted; 0 = keep")
     )
+    room_retention_days: float = field(
+        default=30.0,
+        metadata=_meta("days", "a room or direct conversation whose newest message is older "
+                               "than this is deleted, history and all (never general); "
+                               "0 = keep"),
+    )
     history_on_join: int = field(
         default=50, metadata=_meta("messages", "recent messages sent on joining a room")
     )
@@ -154,6 +160,8 @@ class Settings:
                 ("history_per_room", self.history_per_room, "1 or more",
                  self.history_per_room >= 1),
                 ("history_days", self.history_days, "0 or more", self.history_days >= 0),
+                ("room_retention_days", self.room_retention_days, "0 or more",
+                 self.room_retention_days >= 0),
                 ("history_on_join", self.history_on_join, "between 0 and 200",
                  0 <= self.history_on_join <= 200),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
