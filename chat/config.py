@@ -68,6 +68,16 @@ class Settings:
         default=20, metadata=_meta("rooms", "rooms one connection may be in")
     )
     max_rooms: int = field(default=10_000, metadata=_meta("rooms", "rooms the server holds"))
+    room_creations_per_user: int = field(
+        default=60,
+        metadata=_meta("rooms/hour", "rooms not open on this server that one user may open "
+                                     "(join) per hour; 0 = unlimited"),
+    )
+    room_creations_per_ip: int = field(
+        default=120,
+        metadata=_meta("rooms/hour", "rooms not open on this server that one client address "
+                                     "may open (join) per hour; 0 = unlimited"),
+    )
     max_queue_bytes: int = field(
         default=1024 * 1024,
         metadata=_meta("bytes", "bytes queued for a client that is not reading before it "
@@ -150,6 +160,10 @@ class Settings:
                 ("max_rooms_per_connection", self.max_rooms_per_connection, "1 or more",
                  self.max_rooms_per_connection >= 1),
                 ("max_rooms", self.max_rooms, "1 or more", self.max_rooms >= 1),
+                ("room_creations_per_user", self.room_creations_per_user, "0 or more",
+                 self.room_creations_per_user >= 0),
+                ("room_creations_per_ip", self.room_creations_per_ip, "0 or more",
+                 self.room_creations_per_ip >= 0),
                 ("max_queue_bytes", self.max_queue_bytes, "at least 1024",
                  self.max_queue_bytes >= 1024),
                 ("ping_interval", self.ping_interval, "0 or more", self.ping_interval >= 0),
