@@ -146,7 +146,8 @@ def open_cluster(settings: Settings, hub: Callable[[], Hub]) -> tuple[Broker, Ro
 async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; then close every connection with 1001 and return 0."""
     store = open_store(settings.db, per_conversation=settings.history_per_room,
-                       days=settings.history_days, publish=settings.broker_kind == "redis")
+                       days=settings.history_days, room_days=settings.room_retention_days,
+                       publish=settings.broker_kind == "redis")
     try:
         await store.start()
     except StoreError as exc:

@@ -89,6 +89,16 @@ class Settings:
         default=20, metadata=_meta("rooms", "rooms one connection may be in")
     )
     max_rooms: int = field(default=10_000, metadata=_meta("rooms", "rooms the server holds"))
+    room_creations_per_user: int = field(
+        default=60,
+        metadata=_meta("rooms/hour", "rooms not open on this server that one user may open "
+                                     "(join) per hour; 0 = unlimited"),
+    )
+    room_creations_per_ip: int = field(
+        default=120,
+        metadata=_meta("rooms/hour", "rooms not open on this server that one client address "
+                                     "may open (join) per hour; 0 = unlimited"),
+    )
     max_queue_bytes: int = field(
         default=1024 * 1024,
         metadata=_meta("bytes", "bytes queued for a client that is not reading before it "
@@ -138,6 +148,12 @@ class Settings:
     history_days: float = field(
         default=0.0, metadata=_meta("days", "messages older than this are deleted; 0 = keep")
     )
+    room_retention_days: float = field(
+        default=30.0,
+        metadata=_meta("days", "a room or direct conversation whose newest message is older "
+                               "than this is deleted, history and all (never general); "
+                               "0 = keep"),
+    )
     history_on_join: int = field(
         default=50, metadata=_meta("messages", "recent messages sent on joining a room")
     )
@@ -169,6 +185,10 @@ class Settings:
                 ("max_rooms_per_connection", self.max_rooms_per_connection, "1 or more",
                  self.max_rooms_per_connection >= 1),
                 ("max_rooms", self.max_rooms, "1 or more", self.max_rooms >= 1),
+                ("room_creations_per_user", self.room_creations_per_user, "0 or more",
+                 self.room_creations_per_user >= 0),
+                ("room_creations_per_ip", self.room_creations_per_ip, "0 or more",
+                 self.room_creations_per_ip >= 0),
                 ("max_queue_bytes", self.max_queue_bytes, "at least 1024",
                  self.max_queue_bytes >= 1024),
                 ("ping_interval", self.ping_interval, "0 or more", self.ping_interval >= 0),
@@ -179,6 +199,8 @@ class Settings:
                 ("history_per_room", self.history_per_room, "1 or more",
                  self.history_per_room >= 1),
                 ("history_days", self.history_days, "0 or more", self.history_days >= 0),
+                ("room_retention_days", self.room_retention_days, "0 or more",
+                 self.room_retention_days >= 0),
                 ("history_on_join", self.history_on_join, "between 0 and 200",
                  0 <= self.history_on_join <= 200),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),

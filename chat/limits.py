@@ -63,3 +63,41 @@ class ConnectionCounter:
         self._per_address[group] -= 1
         if self._per_address[group] <= 0:
             del self._per_address[group]
+
+
+class HourlyQuota:
+    """A TokenBucket of `per_hour` events per key (a user, an address); 0 allows all.
+
+    A burst of `per_hour` at once, then one more every hour / `per_hour`. Buckets that have
+    refilled are forgotten, so the map holds only the keys that spent some recently.
+    """
+
+    def __init__(self, per_hour: int) -> None:
+        self.per_hour = per_hour
+        self._rate = per_hour / 3600.0  # events per second
+        self._buckets: dict[str, TokenBucket] = {}
+        self._sweep_at = 64  # buckets held when the next sweep for refilled ones runs
+
+    def allows(self, key: str, now: float) -> bool:
+        """Whether `take` would succeed now (spends nothing)."""
+        bucket = self._buckets.get(key)
+        if not self.per_hour or bucket is None:
+            return True
+        return bucket.tokens + (now - bucket.stamp) * self._rate >= 1.0
+
+    def take(self, key: str, now: float) -> bool:
+        """Spend one event of `key`'s quota if there is one."""
+        if not self.per_hour:
+            return True
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self._rate, self.per_hour, now)
+            if len(self._buckets) >= self._sweep_at:
+                self._sweep(now)
+        return bucket.take(now)
+
+    def _sweep(self, now: float) -> None:
+        for key, bucket in list(self._buckets.items()):
+            if bucket.tokens + (now - bucket.stamp) * self._rate >= bucket.burst:
+                del self._buckets[key]
+        self._sweep_at = max(64, 2 * len(self._buckets))

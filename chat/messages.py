@@ -12,7 +12,14 @@ from chat.broker.base import Broker, BrokerError
 from chat.protocol import Direct, Post, ProtocolError
 from chat.roster import Roster
 from chat.state import Client, Stats, User
-from chat.store.base import HistoryStore, StoredMessage, StoreError, dm_key
+from chat.store.base import (
+    IDEMPOTENCY_WINDOW_MS,
+    CidReused,
+    HistoryStore,
+    StoredMessage,
+    StoreError,
+    dm_key,
+)
 from chat.wire import Frame
 
 log = logging.getLogger("chat.messages")
@@ -30,7 +37,8 @@ class Messages:
 
     A store that `publishes` (Redis, in a cluster) announces the message in the same step as
     storing it; for the others this publishes it once the store has it. A repeated `cid` is
-    answered to its sender alone, with the original message.
+    answered to its sender alone, with the original message; one the sender used for another
+    conversation, with the error `cid_reused`.
     """
 
     def __init__(self, store: HistoryStore, broker: Broker, roster: Roster,
@@ -84,6 +92,11 @@ class Messages:
             stored, created = await self.store.append(
                 conversation, username=user.name, avatar=user.avatar, text=text,
                 ts=int(self._clock() * 1000), cid=cid, to=to)
+        except CidReused:
+            raise ProtocolError(
+                "cid_reused", f"cid {cid!r} was already used for another conversation in the "
+                f"last {IDEMPOTENCY_WINDOW_MS // 60_000} minutes; send a new message with a new "
+                "cid", request=request, cid=cid) from None
         except StoreError as exc:
             self.stats.store_failures += 1
             self.stats.store_failing += 1

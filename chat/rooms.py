@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat import channels, events
+from chat.addresses import address_group
 from chat.config import Settings
 from chat.fanout import Subscriptions
+from chat.limits import HourlyQuota
 from chat.protocol import DEFAULT_ROOM, ProtocolError
 from chat.roster import Member, Roster, RosterError
 from chat.state import Client, Room, User
@@ -25,12 +28,17 @@ class Rooms(dict[str, Room]):
     the room here, `exit` on its last (the roster publishes the join and leave notices).
     """
 
-    def __init__(self, settings: Settings, roster: Roster,
-                 subscriptions: Subscriptions) -> None:
+    def __init__(self, settings: Settings, roster: Roster, subscriptions: Subscriptions, *,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.settings = settings
         self.roster = roster
         self.subscriptions = subscriptions
+        # Every room opened here costs memory, and once posted to, disk until room retention:
+        # one user or address may open only so many that were not open already.
+        self.created_by_user = HourlyQuota(settings.room_creations_per_user)
+        self.created_by_address = HourlyQuota(settings.room_creations_per_ip)
+        self._monotonic = monotonic
 
     def open(self, name: str) -> Room:
         """The room, made (and subscribed to) if this node has none of its members yet."""
@@ -53,9 +61,12 @@ class Rooms(dict[str, Room]):
         if len(client.rooms) >= limit:
             raise ProtocolError("too_many_rooms", f"a connection may be in {limit} rooms",
                                 request="join", room=name, limit=limit)
-        if name not in self and len(self) >= self.settings.max_rooms:
-            raise ProtocolError("too_many_rooms", f"the server holds its limit of "
-                                f"{self.settings.max_rooms:,} rooms", request="join", room=name)
+        if name not in self:
+            if len(self) >= self.settings.max_rooms:
+                raise ProtocolError("too_many_rooms", f"the server holds its limit of "
+                                    f"{self.settings.max_rooms:,} rooms", request="join",
+                                    room=name)
+            self._count_creation(client, user, name)
         room = self.open(name)
         room.users.setdefault(user.key, set()).add(client)
         client.join_room(name)
@@ -74,6 +85,23 @@ class Rooms(dict[str, Room]):
             self.exit(client, name)
             raise ProtocolError("broker_down", "the chat's other servers cannot be reached "
                                 "now; try again shortly", request="join", room=name) from None
+
+    def _count_creation(self, client: Client, user: User, name: str) -> None:
+        """Spend one of the user's and the address's room creations, or refuse the join."""
+        now = self._monotonic()
+        address = address_group(client.address)  # an IPv6 /64 is one address
+        for quota, who, setting in (
+                (self.created_by_user, user.key, "room-creations-per-user"),
+                (self.created_by_address, address, "room-creations-per-ip")):
+            if not quota.allows(who, now):
+                who_said = "one user" if quota is self.created_by_user else "one address"
+                raise ProtocolError(
+                    "too_many_rooms", f"{name!r} is a new room, and {who_said} may open at "
+                    f"most {quota.per_hour:,} new rooms per hour ({setting}); join a room "
+                    "that is open, or try again later", request="join", room=name,
+                    limit=quota.per_hour)
+        self.created_by_user.take(user.key, now)
+        self.created_by_address.take(address, now)
 
     def exit(self, client: Client, name: str) -> None:
         """Take the client out of a room; the room goes when its last member here does."""

@@ -208,6 +208,36 @@ async def test_a_repeated_dm_cid_is_delivered_once(connect) -> None:
     await bob.nothing()
 
 
+@pytest.mark.settings(rate_limit=0)
+@pytest.mark.gen_test
+async def test_a_cid_reused_for_another_room_or_a_dm_is_refused(connect) -> None:
+    """A cid sent again to another room or as a DM is refused with cid_reused: nothing is
+    stored or delivered there, and a repeat in its own room still gets the original."""
+    alice, bob = await connect(), await connect()
+    await alice.join("alice")
+    await bob.join("bob", room="b")
+    await alice.join("alice", room="b")
+    await alice.send({"type": "message", "room": "general", "text": "for general", "cid": "X"})
+    original = await alice.recv_type("message")
+    await bob.recv_type("join")
+    for frame in ({"type": "message", "room": "b", "text": "for b", "cid": "X"},
+                  {"type": "dm", "to": "bob", "text": "for bob", "cid": "X"}):
+        await alice.send(frame)
+        error = await alice.recv_type("error")
+        assert (error["code"], error["cid"], error["request"]) == ("cid_reused", "X",
+                                                                    frame["type"])
+        assert "'X'" in error["reason"] and "another conversation" in error["reason"]
+    await bob.nothing()
+    await alice.send({"type": "history", "room": "b"})
+    assert (await alice.recv_type("history"))["messages"] == []
+    await alice.send({"type": "history", "with": "bob"})
+    assert (await alice.recv_type("history"))["messages"] == []
+    await alice.send({"type": "message", "room": "general", "text": "for general", "cid": "X"})
+    assert await alice.recv_type("message") == original
+    await alice.send({"type": "history", "room": "general"})
+    assert [m["cid"] for m in (await alice.recv_type("history"))["messages"]] == ["X"]
+
+
 @pytest.mark.settings(history_on_join=2, rate_limit=0)
 @pytest.mark.gen_test
 async def test_tutorial_client_gets_recent_history_as_messages(connect) -> None:

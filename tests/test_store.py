@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from chat.store import (
     IDEMPOTENCY_WINDOW_MS,
+    CidReused,
     HistoryStore,
     MemoryStore,
     SQLiteStore,
@@ -197,6 +198,71 @@ async def test_a_cid_belongs_to_its_user_and_its_window(
 
 
 @pytest.mark.gen_test
+async def test_a_cid_used_for_another_conversation_is_refused(
+        make_store: Callable[..., HistoryStore]) -> None:
+    """A sender's cid repeated for another room or a DM raises CidReused and stores nothing."""
+    async with running(make_store()) as store:
+        original = await post(store, "once", cid="x1")
+        for conversation, to in (("b", None), (dm_key("ann", "bob"), "bob")):
+            with pytest.raises(CidReused) as caught:
+                await post(store, "elsewhere", conversation, user="ANN", cid="x1", to=to)
+            assert caught.value.cid == "x1"
+            assert await store.latest(conversation, 10) == []
+        assert await store.append("general", username="ann", avatar="av-ann", text="once",
+                                  ts=now_ms(), cid="x1") == (original, False)
+        assert (await post(store, "b's first", "b", cid="x2")).id == 1
+
+
+@pytest.mark.gen_test
+async def test_a_repeated_cid_whose_message_was_deleted_gets_its_id_and_ts(
+        make_store: Callable[..., HistoryStore]) -> None:
+    """A repeat whose original retention deleted gets the original id and ts, stores nothing."""
+    async with running(make_store(per_conversation=1)) as store:
+        original = await post(store, "first", cid="x1", ts=now_ms() - 1000)
+        await post(store, "second")
+        await store.prune()
+        assert ids(await store.latest("general", 10)) == [2]
+        again, created = await store.append("general", username="ann", avatar="av-ann",
+                                            text="first", ts=now_ms(), cid="x1")
+        assert (again, created) == (original, False)
+        assert ids(await store.latest("general", 10)) == [2]
+
+
+@pytest.mark.gen_test
+async def test_room_retention_deletes_abandoned_conversations_but_general(
+        make_store: Callable[..., HistoryStore]) -> None:
+    """A conversation whose newest message is older than room_days goes, general never; a
+    conversation made again later never reuses an id it had."""
+    old = now_ms() - 31 * DAY_MS
+    async with running(make_store(room_days=30)) as store:
+        for _ in range(3):
+            await post(store, "old", "abandoned", ts=old, cid=None)
+            await post(store, "old", ts=old)
+        await post(store, "old", dm_key("ann", "bob"), ts=old, to="bob")
+        await post(store, "quiet", "alive", ts=now_ms() - 29 * DAY_MS)
+        await post(store, "quiet", "alive", ts=now_ms() - 28 * DAY_MS)
+        await store.prune()  # (it may have run in the background already)
+        assert await store.latest("abandoned", 10) == []
+        assert await store.latest(dm_key("ann", "bob"), 10) == []
+        assert ids(await store.latest("general", 10)) == [1, 2, 3]
+        assert len(await store.latest("alive", 10)) == 2
+        again = await post(store, "back", "abandoned")
+        assert again.id > 3
+        assert ids(await store.after("abandoned", 3, 10)) == [again.id]
+        assert (await post(store, "on")).id == 4
+
+
+@pytest.mark.gen_test
+async def test_room_retention_zero_keeps_every_conversation(
+        make_store: Callable[..., HistoryStore]) -> None:
+    """With room_days=0 (and no days) no conversation is deleted, however old."""
+    async with running(make_store(room_days=0)) as store:
+        await post(store, "old", "quiet", ts=now_ms() - 3650 * DAY_MS)
+        assert await store.prune() == 0
+        assert ids(await store.latest("quiet", 10)) == [1]
+
+
+@pytest.mark.gen_test
 async def test_concurrent_appends_resolve_in_id_order(
         make_store: Callable[..., HistoryStore]) -> None:
     """Appends from many coroutines at once get distinct ids and complete in id order."""
@@ -318,20 +384,21 @@ async def test_a_message_sqlite_cannot_encode_fails_alone(db: str) -> None:
 async def test_migrations_run_in_order_once(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A new file gets every migration in order; reopening runs only the ones it lacks."""
     ran: list[str] = []
+    current = len(sqlite_schema.MIGRATIONS)
 
-    def v2_add_edited(conn: sqlite3.Connection) -> None:
-        ran.append("v2")
+    def next_add_edited(conn: sqlite3.Connection) -> None:
+        ran.append("next")
         conn.execute("ALTER TABLE messages ADD COLUMN edited INTEGER")
 
     async with running(SQLiteStore(db)):
         pass
-    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, v2_add_edited])
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, next_add_edited])
     for _ in range(2):
         async with running(SQLiteStore(db)) as store:
             await post(store)
-    assert ran == ["v2"]
+    assert ran == ["next"]
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(current + 1,)]
         assert "edited" in [row[1] for row in conn.execute("PRAGMA table_info(messages)")]
 
 

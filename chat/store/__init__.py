@@ -2,6 +2,7 @@
 
 from chat.store.base import (
     IDEMPOTENCY_WINDOW_MS,
+    CidReused,
     HistoryStore,
     StoredMessage,
     StoreError,
@@ -11,7 +12,7 @@ from chat.store.memory import MemoryStore
 from chat.store.sqlite import SQLiteStore
 
 
-def open_store(db: str, *, per_conversation: int, days: float,
+def open_store(db: str, *, per_conversation: int, days: float, room_days: float = 0,
                publish: bool = False) -> HistoryStore:
     """The store for `--db`: a SQLite file, for `:memory:` a MemoryStore (nothing on disk), and
     for a `redis://` URL a RedisStore that several processes share (imported only then, so the
@@ -20,14 +21,15 @@ def open_store(db: str, *, per_conversation: int, days: float,
     if db.startswith(("redis://", "rediss://", "unix://")):
         from chat.store.redis import RedisStore
 
-        return RedisStore(db, per_conversation, days, publish=publish)
+        return RedisStore(db, per_conversation, days, room_days=room_days, publish=publish)
     if db == ":memory:":
-        return MemoryStore(per_conversation, days)
-    return SQLiteStore(db, per_conversation, days)
+        return MemoryStore(per_conversation, days, room_days=room_days)
+    return SQLiteStore(db, per_conversation, days, room_days=room_days)
 
 
 __all__ = [
     "IDEMPOTENCY_WINDOW_MS",
+    "CidReused",
     "HistoryStore",
     "MemoryStore",
     "SQLiteStore",

@@ -8,10 +8,20 @@ from typing import Protocol
 # A repeated `cid` from the same user within this window returns the original message.
 IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000  # 10 min, as promised in docs/protocol.md
 DAY_MS = 24 * 60 * 60 * 1000  # one day in ms: retention's `days` counts these
+# Room retention never deletes this conversation: protocol.DEFAULT_ROOM, which always exists.
+PERMANENT_CONVERSATION = "general"
 
 
 class StoreError(Exception):
     """A write or read failed in the backend (disk full, locked file, lost connection)."""
+
+
+class CidReused(Exception):
+    """The sender used this `cid` for a message to another conversation within the window."""
+
+    def __init__(self, cid: str) -> None:
+        super().__init__(f"cid {cid!r} was used for another conversation")
+        self.cid = cid
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,16 @@ class HistoryStore(Protocol):
 
     Retention (the last `per_conversation` messages, none older than `days`) may be applied in
     the background: until it runs, reads can return a few messages more than the limits.
+    Room retention deletes a whole conversation (messages and counter) once its newest message
+    is older than `room_days` (0: never), or once `days` has emptied it; never
+    PERMANENT_CONVERSATION. Ids stay unique per conversation all the same: the store remembers
+    one number, the highest last id of any conversation it deleted, and a conversation it has
+    no counter for starts above it (so ids start at 1 only until a conversation was deleted).
+
+    A `cid` is scoped to its sender (case-blind) across all conversations, for
+    IDEMPOTENCY_WINDOW_MS: repeated in the same conversation, append returns the original
+    (or, if retention deleted it meanwhile, the original's id and ts with the repeat's text);
+    repeated for another conversation, append raises CidReused and stores nothing.
 
     `publishes` is True for a store that announces each new message on the broker itself, in
     the same step as storing it (channels.py); the hub publishes for the others.
@@ -68,7 +88,8 @@ class HistoryStore(Protocol):
         cid: str | None = None,
         to: str | None = None,
     ) -> tuple[StoredMessage, bool]:
-        """Store a message; (message, True), or (the original, False) for a repeated cid."""
+        """Store a message; (message, True), or (the original, False) for a repeated cid;
+        CidReused for a cid the sender used in another conversation."""
         ...
 
     async def latest(self, conversation: str, limit: int) -> list[StoredMessage]: ...
@@ -80,5 +101,5 @@ class HistoryStore(Protocol):
     async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]: ...
 
     async def prune(self) -> int:
-        """Apply retention now; the number of messages it deleted."""
+        """Apply retention (room retention too) now; the number of messages it deleted."""
         ...

@@ -15,9 +15,11 @@ Why Redis Streams and not PostgreSQL, for a history that many nodes share:
 
 Keys, under a prefix (default `chat:`): `h:<conversation>` the stream, `n:<conversation>` its
 last id (separate from the stream, so ids are never reused once retention has emptied it),
-`rooms` the set of conversations prune() visits, and `cid:<casefolded user>\\x1f<cid>` the
-original message of a `cid`, for IDEMPOTENCY_WINDOW_MS (usernames cannot hold control
-characters, so `\\x1f` cannot be part of one).
+`rooms` the set of conversations prune() visits, `retired` the highest last id of any
+conversation room retention deleted (a new counter starts there), and
+`cid:<casefolded user>\\x1f<cid>` where the message of a `cid` is (its conversation, id and
+ts, as JSON), for IDEMPOTENCY_WINDOW_MS (usernames cannot hold control characters, so `\\x1f`
+cannot be part of one).
 
 Durability is Redis's: an append returns once Redis has run the script, so an acknowledged
 message survives what Redis's persistence survives. For SQLite's guarantee (survives a power
@@ -49,7 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 import time
 from typing import Any, cast
@@ -63,7 +65,14 @@ from redis.retry import Retry
 
 from chat import channels
 from chat.redisqueue import CommandQueue, one_line
-from chat.store.base import DAY_MS, IDEMPOTENCY_WINDOW_MS, StoredMessage, StoreError
+from chat.store.base import (
+    DAY_MS,
+    IDEMPOTENCY_WINDOW_MS,
+    PERMANENT_CONVERSATION,
+    CidReused,
+    StoredMessage,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,27 +81,44 @@ COMMAND_TIMEOUT_S = 5.0
 PRUNE_INTERVAL_S = 60.0  # as SQLite's writer: retention runs this often in the background
 _SCAN_BATCH = 200  # entries read at a time while looking for the first message to keep
 
-# KEYS: stream, counter, conversations set, [cid key]
+# KEYS: stream, counter, conversations set, retired, [cid key]
 # ARGV: cap, window ms, conversation, username, avatar, text, ts, cid, has_to, to, channels...
 # Publishes a new message on each channel (channels.py's `m`/`d` payload), in the same step as
 # storing it: every node sees a room's messages in id order, and none stored goes unannounced.
-# Returns {1, id} for a new message, {0, original as JSON} for a repeated cid in its window.
+# Returns {1, id} for a new message; for a repeated cid in its window {0, id, fields} (the
+# original), {3, id, ts} (the original, deleted since), or {2} (used in another conversation).
+# A cid key written before it held references holds the whole message: the same JSON fields.
 _APPEND = """#!lua
-local stream, counter, rooms, cidkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local stream, counter, rooms, retired, cidkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local window, ts = tonumber(ARGV[2]), tonumber(ARGV[7])
 if cidkey then
   local seen = redis.call('GET', cidkey)
-  if seen and ts - tonumber(cjson.decode(seen).ts) < window then
-    return {0, seen}
-  end
-end
-if redis.call('EXISTS', counter) == 0 and redis.call('EXISTS', stream) == 1 then
-  local info = redis.call('XINFO', 'STREAM', stream)
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then
-      redis.call('SET', counter, string.match(info[i + 1], '^(%d+)'))
+  if seen then
+    local ref = cjson.decode(seen)
+    if ts - tonumber(ref.ts) < window then
+      if ref.conversation ~= ARGV[3] then
+        return {2}
+      end
+      local at = ref.id .. '-0'
+      local found = redis.call('XRANGE', stream, at, at)
+      if #found == 1 then
+        return {0, ref.id, found[1][2]}
+      end
+      return {3, ref.id, tostring(ref.ts)}
     end
   end
+end
+if redis.call('EXISTS', counter) == 0 then
+  local start = tonumber(redis.call('GET', retired) or '0')
+  if redis.call('EXISTS', stream) == 1 then
+    local info = redis.call('XINFO', 'STREAM', stream)
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then
+        start = math.max(start, tonumber(string.match(info[i + 1], '^(%d+)')))
+      end
+    end
+  end
+  redis.call('SET', counter, start)
 end
 local id = redis.call('INCR', counter)
 local fields = {'u', ARGV[4], 'a', ARGV[5], 't', ARGV[6], 'ts', ARGV[7]}
@@ -110,13 +136,39 @@ redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], id .. '-0', unpack(fields))
 redis.call('SADD', rooms, ARGV[3])
 local encoded = cjson.encode(message)
 if cidkey then
-  redis.call('SET', cidkey, encoded, 'PX', ARGV[2])
+  local ref = cjson.encode({conversation = ARGV[3], id = tostring(id), ts = ARGV[7]})
+  redis.call('SET', cidkey, ref, 'PX', ARGV[2])
 end
 local kind = ARGV[9] == '1' and 'd' or 'm'
 for i = 11, #ARGV do
   redis.call('PUBLISH', ARGV[i], kind .. encoded)
 end
 return {1, id}
+"""
+
+# KEYS: stream, counter, conversations set, retired. ARGV: conversation, cutoff ms.
+# Deletes the conversation if its newest message is older than the cutoff (or it has none),
+# raising `retired` to its last id first; returns the messages deleted, or -1 if it is kept.
+_RETIRE = """#!lua
+local stream, counter = KEYS[1], KEYS[2]
+local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+local last = tonumber(redis.call('GET', counter) or '0')
+if #newest == 1 then
+  local fields = newest[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'ts' and tonumber(fields[i + 1]) >= tonumber(ARGV[2]) then
+      return -1
+    end
+  end
+  last = math.max(last, tonumber(string.match(newest[1][1], '^(%d+)')))
+end
+if last > tonumber(redis.call('GET', KEYS[4]) or '0') then
+  redis.call('SET', KEYS[4], last)
+end
+local deleted = redis.call('XLEN', stream)
+redis.call('DEL', stream, counter)
+redis.call('SREM', KEYS[3], ARGV[1])
+return deleted
 """
 
 
@@ -138,20 +190,19 @@ def _from_entry(conversation: str, entry_id: str, fields: dict[str, str]) -> Sto
                          fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"))
 
 
-def _from_json(raw: str) -> StoredMessage:
-    return channels.from_fields(json.loads(raw))
-
-
 class RedisStore:
     """A HistoryStore in Redis Streams; many processes on one Redis share one history."""
 
     def __init__(self, url: str, per_conversation: int = 10_000, days: float = 0, *,
-                 prefix: str = channels.PREFIX, publish: bool = False) -> None:
-        if per_conversation < 1 or days < 0:
-            raise ValueError(f"per_conversation={per_conversation} must be 1 or more and "
-                             f"days={days} 0 or more")
+                 room_days: float = 0, prefix: str = channels.PREFIX,
+                 publish: bool = False) -> None:
+        if per_conversation < 1 or days < 0 or room_days < 0:
+            raise ValueError(f"per_conversation={per_conversation} must be 1 or more, "
+                             f"days={days} and room_days={room_days} 0 or more")
         self._cap = per_conversation
         self._max_age_ms = int(days * DAY_MS)  # 0: keep messages whatever their age
+        ages = [int(d * DAY_MS) for d in (days, room_days) if d > 0]
+        self._room_age_ms = min(ages) if ages else 0  # as SQLite's Retention
         self._prefix = prefix
         self.publishes = publish  # announce each new message on its broker channels
         self._scope = channels.scope(url)
@@ -171,6 +222,7 @@ class RedisStore:
             url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1,
                              supported_errors=(RedisConnectionError,)), **common)
         self._script = self._writes.register_script(_APPEND)
+        self._retire = self._admin.register_script(_RETIRE)
         # One queue for appends and reads: a read sees exactly the appends this process asked
         # for before it, all resolved before the read returns.
         self._queue = CommandQueue(self._writes, [_APPEND], StoreError)
@@ -224,7 +276,7 @@ class RedisStore:
             raise StoreError("the history store is not open")
         message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to)
         keys = [self._key("h", conversation), self._key("n", conversation),
-                f"{self._prefix}rooms"]
+                f"{self._prefix}rooms", f"{self._prefix}retired"]
         if cid is not None:
             keys.append(self._key("cid", f"{username.casefold()}\x1f{cid}"))
         args: list[str | int] = [self._cap, IDEMPOTENCY_WINDOW_MS, conversation, username, avatar,
@@ -234,7 +286,9 @@ class RedisStore:
         sent = self._queue.put(("EVALSHA", self._script.sha, len(keys), *keys, *args),
                                lambda reply: _appended(message, reply))
         # Cancelling this await does not withdraw the message: it is stored all the same.
-        result: tuple[StoredMessage, bool] = await sent
+        result: tuple[StoredMessage, bool] | CidReused = await sent
+        if isinstance(result, CidReused):
+            raise result
         return result
 
     async def latest(self, conversation: str, limit: int) -> list[StoredMessage]:
@@ -280,12 +334,23 @@ class RedisStore:
         """Trim every conversation to its cap exactly, and below the first young enough message."""
         await self._check_open([])
         deleted = 0
+        now = _now_ms()
         try:
             async for conversation in self._admin.sscan_iter(f"{self._prefix}rooms"):
                 deleted += await self._prune_one(str(conversation))
+                if self._room_age_ms and conversation != PERMANENT_CONVERSATION:
+                    deleted += max(0, await self._retire_one(str(conversation), now))
         except (RedisError, OSError) as exc:
             raise StoreError(f"Redis: {one_line(exc)}") from None
         return deleted
+
+    async def _retire_one(self, conversation: str, now_ms: int) -> int:
+        """Delete the conversation if room retention no longer keeps it; -1 if it is kept."""
+        keys = [self._key("h", conversation), self._key("n", conversation),
+                f"{self._prefix}rooms", f"{self._prefix}retired"]
+        deleted: int = await self._retire(keys=keys,
+                                          args=[conversation, now_ms - self._room_age_ms])
+        return int(deleted)
 
     async def _prune_one(self, conversation: str) -> int:
         key = self._key("h", conversation)
@@ -326,10 +391,16 @@ def _channels_of(message: StoredMessage, prefix: str) -> list[str]:
     return [channels.user(key, prefix) for key in sorted(parties)]
 
 
-def _appended(message: StoredMessage, reply: list[Any]) -> tuple[StoredMessage, bool]:
-    """The append script's reply: {1, id} for a new message, {0, JSON} for a repeated cid."""
-    if int(reply[0]) == 1:
-        return StoredMessage(message.conversation, int(reply[1]), message.username,
-                             message.avatar, message.text, message.ts, message.cid,
-                             message.to), True
-    return _from_json(reply[1]), False
+def _appended(message: StoredMessage, reply: list[Any]) -> tuple[StoredMessage, bool] | CidReused:
+    """The append script's reply (see _APPEND) as append's result, or CidReused to raise."""
+    kind = int(reply[0])
+    if kind == 1:
+        return dataclasses.replace(message, id=int(reply[1])), True
+    if kind == 2:
+        assert message.cid is not None
+        return CidReused(message.cid)
+    if kind == 3:  # retention deleted the original: its id and ts, with the repeat's text
+        return dataclasses.replace(message, id=int(reply[1]), ts=int(reply[2])), False
+    fields = reply[2]
+    return _from_entry(message.conversation, _stream_id(int(reply[1])),
+                       dict(zip(fields[::2], fields[1::2], strict=True))), False

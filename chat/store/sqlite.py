@@ -47,19 +47,20 @@ class SQLiteStore:
     # holds the written WAL), for ~10% more throughput and half the idle latency (store_bench).
 
     def __init__(self, path: str, per_conversation: int = 10_000, days: float = 0, *,
-                 synchronous: Synchronous = "FULL",
+                 room_days: float = 0, synchronous: Synchronous = "FULL",
                  lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
         if path == ":memory:" or path.startswith("file:"):
             raise ValueError(f"SQLiteStore needs a file path, not {path!r}; "
                              "use MemoryStore for a throwaway history")
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous={synchronous!r} must be 'FULL' or 'NORMAL'")
-        if per_conversation < 1 or days < 0:
-            raise ValueError(f"per_conversation={per_conversation} must be 1 or more and "
-                             f"days={days} 0 or more")
+        if per_conversation < 1 or days < 0 or room_days < 0:
+            raise ValueError(f"per_conversation={per_conversation} must be 1 or more, "
+                             f"days={days} and room_days={room_days} 0 or more")
         self._path = path
         self._writer = Writer(path, per_conversation=per_conversation, days=days,
-                              synchronous=synchronous, lock_timeout_s=lock_timeout_s)
+                              room_days=room_days, synchronous=synchronous,
+                              lock_timeout_s=lock_timeout_s)
         self._lock_timeout_s = lock_timeout_s
         self._open = False
         self._reader: sqlite3.Connection | None = None

@@ -37,8 +37,30 @@ def _v1_history(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX cids_by_ts ON cids (ts)")
 
 
+def _v2_references(conn: sqlite3.Connection) -> None:
+    """Cids point at their message instead of copying it; conversations know their last ts."""
+    # A cid row was ~100 bytes plus the whole text (up to 4,000 characters) for 10 minutes;
+    # now it is the key and where the message is. A repeat reads the message itself.
+    conn.execute("CREATE TABLE cid_refs (user_key TEXT NOT NULL, cid TEXT NOT NULL,"
+                 " conversation TEXT NOT NULL, id INTEGER NOT NULL, ts INTEGER NOT NULL,"
+                 " PRIMARY KEY (user_key, cid)) WITHOUT ROWID")
+    conn.execute("INSERT INTO cid_refs SELECT user_key, cid, conversation, id, ts FROM cids")
+    conn.execute("DROP TABLE cids")  # drops cids_by_ts with it
+    conn.execute("ALTER TABLE cid_refs RENAME TO cids")
+    conn.execute("CREATE INDEX cids_by_ts ON cids (ts)")
+    # Room retention finds abandoned conversations by the ts of their newest message.
+    conn.execute("ALTER TABLE conversations ADD COLUMN last_ts INTEGER NOT NULL DEFAULT 0")
+    conn.execute("UPDATE conversations SET last_ts = coalesce((SELECT ts FROM messages"
+                 " WHERE conversation = key AND id = last_id), 0)")
+    conn.execute("CREATE INDEX conversations_by_last_ts ON conversations (last_ts)")
+    # The highest last id of any conversation room retention deleted: a conversation without
+    # a counter starts above it, so no id is ever used twice in one conversation.
+    conn.execute("CREATE TABLE retired (last_id INTEGER NOT NULL)")
+    conn.execute("INSERT INTO retired VALUES (0)")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references]
 
 
 def connect(path: str, *, lock_timeout_s: float, synchronous: Synchronous | None = None,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chat.store.base import IDEMPOTENCY_WINDOW_MS, StoredMessage, StoreError
+from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoredMessage, StoreError
 from chat.store.sqlite_retention import Retention
 from chat.store.sqlite_schema import (
     MESSAGE_COLUMNS,
@@ -35,11 +35,13 @@ MAX_BATCH = 512
 PRUNE_INTERVAL_S = 60.0
 
 _INSERT_MESSAGE = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_CID = (f"INSERT OR REPLACE INTO cids (user_key, {MESSAGE_COLUMNS})"
-               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_FIND_CID = f"SELECT {MESSAGE_COLUMNS} FROM cids WHERE user_key = ? AND cid = ?"
-_SAVE_COUNTER = ("INSERT INTO conversations (key, last_id) VALUES (?, ?)"
-                 " ON CONFLICT (key) DO UPDATE SET last_id = excluded.last_id")
+_INSERT_CID = ("INSERT OR REPLACE INTO cids (user_key, cid, conversation, id, ts)"
+               " VALUES (?, ?, ?, ?, ?)")
+_FIND_CID = "SELECT conversation, id, ts FROM cids WHERE user_key = ? AND cid = ?"
+_FIND_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id = ?"
+_SAVE_COUNTER = ("INSERT INTO conversations (key, last_id, last_ts) VALUES (?, ?, ?)"
+                 " ON CONFLICT (key) DO UPDATE SET last_id = excluded.last_id,"
+                 " last_ts = max(last_ts, excluded.last_ts)")
 
 
 @dataclass(slots=True)
@@ -100,10 +102,10 @@ def _rollback(conn: sqlite3.Connection) -> None:
 class Writer:
     """Owns the one read-write connection; every write to the file happens on its thread."""
 
-    def __init__(self, path: str, *, per_conversation: int, days: float,
+    def __init__(self, path: str, *, per_conversation: int, days: float, room_days: float,
                  synchronous: Synchronous, lock_timeout_s: float) -> None:
         self._path = path
-        self._retention = Retention(per_conversation, days)
+        self._retention = Retention(per_conversation, days, room_days)
         self._synchronous = synchronous
         self._lock_timeout_s = lock_timeout_s
         self.stats = WriterStats()
@@ -200,12 +202,15 @@ class Writer:
     def _commit(self, batch: list[Append]) -> None:
         """Write the batch in one transaction, commit, then answer every caller in order."""
         counters: dict[str, int] = {}  # the batch's new last ids, saved when it commits
+        stamps: dict[str, int] = {}  # and the ts of each conversation's newest message
         try:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = [self._write(conn, request.message, counters) for request in batch]
-                conn.executemany(_SAVE_COUNTER, counters.items())
+                outcomes = [self._write(conn, request.message, counters, stamps)
+                            for request in batch]
+                conn.executemany(_SAVE_COUNTER, [(key, last_id, stamps[key])
+                                                 for key, last_id in counters.items()])
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
@@ -225,17 +230,17 @@ class Writer:
             self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         _hand_back(batch, outcomes)
 
-    def _write(self, conn: sqlite3.Connection, message: StoredMessage,
-               counters: dict[str, int]) -> tuple[StoredMessage, bool] | StoreError:
+    def _write(self, conn: sqlite3.Connection, message: StoredMessage, counters: dict[str, int],
+               stamps: dict[str, int]) -> tuple[StoredMessage, bool] | Exception:
         """Store one message inside the batch's transaction; a failure here fails it alone."""
         user_key = message.username.casefold()
         conn.execute("SAVEPOINT one")
         try:
             if message.cid is not None:
                 row = conn.execute(_FIND_CID, (user_key, message.cid)).fetchone()
-                if row is not None and message.ts - row[5] < IDEMPOTENCY_WINDOW_MS:
+                if row is not None and message.ts - row[2] < IDEMPOTENCY_WINDOW_MS:
                     conn.execute("RELEASE one")
-                    return message_from_row(row), False
+                    return _repeated(conn, message, row)
             key = message.conversation
             last_id = counters.get(key)
             stored = dataclasses.replace(message, id=(last_id or self._last_id(conn, key)) + 1)
@@ -243,7 +248,7 @@ class Writer:
                       stored.cid, stored.to)
             conn.execute(_INSERT_MESSAGE, values)
             if message.cid is not None:
-                conn.execute(_INSERT_CID, (user_key, *values))
+                conn.execute(_INSERT_CID, (user_key, stored.cid, key, stored.id, stored.ts))
             conn.execute("RELEASE one")
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             if not conn.in_transaction:
@@ -254,15 +259,24 @@ class Writer:
             self._last_ids.pop(message.conversation, None)
             return StoreError(describe(exc))
         counters[key] = stored.id
+        stamps[key] = max(stored.ts, stamps.get(key, stored.ts))
         return stored, True
 
     def _last_id(self, conn: sqlite3.Connection, key: str) -> int:
-        """The conversation's last committed id (0 for a new one)."""
+        """The conversation's last committed id; for a new one, the highest id of any
+        conversation room retention deleted (0 until it has deleted one)."""
         if key not in self._last_ids:
-            row = conn.execute("SELECT last_id FROM conversations WHERE key = ?", (key,))
-            found = row.fetchone()
-            self._last_ids[key] = found[0] if found else 0
+            found = conn.execute("SELECT last_id FROM conversations WHERE key = ?",
+                                 (key,)).fetchone()
+            if found is None:
+                found = conn.execute("SELECT last_id FROM retired").fetchone()
+            self._last_ids[key] = found[0]
         return self._last_ids[key]
+
+    def _retired(self) -> None:
+        """Forget the counters of the conversations retention just deleted."""
+        for key in self._retention.retired:
+            self._last_ids.pop(key, None)
 
     def _prune_all(self) -> int | StoreError:
         """Run retention to the end now; how many messages it deleted."""
@@ -270,6 +284,7 @@ class Writer:
         try:
             while True:
                 more, count = self._retention.batch(self._connection())
+                self._retired()
                 deleted += count
                 self.stats.pruned += count
                 if not more:
@@ -282,6 +297,7 @@ class Writer:
         """One retention batch between append batches; False once nothing is left to delete."""
         try:
             more, count = self._retention.batch(self._connection())
+            self._retired()
         except (sqlite3.Error, StoreError) as exc:
             log.warning("retention failed (retried in %.0f s): %s", PRUNE_INTERVAL_S,
                         describe(exc))
@@ -289,3 +305,17 @@ class Writer:
             return False
         self.stats.pruned += count
         return more
+
+
+def _repeated(conn: sqlite3.Connection, message: StoredMessage,
+              row: tuple[str, int, int]) -> tuple[StoredMessage, bool] | CidReused:
+    """The answer to a cid seen in the window: the original, or CidReused for another
+    conversation; if retention deleted the original, its id and ts with the repeat's text."""
+    conversation, message_id, ts = row
+    if conversation != message.conversation:
+        assert message.cid is not None
+        return CidReused(message.cid)
+    found = conn.execute(_FIND_MESSAGE, (conversation, message_id)).fetchone()
+    if found is not None:
+        return message_from_row(found), False
+    return dataclasses.replace(message, id=message_id, ts=ts), False
