@@ -120,7 +120,8 @@ class Hub:
         """The roster lost this node's state (Redis restarted empty): count it all again."""
         for user in list(self.users.values()):
             # Asked now, not when a task starts: in order with a release that may follow.
-            claim = self.roster.claim(user.key, user.name, user.avatar, user.token, user.token)
+            claim = self.roster.claim(user.key, user.name, user.avatar, user.token, user.token,
+                                      legacy=not user.typed_clients())
             _background(_claimed_again(user.name, claim))
         for entered in self.rooms.count_again(self.users):
             _background(entered)

@@ -46,11 +46,12 @@ class Roster(Protocol):
 
     async def close(self) -> None: ...
 
-    def claim(self, key: str, name: str, avatar: str, token: str | None,
-              fresh: str) -> Awaitable[Claim | None]:
+    def claim(self, key: str, name: str, avatar: str, token: str | None, fresh: str, *,
+              legacy: bool = False) -> Awaitable[Claim | None]:
         """Take a name for this node; None if another node holds it and `token` is not its.
 
-        A name nobody holds gets the token `fresh`; one held elsewhere keeps its own.
+        A name nobody holds gets the token `fresh`; one held elsewhere keeps its own. `legacy`:
+        the user has only tutorial connections (no direct messages reach it).
         """
         ...
 
@@ -67,7 +68,10 @@ class Roster(Protocol):
         ...
 
     def elsewhere(self, key: str) -> Awaitable[str | None]:
-        """The name of a user online on another node (for a direct message), else None."""
+        """The name of a user online on another node (for a direct message), else None.
+
+        None too for a user with only tutorial connections: they receive no direct messages.
+        """
         ...
 
 
@@ -89,8 +93,8 @@ class LocalRoster:
     async def close(self) -> None:
         return None
 
-    def claim(self, key: str, name: str, avatar: str, token: str | None,
-              fresh: str) -> Awaitable[Claim | None]:
+    def claim(self, key: str, name: str, avatar: str, token: str | None, fresh: str, *,
+              legacy: bool = False) -> Awaitable[Claim | None]:
         # The hub asks only for a name it does not hold, and this process is the only node.
         return ready(Claim(name, avatar, fresh))
 

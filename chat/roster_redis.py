@@ -3,8 +3,9 @@
 Keys, under the chat's prefix (default `chat:`):
 - `node:<id>` a node's liveness, renewed every heartbeat, expiring after the node timeout;
   `nodes` the set of node ids that registered;
-- `u:<key>` a name online: `name`, `avatar`, `th` (the token's SHA-256) and `n`, the number of
-  nodes holding it; `nu:<node>` the names a node holds;
+- `u:<key>` a name online: `name`, `avatar`, `th` (the token's SHA-256), `legacy` (1: only
+  tutorial connections, which get no direct messages) and `n`, the number of nodes holding it;
+  `nu:<node>` the names a node holds;
 - `p:<room>` the room's members (case-folded name -> `{"username", "avatar"}`), `pc:<room>` how
   many nodes hold each; `np:<node>` the `<room>\\x1f<key>` pairs a node holds.
 
@@ -49,7 +50,8 @@ COMMAND_TIMEOUT_S = 5.0
 
 
 # KEYS: u:<key>, nu:<node>. ARGV: key, name, avatar, digest of the token given ('' if none),
-# digest of a fresh token. Returns {1, name, avatar, created} or {0} (held, token wrong).
+# digest of a fresh token, legacy (0/1). Returns {1, name, avatar, created} or {0} (held, token
+# wrong).
 _CLAIM = """#!lua
 local user, mine = KEYS[1], KEYS[2]
 if redis.call('SISMEMBER', mine, ARGV[1]) == 1 then
@@ -59,7 +61,8 @@ local created = 0
 if redis.call('EXISTS', user) == 1 then
   if ARGV[4] == '' or redis.call('HGET', user, 'th') ~= ARGV[4] then return {0} end
 else
-  redis.call('HSET', user, 'name', ARGV[2], 'avatar', ARGV[3], 'th', ARGV[5], 'n', 0)
+  redis.call('HSET', user, 'name', ARGV[2], 'avatar', ARGV[3], 'th', ARGV[5], 'n', 0,
+             'legacy', ARGV[6])
   created = 1
 end
 redis.call('HINCRBY', user, 'n', 1)
@@ -129,10 +132,11 @@ redis.call('SREM', KEYS[2], ARGV[3])
 return left
 """
 
-# KEYS: u:<key>, nu:<node>. ARGV: key. The name if a node other than this one holds it.
+# KEYS: u:<key>, nu:<node>. ARGV: key. The name if a node other than this one holds it, with a
+# connection that is not a tutorial one.
 _ELSEWHERE = """#!lua
-local name, held = unpack(redis.call('HMGET', KEYS[1], 'name', 'n'))
-if not name then return false end
+local name, held, legacy = unpack(redis.call('HMGET', KEYS[1], 'name', 'n', 'legacy'))
+if not name or legacy == '1' then return false end
 local here = redis.call('SISMEMBER', KEYS[2], ARGV[1])
 if tonumber(held) - here > 0 then return name end
 return false
@@ -198,8 +202,8 @@ class RedisRoster:
         await self._queue.close()
         await self._client.aclose()
 
-    def claim(self, key: str, name: str, avatar: str, token: str | None,
-              fresh: str) -> Awaitable[Claim | None]:
+    def claim(self, key: str, name: str, avatar: str, token: str | None, fresh: str, *,
+              legacy: bool = False) -> Awaitable[Claim | None]:
         given = token_digest(token) if token else ""
 
         def finish(reply: list[Any]) -> Claim | None:
@@ -209,7 +213,7 @@ class RedisRoster:
 
         return self._queue.put(
             ("EVALSHA", self._sha[_CLAIM], 2, self._key("u", key), self._key("nu", self.node),
-             key, name, avatar, given, token_digest(fresh)), finish)
+             key, name, avatar, given, token_digest(fresh), int(legacy)), finish)
 
     def release(self, key: str) -> None:
         self._background(self._run(_RELEASE, [self._key("u", key), self._key("nu", self.node)],

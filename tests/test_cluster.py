@@ -636,3 +636,19 @@ async def test_a_node_cut_off_from_pub_sub_catches_its_clients_up_from_history(
         live = await post(alice, "news", "after", "c9")
         assert (await expect(bob, "message"))["id"] == live["id"]
         await bob.nothing()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_dm_to_a_tutorial_only_user_on_another_node_is_not_online(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """A dm to a user whose only connections are tutorial ones, on another node, is not_online."""
+    a, b = cluster()
+    alice, tutorial = await ws(a.port), await ws(b.port)
+    await enter(alice, "alice", "general")
+    await tutorial.send({"username": "tut", "message": "", "email": ""})  # joins general
+    await expect(alice, "join", room="general", username="tut")
+
+    await alice.send({"type": "dm", "to": "tut", "text": "hello?", "cid": "t1"})
+    error = await expect(alice, "error", code="not_online")
+    assert error["cid"] == "t1", error

@@ -229,3 +229,14 @@ async def test_a_node_whose_state_was_lost_registers_again(redis_server: str) ->
         assert lost == [True]  # registered again: the next beat finds its key
         assert await claim(roster, "Ann") is not None  # this node holds it still
 
+
+@pytest.mark.redis
+@pytest.mark.gen_test(timeout=20)
+async def test_a_name_held_only_by_tutorial_connections_is_not_elsewhere(redis_server: str) -> None:
+    """elsewhere() answers None for a user whose connections are all tutorial (legacy) ones."""
+    async with cluster(redis_server) as chat:
+        a, b = await chat.node(), await chat.node()
+        await a.claim("tut", "Tut", "t.png", None, "fresh", legacy=True)
+        await a.claim("ann", "Ann", "a.png", None, "fresh2")
+        assert await b.elsewhere("tut") is None
+        assert await b.elsewhere("ann") == "Ann"
