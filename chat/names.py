@@ -17,6 +17,7 @@ system library whose version differs between hosts.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from pathlib import Path
 
@@ -32,6 +33,8 @@ INVISIBLE = (
     (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
     (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )
+_INVISIBLE_RE = re.compile(
+    "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in INVISIBLE) + "]")
 # TS #39 section 5.4 (optional detection): more nonspacing marks than this on one letter hide
 # it (no orthography needs more; Vietnamese uses two).
 MAX_MARKS_PER_LETTER = 4
@@ -80,10 +83,10 @@ _RESERVED_KEYS = {name_key(name): name for name in RESERVED}
 
 def refusal(name: str) -> str | None:
     """Why a (trimmed) username is refused, or None: invisible, mark-only, stacked or reserved."""
-    for char in name:
-        code = ord(char)
-        if any(low <= code <= high for low, high in INVISIBLE):
-            return f"a username cannot contain U+{code:04X} {_label(char)}: it shows as blank"
+    invisible = _INVISIBLE_RE.search(name)
+    if invisible is not None:
+        char = invisible.group()
+        return f"a username cannot contain U+{ord(char):04X} {_label(char)}: it shows as blank"
     if unicodedata.category(name[0]).startswith("M"):
         return (f"a username cannot start with a combining mark "
                 f"(U+{ord(name[0]):04X} {_label(name[0])})")
