@@ -31,7 +31,7 @@ def room(name: str, prefix: str = PREFIX) -> str:
 
 
 def user(key: str, prefix: str = PREFIX) -> str:
-    """The channel of a user's direct messages (`key`: the case-folded name)."""
+    """The channel of a user's direct messages (`key`: its `names.name_key`)."""
     return f"{prefix}user:{key}"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from chat import channels, events, jsoncodec
 from chat.broker.base import Broker
+from chat.names import name_key
 from chat.state import Room, Stats, User
 from chat.store.base import HistoryStore, StoredMessage, StoreError
 from chat.wire import Frame
@@ -138,7 +139,7 @@ class Fanout:
     def _notice(self, room: Room, body: bytes) -> None:
         """Join, leave and typing notices go to the room's members but the user they are about."""
         event: dict[str, Any] = jsoncodec.loads(body)
-        about = str(event.get("username", "")).casefold()
+        about = name_key(str(event.get("username", "")))
         frame = Frame(body)
         for client in room.listeners:
             if client.user is None or client.user.key != about:

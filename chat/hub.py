@@ -32,7 +32,7 @@ from chat.protocol import (
 )
 from chat.replay import Replay
 from chat.rooms import Rooms
-from chat.roster import Claim, LocalRoster, Member, Roster, RosterError
+from chat.roster import Claim, LocalRoster, Member, Rebuilding, Roster, RosterError
 from chat.state import Client, Peer, Stats, User
 from chat.store.base import HistoryStore, StoreError, dm_key
 from chat.users import Directory, Gone
@@ -42,6 +42,9 @@ log = logging.getLogger("chat.hub")
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+# The user's name went to someone else on another node while this node was counted out of the
+# roster (Redis lost it): this node's connections of the user end (docs/protocol.md).
+CLOSE_NAME_LOST = 4001
 
 
 class Hub:
@@ -119,11 +122,23 @@ class Hub:
     def roster_lost(self) -> None:
         """The roster lost this node's state (Redis restarted empty): count it all again."""
         for user in list(self.users.values()):
-            # Asked now, not when a task starts: in order with a release that may follow.
-            claim = self.roster.claim(user.key, user.name, user.avatar, user.token, user.token)
-            _background(_claimed_again(user.name, claim))
+            # Asked now, not when a task starts: in order with a release that may follow, and
+            # before any new claim this node sends.
+            claim = self.roster.claim(user.key, user.name, user.avatar, user.token, user.token,
+                                      legacy=not user.typed_clients(), again=True)
+            _background(self._claimed_again(user, claim))
         for entered in self.rooms.count_again(self.users):
             _background(entered)
+
+    async def _claimed_again(self, user: User, claim: Awaitable[Claim | None]) -> None:
+        if await claim is not None:
+            return
+        # Someone else holds it now (granted while this node was counted out): one holder only.
+        log.warning("%r was taken on another node while this one was counted out; closing its "
+                    "%d connection(s) here", user.name, len(user.clients))
+        for client in list(user.clients):
+            client.peer.close(CLOSE_NAME_LOST, f"{user.name!r} is now held by someone else on "
+                              "another server; join again")
 
     # Connections
 
@@ -194,6 +209,9 @@ class Hub:
             await pending
         except ProtocolError as err:
             self._error(client, err)
+        except Rebuilding as exc:
+            request, cid = peek(text)
+            self._error(client, ProtocolError("broker_down", str(exc), request=request, cid=cid))
         except RosterError as exc:
             log.warning("the roster failed a request: %s", exc)
             request, cid = peek(text)
@@ -310,11 +328,6 @@ class Hub:
         render = events.direct if cmd.peer is not None else events.message
         client.notify(Frame.of(events.history(
             [render(stored) for stored in page], room=cmd.room, peer=cmd.peer, more=more)))
-
-
-async def _claimed_again(name: str, claim: Awaitable[Claim | None]) -> None:
-    if await claim is None:  # taken by someone else while this node was counted out
-        log.warning("%r is now also held on another node; both keep it", name)
 
 
 _running: set[asyncio.Future[Any]] = set()  # background work, kept from the collector

@@ -9,6 +9,7 @@ from typing import Any
 
 from chat import channels, events
 from chat.broker.base import Broker, BrokerError
+from chat.names import name_key
 from chat.protocol import Direct, Post, ProtocolError
 from chat.roster import Roster
 from chat.state import Client, Stats, User
@@ -67,11 +68,11 @@ class Messages:
     async def direct(self, client: Client, user: User, cmd: Direct) -> None:
         """A message to one user, on whichever node it is."""
         check_broker(self.broker, "dm", cid=cmd.cid, to=cmd.to)
-        target = self.users.get(cmd.to.casefold())
+        target = self.users.get(name_key(cmd.to))
         if target is not None and target.typed_clients():
             to: str | None = target.name
         else:
-            to = await self.roster.elsewhere(cmd.to.casefold())
+            to = await self.roster.elsewhere(name_key(cmd.to))
         if to is None:
             raise ProtocolError(
                 "not_online", f"{cmd.to!r} is not online (or only on a tutorial client)",
@@ -82,7 +83,7 @@ class Messages:
             client.peer.send(Frame.of(events.direct(stored)))
         elif not self.store.publishes:
             payload = channels.message_payload(stored)
-            for key in sorted({user.key, to.casefold()}):
+            for key in sorted({user.key, name_key(to)}):
                 await self._publish(channels.user(key), payload, "dm", cmd.cid)
 
     async def _append(self, conversation: str, user: User, text: str, cid: str | None,

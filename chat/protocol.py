@@ -10,7 +10,7 @@ from typing import Any
 
 import emoji
 
-from chat import jsoncodec
+from chat import jsoncodec, names
 
 DEFAULT_ROOM = "general"
 USERNAME_MAX_CHARS = 32
@@ -163,6 +163,9 @@ def check_username(raw: str, request: str | None = None) -> str:
                 f"a username cannot contain the character U+{ord(char):04X}",
                 request=request, field="username",
             )
+    refused = names.refusal(name)  # look-alikes: invisible characters, stacked marks, `server`
+    if refused is not None:
+        raise ProtocolError("invalid_username", refused, request=request, field="username")
     return name
 
 

@@ -17,6 +17,10 @@ class RosterError(Exception):
     """The roster's backend could not take a change or answer (Redis down)."""
 
 
+class Rebuilding(RosterError):
+    """No new name now: the roster was lost (Redis restarted empty) and is being counted again."""
+
+
 class Claim(NamedTuple):
     """A name granted to a connection: its spelling and avatar as first claimed, and the token."""
 
@@ -46,11 +50,14 @@ class Roster(Protocol):
 
     async def close(self) -> None: ...
 
-    def claim(self, key: str, name: str, avatar: str, token: str | None,
-              fresh: str) -> Awaitable[Claim | None]:
+    def claim(self, key: str, name: str, avatar: str, token: str | None, fresh: str, *,
+              legacy: bool = False, again: bool = False) -> Awaitable[Claim | None]:
         """Take a name for this node; None if another node holds it and `token` is not its.
 
-        A name nobody holds gets the token `fresh`; one held elsewhere keeps its own.
+        A name nobody holds gets the token `fresh`; one held elsewhere keeps its own. `legacy`:
+        the user has only tutorial connections (no direct messages reach it). `again`: a name
+        this node held before the roster was lost, claimed again. While the roster is being
+        rebuilt after a loss, a new name (not `again`) fails with Rebuilding.
         """
         ...
 
@@ -67,7 +74,10 @@ class Roster(Protocol):
         ...
 
     def elsewhere(self, key: str) -> Awaitable[str | None]:
-        """The name of a user online on another node (for a direct message), else None."""
+        """The name of a user online on another node (for a direct message), else None.
+
+        None too for a user with only tutorial connections: they receive no direct messages.
+        """
         ...
 
 
@@ -89,8 +99,8 @@ class LocalRoster:
     async def close(self) -> None:
         return None
 
-    def claim(self, key: str, name: str, avatar: str, token: str | None,
-              fresh: str) -> Awaitable[Claim | None]:
+    def claim(self, key: str, name: str, avatar: str, token: str | None, fresh: str, *,
+              legacy: bool = False, again: bool = False) -> Awaitable[Claim | None]:
         # The hub asks only for a name it does not hold, and this process is the only node.
         return ready(Claim(name, avatar, fresh))
 

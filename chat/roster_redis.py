@@ -3,8 +3,11 @@
 Keys, under the chat's prefix (default `chat:`):
 - `node:<id>` a node's liveness, renewed every heartbeat, expiring after the node timeout;
   `nodes` the set of node ids that registered;
-- `u:<key>` a name online: `name`, `avatar`, `th` (the token's SHA-256) and `n`, the number of
-  nodes holding it; `nu:<node>` the names a node holds;
+- `u:<key>` a name online: `name`, `avatar`, `th` (the token's SHA-256), `legacy` (1: only
+  tutorial connections, which get no direct messages) and `n`, the number of nodes holding it;
+  `nu:<node>` the names a node holds;
+- `epoch` set by the first node ever and never removed: its absence means Redis lost the roster;
+  `rebuilding` present (for `timeout`) while the nodes claim their names again after that;
 - `p:<room>` the room's members (case-folded name -> `{"username", "avatar"}`), `pc:<room>` how
   many nodes hold each; `np:<node>` the `<room>\\x1f<key>` pairs a node holds.
 
@@ -16,7 +19,13 @@ checks the key itself). So a killed node's users leave within `timeout + heartbe
 
 A node that finds its own key gone (Redis restarted empty, or the node stalled past the
 timeout and was reaped) registers again and calls `on_lost`: the hub claims and enters again
-everything it holds (each script does nothing for what is already counted).
+everything it holds (each script does nothing for what is already counted). It finds out at its
+next beat, or at once when a claim it sends finds its key gone. Whoever first finds `epoch` gone
+(a claim or a registration) sets `rebuilding` for `timeout`: by then every live node has beaten,
+found its key gone and claimed its names again, and meanwhile no node grants a new name (a claim
+fails with Rebuilding; a claim `again` is granted). A name claimed again that someone else holds
+after all (a node that stalled, or one started in the instant before the loss was seen) stays
+theirs: the claim answers None and the hub closes its user's connections here.
 
 Commands go through one CommandQueue: they run in call order, as the Roster interface promises.
 Like the store's scripts these touch keys they compute, so Redis Cluster is not supported.
@@ -40,7 +49,7 @@ from redis.retry import Retry
 
 from chat import channels
 from chat.redisqueue import CommandQueue
-from chat.roster import Claim, Member, RosterError, token_digest
+from chat.roster import Claim, Member, Rebuilding, RosterError, token_digest
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +57,20 @@ CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 5.0
 
 
-# KEYS: u:<key>, nu:<node>. ARGV: key, name, avatar, digest of the token given ('' if none),
-# digest of a fresh token. Returns {1, name, avatar, created} or {0} (held, token wrong).
+# KEYS: u:<key>, nu:<node>, node:<node>, epoch, rebuilding. ARGV: key, name, avatar, digest of
+# the token given ('' if none), digest of a fresh token, legacy (0/1), again (1: claimed again
+# after a loss), the rebuilding time in ms. Returns {1, name, avatar, created}, {0} (held, token
+# wrong) or {-1, lost, found} (rebuilding: no new name now; lost = 1 if this node's own key is
+# gone, found = 1 if this claim is the first to find the roster lost).
 _CLAIM = """#!lua
-local user, mine = KEYS[1], KEYS[2]
+local user, mine, again = KEYS[1], KEYS[2], ARGV[7] == '1'
+local lost = 1 - redis.call('EXISTS', KEYS[3])
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  redis.call('SET', KEYS[4], '1')
+  redis.call('SET', KEYS[5], '1', 'PX', ARGV[8])
+  if not again then return {-1, lost, 1} end
+end
+if not again and lost == 1 then return {-1, 1, 0} end
 if redis.call('SISMEMBER', mine, ARGV[1]) == 1 then
   return {1, redis.call('HGET', user, 'name'), redis.call('HGET', user, 'avatar'), 0}
 end
@@ -59,7 +78,9 @@ local created = 0
 if redis.call('EXISTS', user) == 1 then
   if ARGV[4] == '' or redis.call('HGET', user, 'th') ~= ARGV[4] then return {0} end
 else
-  redis.call('HSET', user, 'name', ARGV[2], 'avatar', ARGV[3], 'th', ARGV[5], 'n', 0)
+  if not again and redis.call('EXISTS', KEYS[5]) == 1 then return {-1, 0, 0} end
+  redis.call('HSET', user, 'name', ARGV[2], 'avatar', ARGV[3], 'th', ARGV[5], 'n', 0,
+             'legacy', ARGV[6])
   created = 1
 end
 redis.call('HINCRBY', user, 'n', 1)
@@ -129,16 +150,29 @@ redis.call('SREM', KEYS[2], ARGV[3])
 return left
 """
 
-# KEYS: u:<key>, nu:<node>. ARGV: key. The name if a node other than this one holds it.
+# KEYS: u:<key>, nu:<node>. ARGV: key. The name if a node other than this one holds it, with a
+# connection that is not a tutorial one.
 _ELSEWHERE = """#!lua
-local name, held = unpack(redis.call('HMGET', KEYS[1], 'name', 'n'))
-if not name then return false end
+local name, held, legacy = unpack(redis.call('HMGET', KEYS[1], 'name', 'n', 'legacy'))
+if not name or legacy == '1' then return false end
 local here = redis.call('SISMEMBER', KEYS[2], ARGV[1])
 if tonumber(held) - here > 0 then return name end
 return false
 """
 
-_SCRIPTS = (_CLAIM, _RELEASE, _ENTER, _EXIT, _REAP, _ELSEWHERE)
+# KEYS: node:<id>, nodes, epoch, rebuilding. ARGV: id, timeout in ms, starting (1 at the node's
+# start: an absent epoch is then a new chat, not a lost one). Returns 1 if the roster was lost.
+_REGISTER = """#!lua
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('SET', KEYS[3], '1')
+if ARGV[3] == '1' then return 0 end
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
+return 1
+"""
+
+_SCRIPTS = (_CLAIM, _RELEASE, _ENTER, _EXIT, _REAP, _ELSEWHERE, _REGISTER)
 
 
 def _members(reply: list[str] | dict[str, str]) -> list[Member]:
@@ -166,6 +200,7 @@ class RedisRoster:
         self._queue = CommandQueue(self._client, _SCRIPTS, RosterError)
         self._sha = {script: self._client.register_script(script).sha for script in _SCRIPTS}
         self._beating: asyncio.Task[None] | None = None
+        self._recovering: asyncio.Task[None] | None = None
 
     def _key(self, kind: str, name: str = "") -> str:
         return f"{self._prefix}{kind}{':' + name if name else ''}"
@@ -178,7 +213,7 @@ class RedisRoster:
         self._queue.start()
         try:
             await self._queue.load_scripts()
-            await self._register()
+            await self._register(starting=True)
         except (RedisError, OSError, RosterError) as exc:
             await self._queue.close()
             await self._client.aclose()
@@ -192,24 +227,39 @@ class RedisRoster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beating
             self._beating = None
+        if self._recovering is not None:
+            self._recovering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovering
         with contextlib.suppress(RosterError):
             await self._queue.put(("DEL", self._key("node", self.node)))
             await self._reap(self.node)
         await self._queue.close()
         await self._client.aclose()
 
-    def claim(self, key: str, name: str, avatar: str, token: str | None,
-              fresh: str) -> Awaitable[Claim | None]:
+    def claim(self, key: str, name: str, avatar: str, token: str | None, fresh: str, *,
+              legacy: bool = False, again: bool = False) -> Awaitable[Claim | None]:
         given = token_digest(token) if token else ""
+        reply = self._queue.put(
+            ("EVALSHA", self._sha[_CLAIM], 5, self._key("u", key), self._key("nu", self.node),
+             self._key("node", self.node), self._key("epoch"), self._key("rebuilding"),
+             key, name, avatar, given, token_digest(fresh), int(legacy), int(again),
+             int(self.timeout * 1000)))
+        return self._claimed(reply, token, fresh)  # queued now: in order with what follows
 
-        def finish(reply: list[Any]) -> Claim | None:
-            if int(reply[0]) == 0:
-                return None
-            return Claim(reply[1], reply[2], fresh if int(reply[3]) else (token or fresh))
-
-        return self._queue.put(
-            ("EVALSHA", self._sha[_CLAIM], 2, self._key("u", key), self._key("nu", self.node),
-             key, name, avatar, given, token_digest(fresh)), finish)
+    async def _claimed(self, pending: asyncio.Future[list[Any]], token: str | None,
+                       fresh: str) -> Claim | None:
+        reply = await pending
+        if int(reply[0]) == -1:
+            if int(reply[2]):
+                self._log_loss()
+            if int(reply[1]):  # this node's key is gone: it learns of the loss now, not at a beat
+                self._recover()
+            raise Rebuilding("the chat is counting who is online again (its Redis lost that); "
+                             "try again in a few seconds")
+        if int(reply[0]) == 0:
+            return None
+        return Claim(reply[1], reply[2], fresh if int(reply[3]) else (token or fresh))
 
     def release(self, key: str) -> None:
         self._background(self._run(_RELEASE, [self._key("u", key), self._key("nu", self.node)],
@@ -242,10 +292,35 @@ class RedisRoster:
 
     # Liveness
 
-    async def _register(self) -> None:
-        await self._queue.put(("SET", self._key("node", self.node), "1",
-                               "PX", int(self.timeout * 1000)))
-        await self._queue.put(("SADD", self._key("nodes"), self.node))
+    async def _register(self, *, starting: bool = False) -> bool:
+        """Set this node's key; whether that found the roster lost (Redis restarted empty)."""
+        keys = [self._key("node", self.node), self._key("nodes"), self._key("epoch"),
+                self._key("rebuilding")]
+        lost = await self._run(_REGISTER, keys, self.node, int(self.timeout * 1000),
+                               int(starting))
+        return bool(lost)
+
+    def _recover(self) -> asyncio.Task[None]:
+        """Register again and have the hub claim its names again (once, however often asked)."""
+        if self._recovering is None or self._recovering.done():
+            self._recovering = asyncio.create_task(self._register_again(), name="roster-lost")
+        return self._recovering
+
+    def _log_loss(self) -> None:
+        log.warning("Redis lost the roster (restarted empty?): no new name is granted for %g s "
+                    "while every node claims its users again", self.timeout)
+
+    async def _register_again(self) -> None:
+        log.warning("this node's presence was lost from Redis; registering it again")
+        try:
+            lost = await self._register()
+        except RosterError as exc:
+            log.warning("could not register again (retried at the next beat): %s", exc)
+            return
+        if lost:
+            self._log_loss()
+        if self.on_lost is not None:
+            self.on_lost()
 
     def _reap(self, node: str) -> asyncio.Future[Any]:
         keys = [self._key("node", node), self._key("nodes"), self._key("nu", node),
@@ -265,10 +340,7 @@ class RedisRoster:
         renewed = await self._queue.put(("SET", self._key("node", self.node), "1",
                                          "PX", int(self.timeout * 1000), "XX"))
         if renewed is None:
-            log.warning("this node's presence was lost from Redis; registering it again")
-            await self._register()
-            if self.on_lost is not None:
-                self.on_lost()
+            await self._recover()
         nodes: set[str] = await self._queue.put(("SMEMBERS", self._key("nodes")))
         for node in sorted(nodes - {self.node}):
             left = await self._reap(node)

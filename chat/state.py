@@ -7,6 +7,7 @@ from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 from chat.limits import TokenBucket
+from chat.names import name_key
 from chat.store.base import StoredMessage
 from chat.wire import Frame
 
@@ -69,7 +70,7 @@ class User:
 
     def __init__(self, name: str, avatar: str, token: str) -> None:
         self.name = name
-        self.key = name.casefold()
+        self.key = name_key(name)
         self.avatar = avatar
         self.token = token
         self.clients: set[Client] = set()

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from chat.identity import avatar_url, new_token, token_matches
+from chat.names import name_key
 from chat.protocol import ProtocolError
 from chat.roster import Roster
 from chat.state import Client, User
@@ -16,7 +17,7 @@ class Gone(Exception):
 
 
 class Directory(dict[str, User]):
-    """Users with a connection on this node, by case-folded name.
+    """Users with a connection on this node, by name key (`names.name_key`: look-alikes are one).
 
     The roster decides for the whole chat: a name's first connection here claims it there, its
     last one releases it. `on_first` and `on_last` follow a user's first and last connection
@@ -37,7 +38,7 @@ class Directory(dict[str, User]):
     ) -> User:
         """The connection's user: its own, one online here (with its token), or a new one."""
         if client.user is not None:
-            if username is not None and username.casefold() != client.user.key:
+            if username is not None and name_key(username) != client.user.key:
                 raise ProtocolError(
                     "username_mismatch",
                     f"this connection is {client.user.name!r}; it cannot speak as {username!r}",
@@ -47,7 +48,7 @@ class Directory(dict[str, User]):
         if username is None:
             raise ProtocolError("missing_field", "the field 'username' is required",
                                 request=request, field="username")
-        key = username.casefold()
+        key = name_key(username)
         while key in self._claiming:  # another connection is claiming it: wait for its answer
             await asyncio.shield(self._claiming[key])
         if client.closed:
@@ -63,11 +64,11 @@ class Directory(dict[str, User]):
 
     async def _claim_new(self, client: Client, username: str, email: str | None,
                          token: str | None, request: str | None) -> User:
-        key = username.casefold()
+        key = name_key(username)
         waiting = self._claiming[key] = asyncio.get_running_loop().create_future()
         try:
             claim = await self.roster.claim(key, username, avatar_url(email, username), token,
-                                            new_token())
+                                            new_token(), legacy=client.legacy)
             if claim is None:
                 raise self._taken(username, request)
             if client.closed:  # gone while the roster answered: give the name back

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from chat.names import name_key
 from chat.protocol import DEFAULT_ROOM
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, RawClient
@@ -232,7 +233,7 @@ async def test_steady_clients_chat_undisturbed_while_hundreds_misbehave_and_drop
                 f"{s.name} read {sender.name}'s messages out of order")
 
     assert sorted(c.user.name if c.user else "(not joined)" for c in hub.clients) == sorted(names)
-    assert set(hub.users) == {name.casefold() for name in names}
+    assert set(hub.users) == {name_key(name) for name in names}
     assert set(hub.rooms) == {DEFAULT_ROOM, STEADY_ROOM}
     for room in hub.rooms.values():
         assert set(room.users) == set(hub.users), room.name

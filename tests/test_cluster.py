@@ -34,6 +34,7 @@ from tests.serverproc import (
     redis_command,
     run,
 )
+from tests.test_roster import stop_beating
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.redis]
 
@@ -524,7 +525,15 @@ async def test_a_redis_that_comes_back_empty_gets_the_nodes_users_again(
     await wait_health(nodes, 200, "up")
     await asyncio.sleep(3 * HEARTBEAT_S)  # each node's next beat finds its key gone
 
-    _, presence, _ = await enter(await ws(b.port), "carol", "ops")
+    carol = await ws(b.port)
+    # A new name waits while the nodes claim theirs again (node-timeout): as the page does, the
+    # join is sent again while it is refused with broker_down.
+    deadline = time.monotonic() + NODE_TIMEOUT_S + RECOVERY_S
+    while (reply := await join_reply(carol, "carol", "ops"))["type"] == "error":
+        assert reply["code"] == "broker_down" and time.monotonic() < deadline, reply
+        await asyncio.sleep(0.2)
+    presence = await expect(carol, "presence", room="ops")
+    await expect(carol, "history", room="ops")
     assert names(presence) == {"alice", "bob", "carol"}
     fresh = await post(alice, "ops", "new", "new")
     assert fresh["id"] == 1  # the history began again
@@ -585,8 +594,12 @@ async def node_in_process(url: str, **broker_options: Any) -> AsyncIterator[
         assert app is not None
         app.hub.broker_back()
 
+    def lost() -> None:
+        assert app is not None
+        app.hub.roster_lost()
+
     broker = RedisBroker(url, on_reconnect=back, **broker_options)
-    roster = RedisRoster(url, heartbeat=HEARTBEAT_S, timeout=NODE_TIMEOUT_S)
+    roster = RedisRoster(url, heartbeat=HEARTBEAT_S, timeout=NODE_TIMEOUT_S, on_lost=lost)
     app = make_app(settings, store, broker, roster)
     await app.hub.start()
     server = HTTPServer(app)
@@ -636,3 +649,98 @@ async def test_a_node_cut_off_from_pub_sub_catches_its_clients_up_from_history(
         live = await post(alice, "news", "after", "c9")
         assert (await expect(bob, "message"))["id"] == live["id"]
         await bob.nothing()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_dm_to_a_tutorial_only_user_on_another_node_is_not_online(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """A dm to a user whose only connections are tutorial ones, on another node, is not_online."""
+    a, b = cluster()
+    alice, tutorial = await ws(a.port), await ws(b.port)
+    await enter(alice, "alice", "general")
+    await tutorial.send({"username": "tut", "message": "", "email": ""})  # joins general
+    await expect(alice, "join", room="general", username="tut")
+
+    await alice.send({"type": "dm", "to": "tut", "text": "hello?", "cid": "t1"})
+    error = await expect(alice, "error", code="not_online")
+    assert error["cid"] == "t1", error
+
+
+async def join_reply(client: ChatClient, username: str, room: str) -> dict[str, Any]:
+    """Send a join; the welcome or error that answers it."""
+    await client.send({"type": "join", "username": username, "room": room})
+    frames = await frames_until(client, lambda f: f.get("type") in ("welcome", "error"))
+    return frames[-1]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_redis_back_empty_gives_no_held_name_to_another(
+    own_redis: OwnRedis, ws: WsConnect, tmp_path: Path,
+) -> None:
+    """Redis back without its data: a name held on a node that has not noticed yet is not granted
+    on another; once the holder claims it again it is taken, and its dms reach the holder alone."""
+    own_redis.start()
+    async with node_in_process(own_redis.url) as (a_port, a), \
+            node_in_process(own_redis.url) as (b_port, _):
+        alice, bob = await ws(a_port), await ws(b_port)
+        await enter(alice, "alice", "ops")
+        await enter(bob, "bob", "ops")
+        assert isinstance(a.hub.roster, RedisRoster)
+        stop_beating(a.hub.roster)  # node a notices the loss only at the beat this test gives it
+
+        own_redis.kill()
+        own_redis.workdir = tmp_path / "empty"  # its append-only file stays behind
+        own_redis.workdir.mkdir()
+        own_redis.start()
+        impostor = await ws(b_port)
+        deadline = time.monotonic() + RECOVERY_S
+        while True:  # refused while node b is cut off, then while the roster is rebuilt
+            reply = await join_reply(impostor, "alice", "ops")
+            assert reply["type"] == "error", f"granted before its holder claimed it: {reply}"
+            assert reply["code"] == "broker_down", reply
+            if "counting who is online" in reply["reason"]:
+                break
+            assert time.monotonic() < deadline, reply
+            await asyncio.sleep(0.1)
+
+        await a.hub.roster.beat()  # node a finds its key gone and claims its users again
+        await eventually_taken(impostor, "alice", "ops")
+        await bob.send({"type": "dm", "to": "alice", "text": "still you?", "cid": "d1"})
+        assert (await expect(alice, "dm", cid="d1"))["to"] == "alice"
+        await impostor.nothing()
+
+
+async def eventually_taken(client: ChatClient, username: str, room: str) -> None:
+    """Join until the reply is username_taken (broker_down may come first); never a welcome."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        reply = await join_reply(client, username, room)
+        assert reply["type"] == "error", reply
+        if reply["code"] == "username_taken":
+            return
+        assert reply["code"] == "broker_down" and time.monotonic() < deadline, reply
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_name_claimed_again_that_another_holds_closes_the_late_holder(
+    redis_db: str, ws: WsConnect,
+) -> None:
+    """A node counted out (stalled) finds its user's name taken since: it closes that user, 4001."""
+    async with node_in_process(redis_db) as (a_port, a), \
+            node_in_process(redis_db) as (b_port, _):
+        alice, bob = await ws(a_port), await ws(b_port)
+        await enter(alice, "alice", "ops")
+        await enter(bob, "bob", "ops")
+        assert isinstance(a.hub.roster, RedisRoster)
+        stop_beating(a.hub.roster)  # as a stalled process: node b reaps it
+        await expect(bob, "leave", room="ops", username="alice", timeout=DEATH_BOUND_S)
+        impostor = await ws(b_port)
+        await enter(impostor, "alice", "ops")  # free on the roster: granted
+
+        await a.hub.roster.beat()  # node a is back, finds itself counted out, claims again
+        assert await alice.closed() == 4001
+        assert "held by someone else" in (alice.conn.close_reason or "")
+        await bob.send({"type": "dm", "to": "alice", "text": "who?", "cid": "d1"})
+        assert (await expect(impostor, "dm", cid="d1"))["message"] == "who?"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
 
 from chat import channels
 from chat.broker.redis import RedisBroker
-from chat.roster import Claim, LocalRoster, Roster
+from chat.roster import Claim, LocalRoster, Rebuilding, Roster
 from chat.roster_redis import RedisRoster
 from tests.test_broker import Inbox, eventually
 
@@ -229,3 +230,89 @@ async def test_a_node_whose_state_was_lost_registers_again(redis_server: str) ->
         assert lost == [True]  # registered again: the next beat finds its key
         assert await claim(roster, "Ann") is not None  # this node holds it still
 
+
+
+@pytest.mark.redis
+@pytest.mark.gen_test(timeout=20)
+async def test_a_name_held_only_by_tutorial_connections_is_not_elsewhere(redis_server: str) -> None:
+    """elsewhere() answers None for a user whose connections are all tutorial (legacy) ones."""
+    async with cluster(redis_server) as chat:
+        a, b = await chat.node(), await chat.node()
+        await a.claim("tut", "Tut", "t.png", None, "fresh", legacy=True)
+        await a.claim("ann", "Ann", "a.png", None, "fresh2")
+        assert await b.elsewhere("tut") is None
+        assert await b.elsewhere("ann") == "Ann"
+
+
+async def lose_everything(chat: Cluster) -> None:
+    """Delete every key of this chat, as a Redis restarted without its data would have none."""
+    roster = chat.rosters[0]
+    assert isinstance(roster, RedisRoster)
+    keys = await roster._queue.put(("KEYS", f"{chat.prefix}*"))
+    if keys:
+        await roster._queue.put(("DEL", *keys))
+
+
+async def outcome(pending: Awaitable[Claim | None]) -> str:
+    """What a claim came to: granted, taken or rebuilding."""
+    try:
+        return "taken" if await pending is None else "granted"
+    except Rebuilding:
+        return "rebuilding"
+
+
+@pytest.mark.redis
+@pytest.mark.gen_test(timeout=20)
+async def test_after_the_roster_is_lost_names_held_are_claimed_again_first(
+    redis_server: str,
+) -> None:
+    """Roster lost: no new name for the node timeout; the holders' claims `again` come first."""
+    async with cluster(redis_server) as chat:
+        again: list[asyncio.Future[Claim | None]] = []
+        holder = await chat.node(on_lost=lambda: again.append(asyncio.ensure_future(
+            holder.claim("ann", "Ann", "Ann.png", ann_claim.token, ann_claim.token, again=True))))
+        other = await chat.node()
+        ann_claim = await claim(holder, "Ann")
+        assert ann_claim is not None
+
+        await lose_everything(chat)
+        # However the beats fall, the other node never gets the name held by the first one.
+        assert await outcome(claim(other, "Ann")) in ("rebuilding", "taken")
+        await eventually(lambda: bool(again) and again[0].done(), timeout=2)
+        assert again[0].result() == Claim("Ann", "Ann.png", ann_claim.token)
+        assert await outcome(claim(other, "Ann")) == "taken"
+        assert await outcome(claim(other, "Ann", ann_claim.token)) == "granted"  # a second tab
+        assert await outcome(claim(other, "Bob")) == "rebuilding"  # a new name waits
+        await asyncio.sleep(FAST["timeout"] + 0.1)
+        assert await outcome(claim(other, "Bob")) == "granted"
+
+
+@pytest.mark.redis
+@pytest.mark.gen_test(timeout=20)
+async def test_a_new_chat_grants_names_at_once(redis_server: str) -> None:
+    """The first node of a chat finds no roster yet: that is not a loss, names are granted."""
+    async with cluster(redis_server) as chat:
+        roster = await chat.node()
+        assert await outcome(claim(roster, "Ann")) == "granted"
+
+
+@pytest.mark.redis
+@pytest.mark.gen_test(timeout=20)
+async def test_a_name_claimed_again_after_someone_took_it_stays_theirs(redis_server: str) -> None:
+    """A stalled node reaped meanwhile: its claim `again` of a name now held elsewhere is None."""
+    async with cluster(redis_server) as chat:
+        stalled = await chat.node()
+        other = await chat.node()
+        assert isinstance(stalled, RedisRoster)
+        first = await claim(stalled, "Ann")
+        assert first is not None
+        stop_beating(stalled)
+        taken: Claim | None = None
+        deadline = asyncio.get_running_loop().time() + 3
+        while taken is None:  # free once the other node reaps the stalled one
+            assert asyncio.get_running_loop().time() < deadline, "never reaped"
+            taken = await claim(other, "Ann")
+            await asyncio.sleep(0.05)
+        again = await stalled.claim("ann", "Ann", "a.png", first.token, first.token, again=True)
+        assert again is None
+        assert await other.elsewhere("ann") is None  # held on `other` alone

@@ -64,6 +64,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from chat import channels
+from chat.names import name_key
 from chat.redisqueue import CommandQueue, one_line
 from chat.store.base import (
     DAY_MS,
@@ -387,7 +388,7 @@ def _channels_of(message: StoredMessage, prefix: str) -> list[str]:
     """The channels a new message is announced on: its room's, or both parties' of a DM."""
     if message.to is None:
         return [channels.room(message.conversation, prefix)]
-    parties = {message.username.casefold(), message.to.casefold()}
+    parties = {name_key(message.username), name_key(message.to)}
     return [channels.user(key, prefix) for key in sorted(parties)]
 
 
