@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 import time
@@ -106,7 +107,7 @@ def test_runs_of_messages_are_compact_and_seamless(people) -> None:
             assert row.bounding_box()["height"] == row_box["height"]  # the time moved nothing
     # alice's own run reads as one block: no rounded corners or gaps between its rows
     boxes = [alice.message(t).bounding_box() for t in ("first", "second", "third")]
-    for upper, lower in zip(boxes, boxes[1:], strict=False):
+    for upper, lower in itertools.pairwise(boxes):
         assert abs(upper["y"] + upper["height"] - lower["y"]) < 0.5, (upper, lower)
     radius = "el => getComputedStyle(el).borderBottomLeftRadius + ' ' + "\
              "getComputedStyle(el).borderTopLeftRadius"
@@ -233,7 +234,8 @@ def test_days_are_separated_and_returning_shows_where_new_messages_start(people,
     alice.page.close()
     server.stop()
     with sqlite3.connect(server.db) as db:
-        db.execute("UPDATE messages SET ts = ? WHERE id = 1", (int(time.time() * 1000) - 3 * DAY_MS,))
+        three_days_ago = int(time.time() * 1000) - 3 * DAY_MS
+        db.execute("UPDATE messages SET ts = ? WHERE id = 1", (three_days_ago,))
     server.start()
 
     bob, carol = people("bob"), people("carol")
