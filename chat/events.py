@@ -44,9 +44,12 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
     return event
 
 
-def welcome(username: str, avatar: str, token: str, rooms: AbstractSet[str]) -> dict[str, Any]:
+def welcome(
+    username: str, avatar: str, token: str, rooms: AbstractSet[str], text_chars: int
+) -> dict[str, Any]:
+    # `limits` lets a page check a message before sending it, against this server's own limit.
     return {"type": "welcome", "username": username, "avatar": avatar, "token": token,
-            "rooms": sorted(rooms)}
+            "rooms": sorted(rooms), "limits": {"text_chars": text_chars}}
 
 
 def presence(room: str, users: list[dict[str, str]]) -> dict[str, Any]:

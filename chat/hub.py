@@ -268,7 +268,8 @@ class Hub:
         await self.replay.catch_up(client, room, cmd.since)
 
     def _welcome(self, client: Client, user: User, room: str, members: list[Member]) -> None:
-        client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms)))
+        client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms,
+                                              self.settings.max_text_chars)))
         client.notify(Frame.of(events.presence(room, members)))
 
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:

@@ -137,6 +137,9 @@ class ChatSocket(WebSocketHandler):
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         if self.outbox is not None:
             self.outbox.flush()  # frames queued before the close go out before it
+            # and nothing after it (RFC 6455 5.5.1): e.g. the leave notices that other members'
+            # closes publish while this one waits for its peer's answer during a shutdown.
+            self.outbox.closed = True
         super().close(code, reason)
 
     # Keepalive (handlers/keepalive.py)

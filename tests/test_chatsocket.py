@@ -21,6 +21,7 @@ async def test_join_gets_welcome_presence_and_history(connect) -> None:
     assert welcome["type"] == "welcome"
     assert welcome["username"] == "alice"
     assert welcome["rooms"] == ["general"]
+    assert welcome["limits"] == {"text_chars": 4000}  # the page checks a message's length
     assert welcome["avatar"].startswith("https://www.gravatar.com/avatar/")
     assert "c160f8cc69a4f0bf2b0362752353d060" in welcome["avatar"]  # md5("alice@example.com")
     presence = await alice.recv()

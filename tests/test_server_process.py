@@ -239,3 +239,38 @@ def test_address_0_0_0_0_serves_the_other_local_addresses(spawn: Spawn) -> None:
         assert healthz(port, address) is not None, f"not served on {address}"
     assert child.stop() == 0
     assert_clean(child.stderr)
+
+
+async def joined_raw(port: int, name: str) -> RawClient:
+    """A raw client that joined `general` as `name` and read the join's replies."""
+    client = await RawClient.connect(port)
+    client.send_text({"type": "join", "username": name})
+    while True:
+        opcode, payload = await client.read_frame()
+        assert opcode == 0x1, (opcode, payload)
+        if json.loads(payload)["type"] == "history":
+            return client
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_nothing_follows_the_close_frame_on_shutdown(spawn: Spawn) -> None:
+    """On SIGTERM no data frame (such as another member's leave notice) follows the 1001 close."""
+    port = free_port()
+    child = spawn(f"--port={port}", "--shutdown-grace=1", ready_port=port)
+    reader = await joined_raw(port, "alice")  # reads on after the close, never answers it
+    leavers = [await joined_raw(port, f"bob{i}") for i in range(3)]
+    try:
+        child.proc.send_signal(signal.SIGTERM)
+        for leaver in leavers:  # each drops its socket at the close: alice's room sees leaves
+            assert await leaver.close_code() == 1001
+            leaver.abort()
+        assert await reader.close_code() == 1001
+        after = []
+        while (frame := await reader.read_frame())[0] != -1:
+            after.append(frame)
+        assert after == []
+        assert child.proc.wait(EXIT_TIMEOUT_S) == 0, child.stderr
+    finally:
+        reader.abort()
+        for leaver in leavers:
+            leaver.abort()

@@ -24,6 +24,7 @@
     const conv = state.rooms[room];
     if (conv && state.roomOrder.includes(room) && conv.lastId > 0) frame.since = conv.lastId;
     if (conv) conv.replayIsNews = frame.since !== undefined;
+    if (conv) conv.resumeFrom = frame.since || 0;
     session.requested.add(room);
     return frame;
   };
@@ -59,6 +60,8 @@
     for (const conv of Object.values(state.rooms)) {
       conv.typing = {};
       conv.historyLoading = false;
+      conv.gapLoading = false;
+      for (const item of conv.items) if (item.type === 'gap') item.loading = false;
     }
     for (const conv of Object.values(state.dms)) conv.historyLoading = false;
   }
@@ -66,9 +69,13 @@
   // ---- what the views call ----------------------------------------------------------------------
 
   function show(kind, id) {
+    const left = Chat.currentConversation();
+    if (left) left.dividerKey = null; // what was new there has been seen
     state.current = { kind, id };
     const conv = Chat.currentConversation();
     if (conv) {
+      conv.dividerKey = conv.unread > 0 ? conv.firstUnreadKey : null;
+      conv.firstUnreadKey = null;
       conv.unread = 0;
       conv.mentioned = false;
     }
@@ -170,6 +177,7 @@
   // that shows nothing yet, the latest page).
   function loadOlder(conv) {
     if (!state.historySupported || conv.historyLoading || conv.historyDone) return;
+    if (conv.gapLoading) return; // one page at a time: the answer does not say which it was
     if (!session.identified || (conv.kind === 'room' && !session.liveRooms.has(conv.name))) return;
     const frame = { type: 'history', limit: Chat.HISTORY_PAGE };
     if (conv.kind === 'room') frame.room = conv.name;
@@ -183,6 +191,50 @@
     else if (conv.kind === 'room') return; // a room's latest page comes with the join
     conv.historyLoading = true;
     session.conn.send(frame);
+  }
+
+  // Asks for the missed messages just before a gap row's end (the next click asks for more).
+  function loadGap(conv, gap) {
+    if (!state.historySupported || conv.gapLoading || conv.historyLoading) return;
+    if (!session.identified || !session.liveRooms.has(conv.name)) return;
+    conv.gapLoading = true;
+    gap.loading = true;
+    session.conn.send({
+      type: 'history',
+      room: conv.name,
+      before: gap.before,
+      limit: Math.min(Chat.HISTORY_MAX, gap.before - gap.after - 1),
+    });
+  }
+
+  // Keys that work anywhere on the page: Escape closes the drawer (back to its button);
+  // Alt+Up and Alt+Down go to the previous and next conversation of the sidebar.
+  function onKeydown(e) {
+    if (e.key === 'Escape' && state.sidebarOpen) {
+      e.preventDefault();
+      state.sidebarOpen = false;
+      const menu = document.querySelector('.topbar .menu');
+      if (menu) menu.focus();
+      return;
+    }
+    const arrow = e.key === 'ArrowUp' ? -1 : e.key === 'ArrowDown' ? 1 : 0;
+    if (!arrow || !e.altKey || e.ctrlKey || e.metaKey || e.shiftKey || state.me === null) return;
+    const all = [
+      ...state.roomOrder.map((id) => ({ kind: 'room', id })),
+      ...state.dmOrder.map((id) => ({ kind: 'dm', id })),
+    ];
+    if (all.length < 2) return;
+    e.preventDefault();
+    const { kind, id } = state.current;
+    const at = all.findIndex((c) => c.kind === kind && c.id === id);
+    const next = all[(at + arrow + all.length) % all.length];
+    show(next.kind, next.id);
+    Vue.nextTick(focusComposer);
+  }
+
+  function focusComposer() {
+    const composer = document.getElementById('composer-text');
+    if (composer) composer.focus();
   }
 
   async function askNotifications() {
@@ -204,9 +256,11 @@
       const conv = Chat.currentConversation();
       if (conv) {
         conv.unread = 0;
+        conv.firstUnreadKey = null;
         conv.mentioned = false;
       }
     });
+    document.addEventListener('keydown', onKeydown);
     setInterval(() => {
       if (state.status === 'waiting') state.now = Date.now();
     }, 1000);
@@ -229,6 +283,8 @@
     typed,
     stoppedTyping,
     loadOlder,
+    loadGap,
+    focusComposer,
     askNotifications,
     retryNow: () => session.conn.retryNow(),
   });

@@ -69,6 +69,7 @@
 
   function countUnread(conv, item) {
     if (!Chat.isCurrent(conv)) {
+      if (conv.unread === 0) conv.firstUnreadKey = item.key; // where "New messages" will go
       conv.unread += 1;
       if (item.mentionsMe) conv.mentioned = true;
     }
@@ -120,6 +121,8 @@
       session.identity.username = f.username;
       session.identity.token = typeof f.token === 'string' ? f.token : null;
       state.me = { username: f.username, avatar: f.avatar };
+      const limits = f.limits && typeof f.limits === 'object' ? f.limits : {};
+      state.limits.textChars = Number.isInteger(limits.text_chars) ? limits.text_chars : 0;
       state.form.busy = false;
       state.form.error = null;
       for (const name of Array.isArray(f.rooms) ? f.rooms : []) {
@@ -161,18 +164,24 @@
     },
 
     // A page we asked for (rooms: `room`; direct conversations: `with`), or the replay that
-    // follows a join. `more` says whether older pages exist.
+    // follows a join (it has `recovered`). `more` says whether older pages exist.
     history(f) {
       const conv = typeof f.with === 'string' ? state.dms[Chat.dmKey(f.with)] : roomOf(f);
       if (!conv) return;
-      const asked = conv.historyLoading;
-      conv.historyLoading = false;
       const list = Array.isArray(f.messages) ? f.messages : [];
+      const onJoin = typeof f.recovered === 'boolean';
+      if (!onJoin && conv.gapLoading) return fillGap(conv, list, f.more);
+      const asked = !onJoin && conv.historyLoading;
+      if (asked) conv.historyLoading = false;
       const news = asked ? false : conv.kind === 'dm' || conv.replayIsNews;
+      const epoch = conv.epoch;
       for (const m of list) receive(conv, fromServer(m), news);
       if (asked)
         conv.historyDone = typeof f.more === 'boolean' ? !f.more : list.length < Chat.HISTORY_PAGE;
-      if (f.recovered === false) addNotice(conv, 'Some messages were missed while you were away.');
+      if (!onJoin) return;
+      if (f.recovered === false && conv.epoch === epoch) markGap(conv, list);
+      else if (f.more === false && !conv.resumeFrom) conv.historyDone = true; // nothing older
+      conv.resumeFrom = 0;
     },
 
     presence(f) {
@@ -224,6 +233,45 @@
     },
   };
 
+  // A rejoin's replay that could not hold everything missed: a row where the hole is (after
+  // the `since` we sent, before the replay's first message) from which the user loads it.
+  function markGap(conv, list) {
+    const ids = list.map((m) => m.id).filter(Number.isInteger);
+    const after = conv.resumeFrom;
+    const before = ids.length ? Math.min(...ids) : 0;
+    if (!(after > 0) || before <= after + 1) {
+      if (!(after > 0)) addNotice(conv, 'Some messages were missed while you were away.');
+      return;
+    }
+    const at = conv.items.findIndex(
+      (i) => i.type === 'message' && i.epoch === conv.epoch && i.id >= before,
+    );
+    if (at < 0) return;
+    const first = conv.items[at];
+    conv.items.splice(at, 0, {
+      key: 'g' + Chat.newCid(),
+      type: 'gap',
+      epoch: conv.epoch,
+      after, // the last id we have before the hole
+      before, // the first id we have after it
+      loading: false,
+      ts: first.ts,
+    });
+  }
+
+  // The answer to loadGap() (actions.js): what went into the hole; the row shrinks or goes.
+  function fillGap(conv, list, more) {
+    conv.gapLoading = false;
+    const gap = conv.items.find((i) => i.type === 'gap' && i.loading);
+    for (const m of list) receive(conv, fromServer(m), false);
+    if (!gap) return;
+    gap.loading = false;
+    const ids = list.map((m) => m.id).filter(Number.isInteger);
+    if (ids.length) gap.before = Math.min(gap.before, ...ids);
+    if (gap.epoch !== conv.epoch || !ids.length || more === false || gap.before <= gap.after + 1)
+      conv.items.splice(conv.items.indexOf(gap), 1);
+  }
+
   // After the identifying join of a new socket: the rest of the rooms we were in, the one the
   // URL asks for, and the direct conversations' latest pages (they have no `since`; what we
   // already have is dropped as a duplicate).
@@ -250,6 +298,10 @@
       if (conv.historyLoading) {
         conv.historyLoading = false;
         conv.historyDone = true;
+      }
+      if (conv.gapLoading) {
+        conv.gapLoading = false;
+        conv.items = conv.items.filter((i) => i.type !== 'gap');
       }
     }
   }

@@ -8,6 +8,8 @@
 
   const RETRY_MS = 1000; // after a refusal that is not the message's fault
   const RETRIES = 5;
+  // Refusals of the message itself: sending it again can never succeed, only editing it.
+  const PERMANENT = ['too_long', 'empty_text', 'invalid_field', 'missing_field'];
   // The outbox keeps itself under the server's default rate limit (10 frames/s, burst 20), so
   // a backlog sent after a reconnect is not refused (and, refused often, cut off with 1008).
   const SEND_BURST = 16;
@@ -57,12 +59,52 @@
     return state.outbox.find((e) => e.cid === cid);
   }
 
+  function conversationOf(entry) {
+    return entry.kind === 'room' ? state.rooms[entry.target] : state.dms[Chat.dmKey(entry.target)];
+  }
+
+  // The text back into the composer it came from, in front of anything typed since.
+  function backToComposer(entry) {
+    const conv = conversationOf(entry);
+    if (!conv) return;
+    const key = Chat.draftKey(conv);
+    const draft = state.drafts[key] || '';
+    state.drafts[key] = draft.trim() ? entry.text + '\n' + draft : entry.text;
+    Chat.settle(entry.cid);
+  }
+
+  // A refusal of the text itself: the reason goes beside the composer, and so does the text
+  // (unless something else is being typed: then its row offers Edit instead of Retry).
+  function refusedForGood(entry, reason) {
+    const conv = conversationOf(entry);
+    if (conv) conv.sendError = 'Not sent: ' + reason;
+    if (conv && !(state.drafts[Chat.draftKey(conv)] || '').trim()) {
+      backToComposer(entry);
+      return;
+    }
+    entry.status = 'failed';
+    entry.permanent = true;
+    entry.reason = reason;
+  }
+
+  // What the user can do about a direct message to someone who is not online.
+  function offlineReason(name) {
+    return (
+      name + ' is offline, so it was not delivered. Send it again when ' + name +
+      ' is back, or mention @' + name + ' in a room: rooms keep their messages.'
+    );
+  }
+
   Object.assign(Chat, {
     flushOutbox: flush,
 
     send(text) {
       const conv = Chat.currentConversation();
       if (!conv || state.me === null || !text.trim()) return false;
+      const limit = state.limits.textChars;
+      if (limit && Chat.charCount(text) > limit) return false; // the composer says why
+      conv.sendError = '';
+      const last = conv.items[conv.items.length - 1];
       state.outbox.push({
         cid: Chat.newCid(),
         kind: conv.kind,
@@ -72,6 +114,9 @@
         reason: '',
         sentOn: 0, // the socket it went out on; 0 = not yet
         tries: 0,
+        permanent: false, // failed for a reason a retry cannot change
+        // The item it was sent after: a failed message stays there, not below newer ones.
+        after: last ? last.key : '',
       });
       if (conv.kind === 'room') Chat.stoppedTyping(conv.name);
       flush(); // if the socket is down it goes out after the rejoin
@@ -103,8 +148,13 @@
         resendLater(entry); // not the message's fault: once the limit or the rejoin allows
         return;
       }
+      if (PERMANENT.includes(code)) {
+        refusedForGood(entry, reason);
+        return;
+      }
       entry.status = 'failed';
-      entry.reason = reason;
+      entry.reason = code === 'not_online' && entry.kind === 'dm' ? offlineReason(entry.target)
+        : reason;
     },
 
     // A rate_limited error does not say which frame it refused: send again whatever is not yet
@@ -124,6 +174,12 @@
 
     discard(cid) {
       Chat.settle(cid);
+    },
+
+    edit(cid) {
+      const entry = find(cid);
+      if (entry) backToComposer(entry);
+      Vue.nextTick(Chat.focusComposer);
     },
 
     // Drops what was waiting for a room we left or a conversation we closed.

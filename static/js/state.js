@@ -8,6 +8,7 @@
   Chat.DEFAULT_ROOM = 'general';
   Chat.ROOM_NAME = /^[a-z0-9_.-]{1,32}$/; // the protocol's rule, checked here to answer at once
   Chat.HISTORY_PAGE = 50;
+  Chat.HISTORY_MAX = 200; // the most one `history` request may ask for (docs/protocol.md)
 
   Chat.state = reactive({
     status: 'connecting', // 'connecting' | 'open' | 'waiting' (closed; a retry is scheduled)
@@ -26,6 +27,9 @@
     historySupported: true, // false once the server answers `history` with unknown_type
     notifications: 'Notification' in window ? Notification.permission : 'unsupported',
     sidebarOpen: false, // the narrow layout's drawer
+    // What the server's welcome says it accepts; 0 = not said (an older server): not checked.
+    limits: { textChars: 0 },
+    drafts: {}, // 'room:name' or 'dm:name' → the composer's unsent text, kept while switching
   });
 
   Chat.session = {
@@ -55,6 +59,11 @@
       typing: {}, // username → ms until which "is typing" shows
       historyLoading: false,
       historyDone: false,
+      gapLoading: false, // a page asked for to fill a gap row (see history() in frames.js)
+      resumeFrom: 0, // the `since` of the pending rejoin: where a gap would start
+      firstUnreadKey: null, // the first message counted in `unread`
+      dividerKey: null, // "New messages" is drawn above this item while the room is shown
+      sendError: '', // why the server refused the message that went back into the composer
       // Whether the replay after our join is news (a rejoin: what we missed) or just the
       // room's recent past (a first join), which is not counted as unread.
       replayIsNews: false,
@@ -89,6 +98,15 @@
   Chat.isCurrent = function isCurrent(conv) {
     const cur = Chat.currentConversation();
     return cur !== null && cur.kind === conv.kind && cur.name === conv.name;
+  };
+
+  Chat.draftKey = function draftKey(conv) {
+    return conv.kind + ':' + conv.name;
+  };
+
+  // Characters as the server counts them (code points), not UTF-16 units.
+  Chat.charCount = function charCount(text) {
+    return [...text].length;
   };
 
   Chat.isMe = function isMe(name) {

@@ -204,17 +204,17 @@ def test_a_refused_message_says_why_and_can_be_retried_or_discarded(people) -> N
     alice.say("are you there?")
     failed = alice.page.locator(".message.failed", has_text="are you there?")
     expect(failed.locator(".status")).to_contain_text("Not sent:")
-    expect(failed.locator(".status")).to_contain_text("not online")
+    expect(failed.locator(".status")).to_contain_text("bob is offline")
     failed.get_by_role("button", name="Retry").click()
-    expect(failed.locator(".status")).to_contain_text("not online")  # refused again
+    expect(failed.locator(".status")).to_contain_text("bob is offline")  # refused again
     alice.snap("refused")
     failed.get_by_role("button", name="Discard").click()
     expect(failed).to_have_count(0)
 
     alice.open_room("general")
-    alice.say("x" * 4001)
-    too_long = alice.page.locator(".message.failed")
-    expect(too_long.locator(".status")).to_contain_text("4,000")
+    alice.say("x" * 4001)  # caught before sending (test_first_use.py has the rest)
+    expect(alice.page.locator(".composer .count")).to_contain_text("4,000")
+    expect(alice.page.locator(".message.pending")).to_have_count(0)
     alice.assert_clean()
 
 

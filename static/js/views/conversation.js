@@ -2,13 +2,21 @@
 (function (Chat) {
   'use strict';
 
-  const { h, ref, reactive, onMounted, onBeforeUpdate, onUpdated } = Vue;
+  const { h, ref, onMounted, onBeforeUpdate, onUpdated } = Vue;
   const { state } = Chat;
   const { Avatar, timeOfDay, timeTag, richText, titleOf } = Chat.ui;
 
   const AT_BOTTOM_PX = 48; // this close to the end still counts as "reading the newest"
   const LOAD_OLDER_PX = 80; // this close to the top asks for older history
   const GROUP_MS = 5 * 60 * 1000; // one sender's messages this close together share a heading
+  const COUNT_FROM = 0.9; // the composer shows the length from this share of the limit on
+  const number = new Intl.NumberFormat('en'); // as the server's reasons write numbers
+  const weekday = new Intl.DateTimeFormat(undefined, {
+    weekday: 'long',
+    month: 'long',
+    day: 'numeric',
+  });
+  const longDate = new Intl.DateTimeFormat(undefined, { dateStyle: 'full' });
 
   // Whether `item` continues `prev`'s run: same sender, soon after. Its avatar and name are
   // then left out of sight (the name stays for screen readers), as chats usually do.
@@ -19,6 +27,87 @@
       prev.username === item.username &&
       item.ts - prev.ts < GROUP_MS
     );
+  }
+
+  function dayOf(ts) {
+    return new Date(ts).toDateString();
+  }
+
+  // "Today", "Yesterday", a weekday and date this year, or the full date.
+  function dayLabel(ts) {
+    const date = new Date(ts);
+    const today = new Date();
+    if (date.toDateString() === today.toDateString()) return 'Today';
+    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (date.toDateString() === yesterday.toDateString()) return 'Yesterday';
+    return (date.getFullYear() === today.getFullYear() ? weekday : longDate).format(date);
+  }
+
+  function dayRow(ts) {
+    return h('li', { key: 'day:' + dayOf(ts), class: 'day', role: 'separator' }, [
+      h('span', dayLabel(ts)),
+    ]);
+  }
+
+  function dividerRow() {
+    return h('li', { key: 'unread-divider', class: 'unread-divider', role: 'separator' }, [
+      h('span', 'New messages'),
+    ]);
+  }
+
+  // Where messages missed while away could not all be sent on the rejoin: load them here.
+  function gapRow(conv, item) {
+    return h('li', { key: item.key, class: 'gap' }, [
+      h('span', 'Some messages were missed while you were away.'),
+      ' ',
+      !state.historySupported
+        ? null
+        : item.loading
+          ? h('span', { class: 'muted' }, 'Loading…')
+          : h(
+              'button',
+              { type: 'button', onClick: () => Chat.loadGap(conv, item) },
+              'Load missed messages',
+            ),
+    ]);
+  }
+
+  // The conversation's rows: items with date lines, the unread divider, gap rows, and our
+  // messages not yet acknowledged (a failed one stays after the item it was sent after).
+  function rows(conv, pending) {
+    const anchored = new Map();
+    const keys = new Set(conv.items.map((i) => i.key));
+    const tail = [];
+    for (const entry of pending) {
+      const at = entry.status === 'failed' && (entry.after === '' || keys.has(entry.after));
+      if (!at) tail.push(entry);
+      else if (anchored.has(entry.after)) anchored.get(entry.after).push(entry);
+      else anchored.set(entry.after, [entry]);
+    }
+    const out = (anchored.get('') || []).map(pendingRow);
+    let prev = null;
+    let day = null;
+    for (const item of conv.items) {
+      if (item.type !== 'gap' && dayOf(item.ts) !== day) {
+        day = dayOf(item.ts);
+        out.push(dayRow(item.ts));
+        prev = null;
+      }
+      if (item.key === conv.dividerKey) {
+        out.push(dividerRow());
+        prev = null;
+      }
+      if (item.type === 'notice') out.push(noticeRow(item));
+      else if (item.type === 'gap') out.push(gapRow(conv, item));
+      else out.push(messageRow(item, continues(prev, item)));
+      prev = item;
+      const after = anchored.get(item.key);
+      if (after) {
+        out.push(...after.map(pendingRow));
+        prev = null;
+      }
+    }
+    return out.concat(tail.map(pendingRow));
   }
 
   function messageRow(item, continued) {
@@ -63,7 +152,9 @@
         h('p', { class: 'text' }, richText(entry, entry.text)),
         failed
           ? h('div', { class: 'actions' }, [
-              h('button', { type: 'button', onClick: () => Chat.retry(entry.cid) }, 'Retry'),
+              entry.permanent
+                ? h('button', { type: 'button', onClick: () => Chat.edit(entry.cid) }, 'Edit')
+                : h('button', { type: 'button', onClick: () => Chat.retry(entry.cid) }, 'Retry'),
               h('button', { type: 'button', onClick: () => Chat.discard(entry.cid) }, 'Discard'),
             ])
           : null,
@@ -92,7 +183,7 @@
       // The first and last rows, to tell what an update did: prepended history or new messages.
       const edges = () => {
         const { items } = props.conv;
-        const pending = Chat.pendingFor(props.conv);
+        const pending = Chat.pendingFor(props.conv).filter((e) => e.status !== 'failed');
         const last = pending.length ? pending[pending.length - 1] : items[items.length - 1];
         return {
           first: items.length ? items[0].key : null,
@@ -103,7 +194,12 @@
 
       onMounted(() => {
         shown = edges();
-        scrollToBottom();
+        // Back in a room with more unread than fits: start at "New messages", not the end.
+        const el = box.value;
+        const divider = el && el.querySelector('.unread-divider');
+        if (divider && divider.offsetTop < el.scrollHeight - el.clientHeight) {
+          el.scrollTop = divider.offsetTop - AT_BOTTOM_PX;
+        } else scrollToBottom();
       });
       // The state has changed already; the DOM not yet: measure what the reader saw.
       onBeforeUpdate(() => {
@@ -129,6 +225,7 @@
 
       const onScroll = () => {
         const el = box.value;
+        if (!el) return; // a scroll event that arrives after the list was replaced
         if (atBottom(el)) unseen.value = false;
         if (el.scrollTop < LOAD_OLDER_PX) Chat.loadOlder(props.conv);
       };
@@ -167,14 +264,7 @@
                     { class: 'empty muted' },
                     state.me ? 'No messages yet. Say hello!' : 'No messages yet.',
                   ),
-              h('ol', { class: 'message-list' }, [
-                ...conv.items.map((item, i) =>
-                  item.type === 'notice'
-                    ? noticeRow(item)
-                    : messageRow(item, continues(i > 0 ? conv.items[i - 1] : null, item)),
-                ),
-                ...pending.map(pendingRow),
-              ]),
+              h('ol', { class: 'message-list' }, rows(conv, pending)),
             ],
           ),
           unseen.value
@@ -204,18 +294,52 @@
     },
   };
 
-  const drafts = reactive({}); // conversation → unsent text, kept while switching
+  const drafts = state.drafts;
+
+  // The length against the server's limit, once it is close; why a message came back.
+  function composerNotes(conv, text) {
+    const limit = state.limits.textChars;
+    const count = limit ? Chat.charCount(text) : 0;
+    const over = count > limit;
+    const notes = [];
+    const counted = Boolean(limit) && count >= limit * COUNT_FROM;
+    if (conv.sendError) {
+      notes.push(
+        h('p', { id: 'composer-error', class: 'composer-error', role: 'alert' }, conv.sendError),
+      );
+    }
+    if (counted) {
+      const what = number.format(count) + ' / ' + number.format(limit);
+      const excess = count - limit;
+      notes.push(
+        h(
+          'p',
+          { id: 'composer-count', class: ['count', { over }], role: over ? 'alert' : null },
+          over
+            ? what + ': ' + number.format(excess) + (excess === 1 ? ' character' : ' characters') +
+                ' too many'
+            : what,
+        ),
+      );
+    }
+    return { over, counted, notes };
+  }
 
   const Composer = {
     props: { conv: Object },
     setup(props) {
       const input = ref(null);
-      const draftKey = () => props.conv.kind + ':' + props.conv.name;
+      const draftKey = () => Chat.draftKey(props.conv);
       const submit = (e) => {
         e.preventDefault();
         if (Chat.send(drafts[draftKey()] || '')) drafts[draftKey()] = '';
         if (input.value) input.value.focus();
       };
+      // Just joined: the join form's button, now gone, had the focus. Typing is next.
+      onMounted(() => {
+        const active = document.activeElement;
+        if ((!active || active === document.body) && input.value) input.value.focus();
+      });
       const onKeydown = (e) => {
         // Enter sends, Shift+Enter is a new line; not while an IME is composing a character.
         if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) submit(e);
@@ -223,7 +347,12 @@
       return () => {
         const text = drafts[draftKey()] || '';
         const label = 'Message ' + titleOf(props.conv);
+        const { over, counted, notes } = composerNotes(props.conv, text);
+        const described = [props.conv.sendError && 'composer-error', counted && 'composer-count']
+          .filter(Boolean)
+          .join(' ');
         return h('form', { class: 'composer', onSubmit: submit }, [
+          notes.length ? h('div', { class: 'composer-notes' }, notes) : null,
           h('label', { for: 'composer-text', class: 'sr-only' }, label),
           h('textarea', {
             id: 'composer-text',
@@ -232,13 +361,17 @@
             placeholder: label,
             value: text,
             enterkeyhint: 'send',
+            'aria-invalid': over ? 'true' : null,
+            'aria-describedby': described || null,
+            'aria-keyshortcuts': 'Alt+ArrowUp Alt+ArrowDown',
             onKeydown,
             onInput: (e) => {
               drafts[draftKey()] = e.target.value;
+              props.conv.sendError = '';
               if (e.target.value.trim()) Chat.typed();
             },
           }),
-          h('button', { type: 'submit', class: 'primary', disabled: !text.trim() }, 'Send'),
+          h('button', { type: 'submit', class: 'primary', disabled: !text.trim() || over }, 'Send'),
         ]);
       };
     },
