@@ -11,6 +11,7 @@ from typing import Any
 import emoji
 
 from chat import jsoncodec
+from chat.text import forbidden_control, shows
 
 DEFAULT_ROOM = "general"
 USERNAME_MAX_CHARS = 32
@@ -179,10 +180,17 @@ def check_room(raw: str, request: str | None = None) -> str:
 
 
 def check_text(raw: str, max_chars: int, request: str | None, cid: Any = None) -> str:
-    """The text with emoji shortcodes replaced, or ProtocolError (empty_text, too_long)."""
+    """The text with emoji shortcodes replaced, or ProtocolError (invalid_text, empty_text...)."""
     cid = cid if isinstance(cid, str) else None
-    if not raw.strip():
-        raise ProtocolError("empty_text", "the message is empty", request=request, cid=cid)
+    control = forbidden_control(raw)
+    if control is not None:
+        raise ProtocolError(
+            "invalid_text",
+            f"the message contains the control character U+{ord(control):04X}; only newline "
+            "and tab are allowed", request=request, cid=cid)
+    if not shows(raw):
+        raise ProtocolError("empty_text", "the message is empty (or only invisible characters)",
+                            request=request, cid=cid)
     if len(raw) > max_chars:
         raise ProtocolError(
             "too_long",

@@ -1,0 +1,40 @@
+"""Message text: the characters it may hold.
+
+Every check here runs on every message, so each is one pass in C: a bytes translation or a
+compiled pattern.
+"""
+
+from __future__ import annotations
+
+import re
+
+import regex
+
+# Every C0 control but tab and newline, and DEL: as UTF-8 they are these single bytes.
+_C0_AND_DEL = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
+# The C1 controls U+0080-U+009F: as UTF-8, 0xC2 then 0x80-0x9F (a literal prefix: fast scan).
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # to name the one found (errors only)
+
+# A character that shows: not white space, not default-ignorable (format characters such as
+# U+200B, U+2060, U+FEFF, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, variation
+# selectors, tags), not a combining mark with nothing to combine with, not the blank braille
+# pattern U+2800. The `regex` package knows these Unicode properties; `re` does not.
+_SHOWS = regex.compile(r"[^\s\p{Default_Ignorable_Code_Point}\p{Mn}\p{Me}\u2800]")
+
+
+def forbidden_control(text: str) -> str | None:
+    """The first control character other than newline and tab in `text`, if any."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data.translate(None, _C0_AND_DEL)) == len(data) and (
+            text.isascii() or _C1_UTF8.search(data) is None):
+        return None
+    found = _CONTROL.search(text)
+    return found[0] if found else None
+
+
+def shows(text: str) -> bool:
+    """Whether `text` has a character that is visible (not only white space and the like)."""
+    if text.isascii():  # O(1) in CPython; then only white space is invisible (controls: refused)
+        return bool(text) and not text.isspace()
+    return _SHOWS.search(text) is not None
