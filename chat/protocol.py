@@ -8,10 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import emoji
-
 from chat import jsoncodec
-from chat.text import forbidden_control, shows
+from chat.text import expand_shortcodes, forbidden_control, shows
 
 DEFAULT_ROOM = "general"
 USERNAME_MAX_CHARS = 32
@@ -197,8 +195,7 @@ def check_text(raw: str, max_chars: int, request: str | None, cid: Any = None) -
             f"the message is {len(raw):,} characters; the limit is {max_chars:,}",
             request=request, cid=cid, limit=max_chars,
         )
-    # `alias` knows GitHub's names too (:+1:, :thumbsup:) besides the Unicode CLDR set.
-    return emoji.emojize(raw, language="alias") if ":" in raw else raw
+    return expand_shortcodes(raw)
 
 
 def parse(text: str, *, max_text_chars: int) -> Command:
