@@ -18,6 +18,9 @@ CID_MAX_CHARS = 64
 TOKEN_MAX_CHARS = 64
 EMAIL_MAX_CHARS = 254  # RFC 5321's longest forward path
 HISTORY_PAGE_MAX = 200  # messages one `history` request returns at most
+# The largest integer field: 2^53 - 1, the largest every JSON client holds exactly (a double).
+# Beyond it ids mean nothing to a browser, and past 2^63 the stores cannot bind them.
+INTEGER_MAX = 2**53 - 1
 # Unicode categories a name may not contain: controls, format (bidi overrides, zero-width
 # joiners), surrogates, private use, unassigned, line and paragraph separators.
 _FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -125,6 +128,11 @@ class _Frame:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise self.fail(
                 "invalid_field", f"{key!r} must be a whole number of 0 or more", field=key
+            )
+        if value > INTEGER_MAX:
+            raise self.fail(
+                "invalid_field", f"{key!r} is {value:,}; the limit is {INTEGER_MAX:,}",
+                field=key, limit=INTEGER_MAX,
             )
         return value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -246,3 +247,30 @@ async def test_resume_across_pruned_messages_says_not_recovered(connect, app) ->
     history = await join_reply(bob, username="bob", room="dev", since=ids[0])
     assert history["recovered"] is False
     assert [m["id"] for m in history["messages"]] == ids[-3:]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("frame", [
+    {"type": "join", "username": "bob", "room": "dev", "since": 2**63},
+    {"type": "join", "username": "bob", "room": "dev", "since": 2**64 - 1},
+    {"type": "history", "room": "general", "before": 2**63},
+])
+async def test_an_integer_past_2_63_is_refused_and_the_connection_stays_open(
+        raw_connect, frame) -> None:
+    """`since` or `before` of 2^63 and more gets invalid_field; the same connection goes on."""
+    raw = await raw_connect()
+    if frame["type"] == "history":
+        raw.send_text({"type": "join", "username": "bob"})
+    raw.send_text(frame)
+    while True:
+        opcode, payload = await raw.read_frame()
+        assert opcode == 0x1, (opcode, payload)
+        event = json.loads(payload)
+        if event["type"] == "error":
+            break
+    assert (event["code"], event["field"], event["limit"]) == (
+        "invalid_field", "since" if "since" in frame else "before", 2**53 - 1)
+    raw.send_text({"type": "join", "username": "bob", "room": "dev2"})
+    while (event := json.loads((await raw.read_frame())[1]))["type"] != "welcome":
+        pass
+    assert "dev2" in event["rooms"]

@@ -117,6 +117,10 @@ def test_emoji_shortcodes_become_emoji() -> None:
         ({"type": "join", "username": ["alice"]}, "invalid_field"),
         ({"type": "join", "username": "a", "since": -1}, "invalid_field"),
         ({"type": "join", "username": "a", "since": True}, "invalid_field"),
+        ({"type": "join", "username": "a", "since": 2**63}, "invalid_field"),
+        ({"type": "join", "username": "a", "since": 2**53}, "invalid_field"),
+        ({"type": "history", "room": "a", "before": 2**64 - 1}, "invalid_field"),
+        ({"type": "history", "room": "a", "limit": 2**63}, "invalid_field"),
         ({"type": "dm", "text": "hi"}, "missing_field"),
         ({"type": "typing"}, "missing_field"),
         ({"username": "", "message": "hi"}, "invalid_username"),
@@ -166,3 +170,16 @@ def test_text_keeps_newlines_tabs_and_characters_that_need_a_base() -> None:
         assert isinstance(cmd, Post)
         assert cmd.text == text
 
+
+def test_integers_up_to_2_53_minus_1_are_accepted() -> None:
+    """The largest integer every JSON client holds exactly is a valid `since`."""
+    cmd = p({"type": "join", "username": "a", "since": 2**53 - 1})
+    assert isinstance(cmd, Join)
+    assert cmd.since == 2**53 - 1
+
+
+def test_an_integer_too_large_names_the_field_and_the_limit() -> None:
+    """`before` over 2^53 - 1 is refused naming the field and the limit."""
+    err = error_of({"type": "history", "room": "a", "before": 2**63})
+    assert err.refs == {"field": "before", "limit": 2**53 - 1}
+    assert "9,007,199,254,740,991" in err.reason
