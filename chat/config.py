@@ -120,6 +120,12 @@ class Settings:
     history_on_join: int = field(
         default=50, metadata=_meta("messages", "recent messages sent on joining a room")
     )
+    history_max_bytes: int = field(
+        default=0,
+        metadata=_meta("bytes", "most bytes of history sent at once (on joining, resuming or "
+                                "in one page: the newest messages that fit); below "
+                                "max-queue-bytes; 0 = a quarter of max-queue-bytes"),
+    )
     compression: bool = field(
         default=False,
         metadata=_meta("", "offer permessage-deflate (costs CPU per recipient)"),
@@ -156,6 +162,10 @@ class Settings:
                 ("history_days", self.history_days, "0 or more", self.history_days >= 0),
                 ("history_on_join", self.history_on_join, "between 0 and 200",
                  0 <= self.history_on_join <= 200),
+                ("history_max_bytes", self.history_max_bytes,
+                 f"0, or at least 1024 and below --max-queue-bytes ({self.max_queue_bytes})",
+                 self.history_max_bytes == 0
+                 or 1024 <= self.history_max_bytes < self.max_queue_bytes),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
                 ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",
@@ -176,6 +186,11 @@ class Settings:
         """"memory", "redis", or the scheme of an unsupported --broker URL."""
         scheme = urlsplit(self.broker).scheme
         return "redis" if scheme in ("redis", "rediss") else scheme
+
+    @property
+    def history_bytes(self) -> int:
+        """The bytes of history sent at once: --history-max-bytes, or its default."""
+        return self.history_max_bytes or self.max_queue_bytes // 4
 
     @property
     def allowed_origins_set(self) -> frozenset[str]:

@@ -64,7 +64,7 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.replay = Replay(store, settings.history_on_join)
+        self.replay = Replay(store, settings.history_on_join, settings.history_bytes)
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
@@ -307,9 +307,7 @@ class Hub:
         except StoreError as exc:
             raise ProtocolError("store_failed", f"history could not be read: {exc}",
                                 request="history") from None
-        render = events.direct if cmd.peer is not None else events.message
-        client.notify(Frame.of(events.history(
-            [render(stored) for stored in page], room=cmd.room, peer=cmd.peer, more=more)))
+        client.notify(self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer))
 
 
 async def _claimed_again(name: str, claim: Awaitable[Claim | None]) -> None:
