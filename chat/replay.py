@@ -37,7 +37,10 @@ class Replay:
         limit = self.on_join
         if since is not None:
             after = await self.store.after(conversation, since, limit + 1)
-            if len(after) <= limit and _continues(after, since):
+            # Nothing after a `since` beyond the last id (a store that lost messages, a made-up
+            # number) is not "all caught up": that client's view is not ours; it gets the latest.
+            if len(after) <= limit and _continues(after, since) and (
+                    after or await self._last_id(conversation) >= since):
                 return after, True, False
         latest = await self.store.latest(conversation, limit + 1)
         return _newest(latest, limit), since is None, len(latest) > limit
@@ -49,12 +52,18 @@ class Replay:
         if since is None:
             return [], True, bool(await self.store.before(conversation, upto, 1))
         if since + 1 >= upto:
-            return [], True, False
+            if await self._last_id(conversation) >= since:
+                return [], True, False
+            return [], False, bool(await self.store.before(conversation, upto, 1))
         after = [m for m in await self.store.after(conversation, since, limit + 1) if m.id < upto]
         if len(after) <= limit and _continues(after, since, upto):
             return after, True, False
         before = await self.store.before(conversation, upto, limit + 1)
         return _newest(before, limit), False, len(before) > limit
+
+    async def _last_id(self, conversation: str) -> int:
+        last = await self.store.latest(conversation, 1)
+        return last[-1].id if last else 0
 
     async def catch_up(
         self, client: Client, room: Room, since: int | None, *, watching: bool = False

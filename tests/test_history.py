@@ -249,6 +249,39 @@ async def test_resume_across_pruned_messages_says_not_recovered(connect, app) ->
     assert [m["id"] for m in history["messages"]] == ids[-3:]
 
 
+@pytest.mark.settings(history_on_join=3, rate_limit=0)
+@pytest.mark.gen_test
+@pytest.mark.parametrize("ahead", [1, 1000, 2**53 - 1])
+async def test_resume_beyond_the_last_id_says_not_recovered_with_the_latest(
+        connect, ahead) -> None:
+    """A `since` past the room's last id gets recovered false and the latest messages."""
+    alice = await connect()
+    await alice.join("alice", room="dev")
+    ids = await post(alice, [f"m{n}" for n in range(5)], room="dev")
+    bob = await connect()
+    since = min(ids[-1] + ahead, 2**53 - 1)
+    history = await join_reply(bob, username="bob", room="dev", since=since)
+    assert history["recovered"] is False
+    assert [m["id"] for m in history["messages"]] == ids[-3:]
+    assert history["more"] is True
+    await alice.send({"type": "message", "room": "dev", "text": "live"})
+    assert (await bob.recv_type("message"))["message"] == "live"
+
+
+@pytest.mark.settings(history_on_join=3, rate_limit=0)
+@pytest.mark.gen_test
+async def test_watcher_resuming_beyond_the_last_id_says_not_recovered(connect) -> None:
+    """A connection that read general first and joins it with a `since` too far is told so."""
+    alice = await connect()
+    await alice.join("alice")
+    ids = await post(alice, [f"m{n}" for n in range(5)])
+    for since, answer in ((2**53 - 1, (False, [], True)), (ids[-1], (True, [], False))):
+        late = await connect()
+        assert [(await late.recv())["id"] for _ in range(3)] == ids[-3:]  # read before joining
+        history = await join_reply(late, username=f"late{since}", since=since)
+        assert (history["recovered"], history["messages"], history["more"]) == answer
+
+
 @pytest.mark.gen_test
 @pytest.mark.parametrize("frame", [
     {"type": "join", "username": "bob", "room": "dev", "since": 2**63},
