@@ -126,6 +126,11 @@ class Settings:
                                 "in one page: the newest messages that fit); below "
                                 "max-queue-bytes; 0 = a quarter of max-queue-bytes"),
     )
+    history_bytes_per_s: int = field(
+        default=256 * 1024,
+        metadata=_meta("bytes/s", "bytes of history pages a connection may read per second "
+                                  "(burst: history-max-bytes); 0 turns it off"),
+    )
     compression: bool = field(
         default=False,
         metadata=_meta("", "offer permessage-deflate (costs CPU per recipient)"),
@@ -166,6 +171,8 @@ class Settings:
                  f"0, or at least 1024 and below --max-queue-bytes ({self.max_queue_bytes})",
                  self.history_max_bytes == 0
                  or 1024 <= self.history_max_bytes < self.max_queue_bytes),
+                ("history_bytes_per_s", self.history_bytes_per_s, "0 or more",
+                 self.history_bytes_per_s >= 0),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
                 ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",

@@ -82,6 +82,8 @@ class Hub:
             settings.max_connections, settings.max_connections_per_ip
         )
         self._monotonic = monotonic
+        # Bytes of history pages each connection may still read (made on its first page).
+        self._history_budgets: dict[Client, TokenBucket] = {}
         self.started = monotonic()
         self._starting: asyncio.Future[None] | None = None
         self._drained: asyncio.Event | None = None
@@ -153,6 +155,7 @@ class Hub:
         client.closed = True
         self.clients.discard(client)
         self.connections.remove(client.address)
+        self._history_budgets.pop(client, None)
         general = self.rooms.get(DEFAULT_ROOM)
         if general is not None:
             general.drop(client)
@@ -302,12 +305,29 @@ class Hub:
         else:
             assert cmd.room is not None
             conversation = self.rooms.of(client, cmd.room, "history").name
+        budget = self._history_budgets.get(client)
+        if budget is None:
+            rate = self.settings.history_bytes_per_s
+            budget = TokenBucket(rate, self.settings.history_bytes, self._monotonic())
+            self._history_budgets[client] = budget
+        self._check_history_budget(budget, 0)  # in debt: not even worth reading the store
         try:
             page, more = await self.replay.page(conversation, cmd.before, cmd.limit)
         except StoreError as exc:
             raise ProtocolError("store_failed", f"history could not be read: {exc}",
                                 request="history") from None
-        client.notify(self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer))
+        frame = self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer)
+        self._check_history_budget(budget, len(frame.payload))
+        client.notify(frame)
+
+    def _check_history_budget(self, budget: TokenBucket, size: int) -> None:
+        """Spend `size` bytes of a connection's history budget, or refuse the page."""
+        if not budget.spend(size, self._monotonic()):
+            self.stats.rate_limited += 1
+            rate = self.settings.history_bytes_per_s
+            raise ProtocolError(
+                "rate_limited", f"more than {rate:,} bytes of history per second; "
+                "ask again shortly", request="history", limit=rate)
 
 
 async def _claimed_again(name: str, claim: Awaitable[Claim | None]) -> None:

@@ -109,3 +109,25 @@ async def test_history_of_wide_messages_is_sent_within_the_byte_budget(connect, 
 async def test_a_newcomer_is_not_dropped_for_the_history_it_is_sent(connect) -> None:
     """With a queue bound below 50 wide messages, a newcomer still gets in and stays."""
     await newcomer_fits(connect, EMOJI_TEXT, 512 * 1024 // 4)
+
+
+@pytest.mark.settings(rate_limit=0, history_max_bytes=40_000, history_bytes_per_s=1000)
+@pytest.mark.gen_test(timeout=30)
+async def test_history_pages_are_limited_in_bytes_per_second(connect) -> None:
+    """A burst of page requests is answered up to the byte budget, then refused naming it."""
+    alice = await connect()
+    await alice.join("alice", room="dev")
+    await post_many(alice, EMOJI_TEXT, 10, "dev")
+    for _ in range(10):  # small requests, each asking for a large answer
+        await alice.send({"type": "history", "room": "dev", "limit": 200})
+    answered = refused = 0
+    for _ in range(10):
+        event, size = await recv_raw(alice)
+        if event["type"] == "history":
+            answered += size
+        else:
+            assert (event["code"], event["request"], event["limit"]) == (
+                "rate_limited", "history", 1000)
+            refused += 1
+    assert 0 < answered <= 2 * 40_000  # the burst, passed by one page at most
+    assert refused >= 7
