@@ -314,6 +314,7 @@ class Hub:
         try:
             page, more = await self.replay.page(conversation, cmd.before, cmd.limit)
         except StoreError as exc:
+            log.warning("history of %s could not be read: %s", conversation, exc)
             raise ProtocolError("store_failed", f"history could not be read: {exc}",
                                 request="history") from None
         frame = self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
 
 from chat.config import Settings
+from chat.store import SQLiteStore
+from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient
 
 EMOJI_TEXT = "😀" * 4000  # 4,000 characters; 16,000 bytes of JSON
@@ -131,3 +134,27 @@ async def test_history_pages_are_limited_in_bytes_per_second(connect) -> None:
             refused += 1
     assert 0 < answered <= 2 * 40_000  # the burst, passed by one page at most
     assert refused >= 7
+
+
+@pytest.fixture
+def app(settings: Settings, tmp_path, io_loop) -> ChatApplication:
+    """The app on a SQLite file of this test's own."""
+    store = SQLiteStore(str(tmp_path / "history.db"), settings.history_per_room)
+    io_loop.run_sync(store.start)
+    yield make_app(settings, store)
+    io_loop.run_sync(store.close)
+
+
+@pytest.mark.gen_test
+async def test_a_history_page_the_store_cannot_read_is_logged(connect, app, caplog) -> None:
+    """A page the store fails to read is answered store_failed and logged naming the room."""
+    alice = await connect()
+    await alice.join("alice", room="dev")
+    await post_many(alice, "hello", 1, "dev")
+    await app.store.close()  # every read now fails, as one of a damaged file does
+    caplog.set_level(logging.WARNING, logger="chat.hub")
+    await alice.send({"type": "history", "room": "dev", "before": 5})
+    error = await alice.recv_type("error")
+    assert (error["code"], error["request"]) == ("store_failed", "history")
+    assert any(record.levelno == logging.WARNING and "dev" in record.getMessage()
+               for record in caplog.records if record.name == "chat.hub")
