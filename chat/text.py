@@ -13,11 +13,10 @@ from functools import cache
 import emoji
 import regex
 
-# Every C0 control but tab and newline, and DEL: as UTF-8 they are these single bytes.
+# Every C0 control but tab and newline, DEL, and the C1 controls U+0080-U+009F.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# The same for ASCII text, as bytes to delete: bytes.translate scans ~7x faster than `re`.
 _C0_AND_DEL = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
-# The C1 controls U+0080-U+009F: as UTF-8, 0xC2 then 0x80-0x9F (a literal prefix: fast scan).
-_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # to name the one found (errors only)
 
 # A character that shows: not white space, not default-ignorable (format characters such as
 # U+200B, U+2060, U+FEFF, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, variation
@@ -32,10 +31,10 @@ _SHORTCODE = re.compile(f"(:[{emoji.core._EMOJI_NAME_PATTERN}]+:)")
 
 def forbidden_control(text: str) -> str | None:
     """The first control character other than newline and tab in `text`, if any."""
-    data = text.encode("utf-8", "surrogatepass")
-    if len(data.translate(None, _C0_AND_DEL)) == len(data) and (
-            text.isascii() or _C1_UTF8.search(data) is None):
-        return None
+    if text.isascii():  # O(1) in CPython
+        data = text.encode()
+        if len(data.translate(None, _C0_AND_DEL)) == len(data):
+            return None
     found = _CONTROL.search(text)
     return found[0] if found else None
 
