@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import emoji
 import tornado.options
 from tornado.httputil import HTTPServerRequest
 from tornado.log import access_log
@@ -25,6 +24,7 @@ from chat.hub import Hub
 from chat.metrics import Metrics
 from chat.roster import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
+from chat.text import expand_shortcodes
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
 from handlers.hosts import HostCheck, WrongHostHandler
@@ -126,7 +126,7 @@ def settle_heap() -> None:
     What importing Tornado and the emoji tables made lives as long as the process; left in the
     collector's generations, each full collection walks it again (~6 ms of pause here).
     """
-    emoji.emojize(":robot:", language="alias")  # builds the alias table now, before the freeze
+    expand_shortcodes(":robot:")  # builds the shortcode table now, before the freeze
     gc.collect()
     gc.freeze()
 

@@ -157,6 +157,17 @@ class Settings:
     history_on_join: int = field(
         default=50, metadata=_meta("messages", "recent messages sent on joining a room")
     )
+    history_max_bytes: int = field(
+        default=0,
+        metadata=_meta("bytes", "most bytes of history sent at once (on joining, resuming or "
+                                "in one page: the newest messages that fit); below "
+                                "max-queue-bytes; 0 = a quarter of max-queue-bytes"),
+    )
+    history_bytes_per_s: int = field(
+        default=256 * 1024,
+        metadata=_meta("bytes/s", "bytes of history pages a connection may read per second "
+                                  "(burst: history-max-bytes); 0 turns it off"),
+    )
     compression: bool = field(
         default=False,
         metadata=_meta("", "offer permessage-deflate (costs CPU per recipient)"),
@@ -203,6 +214,12 @@ class Settings:
                  self.room_retention_days >= 0),
                 ("history_on_join", self.history_on_join, "between 0 and 200",
                  0 <= self.history_on_join <= 200),
+                ("history_max_bytes", self.history_max_bytes,
+                 f"0, or at least 1024 and below --max-queue-bytes ({self.max_queue_bytes})",
+                 self.history_max_bytes == 0
+                 or 1024 <= self.history_max_bytes < self.max_queue_bytes),
+                ("history_bytes_per_s", self.history_bytes_per_s, "0 or more",
+                 self.history_bytes_per_s >= 0),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
                 ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",
@@ -223,6 +240,11 @@ class Settings:
         """"memory", "redis", or the scheme of an unsupported --broker URL."""
         scheme = urlsplit(self.broker).scheme
         return "redis" if scheme in ("redis", "rediss") else scheme
+
+    @property
+    def history_bytes(self) -> int:
+        """The bytes of history sent at once: --history-max-bytes, or its default."""
+        return self.history_max_bytes or self.max_queue_bytes // 4
 
     @property
     def allowed_origins_set(self) -> frozenset[str]:

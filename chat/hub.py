@@ -67,7 +67,7 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.replay = Replay(store, settings.history_on_join)
+        self.replay = Replay(store, settings.history_on_join, settings.history_bytes)
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
@@ -85,6 +85,8 @@ class Hub:
             settings.max_connections, settings.max_connections_per_ip
         )
         self._monotonic = monotonic
+        # Bytes of history pages each connection may still read (made on its first page).
+        self._history_budgets: dict[Client, TokenBucket] = {}
         self.started = monotonic()
         self._starting: asyncio.Future[None] | None = None
         self._drained: asyncio.Event | None = None
@@ -168,6 +170,7 @@ class Hub:
         client.closed = True
         self.clients.discard(client)
         self.connections.remove(client.address)
+        self._history_budgets.pop(client, None)
         general = self.rooms.get(DEFAULT_ROOM)
         if general is not None:
             general.drop(client)
@@ -321,14 +324,30 @@ class Hub:
         else:
             assert cmd.room is not None
             conversation = self.rooms.of(client, cmd.room, "history").name
+        budget = self._history_budgets.get(client)
+        if budget is None:
+            rate = self.settings.history_bytes_per_s
+            budget = TokenBucket(rate, self.settings.history_bytes, self._monotonic())
+            self._history_budgets[client] = budget
+        self._check_history_budget(budget, 0)  # in debt: not even worth reading the store
         try:
             page, more = await self.replay.page(conversation, cmd.before, cmd.limit)
         except StoreError as exc:
+            log.warning("history of %s could not be read: %s", conversation, exc)
             raise ProtocolError("store_failed", f"history could not be read: {exc}",
                                 request="history") from None
-        render = events.direct if cmd.peer is not None else events.message
-        client.notify(Frame.of(events.history(
-            [render(stored) for stored in page], room=cmd.room, peer=cmd.peer, more=more)))
+        frame = self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer)
+        self._check_history_budget(budget, len(frame.payload))
+        client.notify(frame)
+
+    def _check_history_budget(self, budget: TokenBucket, size: int) -> None:
+        """Spend `size` bytes of a connection's history budget, or refuse the page."""
+        if not budget.spend(size, self._monotonic()):
+            self.stats.rate_limited += 1
+            rate = self.settings.history_bytes_per_s
+            raise ProtocolError(
+                "rate_limited", f"more than {rate:,} bytes of history per second; "
+                "ask again shortly", request="history", limit=rate)
 
 
 _running: set[asyncio.Future[Any]] = set()  # background work, kept from the collector

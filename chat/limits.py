@@ -29,6 +29,22 @@ class TokenBucket:
             return True
         return False
 
+    def spend(self, amount: float, now: float) -> bool:
+        """Spend `amount`, into debt if need be, unless already in debt (then False).
+
+        For costs known only once the work is done (bytes of a reply): check with 0 before,
+        spend the real amount after. The debt waits out later requests, so the average holds
+        and a burst passes `burst` by one reply at most.
+        """
+        if self.rate <= 0:
+            return True
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens <= 0.0:
+            return False
+        self.tokens -= amount
+        return True
+
 
 class ConnectionCounter:
     """Open connections, in all and per client address, against their limits (0 = none).

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import emoji
-
 from chat import jsoncodec, names
+from chat.text import expand_shortcodes, forbidden_control, shows
 
 DEFAULT_ROOM = "general"
 USERNAME_MAX_CHARS = 32
@@ -19,6 +18,9 @@ CID_MAX_CHARS = 64
 TOKEN_MAX_CHARS = 64
 EMAIL_MAX_CHARS = 254  # RFC 5321's longest forward path
 HISTORY_PAGE_MAX = 200  # messages one `history` request returns at most
+# The largest integer field: 2^53 - 1, the largest every JSON client holds exactly (a double).
+# Beyond it ids mean nothing to a browser, and past 2^63 the stores cannot bind them.
+INTEGER_MAX = 2**53 - 1
 # Unicode categories a name may not contain: controls, format (bidi overrides, zero-width
 # joiners), surrogates, private use, unassigned, line and paragraph separators.
 _FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -127,6 +129,11 @@ class _Frame:
             raise self.fail(
                 "invalid_field", f"{key!r} must be a whole number of 0 or more", field=key
             )
+        if value > INTEGER_MAX:
+            raise self.fail(
+                "invalid_field", f"{key!r} is {value:,}; the limit is {INTEGER_MAX:,}",
+                field=key, limit=INTEGER_MAX,
+            )
         return value
 
     def room(self, key: str = "room", default: str | None = DEFAULT_ROOM) -> str:
@@ -182,18 +189,24 @@ def check_room(raw: str, request: str | None = None) -> str:
 
 
 def check_text(raw: str, max_chars: int, request: str | None, cid: Any = None) -> str:
-    """The text with emoji shortcodes replaced, or ProtocolError (empty_text, too_long)."""
+    """The text with emoji shortcodes replaced, or ProtocolError (invalid_text, empty_text...)."""
     cid = cid if isinstance(cid, str) else None
-    if not raw.strip():
-        raise ProtocolError("empty_text", "the message is empty", request=request, cid=cid)
+    control = forbidden_control(raw)
+    if control is not None:
+        raise ProtocolError(
+            "invalid_text",
+            f"the message contains the control character U+{ord(control):04X}; only newline "
+            "and tab are allowed", request=request, cid=cid)
+    if not shows(raw):
+        raise ProtocolError("empty_text", "the message is empty (or only invisible characters)",
+                            request=request, cid=cid)
     if len(raw) > max_chars:
         raise ProtocolError(
             "too_long",
             f"the message is {len(raw):,} characters; the limit is {max_chars:,}",
             request=request, cid=cid, limit=max_chars,
         )
-    # `alias` knows GitHub's names too (:+1:, :thumbsup:) besides the Unicode CLDR set.
-    return emoji.emojize(raw, language="alias") if ":" in raw else raw
+    return expand_shortcodes(raw)
 
 
 def parse(text: str, *, max_text_chars: int) -> Command:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from chat import events
+from chat import events, jsoncodec
 from chat.state import Client, Room
 from chat.store.base import HistoryStore, StoredMessage, StoreError
 from chat.wire import Frame
@@ -12,34 +14,56 @@ from chat.wire import Frame
 log = logging.getLogger("chat.replay")
 
 
-class Replay:
-    """Reads a conversation's history for join replay, resume and paging, and delivers it."""
+# Room in a history frame's budget for all but its messages: type, room or with (up to
+# 32 characters of up to 4 bytes each), recovered, more, brackets.
+ENVELOPE_BYTES = 256
 
-    def __init__(self, store: HistoryStore, on_join: int) -> None:
+
+class Replay:
+    """Reads a conversation's history for join replay, resume and paging, and delivers it.
+
+    What one reply sends is bounded twice: `on_join` messages (a page: its `limit`), and
+    `max_bytes` of JSON, keeping the newest messages that fit, and always at least one.
+    """
+
+    def __init__(self, store: HistoryStore, on_join: int, max_bytes: int) -> None:
         self.store = store
         self.on_join = on_join  # messages a join replays at most
+        self.max_bytes = max_bytes  # bytes of history one reply holds at most
 
     async def missed(self, conversation: str, since: int | None) -> tuple[
-            list[StoredMessage], bool]:
-        """What follows `since` (or the latest, for a first join); False if more were missed."""
+            list[StoredMessage], bool, bool]:
+        """What follows `since` (or the latest); whether that is all; whether older ones exist."""
         limit = self.on_join
-        if since is None:
-            return await self.store.latest(conversation, limit), True
-        after = await self.store.after(conversation, since, limit + 1)
-        if len(after) <= limit and _continues(after, since):
-            return after, True
-        return await self.store.latest(conversation, limit), False
+        if since is not None:
+            after = await self.store.after(conversation, since, limit + 1)
+            # Nothing after a `since` beyond the last id (a store that lost messages, a made-up
+            # number) is not "all caught up": that client's view is not ours; it gets the latest.
+            if len(after) <= limit and _continues(after, since) and (
+                    after or await self._last_id(conversation) >= since):
+                return after, True, False
+        latest = await self.store.latest(conversation, limit + 1)
+        return _newest(latest, limit), since is None, len(latest) > limit
 
     async def missed_before(self, conversation: str, since: int | None, upto: int) -> tuple[
-            list[StoredMessage], bool]:
-        """For a client that has read everything from id `upto` on: what it lacks after `since`."""
+            list[StoredMessage], bool, bool]:
+        """missed() for a client that has read everything from id `upto` on."""
         limit = self.on_join
-        if since is None or since + 1 >= upto:
-            return [], True
+        if since is None:
+            return [], True, bool(await self.store.before(conversation, upto, 1))
+        if since + 1 >= upto:
+            if await self._last_id(conversation) >= since:
+                return [], True, False
+            return [], False, bool(await self.store.before(conversation, upto, 1))
         after = [m for m in await self.store.after(conversation, since, limit + 1) if m.id < upto]
         if len(after) <= limit and _continues(after, since, upto):
-            return after, True
-        return await self.store.before(conversation, upto, limit), False
+            return after, True, False
+        before = await self.store.before(conversation, upto, limit + 1)
+        return _newest(before, limit), False, len(before) > limit
+
+    async def _last_id(self, conversation: str) -> int:
+        last = await self.store.latest(conversation, 1)
+        return last[-1].id if last else 0
 
     async def catch_up(
         self, client: Client, room: Room, since: int | None, *, watching: bool = False
@@ -47,20 +71,23 @@ class Replay:
         """Send a room's missed history, then make the client a live reader: no gap, no repeat."""
         room.joining[client] = []
         try:
-            missed, recovered = await self.missed(room.name, since)
+            missed, recovered, more = await self.missed(room.name, since)
         except StoreError as exc:
             log.warning("history of %s unavailable: %s", room.name, exc)
-            missed, recovered = [], False
+            missed, recovered, more = [], False, True
         held = room.joining.pop(client, None)
         if held is None or client.closed or not (watching or room.name in client.rooms):
             return  # left or closed while the store was read
         if watching or client.legacy:
-            for stored in missed:
-                client.peer.send(Frame.of(events.message(stored)))
+            payloads, _ = fit(missed, events.message, self.max_bytes)
+            for payload in payloads:
+                client.peer.send(Frame(payload))
         else:
-            client.notify(Frame.of(events.history(
-                [events.message(stored) for stored in missed], room=room.name,
-                recovered=recovered)))
+            payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
+            client.notify(history_frame(payloads, room=room.name,
+                                        recovered=recovered and not (cut and since is not None),
+                                        more=more or cut))
+        missed = missed[len(missed) - len(payloads):]
         last = missed[-1].id if missed else (since or 0)
         if watching:
             client.watch_from = missed[0].id if missed else last + 1
@@ -75,13 +102,14 @@ class Replay:
     async def catch_up_watcher(self, client: Client, room: Room, since: int | None) -> None:
         """Answer the join to `general` of a connection that has been reading it live."""
         try:
-            missed, recovered = await self.missed_before(room.name, since,
-                                                                client.watch_from)
+            missed, recovered, more = await self.missed_before(room.name, since,
+                                                               client.watch_from)
         except StoreError as exc:
             log.warning("history of %s unavailable: %s", room.name, exc)
-            missed, recovered = [], False
-        client.notify(Frame.of(events.history(
-            [events.message(stored) for stored in missed], room=room.name, recovered=recovered)))
+            missed, recovered, more = [], False, True
+        payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
+        client.notify(history_frame(payloads, room=room.name, recovered=recovered and not cut,
+                                    more=more or cut))
 
     async def page(self, conversation: str, before: int | None, limit: int) -> tuple[
             list[StoredMessage], bool]:
@@ -92,6 +120,39 @@ class Replay:
             page = await self.store.before(conversation, before, limit + 1)
         more = len(page) > limit
         return (page[1:] if more else page), more
+
+    def page_frame(self, page: list[StoredMessage], more: bool, *, room: str | None,
+                   peer: str | None) -> Frame:
+        """The `history` frame answering a page request: the newest of `page` that fit."""
+        render = events.direct if peer is not None else events.message
+        payloads, cut = fit(page, render, self.max_bytes - ENVELOPE_BYTES)
+        return history_frame(payloads, room=room, peer=peer, more=more or cut)
+
+
+def fit(messages: list[StoredMessage], render: Callable[[StoredMessage], dict[str, Any]],
+        budget: int) -> tuple[list[bytes], bool]:
+    """The newest messages' events, encoded, that fit in `budget` bytes; True if some did not."""
+    payloads = [jsoncodec.dumps(render(stored)) for stored in messages]
+    total = kept = 0
+    for payload in reversed(payloads):
+        total += len(payload) + 1  # and its comma
+        if kept and total > budget:  # the newest is sent whatever its size: paging moves on
+            break
+        kept += 1
+    start = len(payloads) - kept
+    return payloads[start:], start > 0
+
+
+def history_frame(payloads: list[bytes], **fields: Any) -> Frame:
+    """A `history` frame around messages already encoded (each is encoded once, to measure)."""
+    head = jsoncodec.dumps(events.history([], **fields))
+    # events.history writes "messages" right after "type": the only place this can match.
+    at = head.index(b'"messages":[]') + len(b'"messages":[')
+    return Frame(head[:at] + b",".join(payloads) + head[at:])
+
+
+def _newest(messages: list[StoredMessage], limit: int) -> list[StoredMessage]:
+    return messages[len(messages) - limit:] if limit else []
 
 
 def _continues(after: list[StoredMessage], since: int, upto: int | None = None) -> bool:

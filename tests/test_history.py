@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -276,3 +277,63 @@ async def test_resume_across_pruned_messages_says_not_recovered(connect, app) ->
     history = await join_reply(bob, username="bob", room="dev", since=ids[0])
     assert history["recovered"] is False
     assert [m["id"] for m in history["messages"]] == ids[-3:]
+
+
+@pytest.mark.settings(history_on_join=3, rate_limit=0)
+@pytest.mark.gen_test
+@pytest.mark.parametrize("ahead", [1, 1000, 2**53 - 1])
+async def test_resume_beyond_the_last_id_says_not_recovered_with_the_latest(
+        connect, ahead) -> None:
+    """A `since` past the room's last id gets recovered false and the latest messages."""
+    alice = await connect()
+    await alice.join("alice", room="dev")
+    ids = await post(alice, [f"m{n}" for n in range(5)], room="dev")
+    bob = await connect()
+    since = min(ids[-1] + ahead, 2**53 - 1)
+    history = await join_reply(bob, username="bob", room="dev", since=since)
+    assert history["recovered"] is False
+    assert [m["id"] for m in history["messages"]] == ids[-3:]
+    assert history["more"] is True
+    await alice.send({"type": "message", "room": "dev", "text": "live"})
+    assert (await bob.recv_type("message"))["message"] == "live"
+
+
+@pytest.mark.settings(history_on_join=3, rate_limit=0)
+@pytest.mark.gen_test
+async def test_watcher_resuming_beyond_the_last_id_says_not_recovered(connect) -> None:
+    """A connection that read general first and joins it with a `since` too far is told so."""
+    alice = await connect()
+    await alice.join("alice")
+    ids = await post(alice, [f"m{n}" for n in range(5)])
+    for since, answer in ((2**53 - 1, (False, [], True)), (ids[-1], (True, [], False))):
+        late = await connect()
+        assert [(await late.recv())["id"] for _ in range(3)] == ids[-3:]  # read before joining
+        history = await join_reply(late, username=f"late{since}", since=since)
+        assert (history["recovered"], history["messages"], history["more"]) == answer
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("frame", [
+    {"type": "join", "username": "bob", "room": "dev", "since": 2**63},
+    {"type": "join", "username": "bob", "room": "dev", "since": 2**64 - 1},
+    {"type": "history", "room": "general", "before": 2**63},
+])
+async def test_an_integer_past_2_63_is_refused_and_the_connection_stays_open(
+        raw_connect, frame) -> None:
+    """`since` or `before` of 2^63 and more gets invalid_field; the same connection goes on."""
+    raw = await raw_connect()
+    if frame["type"] == "history":
+        raw.send_text({"type": "join", "username": "bob"})
+    raw.send_text(frame)
+    while True:
+        opcode, payload = await raw.read_frame()
+        assert opcode == 0x1, (opcode, payload)
+        event = json.loads(payload)
+        if event["type"] == "error":
+            break
+    assert (event["code"], event["field"], event["limit"]) == (
+        "invalid_field", "since" if "since" in frame else "before", 2**53 - 1)
+    raw.send_text({"type": "join", "username": "bob", "room": "dev2"})
+    while (event := json.loads((await raw.read_frame())[1]))["type"] != "welcome":
+        pass
+    assert "dev2" in event["rooms"]

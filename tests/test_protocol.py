@@ -87,6 +87,25 @@ def test_emoji_shortcodes_become_emoji() -> None:
         ({"type": "message"}, "missing_field"),
         ({"type": "message", "text": 5}, "invalid_field"),
         ({"type": "message", "text": "   \n "}, "empty_text"),
+        ({"type": "message", "text": "\x00" * 4000}, "invalid_text"),
+        ({"type": "message", "text": "ok\x01"}, "invalid_text"),
+        ({"type": "message", "text": "ok\r\n"}, "invalid_text"),
+        ({"type": "message", "text": "ok\x1b[2J"}, "invalid_text"),
+        ({"type": "message", "text": "ok\x7f"}, "invalid_text"),
+        ({"type": "message", "text": "é\x85"}, "invalid_text"),
+        ({"type": "message", "text": "ok\x9f"}, "invalid_text"),
+        ({"type": "dm", "to": "bob", "text": "\x00"}, "invalid_text"),
+        ({"username": "alice", "message": "hi\x00"}, "invalid_text"),
+        ({"type": "message", "text": "\u200b\u2060\ufeff"}, "empty_text"),
+        ({"type": "message", "text": "\u3164"}, "empty_text"),
+        ({"type": "message", "text": "\u115f\u1160\uffa0"}, "empty_text"),
+        ({"type": "message", "text": "\u2800 \u2800"}, "empty_text"),
+        ({"type": "message", "text": "\ufe0f\ufe0e\U000e0100"}, "empty_text"),
+        ({"type": "message", "text": "\u0301\u0300\u20dd"}, "empty_text"),
+        ({"type": "message", "text": "\u00a0\u3000\u2028\u180e"}, "empty_text"),
+        ({"type": "message", "text": "\U000e0041\U000e007f"}, "empty_text"),
+        ({"type": "dm", "to": "bob", "text": "\u200b"}, "empty_text"),
+        ({"username": "alice", "message": "\u3164"}, "empty_text"),
         ({"type": "message", "text": "x" * (LIMIT + 1)}, "too_long"),
         ({"type": "message", "text": "hi", "room": "no spaces"}, "invalid_room"),
         ({"type": "message", "text": "hi", "room": "x" * 33}, "invalid_room"),
@@ -98,6 +117,10 @@ def test_emoji_shortcodes_become_emoji() -> None:
         ({"type": "join", "username": ["alice"]}, "invalid_field"),
         ({"type": "join", "username": "a", "since": -1}, "invalid_field"),
         ({"type": "join", "username": "a", "since": True}, "invalid_field"),
+        ({"type": "join", "username": "a", "since": 2**63}, "invalid_field"),
+        ({"type": "join", "username": "a", "since": 2**53}, "invalid_field"),
+        ({"type": "history", "room": "a", "before": 2**64 - 1}, "invalid_field"),
+        ({"type": "history", "room": "a", "limit": 2**63}, "invalid_field"),
         ({"type": "dm", "text": "hi"}, "missing_field"),
         ({"type": "typing"}, "missing_field"),
         ({"username": "", "message": "hi"}, "invalid_username"),
@@ -131,3 +154,32 @@ def test_username_length_counts_after_trimming() -> None:
 def test_unknown_fields_are_ignored() -> None:
     """Extra fields do not break a frame."""
     assert p({"type": "leave", "room": "a", "extra": {"x": 1}}) == Leave("a")
+
+
+def test_a_control_character_is_named_by_its_code_point() -> None:
+    """Text with a control character is refused naming it, with the message's cid."""
+    err = error_of({"type": "message", "text": "a\x00b", "cid": "k"})
+    assert (err.code, err.request, err.refs) == ("invalid_text", "message", {"cid": "k"})
+    assert "U+0000" in err.reason
+
+
+def test_text_keeps_newlines_tabs_and_characters_that_need_a_base() -> None:
+    """Newline, tab, joined emoji and marks after a letter are text like any other."""
+    for text in ("a\tb\nc", "👨\u200d👩\u200d👧", "e\u0301", "❤\ufe0f", "\u200bx", "日本語"):
+        cmd = p({"type": "message", "text": text})
+        assert isinstance(cmd, Post)
+        assert cmd.text == text
+
+
+def test_integers_up_to_2_53_minus_1_are_accepted() -> None:
+    """The largest integer every JSON client holds exactly is a valid `since`."""
+    cmd = p({"type": "join", "username": "a", "since": 2**53 - 1})
+    assert isinstance(cmd, Join)
+    assert cmd.since == 2**53 - 1
+
+
+def test_an_integer_too_large_names_the_field_and_the_limit() -> None:
+    """`before` over 2^53 - 1 is refused naming the field and the limit."""
+    err = error_of({"type": "history", "room": "a", "before": 2**63})
+    assert err.refs == {"field": "before", "limit": 2**53 - 1}
+    assert "9,007,199,254,740,991" in err.reason
