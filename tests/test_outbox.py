@@ -9,6 +9,7 @@ import pytest
 from tornado.iostream import IOStream
 
 from handlers.outbox import Flusher, Outbox
+from tests.helpers import RawClient
 
 
 class CountingSocket(socket.socket):
@@ -85,16 +86,18 @@ async def test_overflow_evicts_once_and_stops_queueing(pair) -> None:
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     stream = IOStream(left)
     evictions = []
-    outbox = Outbox(stream, Flusher(), 100_000, lambda: evictions.append(1))
+    flusher = Flusher()
+    outbox = Outbox(stream, flusher, 100_000, lambda: evictions.append(1))
     for _ in range(100):  # the peer never reads
         outbox.push(b"x" * 10_000)
         await asyncio.sleep(0)
     await asyncio.sleep(0.01)
     assert evictions == [1]
     assert outbox.closed
-    before = outbox.pending()
+    before = flusher.bytes_sent
     outbox.push(b"more")
-    assert outbox.pending() == before
+    outbox.flush()
+    assert flusher.bytes_sent == before
     stream.close()
 
 
@@ -108,3 +111,102 @@ async def test_flushing_a_closed_stream_is_harmless(pair) -> None:
     stream.close()
     outbox.flush()
     assert outbox.closed
+
+
+@pytest.fixture
+def tcp_pair():
+    """A loopback TCP connection: what a burst meets on a real server (kernel buffers of MBs)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        right = socket.create_connection(server.getsockname())
+        left, _ = server.accept()
+    left.setblocking(False)
+    right.setblocking(False)
+    yield left, right
+    left.close()
+    right.close()
+
+
+@pytest.mark.gen_test
+async def test_a_burst_the_socket_takes_is_no_overflow(tcp_pair) -> None:
+    """More than the limit queued in one iteration goes to the kernel as it grows: no eviction."""
+    left, right = tcp_pair
+    stream = IOStream(left)
+    evictions = []
+    outbox = Outbox(stream, Flusher(), 256 * 1024, lambda: evictions.append(1))
+    frames = [bytes([65 + n % 26]) * 16_000 for n in range(64)]  # 1 MB before the loop turns
+    for frame in frames:
+        outbox.push(frame)
+    expected = b"".join(frames)
+    assert await read_all(right, len(expected)) == expected
+    assert evictions == []
+    assert not outbox.closed
+    stream.close()
+
+
+@pytest.mark.gen_test
+async def test_frames_of_a_burst_keep_their_order_behind_the_stream(pair) -> None:
+    """Frames written early in a burst still follow what Tornado queued on the stream."""
+    left, right = pair
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stream = IOStream(left)
+    outbox = Outbox(stream, Flusher(), 64 << 20, lambda: None)
+    outbox.push(b"A" * 500_000)  # past the flush threshold: written at once, the rest waits
+    stream.write(b"PING")
+    burst = [bytes([66 + n % 20]) * 10_000 for n in range(30)]
+    for frame in burst:
+        outbox.push(frame)
+    expected = b"A" * 500_000 + b"PING" + b"".join(burst)
+    assert await read_all(right, len(expected)) == expected
+    stream.close()
+
+
+async def drain(raw: RawClient) -> None:
+    """Read and discard everything a raw client is sent, as a prompt reader would."""
+    while await raw.reader.read(1 << 16):
+        pass
+
+
+# 140 connections from one address: max_connections_per_ip=0 stands in for many addresses.
+@pytest.mark.settings(max_queue_bytes=256 * 1024, max_connections_per_ip=0, rate_limit=0,
+                      max_text_chars=60_000, max_message_bytes=128 * 1024)
+@pytest.mark.gen_test(timeout=60)
+async def test_a_burst_of_posts_evicts_no_healthy_reader(connect, raw_connect, app) -> None:
+    """90 posters at once: every prompt reader gets every message; one that stopped is dropped."""
+    readers = [await connect() for _ in range(50)]
+    for n, reader in enumerate(readers):
+        await reader.join(f"reader{n}")
+    slow = await raw_connect(rcvbuf=4096)  # joins, then never reads again
+    slow.send_text({"type": "join", "username": "slow"})
+    posters = [await raw_connect() for _ in range(90)]
+    drains = [asyncio.ensure_future(drain(poster)) for poster in posters]
+    for n, poster in enumerate(posters):
+        poster.send_text({"type": "join", "username": f"poster{n}"})
+    for reader in readers:  # everyone is in: the last join notice has come
+        while (await reader.recv_type("join"))["username"] != "poster89":
+            pass
+    text = "€" * 4000  # 12 KB of JSON each: ~1 MB for every member in one loop iteration
+    for n, poster in enumerate(posters):  # written before the server reads any of them
+        poster.send_text({"type": "message", "text": f"{n} {text}"})
+    for reader in readers:
+        got = {(await reader.recv_type("message"))["message"].split()[0] for _ in posters}
+        assert got == {str(n) for n in range(90)}
+    assert app.hub.stats.evicted == 0
+    big = "y" * 50_000
+    for n in range(200):  # live traffic the slow one never reads: ~10 MB
+        await readers[0].send({"type": "message", "text": f"{n} {big}"})
+        for reader in readers:
+            assert (await reader.recv_type("message"))["message"].startswith(f"{n} ")
+        if "slow" not in app.hub.users:
+            break
+    assert app.hub.stats.evicted == 1
+    assert "slow" not in app.hub.users
+    for task in drains:
+        task.cancel()
+    for reader in readers:
+        reader.close()
+    for poster in posters:
+        poster.abort()
+    slow.abort()
+    await asyncio.wait_for(app.hub.drained(), 10)  # so no unsubscription outlives the loop
+    await asyncio.sleep(0.1)
+
