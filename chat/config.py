@@ -73,6 +73,11 @@ class Settings:
         metadata=_meta("bytes", "bytes queued for a client that is not reading before it "
                                 "is dropped"),
     )
+    max_reply_queue_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata=_meta("bytes", "bytes of replies a client asked for (history, presence, "
+                                "errors) that may wait unread on top of max-queue-bytes"),
+    )
     ping_interval: float = field(
         default=20.0,
         metadata=_meta("s", "how often the server pings each client; 0 = never"),
@@ -146,6 +151,8 @@ class Settings:
                 ("max_rooms", self.max_rooms, "1 or more", self.max_rooms >= 1),
                 ("max_queue_bytes", self.max_queue_bytes, "at least 1024",
                  self.max_queue_bytes >= 1024),
+                ("max_reply_queue_bytes", self.max_reply_queue_bytes, "0 or more",
+                 self.max_reply_queue_bytes >= 0),
                 ("ping_interval", self.ping_interval, "0 or more", self.ping_interval >= 0),
                 ("ping_timeout", self.ping_timeout, "more than 0 and at most ping-interval",
                  self.ping_interval == 0 or 0 < self.ping_timeout <= self.ping_interval),

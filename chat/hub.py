@@ -218,7 +218,7 @@ class Hub:
 
     def _error(self, client: Client, err: ProtocolError) -> None:
         self.stats.errors += 1
-        client.peer.send(Frame.of(events.error(err, legacy=client.legacy)))
+        client.peer.reply(Frame.of(events.error(err, legacy=client.legacy)))
 
     # Rooms
 
@@ -250,8 +250,8 @@ class Hub:
         await self.replay.catch_up(client, room, cmd.since)
 
     def _welcome(self, client: Client, user: User, room: str, members: list[Member]) -> None:
-        client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms)))
-        client.notify(Frame.of(events.presence(room, members)))
+        client.reply(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms)))
+        client.reply(Frame.of(events.presence(room, members)))
 
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:
@@ -293,7 +293,7 @@ class Hub:
         user = self._user(client, "leave", room=cmd.room)
         self.rooms.of(client, cmd.room, "leave")
         self.rooms.exit(client, cmd.room)
-        client.notify(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
+        client.reply(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
 
     async def _history(self, client: Client, cmd: History) -> None:
         user = self._user(client, "history")
@@ -308,7 +308,7 @@ class Hub:
             raise ProtocolError("store_failed", f"history could not be read: {exc}",
                                 request="history") from None
         render = events.direct if cmd.peer is not None else events.message
-        client.notify(Frame.of(events.history(
+        client.reply(Frame.of(events.history(
             [render(stored) for stored in page], room=cmd.room, peer=cmd.peer, more=more)))
 
 

@@ -56,9 +56,9 @@ class Replay:
             return  # left or closed while the store was read
         if watching or client.legacy:
             for stored in missed:
-                client.peer.send(Frame.of(events.message(stored)))
+                client.peer.reply(Frame.of(events.message(stored)))
         else:
-            client.notify(Frame.of(events.history(
+            client.reply(Frame.of(events.history(
                 [events.message(stored) for stored in missed], room=room.name,
                 recovered=recovered)))
         last = missed[-1].id if missed else (since or 0)
@@ -80,7 +80,7 @@ class Replay:
         except StoreError as exc:
             log.warning("history of %s unavailable: %s", room.name, exc)
             missed, recovered = [], False
-        client.notify(Frame.of(events.history(
+        client.reply(Frame.of(events.history(
             [events.message(stored) for stored in missed], room=room.name, recovered=recovered)))
 
     async def page(self, conversation: str, before: int | None, limit: int) -> tuple[

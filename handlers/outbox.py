@@ -7,11 +7,14 @@ the socket is written directly only while the stream's own buffer is empty.
 
 The slow-reader bound applies to what the kernel refused (the stream's backlog after a write),
 never to what one iteration queued: a burst (a store's commit group fanned out at once) is
-written as it grows, and a reader is judged only once the socket would not take it.
+written as it grows, and a reader is judged only once the socket would not take it. Replies a
+client asked for (history, presence, errors) are credited: only their bytes still unread past
+`reply_limit` count against `limit`.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 from tornado.ioloop import IOLoop
@@ -48,25 +51,35 @@ class Outbox:
     """One connection's queued frames; `on_overflow` runs (later) once too much is pending."""
 
     __slots__ = ("_direct", "_flusher", "_frames", "_limit", "_on_overflow", "_queued",
-                 "_stream", "closed")
+                 "_replies", "_reply_bytes", "_reply_limit", "_stream", "_written", "closed")
 
     def __init__(
-        self, stream: IOStream, flusher: Flusher, limit: int, on_overflow: Callable[[], None]
+        self, stream: IOStream, flusher: Flusher, limit: int, on_overflow: Callable[[], None],
+        reply_limit: int = 0,
     ) -> None:
         self._stream = stream
         # Plain TCP only: a TLS stream must encrypt through its own write path.
         self._direct = type(stream) is IOStream
         self._flusher = flusher
         self._limit = limit
+        self._reply_limit = reply_limit
         self._on_overflow = on_overflow
         # None while not marked for this iteration's flush: saves a list per idle connection.
         self._frames: list[bytes] | None = None
         self._queued = 0  # bytes in _frames
+        self._written = 0  # bytes ever handed to the socket or the stream
+        # Replies not yet known to be read: (start, end) offsets in the bytes pushed here.
+        self._replies: deque[tuple[int, int]] | None = None
+        self._reply_bytes = 0  # their size in all
         self.closed = False
 
     def send(self, frame: Frame) -> None:
         """Queue an event's frame (the hub's Peer.send, on the hot path)."""
         self.push(frame.wire)
+
+    def reply(self, frame: Frame) -> None:
+        """Queue a frame the client asked for (the hub's Peer.reply)."""
+        self.push_reply(frame.wire)
 
     def push(self, frame: bytes) -> None:
         """Queue one frame for the next flush."""
@@ -82,10 +95,20 @@ class Outbox:
         if self._queued > FLUSH_BYTES:
             self._write()
 
-    def pending(self) -> int:
-        """Bytes queued here and in the stream, not yet taken by the kernel."""
-        stream = self._stream
-        return self._queued + (0 if stream.closed() else stream._write_buffer._size)
+    def push_reply(self, frame: bytes) -> None:
+        """Queue a reply: its bytes never count as the client being slow (up to reply_limit)."""
+        if self.closed:
+            return
+        start = self._written + self._queued
+        replies = self._replies
+        if replies is None:
+            replies = self._replies = deque()
+        if replies and replies[-1][1] == start:  # right after the last reply: one range
+            replies[-1] = (replies[-1][0], start + len(frame))
+        else:
+            replies.append((start, start + len(frame)))
+        self._reply_bytes += len(frame)
+        self.push(frame)
 
     def flush(self) -> None:
         """Write everything queued, as one send where the socket takes it."""
@@ -117,6 +140,7 @@ class Outbox:
                 self.closed = True
                 stream.close()  # the peer is gone; Tornado reports the close to the handler
                 return
+        self._written += len(data)
         self._flusher.bytes_sent += len(data)
         if sent < len(data):
             try:
@@ -124,13 +148,34 @@ class Outbox:
             except StreamClosedError:
                 self.closed = True
                 return
-            if stream._write_buffer._size > self._limit:
+            backlog = stream._write_buffer._size
+            if backlog > self._limit and backlog - self._unread_replies(backlog) > self._limit:
                 self.overflow()
+        elif self._replies is not None:
+            self._replies, self._reply_bytes = None, 0  # all taken: all read as far as we know
+
+    def _unread_replies(self, backlog: int) -> int:
+        """Bytes of replies in the backlog (at most reply_limit)."""
+        replies = self._replies
+        if replies is None:
+            return 0
+        # Taken by the kernel: everything written but the backlog. Tornado's own frames in the
+        # stream (pongs, a close) make this a few bytes short, crediting replies a few more.
+        taken = self._written - backlog
+        while replies and replies[0][1] <= taken:
+            start, end = replies.popleft()
+            self._reply_bytes -= end - start
+        if not replies:
+            self._replies, self._reply_bytes = None, 0
+            return 0
+        unread = self._reply_bytes - max(0, taken - replies[0][0])
+        return min(unread, self._reply_limit)
 
     def overflow(self) -> None:
         """Stop queueing and evict the connection (on the next iteration)."""
         self.closed = True
         self._frames = None
         self._queued = 0
+        self._replies, self._reply_bytes = None, 0
         # Later, not now: the hub may be iterating over a room that eviction changes.
         IOLoop.current().add_callback(self._on_overflow)

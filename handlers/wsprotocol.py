@@ -9,6 +9,8 @@ from tornado.concurrent import Future
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketProtocol13
 
+from chat.wire import text_frame
+
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_INVALID_DATA = 1007
 _DATA_OPCODES = frozenset({0x0, 0x1, 0x2})
@@ -32,6 +34,16 @@ class StrictProtocol13(WebSocketProtocol13):
     def abort(self) -> None:
         """Drop the connection at once, sending nothing more."""
         self._abort()
+
+    @property
+    def deflating(self) -> bool:
+        """Whether permessage-deflate was agreed with this client."""
+        return self._compressor is not None
+
+    def deflated_frame(self, payload: bytes) -> bytes:
+        """The wire bytes of a compressed text frame carrying `payload` (in order of sending)."""
+        assert self._compressor is not None
+        return text_frame(self._compressor.compress(payload), compressed=True)
 
     # Idle connections wait in the header read: checking the header from a callback on Tornado's
     # own read future, rather than in a wrapping coroutine, keeps no extra frame parked per

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 
 import pytest
 from tornado.iostream import IOStream
 
+from chat.config import ConfigError, Settings
 from handlers.outbox import Flusher, Outbox
 from tests.helpers import RawClient
 
@@ -160,6 +162,70 @@ async def test_frames_of_a_burst_keep_their_order_behind_the_stream(pair) -> Non
     stream.close()
 
 
+async def unread_backlog(outbox: Outbox, stream: IOStream, frames: list[bytes]) -> None:
+    """Push `frames` one loop iteration apart, to a peer that is not reading."""
+    for frame in frames:
+        outbox.push(frame)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    assert stream._write_buffer._size > 0  # the kernel took what it would
+
+
+@pytest.mark.gen_test
+async def test_a_reply_larger_than_the_limit_is_no_overflow(pair) -> None:
+    """Unread bytes of a reply the client asked for do not count; live ones past the limit do."""
+    left, _right = pair
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stream = IOStream(left)
+    evictions = []
+    outbox = Outbox(stream, Flusher(), 100_000, lambda: evictions.append(1),
+                    reply_limit=1 << 20)
+    outbox.push_reply(b"h" * 500_000)  # a history page five times the limit
+    await asyncio.sleep(0.01)
+    assert evictions == []
+    await unread_backlog(outbox, stream, [b"x" * 10_000] * 9)  # 90 KB live: within the limit
+    assert evictions == []
+    await unread_backlog(outbox, stream, [b"x" * 10_000] * 2)
+    assert evictions == [1]
+    stream.close()
+
+
+@pytest.mark.gen_test
+async def test_a_reply_read_is_no_longer_credited(pair) -> None:
+    """Once the client has read a reply, live bytes it leaves unread count in full."""
+    left, right = pair
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stream = IOStream(left)
+    evictions = []
+    outbox = Outbox(stream, Flusher(), 100_000, lambda: evictions.append(1),
+                    reply_limit=1 << 20)
+    reply = b"h" * 500_000
+    outbox.push_reply(reply)
+    assert await read_all(right, len(reply)) == reply
+    await unread_backlog(outbox, stream, [b"x" * 10_000] * 20)  # 200 KB live, unread
+    assert evictions == [1]
+    stream.close()
+
+
+@pytest.mark.gen_test
+async def test_unread_replies_count_past_the_reply_limit(pair) -> None:
+    """A client that asks and never reads is dropped once its replies pass their own bound."""
+    left, _right = pair
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stream = IOStream(left)
+    evictions = []
+    outbox = Outbox(stream, Flusher(), 100_000, lambda: evictions.append(1),
+                    reply_limit=200_000)
+    for _ in range(3):
+        outbox.push_reply(b"h" * 90_000)
+        await asyncio.sleep(0.01)
+    assert evictions == []  # 270 KB unread: 70 KB past the reply limit
+    outbox.push_reply(b"h" * 90_000)
+    await asyncio.sleep(0.01)
+    assert evictions == [1]
+    stream.close()
+
+
 async def drain(raw: RawClient) -> None:
     """Read and discard everything a raw client is sent, as a prompt reader would."""
     while await raw.reader.read(1 << 16):
@@ -210,3 +276,40 @@ async def test_a_burst_of_posts_evicts_no_healthy_reader(connect, raw_connect, a
     await asyncio.wait_for(app.hub.drained(), 10)  # so no unsubscription outlives the loop
     await asyncio.sleep(0.1)
 
+
+# The history sent on connecting (~6 MB) is more than the kernel takes, and the 4 KiB limit.
+@pytest.mark.settings(max_queue_bytes=4096, rate_limit=0, history_on_join=100,
+                      max_text_chars=60_000, max_message_bytes=128 * 1024)
+@pytest.mark.gen_test(timeout=60)
+async def test_replies_larger_than_the_limit_evict_no_one(connect, raw_connect, app) -> None:
+    """A client sent more history than the limit is kept; live traffic it leaves unread is not."""
+    alice = await connect()
+    await alice.join("alice")
+    text = "h" * 59_000
+    for n in range(100):
+        await alice.send({"type": "message", "text": f"{n} {text}"})
+        await alice.recv_type("message")
+    bob = await raw_connect(rcvbuf=4096)  # the history of `general` is sent on connect
+    bob.send_text({"type": "join", "username": "bob"})
+    assert (await alice.recv_type("join"))["username"] == "bob"
+    await asyncio.sleep(0.2)  # bob reads nothing yet: the replies wait in the stream
+    assert app.hub.stats.evicted == 0
+    kinds = []
+    while "history" not in kinds:
+        opcode, payload = await bob.read_frame()
+        assert opcode == 0x1
+        kinds.append(json.loads(payload)["type"])
+    assert kinds == ["message"] * 100 + ["welcome", "presence", "history"]
+    assert app.hub.stats.evicted == 0
+    for n in range(200):  # live messages bob does not read: dropped, as any slow reader
+        await alice.send({"type": "message", "text": f"{n} {text}"})
+        await alice.recv_type("message")
+        if "bob" not in app.hub.users:
+            break
+    assert app.hub.stats.evicted == 1
+
+
+def test_a_negative_reply_queue_bound_is_refused() -> None:
+    """--max-reply-queue-bytes below 0 is a settings error naming the value."""
+    with pytest.raises(ConfigError, match="--max-reply-queue-bytes is -1; it must be 0 or more"):
+        Settings(max_reply_queue_bytes=-1)
