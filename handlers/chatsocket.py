@@ -17,7 +17,7 @@ from chat.state import Client
 from chat.wire import Frame
 from handlers.keepalive import PING_FRAME, Keepalive
 from handlers.outbox import Flusher, Outbox
-from handlers.wsprotocol import StrictProtocol13
+from handlers.wsprotocol import WINDOW_BITS, StrictProtocol13
 
 log = logging.getLogger("chat.socket")
 
@@ -60,7 +60,10 @@ class ChatSocket(WebSocketHandler):
         return urlsplit(origin).netloc.lower() == self.request.host.lower()
 
     def get_compression_options(self) -> dict[str, Any] | None:
-        return {} if self.settings_.compression else None
+        if not self.settings_.compression:
+            return None
+        return {"mem_level": self.settings_.compression_mem_level,
+                WINDOW_BITS: self.settings_.compression_window_bits}
 
     def get_websocket_protocol(self) -> StrictProtocol13 | None:
         if self.request.headers.get("Sec-WebSocket-Version") != "13":

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from tornado.websocket import websocket_connect
 
+from chat.config import ConfigError, Settings
+
 
 async def chat_client(ws_url: str):
     conn = await websocket_connect(ws_url, compression_options={})
@@ -53,6 +55,22 @@ def inflater(bits: int) -> Callable[[bytes], dict[str, Any]]:
     return lambda payload: json.loads(window.decompress(payload + b"\x00\x00\xff\xff"))
 
 
+@pytest.mark.settings(compression=True, max_text_chars=20_000)
+@pytest.mark.gen_test
+async def test_the_deflate_window_is_bounded_both_ways(raw_connect, connect) -> None:
+    """The client's window is answered with 2**12 bytes, and the server's own fits in it."""
+    raw = await raw_connect(extensions="permessage-deflate; client_max_window_bits")
+    assert "client_max_window_bits=12" in raw.head
+    inflate = inflater(12)  # a 15-bit window would reach back further and fail to decode
+    poster = await connect()
+    await poster.join("poster")
+    part = "".join(random.Random(7).choice(string.ascii_letters) for _ in range(6000))
+    await poster.send({"type": "message", "text": part + part})  # repeats 6,000 bytes back
+    opcode, payload = await raw.read_frame()
+    assert opcode == 0x1
+    assert inflate(payload)["message"] == part + part
+
+
 # The history sent on connecting is ~4.4 MB even compressed: past what the kernel takes.
 @pytest.mark.settings(compression=True, max_queue_bytes=4096, rate_limit=0, history_on_join=100,
                       max_text_chars=60_000, max_message_bytes=128 * 1024)
@@ -85,3 +103,14 @@ async def test_compressed_replies_larger_than_the_limit_evict_no_one(raw_connect
             break
     assert app.hub.stats.evicted == 1
 
+
+@pytest.mark.parametrize(("setting", "value", "rule"), [
+    ("compression_window_bits", 8, "between 9 and 15"),
+    ("compression_window_bits", 16, "between 9 and 15"),
+    ("compression_mem_level", 0, "between 1 and 9"),
+])
+def test_deflate_bounds_out_of_range_are_refused(setting: str, value: int, rule: str) -> None:
+    """A window or memLevel zlib cannot take is a settings error naming the value and range."""
+    flag = setting.replace("_", "-")
+    with pytest.raises(ConfigError, match=f"--{flag} is {value}; it must be {rule}"):
+        Settings(**{setting: value})
