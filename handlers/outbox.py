@@ -149,7 +149,10 @@ class Outbox:
                 self.closed = True
                 return
             backlog = stream._write_buffer._size
-            if backlog > self._limit and backlog - self._unread_replies(backlog) > self._limit:
+            # Replies are looked at on every write while some are unread, so that those read
+            # are forgotten even by a client whose backlog never empties.
+            if (backlog > self._limit or self._replies is not None) and (
+                    backlog - self._unread_replies(backlog) > self._limit):
                 self.overflow()
         elif self._replies is not None:
             self._replies, self._reply_bytes = None, 0  # all taken: all read as far as we know
