@@ -104,6 +104,11 @@ class Settings:
         metadata=_meta("bytes", "bytes queued for a client that is not reading before it "
                                 "is dropped"),
     )
+    max_reply_queue_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata=_meta("bytes", "bytes of replies a client asked for (history, presence, "
+                                "errors) that may wait unread on top of max-queue-bytes"),
+    )
     ping_interval: float = field(
         default=20.0,
         metadata=_meta("s", "how often the server pings each client; 0 = never"),
@@ -170,7 +175,18 @@ class Settings:
     )
     compression: bool = field(
         default=False,
-        metadata=_meta("", "offer permessage-deflate (costs CPU per recipient)"),
+        metadata=_meta("", "offer permessage-deflate (costs CPU per recipient, and memory per "
+                           "connection: see compression-window-bits)"),
+    )
+    compression_window_bits: int = field(
+        default=12,
+        metadata=_meta("bits", "deflate window per compressed connection (9-15): 2**bits "
+                               "bytes each way; larger compresses a little better"),
+    )
+    compression_mem_level: int = field(
+        default=5,
+        metadata=_meta("zlib memLevel", "deflate state per compressed connection (1-9): "
+                                        "2**(level+9) bytes; larger is a little faster"),
     )
 
     def __post_init__(self) -> None:
@@ -202,6 +218,12 @@ class Settings:
                  self.room_creations_per_ip >= 0),
                 ("max_queue_bytes", self.max_queue_bytes, "at least 1024",
                  self.max_queue_bytes >= 1024),
+                ("max_reply_queue_bytes", self.max_reply_queue_bytes, "0 or more",
+                 self.max_reply_queue_bytes >= 0),
+                ("compression_window_bits", self.compression_window_bits, "between 9 and 15",
+                 9 <= self.compression_window_bits <= 15),
+                ("compression_mem_level", self.compression_mem_level, "between 1 and 9",
+                 1 <= self.compression_mem_level <= 9),
                 ("ping_interval", self.ping_interval, "0 or more", self.ping_interval >= 0),
                 ("ping_timeout", self.ping_timeout, "more than 0 and at most ping-interval",
                  self.ping_interval == 0 or 0 < self.ping_timeout <= self.ping_interval),

@@ -239,7 +239,7 @@ class Hub:
 
     def _error(self, client: Client, err: ProtocolError) -> None:
         self.stats.errors += 1
-        client.peer.send(Frame.of(events.error(err, legacy=client.legacy)))
+        client.peer.reply(Frame.of(events.error(err, legacy=client.legacy)))
 
     # Rooms
 
@@ -271,9 +271,9 @@ class Hub:
         await self.replay.catch_up(client, room, cmd.since)
 
     def _welcome(self, client: Client, user: User, room: str, members: list[Member]) -> None:
-        client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms,
+        client.reply(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms,
                                               self.settings.max_text_chars)))
-        client.notify(Frame.of(events.presence(room, members)))
+        client.reply(Frame.of(events.presence(room, members)))
 
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:
@@ -315,7 +315,7 @@ class Hub:
         user = self._user(client, "leave", room=cmd.room)
         self.rooms.of(client, cmd.room, "leave")
         self.rooms.exit(client, cmd.room)
-        client.notify(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
+        client.reply(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
 
     async def _history(self, client: Client, cmd: History) -> None:
         user = self._user(client, "history")
@@ -338,7 +338,7 @@ class Hub:
                                 request="history") from None
         frame = self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer)
         self._check_history_budget(budget, len(frame.payload))
-        client.notify(frame)
+        client.reply(frame)
 
     def _check_history_budget(self, budget: TokenBucket, size: int) -> None:
         """Spend `size` bytes of a connection's history budget, or refuse the page."""

@@ -60,7 +60,7 @@ class Messages:
         check_broker(self.broker, "message", cid=cmd.cid)
         stored, created = await self._append(cmd.room, user, cmd.text, cmd.cid, "message")
         if not created:
-            client.peer.send(Frame.of(events.message(stored)))  # the original acknowledgement
+            client.peer.reply(Frame.of(events.message(stored)))  # the original acknowledgement
         elif not self.store.publishes:
             await self._publish(channels.room(cmd.room), channels.message_payload(stored),
                                 "message", cmd.cid)
@@ -80,7 +80,7 @@ class Messages:
         stored, created = await self._append(
             dm_key(user.name, to), user, cmd.text, cmd.cid, "dm", to=to)
         if not created:
-            client.peer.send(Frame.of(events.direct(stored)))
+            client.peer.reply(Frame.of(events.direct(stored)))
         elif not self.store.publishes:
             payload = channels.message_payload(stored)
             for key in sorted({user.key, name_key(to)}):

@@ -81,10 +81,10 @@ class Replay:
         if watching or client.legacy:
             payloads, _ = fit(missed, events.message, self.max_bytes)
             for payload in payloads:
-                client.peer.send(Frame(payload))
+                client.peer.reply(Frame(payload))
         else:
             payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
-            client.notify(history_frame(payloads, room=room.name,
+            client.reply(history_frame(payloads, room=room.name,
                                         recovered=recovered and not (cut and since is not None),
                                         more=more or cut))
         missed = missed[len(missed) - len(payloads):]
@@ -108,7 +108,7 @@ class Replay:
             log.warning("history of %s unavailable: %s", room.name, exc)
             missed, recovered, more = [], False, True
         payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
-        client.notify(history_frame(payloads, room=room.name, recovered=recovered and not cut,
+        client.reply(history_frame(payloads, room=room.name, recovered=recovered and not cut,
                                     more=more or cut))
 
     async def page(self, conversation: str, before: int | None, limit: int) -> tuple[

@@ -18,6 +18,9 @@ class Peer(Protocol):
     def send(self, frame: Frame) -> None:
         """Queue a frame; never blocks, never raises (a failing peer closes itself)."""
 
+    def reply(self, frame: Frame) -> None:
+        """Queue a frame the client asked for; its bytes never count as the client being slow."""
+
     def close(self, code: int, reason: str) -> None:
         """Send what is queued, then close the WebSocket with `code`."""
 
@@ -61,6 +64,11 @@ class Client:
         """Send a frame that is not a `message` event (legacy clients would show it blank)."""
         if not self.legacy:
             self.peer.send(frame)
+
+    def reply(self, frame: Frame) -> None:
+        """Answer the client's own request with a frame that is not a `message` event."""
+        if not self.legacy:
+            self.peer.reply(frame)
 
 
 class User:

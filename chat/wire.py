@@ -8,16 +8,18 @@ from typing import Any
 from chat import jsoncodec
 
 _FIN_TEXT = 0x81  # FIN bit + opcode 0x1 (text); server frames are never masked
+_RSV1 = 0x40  # marks a compressed message once permessage-deflate is agreed (RFC 7692)
 
 
-def text_frame(payload: bytes) -> bytes:
+def text_frame(payload: bytes, *, compressed: bool = False) -> bytes:
     """The bytes of one unmasked, unfragmented text frame carrying `payload`."""
+    first = _FIN_TEXT | _RSV1 if compressed else _FIN_TEXT
     size = len(payload)
     if size < 126:
-        return struct.pack("!BB", _FIN_TEXT, size) + payload
+        return struct.pack("!BB", first, size) + payload
     if size <= 0xFFFF:
-        return struct.pack("!BBH", _FIN_TEXT, 126, size) + payload
-    return struct.pack("!BBQ", _FIN_TEXT, 127, size) + payload
+        return struct.pack("!BBH", first, 126, size) + payload
+    return struct.pack("!BBQ", first, 127, size) + payload
 
 
 class Frame:

@@ -7,10 +7,9 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
-from tornado.concurrent import Future
 from tornado.httputil import HTTPHeaders
 from tornado.util import ObjectDict
-from tornado.websocket import WebSocketClosedError, WebSocketHandler, _WebSocketParams
+from tornado.websocket import WebSocketHandler, _WebSocketParams
 
 from chat.config import Settings
 from chat.hub import Hub
@@ -18,7 +17,7 @@ from chat.state import Client
 from chat.wire import Frame
 from handlers.keepalive import PING_FRAME, Keepalive
 from handlers.outbox import Flusher, Outbox
-from handlers.wsprotocol import StrictProtocol13
+from handlers.wsprotocol import WINDOW_BITS, StrictProtocol13
 
 log = logging.getLogger("chat.socket")
 
@@ -61,7 +60,10 @@ class ChatSocket(WebSocketHandler):
         return urlsplit(origin).netloc.lower() == self.request.host.lower()
 
     def get_compression_options(self) -> dict[str, Any] | None:
-        return {} if self.settings_.compression else None
+        if not self.settings_.compression:
+            return None
+        return {"mem_level": self.settings_.compression_mem_level,
+                WINDOW_BITS: self.settings_.compression_window_bits}
 
     def get_websocket_protocol(self) -> StrictProtocol13 | None:
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
@@ -79,10 +81,13 @@ class ChatSocket(WebSocketHandler):
         assert self.ws_connection is not None
         assert self.ws_connection.stream is not None
         self.outbox = Outbox(self.ws_connection.stream, self.flusher,
-                             self.settings_.max_queue_bytes, self._evict)
-        if not self.settings_.compression:
+                             self.settings_.max_queue_bytes, self._evict,
+                             self.settings_.max_reply_queue_bytes)
+        if not (isinstance(self.ws_connection, StrictProtocol13)
+                and self.ws_connection.deflating):
             # The fan-out's hot path: the hub's send() goes straight to the outbox.
             self.send = self.outbox.send  # type: ignore[method-assign]
+            self.reply = self.outbox.reply  # type: ignore[method-assign]
         self._release_upgrade_state()
         self.keepalive.add(self)
         self.client, ready = self.hub.connect(self, self.request.remote_ip or "")
@@ -119,20 +124,22 @@ class ChatSocket(WebSocketHandler):
     # The Peer interface the hub uses.
 
     def send(self, frame: Frame) -> None:
-        """Send a frame through Tornado's compressing write path (--compression only).
+        """Send a frame compressed for this client (permessage-deflate agreed).
 
-        Without compression open() points `send` straight at the outbox.
+        Otherwise open() points `send` straight at the outbox.
         """
-        if self.ws_connection is None or self.outbox is None:
-            return
-        if not self.outbox.closed:
-            try:
-                written: Future[None] = self.ws_connection.write_message(frame.payload)
-            except WebSocketClosedError:
-                return
-            written.add_done_callback(lambda f: f.exception())  # a close is reported elsewhere
-            if self.outbox.pending() > self.settings_.max_queue_bytes:
-                self.outbox.overflow()
+        if self.outbox is not None and not self.outbox.closed:
+            self.outbox.push(self._deflated(frame))
+
+    def reply(self, frame: Frame) -> None:
+        """Send a frame the client asked for, compressed (see `send`)."""
+        if self.outbox is not None and not self.outbox.closed:
+            self.outbox.push_reply(self._deflated(frame))
+
+    def _deflated(self, frame: Frame) -> bytes:
+        # Compressed as it is queued: the compressor's state follows the order of sending.
+        assert isinstance(self.ws_connection, StrictProtocol13)
+        return self.ws_connection.deflated_frame(frame.payload)
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         if self.outbox is not None:

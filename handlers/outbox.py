@@ -4,16 +4,29 @@ This is the one place that goes around Tornado's per-message write path (see
 ../shared/perf-notes.md: a socket send costs ~3 us, so sends per delivery decide throughput).
 Bytes never overtake what Tornado itself queued on the stream (pings, pongs, close frames):
 the socket is written directly only while the stream's own buffer is empty.
+
+The slow-reader bound applies to what the kernel refused (the stream's backlog after a write),
+never to what one iteration queued: a burst (a store's commit group fanned out at once) is
+written as it grows, and a reader is judged only once the socket would not take it. Replies a
+client asked for (history, presence, errors) are credited: only their bytes still unread past
+`reply_limit` count against `limit`.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 
 from chat.wire import Frame
+
+# Bytes queued in one iteration past which they are written at once rather than at its end. Big
+# enough that the common case stays one send per connection per iteration (a loopback send costs
+# ~3 us: under 0.05 ns a byte at this size), small enough that a burst reaches the kernel as it
+# is fanned out and what waits in Python per connection stays small.
+FLUSH_BYTES = 64 * 1024
 
 
 class Flusher:
@@ -37,57 +50,80 @@ class Flusher:
 class Outbox:
     """One connection's queued frames; `on_overflow` runs (later) once too much is pending."""
 
-    __slots__ = ("_backlog", "_direct", "_flusher", "_frames", "_limit", "_on_overflow",
-                 "_queued", "_stream", "closed")
+    __slots__ = ("_direct", "_flusher", "_frames", "_limit", "_on_overflow", "_queued",
+                 "_replies", "_reply_bytes", "_reply_limit", "_stream", "_written", "closed")
 
     def __init__(
-        self, stream: IOStream, flusher: Flusher, limit: int, on_overflow: Callable[[], None]
+        self, stream: IOStream, flusher: Flusher, limit: int, on_overflow: Callable[[], None],
+        reply_limit: int = 0,
     ) -> None:
         self._stream = stream
         # Plain TCP only: a TLS stream must encrypt through its own write path.
         self._direct = type(stream) is IOStream
         self._flusher = flusher
         self._limit = limit
+        self._reply_limit = reply_limit
         self._on_overflow = on_overflow
-        self._frames: list[bytes] | None = None  # None while idle: saves a list per connection
-        self._queued = 0
-        self._backlog = 0  # the stream's unwritten bytes at the last flush: only shrinks since
+        # None while not marked for this iteration's flush: saves a list per idle connection.
+        self._frames: list[bytes] | None = None
+        self._queued = 0  # bytes in _frames
+        self._written = 0  # bytes ever handed to the socket or the stream
+        # Replies not yet known to be read: (start, end) offsets in the bytes pushed here.
+        self._replies: deque[tuple[int, int]] | None = None
+        self._reply_bytes = 0  # their size in all
         self.closed = False
 
     def send(self, frame: Frame) -> None:
         """Queue an event's frame (the hub's Peer.send, on the hot path)."""
         self.push(frame.wire)
 
+    def reply(self, frame: Frame) -> None:
+        """Queue a frame the client asked for (the hub's Peer.reply)."""
+        self.push_reply(frame.wire)
+
     def push(self, frame: bytes) -> None:
         """Queue one frame for the next flush."""
         if self.closed:
             return
-        if self._frames is None:
+        frames = self._frames
+        if frames is None:
             self._frames = [frame]
             self._flusher.mark(self)
         else:
-            self._frames.append(frame)
+            frames.append(frame)
         self._queued += len(frame)
-        if self._queued + self._backlog > self._limit:
-            self._backlog = self._stream_backlog()  # it may have drained since the last flush
-            if self._queued + self._backlog > self._limit:
-                self.overflow()
+        if self._queued > FLUSH_BYTES:
+            self._write()
 
-    def pending(self) -> int:
-        """Bytes queued here and in the stream, not yet taken by the kernel."""
-        return self._queued + self._stream_backlog()
-
-    def _stream_backlog(self) -> int:
-        stream = self._stream
-        return 0 if stream.closed() else stream._write_buffer._size
+    def push_reply(self, frame: bytes) -> None:
+        """Queue a reply: its bytes never count as the client being slow (up to reply_limit)."""
+        if self.closed:
+            return
+        start = self._written + self._queued
+        replies = self._replies
+        if replies is None:
+            replies = self._replies = deque()
+        if replies and replies[-1][1] == start:  # right after the last reply: one range
+            replies[-1] = (replies[-1][0], start + len(frame))
+        else:
+            replies.append((start, start + len(frame)))
+        self._reply_bytes += len(frame)
+        self.push(frame)
 
     def flush(self) -> None:
         """Write everything queued, as one send where the socket takes it."""
+        if self._frames is not None:
+            if self._queued:
+                self._write()
+            self._frames = None
+
+    def _write(self) -> None:
+        """Hand the queued frames to the socket now; judge the connection on what it refused."""
         frames = self._frames
-        if self.closed or frames is None:
+        if self.closed or not frames:
             return
         data = frames[0] if len(frames) == 1 else b"".join(frames)
-        self._frames = None
+        self._frames = []  # still marked: the iteration's flush finds it empty
         self._queued = 0
         stream = self._stream
         if stream.closed():
@@ -104,23 +140,45 @@ class Outbox:
                 self.closed = True
                 stream.close()  # the peer is gone; Tornado reports the close to the handler
                 return
+        self._written += len(data)
         self._flusher.bytes_sent += len(data)
         if sent < len(data):
             try:
-                stream.write(memoryview(data)[sent:])
+                stream.write(memoryview(data)[sent:])  # which writes what the socket takes now
             except StreamClosedError:
                 self.closed = True
                 return
-            self._backlog = stream._write_buffer._size
-            if self._backlog > self._limit:
+            backlog = stream._write_buffer._size
+            # Replies are looked at on every write while some are unread, so that those read
+            # are forgotten even by a client whose backlog never empties.
+            if (backlog > self._limit or self._replies is not None) and (
+                    backlog - self._unread_replies(backlog) > self._limit):
                 self.overflow()
-        else:
-            self._backlog = 0
+        elif self._replies is not None:
+            self._replies, self._reply_bytes = None, 0  # all taken: all read as far as we know
+
+    def _unread_replies(self, backlog: int) -> int:
+        """Bytes of replies in the backlog (at most reply_limit)."""
+        replies = self._replies
+        if replies is None:
+            return 0
+        # Taken by the kernel: everything written but the backlog. Tornado's own frames in the
+        # stream (pongs, a close) make this a few bytes short, crediting replies a few more.
+        taken = self._written - backlog
+        while replies and replies[0][1] <= taken:
+            start, end = replies.popleft()
+            self._reply_bytes -= end - start
+        if not replies:
+            self._replies, self._reply_bytes = None, 0
+            return 0
+        unread = self._reply_bytes - max(0, taken - replies[0][0])
+        return min(unread, self._reply_limit)
 
     def overflow(self) -> None:
         """Stop queueing and evict the connection (on the next iteration)."""
         self.closed = True
         self._frames = None
         self._queued = 0
+        self._replies, self._reply_bytes = None, 0
         # Later, not now: the hub may be iterating over a room that eviction changes.
         IOLoop.current().add_callback(self._on_overflow)

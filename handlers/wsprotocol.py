@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import struct
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 from tornado.concurrent import Future
 from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketProtocol13
+from tornado.websocket import WebSocketHandler, WebSocketProtocol13
+
+from chat.wire import text_frame
 
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_INVALID_DATA = 1007
 _DATA_OPCODES = frozenset({0x0, 0x1, 0x2})
 _CONTROL_OPCODES = frozenset({0x8, 0x9, 0xA})
 _MAX_CONTROL_PAYLOAD = 125  # bytes, RFC 6455 section 5.5
+# The compression option (beside Tornado's own mem_level, compression_level) that bounds the
+# deflate window each way, in bits: Tornado would use the 32 KiB default whatever it costs.
+WINDOW_BITS = "window_bits"
 
 
 def valid_close_code(code: int) -> bool:
@@ -32,6 +37,53 @@ class StrictProtocol13(WebSocketProtocol13):
     def abort(self) -> None:
         """Drop the connection at once, sending nothing more."""
         self._abort()
+
+    @property
+    def deflating(self) -> bool:
+        """Whether permessage-deflate was agreed with this client."""
+        return self._compressor is not None
+
+    def deflated_frame(self, payload: bytes) -> bytes:
+        """The wire bytes of a compressed text frame carrying `payload` (in order of sending)."""
+        assert self._compressor is not None
+        return text_frame(self._compressor.compress(payload), compressed=True)
+
+    # permessage-deflate with a bounded window (RFC 7692 section 7.1.2). Our compressor may use
+    # a smaller window than agreed without telling the client; the client's is bounded by
+    # answering its `client_max_window_bits` offer (browsers make it) with our value.
+
+    def _create_compressors(self, side: str, agreed_parameters: dict[str, Any],
+                            compression_options: dict[str, Any] | None = None) -> None:
+        bits = (compression_options or {}).get(WINDOW_BITS)
+        if bits is not None and self._offers_client_window():
+            offered = agreed_parameters.get("client_max_window_bits")
+            # The same dict is the response header Tornado sends.
+            agreed_parameters["client_max_window_bits"] = str(min(int(offered or 15), bits))
+        super()._create_compressors(side, agreed_parameters, compression_options)
+
+    def _offers_client_window(self) -> bool:
+        """Whether the client's permessage-deflate offer has `client_max_window_bits`.
+
+        Read from the header itself: Tornado's parser drops the parameter when it has no value,
+        the way browsers send it.
+        """
+        handler = cast("WebSocketHandler", self.handler)
+        offers = handler.request.headers.get("Sec-WebSocket-Extensions", "")
+        for offer in offers.split(","):
+            name, *params = (part.strip() for part in offer.split(";"))
+            if name == "permessage-deflate":  # Tornado accepts the first one
+                return any(p.partition("=")[0].strip() == "client_max_window_bits"
+                           for p in params)
+        return False
+
+    def _get_compressor_options(self, side: str, agreed_parameters: dict[str, Any],
+                                compression_options: dict[str, Any] | None = None
+                                ) -> dict[str, Any]:
+        options = super()._get_compressor_options(side, agreed_parameters, compression_options)
+        bits = (compression_options or {}).get(WINDOW_BITS)
+        if side == "server" and bits is not None:  # ours: never wider than agreed
+            options["max_wbits"] = min(options["max_wbits"], bits)
+        return options
 
     # Idle connections wait in the header read: checking the header from a callback on Tornado's
     # own read future, rather than in a wrapping coroutine, keeps no extra frame parked per

@@ -80,9 +80,11 @@ class RawClient:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.head = ""  # the server's handshake response
 
     @classmethod
-    async def connect(cls, port: int, path: str = "/ws", rcvbuf: int | None = None) -> RawClient:
+    async def connect(cls, port: int, path: str = "/ws", rcvbuf: int | None = None,
+                      extensions: str | None = None) -> RawClient:
         sock = socket.socket()
         if rcvbuf is not None:  # a small receive buffer: a non-reader fills up sooner
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -90,12 +92,15 @@ class RawClient:
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
         reader, writer = await asyncio.open_connection(sock=sock)
         key = base64.b64encode(os.urandom(16)).decode()
+        offer = f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else ""
         writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{offer}"
                       "Sec-WebSocket-Version: 13\r\n\r\n").encode())
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
         assert head.startswith(b"HTTP/1.1 101"), head
-        return cls(reader, writer)
+        client = cls(reader, writer)
+        client.head = head.decode("latin-1")
+        return client
 
     def send_frame(self, opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True,
                    rsv: int = 0) -> None:
