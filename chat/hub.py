@@ -24,6 +24,7 @@ from chat.protocol import (
     Join,
     Leave,
     LegacyPost,
+    Members,
     Post,
     ProtocolError,
     Typing,
@@ -32,8 +33,8 @@ from chat.protocol import (
 )
 from chat.replay import Replay
 from chat.rooms import Rooms
-from chat.roster import Claim, LocalRoster, Member, Roster, RosterError
-from chat.state import Client, Peer, Stats, User
+from chat.roster import Claim, LocalRoster, MemberPage, Roster, RosterError
+from chat.state import Client, Peer, Room, Stats, User
 from chat.store.base import HistoryStore, StoreError, dm_key
 from chat.users import Directory, Gone
 from chat.wire import Frame
@@ -87,7 +88,8 @@ class Hub:
         self._drained: asyncio.Event | None = None
         self._handlers: dict[type, Callable[[Client, Any], Awaitable[None] | None]] = {
             Join: self._join, Post: self._post, Direct: self._direct, Typing: self._typing,
-            Leave: self._leave, History: self._history, LegacyPost: self._legacy,
+            Leave: self._leave, History: self._history, Members: self._members,
+            LegacyPost: self._legacy,
         }
 
     # Life cycle
@@ -237,10 +239,12 @@ class Hub:
         check_broker(self.broker, "join", room=cmd.room)
         user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
         if cmd.room in client.rooms:
-            self._welcome(client, user, cmd.room, await self.roster.members(cmd.room))
+            page = await self.rooms.page(cmd.room)
+            if cmd.room in self.rooms:
+                self._welcome(client, user, self.rooms[cmd.room], page)
             return
-        room, members = await self.rooms.enter(client, user, cmd.room)
-        self._welcome(client, user, room.name, members)
+        room, page = await self.rooms.enter(client, user, cmd.room)
+        self._welcome(client, user, room, page)
         general = self.rooms[DEFAULT_ROOM]
         if was_watching and general.reads(client):
             if room is general:  # read live all along: only what came before the feed is missing
@@ -249,9 +253,9 @@ class Hub:
             general.drop(client)  # a joined connection reads only its rooms
         await self.replay.catch_up(client, room, cmd.since)
 
-    def _welcome(self, client: Client, user: User, room: str, members: list[Member]) -> None:
+    def _welcome(self, client: Client, user: User, room: Room, page: MemberPage) -> None:
         client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms)))
-        client.notify(Frame.of(events.presence(room, members)))
+        client.notify(Frame.of(events.presence(room.name, page.members, page.total, page.more)))
 
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:
@@ -294,6 +298,13 @@ class Hub:
         self.rooms.of(client, cmd.room, "leave")
         self.rooms.exit(client, cmd.room)
         client.notify(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
+
+    async def _members(self, client: Client, cmd: Members) -> None:
+        self._user(client, "members", room=cmd.room)
+        room = self.rooms.of(client, cmd.room, "members")
+        page = await self.rooms.page(room.name, cmd.after, cmd.limit)
+        client.notify(Frame.of(events.members(room.name, page.members, page.total, page.more,
+                                              cmd.after)))
 
     async def _history(self, client: Client, cmd: History) -> None:
         user = self._user(client, "history")

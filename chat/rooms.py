@@ -10,7 +10,7 @@ from chat import channels, events
 from chat.config import Settings
 from chat.fanout import Subscriptions
 from chat.protocol import DEFAULT_ROOM, ProtocolError
-from chat.roster import Member, Roster, RosterError
+from chat.roster import MemberPage, Roster, RosterError
 from chat.state import Client, Room, User
 from chat.users import Gone
 from chat.wire import Frame
@@ -47,8 +47,8 @@ class Rooms(dict[str, Room]):
                                 request=request, room=name, **refs)
         return room
 
-    async def enter(self, client: Client, user: User, name: str) -> tuple[Room, list[Member]]:
-        """Put the client in a room; the room and its members, on every node."""
+    async def enter(self, client: Client, user: User, name: str) -> tuple[Room, MemberPage]:
+        """Put the client in a room; the room and its first members, on every node."""
         limit = self.settings.max_rooms_per_connection
         if len(client.rooms) >= limit:
             raise ProtocolError("too_many_rooms", f"a connection may be in {limit} rooms",
@@ -66,9 +66,10 @@ class Rooms(dict[str, Room]):
             raise Gone  # the hub's disconnect() has taken it out again
         try:
             if user.key in room.entered:
-                return room, await self.roster.members(name)
+                return room, await self.page(name)
             room.entered.add(user.key)
-            return room, await self.roster.enter(name, user.key, user.name, user.avatar)
+            return room, await self.roster.enter(name, user.key, user.name, user.avatar,
+                                                 self.settings.presence_max_members)
         except RosterError as exc:
             log.warning("roster unavailable for a join to %s: %s", name, exc)
             self.exit(client, name)
@@ -98,20 +99,28 @@ class Rooms(dict[str, Room]):
             del self[name]
             self.subscriptions.remove(channels.room(name))
 
+    def page(self, name: str, after: str | None = None,
+             limit: int | None = None) -> Awaitable[MemberPage]:
+        """Members of a room after the username `after`, at most presence-max-members."""
+        most = self.settings.presence_max_members
+        # `after` is compared as the roster's keys are made: User.key, the case-folded name.
+        return self.roster.members(name, None if after is None else after.casefold(),
+                                   most if limit is None else min(limit, most))
+
     async def refresh_presence(self) -> None:
         """Send every room's members to its listeners (notices may have been lost meanwhile)."""
         for room in list(self.values()):
             try:
-                members = await self.roster.members(room.name)
+                page = await self.page(room.name)
             except RosterError as exc:
                 log.warning("could not read the members of %s: %s", room.name, exc)
                 return
-            frame = Frame.of(events.presence(room.name, members))
+            frame = Frame.of(events.presence(room.name, page.members, page.total, page.more))
             for client in room.listeners:
                 client.peer.send(frame)
 
     def count_again(self, users: dict[str, User]) -> list[Awaitable[Any]]:
         """Enter every member again (after the roster lost this node's state)."""
-        return [self.roster.enter(room.name, key, users[key].name, users[key].avatar)
+        return [self.roster.enter(room.name, key, users[key].name, users[key].avatar, 0)
                 for room in list(self.values()) for key in room.entered if key in users]
 

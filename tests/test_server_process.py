@@ -164,6 +164,8 @@ BAD_VALUES = [  # (command-line words and CHAT_ variables, what the error line m
     ("--ping-interval=10 --ping-timeout=30", ["--ping-timeout", "30"]),
     ("--max-message-bytes=100", ["--max-message-bytes", "100", "1024"]),
     ("--port=70000", ["--port", "70000"]),
+    ("--presence-max-members=0", ["--presence-max-members", "0", "2000"]),
+    ("--presence-max-members=2001", ["--presence-max-members", "2001", "2000"]),
     ("--port=abc", ["abc"]),
     ("--rate-limit=fast", ["fast"]),
     ("--rate-limit", ["rate"]),
