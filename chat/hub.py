@@ -34,7 +34,7 @@ from chat.protocol import (
 from chat.replay import Replay
 from chat.rooms import Rooms
 from chat.roster import Claim, LocalRoster, MemberPage, Roster, RosterError
-from chat.state import Client, Peer, Room, Stats, User
+from chat.state import Client, Peer, Stats, User
 from chat.store.base import HistoryStore, StoreError, dm_key
 from chat.users import Directory, Gone
 from chat.wire import Frame
@@ -76,7 +76,8 @@ class Hub:
         self.roster = self.users.roster
         self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
-        self.fanout = Fanout(self.rooms, self.users, self.stats, store)
+        self.fanout = Fanout(self.rooms, self.users, self.stats, store,
+                             notice_interval=settings.notice_interval)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  clock=clock, monotonic=monotonic)
         self.connections = ConnectionCounter(
@@ -239,12 +240,10 @@ class Hub:
         check_broker(self.broker, "join", room=cmd.room)
         user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
         if cmd.room in client.rooms:
-            page = await self.rooms.page(cmd.room)
-            if cmd.room in self.rooms:
-                self._welcome(client, user, self.rooms[cmd.room], page)
+            self._welcome(client, user, cmd.room, await self.rooms.page(cmd.room))
             return
         room, page = await self.rooms.enter(client, user, cmd.room)
-        self._welcome(client, user, room, page)
+        self._welcome(client, user, room.name, page)
         general = self.rooms[DEFAULT_ROOM]
         if was_watching and general.reads(client):
             if room is general:  # read live all along: only what came before the feed is missing
@@ -253,9 +252,12 @@ class Hub:
             general.drop(client)  # a joined connection reads only its rooms
         await self.replay.catch_up(client, room, cmd.since)
 
-    def _welcome(self, client: Client, user: User, room: Room, page: MemberPage) -> None:
+    def _welcome(self, client: Client, user: User, name: str, page: MemberPage) -> None:
         client.notify(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms)))
-        client.notify(Frame.of(events.presence(room.name, page.members, page.total, page.more)))
+        client.notify(Frame.of(events.presence(name, page.members, page.total, page.more)))
+        room = self.rooms.get(name)
+        if room is not None:
+            room.presented(client)
 
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:

@@ -60,7 +60,7 @@ class Rooms(dict[str, Room]):
         room.users.setdefault(user.key, set()).add(client)
         client.join_room(name)
         if not client.legacy:
-            room.listeners.add(client)
+            room.listen(client)
         await room.subscribed  # before our join notice is published, or any history read
         if client.closed:
             raise Gone  # the hub's disconnect() has taken it out again
@@ -86,6 +86,7 @@ class Rooms(dict[str, Room]):
             return
         room.drop(client)
         room.listeners.discard(client)
+        room.fresh.pop(client, None)
         key = client.user.key
         connections = room.users.get(key)
         if connections is not None:
@@ -116,8 +117,9 @@ class Rooms(dict[str, Room]):
                 log.warning("could not read the members of %s: %s", room.name, exc)
                 return
             frame = Frame.of(events.presence(room.name, page.members, page.total, page.more))
-            for client in room.listeners:
+            for client in list(room.listeners):
                 client.peer.send(frame)
+                room.presented(client)
 
     def count_again(self, users: dict[str, User]) -> list[Awaitable[Any]]:
         """Enter every member again (after the roster lost this node's state)."""

@@ -1,8 +1,10 @@
-"""Presence in big rooms: a capped list with a count, and pages of members."""
+"""Presence in big and busy rooms: a capped list with a count and pages; join/leave churn folded."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -89,3 +91,92 @@ async def test_members_asks_within_the_cap_and_only_in_joined_rooms(connect: Con
     page = await alice.recv_type("members")
     assert ([u["username"] for u in page["users"]], page["more"]) == (["bob"], False)
     assert page["after"] == "ALICE"
+
+
+# Join and leave churn
+
+
+class Watcher:
+    """A member that applies the notices it receives to its presence list, and counts them."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+        self.users: set[str] = set()
+        self.count = 0
+        self.notices = 0
+
+    async def join(self, name: str) -> None:
+        await self.client.send({"type": "join", "username": name, "room": ROOM})
+        presence = await self.client.recv_type("presence")
+        self.users = {u["username"] for u in presence["users"]}
+        self.count = presence.get("count", len(self.users))
+
+    async def read(self, quiet: float) -> None:
+        """Apply frames until none comes for `quiet` seconds."""
+        while True:
+            try:
+                frame = await self.client.recv(quiet)
+            except TimeoutError:
+                return
+            assert frame is not None
+            self.apply(frame)
+
+    def apply(self, frame: dict[str, Any]) -> None:
+        if frame.get("room") != ROOM or frame["type"] not in ("join", "leave"):
+            return
+        self.notices += 1
+        if frame["type"] == "join":
+            self.users.add(frame["username"])
+        else:
+            self.users.discard(frame["username"])
+        self.count = frame.get("count", len(self.users))
+
+
+CHURNERS = 6
+ROUNDS = 15  # join and leave rounds per churner: 180 notices before folding
+INTERVAL_S = 0.5
+
+
+async def churn(client: ChatClient, name: str, stay: bool) -> None:
+    """Join ROOM and leave it ROUNDS times, answered each time; stay in it at the end if told."""
+    for _ in range(ROUNDS):
+        await client.send({"type": "join", "username": name, "room": ROOM})
+        await client.recv_type("history")
+        await client.send({"type": "leave", "room": ROOM})
+        await client.recv_type("leave")
+    if stay:
+        await client.send({"type": "join", "username": name, "room": ROOM})
+        await client.recv_type("history")
+
+
+@pytest.mark.settings(rate_limit=0, notice_interval=INTERVAL_S)
+@pytest.mark.gen_test(timeout=60)
+async def test_churn_reaches_members_folded_and_their_lists_stay_true(connect: Connect) -> None:
+    """Members get a few folded notices for a burst of churn, and end with the true list."""
+    watcher = Watcher(await connect())
+    await watcher.join("watcher")
+    churners = [await connect() for _ in range(CHURNERS)]
+    names = [f"churner{i}" for i in range(CHURNERS)]
+    for client, name in zip(churners, names, strict=True):
+        await client.join(name)  # in `general`: the rounds below only enter and leave ROOM
+    late = Watcher(await connect())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reading = asyncio.ensure_future(watcher.read(4 * INTERVAL_S))
+    churning = [asyncio.ensure_future(churn(client, name, stay=i % 2 == 0))
+                for i, (client, name) in enumerate(zip(churners, names, strict=True))]
+    await asyncio.sleep(0.05)
+    await late.join("late")  # its presence is read mid-churn, while notices are held
+    late_reading = asyncio.ensure_future(late.read(4 * INTERVAL_S))
+    await asyncio.gather(*churning)
+    elapsed = loop.time() - started
+    await asyncio.gather(reading, late_reading)
+    truth = {"watcher", "late", *names[::2]}
+    assert watcher.users == truth and watcher.count == len(truth)
+    assert late.users == truth and late.count == len(truth)
+    # One notice per changed user per interval, plus the one sent at once: far below the
+    # 2 * CHURNERS * ROUNDS notices the churn made. The bound follows the time the churn took.
+    bound = (CHURNERS + 1) * (elapsed / INTERVAL_S + 3)
+    print(f"{2 * CHURNERS * ROUNDS} notices made in {elapsed:.2f} s; the watcher got "
+          f"{watcher.notices}, the late one {late.notices}")
+    assert watcher.notices <= bound, (watcher.notices, bound)

@@ -166,6 +166,7 @@ BAD_VALUES = [  # (command-line words and CHAT_ variables, what the error line m
     ("--port=70000", ["--port", "70000"]),
     ("--presence-max-members=0", ["--presence-max-members", "0", "2000"]),
     ("--presence-max-members=2001", ["--presence-max-members", "2001", "2000"]),
+    ("--notice-interval=-1", ["--notice-interval", "-1"]),
     ("--port=abc", ["abc"]),
     ("--rate-limit=fast", ["fast"]),
     ("--rate-limit", ["rate"]),
