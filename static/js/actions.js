@@ -185,6 +185,15 @@
     session.conn.send(frame);
   }
 
+  // The room's next page of members (a big room's presence lists only the first ones).
+  function loadMembers(conv) {
+    if (conv.membersLoading || !conv.membersMore || !session.liveRooms.has(conv.name)) return;
+    const frame = { type: 'members', room: conv.name };
+    if (conv.membersAfter) frame.after = conv.membersAfter;
+    conv.membersLoading = true;
+    session.conn.send(frame);
+  }
+
   async function askNotifications() {
     if (!('Notification' in window)) return;
     state.notifications = await Notification.requestPermission();
@@ -229,6 +238,7 @@
     typed,
     stoppedTyping,
     loadOlder,
+    loadMembers,
     askNotifications,
     retryNow: () => session.conn.retryNow(),
   });
