@@ -234,6 +234,12 @@ async def test_presence_and_join_leave_notices_span_the_nodes(
     assert names(presence) == {"alice", "bob", "carol"}
     await expect(alice, "join", room="hall", username="carol")
     await expect(bob, "join", room="hall", username="carol")
+    # Pages of members (a big room's presence lists only the first) read every node's.
+    await bob.send({"type": "members", "room": "hall", "limit": 2})
+    page = await expect(bob, "members", room="hall", count=3, more=True)
+    await bob.send({"type": "members", "room": "hall", "after": page["users"][-1]["username"]})
+    rest = await expect(bob, "members", room="hall", count=3, more=False)
+    assert [u["username"] for u in page["users"] + rest["users"]] == ["alice", "bob", "carol"]
 
     await bob.send({"type": "leave", "room": "hall"})
     await expect(bob, "leave", room="hall", username="bob")  # the acknowledgement
