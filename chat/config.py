@@ -123,6 +123,16 @@ class Settings:
         metadata=_meta("s", "least time between two typing notices of one connection "
                             "in one room"),
     )
+    notice_interval: float = field(
+        default=1.0,
+        metadata=_meta("s", "join and leave notices that follow one another in a room within "
+                            "this time are held and sent as each user's net change; 0 = off"),
+    )
+    presence_max_members: int = field(
+        default=500,
+        metadata=_meta("members", "members listed in a room's presence and in one page of "
+                                  "`members` (the count is always the whole room's)"),
+    )
     shutdown_grace: float = field(
         default=2.0,
         metadata=_meta("s", "time clients get to answer the 1001 close on shutdown"),
@@ -229,6 +239,12 @@ class Settings:
                  self.ping_interval == 0 or 0 < self.ping_timeout <= self.ping_interval),
                 ("typing_interval", self.typing_interval, "0 or more",
                  self.typing_interval >= 0),
+                ("notice_interval", self.notice_interval, "0 or more",
+                 self.notice_interval >= 0),
+                # 2,000 members with the widest names make a frame of ~470 KB: within the
+                # default max-queue-bytes with room to spare.
+                ("presence_max_members", self.presence_max_members, "between 1 and 2000",
+                 1 <= self.presence_max_members <= 2000),
                 ("history_per_room", self.history_per_room, "1 or more",
                  self.history_per_room >= 1),
                 ("history_days", self.history_days, "0 or more", self.history_days >= 0),

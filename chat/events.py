@@ -52,16 +52,33 @@ def welcome(
             "rooms": sorted(rooms), "limits": {"text_chars": text_chars}}
 
 
-def presence(room: str, users: list[dict[str, str]]) -> dict[str, Any]:
-    return {"type": "presence", "room": room, "users": users}
+def presence(room: str, users: list[dict[str, str]], count: int, more: bool) -> dict[str, Any]:
+    """A room's member count and its first members (`more`: the list is not all of them)."""
+    return {"type": "presence", "room": room, "count": count, "users": users, "more": more}
 
 
-def joined(room: str, username: str, avatar: str) -> dict[str, Any]:
-    return {"type": "join", "room": room, "username": username, "avatar": avatar}
+def members(room: str, users: list[dict[str, str]], count: int, more: bool,
+            after: str | None) -> dict[str, Any]:
+    """A page of a room's members, in answer to `members`."""
+    event: dict[str, Any] = {"type": "members", "room": room, "count": count, "users": users,
+                             "more": more}
+    if after is not None:
+        event["after"] = after
+    return event
 
 
-def left(room: str, username: str) -> dict[str, Any]:
-    return {"type": "leave", "room": room, "username": username}
+def joined(room: str, username: str, avatar: str, count: int) -> dict[str, Any]:
+    """A user joined; `count`: the room's members after that."""
+    return {"type": "join", "room": room, "username": username, "avatar": avatar,
+            "count": count}
+
+
+def left(room: str, username: str, count: int | None = None) -> dict[str, Any]:
+    """A user left (`count`: the members after that; none on a `leave` acknowledgement)."""
+    event: dict[str, Any] = {"type": "leave", "room": room, "username": username}
+    if count is not None:
+        event["count"] = count
+    return event
 
 
 def typing(room: str, username: str) -> dict[str, Any]:

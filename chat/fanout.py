@@ -10,6 +10,7 @@ from typing import Any
 from chat import channels, events, jsoncodec
 from chat.broker.base import Broker
 from chat.names import name_key
+from chat.notices import Notices, send
 from chat.state import Room, Stats, User
 from chat.store.base import HistoryStore, StoredMessage, StoreError
 from chat.wire import Frame
@@ -72,8 +73,10 @@ class Fanout:
     """
 
     def __init__(self, rooms: dict[str, Room], users: dict[str, User], stats: Stats,
-                 store: HistoryStore, prefix: str = channels.PREFIX) -> None:
+                 store: HistoryStore, prefix: str = channels.PREFIX, *,
+                 notice_interval: float = 0.0) -> None:
         self.rooms = rooms
+        self.notices = Notices(rooms, notice_interval)
         self.users = users
         self.stats = stats
         self.store = store
@@ -137,13 +140,15 @@ class Fanout:
         self.stats.deliveries += len(recipients)
 
     def _notice(self, room: Room, body: bytes) -> None:
-        """Join, leave and typing notices go to the room's members but the user they are about."""
+        """Join, leave and typing notices go to the room's members but the user they are about.
+
+        Joins and leaves are folded per room (chat/notices.py); typing is already throttled.
+        """
         event: dict[str, Any] = jsoncodec.loads(body)
-        about = name_key(str(event.get("username", "")))
-        frame = Frame(body)
-        for client in room.listeners:
-            if client.user is None or client.user.key != about:
-                client.peer.send(frame)
+        if event.get("type") in ("join", "leave"):
+            self.notices.deliver(room, event, body)
+        else:
+            send(room, Frame(body), name_key(str(event.get("username", ""))))
 
     # Gaps
 

@@ -24,6 +24,7 @@ from chat.protocol import (
     Join,
     Leave,
     LegacyPost,
+    Members,
     Post,
     ProtocolError,
     Typing,
@@ -32,7 +33,7 @@ from chat.protocol import (
 )
 from chat.replay import Replay
 from chat.rooms import Rooms
-from chat.roster import Claim, LocalRoster, Member, Rebuilding, Roster, RosterError
+from chat.roster import Claim, LocalRoster, MemberPage, Rebuilding, Roster, RosterError
 from chat.state import Client, Peer, Stats, User
 from chat.store.base import HistoryStore, StoreError, dm_key
 from chat.users import Directory, Gone
@@ -78,7 +79,8 @@ class Hub:
         self.roster = self.users.roster
         self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
-        self.fanout = Fanout(self.rooms, self.users, self.stats, store)
+        self.fanout = Fanout(self.rooms, self.users, self.stats, store,
+                             notice_interval=settings.notice_interval)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  clock=clock, monotonic=monotonic)
         self.connections = ConnectionCounter(
@@ -92,7 +94,8 @@ class Hub:
         self._drained: asyncio.Event | None = None
         self._handlers: dict[type, Callable[[Client, Any], Awaitable[None] | None]] = {
             Join: self._join, Post: self._post, Direct: self._direct, Typing: self._typing,
-            Leave: self._leave, History: self._history, LegacyPost: self._legacy,
+            Leave: self._leave, History: self._history, Members: self._members,
+            LegacyPost: self._legacy,
         }
 
     # Life cycle
@@ -258,10 +261,10 @@ class Hub:
         check_broker(self.broker, "join", room=cmd.room)
         user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
         if cmd.room in client.rooms:
-            self._welcome(client, user, cmd.room, await self.roster.members(cmd.room))
+            self._welcome(client, user, cmd.room, await self.rooms.page(cmd.room))
             return
-        room, members = await self.rooms.enter(client, user, cmd.room)
-        self._welcome(client, user, room.name, members)
+        room, page = await self.rooms.enter(client, user, cmd.room)
+        self._welcome(client, user, room.name, page)
         general = self.rooms[DEFAULT_ROOM]
         if was_watching and general.reads(client):
             if room is general:  # read live all along: only what came before the feed is missing
@@ -270,10 +273,13 @@ class Hub:
             general.drop(client)  # a joined connection reads only its rooms
         await self.replay.catch_up(client, room, cmd.since)
 
-    def _welcome(self, client: Client, user: User, room: str, members: list[Member]) -> None:
+    def _welcome(self, client: Client, user: User, name: str, page: MemberPage) -> None:
         client.reply(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms,
                                               self.settings.max_text_chars)))
-        client.reply(Frame.of(events.presence(room, members)))
+        client.reply(Frame.of(events.presence(name, page.members, page.total, page.more)))
+        room = self.rooms.get(name)
+        if room is not None:
+            room.presented(client)
 
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:
@@ -316,6 +322,13 @@ class Hub:
         self.rooms.of(client, cmd.room, "leave")
         self.rooms.exit(client, cmd.room)
         client.reply(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
+
+    async def _members(self, client: Client, cmd: Members) -> None:
+        self._user(client, "members", room=cmd.room)
+        room = self.rooms.of(client, cmd.room, "members")
+        page = await self.rooms.page(room.name, cmd.after, cmd.limit)
+        client.reply(Frame.of(events.members(room.name, page.members, page.total, page.more,
+                                              cmd.after)))
 
     async def _history(self, client: Client, cmd: History) -> None:
         user = self._user(client, "history")

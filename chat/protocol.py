@@ -81,6 +81,13 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class Members:
+    room: str
+    after: str | None  # a username: the page starts after it (case-folded order)
+    limit: int | None  # None: the server's presence-max-members
+
+
+@dataclass(frozen=True, slots=True)
 class LegacyPost:
     """The tutorial's frame: {"email", "username", "message"} with no type."""
 
@@ -89,7 +96,7 @@ class LegacyPost:
     text: str
 
 
-Command = Join | Post | Direct | Typing | Leave | History | LegacyPost
+Command = Join | Post | Direct | Typing | Leave | History | Members | LegacyPost
 
 
 class _Frame:
@@ -288,6 +295,15 @@ def _parse_history(frame: _Frame, _: int) -> History:
     )
 
 
+def _parse_members(frame: _Frame, _: int) -> Members:
+    after = frame.string("after")
+    return Members(
+        room=frame.room(),
+        after=check_username(after, "members") if after is not None else None,
+        limit=frame.integer("limit"),
+    )
+
+
 _PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
@@ -295,4 +311,5 @@ _PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
     "typing": lambda frame, _: Typing(frame.room(default=None)),
     "leave": lambda frame, _: Leave(frame.room(default=None)),
     "history": _parse_history,
+    "members": _parse_members,
 }

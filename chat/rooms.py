@@ -12,8 +12,9 @@ from chat.addresses import address_group
 from chat.config import Settings
 from chat.fanout import Subscriptions
 from chat.limits import HourlyQuota
+from chat.names import name_key
 from chat.protocol import DEFAULT_ROOM, ProtocolError
-from chat.roster import Member, Roster, RosterError
+from chat.roster import MemberPage, Roster, RosterError
 from chat.state import Client, Room, User
 from chat.users import Gone
 from chat.wire import Frame
@@ -55,8 +56,8 @@ class Rooms(dict[str, Room]):
                                 request=request, room=name, **refs)
         return room
 
-    async def enter(self, client: Client, user: User, name: str) -> tuple[Room, list[Member]]:
-        """Put the client in a room; the room and its members, on every node."""
+    async def enter(self, client: Client, user: User, name: str) -> tuple[Room, MemberPage]:
+        """Put the client in a room; the room and its first members, on every node."""
         limit = self.settings.max_rooms_per_connection
         if len(client.rooms) >= limit:
             raise ProtocolError("too_many_rooms", f"a connection may be in {limit} rooms",
@@ -71,15 +72,16 @@ class Rooms(dict[str, Room]):
         room.users.setdefault(user.key, set()).add(client)
         client.join_room(name)
         if not client.legacy:
-            room.listeners.add(client)
+            room.listen(client)
         await room.subscribed  # before our join notice is published, or any history read
         if client.closed:
             raise Gone  # the hub's disconnect() has taken it out again
         try:
             if user.key in room.entered:
-                return room, await self.roster.members(name)
+                return room, await self.page(name)
             room.entered.add(user.key)
-            return room, await self.roster.enter(name, user.key, user.name, user.avatar)
+            return room, await self.roster.enter(name, user.key, user.name, user.avatar,
+                                                 self.settings.presence_max_members)
         except RosterError as exc:
             log.warning("roster unavailable for a join to %s: %s", name, exc)
             self.exit(client, name)
@@ -113,6 +115,7 @@ class Rooms(dict[str, Room]):
             return
         room.drop(client)
         room.listeners.discard(client)
+        room.fresh.pop(client, None)
         key = client.user.key
         connections = room.users.get(key)
         if connections is not None:
@@ -126,20 +129,29 @@ class Rooms(dict[str, Room]):
             del self[name]
             self.subscriptions.remove(channels.room(name))
 
+    def page(self, name: str, after: str | None = None,
+             limit: int | None = None) -> Awaitable[MemberPage]:
+        """Members of a room after the username `after`, at most presence-max-members."""
+        most = self.settings.presence_max_members
+        # `after` is compared as the roster's keys are made: User.key, the name's key.
+        return self.roster.members(name, None if after is None else name_key(after),
+                                   most if limit is None else min(limit, most))
+
     async def refresh_presence(self) -> None:
         """Send every room's members to its listeners (notices may have been lost meanwhile)."""
         for room in list(self.values()):
             try:
-                members = await self.roster.members(room.name)
+                page = await self.page(room.name)
             except RosterError as exc:
                 log.warning("could not read the members of %s: %s", room.name, exc)
                 return
-            frame = Frame.of(events.presence(room.name, members))
-            for client in room.listeners:
+            frame = Frame.of(events.presence(room.name, page.members, page.total, page.more))
+            for client in list(room.listeners):
                 client.peer.send(frame)
+                room.presented(client)
 
     def count_again(self, users: dict[str, User]) -> list[Awaitable[Any]]:
         """Enter every member again (after the roster lost this node's state)."""
-        return [self.roster.enter(room.name, key, users[key].name, users[key].avatar)
+        return [self.roster.enter(room.name, key, users[key].name, users[key].avatar, 0)
                 for room in list(self.values()) for key in room.entered if key in users]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple, Protocol, TypeVar
@@ -11,6 +12,14 @@ from chat import channels, events
 T = TypeVar("T")
 
 Member = dict[str, str]  # {"username": ..., "avatar": ...}, as `presence` events list them
+
+
+class MemberPage(NamedTuple):
+    """Some of a room's members, in the order of their keys (chat.names.name_key)."""
+
+    total: int  # the room's members in all, on every node
+    members: list[Member]  # at most the limit asked for, after the key asked for
+    more: bool  # members after the last of this page exist
 
 
 class RosterError(Exception):
@@ -63,14 +72,21 @@ class Roster(Protocol):
 
     def release(self, key: str) -> None: ...
 
-    def enter(self, room: str, key: str, name: str, avatar: str) -> Awaitable[list[Member]]:
-        """Count the user in the room on this node; the room's members after that."""
+    def enter(self, room: str, key: str, name: str, avatar: str,
+              limit: int) -> Awaitable[MemberPage]:
+        """Count the user in the room on this node; the room's first `limit` members after that.
+
+        The `join` notice carries `count`, the room's members once it is counted.
+        """
         ...
 
     def exit(self, room: str, key: str) -> None: ...
 
-    def members(self, room: str) -> Awaitable[list[Member]]:
-        """The room's members on every node, sorted by case-folded name."""
+    def members(self, room: str, after: str | None, limit: int) -> Awaitable[MemberPage]:
+        """At most `limit` of the room's members on every node whose key sorts after `after`.
+
+        Keys sort by code point; reading a page costs its size, not the room's.
+        """
         ...
 
     def elsewhere(self, key: str) -> Awaitable[str | None]:
@@ -92,6 +108,7 @@ class LocalRoster:
     def __init__(self, deliver: Callable[[str, bytes], None]) -> None:
         self._deliver = deliver
         self._rooms: dict[str, dict[str, Member]] = {}
+        self._keys: dict[str, list[str]] = {}  # each room's member keys, sorted, for pages
 
     async def start(self) -> None:
         return None
@@ -107,27 +124,34 @@ class LocalRoster:
     def release(self, key: str) -> None:
         return None
 
-    def enter(self, room: str, key: str, name: str, avatar: str) -> Awaitable[list[Member]]:
+    def enter(self, room: str, key: str, name: str, avatar: str,
+              limit: int) -> Awaitable[MemberPage]:
         members = self._rooms.setdefault(room, {})
         if key not in members:
             members[key] = {"username": name, "avatar": avatar}
-            self._deliver(channels.room(room),
-                          channels.notice_payload(events.joined(room, name, avatar)))
-        return self.members(room)
+            bisect.insort(self._keys.setdefault(room, []), key)
+            self._deliver(channels.room(room), channels.notice_payload(
+                events.joined(room, name, avatar, len(members))))
+        return self.members(room, None, limit)
 
     def exit(self, room: str, key: str) -> None:
-        members = self._rooms.get(room)
-        member = members.pop(key, None) if members is not None else None
+        members = self._rooms.get(room, {})
+        member = members.pop(key, None)
         if member is None:
             return
+        keys = self._keys[room]
+        del keys[bisect.bisect_left(keys, key)]
         if not members:
-            del self._rooms[room]
-        self._deliver(channels.room(room),
-                      channels.notice_payload(events.left(room, member["username"])))
+            del self._rooms[room], self._keys[room]
+        self._deliver(channels.room(room), channels.notice_payload(
+            events.left(room, member["username"], len(members))))
 
-    def members(self, room: str) -> Awaitable[list[Member]]:
-        members = self._rooms.get(room, {})
-        return ready([members[key] for key in sorted(members)])
+    def members(self, room: str, after: str | None, limit: int) -> Awaitable[MemberPage]:
+        members, keys = self._rooms.get(room, {}), self._keys.get(room, [])
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        page = keys[start:start + limit]
+        return ready(MemberPage(len(keys), [members[key] for key in page],
+                                start + limit < len(keys)))
 
     def elsewhere(self, key: str) -> Awaitable[str | None]:
         return ready(None)

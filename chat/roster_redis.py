@@ -8,11 +8,14 @@ Keys, under the chat's prefix (default `chat:`):
   `nu:<node>` the names a node holds;
 - `epoch` set by the first node ever and never removed: its absence means Redis lost the roster;
   `rebuilding` present (for `timeout`) while the nodes claim their names again after that;
-- `p:<room>` the room's members (case-folded name -> `{"username", "avatar"}`), `pc:<room>` how
-  many nodes hold each; `np:<node>` the `<room>\\x1f<key>` pairs a node holds.
+- `p:<room>` the room's members (name key -> `{"username", "avatar"}`), `pc:<room>` how
+  many nodes hold each; `np:<node>` the `<room>\\x1f<key>` pairs a node holds; `po:<room>` the
+  members' keys in a sorted set (all scores 0, so in key order): a page of a big room is a
+  bounded ZRANGEBYLEX and HMGET, its count an HLEN, never the whole hash.
 
 Every change is one Lua script, so counts and notices agree: the script that takes a member's
-count to 1 publishes its `join` on the room's channel, the one that takes it to 0 its `leave`.
+count to 1 publishes its `join` on the room's channel, the one that takes it to 0 its `leave`
+(each with `count`, the room's members after it).
 Each node renews its key every `heartbeat` seconds and runs REAP for every other registered node:
 for one whose key expired, that removes what it held and publishes the leaves, once (the script
 checks the key itself). So a killed node's users leave within `timeout + heartbeat`.
@@ -49,7 +52,7 @@ from redis.retry import Retry
 
 from chat import channels
 from chat.redisqueue import CommandQueue
-from chat.roster import Claim, Member, Rebuilding, RosterError, token_digest
+from chat.roster import Claim, Member, MemberPage, Rebuilding, RosterError, token_digest
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +99,47 @@ end
 return 1
 """
 
-# KEYS: p:<room>, pc:<room>, np:<node>. ARGV: room, key, member JSON, channel, join notice.
-# Returns the room's members as {key, JSON, key, JSON, ...}.
-_ENTER = """#!lua
+# A page of a room's members (shared by ENTER and MEMBERS): {count, more, key, JSON, ...} for at
+# most `limit` keys of the sorted set `order` from the ZRANGEBYLEX bound `after` ('-': the start).
+_PAGE_FUNCTION = """
+local function page(members, order, after, limit)
+  local keys = redis.call('ZRANGEBYLEX', order, after, '+', 'LIMIT', 0, limit + 1)
+  local reply = {redis.call('HLEN', members), 0}
+  if #keys > limit then
+    reply[2] = 1
+    table.remove(keys)
+  end
+  if #keys > 0 then
+    local values = redis.call('HMGET', members, unpack(keys))
+    for i, key in ipairs(keys) do
+      if values[i] then
+        reply[#reply + 1] = key
+        reply[#reply + 1] = values[i]
+      end
+    end
+  end
+  return reply
+end
+"""
+
+# KEYS: p:<room>, pc:<room>, np:<node>, po:<room>. ARGV: room, key, member JSON, channel, name,
+# avatar, limit. Returns the room's first `limit` members as page() does.
+_ENTER = "#!lua" + _PAGE_FUNCTION + """
 if redis.call('SADD', KEYS[3], ARGV[1] .. '\\31' .. ARGV[2]) == 1 then
   if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
     redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-    redis.call('PUBLISH', ARGV[4], ARGV[5])
+    redis.call('ZADD', KEYS[4], 0, ARGV[2])
+    local event = {type = 'join', room = ARGV[1], username = ARGV[5], avatar = ARGV[6],
+                   count = redis.call('HLEN', KEYS[1])}
+    redis.call('PUBLISH', ARGV[4], 'n' .. cjson.encode(event))
   end
 end
-return redis.call('HGETALL', KEYS[1])
+return page(KEYS[1], KEYS[4], '-', tonumber(ARGV[7]))
+"""
+
+# KEYS: p:<room>, po:<room>. ARGV: ZRANGEBYLEX bound, limit.
+_MEMBERS = "#!lua" + _PAGE_FUNCTION + """
+return page(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))
 """
 
 # The leave of one node's member (shared by EXIT and REAP): key prefix, channel prefix, room, key.
@@ -116,8 +150,10 @@ local function leave(prefix, scoped, room, key)
   redis.call('HDEL', counts, key)
   local member = redis.call('HGET', members, key)
   redis.call('HDEL', members, key)
+  redis.call('ZREM', prefix .. 'po:' .. room, key)
   if member then
-    local event = {type = 'leave', room = room, username = cjson.decode(member).username}
+    local event = {type = 'leave', room = room, username = cjson.decode(member).username,
+                   count = redis.call('HLEN', members)}
     redis.call('PUBLISH', scoped .. 'room:' .. room, 'n' .. cjson.encode(event))
   end
 end
@@ -172,13 +208,13 @@ redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
 return 1
 """
 
-_SCRIPTS = (_CLAIM, _RELEASE, _ENTER, _EXIT, _REAP, _ELSEWHERE, _REGISTER)
+_SCRIPTS = (_CLAIM, _RELEASE, _ENTER, _EXIT, _REAP, _ELSEWHERE, _REGISTER, _MEMBERS)
 
 
-def _members(reply: list[str] | dict[str, str]) -> list[Member]:
-    """A room's members from HGETALL: a dict from the command, a flat list from a script."""
-    members = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=True))
-    return [json.loads(members[key]) for key in sorted(members)]
+def _page(reply: list[Any]) -> MemberPage:
+    """A page of members from the reply of the page() function."""
+    members: list[Member] = [json.loads(value) for value in reply[3::2]]
+    return MemberPage(int(reply[0]), members, bool(int(reply[1])))
 
 
 class RedisRoster:
@@ -265,21 +301,23 @@ class RedisRoster:
         self._background(self._run(_RELEASE, [self._key("u", key), self._key("nu", self.node)],
                                    key))
 
-    def enter(self, room: str, key: str, name: str, avatar: str) -> Awaitable[list[Member]]:
+    def enter(self, room: str, key: str, name: str, avatar: str,
+              limit: int) -> Awaitable[MemberPage]:
         member = json.dumps({"username": name, "avatar": avatar})
-        notice = channels.notice_payload({"type": "join", "room": room, "username": name,
-                                          "avatar": avatar})
         return self._queue.put(
-            ("EVALSHA", self._sha[_ENTER], 3, self._key("p", room), self._key("pc", room),
-             self._key("np", self.node), room, key, member,
-             channels.room(room, self._channels), notice), _members)
+            ("EVALSHA", self._sha[_ENTER], 4, self._key("p", room), self._key("pc", room),
+             self._key("np", self.node), self._key("po", room), room, key, member,
+             channels.room(room, self._channels), name, avatar, limit), _page)
 
     def exit(self, room: str, key: str) -> None:
         self._background(self._run(_EXIT, [self._key("np", self.node)], self._prefix,
                                    self._channels, room, key))
 
-    def members(self, room: str) -> Awaitable[list[Member]]:
-        return self._queue.put(("HGETALL", self._key("p", room)), _members)
+    def members(self, room: str, after: str | None, limit: int) -> Awaitable[MemberPage]:
+        bound = "-" if after is None else "(" + after
+        return self._queue.put(
+            ("EVALSHA", self._sha[_MEMBERS], 2, self._key("p", room), self._key("po", room),
+             bound, limit), _page)
 
     def elsewhere(self, key: str) -> Awaitable[str | None]:
         return self._queue.put(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Set as AbstractSet
-from typing import Protocol
+from typing import Any, Protocol
 
 from chat.limits import TokenBucket
 from chat.names import name_key
@@ -88,11 +88,22 @@ class User:
         return {client for client in self.clients if not client.legacy}
 
 
+class HeldNotices:
+    """A room's join and leave notices held back for one notice-interval (chat/notices.py)."""
+
+    __slots__ = ("changes", "count")
+
+    def __init__(self) -> None:
+        # User key -> the first and the last notice about that user in this interval.
+        self.changes: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self.count: int | None = None  # the room's members, as the latest notice counted them
+
+
 class Room:
     """A room's audiences, kept as ready-made sets so that fan-out is one loop."""
 
-    __slots__ = ("entered", "filling", "joining", "last_id", "listeners", "name", "readers",
-                 "settling", "subscribed", "users")
+    __slots__ = ("entered", "filling", "fresh", "held", "joining", "last_id", "listeners",
+                 "name", "readers", "settling", "subscribed", "users")
 
     def __init__(self, name: str, subscribed: asyncio.Future[None]) -> None:
         self.name = name
@@ -110,6 +121,23 @@ class Room:
         # Live messages held while the ones before them are read from the store (a gap).
         self.filling: list[StoredMessage] | None = None
         self.entered: set[str] = set()  # user keys this node counts in the room in the roster
+        # Notices held while the room churns (None: quiet, the next notice goes at once).
+        self.held: HeldNotices | None = None
+        # Listeners whose member list may not reflect the state the held notices started from,
+        # so they get each changed user's final state: True once their `presence` was sent.
+        self.fresh: dict[Client, bool] = {}
+
+    def listen(self, client: Client) -> None:
+        """Send the client this room's notices (its `presence` is on the way)."""
+        self.listeners.add(client)
+        self.fresh[client] = False
+
+    def presented(self, client: Client) -> None:
+        """A `presence` list of this room was sent to the client."""
+        if self.held is None:
+            self.fresh.pop(client, None)
+        elif client in self.listeners:
+            self.fresh[client] = True
 
     def drop(self, client: Client) -> None:
         """Forget a client as a reader of this room, wherever it is in joining it."""

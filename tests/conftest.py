@@ -25,8 +25,9 @@ from tests.serverproc import (
 
 T = TypeVar("T")
 
-# Ping off unless a test asks: a test's own timing must not race the keepalive.
-TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0}
+# Ping off unless a test asks: a test's own timing must not race the keepalive. Join and leave
+# notices unfolded unless a test asks: a test's own timing must not race notice-interval.
+TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0, "notice_interval": 0.0}
 
 
 @pytest.fixture

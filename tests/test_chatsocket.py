@@ -25,7 +25,7 @@ async def test_join_gets_welcome_presence_and_history(connect) -> None:
     assert welcome["avatar"].startswith("https://www.gravatar.com/avatar/")
     assert "c160f8cc69a4f0bf2b0362752353d060" in welcome["avatar"]  # md5("alice@example.com")
     presence = await alice.recv()
-    assert presence == {"type": "presence", "room": "general",
+    assert presence == {"type": "presence", "room": "general", "count": 1, "more": False,
                         "users": [{"username": "alice", "avatar": welcome["avatar"]}]}
     assert (await alice.recv())["type"] == "history"
 
@@ -93,17 +93,18 @@ async def test_join_and_leave_notices(connect) -> None:
     await alice.join("alice")
     bob_avatar = (await bob.join("bob"))["avatar"]
     assert await alice.recv() == {"type": "join", "room": "general", "username": "bob",
-                                  "avatar": bob_avatar}
+                                  "avatar": bob_avatar, "count": 2}
     await bob.join("bob", room="dev")
     await bob.send({"type": "leave", "room": "general"})
     left = {"type": "leave", "room": "general", "username": "bob"}
-    assert await bob.recv_type("leave") == left
-    assert await alice.recv_type("leave") == left
+    assert await bob.recv_type("leave") == left  # the acknowledgement
+    assert await alice.recv_type("leave") == {**left, "count": 1}
     carol = await connect()
     await carol.join("carol", room="dev")
     await bob.recv_type("join")
     carol.close()
-    assert await bob.recv_type("leave") == {"type": "leave", "room": "dev", "username": "carol"}
+    assert await bob.recv_type("leave") == {"type": "leave", "room": "dev", "username": "carol",
+                                            "count": 1}
 
 
 @pytest.mark.gen_test

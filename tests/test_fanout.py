@@ -203,6 +203,55 @@ async def test_notices_reach_members_but_not_the_user_they_are_about() -> None:
     assert bob.frames == []
 
 
+FOLD_S = 0.05  # notice-interval of the folding tests
+
+
+def notice(node: Node, kind: str, name: str, count: int) -> None:
+    """Deliver a join or leave notice about `name` as the roster publishes it."""
+    event = (events.joined(ROOM, name, "", count) if kind == "join"
+             else events.left(ROOM, name, count))
+    node.fanout.deliver(channels.room(ROOM), channels.notice_payload(event))
+
+
+def seen(peer: Recorder) -> list[tuple[str, str, int]]:
+    return [(f["type"], f["username"], f["count"]) for f in peer.frames]
+
+
+@pytest.mark.gen_test
+async def test_churn_within_the_interval_reaches_members_as_its_net_change() -> None:
+    """The first notice goes at once; then join+leave and leave+join fold to nothing."""
+    node = Node()
+    node.fanout.notices.interval = FOLD_S
+    ann = node.reader("ann")
+    notice(node, "join", "Bob", 2)
+    notice(node, "leave", "Bob", 1)
+    notice(node, "join", "Bob", 2)  # back, same spelling: nothing to tell
+    notice(node, "join", "Cy", 3)
+    notice(node, "leave", "Cy", 2)  # came and went: nothing to tell
+    notice(node, "join", "Di", 3)
+    assert seen(ann) == [("join", "Bob", 2)]
+    await asyncio.sleep(3 * FOLD_S)
+    assert seen(ann) == [("join", "Bob", 2), ("join", "Di", 3)]
+
+
+@pytest.mark.gen_test
+async def test_a_listener_that_read_presence_while_notices_were_held_gets_final_states() -> None:
+    """A listener whose presence may include held changes gets each changed user's last notice."""
+    node = Node()
+    node.fanout.notices.interval = FOLD_S
+    ann = node.reader("ann")
+    notice(node, "join", "Bob", 2)  # sent at once; the next ones are held
+    notice(node, "join", "Cy", 3)
+    late = node.reader("late")  # as Rooms.enter and the hub's welcome do:
+    client = next(c for c in node.room.listeners if c.peer is late)
+    node.room.listen(client)
+    node.room.presented(client)  # its presence was read while Cy's join was held
+    notice(node, "leave", "Cy", 2)
+    await asyncio.sleep(3 * FOLD_S)
+    assert seen(ann) == [("join", "Bob", 2)]
+    assert seen(late) == [("leave", "Cy", 2)]  # its presence may have listed Cy
+
+
 @pytest.mark.gen_test
 async def test_a_direct_message_reaches_its_user_s_connections() -> None:
     """A dm on a user's channel reaches that user's typed connections only."""

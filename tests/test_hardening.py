@@ -227,7 +227,7 @@ async def test_slow_reader_is_dropped_and_delays_no_one(raw_connect, connect,
     assert app.hub.stats.evicted == 1
     assert "slow" not in app.hub.users
     leaves = [notice for notice in notices if notice["type"] == "leave"]
-    assert leaves == [{"type": "leave", "room": "general", "username": "slow"}] * 2
+    assert leaves == [{"type": "leave", "room": "general", "username": "slow", "count": 2}] * 2
 
 
 @pytest.mark.gen_test

@@ -12,6 +12,7 @@ from chat.protocol import (
     Join,
     Leave,
     LegacyPost,
+    Members,
     Post,
     ProtocolError,
     Typing,
@@ -43,7 +44,7 @@ def test_join_carries_email_room_token_and_since() -> None:
     assert cmd == Join("a", "a@x", "dev", "t", 7)
 
 
-def test_message_dm_typing_leave_history_parse() -> None:
+def test_message_dm_typing_leave_history_members_parse() -> None:
     """Each client frame type becomes its command."""
     assert p({"type": "message", "text": "hi", "cid": "c1"}) == Post("general", "hi", "c1")
     assert p({"type": "dm", "to": "bob", "text": "yo"}) == Direct("bob", "yo", None)
@@ -52,6 +53,9 @@ def test_message_dm_typing_leave_history_parse() -> None:
     assert p({"type": "history", "room": "dev", "before": 9, "limit": 5}) == History(
         "dev", None, 9, 5)
     assert p({"type": "history", "with": "bob"}) == History(None, "bob", None, 50)
+    assert p({"type": "members", "room": "dev", "after": " Bob ", "limit": 20}) == Members(
+        "dev", "Bob", 20)
+    assert p({"type": "members"}) == Members("general", None, None)
 
 
 def test_history_limit_is_capped_at_200() -> None:
@@ -123,6 +127,9 @@ def test_emoji_shortcodes_become_emoji() -> None:
         ({"type": "history", "room": "a", "limit": 2**63}, "invalid_field"),
         ({"type": "dm", "text": "hi"}, "missing_field"),
         ({"type": "typing"}, "missing_field"),
+        ({"type": "members", "after": 5}, "invalid_field"),
+        ({"type": "members", "after": "x" * 33}, "invalid_username"),
+        ({"type": "members", "limit": -1}, "invalid_field"),
         ({"username": "", "message": "hi"}, "invalid_username"),
     ],
 )

@@ -13,7 +13,7 @@ import pytest
 
 from chat import channels
 from chat.broker.redis import RedisBroker
-from chat.roster import Claim, LocalRoster, Rebuilding, Roster
+from chat.roster import Claim, LocalRoster, MemberPage, Rebuilding, Roster
 from chat.roster_redis import RedisRoster
 from tests.test_broker import Inbox, eventually
 
@@ -106,18 +106,44 @@ async def test_entering_and_exiting_publish_one_join_and_one_leave(backend: str 
     """enter publishes a join and lists the members; exit publishes a leave; members follow."""
     async with cluster(backend) as chat:
         roster = await chat.node()
-        members = await roster.enter(ROOM, "ann", "Ann", "a.png")
-        assert members == [ann()]
-        members = await roster.enter(ROOM, "bob", "Bob", "b.png")
-        assert members == [ann(), {"username": "Bob", "avatar": "b.png"}]
+        assert await roster.enter(ROOM, "ann", "Ann", "a.png", 10) == MemberPage(
+            1, [ann()], False)
+        page = await roster.enter(ROOM, "bob", "Bob", "b.png", 10)
+        assert page == MemberPage(2, [ann(), {"username": "Bob", "avatar": "b.png"}], False)
         roster.exit(ROOM, "ann")
-        assert await roster.members(ROOM) == [{"username": "Bob", "avatar": "b.png"}]
+        assert await roster.members(ROOM, None, 10) == MemberPage(
+            1, [{"username": "Bob", "avatar": "b.png"}], False)
         await chat.inbox.wait_for(3)
         assert notices(chat.inbox) == [
-            {"type": "join", "room": ROOM, "username": "Ann", "avatar": "a.png"},
-            {"type": "join", "room": ROOM, "username": "Bob", "avatar": "b.png"},
-            {"type": "leave", "room": ROOM, "username": "Ann"},
+            {"type": "join", "room": ROOM, "username": "Ann", "avatar": "a.png", "count": 1},
+            {"type": "join", "room": ROOM, "username": "Bob", "avatar": "b.png", "count": 2},
+            {"type": "leave", "room": ROOM, "username": "Ann", "count": 1},
         ]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_members_come_in_bounded_pages_in_key_order(backend: str | None) -> None:
+    """enter lists at most the limit with the whole count; pages after a key list each once."""
+    async with cluster(backend) as chat:
+        roster = await chat.node()
+        names = [f"User{i:02d}" for i in range(23)] + ["ärne", "Zoë", "bo"]
+        for name in names:
+            first = await roster.enter(ROOM, name.casefold(), name, "", 5)
+        assert first.total == len(names) and len(first.members) == 5 and first.more
+        seen: list[str] = []
+        after: str | None = None
+        while True:
+            page = await roster.members(ROOM, after, 7)
+            assert page.total == len(names) and len(page.members) <= 7
+            seen += [member["username"] for member in page.members]
+            if not page.more:
+                break
+            after = page.members[-1]["username"].casefold()
+        assert seen == sorted(names, key=str.casefold)
+        roster.exit(ROOM, "bo")
+        assert (await roster.members(ROOM, "bo", 0)) == MemberPage(len(names) - 1, [], True)
+        last = seen[-1].casefold()  # "ärne": code point order puts it after "zoë"
+        assert (await roster.members(ROOM, last, 5)) == MemberPage(len(names) - 1, [], False)
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -158,12 +184,12 @@ async def test_a_user_on_two_nodes_joins_once_and_leaves_once(redis_server: str)
     """A member on two nodes: one join when the first enters, one leave when the last exits."""
     async with cluster(redis_server) as chat:
         a, b = await chat.node(), await chat.node()
-        await a.enter(ROOM, "ann", "Ann", "a.png")
-        assert await b.enter(ROOM, "ann", "Ann", "a.png") == [ann()]
+        await a.enter(ROOM, "ann", "Ann", "a.png", 10)
+        assert await b.enter(ROOM, "ann", "Ann", "a.png", 10) == MemberPage(1, [ann()], False)
         a.exit(ROOM, "ann")
-        assert await b.members(ROOM) == [ann()]
+        assert await b.members(ROOM, None, 10) == MemberPage(1, [ann()], False)
         b.exit(ROOM, "ann")
-        assert await a.members(ROOM) == []
+        assert await a.members(ROOM, None, 10) == MemberPage(0, [], False)
         await chat.inbox.wait_for(2)
         assert [n["type"] for n in await settled(chat.inbox)] == ["join", "leave"]
 
@@ -182,16 +208,17 @@ async def test_a_node_that_stops_beating_is_reaped_with_its_leaves(redis_server:
         dead = await chat.node()
         assert isinstance(dead, RedisRoster)
         await claim(dead, "Ann")
-        await dead.enter(ROOM, "ann", "Ann", "a.png")
-        await alive.enter(ROOM, "bob", "Bob", "b.png")
-        await dead.enter("other", "ann", "Ann", "a.png")
+        await dead.enter(ROOM, "ann", "Ann", "a.png", 10)
+        await alive.enter(ROOM, "bob", "Bob", "b.png", 10)
+        await dead.enter("other", "ann", "Ann", "a.png", 10)
         stop_beating(dead)  # as kill -9 would: nothing more from it, nothing cleaned up
         await eventually(lambda: any(n["type"] == "leave" for n in notices(chat.inbox)),
                          timeout=3 * FAST["timeout"] + 2)
         assert [n for n in notices(chat.inbox) if n["type"] == "leave"] == [
-            {"type": "leave", "room": ROOM, "username": "Ann"}]
-        assert await alive.members(ROOM) == [{"username": "Bob", "avatar": "b.png"}]
-        assert await alive.members("other") == []
+            {"type": "leave", "room": ROOM, "username": "Ann", "count": 1}]
+        assert await alive.members(ROOM, None, 10) == MemberPage(
+            1, [{"username": "Bob", "avatar": "b.png"}], False)
+        assert await alive.members("other", None, 10) == MemberPage(0, [], False)
         assert await claim(alive, "ann") is not None  # the name is free again
 
 
@@ -207,10 +234,10 @@ async def test_closing_a_node_removes_its_members_at_once(redis_server: str) -> 
     async with cluster(redis_server) as chat:
         staying = await chat.node(timeout=60.0, heartbeat=30.0)
         going = await chat.node(timeout=60.0, heartbeat=30.0)
-        await going.enter(ROOM, "ann", "Ann", "a.png")
+        await going.enter(ROOM, "ann", "Ann", "a.png", 10)
         await going.close()
         chat.rosters.remove(going)
-        assert await staying.members(ROOM) == []
+        assert await staying.members(ROOM, None, 10) == MemberPage(0, [], False)
         await chat.inbox.wait_for(2)
         assert [n["type"] for n in notices(chat.inbox)] == ["join", "leave"]
 

@@ -237,6 +237,15 @@
     if (composer) composer.focus();
   }
 
+  // The room's next page of members (a big room's presence lists only the first ones).
+  function loadMembers(conv) {
+    if (conv.membersLoading || !conv.membersMore || !session.liveRooms.has(conv.name)) return;
+    const frame = { type: 'members', room: conv.name };
+    if (conv.membersAfter) frame.after = conv.membersAfter;
+    conv.membersLoading = true;
+    session.conn.send(frame);
+  }
+
   async function askNotifications() {
     if (!('Notification' in window)) return;
     state.notifications = await Notification.requestPermission();
@@ -285,6 +294,7 @@
     loadOlder,
     loadGap,
     focusComposer,
+    loadMembers,
     askNotifications,
     retryNow: () => session.conn.retryNow(),
   });

@@ -6,15 +6,64 @@
 
   const TYPING_SHOWN_MS = 4000; // "x is typing…" lasts this long after their last notice
   const BROKER_RETRY_MS = 2000; // a join refused with broker_down is sent again after this
+  // Notice lines a conversation keeps: churn must not bury the messages (the oldest go first).
+  Chat.MAX_NOTICE_LINES = 50;
+  const NAMES_SHOWN = 3; // in one folded line: "a, b, c and 4 others joined"
 
-  function addNotice(conv, text, tone) {
-    conv.items.push({
-      key: 'n' + Chat.newCid(),
-      type: 'notice',
-      tone: tone || 'info',
-      text,
-      ts: Date.now(),
-    });
+  function addNotice(conv, text, tone, extra) {
+    const notices = conv.items.filter((i) => i.type === 'notice');
+    if (notices.length >= Chat.MAX_NOTICE_LINES) {
+      conv.items.splice(conv.items.indexOf(notices[0]), 1);
+    }
+    const item = { key: 'n' + Chat.newCid(), type: 'notice', tone: tone || 'info', text };
+    conv.items.push(Object.assign(item, { ts: Date.now() }, extra));
+    return conv.items[conv.items.length - 1];
+  }
+
+  function nameList(names) {
+    if (names.length <= NAMES_SHOWN) {
+      return names.length > 1 ? names.slice(0, -1).join(', ') + ' and ' + names.at(-1) : names[0];
+    }
+    const others = names.length - NAMES_SHOWN + 1;
+    return names.slice(0, NAMES_SHOWN - 1).join(', ') + ' and ' + others + ' others';
+  }
+
+  // Joins and leaves that follow one another fold into one line: each name under its latest
+  // change ("bob left" once bob came and went), so churn adds one line between two messages.
+  function presenceNotice(conv, kind, name) {
+    let line = conv.items.at(-1);
+    if (!line || !line.churn) line = null;
+    const churn = line ? line.churn : { joined: [], left: [] };
+    const same = kind === 'join' ? churn.joined : churn.left;
+    const opposite = kind === 'join' ? churn.left : churn.joined;
+    if (opposite.includes(name)) opposite.splice(opposite.indexOf(name), 1);
+    if (!same.includes(name)) same.push(name);
+    const parts = [];
+    if (churn.joined.length) parts.push(nameList(churn.joined) + ' joined');
+    if (churn.left.length) parts.push(nameList(churn.left) + ' left');
+    if (!line) line = addNotice(conv, '', 'info', { churn });
+    line.text = parts.join('; ') + ' #' + conv.name;
+    line.ts = Date.now();
+  }
+
+  function mergeMembers(conv, users) {
+    const known = new Set(conv.users.map((u) => u.username));
+    for (const u of users) {
+      if (u && typeof u.username === 'string' && !known.has(u.username)) {
+        known.add(u.username);
+        conv.users.push({ username: u.username, avatar: u.avatar });
+      }
+    }
+    conv.users.sort((a, b) => a.username.localeCompare(b.username));
+  }
+
+  // A `presence` or `members` page: its count, and where the next page starts.
+  function memberPage(conv, f, users) {
+    conv.count = Number.isInteger(f.count) ? f.count : conv.users.length;
+    conv.membersMore = f.more === true;
+    const last = users.length ? users[users.length - 1] : null;
+    if (last && typeof last.username === 'string') conv.membersAfter = last.username;
+    conv.membersLoading = false;
   }
 
   function insertInOrder(conv, item) {
@@ -184,31 +233,42 @@
       conv.resumeFrom = 0;
     },
 
+    // The room's count and first members (a big room's list is completed with `members`).
     presence(f) {
       const conv = roomOf(f);
       if (!conv || !Array.isArray(f.users)) return;
-      conv.users = f.users
-        .filter((u) => u && typeof u.username === 'string')
-        .map((u) => ({ username: u.username, avatar: u.avatar }))
-        .sort((a, b) => a.username.localeCompare(b.username));
+      conv.users = [];
+      mergeMembers(conv, f.users);
+      conv.membersAfter = '';
+      memberPage(conv, f, f.users);
+    },
+
+    members(f) {
+      const conv = roomOf(f);
+      if (!conv || !Array.isArray(f.users)) return;
+      mergeMembers(conv, f.users);
+      memberPage(conv, f, f.users);
     },
 
     join(f) {
       const conv = roomOf(f);
       if (!conv || typeof f.username !== 'string') return;
-      if (!conv.users.some((u) => u.username === f.username)) {
-        conv.users.push({ username: f.username, avatar: f.avatar });
-        conv.users.sort((a, b) => a.username.localeCompare(b.username));
-      }
-      if (!Chat.isMe(f.username)) addNotice(conv, f.username + ' joined #' + conv.name);
+      const known = conv.users.some((u) => u.username === f.username);
+      if (!known) mergeMembers(conv, [f]);
+      if (Number.isInteger(f.count)) conv.count = f.count;
+      else if (!known) conv.count += 1;
+      if (!Chat.isMe(f.username)) presenceNotice(conv, 'join', f.username);
     },
 
     leave(f) {
       const conv = roomOf(f);
       if (!conv || typeof f.username !== 'string') return;
+      const known = conv.users.some((u) => u.username === f.username);
       conv.users = conv.users.filter((u) => u.username !== f.username);
+      if (Number.isInteger(f.count)) conv.count = f.count;
+      else if (known) conv.count = Math.max(0, conv.count - 1);
       delete conv.typing[f.username];
-      if (!Chat.isMe(f.username)) addNotice(conv, f.username + ' left #' + conv.name);
+      if (!Chat.isMe(f.username)) presenceNotice(conv, 'leave', f.username);
     },
 
     typing(f) {
@@ -224,6 +284,7 @@
     error(f) {
       const reason = typeof f.reason === 'string' ? f.reason : String(f.code);
       if (f.request === 'history') return historyRefused(f);
+      if (f.request === 'members') return membersRefused(f);
       if (f.request === 'join') return joinRefused(f, reason);
       if (typeof f.cid === 'string') return Chat.sendRefused(f.cid, f.code, reason);
       if (f.code === 'rate_limited') return Chat.resendUnacknowledged();
@@ -304,6 +365,11 @@
         conv.items = conv.items.filter((i) => i.type !== 'gap');
       }
     }
+  }
+
+  function membersRefused(f) {
+    const conv = roomOf(f);
+    if (conv) conv.membersLoading = false; // the button stays: the user may try again
   }
 
   function joinRefused(f, reason) {

@@ -55,7 +55,11 @@
       unread: 0,
       mentioned: false,
       avatar: '', // a direct conversation's picture: the other person's
-      users: [], // who is in the room: [{username, avatar}]
+      users: [], // who is in the room, as far as we know: [{username, avatar}]
+      count: 0, // how many are in the room (a big room's `users` lists only some of them)
+      membersMore: false, // the server has members after `membersAfter` we have not asked for
+      membersAfter: '', // the last username of the last page of members (the server's order)
+      membersLoading: false,
       typing: {}, // username → ms until which "is typing" shows
       historyLoading: false,
       historyDone: false,

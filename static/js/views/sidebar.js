@@ -132,6 +132,25 @@
     ]);
   }
 
+  function onlineCount(room) {
+    return Math.max(room.count, room.users.length).toLocaleString();
+  }
+
+  // A big room's presence lists only its first members: the rest load a page at a time.
+  function moreMembers(room) {
+    const unseen = Math.max(0, room.count - room.users.length);
+    return h(
+      'button',
+      {
+        type: 'button',
+        class: 'more-members',
+        disabled: room.membersLoading,
+        onClick: () => Chat.loadMembers(room),
+      },
+      room.membersLoading ? 'Loading…' : 'Show more' + (unseen ? ' (' + unseen + ' more)' : ''),
+    );
+  }
+
   const Sidebar = {
     setup() {
       return () => {
@@ -151,8 +170,9 @@
           ]),
           room
             ? h('section', { class: 'people', 'aria-label': 'Online in #' + room.name }, [
-                h('h2', 'Online in #' + room.name + ' (' + room.users.length + ')'),
+                h('h2', 'Online in #' + room.name + ' (' + onlineCount(room) + ')'),
                 h('ul', { class: 'conv-list' }, room.users.map(personRow)),
+                room.membersMore ? moreMembers(room) : null,
               ])
             : null,
           state.notifications === 'default'
