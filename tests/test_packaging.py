@@ -21,9 +21,10 @@ pytestmark = pytest.mark.subprocess
 
 BUILD_TIMEOUT_S = 120.0  # pip builds and installs offline, ~5 s each; CI machines are shared
 # What a build reads is the tree as a clone has it: no checkout state, caches or old builds
-# (setuptools never empties build/, so a stale one would hide a file the wheel now lacks).
+# (setuptools never empties build/, so a stale one would hide a file the wheel now lacks), and
+# not bench/, which is no part of the package and keeps its binaries and results there.
 NOT_SOURCE = shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__",
-                                    "node_modules", "chat.db*", "test-output", "results", "bin")
+                                    "node_modules", "chat.db*", "test-output", "bench")
 SCRIPT_SRC = re.compile(r'<script defer src="(/static/[^"?]+)\?v=')
 
 
