@@ -10,7 +10,6 @@ import resource
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import tornado.options
@@ -31,9 +30,8 @@ from handlers.hosts import HostCheck, WrongHostHandler
 from handlers.httpserver import chat_http_server
 from handlers.keepalive import Keepalive
 from handlers.outbox import Flusher
-from handlers.pages import PageHandler, ResponseHeaders, StaticHandler
+from handlers.pages import PageHandler, ResponseHeaders, StaticHandler, page_folder
 
-ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("chat.server")
 
 
@@ -98,8 +96,8 @@ def make_app(
             # /static/... is served by StaticHandler through `static_path` below.
         ],
         log_function=log_request,
-        template_path=str(ROOT / "templates"),
-        static_path=str(ROOT / "static"),
+        template_path=str(page_folder("templates")),
+        static_path=str(page_folder("static")),
         static_handler_class=StaticHandler,
         # No websocket_ping_interval: handlers/keepalive.py pings every connection from one timer.
         websocket_max_message_size=settings.max_message_bytes,

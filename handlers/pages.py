@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tornado.httputil import HTTPHeaders
 from tornado.web import OutputTransform, RequestHandler, StaticFileHandler
 
@@ -25,6 +27,17 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+def page_folder(name: str) -> Path:
+    """The page's `static` or `templates` folder: an installed wheel's copy, else the checkout's."""
+    # A wheel carries the repository's top-level static/ and templates/ inside this package
+    # (setup.py maps them here); a checkout, or an editable install of one, has them beside
+    # chat_server.py. The installed copy is looked for first: above an installed `handlers` is
+    # site-packages itself, where another project may have left a `static/` of its own.
+    here = Path(__file__).resolve().parent
+    installed = here / name
+    return installed if installed.is_dir() else here.parent / name
 
 
 class ResponseHeaders(OutputTransform):

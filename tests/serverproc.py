@@ -99,13 +99,14 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 class Child:
-    """A running chat_server.py, its stderr going to a file."""
+    """A running chat_server.py (or `command`, run in `cwd`), its stderr going to a file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, *,
+                 command: list[str] | None = None, cwd: Path = ROOT) -> None:
         self.log = log
         self._stderr: IO[bytes] = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "chat_server.py", *args], cwd=ROOT, env=env,
+            [*(command or [sys.executable, "chat_server.py"]), *args], cwd=cwd, env=env,
             stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
 
