@@ -10,6 +10,7 @@ stdout.
 
     .venv/bin/python bench/run.py --quick      # the whole suite, both servers, < 2 minutes
     .venv/bin/python bench/run.py              # the full run (every phase <= 60 s)
+    .venv/bin/python bench/run.py --smoke      # seconds of tiny load: does it all still work?
 """
 
 from __future__ import annotations
@@ -27,12 +28,19 @@ from bench.build import SEED_SRC_ENV
 from bench.crossnode import DEFAULT_PLACEMENT, TOPOLOGIES
 from bench.env import NICE, ROOT, BenchError
 from bench.phases import PHASE_NAMES, Quiet
+from bench.smoke import run_smoke
 from bench.suites import run_cross, run_pair
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short phases: the suite in < 2 minutes")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="instead of the suite: a few seconds of tiny load against each server;"
+        " fails unless every message was delivered (for CI)",
+    )
     ap.add_argument("--servers", default="go,ours", help="comma list of: go, ours")
     ap.add_argument(
         "--phases", default=",".join(PHASE_NAMES), help=f"comma list of: {', '.join(PHASE_NAMES)}"
@@ -126,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.nice:
         NICE[:] = ["nice", "-n", str(args.nice)]
+    if args.smoke:
+        return run_smoke(args)
     if shutil.which("taskset") is None:
         raise BenchError("taskset is missing (Debian package util-linux)")
     if args.cross_node:
