@@ -83,6 +83,10 @@ def our_server_spec(python: Path, extra: list[str]) -> ServerSpec | None:
         argv += ["--db", ":memory:"]
     if "--address" in options:
         argv += ["--address", "127.0.0.1"]
+    if "--max-unfinished-per-ip" in options:
+        # One loopback address stands in for every client, as with --max-connections-per-ip:
+        # the per-address cap on handshakes in flight would refuse the load generator's own.
+        argv += ["--max-unfinished-per-ip", "0"]
     return ServerSpec(
         "ours", "ours (Tornado)", argv + extra, ROOT, {"PYTHONUNBUFFERED": "1"}, options
     )
