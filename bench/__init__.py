@@ -1,0 +1,1 @@
+"""The fan-out benchmark suite (bench/README.md) and the store and compression benchmarks."""

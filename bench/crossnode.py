@@ -1,0 +1,251 @@
+"""The cross-node scenario: one phase over two nodes and Redis, one node, or one process.
+
+The same load as the fixed, ramp and idle phases, but with the senders as 10 extra connections
+(`-sender-addr`) to node A and the 1,000 (10,000) counted receivers on node B of a two-node
+cluster sharing one Redis; for comparison the same shape against one node with the Redis
+broker, and against one memory:// process.
+"""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.env import BenchError, Json, log
+from bench.machine import Contention, proc_sample, wait_quiet
+from bench.phases import PHASES, Phase, Quiet, quietest
+from bench.servers import (
+    Running,
+    ServerSpec,
+    alive,
+    redis_ping,
+    run_loadgen,
+    start_redis,
+    start_server,
+    stop_server,
+)
+
+TOPOLOGIES: dict[str, str] = {
+    "two": "two nodes + Redis: senders on node A, receivers on node B",
+    "one": "one node, Redis broker and store (senders and receivers on it)",
+    "memory": "one process, memory:// broker, --db :memory: (the suite's usual server)",
+}
+DEFAULT_PLACEMENT = "b=0,a=1,redis=1,loadgen=1"
+DEFAULT_CORES = dict(item.split("=") for item in DEFAULT_PLACEMENT.split(","))
+# Lines Redis logs at its warning level (`#`) on every start and stop, and its warning about
+# vm.overcommit_memory (only background saves need it; this Redis makes none).
+REDIS_NOISE = (
+    "Memory overcommit must be enabled",
+    "Redis is starting",
+    "Redis version=",
+    "Configuration loaded",
+    "Server initialized",
+    "User requested shutdown",
+    "ready to exit",
+)
+
+
+def _cross_phase(name: str, title: str, extra: str = "") -> Phase:
+    base = next(p for p in PHASES if p.name == name)
+    return Phase(name, title, f"{base.quick} {extra}", f"{base.full} {extra}", base.server_flags)
+
+
+CROSS_PHASES: tuple[Phase, ...] = (
+    _cross_phase("fixed", "fixed rate: 1,000 receivers, 10 senders, 10,000 deliveries/s"),
+    # Two nodes passed the load generator's default -ramp-max (4,000,000/s) in a first run.
+    _cross_phase(
+        "ramp",
+        "ramp to saturation: 1,000 receivers, 10 senders (p99 <= 500 ms, no loss)",
+        "-ramp-max 16000000",
+    ),
+    _cross_phase("idle", "idle: 10,000 receivers, then one message at a time to all"),
+)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The core (`taskset -c` list) of each process of the cross-node suite."""
+
+    a: str  # the senders' node
+    b: str  # the receivers' node (the only node in the one-node topologies)
+    redis: str
+    loadgen: str
+
+    @staticmethod
+    def parse(text: str) -> Placement:
+        cores = dict(DEFAULT_CORES)
+        for item in text.split(","):
+            name, sep, core = item.strip().partition("=")
+            if not sep or name not in cores or not core:
+                raise BenchError(f"--cross-cores wants a=C,b=C,redis=C,loadgen=C; got {item!r}")
+            cores[name] = core
+        return Placement(cores["a"], cores["b"], cores["redis"], cores["loadgen"])
+
+    def describe(self, topology: str) -> str:
+        if topology == "two":
+            return (
+                f"node B (receivers) on core {self.b}, node A (senders) on core {self.a},"
+                f" Redis on core {self.redis}, load generator on core {self.loadgen}"
+            )
+        redis = f", Redis on core {self.redis}" if topology == "one" else ""
+        return f"the node on core {self.b}{redis}, load generator on core {self.loadgen}"
+
+
+def node_spec(base: ServerSpec, key: str, redis_url: str | None) -> ServerSpec:
+    """Our server as `base` runs it, with `--broker` and `--db` at `redis_url` if given."""
+    argv = list(base.argv)
+    if redis_url is not None:
+        if "--db" in argv:
+            argv[argv.index("--db") + 1] = redis_url
+        else:
+            argv += ["--db", redis_url]
+        argv += ["--broker", redis_url]
+    title = f"node {key.upper()}" if redis_url else "one process"
+    return ServerSpec(key, title, argv, base.cwd, dict(base.env), base.help_text)
+
+
+def log_issues(path: Path, offset: int, keep: int = 8) -> Json:
+    """Warnings, errors and tracebacks a process logged from `offset` on."""
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return {"count": 0, "first": []}
+    bad: list[str] = []
+    for line in text.splitlines():
+        tornado_level = line[:3] in ("[W ", "[E ", "[C ")
+        redis_warning = " # " in line[:40] and not any(n in line for n in REDIS_NOISE)
+        if tornado_level or redis_warning or line.startswith("Traceback"):
+            bad.append(line.strip()[:240])
+    first = list(dict.fromkeys(bad))[:keep]
+    return {"count": len(bad), "first": first}
+
+
+def scrape_metrics(run: Running) -> Json | None:
+    """The node's own counters from /metrics: deliveries, messages, failures, loop lag."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", run.port, timeout=5)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode(errors="replace")
+        conn.close()
+    except OSError:
+        return None
+    out: Json = {}
+    for line in body.splitlines():
+        if not line.startswith("chat_"):
+            continue
+        name, _, value = line.rpartition(" ")
+        if "{" in name and not name.startswith("chat_event_loop_lag_seconds_bucket"):
+            continue
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class CrossSetup:
+    """What every phase of one cross-node suite run shares."""
+
+    loadgen: Path
+    base: ServerSpec  # our server as the suite runs it; node_spec() makes the nodes
+    quick: bool
+    logs: Path
+    quiet: Quiet
+    cores: Placement
+
+
+def run_cross_phase(setup: CrossSetup, topology: str, phase: Phase) -> Json:
+    """A cross-node phase; one that other processes disturbed is run again (quiet.retries)."""
+    return quietest(
+        lambda: run_cross_phase_once(setup, topology, phase),
+        f"{topology}: phase {phase.name}",
+        setup.quiet,
+    )
+
+
+def run_cross_phase_once(setup: CrossSetup, topology: str, phase: Phase) -> Json:
+    """Fresh Redis and node(s) for one phase; the load generator's receivers on node B."""
+    log(f"cross-node {topology}: phase {phase.name}")
+    cores, quiet, logs = setup.cores, setup.quiet, setup.logs
+    out: Json = {"phase": phase.name, "topology": topology, "other_cpu": {"cores": 0.0, "top": []}}
+    runs: dict[str, Running] = {}
+    offsets: dict[str, tuple[Path, int]] = {}
+
+    def log_file(name: str) -> Path:
+        path = logs / f"cross-{topology}-{name}.log"
+        offsets[name] = (path, path.stat().st_size if path.exists() else 0)
+        return path
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    try:
+        try:
+            url = None
+            if topology != "memory":
+                runs["redis"] = start_redis(log_file("redis"), cores.redis, workdir)
+                url = f"redis://127.0.0.1:{runs['redis'].port}/0"
+            if topology == "two":
+                runs["a"] = start_server(
+                    node_spec(setup.base, "a", url), log_file("a"), phase.server_flags, cores.a
+                )
+            runs["b"] = start_server(
+                node_spec(setup.base, "b", url), log_file("b"), phase.server_flags, cores.b
+            )
+        except BenchError as exc:
+            out["error"] = str(exc)
+            return out
+        b = runs["b"]
+        a = runs.get("a", b)
+        pids = {name: run.proc.pid for name, run in runs.items()}
+        others = tuple(pid for name, pid in pids.items() if name != "b")
+        out["pids"] = pids
+        out["quiet_before"] = wait_quiet(quiet.limit, quiet.max_wait, b.proc.pid, others)
+        before = {name: proc_sample(pid) for name, pid in pids.items()}
+        meter = Contention(b.proc.pid, others)
+        started = time.monotonic()
+        args = (
+            *phase.args(setup.quick),
+            "-sender-addr", f"127.0.0.1:{a.port}",
+            "-pids", ",".join(f"{name}={pid}" for name, pid in pids.items()),
+        )  # fmt: skip
+        server_core = cores.b if cores.b.isdigit() else "-1"
+        try:
+            out["loadgen"] = run_loadgen(
+                setup.loadgen, b, args, deadline=75, core=cores.loadgen, server_core=server_core
+            )
+        except BenchError as exc:
+            out["error"] = str(exc)
+        out["seconds"] = round(time.monotonic() - started, 1)
+        out["other_cpu"] = meter.result()
+        out["contended"] = out["other_cpu"]["cores"] > quiet.limit
+        procs: Json = {}
+        for name, pid in pids.items():
+            s0, s1 = before[name], proc_sample(pid)
+            if s0 and s1:
+                procs[name] = {
+                    "cpu_s": round(s1["cpu_s"] - s0["cpu_s"], 3),
+                    "rss_kib_before": s0["rss_kib"],
+                    "rss_kib_after": s1["rss_kib"],
+                }
+        out["procs"] = procs
+        out["alive_after"] = {
+            name: redis_ping(run.port) if name == "redis" else alive(run)
+            for name, run in runs.items()
+        }
+        out["metrics"] = {
+            name: scrape_metrics(run) for name, run in runs.items() if name != "redis"
+        }
+    finally:
+        # The nodes first, so that they do not log a lost Redis on their way out.
+        out["exit_codes"] = {
+            name: stop_server(runs[name]) for name in ("a", "b", "redis") if name in runs
+        }
+        out["log_issues"] = {name: log_issues(path, at) for name, (path, at) in offsets.items()}
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out

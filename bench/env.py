@@ -1,0 +1,35 @@
+"""Where the suite's files are, which cores it uses, and how it reports progress and failure."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BIN = BENCH / "bin"
+RESULTS = BENCH / "results"
+LOADGEN_SRC = BENCH / "loadgen"
+SERVER_CORE = "0"
+LOADGEN_CORE = "1"
+NICE: list[str] = []  # ["nice", "-n", "-10"] with --nice -10
+
+Json = dict[str, Any]
+
+
+class BenchError(Exception):
+    """A step of the suite could not be carried out."""
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def dig(d: Json | None, *path: str) -> Any:
+    cur: Any = d
+    for key in path:
+        if not isinstance(cur, dict) or key not in cur:
+            return None
+        cur = cur[key]
+    return cur

@@ -1,0 +1,46 @@
+"""The benchmark's smoke run (`bench/run.py --smoke`): it builds, starts and measures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.serverproc import ROOT
+
+pytestmark = pytest.mark.bench
+
+# The load generator's build (~4 s of CPU on a fresh machine, cached after) plus, where its
+# source is given, the Go tutorial server's (~14 s), plus ~5 s of load per server; generous
+# for a shared 2-core machine.
+SMOKE_TIMEOUT_S = 180
+
+
+def go_toolchain() -> None:
+    """Skips where Go is missing, but fails in CI (scripts/bootstrap test installs it)."""
+    if shutil.which("go") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the Go toolchain is missing: scripts/bootstrap test installs golang-go")
+        pytest.skip("the Go toolchain is missing; run scripts/bootstrap test (CI fails instead)")
+
+
+def test_smoke_run_delivers_every_message() -> None:
+    """The smoke run builds the load generator and measures our server: deliveries, no loss."""
+    go_toolchain()
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--smoke", "--python", sys.executable],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "smoke ours: " in done.stdout, done.stdout + done.stderr
+    assert " 0 lost" in done.stdout
+    if os.environ.get("BENCH_SEED_SRC"):
+        # The Go tutorial server's half runs only where its source is given.
+        assert "smoke go: " in done.stdout, done.stdout + done.stderr
