@@ -168,7 +168,7 @@ class ChatSocket(WebSocketHandler):
 
     def _evict(self) -> None:
         """Drop a client that stopped reading: never wait for it, never let it hold memory."""
-        self.hub.stats.evicted += 1
+        self.hub.evicted()
         log.info("dropped %s: more than %d bytes queued", self.request.remote_ip,
                  self.settings_.max_queue_bytes)
         if isinstance(self.ws_connection, StrictProtocol13):
