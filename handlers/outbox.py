@@ -21,6 +21,7 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 
 from chat.wire import Frame
+from handlers.tornado_internals import write_backlog
 
 # Bytes queued in one iteration past which they are written at once rather than at its end. Big
 # enough that the common case stays one send per connection per iteration (a loopback send costs
@@ -130,7 +131,8 @@ class Outbox:
             self.closed = True
             return
         sent = 0
-        # The stream's buffer size, read directly: `writing()` costs ~7% of a saturated server.
+        # tornado_internals.write_backlog(stream), inlined: this runs once per send, and the
+        # call would triple the check's cost (~35 ns inline, ~110 ns through a function).
         if self._direct and not stream._write_buffer._size:
             try:
                 sent = stream.socket.send(data)
@@ -148,7 +150,7 @@ class Outbox:
             except StreamClosedError:
                 self.closed = True
                 return
-            backlog = stream._write_buffer._size
+            backlog = write_backlog(stream)
             # Replies are looked at on every write while some are unread, so that those read
             # are forgotten even by a client whose backlog never empties.
             if (backlog > self._limit or self._replies is not None) and (
