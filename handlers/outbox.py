@@ -1,7 +1,8 @@
 """Frames queued per connection and written once per IOLoop iteration, bounded in bytes.
 
-This is the one place that goes around Tornado's per-message write path (see
-../shared/perf-notes.md: a socket send costs ~3 us, so sends per delivery decide throughput).
+This is the one place that goes around Tornado's per-message write path (see "Tornado's write
+paths" in docs/performance.md: a socket send costs ~3 us, so sends per delivery decide
+throughput).
 Bytes never overtake what Tornado itself queued on the stream (pings, pongs, close frames):
 the socket is written directly only while the stream's own buffer is empty.
 
