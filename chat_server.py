@@ -31,6 +31,7 @@ from handlers.httpserver import chat_http_server
 from handlers.keepalive import Keepalive
 from handlers.outbox import Flusher
 from handlers.pages import PageHandler, ResponseHeaders, StaticHandler, page_folder
+from handlers.tornado_internals import option_type, request_summary
 
 log = logging.getLogger("chat.server")
 
@@ -67,7 +68,7 @@ def log_request(handler: RequestHandler) -> None:
         log_method = access_log.warning  # a 503 from /healthz is a state it reports, not a fault
     else:
         log_method = access_log.error
-    log_method("%d %s %.2fms", status, handler._request_summary(),
+    log_method("%d %s %.2fms", status, request_summary(handler),
                1000.0 * handler.request.request_time())
 
 
@@ -201,13 +202,12 @@ async def serve(settings: Settings) -> int:
 
 def join_option_values(argv: list[str], parser: tornado.options.OptionParser) -> list[str]:
     """Accept `--port 8000` as well as tornado.options' own `--port=8000`."""
-    known = parser._options
     joined = list(argv[:1])
     words = iter(argv[1:])
     for word in words:
         name = word[2:].replace("_", "-") if word.startswith("--") and "=" not in word else ""
-        option = known.get(name)
-        if option is not None and option.type is not bool:
+        kind = option_type(parser, name)
+        if kind is not None and kind is not bool:
             value = next(words, None)
             if value is not None:
                 word = f"{word}={value}"

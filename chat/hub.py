@@ -183,6 +183,10 @@ class Hub:
         if not self.clients and self._drained is not None:
             self._drained.set()
 
+    def evicted(self) -> None:
+        """Count a connection the transport dropped for not reading its frames."""
+        self.stats.evicted += 1
+
     async def drained(self) -> None:
         """Return once no connection is left."""
         if self.clients:

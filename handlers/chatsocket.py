@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from tornado.httputil import HTTPHeaders
 from tornado.util import ObjectDict
-from tornado.websocket import WebSocketHandler, _WebSocketParams
+from tornado.websocket import WebSocketHandler
 
 from chat.config import Settings
 from chat.hub import Hub
@@ -17,6 +17,7 @@ from chat.state import Client
 from chat.wire import Frame
 from handlers.keepalive import PING_FRAME, Keepalive
 from handlers.outbox import Flusher, Outbox
+from handlers.tornado_internals import WebSocketParams, drop_response_state
 from handlers.wsprotocol import WINDOW_BITS, StrictProtocol13
 
 log = logging.getLogger("chat.socket")
@@ -68,7 +69,7 @@ class ChatSocket(WebSocketHandler):
     def get_websocket_protocol(self) -> StrictProtocol13 | None:
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
             return None
-        params = _WebSocketParams(
+        params = WebSocketParams(
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             max_message_size=self.max_message_size,
@@ -99,10 +100,10 @@ class ChatSocket(WebSocketHandler):
         request.headers = _NO_HEADERS
         request.arguments = request.query_arguments = request.body_arguments = {}
         request.files = {}
-        self._headers = _NO_HEADERS
+        drop_response_state(self, _NO_HEADERS)
         self.ui = _NO_UI
         self.path_kwargs = self.open_kwargs = {}
-        self.path_args, self._transforms, self._write_buffer = [], [], []
+        self.path_args = []
         # Tornado has just added attributes to this handler; a compact copy of its __dict__
         # is smaller than the one that grew.
         self.__dict__ = dict(self.__dict__)
@@ -168,7 +169,7 @@ class ChatSocket(WebSocketHandler):
 
     def _evict(self) -> None:
         """Drop a client that stopped reading: never wait for it, never let it hold memory."""
-        self.hub.stats.evicted += 1
+        self.hub.evicted()
         log.info("dropped %s: more than %d bytes queued", self.request.remote_ip,
                  self.settings_.max_queue_bytes)
         if isinstance(self.ws_connection, StrictProtocol13):

@@ -15,6 +15,7 @@ from tornado.iostream import IOStream
 
 from chat.addresses import address_group
 from chat.config import Settings
+from handlers.tornado_internals import listen_with
 
 log = logging.getLogger("chat.http")
 
@@ -123,11 +124,7 @@ class ChatHTTPServer(HTTPServer):
         self.refused = 0
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        # TCPServer.add_sockets with Acceptor in place of netutil.add_accept_handler, which
-        # retries a failing accept() at once, forever.
-        for sock in sockets:
-            self._sockets[sock.fileno()] = sock
-            self._handlers[sock.fileno()] = Acceptor(sock, self._handle_connection).stop
+        listen_with(self, sockets, lambda sock, on_connection: Acceptor(sock, on_connection).stop)
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
         peer = address[0] if isinstance(address, tuple) and address else ""
