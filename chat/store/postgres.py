@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
+from psycopg.rows import TupleRow
 
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoredMessage, StoreError
 from chat.store.postgres_retention import Connection, Retention
@@ -46,11 +47,14 @@ _FIND_CIDS = ("SELECT user_key, cid, conversation, id, ts FROM cids"
 # Taken shared before creating a counter: see postgres_retention.LOCK_FLOOR.
 _READ_FLOOR = "SELECT last_id FROM retired FOR SHARE"
 # Locks the batch's counter rows, in key order so two nodes' batches never deadlock, creating
-# the missing ones just above the floor. Each row stays locked until the batch commits: an
-# append elsewhere to the same conversation waits, so ids are handed out in commit order,
-# and a batch that rolls back gives its ids back (no gap, and none used twice).
+# the missing ones at the floor (read after _READ_FLOOR waited for any retirement to commit).
+# Each row stays locked until the batch commits: an append elsewhere to the same conversation
+# waits, so ids are handed out in commit order, and a batch that rolls back gives its ids back
+# (no gap, and none used twice). A batch of repeats only may create an empty counter: room
+# retention deletes it later, and the floor it holds is the floor.
 _LOCK_COUNTERS = ("INSERT INTO conversations (key, last_id, last_ts)"
-                  " SELECT k, %s, 0 FROM unnest(%s::text[]) AS k ORDER BY k"
+                  " SELECT k, (SELECT last_id FROM retired), 0 FROM unnest(%s::text[]) AS k"
+                  " ORDER BY k"
                   " ON CONFLICT (key) DO UPDATE SET last_id = conversations.last_id")
 # One append in one statement: the next id, the message, and the claim on its cid. The claim
 # fails (claimed false) if another node stored the same cid since the batch looked: the batch
@@ -266,8 +270,13 @@ class PostgresStore:
 
     async def _transaction(self, messages: list[StoredMessage]) -> list[Outcome]:
         """Store the messages in one transaction; raises what makes it roll back."""
-        async with self._connection() as conn, conn.transaction():
-            known = await _known_cids(conn, messages)
+        # Pipelined: BEGIN, the cid look-up and the counter locks go in one round trip, the
+        # appends in a second, COMMIT in a third (a repeat whose original must be read, one more).
+        async with self._connection() as conn, conn.pipeline(), conn.transaction():
+            cids = await _find_cids(conn, messages)
+            await conn.execute(_READ_FLOOR)
+            await conn.execute(_LOCK_COUNTERS, (sorted({m.conversation for m in messages}),))
+            known = await _known_cids(cids)
             new: list[StoredMessage] = []
             plan: list[int | CidRow] = []  # per message: its index in `new`, or the cid's row
             claimed: dict[tuple[str, str], int] = {}  # cids this batch stores: index in `new`
@@ -297,14 +306,19 @@ class PostgresStore:
             return outcomes
 
 
-async def _known_cids(conn: Connection, messages: list[StoredMessage],
-                      ) -> dict[tuple[str, str], CidRow]:
-    """The cids of `messages` that the table holds, and where their messages are."""
+async def _find_cids(conn: Connection, messages: list[StoredMessage],
+                     ) -> psycopg.AsyncCursor[TupleRow] | None:
+    """Send the look-up of the cids of `messages` (None if they have none)."""
     keys = [(m.username.casefold(), m.cid) for m in messages if m.cid is not None]
     if not keys:
-        return {}
-    rows = await (await conn.execute(_FIND_CIDS, ([u for u, _ in keys],
-                                                  [c for _, c in keys]))).fetchall()
+        return None
+    return await conn.execute(_FIND_CIDS, ([u for u, _ in keys], [c for _, c in keys]))
+
+
+async def _known_cids(cursor: psycopg.AsyncCursor[TupleRow] | None,
+                      ) -> dict[tuple[str, str], CidRow]:
+    """The looked-up cids that the table holds, and where their messages are."""
+    rows = await cursor.fetchall() if cursor is not None else []
     return {(user_key, cid): (conversation, id_, ts)
             for user_key, cid, conversation, id_, ts in rows}
 
@@ -313,10 +327,6 @@ async def _insert(conn: Connection, messages: list[StoredMessage]) -> list[Store
     """Append `messages` in order, pipelined; them with their ids. _Raced if a cid was taken."""
     if not messages:
         return []
-    floor = await (await conn.execute(_READ_FLOOR)).fetchone()
-    assert floor is not None  # the migration inserted the one row
-    keys = sorted({m.conversation for m in messages})
-    await conn.execute(_LOCK_COUNTERS, (floor[0], keys))
     params: list[dict[str, Any]] = [
         {"conversation": m.conversation, "username": m.username, "avatar": m.avatar,
          "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to,
