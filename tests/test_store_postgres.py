@@ -94,6 +94,24 @@ async def test_a_cid_is_idempotent_across_nodes(nodes: Callable[..., PostgresSto
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_close_stores_what_is_queued_then_refuses(postgres_url: str) -> None:
+    """Appends queued when close() is called are stored and acknowledged; later ones refused."""
+    store = PostgresStore(postgres_url)
+    await store.start()
+    pending = [asyncio.ensure_future(post(store, f"m{n}")) for n in range(50)]
+    await asyncio.sleep(0)  # each has queued its message
+    await store.close()
+    assert [(await p).id for p in pending] == list(range(1, 51))
+    with pytest.raises(StoreError, match="not open"):
+        await post(store)
+    with pytest.raises(StoreError, match="not open"):
+        await store.latest("general", 10)
+    async with running(PostgresStore(postgres_url)) as again:
+        assert [m.text for m in await again.latest("general", 100)] == [
+            f"m{n}" for n in range(50)]
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_a_newer_schema_is_refused(postgres_url: str) -> None:
     """start() refuses a database whose schema version is newer than the server knows."""
     async with running(PostgresStore(postgres_url)):

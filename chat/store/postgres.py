@@ -109,6 +109,7 @@ class PostgresStore:
         self._pool: psycopg_pool.AsyncConnectionPool[Connection] | None = None
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._open = False  # taking appends and reads (the pool outlives it by what is queued)
         self.stats = WriterStats()
 
     async def start(self) -> None:
@@ -138,18 +139,20 @@ class PostgresStore:
             await self.prune()
         self._tasks = [asyncio.create_task(self._write_loop()),
                        asyncio.create_task(self._prune_loop(first_in=PRUNE_INTERVAL_S))]
+        self._open = True
 
     async def close(self) -> None:
         """Store what is queued, then close the pool."""
-        pool, self._pool = self._pool, None
-        if pool is None:
+        if not self._open:
             return
+        self._open = False  # refuse new work; what is already queued still completes
         writer, pruner = self._tasks
         self._queue.put_nowait(None)
         pruner.cancel()
         await asyncio.gather(writer, pruner, return_exceptions=True)
-        self._pool = None
-        await pool.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     async def append(
         self,
@@ -162,7 +165,7 @@ class PostgresStore:
         cid: str | None = None,
         to: str | None = None,
     ) -> tuple[StoredMessage, bool]:
-        if self._pool is None:
+        if not self._open:
             raise StoreError("the history store is not open")
         future: asyncio.Future[tuple[StoredMessage, bool]] = (
             asyncio.get_running_loop().create_future())
@@ -195,9 +198,9 @@ class PostgresStore:
 
     async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
                     newest_first: bool) -> list[StoredMessage]:
+        if not self._open:
+            raise StoreError("the history store is not open")
         if limit <= 0:  # PostgreSQL refuses a negative LIMIT
-            if self._pool is None:
-                raise StoreError("the history store is not open")
             return []
         try:
             async with self._connection() as conn:
@@ -231,7 +234,12 @@ class PostgresStore:
                 batch.append(self._queue.get_nowait())
             appends = [request for request in batch if request is not None]
             if appends:
-                outcomes = await self._commit([request.message for request in appends])
+                try:
+                    outcomes = await self._commit([request.message for request in appends])
+                except Exception as exc:  # a bug: fail the callers rather than leave them waiting
+                    log.exception("a batch of %d appends failed", len(appends))
+                    outcomes = [StoreError(f"the history writer failed: {one_line(exc)}")] * len(
+                        appends)
                 for request, outcome in zip(appends, outcomes, strict=True):
                     if request.future.done():
                         continue
