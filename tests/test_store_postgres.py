@@ -13,7 +13,14 @@ import pytest
 from chat.store import HistoryStore, StoredMessage, StoreError, open_store
 from chat.store.postgres import PostgresStore
 from tests.pgserver import PostgresCluster
-from tests.serverproc import Spawn, WsConnect, assert_one_line_error, free_port, run
+from tests.serverproc import (
+    Spawn,
+    WsConnect,
+    assert_clean,
+    assert_one_line_error,
+    free_port,
+    run,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -186,10 +193,11 @@ async def test_history_on_postgresql_survives_a_server_restart(
         sent.append(await alice.recv_type("message"))
     assert [m["id"] for m in sent] == [1, 2, 3, 4, 5]
     assert child.stop() == 0
+    assert_clean(child.stderr)
     assert "secret" not in child.stderr
 
     port = free_port()
-    spawn(f"--port={port}", f"--db={postgres_url}", "--rate-limit=0", ready_port=port)
+    again = spawn(f"--port={port}", f"--db={postgres_url}", "--rate-limit=0", ready_port=port)
     bob = await ws(port)
     await bob.send({"type": "join", "username": "bob", "room": "lobby"})
     await bob.recv_type("welcome")
@@ -198,3 +206,5 @@ async def test_history_on_postgresql_survives_a_server_restart(
         (m["id"], m["message"]) for m in sent]
     await bob.send({"type": "message", "room": "lobby", "text": "later"})
     assert (await bob.recv_type("message"))["id"] == 6
+    assert again.stop() == 0
+    assert_clean(again.stderr)
