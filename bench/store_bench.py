@@ -1,7 +1,8 @@
 """The history store's throughput and the latency it adds per message, FULL vs NORMAL sync.
 
 Run from the repository root: `.venv/bin/python -m bench.store_bench [--writers 50]`. Each
-mode runs twice on a fresh file: one writer appending back to back (the latency a message
+mode runs twice on a fresh file (with `--db postgresql://...`, on that database instead: its
+`bench_*` conversations are left there): one writer appending back to back (the latency a message
 pays when the server is idle), then `--writers` coroutines appending as fast as acknowledged
 (throughput with group commit). The event loop's worst stall is measured alongside: the
 store must never block it.
@@ -16,8 +17,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from chat.store.postgres import PostgresStore
 from chat.store.sqlite import SQLiteStore
-from chat.store.sqlite_schema import Synchronous
 
 TEXT = "x" * 100  # bytes; a typical chat line
 ROOMS = 10  # writers spread over this many conversations
@@ -57,10 +58,15 @@ async def _probe(stop: asyncio.Event) -> float:
     return worst * 1000
 
 
-async def run(path: str, mode: Synchronous, writers: int, seconds: float) -> Result:
+async def run(path: str, mode: str, writers: int, seconds: float) -> Result:
     """Append for `seconds` from `writers` coroutines; what was committed and how fast."""
-    store = SQLiteStore(path, synchronous=mode)
+    store: SQLiteStore | PostgresStore
+    if path.startswith("postgresql://"):
+        store = PostgresStore(path)
+    else:
+        store = SQLiteStore(path, synchronous="NORMAL" if mode == "NORMAL" else "FULL")
     await store.start()
+    run_id = time.time_ns()  # conversations of this run's own, on a database kept between runs
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -68,8 +74,8 @@ async def run(path: str, mode: Synchronous, writers: int, seconds: float) -> Res
         i = 0
         while time.perf_counter() < deadline:
             start = time.perf_counter()
-            await store.append(f"room-{n % ROOMS}", username=f"user{n}", avatar="", text=TEXT,
-                               ts=time.time_ns() // 1_000_000, cid=f"{n}-{i}")
+            await store.append(f"bench_{run_id}_{n % ROOMS}", username=f"user{n}", avatar="",
+                               text=TEXT, ts=time.time_ns() // 1_000_000, cid=f"{run_id}-{n}-{i}")
             latencies.append((time.perf_counter() - start) * 1000)
             i += 1
 
@@ -90,10 +96,16 @@ async def main() -> None:
     parser.add_argument("--writers", type=int, default=50, help="concurrent appenders")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run")
     parser.add_argument("--dir", default=None, help="where the file goes (default: a temp dir)")
+    parser.add_argument("--db", default=None,
+                        help="a postgresql:// URL: measure PostgreSQL there instead of SQLite")
     args = parser.parse_args()
     print("| sync | writers | messages/s | p50 ms | p99 ms | max ms | per commit | "
           "loop stall ms |")
     print("|---|---|---|---|---|---|---|---|")
+    if args.db:
+        for writers in (1, args.writers):
+            print((await run(args.db, "PostgreSQL", writers, args.seconds)).row(), flush=True)
+        return
     with tempfile.TemporaryDirectory(dir=args.dir) as where:
         for mode in ("FULL", "NORMAL"):
             for writers in (1, args.writers):

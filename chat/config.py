@@ -140,7 +140,8 @@ class Settings:
     db: str = field(
         default="chat.db",
         metadata=_meta("", "SQLite file that keeps the history; :memory: for a throwaway run;"
-                           " redis://host:port/db keeps it in Redis"),
+                           " redis://host:port/db keeps it in Redis;"
+                           " postgresql://user:password@host:port/dbname in PostgreSQL"),
     )
     broker: str = field(
         default="memory://",

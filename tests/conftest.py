@@ -13,6 +13,7 @@ from chat.config import Settings
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer, chat_http_server
 from tests.helpers import ChatClient, RawClient
+from tests.pgserver import PostgresCluster, postgres_cluster
 from tests.serverproc import (
     Child,
     OwnRedis,
@@ -143,3 +144,16 @@ def own_redis(redis_server: str, tmp_path: Path) -> Iterator[OwnRedis]:
     servers = OwnRedis(workdir)
     yield servers
     servers.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresCluster]:
+    """A real PostgreSQL cluster for this test session (skips without the binaries, fails in CI)."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresCluster) -> str:
+    """A postgresql:// URL of an empty schema of this test's own (in the session's database)."""
+    return postgres_server.create_schema()

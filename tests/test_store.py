@@ -32,11 +32,13 @@ from chat.store import (
     sqlite_schema,
 )
 from chat.store.base import DAY_MS
+from chat.store.postgres import PostgresStore
 from chat.store.redis import RedisStore
 from tests.serverproc import free_port, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis),
+            pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def now_ms() -> int:
@@ -45,17 +47,21 @@ def now_ms() -> int:
 
 @pytest.fixture(params=BACKENDS)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., HistoryStore]:
-    """A factory of stores of one backend; a test's SQLite stores share one file, and its Redis
-    stores one key prefix (no other test's)."""
+    """A factory of stores of one backend; a test's SQLite stores share one file, its Redis
+    stores one key prefix (no other test's), and its PostgreSQL stores one database."""
     if request.param == "redis":
         url: str = request.getfixturevalue("redis_server")
         prefix = f"test-{uuid.uuid4().hex}:"
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
 
     def make(**kwargs: Any) -> HistoryStore:
         if request.param == "memory":
             return MemoryStore(**kwargs)
         if request.param == "redis":
             return RedisStore(url, prefix=prefix, **kwargs)
+        if request.param == "postgres":
+            return PostgresStore(url, **kwargs)
         return SQLiteStore(str(tmp_path / "chat.db"), **kwargs)
 
     return make

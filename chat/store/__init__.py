@@ -17,7 +17,12 @@ def open_store(db: str, *, per_conversation: int, days: float, room_days: float 
     """The store for `--db`: a SQLite file, for `:memory:` a MemoryStore (nothing on disk), and
     for a `redis://` URL a RedisStore that several processes share (imported only then, so the
     server needs the redis package only when it uses Redis); with `publish` it also announces
-    each new message on the cluster's broker."""
+    each new message on the cluster's broker. A `postgresql://` URL gives a PostgresStore
+    (psycopg, likewise imported only then)."""
+    if db.startswith(("postgresql://", "postgres://")):
+        from chat.store.postgres import PostgresStore
+
+        return PostgresStore(db, per_conversation, days, room_days=room_days)
     if db.startswith(("redis://", "rediss://", "unix://")):
         from chat.store.redis import RedisStore
 

@@ -8,21 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from chat.store.base import StoredMessage, StoreError
+from chat.store.sql import AFTER as _AFTER
+from chat.store.sql import BEFORE as _BEFORE
+from chat.store.sql import LATEST as _LATEST
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
-    MESSAGE_COLUMNS,
     Synchronous,
     connect,
     describe,
     message_from_row,
 )
 from chat.store.sqlite_writer import Append, Prune, Writer, WriterStats
-
-_LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
-_BEFORE = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id < ?"
-           " ORDER BY id DESC LIMIT ?")
-_AFTER = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id > ?"
-          " ORDER BY id LIMIT ?")
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[str | int, ...], *,

@@ -6,23 +6,20 @@ import sqlite3
 import time
 
 from chat.store.base import DAY_MS, IDEMPOTENCY_WINDOW_MS, PERMANENT_CONVERSATION
+from chat.store.sql import ABANDONED as _ABANDONED
+from chat.store.sql import EXPIRE_CIDS as _EXPIRE_CIDS
+from chat.store.sql import FORGET_COUNTER as _FORGET_COUNTER
+from chat.store.sql import LAST_ID as _LAST_ID
 
 # Rows one retention transaction deletes (~2 ms): an append queued behind it waits no longer.
 PRUNE_BATCH_ROWS = 500
 
-# cids is WITHOUT ROWID (keyed by its primary key): no rowid to pick a batch by.
-_EXPIRE_CIDS = ("DELETE FROM cids WHERE (user_key, cid) IN"
-                " (SELECT user_key, cid FROM cids WHERE ts <= ? LIMIT ?)")
 _EXPIRE_OLD = ("DELETE FROM messages WHERE rowid IN"
                " (SELECT rowid FROM messages WHERE ts < ? LIMIT ?)")
 _EXPIRE_OVER_CAP = ("DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages"
                     " WHERE conversation = ? AND id <= ? LIMIT ?)")
-_LAST_ID = "SELECT last_id FROM conversations WHERE key = ?"
-_ABANDONED = ("SELECT key, last_id FROM conversations WHERE last_ts < ? AND key != ?"
-              " ORDER BY last_ts LIMIT ?")
 _EMPTY_CONVERSATION = ("DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages"
                        " WHERE conversation = ? ORDER BY id LIMIT ?)")
-_FORGET_COUNTER = "DELETE FROM conversations WHERE key = ?"
 _RAISE_FLOOR = "UPDATE retired SET last_id = max(last_id, ?)"
 
 

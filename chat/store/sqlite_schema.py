@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from chat.store.base import StoredMessage, StoreError
+from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -15,8 +16,6 @@ Synchronous = Literal["FULL", "NORMAL"]
 LOCK_TIMEOUT_S = 2.0
 # Keeps the -wal file from staying at its high-water mark after a burst (bytes).
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
-
-MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient"
 
 
 def _v1_history(conn: sqlite3.Connection) -> None:

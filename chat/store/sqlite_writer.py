@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoredMessage, StoreError
+from chat.store.sql import FIND_CID as _FIND_CID
+from chat.store.sql import FIND_MESSAGE as _FIND_MESSAGE
 from chat.store.sqlite_retention import Retention
 from chat.store.sqlite_schema import (
     MESSAGE_COLUMNS,
@@ -37,8 +39,6 @@ PRUNE_INTERVAL_S = 60.0
 _INSERT_MESSAGE = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_CID = ("INSERT OR REPLACE INTO cids (user_key, cid, conversation, id, ts)"
                " VALUES (?, ?, ?, ?, ?)")
-_FIND_CID = "SELECT conversation, id, ts FROM cids WHERE user_key = ? AND cid = ?"
-_FIND_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id = ?"
 _SAVE_COUNTER = ("INSERT INTO conversations (key, last_id, last_ts) VALUES (?, ?, ?)"
                  " ON CONFLICT (key) DO UPDATE SET last_id = excluded.last_id,"
                  " last_ts = max(last_ts, excluded.last_ts)")
