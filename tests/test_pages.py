@@ -47,6 +47,16 @@ class PageTest(AsyncHTTPTestCase):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "Content-Security-Policy" in response.headers
 
+    def test_plain_static_urls_are_revalidated_and_versioned_ones_cached(self) -> None:
+        """A module imported by its plain URL is asked for again; a ?v= URL is kept long."""
+        plain = self.fetch("/static/js/main.js")
+        assert plain.headers["Cache-Control"] == "no-cache"
+        unchanged = self.fetch("/static/js/main.js",
+                               headers={"If-None-Match": plain.headers["Etag"]})
+        assert unchanged.code == 304
+        versioned = self.fetch("/static/js/main.js?v=1")
+        assert versioned.headers["Cache-Control"].startswith("max-age=")
+
     def test_healthz_reports_counts(self) -> None:
         """/healthz answers 200 with connections, users, rooms, uptime and the broker's state."""
         body = json.loads(self.fetch("/healthz").body)
