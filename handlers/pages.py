@@ -76,3 +76,10 @@ class PageHandler(RequestHandler):
 
 class StaticHandler(StaticFileHandler):
     """Static files (with the page's headers, as every response: see ResponseHeaders)."""
+
+    def set_extra_headers(self, path: str) -> None:
+        # A versioned URL (?v=, from static_url) is cached for long by Tornado. The page's ES
+        # modules import one another by plain URLs, which a browser would otherwise keep by
+        # heuristics for days after an upgrade: it must ask again (a 304 when unchanged).
+        if "v" not in self.request.arguments:
+            self.set_header("Cache-Control", "no-cache")

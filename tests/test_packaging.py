@@ -25,7 +25,7 @@ BUILD_TIMEOUT_S = 120.0  # pip builds and installs offline, ~5 s each; CI machin
 # not bench/, which is no part of the package and keeps its binaries and results there.
 NOT_SOURCE = shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__",
                                     "node_modules", "chat.db*", "test-output", "bench")
-SCRIPT_SRC = re.compile(r'<script defer src="(/static/[^"?]+)\?v=')
+SCRIPT_SRC = re.compile(r'<script (?:defer|type="module") src="(/static/[^"?]+)\?v=')
 
 
 def pip(*args: str | Path) -> None:

@@ -15,6 +15,9 @@ from chat_server import ChatApplication, make_app
 from handlers.pages import SECURITY_HEADERS
 from tests.helpers import UPGRADE, raw_response
 
+# What browsers accept for a module script (the HTML standard's JavaScript MIME types, in part).
+JAVASCRIPT_TYPES = {"text/javascript", "application/javascript", "application/x-javascript"}
+
 
 class PageTest(AsyncHTTPTestCase):
     def get_app(self) -> ChatApplication:
@@ -46,6 +49,25 @@ class PageTest(AsyncHTTPTestCase):
         assert response.code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "Content-Security-Policy" in response.headers
+
+    def test_page_modules_are_served_as_javascript(self) -> None:
+        """The page's ES modules come with a JavaScript MIME type, which browsers require."""
+        page = self.fetch("/").body.decode()
+        assert '<script type="module" src="/static/js/main.js?v=' in page
+        for path in ("/static/js/main.js", "/static/js/state/index.js", "/static/js/vue.js"):
+            response = self.fetch(path)
+            assert response.code == 200, path
+            assert response.headers["Content-Type"].split(";")[0] in JAVASCRIPT_TYPES, path
+
+    def test_plain_static_urls_are_revalidated_and_versioned_ones_cached(self) -> None:
+        """A module imported by its plain URL is asked for again; a ?v= URL is kept long."""
+        plain = self.fetch("/static/js/main.js")
+        assert plain.headers["Cache-Control"] == "no-cache"
+        unchanged = self.fetch("/static/js/main.js",
+                               headers={"If-None-Match": plain.headers["Etag"]})
+        assert unchanged.code == 304
+        versioned = self.fetch("/static/js/main.js?v=1")
+        assert versioned.headers["Cache-Control"].startswith("max-age=")
 
     def test_healthz_reports_counts(self) -> None:
         """/healthz answers 200 with connections, users, rooms, uptime and the broker's state."""

@@ -1,77 +1,74 @@
 // One WebSocket to /ws that reconnects by itself. It knows frames and timing, not chat: the
 // page (actions.js, frames.js) decides what to send when the socket opens.
-(function (Chat) {
-  'use strict';
 
-  const BASE_DELAY_MS = 500;
-  const MAX_DELAY_MS = 30000; // a page left open through a long outage still retries twice a minute
-  const STABLE_AFTER_MS = 5000; // a socket that stayed open this long resets the backoff
+const BASE_DELAY_MS = 500;
+const MAX_DELAY_MS = 30000; // a page left open through a long outage still retries twice a minute
+const STABLE_AFTER_MS = 5000; // a socket that stayed open this long resets the backoff
 
-  // Exponential backoff with "equal jitter": the wait is between half and all of the ceiling.
-  // Jitter keeps every open page from reconnecting in the same instant after a server restart;
-  // the half that is fixed keeps a page from hammering a server that refuses it at once.
-  Chat.reconnectDelay = function reconnectDelay(attempt) {
-    const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
-    return ceiling / 2 + (Math.random() * ceiling) / 2;
-  };
+// Exponential backoff with "equal jitter": the wait is between half and all of the ceiling.
+// Jitter keeps every open page from reconnecting in the same instant after a server restart;
+// the half that is fixed keeps a page from hammering a server that refuses it at once.
+export function reconnectDelay(attempt) {
+  const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
+  return ceiling / 2 + (Math.random() * ceiling) / 2;
+}
 
-  Chat.socketUrl = function socketUrl() {
-    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
-  };
+export function socketUrl() {
+  return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
+}
 
-  Chat.Connection = class Connection {
-    // handlers: onOpen(), onFrame(frame), onClose(delayMs)
-    constructor(url, handlers) {
-      this.url = url;
-      this.handlers = handlers;
+export class Connection {
+  // handlers: onOpen(), onFrame(frame), onClose(delayMs)
+  constructor(url, handlers) {
+    this.url = url;
+    this.handlers = handlers;
+    this.ws = null;
+    this.attempt = 0;
+    this.retryTimer = 0;
+    this.stableTimer = 0;
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.stableTimer = setTimeout(() => (this.attempt = 0), STABLE_AFTER_MS);
+      this.handlers.onOpen();
+    };
+    ws.onmessage = (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (_) {
+        return; // the protocol promises JSON; a stray frame is not worth breaking the page
+      }
+      if (frame && typeof frame === 'object') this.handlers.onFrame(frame);
+    };
+    // A failed connect fires error then close; close alone is enough to schedule the retry.
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      clearTimeout(this.stableTimer);
       this.ws = null;
-      this.attempt = 0;
-      this.retryTimer = 0;
-      this.stableTimer = 0;
-    }
+      const delay = reconnectDelay(this.attempt++);
+      this.retryTimer = setTimeout(() => this.connect(), delay);
+      this.handlers.onClose(delay);
+    };
+  }
 
-    get isOpen() {
-      return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
-    }
+  // Sends one frame if the socket is open; false tells the caller to keep it for later.
+  send(frame) {
+    if (!this.isOpen) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
 
-    connect() {
-      clearTimeout(this.retryTimer);
-      const ws = new WebSocket(this.url);
-      this.ws = ws;
-      ws.onopen = () => {
-        this.stableTimer = setTimeout(() => (this.attempt = 0), STABLE_AFTER_MS);
-        this.handlers.onOpen();
-      };
-      ws.onmessage = (event) => {
-        let frame;
-        try {
-          frame = JSON.parse(event.data);
-        } catch (_) {
-          return; // the protocol promises JSON; a stray frame is not worth breaking the page
-        }
-        if (frame && typeof frame === 'object') this.handlers.onFrame(frame);
-      };
-      // A failed connect fires error then close; close alone is enough to schedule the retry.
-      ws.onclose = () => {
-        if (this.ws !== ws) return;
-        clearTimeout(this.stableTimer);
-        this.ws = null;
-        const delay = Chat.reconnectDelay(this.attempt++);
-        this.retryTimer = setTimeout(() => this.connect(), delay);
-        this.handlers.onClose(delay);
-      };
-    }
-
-    // Sends one frame if the socket is open; false tells the caller to keep it for later.
-    send(frame) {
-      if (!this.isOpen) return false;
-      this.ws.send(JSON.stringify(frame));
-      return true;
-    }
-
-    // The banner's "Reconnect now": skip the rest of the wait.
-    retryNow() {
-      if (this.ws === null) this.connect();
-    }
-  };
-})((window.Chat = window.Chat || {}));
+  // The banner's "Reconnect now": skip the rest of the wait.
+  retryNow() {
+    if (this.ws === null) this.connect();
+  }
+}

@@ -1,97 +1,93 @@
 // Small view pieces shared by the others: avatars, times, message text, badges, fields.
 // Every piece of user text reaches the DOM as a text node or an attribute value; nothing in
 // the views sets innerHTML.
-(function (Chat) {
-  'use strict';
+import { fallbackAvatar, isUsableAvatar } from '../avatar.js';
+import { state } from '../state/index.js';
+import { parseText } from '../text.js';
+import { h, reactive, toRaw } from '../vue.js';
 
-  const { h, reactive, toRaw } = Vue;
-  const { state } = Chat;
+// Avatar URLs that failed to load, shared so each is tried once per page, not once per message.
+const failedAvatars = reactive(new Set());
 
-  // Avatar URLs that failed to load, shared so each is tried once per page, not once per message.
-  const failedAvatars = reactive(new Set());
+export const Avatar = {
+  props: { name: String, url: String },
+  setup(props) {
+    return () => {
+      const usable = isUsableAvatar(props.url) && !failedAvatars.has(props.url);
+      return h('img', {
+        class: 'avatar',
+        src: usable ? props.url : fallbackAvatar(props.name),
+        alt: '', // decorative: the name is always written beside it
+        width: 36,
+        height: 36,
+        referrerpolicy: 'no-referrer', // the room name in our URL is nobody else's business
+        onError: () => usable && failedAvatars.add(props.url),
+      });
+    };
+  },
+};
 
-  const Avatar = {
-    props: { name: String, url: String },
-    setup(props) {
-      return () => {
-        const usable = Chat.isUsableAvatar(props.url) && !failedAvatars.has(props.url);
-        return h('img', {
-          class: 'avatar',
-          src: usable ? props.url : Chat.fallbackAvatar(props.name),
-          alt: '', // decorative: the name is always written beside it
-          width: 36,
-          height: 36,
-          referrerpolicy: 'no-referrer', // the room name in our URL is nobody else's business
-          onError: () => usable && failedAvatars.add(props.url),
-        });
-      };
-    },
-  };
+export const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const dayAndTime = new Intl.DateTimeFormat(undefined, {
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+});
+const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
 
-  const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-  const dayAndTime = new Intl.DateTimeFormat(undefined, {
-    month: 'short',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-  });
-  const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+export function timeTag(ts) {
+  const date = new Date(ts);
+  const today = date.toDateString() === new Date().toDateString();
+  return h(
+    'time',
+    { datetime: date.toISOString(), title: full.format(date) },
+    (today ? timeOfDay : dayAndTime).format(date),
+  );
+}
 
-  function timeTag(ts) {
-    const date = new Date(ts);
-    const today = date.toDateString() === new Date().toDateString();
-    return h(
-      'time',
-      { datetime: date.toISOString(), title: full.format(date) },
-      (today ? timeOfDay : dayAndTime).format(date),
-    );
+// Parsing is cached per message: the list re-renders often, messages never change.
+const parsed = new WeakMap();
+
+export function richText(item, text) {
+  const me = state.me ? state.me.username : null;
+  const raw = toRaw(item);
+  let cached = parsed.get(raw);
+  if (!cached || cached.me !== me) {
+    cached = { me, pieces: parseText(text, me) };
+    parsed.set(raw, cached);
   }
-
-  // Parsing is cached per message: the list re-renders often, messages never change.
-  const parsed = new WeakMap();
-
-  function richText(item, text) {
-    const me = state.me ? state.me.username : null;
-    const raw = toRaw(item);
-    let cached = parsed.get(raw);
-    if (!cached || cached.me !== me) {
-      cached = { me, pieces: Chat.parseText(text, me) };
-      parsed.set(raw, cached);
+  return cached.pieces.map((piece) => {
+    if (piece.kind === 'link') {
+      return h(
+        'a',
+        { href: piece.href, target: '_blank', rel: 'noopener noreferrer' },
+        piece.text,
+      );
     }
-    return cached.pieces.map((piece) => {
-      if (piece.kind === 'link') {
-        return h(
-          'a',
-          { href: piece.href, target: '_blank', rel: 'noopener noreferrer' },
-          piece.text,
-        );
-      }
-      if (piece.kind === 'mention') {
-        return h('span', { class: ['mention', { me: piece.me }] }, piece.text);
-      }
-      return piece.text; // a string child is a text node
-    });
-  }
+    if (piece.kind === 'mention') {
+      return h('span', { class: ['mention', { me: piece.me }] }, piece.text);
+    }
+    return piece.text; // a string child is a text node
+  });
+}
 
-  function titleOf(conv) {
-    return conv.kind === 'room' ? '#' + conv.name : '@' + conv.name;
-  }
+export function titleOf(conv) {
+  return conv.kind === 'room' ? '#' + conv.name : '@' + conv.name;
+}
 
-  function field(id, label, input, error) {
-    return h('div', { class: 'field' }, [
-      h('label', { for: id }, label),
-      input,
-      error ? h('p', { id: id + '-error', class: 'field-error', role: 'alert' }, error) : null,
-    ]);
-  }
+export function field(id, label, input, error) {
+  return h('div', { class: 'field' }, [
+    h('label', { for: id }, label),
+    input,
+    error ? h('p', { id: id + '-error', class: 'field-error', role: 'alert' }, error) : null,
+  ]);
+}
 
-  function badge(conv) {
-    if (!conv.unread) return null;
-    return h('span', { class: ['badge', { mention: conv.mentioned }] }, [
-      String(conv.unread),
-      h('span', { class: 'sr-only' }, conv.mentioned ? ' unread, mentions you' : ' unread'),
-    ]);
-  }
-
-  Chat.ui = { Avatar, timeOfDay, timeTag, richText, titleOf, field, badge };
-})(window.Chat);
+export function badge(conv) {
+  if (!conv.unread) return null;
+  return h('span', { class: ['badge', { mention: conv.mentioned }] }, [
+    String(conv.unread),
+    h('span', { class: 'sr-only' }, conv.mentioned ? ' unread, mentions you' : ' unread'),
+  ]);
+}

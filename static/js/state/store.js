@@ -1,0 +1,107 @@
+// The page's state, writable. Only the modules of this folder import this one: the rest of the
+// page reads the state read-only from state/index.js and changes it through the verbs there.
+import { DEFAULT_ROOM, dmKey } from '../protocol.js';
+import { markRaw, reactive } from '../vue.js';
+
+// What the views draw.
+export const state = reactive({
+  status: 'connecting', // 'connecting' | 'open' | 'waiting' (closed; a retry is scheduled)
+  retryAt: 0, // when 'waiting' ends, in ms
+  now: Date.now(), // ticks while 'waiting', for the banner's countdown
+  me: null, // {username, avatar} once the server has welcomed us
+  form: { username: '', email: '', busy: false, error: null }, // error: {field, text}
+  rooms: {}, // room name → conversation
+  roomOrder: [], // the joined rooms, as the sidebar lists them
+  dms: {}, // lower-cased peer name → conversation
+  dmOrder: [],
+  current: { kind: 'room', id: DEFAULT_ROOM },
+  outbox: [], // our messages not yet acknowledged by the server, or refused by it
+  roomError: '',
+  hiddenUnread: 0, // messages that arrived while the tab was hidden, for the title
+  historySupported: true, // false once the server answers `history` with unknown_type
+  notifications: 'Notification' in window ? Notification.permission : 'unsupported',
+  sidebarOpen: false, // the narrow layout's drawer
+  // What the server's welcome says it accepts; 0 = not said (an older server): not checked.
+  limits: { textChars: 0 },
+  drafts: {}, // 'room:name' or 'dm:name' → the composer's unsent text, kept while switching
+});
+
+// What belongs to the connection and is never drawn.
+export const session = {
+  conn: null, // the Connection (connection.js)
+  serial: 0, // counts sockets, so an outbox entry knows if it went out on this one
+  identified: false, // the current socket has had its first welcome
+  identity: null, // {username, email, token}: what the next identifying join says
+  switchTo: null, // a room to show as soon as its welcome arrives
+  liveRooms: new Set(), // rooms the current socket has joined
+  requested: new Set(), // rooms whose join is in flight on the current socket
+};
+
+// A room or a direct conversation.
+function conversation(kind, name) {
+  return {
+    kind, // 'room' | 'dm'
+    name, // the room, or the other person's name
+    items: [], // messages and notices, oldest first
+    // id → message of the current epoch, for de-duplication. Not reactive: nothing renders it.
+    byId: markRaw(new Map()),
+    epoch: 0, // see receive() in messages.js
+    lastId: 0, // highest id of the current epoch: `since` for a rejoin
+    unread: 0,
+    mentioned: false,
+    avatar: '', // a direct conversation's picture: the other person's
+    users: [], // who is in the room, as far as we know: [{username, avatar}]
+    count: 0, // how many are in the room (a big room's `users` lists only some of them)
+    membersMore: false, // the server has members after `membersAfter` we have not asked for
+    membersAfter: '', // the last username of the last page of members (the server's order)
+    membersLoading: false,
+    typing: {}, // username → ms until which "is typing" shows
+    historyLoading: false,
+    historyDone: false,
+    gapLoading: false, // a page asked for to fill a gap row (see history() in messages.js)
+    resumeFrom: 0, // the `since` of the pending rejoin: where a gap would start
+    firstUnreadKey: null, // the first message counted in `unread`
+    dividerKey: null, // "New messages" is drawn above this item while the room is shown
+    sendError: '', // why the server refused the message that went back into the composer
+    // Whether the replay after our join is news (a rejoin: what we missed) or just the
+    // room's recent past (a first join), which is not counted as unread.
+    replayIsNews: false,
+  };
+}
+
+export function ensureRoom(name) {
+  if (!state.rooms[name]) state.rooms[name] = conversation('room', name);
+  return state.rooms[name];
+}
+
+export function ensureDm(peer) {
+  const key = dmKey(peer);
+  if (!state.dms[key]) {
+    state.dms[key] = conversation('dm', peer);
+    state.dmOrder.push(key);
+  }
+  return state.dms[key];
+}
+
+// The writable conversation for one the views hold (read-only) or for its kind and name.
+export function own(conv) {
+  return conv.kind === 'room' ? roomNamed(conv.name) : state.dms[dmKey(conv.name)] || null;
+}
+
+export function roomNamed(name) {
+  return typeof name === 'string' ? state.rooms[name] || null : null;
+}
+
+export function currentConversation() {
+  const { kind, id } = state.current;
+  return (kind === 'room' ? state.rooms[id] : state.dms[id]) || null;
+}
+
+export function isCurrent(conv) {
+  const cur = currentConversation();
+  return cur !== null && cur.kind === conv.kind && cur.name === conv.name;
+}
+
+export function isMe(name) {
+  return state.me !== null && name === state.me.username;
+}

@@ -1,0 +1,158 @@
+// The rows of a conversation's message list: messages grouped by sender, date lines, the
+// "New messages" divider, notices, gap rows and our messages on their way.
+import { discard, edit, loadGap, retry } from '../actions.js';
+import { state } from '../state/index.js';
+import { h } from '../vue.js';
+import { Avatar, richText, timeOfDay, timeTag } from './parts.js';
+
+const GROUP_MS = 5 * 60 * 1000; // one sender's messages this close together share a heading
+const weekday = new Intl.DateTimeFormat(undefined, {
+  weekday: 'long',
+  month: 'long',
+  day: 'numeric',
+});
+const longDate = new Intl.DateTimeFormat(undefined, { dateStyle: 'full' });
+
+// Whether `item` continues `prev`'s run: same sender, soon after. Its avatar and name are
+// then left out of sight (the name stays for screen readers), as chats usually do.
+function continues(prev, item) {
+  return (
+    prev !== null &&
+    prev.type === 'message' &&
+    prev.username === item.username &&
+    item.ts - prev.ts < GROUP_MS
+  );
+}
+
+function dayOf(ts) {
+  return new Date(ts).toDateString();
+}
+
+// "Today", "Yesterday", a weekday and date this year, or the full date.
+function dayLabel(ts) {
+  const date = new Date(ts);
+  const today = new Date();
+  if (date.toDateString() === today.toDateString()) return 'Today';
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (date.toDateString() === yesterday.toDateString()) return 'Yesterday';
+  return (date.getFullYear() === today.getFullYear() ? weekday : longDate).format(date);
+}
+
+function dayRow(ts) {
+  return h('li', { key: 'day:' + dayOf(ts), class: 'day', role: 'separator' }, [
+    h('span', dayLabel(ts)),
+  ]);
+}
+
+function dividerRow() {
+  return h('li', { key: 'unread-divider', class: 'unread-divider', role: 'separator' }, [
+    h('span', 'New messages'),
+  ]);
+}
+
+// Where messages missed while away could not all be sent on the rejoin: load them here.
+function gapRow(conv, item) {
+  return h('li', { key: item.key, class: 'gap' }, [
+    h('span', 'Some messages were missed while you were away.'),
+    ' ',
+    !state.historySupported
+      ? null
+      : item.loading
+        ? h('span', { class: 'muted' }, 'Loading…')
+        : h(
+            'button',
+            { type: 'button', onClick: () => loadGap(conv, item) },
+            'Load missed messages',
+          ),
+  ]);
+}
+
+// The conversation's rows: items with date lines, the unread divider, gap rows, and our
+// messages not yet acknowledged (a failed one stays after the item it was sent after).
+export function rows(conv, pending) {
+  const anchored = new Map();
+  const keys = new Set(conv.items.map((i) => i.key));
+  const tail = [];
+  for (const entry of pending) {
+    const at = entry.status === 'failed' && (entry.after === '' || keys.has(entry.after));
+    if (!at) tail.push(entry);
+    else if (anchored.has(entry.after)) anchored.get(entry.after).push(entry);
+    else anchored.set(entry.after, [entry]);
+  }
+  const out = (anchored.get('') || []).map(pendingRow);
+  let prev = null;
+  let day = null;
+  for (const item of conv.items) {
+    if (item.type !== 'gap' && dayOf(item.ts) !== day) {
+      day = dayOf(item.ts);
+      out.push(dayRow(item.ts));
+      prev = null;
+    }
+    if (item.key === conv.dividerKey) {
+      out.push(dividerRow());
+      prev = null;
+    }
+    if (item.type === 'notice') out.push(noticeRow(item));
+    else if (item.type === 'gap') out.push(gapRow(conv, item));
+    else out.push(messageRow(item, continues(prev, item)));
+    prev = item;
+    const after = anchored.get(item.key);
+    if (after) {
+      out.push(...after.map(pendingRow));
+      prev = null;
+    }
+  }
+  return out.concat(tail.map(pendingRow));
+}
+
+function messageRow(item, continued) {
+  const classes = ['message', { mine: item.mine, 'mentions-me': item.mentionsMe, continued }];
+  return h('li', { key: item.key, class: classes }, [
+    continued
+      ? h(
+          'span',
+          { class: 'avatar-space', 'aria-hidden': 'true' },
+          timeOfDay.format(new Date(item.ts)),
+        )
+      : h(Avatar, { name: item.username, url: item.avatar }),
+    h('div', { class: 'body' }, [
+      h('div', { class: ['meta', { 'sr-only': continued }] }, [
+        h('span', { class: 'name' }, item.username),
+        item.mine ? h('span', { class: 'tag' }, 'you') : null,
+        timeTag(item.ts),
+      ]),
+      h('p', { class: 'text' }, richText(item, item.text)),
+    ]),
+  ]);
+}
+
+function noticeRow(item) {
+  return h('li', { key: item.key, class: ['notice', item.tone] }, [
+    h('span', item.text),
+    ' ',
+    timeTag(item.ts),
+  ]);
+}
+
+function pendingRow(entry) {
+  const me = state.me;
+  const failed = entry.status === 'failed';
+  return h('li', { key: entry.cid, class: ['message', 'mine', 'pending', { failed }] }, [
+    h(Avatar, { name: me.username, url: me.avatar }),
+    h('div', { class: 'body' }, [
+      h('div', { class: 'meta' }, [
+        h('span', { class: 'name' }, me.username),
+        h('span', { class: 'status' }, failed ? 'Not sent: ' + entry.reason : 'Sending…'),
+      ]),
+      h('p', { class: 'text' }, richText(entry, entry.text)),
+      failed
+        ? h('div', { class: 'actions' }, [
+            entry.permanent
+              ? h('button', { type: 'button', onClick: () => edit(entry.cid) }, 'Edit')
+              : h('button', { type: 'button', onClick: () => retry(entry.cid) }, 'Retry'),
+            h('button', { type: 'button', onClick: () => discard(entry.cid) }, 'Discard'),
+          ])
+        : null,
+    ]),
+  ]);
+}
