@@ -128,3 +128,35 @@ def test_messages_refused_by_the_rate_limit_are_resent_once(people) -> None:
         assert sorted(texts) == sorted(sent), texts  # all of them, none twice
         assert len(person.sockets) == 1  # never cut off for abuse
         person.assert_clean()
+
+
+def test_members_coming_back_after_a_restart_are_not_announced(people, server) -> None:
+    """After a restart the members who were there reconnect without "joined" lines."""
+    alice, bob = people("alice"), people("bob")
+    for person in (alice, bob):
+        person.allow_ws_failures = True
+        person.open()
+        person.join()
+    expect(alice.page.locator(".notice", has_text="bob joined #general")).to_have_count(1)
+    bob.say("before")
+    expect(alice.message("before")).to_be_visible()
+    notices = alice.page.locator(".message-list .notice")
+    seen = notices.count()
+
+    server.stop(signal.SIGKILL)
+    expect(alice.page.locator(".banner")).to_be_visible()
+    server.start()
+    for person in (alice, bob):
+        reconnected(person)
+    bob.say("after")
+    expect(alice.message("after")).to_be_visible(timeout=RECONNECT_MS)
+    expect(alice.page.locator("#sidebar .people")).to_contain_text("bob")
+    expect(alice.page.locator(".notice", has_text="bob joined #general")).to_have_count(1)
+    expect(notices).to_have_count(seen)
+    # Someone new is still announced.
+    carol = people("carol")
+    carol.open()
+    carol.join()
+    expect(alice.page.locator(".notice", has_text="carol joined #general")).to_be_visible()
+    for person in (alice, bob, carol):
+        person.assert_clean()

@@ -18,18 +18,36 @@ function nameList(names) {
 function presenceNotice(conv, kind, name) {
   let line = conv.items.at(-1);
   if (!line || !line.churn) line = null;
+  if (line && kind === 'join' && line.churn.left.includes(name)) {
+    // Back before anything else was said (a reconnect): as if they had never left.
+    line.churn.left.splice(line.churn.left.indexOf(name), 1);
+    if (!line.churn.joined.length && !line.churn.left.length) {
+      conv.items.splice(conv.items.indexOf(line), 1);
+    } else {
+      line.text = churnText(conv, line.churn);
+    }
+    return;
+  }
   const churn = line ? line.churn : { joined: [], left: [] };
   const same = kind === 'join' ? churn.joined : churn.left;
   const opposite = kind === 'join' ? churn.left : churn.joined;
   if (opposite.includes(name)) opposite.splice(opposite.indexOf(name), 1);
   if (!same.includes(name)) same.push(name);
+  if (!line) line = addNotice(conv, '', 'info', { churn });
+  line.text = churnText(conv, churn);
+  line.ts = Date.now();
+}
+
+function churnText(conv, churn) {
   const parts = [];
   if (churn.joined.length) parts.push(nameList(churn.joined) + ' joined');
   if (churn.left.length) parts.push(nameList(churn.left) + ' left');
-  if (!line) line = addNotice(conv, '', 'info', { churn });
-  line.text = parts.join('; ') + ' #' + conv.name;
-  line.ts = Date.now();
+  return parts.join('; ') + ' #' + conv.name;
 }
+
+// How long members listed before this page reconnected count as returning, not joining: the
+// others reconnect within the page's backoff (at most a minute) after a restart or a deploy.
+const RETURNING_MS = 120_000;
 
 function mergeMembers(conv, users) {
   const known = new Set(conv.users.map((u) => u.username));
@@ -55,6 +73,11 @@ function memberPage(conv, f, users) {
 export function presence(f) {
   const conv = roomNamed(f.room);
   if (!conv || !Array.isArray(f.users)) return;
+  if (conv.users.length) {
+    // A new list (this page reconnected): who was listed before is returning, not joining.
+    conv.returning = new Set(conv.users.map((u) => u.username));
+    conv.returningUntil = Date.now() + RETURNING_MS;
+  }
   conv.users = [];
   mergeMembers(conv, f.users);
   conv.membersAfter = '';
@@ -75,7 +98,11 @@ export function joined(f) {
   if (!known) mergeMembers(conv, [f]);
   if (Number.isInteger(f.count)) conv.count = f.count;
   else if (!known) conv.count += 1;
-  if (!isMe(f.username)) presenceNotice(conv, 'join', f.username);
+  const returning = conv.returning && conv.returning.has(f.username) &&
+    Date.now() < conv.returningUntil;
+  if (conv.returning) conv.returning.delete(f.username);
+  // A member this page already lists, or listed before it reconnected, is no news.
+  if (!isMe(f.username) && !known && !returning) presenceNotice(conv, 'join', f.username);
 }
 
 export function left(f) {
@@ -86,6 +113,7 @@ export function left(f) {
   if (Number.isInteger(f.count)) conv.count = f.count;
   else if (known) conv.count = Math.max(0, conv.count - 1);
   delete conv.typing[f.username];
+  if (conv.returning) conv.returning.delete(f.username);
   if (!isMe(f.username)) presenceNotice(conv, 'leave', f.username);
 }
 

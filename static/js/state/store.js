@@ -55,6 +55,10 @@ function conversation(kind, name) {
     membersMore: false, // the server has members after `membersAfter` we have not asked for
     membersAfter: '', // the last username of the last page of members (the server's order)
     membersLoading: false,
+    // Who was listed before this page reconnected: their joins until `returningUntil` (ms) are
+    // a return, not news (see presence() in members.js). Not reactive: nothing renders it.
+    returning: null,
+    returningUntil: 0,
     typing: {}, // username → ms until which "is typing" shows
     historyLoading: false,
     historyDone: false,
