@@ -112,6 +112,34 @@ def test_recent_history_on_join_and_older_pages_on_scrolling_up(people) -> None:
     bob.assert_clean()
 
 
+# Pages of ~2 KiB at ~1 KiB/s: the second page asked for at once is refused (rate_limited).
+@pytest.mark.server_args("--history-on-join=5", "--rate-limit=0", "--history-max-bytes=2048",
+                         "--history-bytes-per-s=1024")
+def test_history_refused_for_its_rate_is_loaded_on_asking_again(people) -> None:
+    """A history page refused as rate_limited is not the end: asking again later loads it."""
+    alice = people("alice")
+    alice.open()
+    alice.join()
+    for i in range(40):
+        alice.say(f"old {i}")
+    expect(alice.message("old 39")).to_be_visible(timeout=20_000)
+    bob = people("bob")
+    bob.open()
+    bob.join()
+    expect(bob.message("old 39")).to_be_visible()
+    older = bob.page.get_by_role("button", name="Load older messages")
+    for _ in range(60):  # each click asks for a page; some are refused until the budget refills
+        if bob.message("old 0").count():
+            break
+        if older.count():
+            older.click()
+        bob.page.wait_for_timeout(300)
+    expect(bob.message("old 0")).to_be_attached()
+    assert bob.message_texts() == [f"old {i}" for i in range(40)]
+    alice.assert_clean()
+    bob.assert_clean()
+
+
 def test_direct_conversation_shows_earlier_messages_after_a_reload(people) -> None:
     """A direct conversation opened anew loads what the two said before."""
     alice, bob = people("alice"), people("bob")

@@ -208,9 +208,16 @@ export function gapPage(target, gapKey) {
 }
 
 // A server without history (unknown_type) or a refused page: stop asking, show what we have.
+// Over the history byte rate (rate_limited) nothing is lost: the next scroll or click asks again.
 export function historyRefused(code) {
   if (code === 'unknown_type') state.historySupported = false;
   for (const conv of [...Object.values(state.rooms), ...Object.values(state.dms)]) {
+    if (code === 'rate_limited') {
+      conv.historyLoading = false;
+      conv.gapLoading = false;
+      for (const gap of conv.items.filter((i) => i.type === 'gap')) gap.loading = false;
+      continue;
+    }
     if (conv.historyLoading) {
       conv.historyLoading = false;
       conv.historyDone = true;
