@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +11,7 @@ import pytest
 from chat.config import Settings
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer, chat_http_server
+from tests.errorlog import watching
 from tests.helpers import ChatClient, RawClient
 from tests.serverproc import (
     Child,
@@ -84,18 +84,13 @@ def raw_connect(http_server: Any, http_port: int) -> Iterator[Callable[..., Awai
     yield from opener(lambda **kwargs: RawClient.connect(http_port, **kwargs), RawClient.abort)
 
 
-@pytest.fixture
-def loop_errors(io_loop: Any) -> Iterator[list[dict[str, Any]]]:
-    """What reaches the event loop's exception handler in a test; it must stay empty.
-
-    "Task exception was never retrieved" is reported when the task is collected, so the check
-    collects garbage first.
-    """
-    errors: list[dict[str, Any]] = []
-    io_loop.asyncio_loop.set_exception_handler(lambda _, context: errors.append(context))
-    yield errors
-    gc.collect()
-    assert errors == [], errors
+@pytest.fixture(autouse=True)
+def no_unexpected_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test on an ERROR log record it did not declare (tests/errorlog.py)."""
+    marker = request.node.get_closest_marker("expect_errors")
+    with watching() as log:
+        yield
+    log.check(marker.args if marker else ())
 
 
 @pytest.fixture

@@ -186,7 +186,6 @@ async def settle(condition: Callable[[], bool]) -> None:
 async def test_steady_clients_chat_undisturbed_while_hundreds_misbehave_and_drop(
     app: ChatApplication, http_server: Any, http_port: int,
     connect: Callable[[], Awaitable[ChatClient]], caplog: pytest.LogCaptureFixture,
-    loop_errors: list[dict[str, Any]],
 ) -> None:
     """Steady clients get every message once and in order; the hub ends as if chaos never was."""
     caplog.set_level(logging.WARNING)

@@ -617,7 +617,7 @@ async def node_in_process(url: str, **broker_options: Any) -> AsyncIterator[
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_node_cut_off_from_pub_sub_catches_its_clients_up_from_history(
-    redis_db: str, ws: WsConnect, loop_errors: list[dict[str, Any]],
+    redis_db: str, ws: WsConnect,
 ) -> None:
     """What is published while a node's subscriber is cut off reaches its clients when back."""
     async with node_in_process(redis_db) as (a_port, _), \

@@ -112,6 +112,7 @@ def app(settings: Settings, db_path: str, io_loop) -> ChatApplication:
     io_loop.run_sync(store.close)
 
 
+@pytest.mark.expect_errors(r"chat\.messages: could not store a message.*database is locked")
 @pytest.mark.gen_test(timeout=30)
 async def test_a_store_failure_reaches_the_sender_only_and_the_server_goes_on(
         connect, db_path: str) -> None:
@@ -144,6 +145,7 @@ async def health(port: int) -> tuple[int, dict[str, Any]]:
     return response.code, json.loads(response.body)
 
 
+@pytest.mark.expect_errors(r"chat\.messages: could not store a message.*database is locked")
 @pytest.mark.gen_test(timeout=30)
 async def test_healthz_reports_a_store_that_refuses_messages(
         connect, db_path: str, http_port: int) -> None:
