@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.browser.conftest import REPO
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +35,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def page(browser, tmp_path_factory):
+def page(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
     """text.js alone, loaded from disk: parsing needs no server."""
     root = tmp_path_factory.mktemp("text")
     script = (REPO / "static/js/text.js").as_uri()
@@ -42,7 +48,9 @@ def page(browser, tmp_path_factory):
 
 
 @pytest.mark.parametrize(("text", "me", "expected"), CASES)
-def test_text_splits_into_text_links_and_mentions(page, text, me, expected) -> None:
+def test_text_splits_into_text_links_and_mentions(
+    page: Page, text: str, me: str, expected: list[tuple[str | bool, ...]],
+) -> None:
     """Only http(s) URLs become links; @name is a mention, marked when it names the reader."""
     pieces = page.evaluate("([t, me]) => Chat.parseText(t, me)", [text, me])
     got = [
