@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import gc
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from tornado.ioloop import IOLoop
 
 from chat.config import Settings
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer, chat_http_server
-from tests.helpers import ChatClient, RawClient
+from tests.errorlog import watching
+from tests.helpers import ChatClient, Connect, RawClient, RawConnect
 from tests.pgserver import PostgresCluster, postgres_cluster
 from tests.serverproc import (
     Child,
@@ -44,8 +46,8 @@ def app(settings: Settings) -> ChatApplication:
 
 
 @pytest.fixture
-def http_server(app: ChatApplication, settings: Settings, io_loop: Any,
-                _unused_port: Any) -> Iterator[ChatHTTPServer]:
+def http_server(app: ChatApplication, settings: Settings, io_loop: IOLoop,
+                _unused_port: tuple[socket.socket, int]) -> Iterator[ChatHTTPServer]:
     """The app behind the server serve() runs (pytest-tornado's fixture has a plain one)."""
     server = chat_http_server(app, settings)
     server.add_socket(_unused_port[0])
@@ -55,7 +57,7 @@ def http_server(app: ChatApplication, settings: Settings, io_loop: Any,
 
 
 @pytest.fixture
-def ws_url(http_server: Any, http_port: int) -> str:
+def ws_url(http_server: ChatHTTPServer, http_port: int) -> str:
     return f"ws://127.0.0.1:{http_port}/ws"
 
 
@@ -75,29 +77,24 @@ def opener(open_one: Callable[..., Awaitable[T]], drop: Callable[[T], None]) -> 
 
 
 @pytest.fixture
-def connect(ws_url: str) -> Iterator[Callable[..., Awaitable[ChatClient]]]:
+def connect(ws_url: str) -> Iterator[Connect]:
     """Open clients to the test server (headers as keywords); each is closed after the test."""
     yield from opener(lambda **headers: ChatClient.connect(ws_url, **headers), ChatClient.close)
 
 
 @pytest.fixture
-def raw_connect(http_server: Any, http_port: int) -> Iterator[Callable[..., Awaitable[RawClient]]]:
+def raw_connect(http_server: ChatHTTPServer, http_port: int) -> Iterator[RawConnect]:
     """Open raw RFC 6455 clients to the test server; each is dropped after the test."""
     yield from opener(lambda **kwargs: RawClient.connect(http_port, **kwargs), RawClient.abort)
 
 
-@pytest.fixture
-def loop_errors(io_loop: Any) -> Iterator[list[dict[str, Any]]]:
-    """What reaches the event loop's exception handler in a test; it must stay empty.
-
-    "Task exception was never retrieved" is reported when the task is collected, so the check
-    collects garbage first.
-    """
-    errors: list[dict[str, Any]] = []
-    io_loop.asyncio_loop.set_exception_handler(lambda _, context: errors.append(context))
-    yield errors
-    gc.collect()
-    assert errors == [], errors
+@pytest.fixture(autouse=True)
+def no_unexpected_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test on an ERROR log record it did not declare (tests/errorlog.py)."""
+    marker = request.node.get_closest_marker("expect_errors")
+    with watching() as log:
+        yield
+    log.check(marker.args if marker else ())
 
 
 @pytest.fixture
@@ -118,7 +115,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
 
 @pytest.fixture
-def ws(io_loop: Any) -> Iterator[WsConnect]:
+def ws(io_loop: IOLoop) -> Iterator[WsConnect]:
     """Open WebSocket clients to a child on a port; every one is closed after the test."""
     yield from opener(lambda port: ChatClient.connect(f"ws://127.0.0.1:{port}/ws"),
                       ChatClient.close)

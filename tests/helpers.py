@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tornado.httpclient import HTTPRequest
@@ -31,10 +32,17 @@ class ChatClient:
         await self.conn.write_message(obj if isinstance(obj, str | bytes) else json.dumps(obj),
                                       binary=isinstance(obj, bytes))
 
-    async def recv(self, timeout: float = TIMEOUT_S) -> dict[str, Any] | None:
+    async def recv(self, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+        """The next frame as a dict; the connection must still be open."""
+        frame = await self.recv_or_none(timeout)
+        assert frame is not None, "closed while waiting for a frame"
+        return frame
+
+    async def recv_or_none(self, timeout: float = TIMEOUT_S) -> dict[str, Any] | None:
         """The next frame as a dict, or None once the connection is closed."""
         text = await asyncio.wait_for(self.conn.read_message(), timeout)
-        return None if text is None else json.loads(text)
+        frame: dict[str, Any] | None = None if text is None else json.loads(text)
+        return frame
 
     async def recv_type(self, kind: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
         """The next frame of type `kind`, skipping others."""
@@ -163,3 +171,8 @@ async def raw_response(port: int, request: str) -> tuple[int, dict[str, str]]:
 # The headers of a valid WebSocket upgrade request (RFC 6455's sample key).
 UPGRADE = ("Upgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Version: 13\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n")
+
+
+# What the `connect` and `raw_connect` fixtures give a test: open one more client.
+Connect = Callable[..., Awaitable[ChatClient]]
+RawConnect = Callable[..., Awaitable[RawClient]]

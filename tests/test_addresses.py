@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
 from tornado.netutil import bind_sockets
 
 from chat.addresses import address_group
@@ -36,7 +37,7 @@ def test_address_group(address: str, group: str) -> None:
 
 @pytest.mark.settings(xheaders=True, max_connections_per_ip=1)
 @pytest.mark.gen_test
-async def test_one_ipv6_64_counts_as_one_address(http_server, ws_url) -> None:
+async def test_one_ipv6_64_counts_as_one_address(http_server: HTTPServer, ws_url: str) -> None:
     """Two addresses of one /64 share the per-address limit; another /64 has its own."""
     first = await ChatClient.connect(ws_url, **{"X-Real-IP": "2001:db8::1"})
     with pytest.raises(HTTPClientError) as caught:
@@ -51,7 +52,9 @@ async def test_one_ipv6_64_counts_as_one_address(http_server, ws_url) -> None:
 
 @pytest.mark.settings(xheaders=True, max_connections_per_ip=1)
 @pytest.mark.gen_test
-async def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(http_server, ws_url) -> None:
+async def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(
+    http_server: HTTPServer, ws_url: str,
+) -> None:
     """::ffff:198.51.100.7 and 198.51.100.7 are one address for the limit."""
     first = await ChatClient.connect(ws_url, **{"X-Real-IP": "198.51.100.7"})
     with pytest.raises(HTTPClientError) as caught:
@@ -71,7 +74,7 @@ def ipv6_loopback() -> bool:
 
 
 @pytest.fixture
-def ipv6_port(io_loop: Any) -> Iterator[int]:
+def ipv6_port(io_loop: IOLoop) -> Iterator[int]:
     """The app (max-connections-per-ip 1) served on [::1]; skips without IPv6 loopback."""
     if not ipv6_loopback():
         pytest.skip("no IPv6 loopback (::1) on this machine")

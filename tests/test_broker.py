@@ -127,6 +127,7 @@ async def test_binary_payloads_arrive_intact(broker_url: str) -> None:
         assert [payload for _, payload in got] == payloads
 
 
+@pytest.mark.expect_errors(r"chat\.broker: delivering a message on channel 'room' failed")
 @pytest.mark.gen_test(timeout=20)
 async def test_a_failing_deliver_is_logged_and_delivery_goes_on(
     broker_url: str, caplog: pytest.LogCaptureFixture,
@@ -246,7 +247,7 @@ def test_backoff_doubles_with_jitter_up_to_a_bound() -> None:
 
 @pytest.mark.gen_test(timeout=60)
 async def test_redis_death_makes_publish_fail_and_a_restart_resumes_delivery(
-    own_redis: OwnRedis, loop_errors: list[dict[str, Any]],
+    own_redis: OwnRedis,
 ) -> None:
     """Redis killed: unhealthy, publish raises. Restarted: resubscribed, healthy, delivering."""
     server = own_redis.start()
@@ -280,7 +281,7 @@ async def test_redis_death_makes_publish_fail_and_a_restart_resumes_delivery(
 
 @pytest.mark.gen_test(timeout=30)
 async def test_closing_while_redis_is_down_leaves_no_stray_task(
-    own_redis: OwnRedis, loop_errors: list[dict[str, Any]],
+    own_redis: OwnRedis,
 ) -> None:
     """A broker closed while it is reconnecting stops its reader without a logged exception."""
     server = own_redis.start()

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from tornado.httpserver import HTTPServer
 
 from chat.names import name_key
 from chat.protocol import DEFAULT_ROOM
@@ -184,9 +185,8 @@ async def settle(condition: Callable[[], bool]) -> None:
 @pytest.mark.settings(rate_limit=0, max_connections_per_ip=0, max_message_bytes=MAX_MESSAGE_BYTES)
 @pytest.mark.gen_test(timeout=60)
 async def test_steady_clients_chat_undisturbed_while_hundreds_misbehave_and_drop(
-    app: ChatApplication, http_server: Any, http_port: int,
+    app: ChatApplication, http_server: HTTPServer, http_port: int,
     connect: Callable[[], Awaitable[ChatClient]], caplog: pytest.LogCaptureFixture,
-    loop_errors: list[dict[str, Any]],
 ) -> None:
     """Steady clients get every message once and in order; the hub ends as if chaos never was."""
     caplog.set_level(logging.WARNING)
@@ -225,9 +225,9 @@ async def test_steady_clients_chat_undisturbed_while_hundreds_misbehave_and_drop
         assert set(got) == sent, f"{s.name} missed {sent - set(got)}"
         for e in s.read:
             assert e["message"] == f"{e['cid']} says hi"
-        for room in (DEFAULT_ROOM, STEADY_ROOM):
-            ids = [e["id"] for e in s.read if e["room"] == room]
-            assert ids == sorted(set(ids)), f"{s.name} read {room} out of order"
+        for room_name in (DEFAULT_ROOM, STEADY_ROOM):
+            ids = [e["id"] for e in s.read if e["room"] == room_name]
+            assert ids == sorted(set(ids)), f"{s.name} read {room_name} out of order"
         for sender in steady:
             assert [c for c in got if c in sender.sent] == sender.sent, (
                 f"{s.name} read {sender.name}'s messages out of order")

@@ -7,13 +7,14 @@ import json
 
 import pytest
 
-from tests.helpers import ChatClient
+from chat_server import ChatApplication
+from tests.helpers import ChatClient, Connect
 
 LEGACY = {"email": "bob@example.com", "username": "bob", "message": "hello :robot:"}
 
 
 @pytest.mark.gen_test
-async def test_join_gets_welcome_presence_and_history(connect) -> None:
+async def test_join_gets_welcome_presence_and_history(connect: Connect) -> None:
     """A join is answered with welcome, the room's presence, then its history."""
     alice = await connect()
     await alice.send({"type": "join", "username": "alice", "email": " Alice@Example.com "})
@@ -31,7 +32,7 @@ async def test_join_gets_welcome_presence_and_history(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_message_reaches_every_member_with_id_and_cid(connect) -> None:
+async def test_message_reaches_every_member_with_id_and_cid(connect: Connect) -> None:
     """A message reaches all members, the sender included, with an id, a ts and its cid."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -48,7 +49,7 @@ async def test_message_reaches_every_member_with_id_and_cid(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_ids_increase_per_room(connect) -> None:
+async def test_ids_increase_per_room(connect: Connect) -> None:
     """Ids count up separately in each room."""
     alice = await connect()
     await alice.join("alice")
@@ -60,7 +61,7 @@ async def test_ids_increase_per_room(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_rooms_are_isolated(connect) -> None:
+async def test_rooms_are_isolated(connect: Connect) -> None:
     """A message in one room reaches only that room's members."""
     alice, bob, carol = await connect(), await connect(), await connect()
     await alice.join("alice", room="dev")
@@ -73,7 +74,7 @@ async def test_rooms_are_isolated(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_posting_outside_joined_rooms_is_refused(connect) -> None:
+async def test_posting_outside_joined_rooms_is_refused(connect: Connect) -> None:
     """Posting to a room one has not joined is an error and reaches no one."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -87,7 +88,7 @@ async def test_posting_outside_joined_rooms_is_refused(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_join_and_leave_notices(connect) -> None:
+async def test_join_and_leave_notices(connect: Connect) -> None:
     """Members see a user join, leave by frame, and leave by disconnecting."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -108,7 +109,7 @@ async def test_join_and_leave_notices(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_presence_lists_the_users_in_the_room(connect) -> None:
+async def test_presence_lists_the_users_in_the_room(connect: Connect) -> None:
     """Presence names each user in the room once."""
     alice, bob = await connect(), await connect()
     await alice.join("alice", room="dev")
@@ -119,7 +120,7 @@ async def test_presence_lists_the_users_in_the_room(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_name_online_is_refused_case_insensitively(connect) -> None:
+async def test_name_online_is_refused_case_insensitively(connect: Connect) -> None:
     """A second connection cannot take an online name, whatever its case."""
     alice, imposter = await connect(), await connect()
     await alice.join("Alice")
@@ -132,7 +133,7 @@ async def test_name_online_is_refused_case_insensitively(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_token_lets_a_second_connection_join_as_the_same_user(connect) -> None:
+async def test_token_lets_a_second_connection_join_as_the_same_user(connect: Connect) -> None:
     """With the welcome's token, a second tab joins as the same user and shares DMs."""
     tab1, tab2, bob = await connect(), await connect(), await connect()
     token = (await tab1.join("alice"))["token"]
@@ -144,7 +145,7 @@ async def test_token_lets_a_second_connection_join_as_the_same_user(connect) -> 
 
 
 @pytest.mark.gen_test
-async def test_a_name_is_free_once_its_user_is_gone(connect, app) -> None:
+async def test_a_name_is_free_once_its_user_is_gone(connect: Connect, app: ChatApplication) -> None:
     """After the last connection of a user closes, anyone may take the name."""
     first = await connect()
     await first.join("alice")
@@ -156,7 +157,7 @@ async def test_a_name_is_free_once_its_user_is_gone(connect, app) -> None:
 
 
 @pytest.mark.gen_test
-async def test_impersonation_is_refused(connect) -> None:
+async def test_impersonation_is_refused(connect: Connect) -> None:
     """A frame claiming another username than the joined one is refused, never obeyed."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -169,7 +170,7 @@ async def test_impersonation_is_refused(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_dm_reaches_only_the_two_parties(connect) -> None:
+async def test_dm_reaches_only_the_two_parties(connect: Connect) -> None:
     """A DM reaches every connection of the recipient and the sender's, and no one else."""
     alice, alice2, bob, carol = await connect(), await connect(), await connect(), await connect()
     token = (await alice.join("alice"))["token"]
@@ -185,7 +186,7 @@ async def test_dm_reaches_only_the_two_parties(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_dm_to_an_offline_user_is_an_error(connect) -> None:
+async def test_dm_to_an_offline_user_is_an_error(connect: Connect) -> None:
     """A DM to nobody online is refused with not_online."""
     alice = await connect()
     await alice.join("alice")
@@ -195,7 +196,7 @@ async def test_dm_to_an_offline_user_is_an_error(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_typing_reaches_the_other_members_only(connect) -> None:
+async def test_typing_reaches_the_other_members_only(connect: Connect) -> None:
     """Typing goes to the room's other members, not the typist, and is throttled."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -209,7 +210,7 @@ async def test_typing_reaches_the_other_members_only(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_email_never_leaves_the_server(connect) -> None:
+async def test_email_never_leaves_the_server(connect: Connect) -> None:
     """No frame sent to anyone contains a user's email address."""
     alice, bob = await connect(), await connect()
     await alice.send({"type": "join", "username": "alice", "email": "alice.secret@example.com"})
@@ -228,7 +229,7 @@ async def test_email_never_leaves_the_server(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_errors_do_not_touch_anyone_else(connect) -> None:
+async def test_errors_do_not_touch_anyone_else(connect: Connect) -> None:
     """Garbage from one client gets it an error and leaves the others' stream unchanged."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -242,7 +243,7 @@ async def test_errors_do_not_touch_anyone_else(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_connections_read_general_before_joining(connect) -> None:
+async def test_connections_read_general_before_joining(connect: Connect) -> None:
     """A connection that has not joined receives general's messages, and nothing else."""
     watcher, alice = await connect(), await connect()
     await alice.join("alice")
@@ -256,7 +257,7 @@ async def test_connections_read_general_before_joining(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_new_connection_reads_recent_history_of_general(connect) -> None:
+async def test_new_connection_reads_recent_history_of_general(connect: Connect) -> None:
     """A connection first receives general's recent messages as message events."""
     alice = await connect()
     await alice.join("alice")
@@ -267,7 +268,7 @@ async def test_new_connection_reads_recent_history_of_general(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_tutorial_frame_joins_and_posts(connect) -> None:
+async def test_tutorial_frame_joins_and_posts(connect: Connect) -> None:
     """The tutorial's exact frame joins general and posts; typed clients see both."""
     alice, legacy = await connect(), await connect()
     await alice.join("alice")
@@ -283,7 +284,7 @@ async def test_tutorial_frame_joins_and_posts(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_legacy_connection_receives_only_message_events(connect) -> None:
+async def test_legacy_connection_receives_only_message_events(connect: Connect) -> None:
     """Notices, presence and typing never reach a tutorial client; messages do."""
     legacy, alice = await connect(), await connect()
     await legacy.send(LEGACY)
@@ -297,7 +298,7 @@ async def test_legacy_connection_receives_only_message_events(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_legacy_errors_render_as_chat_lines(connect) -> None:
+async def test_legacy_errors_render_as_chat_lines(connect: Connect) -> None:
     """A tutorial client's error carries username and message so its page can show it."""
     first, second = await connect(), await connect()
     await first.send(LEGACY)
@@ -310,7 +311,7 @@ async def test_legacy_errors_render_as_chat_lines(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_legacy_frames_must_keep_their_username(connect) -> None:
+async def test_legacy_frames_must_keep_their_username(connect: Connect) -> None:
     """A later tutorial frame under another name is refused and not relayed."""
     legacy, alice = await connect(), await connect()
     await legacy.send(LEGACY)
@@ -323,7 +324,7 @@ async def test_legacy_frames_must_keep_their_username(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_legacy_frame_with_empty_message_only_joins(connect) -> None:
+async def test_legacy_frame_with_empty_message_only_joins(connect: Connect) -> None:
     """A tutorial frame with an empty message joins without posting."""
     legacy, alice = await connect(), await connect()
     await alice.join("alice")
@@ -334,7 +335,7 @@ async def test_legacy_frame_with_empty_message_only_joins(connect) -> None:
 
 @pytest.mark.settings(rate_limit=0)
 @pytest.mark.gen_test
-async def test_too_many_rooms_is_refused(connect, app) -> None:
+async def test_too_many_rooms_is_refused(connect: Connect, app: ChatApplication) -> None:
     """Joining past max-rooms-per-connection is an error naming the limit."""
     alice: ChatClient = await connect()
     limit = app.hub.settings.max_rooms_per_connection
@@ -346,7 +347,7 @@ async def test_too_many_rooms_is_refused(connect, app) -> None:
 
 
 @pytest.mark.gen_test
-async def test_empty_rooms_are_forgotten(connect, app) -> None:
+async def test_empty_rooms_are_forgotten(connect: Connect, app: ChatApplication) -> None:
     """A room with no members left is removed; general always stays."""
     alice = await connect()
     await alice.join("alice", room="tmp")

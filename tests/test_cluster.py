@@ -142,6 +142,11 @@ async def wait_health(nodes: list[Node], status: int, broker: str,
         await asyncio.sleep(0.1)
 
 
+def has(key: str, value: Any) -> Callable[[dict[str, Any]], bool]:
+    """A match for frames_until: the frame's `key` is `value`."""
+    return lambda frame: frame.get(key) == value
+
+
 async def frames_until(client: ChatClient, match: Callable[[dict[str, Any]], bool],
                        timeout: float = WAIT_S) -> list[dict[str, Any]]:
     """Every frame received up to and including the first one that `match`es."""
@@ -291,7 +296,8 @@ async def test_a_dm_reaches_a_user_on_another_node(
         assert (got["id"], got["from"]) == (ack["id"], "alice"), got
 
     await bob.send({"type": "dm", "to": "alice", "text": "what?", "cid": "d2"})
-    reply = await expect(bob, "dm", cid="d2", **{"from": "bob"})
+    from_bob: dict[str, Any] = {"from": "bob"}
+    reply = await expect(bob, "dm", cid="d2", **from_bob)
     assert reply["id"] == ack["id"] + 1, reply  # one conversation, one sequence of ids
     for client in (alice, bob_tab):
         assert (await expect(client, "dm", message="what?"))["id"] == reply["id"]
@@ -561,7 +567,7 @@ async def test_one_message_reaches_members_on_three_nodes_exactly_once(
         await sender.send({"type": "message", "room": "tri", "text": text, "cid": text})
         got = []
         for client in clients:
-            frames = await frames_until(client, lambda f, text=text: f.get("message") == text)
+            frames = await frames_until(client, has("message", text))
             got.append([(f["id"], f["message"]) for f in frames if f.get("type") == "message"])
         assert got == [[(got[0][0][0], text)]] * 3, got
         ids.append(got[0][0][0])
@@ -623,7 +629,7 @@ async def node_in_process(url: str, **broker_options: Any) -> AsyncIterator[
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_node_cut_off_from_pub_sub_catches_its_clients_up_from_history(
-    redis_db: str, ws: WsConnect, loop_errors: list[dict[str, Any]],
+    redis_db: str, ws: WsConnect,
 ) -> None:
     """What is published while a node's subscriber is cut off reaches its clients when back."""
     async with node_in_process(redis_db) as (a_port, _), \
@@ -642,7 +648,7 @@ async def test_a_node_cut_off_from_pub_sub_catches_its_clients_up_from_history(
         for cid in ("m0", "m1", "m2"):
             for _attempt in range(50):
                 await alice.send({"type": "message", "room": "news", "text": cid, "cid": cid})
-                reply = (await frames_until(alice, lambda f, c=cid: f.get("cid") == c))[-1]
+                reply = (await frames_until(alice, has("cid", cid)))[-1]
                 if reply["type"] == "message":
                     break
                 await asyncio.sleep(0.02)  # broker_down: node a is not back yet

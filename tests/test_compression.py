@@ -11,36 +11,40 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tornado.websocket import websocket_connect
+from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from chat.config import ConfigError, Settings
+from chat_server import ChatApplication
+from tests.helpers import Connect, RawConnect
 
 
-async def chat_client(ws_url: str):
+async def chat_client(ws_url: str) -> WebSocketClientConnection:
     conn = await websocket_connect(ws_url, compression_options={})
     await conn.write_message(json.dumps({"type": "join", "username": "zip"}))
     return conn
 
 
 @pytest.mark.gen_test
-async def test_compression_is_off_by_default(ws_url) -> None:
+async def test_compression_is_off_by_default(ws_url: str) -> None:
     """A client offering permessage-deflate is answered without it."""
     conn = await chat_client(ws_url)
+    assert conn.headers is not None
     assert "Sec-WebSocket-Extensions" not in conn.headers
-    assert json.loads(await conn.read_message())["type"] == "welcome"
+    assert json.loads(await conn.read_message() or "")["type"] == "welcome"
     conn.close()
 
 
 @pytest.mark.settings(compression=True)
 @pytest.mark.gen_test
-async def test_compressed_connections_chat_with_plain_ones(ws_url, connect) -> None:
+async def test_compressed_connections_chat_with_plain_ones(ws_url: str, connect: Connect) -> None:
     """With --compression a deflate client and a plain one exchange messages."""
     zipped = await chat_client(ws_url)
+    assert zipped.headers is not None
     assert "permessage-deflate" in zipped.headers["Sec-WebSocket-Extensions"]
     plain = await connect()
     await plain.join("plain")
     await plain.send({"type": "message", "text": "hello " * 200})
-    while (event := json.loads(await zipped.read_message()))["type"] != "message":
+    while (event := json.loads(await zipped.read_message() or ""))["type"] != "message":
         pass
     assert event["message"] == ("hello " * 200)
     await zipped.write_message(json.dumps({"type": "message", "text": "back"}))
@@ -57,7 +61,9 @@ def inflater(bits: int) -> Callable[[bytes], dict[str, Any]]:
 
 @pytest.mark.settings(compression=True, max_text_chars=20_000)
 @pytest.mark.gen_test
-async def test_the_deflate_window_is_bounded_both_ways(raw_connect, connect) -> None:
+async def test_the_deflate_window_is_bounded_both_ways(
+    raw_connect: RawConnect, connect: Connect,
+) -> None:
     """The client's window is answered with 2**12 bytes, and the server's own fits in it."""
     raw = await raw_connect(extensions="permessage-deflate; client_max_window_bits")
     assert "client_max_window_bits=12" in raw.head
@@ -77,8 +83,9 @@ async def test_the_deflate_window_is_bounded_both_ways(raw_connect, connect) -> 
                       history_bytes_per_s=0, max_text_chars=60_000,
                       max_message_bytes=128 * 1024)
 @pytest.mark.gen_test(timeout=60)
-async def test_compressed_replies_larger_than_the_limit_evict_no_one(raw_connect, connect,
-                                                                     app) -> None:
+async def test_compressed_replies_larger_than_the_limit_evict_no_one(
+    raw_connect: RawConnect, connect: Connect, app: ChatApplication,
+) -> None:
     """Compressed history over the limit is kept, unread; compressed live traffic is not."""
     alice = await connect()
     await alice.join("alice")
@@ -96,7 +103,7 @@ async def test_compressed_replies_larger_than_the_limit_evict_no_one(raw_connect
     await asyncio.sleep(0.5)  # bob reads nothing yet: the replies wait in the stream
     assert app.hub.stats.evicted == 0
     inflate = inflater(15)
-    pages = []
+    pages: list[str] = []
     while len(pages) < 100:
         event = inflate((await bob.read_frame())[1])
         if event["type"] == "history" and "more" in event and "recovered" not in event:
@@ -118,5 +125,6 @@ async def test_compressed_replies_larger_than_the_limit_evict_no_one(raw_connect
 def test_deflate_bounds_out_of_range_are_refused(setting: str, value: int, rule: str) -> None:
     """A window or memLevel zlib cannot take is a settings error naming the value and range."""
     flag = setting.replace("_", "-")
+    options: dict[str, Any] = {setting: value}
     with pytest.raises(ConfigError, match=f"--{flag} is {value}; it must be {rule}"):
-        Settings(**{setting: value})
+        Settings(**options)

@@ -6,21 +6,26 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
+from tornado.ioloop import IOLoop
 
 from chat.config import Settings
 from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
-from tests.serverproc import assert_one_line_error, free_port, run
+from tests.helpers import Connect
+from tests.serverproc import Spawn, WsConnect, assert_one_line_error, free_port, run
 
 
 @pytest.mark.subprocess
 @pytest.mark.gen_test(timeout=60)
-async def test_every_acknowledged_message_survives_kill_9(spawn, ws, tmp_path: Path) -> None:
+async def test_every_acknowledged_message_survives_kill_9(
+    spawn: Spawn, ws: WsConnect, tmp_path: Path,
+) -> None:
     """Messages acknowledged before a SIGKILL are all in history after a restart, once each."""
     db = str(tmp_path / "chat.db")
     port = free_port()
@@ -40,7 +45,7 @@ async def test_every_acknowledged_message_survives_kill_9(spawn, ws, tmp_path: P
 
     async def collect() -> None:
         while True:
-            frame = await sender.recv()
+            frame = await sender.recv_or_none()
             if frame is None:
                 return
             if frame.get("type") == "message":
@@ -60,7 +65,7 @@ async def test_every_acknowledged_message_survives_kill_9(spawn, ws, tmp_path: P
     spawn(f"--port={port}", f"--db={db}", "--rate-limit=0", ready_port=port)
     reader = await ws(port)
     await reader.join("reader", room="durable")
-    stored: list[dict] = []
+    stored: list[dict[str, Any]] = []
     before = None
     while True:
         request = {"type": "history", "room": "durable", "limit": 200}
@@ -104,7 +109,7 @@ def db_path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app(settings: Settings, db_path: str, io_loop) -> ChatApplication:
+def app(settings: Settings, db_path: str, io_loop: IOLoop) -> Iterator[ChatApplication]:
     """The app on a SQLite store that gives up on a locked file after 0.2 s."""
     store = SQLiteStore(db_path, lock_timeout_s=0.2)
     io_loop.run_sync(store.start)
@@ -112,9 +117,10 @@ def app(settings: Settings, db_path: str, io_loop) -> ChatApplication:
     io_loop.run_sync(store.close)
 
 
+@pytest.mark.expect_errors(r"chat\.messages: could not store a message.*database is locked")
 @pytest.mark.gen_test(timeout=30)
 async def test_a_store_failure_reaches_the_sender_only_and_the_server_goes_on(
-        connect, db_path: str) -> None:
+        connect: Connect, db_path: str) -> None:
     """While the file is locked, a post gets store_failed, nobody receives it; then all recovers."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -144,9 +150,10 @@ async def health(port: int) -> tuple[int, dict[str, Any]]:
     return response.code, json.loads(response.body)
 
 
+@pytest.mark.expect_errors(r"chat\.messages: could not store a message.*database is locked")
 @pytest.mark.gen_test(timeout=30)
 async def test_healthz_reports_a_store_that_refuses_messages(
-        connect, db_path: str, http_port: int) -> None:
+        connect: Connect, db_path: str, http_port: int) -> None:
     """/healthz answers 503 "store": "failing" after a failed append, and ok after a success."""
     alice = await connect()
     await alice.join("alice")

@@ -28,6 +28,9 @@ class Recorder:
     def send(self, frame: Frame) -> None:
         self.frames.append(json.loads(frame.payload))
 
+    def reply(self, frame: Frame) -> None:
+        raise AssertionError("fan-out never replies to a command")
+
     def close(self, code: int, reason: str) -> None:
         raise AssertionError("fan-out never closes a connection")
 

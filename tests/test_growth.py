@@ -12,12 +12,14 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chat.store import SQLiteStore, StoredMessage, sqlite_schema
 from chat.store.base import DAY_MS, IDEMPOTENCY_WINDOW_MS
-from tests.helpers import TIMEOUT_S, RawClient
+from chat_server import ChatApplication
+from tests.helpers import TIMEOUT_S, ChatClient, Connect, RawClient
 
 AVATAR = "https://www.gravatar.com/avatar/0123456789abcdef0123456789abcdef?d=identicon&s=80"
 
@@ -163,7 +165,8 @@ async def test_a_file_of_the_previous_schema_upgrades_in_place(db: str) -> None:
 # Room creations per user and per address, over a real server
 
 
-async def join(client, username: str, room: str, **extra) -> dict:
+async def join(client: ChatClient, username: str, room: str,
+               **extra: Any) -> dict[str, Any]:
     """Send a join; the welcome, or the error that refused it."""
     await client.send({"type": "join", "username": username, "room": room, **extra})
     while True:
@@ -173,7 +176,7 @@ async def join(client, username: str, room: str, **extra) -> dict:
             return frame
 
 
-async def raw_join_from(address: str, port: int, username: str, room: str) -> dict:
+async def raw_join_from(address: str, port: int, username: str, room: str) -> dict[str, Any]:
     """Join over a socket whose source address is `address` (any of 127/8 reaches the
     server); the welcome, or the error that refused it."""
     sock = socket.socket()
@@ -192,7 +195,7 @@ async def raw_join_from(address: str, port: int, username: str, room: str) -> di
         client.send_text({"type": "join", "username": username, "room": room})
         while True:
             _, payload = await client.read_frame()
-            frame = json.loads(payload)
+            frame: dict[str, Any] = json.loads(payload)
             if frame["type"] in ("welcome", "error"):
                 return frame
     finally:
@@ -204,7 +207,9 @@ async def raw_join_from(address: str, port: int, username: str, room: str) -> di
 @pytest.mark.settings(room_creations_per_user=3, room_creations_per_ip=0,
                       max_connections_per_ip=0, rate_limit=0)
 @pytest.mark.gen_test
-async def test_one_user_opens_at_most_its_room_creations_per_hour(connect, app) -> None:
+async def test_one_user_opens_at_most_its_room_creations_per_hour(
+    connect: Connect, app: ChatApplication,
+) -> None:
     """A user's joins to rooms not open here are refused past room-creations-per-user, over
     all its connections; rooms already open stay open to it, and other users are unaffected."""
     laptop = await connect()
@@ -225,7 +230,9 @@ async def test_one_user_opens_at_most_its_room_creations_per_hour(connect, app) 
 @pytest.mark.settings(room_creations_per_user=0, room_creations_per_ip=4, max_rooms=20,
                       rate_limit=0)
 @pytest.mark.gen_test
-async def test_one_address_cannot_fill_max_rooms(connect, app, http_port) -> None:
+async def test_one_address_cannot_fill_max_rooms(
+    connect: Connect, app: ChatApplication, http_port: int,
+) -> None:
     """Many users from one address open at most room-creations-per-ip new rooms between them,
     far from max-rooms; a client from another address still opens one."""
     outcomes = []

@@ -5,20 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from tornado.ioloop import IOLoop
 
 from chat.config import Settings
-from chat.store import MemoryStore, SQLiteStore
+from chat.store import HistoryStore, MemoryStore, SQLiteStore
 from chat.store.redis import RedisStore
 from chat_server import ChatApplication, make_app
+from tests.helpers import ChatClient, Connect, RawConnect
 
 pytestmark = pytest.mark.usefixtures("app")  # so that each test runs on every backend
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def app(request, settings: Settings, tmp_path, io_loop) -> ChatApplication:
+def app(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path, io_loop: IOLoop,
+) -> Iterator[ChatApplication]:
     """The app on each history backend (on Redis, with this test's own key prefix)."""
+    store: HistoryStore
     if request.param == "memory":
         store = MemoryStore(settings.history_per_room)
     elif request.param == "redis":
@@ -31,7 +39,7 @@ def app(request, settings: Settings, tmp_path, io_loop) -> ChatApplication:
     io_loop.run_sync(store.close)
 
 
-async def post(client, texts, room="general"):
+async def post(client: ChatClient, texts: Iterable[str], room: str = "general") -> list[int]:
     """Post texts and wait for each acknowledgement; their ids."""
     ids = []
     for text in texts:
@@ -40,7 +48,7 @@ async def post(client, texts, room="general"):
     return ids
 
 
-async def join_reply(client, **join):
+async def join_reply(client: ChatClient, **join: Any) -> dict[str, Any]:
     """Send a join; its history frame."""
     await client.send({"type": "join", **join})
     await client.recv_type("welcome")
@@ -49,7 +57,7 @@ async def join_reply(client, **join):
 
 @pytest.mark.settings(history_on_join=3, rate_limit=0)
 @pytest.mark.gen_test
-async def test_joining_sends_the_last_messages_before_live_ones(connect) -> None:
+async def test_joining_sends_the_last_messages_before_live_ones(connect: Connect) -> None:
     """A join is followed by the room's last history-on-join messages, oldest first."""
     alice = await connect()
     await alice.join("alice", room="dev")
@@ -64,7 +72,7 @@ async def test_joining_sends_the_last_messages_before_live_ones(connect) -> None
 
 @pytest.mark.settings(rate_limit=0)
 @pytest.mark.gen_test
-async def test_history_pages_backwards(connect) -> None:
+async def test_history_pages_backwards(connect: Connect) -> None:
     """`history` with `before` returns the page just older, and says whether more exist."""
     alice = await connect()
     await alice.join("alice", room="dev")
@@ -80,7 +88,7 @@ async def test_history_pages_backwards(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_history_of_a_room_not_joined_is_refused(connect) -> None:
+async def test_history_of_a_room_not_joined_is_refused(connect: Connect) -> None:
     """Only members read a room's history."""
     alice, bob = await connect(), await connect()
     await alice.join("alice", room="secret")
@@ -90,7 +98,7 @@ async def test_history_of_a_room_not_joined_is_refused(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_dm_history_is_visible_only_to_its_two_parties(connect) -> None:
+async def test_dm_history_is_visible_only_to_its_two_parties(connect: Connect) -> None:
     """A DM conversation's history is readable by its two parties and no one else."""
     alice, bob, carol = await connect(), await connect(), await connect()
     await alice.join("alice")
@@ -110,7 +118,7 @@ async def test_dm_history_is_visible_only_to_its_two_parties(connect) -> None:
 
 @pytest.mark.settings(history_on_join=50, rate_limit=0)
 @pytest.mark.gen_test
-async def test_resume_replays_exactly_what_was_missed(connect) -> None:
+async def test_resume_replays_exactly_what_was_missed(connect: Connect) -> None:
     """A join with `since` replays exactly the later messages, then live ones."""
     alice, bob = await connect(), await connect()
     await alice.join("alice", room="dev")
@@ -126,7 +134,7 @@ async def test_resume_replays_exactly_what_was_missed(connect) -> None:
 
 @pytest.mark.settings(history_on_join=3, rate_limit=0)
 @pytest.mark.gen_test
-async def test_resume_past_the_replay_limit_says_not_recovered(connect) -> None:
+async def test_resume_past_the_replay_limit_says_not_recovered(connect: Connect) -> None:
     """Missing more than the replay limit sends the latest ones with recovered false."""
     alice = await connect()
     await alice.join("alice", room="dev")
@@ -139,7 +147,7 @@ async def test_resume_past_the_replay_limit_says_not_recovered(connect) -> None:
 
 @pytest.mark.settings(history_on_join=200, rate_limit=0)
 @pytest.mark.gen_test(timeout=30)
-async def test_resume_while_others_post_has_no_gap_and_no_repeat(connect) -> None:
+async def test_resume_while_others_post_has_no_gap_and_no_repeat(connect: Connect) -> None:
     """Rejoining while messages keep arriving yields every id once, in order."""
     poster, reader = await connect(), await connect()
     await poster.join("poster", room="busy")
@@ -176,7 +184,7 @@ async def test_resume_while_others_post_has_no_gap_and_no_repeat(connect) -> Non
 
 
 @pytest.mark.gen_test
-async def test_a_repeated_cid_is_stored_and_broadcast_once(connect) -> None:
+async def test_a_repeated_cid_is_stored_and_broadcast_once(connect: Connect) -> None:
     """The same cid from the same user yields one message; the repeat gets the original."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -195,7 +203,7 @@ async def test_a_repeated_cid_is_stored_and_broadcast_once(connect) -> None:
 
 
 @pytest.mark.gen_test
-async def test_a_repeated_dm_cid_is_delivered_once(connect) -> None:
+async def test_a_repeated_dm_cid_is_delivered_once(connect: Connect) -> None:
     """A resent DM with the same cid reaches the recipient once."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -211,7 +219,7 @@ async def test_a_repeated_dm_cid_is_delivered_once(connect) -> None:
 
 @pytest.mark.settings(rate_limit=0)
 @pytest.mark.gen_test
-async def test_a_cid_reused_for_another_room_or_a_dm_is_refused(connect) -> None:
+async def test_a_cid_reused_for_another_room_or_a_dm_is_refused(connect: Connect) -> None:
     """A cid sent again to another room or as a DM is refused with cid_reused: nothing is
     stored or delivered there, and a repeat in its own room still gets the original."""
     alice, bob = await connect(), await connect()
@@ -241,7 +249,7 @@ async def test_a_cid_reused_for_another_room_or_a_dm_is_refused(connect) -> None
 
 @pytest.mark.settings(history_on_join=2, rate_limit=0)
 @pytest.mark.gen_test
-async def test_tutorial_client_gets_recent_history_as_messages(connect) -> None:
+async def test_tutorial_client_gets_recent_history_as_messages(connect: Connect) -> None:
     """A tutorial client connecting receives general's recent messages as message events."""
     alice = await connect()
     await alice.join("alice")
@@ -253,7 +261,7 @@ async def test_tutorial_client_gets_recent_history_as_messages(connect) -> None:
 
 @pytest.mark.settings(history_on_join=2, rate_limit=0)
 @pytest.mark.gen_test
-async def test_watcher_joining_general_with_since_gets_only_what_it_lacks(connect) -> None:
+async def test_watcher_joining_general_with_since_gets_only_what_it_lacks(connect: Connect) -> None:
     """A connection that read general before joining is not sent those messages again."""
     alice = await connect()
     await alice.join("alice")
@@ -267,7 +275,9 @@ async def test_watcher_joining_general_with_since_gets_only_what_it_lacks(connec
 
 @pytest.mark.settings(history_per_room=3, rate_limit=0)
 @pytest.mark.gen_test
-async def test_resume_across_pruned_messages_says_not_recovered(connect, app) -> None:
+async def test_resume_across_pruned_messages_says_not_recovered(
+    connect: Connect, app: ChatApplication,
+) -> None:
     """When retention dropped some missed messages, the reply says recovered false."""
     alice = await connect()
     await alice.join("alice", room="dev")
@@ -283,7 +293,7 @@ async def test_resume_across_pruned_messages_says_not_recovered(connect, app) ->
 @pytest.mark.gen_test
 @pytest.mark.parametrize("ahead", [1, 1000, 2**53 - 1])
 async def test_resume_beyond_the_last_id_says_not_recovered_with_the_latest(
-        connect, ahead) -> None:
+        connect: Connect, ahead: int) -> None:
     """A `since` past the room's last id gets recovered false and the latest messages."""
     alice = await connect()
     await alice.join("alice", room="dev")
@@ -300,11 +310,12 @@ async def test_resume_beyond_the_last_id_says_not_recovered_with_the_latest(
 
 @pytest.mark.settings(history_on_join=3, rate_limit=0)
 @pytest.mark.gen_test
-async def test_watcher_resuming_beyond_the_last_id_says_not_recovered(connect) -> None:
+async def test_watcher_resuming_beyond_the_last_id_says_not_recovered(connect: Connect) -> None:
     """A connection that read general first and joins it with a `since` too far is told so."""
     alice = await connect()
     await alice.join("alice")
     ids = await post(alice, [f"m{n}" for n in range(5)])
+    answer: tuple[bool, list[Any], bool]
     for since, answer in ((2**53 - 1, (False, [], True)), (ids[-1], (True, [], False))):
         late = await connect()
         assert [(await late.recv())["id"] for _ in range(3)] == ids[-3:]  # read before joining
@@ -319,7 +330,7 @@ async def test_watcher_resuming_beyond_the_last_id_says_not_recovered(connect) -
     {"type": "history", "room": "general", "before": 2**63},
 ])
 async def test_an_integer_past_2_63_is_refused_and_the_connection_stays_open(
-        raw_connect, frame) -> None:
+        raw_connect: RawConnect, frame: dict[str, Any]) -> None:
     """`since` or `before` of 2^63 and more gets invalid_field; the same connection goes on."""
     raw = await raw_connect()
     if frame["type"] == "history":

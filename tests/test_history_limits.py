@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tornado.ioloop import IOLoop
 
 from chat.config import Settings
 from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
-from tests.helpers import ChatClient
+from tests.helpers import ChatClient, Connect
 
 EMOJI_TEXT = "😀" * 4000  # 4,000 characters; 16,000 bytes of JSON
 ESCAPED_TEXT = '"\\' * 2000  # 4,000 characters; 8,000 bytes of JSON (each one escaped)
@@ -54,7 +57,7 @@ async def join_measured(client: ChatClient, **join: Any) -> tuple[int, dict[str,
             return fed, event, size
 
 
-async def newcomer_fits(connect, text: str, budget: int) -> None:
+async def newcomer_fits(connect: Connect, text: str, budget: int) -> None:
     """Flood general and dev with 50 messages of `text`; a newcomer's history fits `budget`."""
     mallory = await connect()
     await mallory.join("mallory")
@@ -85,7 +88,7 @@ async def newcomer_fits(connect, text: str, budget: int) -> None:
 
 @pytest.mark.settings(rate_limit=0)
 @pytest.mark.gen_test(timeout=60)
-async def test_text_with_nul_characters_is_refused_and_newcomers_get_in(connect) -> None:
+async def test_text_with_nul_characters_is_refused_and_newcomers_get_in(connect: Connect) -> None:
     """The lock-out attack: 50 texts of 4,000 NULs are refused; a newcomer joins as usual."""
     mallory = await connect()
     await mallory.join("mallory")
@@ -102,21 +105,23 @@ async def test_text_with_nul_characters_is_refused_and_newcomers_get_in(connect)
 @pytest.mark.settings(rate_limit=0)
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.parametrize("text", [EMOJI_TEXT, ESCAPED_TEXT], ids=["emoji", "escaped"])
-async def test_history_of_wide_messages_is_sent_within_the_byte_budget(connect, text) -> None:
+async def test_history_of_wide_messages_is_sent_within_the_byte_budget(
+    connect: Connect, text: str,
+) -> None:
     """Join, resume and page each send at most history-max-bytes, the newest first."""
     await newcomer_fits(connect, text, DEFAULT_BUDGET)
 
 
 @pytest.mark.settings(rate_limit=0, max_queue_bytes=512 * 1024)
 @pytest.mark.gen_test(timeout=60)
-async def test_a_newcomer_is_not_dropped_for_the_history_it_is_sent(connect) -> None:
+async def test_a_newcomer_is_not_dropped_for_the_history_it_is_sent(connect: Connect) -> None:
     """With a queue bound below 50 wide messages, a newcomer still gets in and stays."""
     await newcomer_fits(connect, EMOJI_TEXT, 512 * 1024 // 4)
 
 
 @pytest.mark.settings(rate_limit=0, history_max_bytes=40_000, history_bytes_per_s=1000)
 @pytest.mark.gen_test(timeout=30)
-async def test_history_pages_are_limited_in_bytes_per_second(connect) -> None:
+async def test_history_pages_are_limited_in_bytes_per_second(connect: Connect) -> None:
     """A burst of page requests is answered up to the byte budget, then refused naming it."""
     alice = await connect()
     await alice.join("alice", room="dev")
@@ -137,7 +142,7 @@ async def test_history_pages_are_limited_in_bytes_per_second(connect) -> None:
 
 
 @pytest.fixture
-def app(settings: Settings, tmp_path, io_loop) -> ChatApplication:
+def app(settings: Settings, tmp_path: Path, io_loop: IOLoop) -> Iterator[ChatApplication]:
     """The app on a SQLite file of this test's own."""
     store = SQLiteStore(str(tmp_path / "history.db"), settings.history_per_room)
     io_loop.run_sync(store.start)
@@ -146,7 +151,9 @@ def app(settings: Settings, tmp_path, io_loop) -> ChatApplication:
 
 
 @pytest.mark.gen_test
-async def test_a_history_page_the_store_cannot_read_is_logged(connect, app, caplog) -> None:
+async def test_a_history_page_the_store_cannot_read_is_logged(
+    connect: Connect, app: ChatApplication, caplog: pytest.LogCaptureFixture,
+) -> None:
     """A page the store fails to read is answered store_failed and logged naming the room."""
     alice = await connect()
     await alice.join("alice", room="dev")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tornado.httpserver import HTTPServer
 
 from handlers.hosts import HostCheck, host_name
 from tests.helpers import UPGRADE, raw_response
@@ -30,7 +31,7 @@ def test_host_check_allows_addresses_localhost_and_listed_names() -> None:
 @pytest.mark.gen_test
 @pytest.mark.parametrize("path", ["/", "/healthz", "/metrics", "/static/style.css", "/nowhere"])
 async def test_a_request_for_another_host_gets_400_on_every_route(
-        http_server, http_port, path) -> None:
+        http_server: HTTPServer, http_port: int, path: str) -> None:
     """A Host the server does not serve (a DNS-rebinding page) gets 400 on any path."""
     request = f"GET {path} HTTP/1.1\nHost: {{}}:{http_port}\n"
     code, _ = await raw_response(http_port, request.format("evil.example"))
@@ -40,7 +41,9 @@ async def test_a_request_for_another_host_gets_400_on_every_route(
 
 
 @pytest.mark.gen_test
-async def test_a_dns_rebinding_page_cannot_open_the_websocket(http_server, http_port) -> None:
+async def test_a_dns_rebinding_page_cannot_open_the_websocket(
+    http_server: HTTPServer, http_port: int,
+) -> None:
     """An upgrade whose Origin matches its Host passes only if the Host is served."""
     rebound = f"evil.example:{http_port}"
     code, _ = await raw_response(
@@ -55,7 +58,7 @@ async def test_a_dns_rebinding_page_cannot_open_the_websocket(http_server, http_
 
 @pytest.mark.settings(allowed_hosts=["chat.example.org"])
 @pytest.mark.gen_test
-async def test_allowed_hosts_names_the_public_name(http_server, http_port) -> None:
+async def test_allowed_hosts_names_the_public_name(http_server: HTTPServer, http_port: int) -> None:
     """A name in --allowed-hosts is served, with or without a port, in any case."""
     for host in ("chat.example.org", "CHAT.example.org:443", "chat.example.org."):
         code, _ = await raw_response(http_port, f"GET /healthz HTTP/1.1\nHost: {host}\n")

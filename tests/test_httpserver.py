@@ -17,11 +17,14 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from handlers.httpserver import ChatHTTPServer
-from tests.serverproc import ROOT, child_env, free_port, healthz
+from tests.helpers import Connect
+from tests.serverproc import ROOT, Spawn, child_env, free_port, healthz
 
 GENEROUS_S = 5.0  # far more than any limit set below; the old server waited an hour
 HALF_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: headers never end
 BIG_BODY_BYTES = 32 * 1024 * 1024
+# The `starved_child` fixture: the process, its port and its stderr log.
+StarvedChild = tuple[subprocess.Popen[bytes], int, Path]
 
 
 async def open_half(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -49,7 +52,7 @@ async def settled(server: ChatHTTPServer, unfinished: int) -> None:
 @pytest.mark.settings(header_timeout=0.3)
 @pytest.mark.gen_test(timeout=15)
 async def test_half_a_request_header_is_closed_after_the_header_timeout(
-        http_server, http_port) -> None:
+        http_server: ChatHTTPServer, http_port: int) -> None:
     """A connection that never finishes its request headers is closed after header-timeout."""
     reader, writer = await open_half(http_port)
     assert await closed_by_server(reader)
@@ -59,7 +62,7 @@ async def test_half_a_request_header_is_closed_after_the_header_timeout(
 @pytest.mark.settings(idle_timeout=0.3)
 @pytest.mark.gen_test(timeout=15)
 async def test_a_kept_alive_connection_is_closed_after_the_idle_timeout(
-        http_server, http_port) -> None:
+        http_server: ChatHTTPServer, http_port: int) -> None:
     """A kept-alive connection that sends no next request is closed after idle-timeout."""
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -72,7 +75,7 @@ async def test_a_kept_alive_connection_is_closed_after_the_idle_timeout(
 @pytest.mark.settings(max_unfinished_per_ip=3)
 @pytest.mark.gen_test(timeout=20)
 async def test_unfinished_connections_per_address_are_bounded(
-        http_server, http_port, connect) -> None:
+        http_server: ChatHTTPServer, http_port: int, connect: Connect) -> None:
     """Past max-unfinished-per-ip a new connection is closed at once; WebSockets don't count."""
     chatters = [await connect() for _ in range(5)]  # more than the bound, all upgraded
     await settled(http_server, 0)
@@ -93,7 +96,7 @@ async def test_unfinished_connections_per_address_are_bounded(
 @pytest.mark.settings(max_unfinished_per_ip=2)
 @pytest.mark.gen_test(timeout=20)
 async def test_idle_kept_alive_connections_make_room_for_new_ones(
-        http_server, http_port) -> None:
+        http_server: ChatHTTPServer, http_port: int) -> None:
     """At the bound, a new connection closes the address's oldest idle kept-alive one."""
     idle = []
     for _ in range(2):
@@ -111,7 +114,9 @@ async def test_idle_kept_alive_connections_make_room_for_new_ones(
 
 @pytest.mark.gen_test(timeout=20)
 @pytest.mark.parametrize("path", ["/", "/healthz", "/ws", "/nowhere"])
-async def test_a_large_body_is_refused_before_it_is_read(http_server, http_port, path) -> None:
+async def test_a_large_body_is_refused_before_it_is_read(
+    http_server: ChatHTTPServer, http_port: int, path: str,
+) -> None:
     """A POST announcing a large body gets 400 and a close from its headers alone, on any path."""
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
     writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -123,7 +128,7 @@ async def test_a_large_body_is_refused_before_it_is_read(http_server, http_port,
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_a_large_chunked_body_is_refused(http_server, http_port) -> None:
+async def test_a_large_chunked_body_is_refused(http_server: ChatHTTPServer, http_port: int) -> None:
     """A chunked body past a few KiB gets 400 and a close, before the rest is read."""
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
     writer.write(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -136,7 +141,7 @@ async def test_a_large_chunked_body_is_refused(http_server, http_port) -> None:
 
 @pytest.mark.settings(max_message_bytes=256 * 1024)
 @pytest.mark.gen_test(timeout=20)
-async def test_websocket_frames_up_to_max_message_bytes_still_pass(connect) -> None:
+async def test_websocket_frames_up_to_max_message_bytes_still_pass(connect: Connect) -> None:
     """The body limit leaves WebSocket frames alone: one of max-message-bytes is read."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")
@@ -178,7 +183,7 @@ def start_big_post(port: int, sent: int) -> socket.socket:
     return sock
 
 
-def test_large_posts_do_not_grow_the_process(spawn) -> None:
+def test_large_posts_do_not_grow_the_process(spawn: Spawn) -> None:
     """Eight unfinished POSTs of 24 MiB each leave the server's memory as it was."""
     port = free_port()
     child = spawn("--port", str(port), ready_port=port)
@@ -204,7 +209,7 @@ WRAPPER = (
 
 
 @pytest.fixture
-def starved_child(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+def starved_child(tmp_path: Path) -> Iterator[StarvedChild]:
     """chat_server.py under an open-files limit of CHILD_FILES; killed after the test."""
     port = free_port()
     log = tmp_path / "stderr.log"
@@ -226,7 +231,9 @@ def starved_child(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int
         proc.wait()
 
 
-def test_out_of_descriptors_the_server_pauses_logs_once_and_recovers(starved_child) -> None:
+def test_out_of_descriptors_the_server_pauses_logs_once_and_recovers(
+    starved_child: StarvedChild,
+) -> None:
     """With no descriptor left, accepting pauses: one log line, no busy loop; then it serves."""
     proc, port, log = starved_child
     holders = []
@@ -257,7 +264,7 @@ def test_out_of_descriptors_the_server_pauses_logs_once_and_recovers(starved_chi
     assert "accepting connections again" in log.read_text()
 
 
-def test_the_wrapper_limit_applies(starved_child) -> None:
+def test_the_wrapper_limit_applies(starved_child: StarvedChild) -> None:
     """The starved child really runs under CHILD_FILES open files (guards the test above)."""
     proc, _, _ = starved_child
     limits = Path(f"/proc/{proc.pid}/limits").read_text()

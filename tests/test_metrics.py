@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from tests.helpers import Connect
+
 
 def sample(text: str, name: str) -> float:
     for line in text.splitlines():
@@ -14,7 +16,9 @@ def sample(text: str, name: str) -> float:
 
 
 @pytest.mark.gen_test
-async def test_metrics_count_messages_deliveries_and_bytes(connect, http_port) -> None:
+async def test_metrics_count_messages_deliveries_and_bytes(
+    connect: Connect, http_port: int,
+) -> None:
     """After one message to two members, /metrics shows it, its deliveries and the bytes."""
     alice, bob = await connect(), await connect()
     await alice.join("alice")

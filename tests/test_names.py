@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from chat.names import name_key
-from tests.helpers import ChatClient
-
-Connect = Callable[..., Awaitable[ChatClient]]
+from tests.helpers import ChatClient, Connect
 
 # Look-alikes of `alice` and `josé` (both online) that a name key folds into theirs.
 TAKEN = {

@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from tornado.iostream import IOStream
 
 from chat.config import ConfigError, Settings
+from chat_server import ChatApplication
 from handlers.outbox import Flusher, Outbox
 from handlers.tornado_internals import write_backlog
-from tests.helpers import RawClient
+from tests.helpers import Connect, RawClient, RawConnect
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 class CountingSocket(socket.socket):
@@ -20,13 +26,17 @@ class CountingSocket(socket.socket):
 
     sends = 0
 
-    def send(self, data, flags=0):  # type: ignore[override]
+    def send(self, data: ReadableBuffer, flags: int = 0) -> int:
         CountingSocket.sends += 1
         return super().send(data, flags)
 
 
+# What `pair` and `tcp_pair` give a test: the server's end (the outbox writes there), the client's.
+SocketPair = tuple[socket.socket, socket.socket]
+
+
 @pytest.fixture
-def pair():
+def pair() -> Iterator[SocketPair]:
     left, right = socket.socketpair()
     counted = CountingSocket(fileno=left.detach())
     counted.setblocking(False)
@@ -46,7 +56,7 @@ async def read_all(sock: socket.socket, size: int) -> bytes:
 
 
 @pytest.mark.gen_test
-async def test_frames_of_one_iteration_go_out_in_one_send(pair) -> None:
+async def test_frames_of_one_iteration_go_out_in_one_send(pair: SocketPair) -> None:
     """A hundred frames queued in one loop iteration are written with one send."""
     left, right = pair
     stream = IOStream(left)
@@ -64,7 +74,7 @@ async def test_frames_of_one_iteration_go_out_in_one_send(pair) -> None:
 
 
 @pytest.mark.gen_test
-async def test_bytes_never_overtake_what_the_stream_holds(pair) -> None:
+async def test_bytes_never_overtake_what_the_stream_holds(pair: SocketPair) -> None:
     """With a backlog in the stream, queued frames follow Tornado's own writes in order."""
     left, right = pair
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -83,7 +93,7 @@ async def test_bytes_never_overtake_what_the_stream_holds(pair) -> None:
 
 
 @pytest.mark.gen_test
-async def test_overflow_evicts_once_and_stops_queueing(pair) -> None:
+async def test_overflow_evicts_once_and_stops_queueing(pair: SocketPair) -> None:
     """Past the limit the outbox calls its overflow callback once and drops further frames."""
     left, _right = pair
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -105,7 +115,7 @@ async def test_overflow_evicts_once_and_stops_queueing(pair) -> None:
 
 
 @pytest.mark.gen_test
-async def test_flushing_a_closed_stream_is_harmless(pair) -> None:
+async def test_flushing_a_closed_stream_is_harmless(pair: SocketPair) -> None:
     """Frames queued for a connection that closed are dropped without an error."""
     left, _right = pair
     stream = IOStream(left)
@@ -117,7 +127,7 @@ async def test_flushing_a_closed_stream_is_harmless(pair) -> None:
 
 
 @pytest.fixture
-def tcp_pair():
+def tcp_pair() -> Iterator[SocketPair]:
     """A loopback TCP connection: what a burst meets on a real server (kernel buffers of MBs)."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         right = socket.create_connection(server.getsockname())
@@ -130,7 +140,7 @@ def tcp_pair():
 
 
 @pytest.mark.gen_test
-async def test_a_burst_the_socket_takes_is_no_overflow(tcp_pair) -> None:
+async def test_a_burst_the_socket_takes_is_no_overflow(tcp_pair: SocketPair) -> None:
     """More than the limit queued in one iteration goes to the kernel as it grows: no eviction."""
     left, right = tcp_pair
     stream = IOStream(left)
@@ -147,7 +157,7 @@ async def test_a_burst_the_socket_takes_is_no_overflow(tcp_pair) -> None:
 
 
 @pytest.mark.gen_test
-async def test_frames_of_a_burst_keep_their_order_behind_the_stream(pair) -> None:
+async def test_frames_of_a_burst_keep_their_order_behind_the_stream(pair: SocketPair) -> None:
     """Frames written early in a burst still follow what Tornado queued on the stream."""
     left, right = pair
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -173,7 +183,7 @@ async def unread_backlog(outbox: Outbox, stream: IOStream, frames: list[bytes]) 
 
 
 @pytest.mark.gen_test
-async def test_a_reply_larger_than_the_limit_is_no_overflow(pair) -> None:
+async def test_a_reply_larger_than_the_limit_is_no_overflow(pair: SocketPair) -> None:
     """Unread bytes of a reply the client asked for do not count; live ones past the limit do."""
     left, _right = pair
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -192,7 +202,7 @@ async def test_a_reply_larger_than_the_limit_is_no_overflow(pair) -> None:
 
 
 @pytest.mark.gen_test
-async def test_a_reply_read_is_no_longer_credited(pair) -> None:
+async def test_a_reply_read_is_no_longer_credited(pair: SocketPair) -> None:
     """Once the client has read a reply, live bytes it leaves unread count in full."""
     left, right = pair
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -209,7 +219,7 @@ async def test_a_reply_read_is_no_longer_credited(pair) -> None:
 
 
 @pytest.mark.gen_test
-async def test_unread_replies_count_past_the_reply_limit(pair) -> None:
+async def test_unread_replies_count_past_the_reply_limit(pair: SocketPair) -> None:
     """A client that asks and never reads is dropped once its replies pass their own bound."""
     left, _right = pair
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -237,7 +247,9 @@ async def drain(raw: RawClient) -> None:
 @pytest.mark.settings(max_queue_bytes=256 * 1024, max_connections_per_ip=0, rate_limit=0,
                       max_text_chars=60_000, max_message_bytes=128 * 1024)
 @pytest.mark.gen_test(timeout=60)
-async def test_a_burst_of_posts_evicts_no_healthy_reader(connect, raw_connect, app) -> None:
+async def test_a_burst_of_posts_evicts_no_healthy_reader(
+    connect: Connect, raw_connect: RawConnect, app: ChatApplication,
+) -> None:
     """90 posters at once: every prompt reader gets every message; one that stopped is dropped."""
     readers = [await connect() for _ in range(50)]
     for n, reader in enumerate(readers):
@@ -283,7 +295,9 @@ async def test_a_burst_of_posts_evicts_no_healthy_reader(connect, raw_connect, a
 @pytest.mark.settings(max_queue_bytes=4096, rate_limit=0, history_bytes_per_s=0,
                       max_text_chars=60_000, max_message_bytes=128 * 1024)
 @pytest.mark.gen_test(timeout=60)
-async def test_replies_larger_than_the_limit_evict_no_one(connect, raw_connect, app) -> None:
+async def test_replies_larger_than_the_limit_evict_no_one(
+    connect: Connect, raw_connect: RawConnect, app: ChatApplication,
+) -> None:
     """A client sent more history than the limit is kept; live traffic it leaves unread is not."""
     alice = await connect()
     await alice.join("alice")
@@ -298,7 +312,7 @@ async def test_replies_larger_than_the_limit_evict_no_one(connect, raw_connect, 
         bob.send_text({"type": "history", "room": "general", "before": before, "limit": 1})
     await asyncio.sleep(0.5)  # bob reads nothing yet: the replies wait in the stream
     assert app.hub.stats.evicted == 0
-    pages = []
+    pages: list[int] = []
     while len(pages) < 100:
         opcode, payload = await bob.read_frame()
         assert opcode == 0x1

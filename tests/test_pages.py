@@ -7,13 +7,14 @@ import logging
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.httpserver import HTTPServer
 from tornado.testing import AsyncHTTPTestCase, gen_test
 from tornado.websocket import websocket_connect
 
 from chat.config import Settings
 from chat_server import ChatApplication, make_app
 from handlers.pages import SECURITY_HEADERS
-from tests.helpers import UPGRADE, raw_response
+from tests.helpers import UPGRADE, Connect, raw_response
 
 # What browsers accept for a module script (the HTML standard's JavaScript MIME types, in part).
 JAVASCRIPT_TYPES = {"text/javascript", "application/javascript", "application/x-javascript"}
@@ -82,7 +83,7 @@ class PageTest(AsyncHTTPTestCase):
         """A joined connection shows in /healthz."""
         conn = await websocket_connect(self.get_url("/ws").replace("http", "ws"))
         await conn.write_message(json.dumps({"type": "join", "username": "hc", "room": "x"}))
-        assert json.loads(await conn.read_message())["type"] == "welcome"
+        assert json.loads(await conn.read_message() or "")["type"] == "welcome"
         response = await self.http_client.fetch(self.get_url("/healthz"))
         body = json.loads(response.body)
         assert (body["connections"], body["users"], body["rooms"]) == (1, 1, 2)
@@ -94,7 +95,9 @@ class PageTest(AsyncHTTPTestCase):
 
 
 @pytest.mark.gen_test
-async def test_upgrades_are_logged_only_at_debug(connect, http_port, caplog) -> None:
+async def test_upgrades_are_logged_only_at_debug(
+    connect: Connect, http_port: int, caplog: pytest.LogCaptureFixture,
+) -> None:
     """A WebSocket upgrade writes no access-log line at INFO; a 404 still does."""
     caplog.set_level(logging.INFO, logger="tornado.access")
     await connect()
@@ -115,7 +118,7 @@ async def test_upgrades_are_logged_only_at_debug(connect, http_port, caplog) -> 
     ("GET /ws HTTP/1.1\nHost: evil.example\n", 400),
 ])
 async def test_every_response_carries_the_security_headers(
-        http_server, http_port, request_text, status) -> None:
+        http_server: HTTPServer, http_port: int, request_text: str, status: int) -> None:
     """Health, metrics, 404s and /ws refusals carry the page's security headers too."""
     code, headers = await raw_response(http_port, request_text)
     assert code == status
@@ -129,8 +132,8 @@ async def test_every_response_carries_the_security_headers(
     "GET /nowhere HTTP/1.1\nHost: 127.0.0.1\n",
     "GET /ws HTTP/1.1\nHost: 127.0.0.1\n" + UPGRADE,
 ])
-async def test_no_response_names_the_server_software(http_server, http_port,
-                                                     request_text) -> None:
+async def test_no_response_names_the_server_software(http_server: HTTPServer, http_port: int,
+                                                     request_text: str) -> None:
     """No response, WebSocket upgrades included, has a Server header naming Tornado."""
     code, headers = await raw_response(http_port, request_text)
     assert code in (200, 404, 101)

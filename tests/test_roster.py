@@ -296,11 +296,14 @@ async def test_after_the_roster_is_lost_names_held_are_claimed_again_first(
     """Roster lost: no new name for the node timeout; the holders' claims `again` come first."""
     async with cluster(redis_server) as chat:
         again: list[asyncio.Future[Claim | None]] = []
+        holder: Roster  # both are read by on_lost, which runs after they are set
+        ann_claim: Claim
         holder = await chat.node(on_lost=lambda: again.append(asyncio.ensure_future(
             holder.claim("ann", "Ann", "Ann.png", ann_claim.token, ann_claim.token, again=True))))
         other = await chat.node()
-        ann_claim = await claim(holder, "Ann")
-        assert ann_claim is not None
+        claimed = await claim(holder, "Ann")
+        assert claimed is not None
+        ann_claim = claimed
 
         await lose_everything(chat)
         # However the beats fall, the other node never gets the name held by the first one.

@@ -58,7 +58,7 @@ async def test_signal_closes_every_connection_with_1001_and_exits_0(
     sent = time.monotonic()
     child.proc.send_signal(signum)
     codes = await asyncio.gather(watcher.closed(EXIT_TIMEOUT_S), member.closed(EXIT_TIMEOUT_S))
-    assert codes == [1001, 1001]
+    assert list(codes) == [1001, 1001]
     while child.proc.poll() is None:
         assert time.monotonic() - sent < EXIT_TIMEOUT_S, "still running after the signal"
         await asyncio.sleep(0.05)

@@ -303,8 +303,8 @@ async def test_retention_deletes_messages_older_than_days(
     """After pruning, no message is older than `days`; `days=0` keeps everything."""
     for days, kept in ((1, [4, 5]), (0, [1, 2, 3, 4, 5])):
         async with running(make_store(days=days)) as store:
-            first = (await store.latest("general", 1) or [None])[-1]
-            base = first.id if first else 0
+            latest = await store.latest("general", 1)
+            base = latest[-1].id if latest else 0
             for _ in range(3):
                 await post(store, "old", ts=now_ms() - 2 * DAY_MS)
             for _ in range(2):

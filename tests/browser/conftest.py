@@ -22,15 +22,29 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.serverproc import assert_clean as assert_log_clean
 from tests.serverproc import child_env, free_port, healthz
+
+if TYPE_CHECKING:
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Dialog,
+        FloatRect,
+        Locator,
+        Response,
+        Route,
+        ViewportSize,
+        WebSocket,
+    )
 
 # Installed by `scripts/bootstrap test`; a missing package skips locally but fails in CI.
 if os.environ.get("CI") == "true":
@@ -56,8 +70,8 @@ LAUNCH_ARGS = [
 GRAVATAR_HOSTS = {"www.gravatar.com", "secure.gravatar.com", "gravatar.com"}
 START_TIMEOUT_S = 15.0  # a cold start on a shared CI machine
 EXPECT_TIMEOUT_MS = 10_000  # for each wait and expect(): generous, CI machines are shared
-DESKTOP = {"width": 1180, "height": 780}
-PHONE = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1180, "height": 780}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 playwright_sync.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 # The console line Chromium prints for each failed WebSocket attempt while the server is down.
 WS_REFUSED = re.compile(r"WebSocket connection to '.*' failed")
@@ -117,7 +131,7 @@ class ServerProcess:
 class Person:
     """One user: a browser context with one page, and what that page did."""
 
-    def __init__(self, name: str, context: Any, base_url: str) -> None:
+    def __init__(self, name: str, context: BrowserContext, base_url: str) -> None:
         self.name = name
         self.context = context
         self.base_url = base_url
@@ -141,17 +155,17 @@ class Person:
 
     # What the page sends and prints
 
-    def _socket(self, ws: Any) -> None:
+    def _socket(self, ws: WebSocket) -> None:
         self.sockets.append(ws.url)
         frames: list[dict[str, Any]] = []
         self.sent.append(frames)
         ws.on("framesent", lambda payload: frames.append(json.loads(payload)))
 
-    def _dialog(self, dialog: Any) -> None:
+    def _dialog(self, dialog: Dialog) -> None:
         self.dialogs.append(dialog.message)  # alert() from injected script would land here
         dialog.dismiss()
 
-    def _route(self, route: Any) -> None:
+    def _route(self, route: Route) -> None:
         url = route.request.url
         self.requests.append(url)
         host = urlsplit(url).hostname or ""
@@ -164,7 +178,7 @@ class Person:
             self.foreign_requests.append(url)
             route.abort()
 
-    def _console(self, message: Any) -> None:
+    def _console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
         source = urlsplit(message.location.get("url", "")).hostname or ""
@@ -187,9 +201,10 @@ class Person:
 
     # What a person does
 
-    def open(self, path: str = "/") -> Any:
+    def open(self, path: str = "/") -> Response:
         """Loads the page; the HTTP response of the document."""
         response = self.page.goto(self.base_url + path)
+        assert response is not None, f"no response for {path}"
         # The join form is the first thing the page draws once its scripts ran.
         self.page.get_by_label("Username").wait_for()
         return response
@@ -204,14 +219,14 @@ class Person:
         return self
 
     @property
-    def composer(self) -> Any:
+    def composer(self) -> Locator:
         return self.page.locator("#composer-text")
 
     def say(self, text: str) -> None:
         self.composer.fill(text)
         self.composer.press("Enter")
 
-    def sidebar(self) -> Any:
+    def sidebar(self) -> Locator:
         """The sidebar, opened first if the screen is narrow enough to hide it."""
         menu = self.page.get_by_role("button", name=re.compile("^Rooms and people"))
         if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
@@ -226,7 +241,7 @@ class Person:
     def open_room(self, room: str) -> None:
         self.sidebar().get_by_role("button", name=re.compile(rf"^#{re.escape(room)}\b")).click()
 
-    def room_button(self, room: str) -> Any:
+    def room_button(self, room: str) -> Locator:
         name = re.compile(rf"^#{re.escape(room)}")
         return self.page.locator("#sidebar .rooms .conv", has_text=name)
 
@@ -234,7 +249,7 @@ class Person:
         """The texts of the acknowledged messages in the current conversation, in order."""
         return self.page.locator(".message:not(.pending) .text").all_inner_texts()
 
-    def message(self, text: str) -> Any:
+    def message(self, text: str) -> Locator:
         text_part = self.page.locator(".text", has_text=text)
         return self.page.locator(".message:not(.pending)", has=text_part)
 
@@ -248,10 +263,21 @@ class Person:
         self.page.screenshot(path=str(folder / f"{safe}.png"), animations="disabled")
 
 
+def box(locator: Locator) -> FloatRect:
+    """Where `locator` is drawn; it must be visible."""
+    rect = locator.bounding_box()
+    assert rect is not None, f"{locator} is not drawn"
+    return rect
+
+
+# What the `people` fixture gives a test: people("alice", viewport=..., **context_args).
+People = Callable[..., Person]
+
+
 # Per module, not per session: while Playwright's sync API is running, its event loop counts
 # as running in this thread, and the Tornado tests that come after would find it there.
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap test installs Debian's chromium")
@@ -275,13 +301,14 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerPro
 
 
 @pytest.fixture
-def people(browser: Any, server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
+def people(browser: Browser, server: ServerProcess,
+           request: pytest.FixtureRequest) -> Iterator[People]:
     """people("alice") → a Person on the chat page, in a context of their own."""
     made: list[Person] = []
     folder = OUTPUT / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     shutil.rmtree(folder, ignore_errors=True)
 
-    def make(name: str, viewport: dict[str, int] | None = None, **context_args: Any) -> Person:
+    def make(name: str, viewport: ViewportSize | None = None, **context_args: Any) -> Person:
         context = browser.new_context(viewport=viewport or DESKTOP, **context_args)
         person = Person(name, context, server.base_url)
         person.folder = folder

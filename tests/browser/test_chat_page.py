@@ -8,10 +8,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import People
+
 pytestmark = pytest.mark.browser
 
 
-def test_two_people_chat_both_ways(people) -> None:
+def test_two_people_chat_both_ways(people: People) -> None:
     """Two people join and each sees the other's messages, with avatar, name and time."""
     alice = people("alice")
     response = alice.open()
@@ -47,7 +49,7 @@ def test_two_people_chat_both_ways(people) -> None:
         person.assert_clean()
 
 
-def test_enter_sends_and_shift_enter_adds_a_line(people) -> None:
+def test_enter_sends_and_shift_enter_adds_a_line(people: People) -> None:
     """Enter sends; Shift+Enter puts a new line in the message, which shows as typed."""
     alice = people("alice")
     alice.open()
@@ -62,7 +64,7 @@ def test_enter_sends_and_shift_enter_adds_a_line(people) -> None:
     alice.assert_clean()
 
 
-def test_links_are_clickable_only_for_http_and_https(people) -> None:
+def test_links_are_clickable_only_for_http_and_https(people: People) -> None:
     """http(s) links become links that open safely; other schemes stay text."""
     alice = people("alice")
     alice.open()
@@ -79,7 +81,7 @@ def test_links_are_clickable_only_for_http_and_https(people) -> None:
     alice.assert_clean()
 
 
-def test_join_errors_show_next_to_the_field(people) -> None:
+def test_join_errors_show_next_to_the_field(people: People) -> None:
     """A name that is taken or invalid is refused, and the reason shows under its field."""
     alice = people("alice")
     alice.open()
@@ -112,7 +114,7 @@ def test_join_errors_show_next_to_the_field(people) -> None:
     other.assert_clean()
 
 
-def test_rooms_switch_unread_and_url(people) -> None:
+def test_rooms_switch_unread_and_url(people: People) -> None:
     """Rooms are joined from the sidebar or the URL, counted unread, and left."""
     alice = people("alice")
     alice.open()
@@ -158,7 +160,7 @@ def test_rooms_switch_unread_and_url(people) -> None:
         person.assert_clean()
 
 
-def test_direct_messages_reach_only_the_two_people(people) -> None:
+def test_direct_messages_reach_only_the_two_people(people: People) -> None:
     """A name in the online list opens a direct conversation that a third person never sees."""
     alice, bob, carol = people("alice"), people("bob"), people("carol")
     for person in (alice, bob, carol):
@@ -190,7 +192,7 @@ def test_direct_messages_reach_only_the_two_people(people) -> None:
         person.assert_clean()
 
 
-def test_a_refused_message_says_why_and_can_be_retried_or_discarded(people) -> None:
+def test_a_refused_message_says_why_and_can_be_retried_or_discarded(people: People) -> None:
     """A message the server refuses stays in place with its reason, Retry and Discard."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):
@@ -218,7 +220,7 @@ def test_a_refused_message_says_why_and_can_be_retried_or_discarded(people) -> N
     alice.assert_clean()
 
 
-def test_presence_notices_and_typing(people) -> None:
+def test_presence_notices_and_typing(people: People) -> None:
     """Who is online updates as people come and go; typing shows under the messages."""
     alice = people("alice")
     alice.open()
@@ -248,7 +250,7 @@ def test_presence_notices_and_typing(people) -> None:
     alice.assert_clean()
 
 
-def test_mentions_are_highlighted_and_notify_when_hidden(people) -> None:
+def test_mentions_are_highlighted_and_notify_when_hidden(people: People) -> None:
     """@name is highlighted; with the tab hidden the title counts and a mention notifies."""
     alice = people("alice")
     # The tab's visibility and the Notification API, controlled by the test: headless

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, WebSocket, expect
 
 from tests.browser.conftest import DESKTOP, OUTPUT, Person
 from tests.helpers import ChatClient
@@ -237,7 +237,7 @@ def proxy(runner: LoopThread, nodes: tuple[Node, Node]) -> Iterator[Proxy]:
 
 
 @pytest.fixture
-def pat(browser: Any, proxy: Proxy, request: pytest.FixtureRequest) -> Iterator[Person]:
+def pat(browser: Browser, proxy: Proxy, request: pytest.FixtureRequest) -> Iterator[Person]:
     """Pat's page, opened through the proxy; its picture is saved after the test."""
     context = browser.new_context(viewport=DESKTOP)
     person = Person("pat", context, f"http://127.0.0.1:{proxy.port}")
@@ -258,7 +258,7 @@ def test_the_page_resumes_on_another_node_when_its_node_dies(
     a, b = nodes
     received: list[list[dict[str, Any]]] = []  # what each of the page's sockets was sent
 
-    def record(ws: Any) -> None:
+    def record(ws: WebSocket) -> None:
         frames: list[dict[str, Any]] = []
         received.append(frames)
         ws.on("framereceived", lambda payload: frames.append(json.loads(payload)))

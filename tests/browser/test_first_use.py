@@ -10,7 +10,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, People, ServerProcess, box
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ LET_GO = "() => { const c = Chat.session.conn; c.connect = c.held; c.retryNow();
 
 
 @pytest.mark.server_args("--history-on-join=20", "--rate-limit=0")
-def test_messages_missed_beyond_the_replay_can_be_loaded_where_the_gap_is(people) -> None:
+def test_messages_missed_beyond_the_replay_can_be_loaded_where_the_gap_is(people: People) -> None:
     """After a resume that could not send everything, a row at the gap loads what is missing."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):
@@ -60,7 +60,7 @@ def test_messages_missed_beyond_the_replay_can_be_loaded_where_the_gap_is(people
 
 
 @pytest.mark.server_args("--rate-limit=0")
-def test_joining_a_new_room_from_a_link_logs_no_error(people) -> None:
+def test_joining_a_new_room_from_a_link_logs_no_error(people: People) -> None:
     """Joining from a /#room link logs nothing, even if #general's list still gets a scroll."""
     talker = people("talker")
     talker.open()
@@ -83,7 +83,7 @@ def test_joining_a_new_room_from_a_link_logs_no_error(people) -> None:
         person.assert_clean()
 
 
-def test_runs_of_messages_are_compact_and_seamless(people) -> None:
+def test_runs_of_messages_are_compact_and_seamless(people: People) -> None:
     """A continued line is as tall as its text; own runs join up; hover times move nothing."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):
@@ -99,14 +99,14 @@ def test_runs_of_messages_are_compact_and_seamless(people) -> None:
         for text in ("second", "third", "bob b"):
             row = person.message(text)
             expect(row).to_have_class(re.compile(r"\bcontinued\b"))
-            row_box = row.bounding_box()
-            text_box = row.locator(".text").bounding_box()
+            row_box = box(row)
+            text_box = box(row.locator(".text"))
             assert row_box["height"] - text_box["height"] <= 8, (text, row_box, text_box)
             row.hover()
             expect(row.locator(".avatar-space")).to_be_visible()
-            assert row.bounding_box()["height"] == row_box["height"]  # the time moved nothing
+            assert box(row)["height"] == row_box["height"]  # the time moved nothing
     # alice's own run reads as one block: no rounded corners or gaps between its rows
-    boxes = [alice.message(t).bounding_box() for t in ("first", "second", "third")]
+    boxes = [box(alice.message(t)) for t in ("first", "second", "third")]
     for upper, lower in itertools.pairwise(boxes):
         assert abs(upper["y"] + upper["height"] - lower["y"]) < 0.5, (upper, lower)
     radius = "el => getComputedStyle(el).borderBottomLeftRadius + ' ' + "\
@@ -118,7 +118,7 @@ def test_runs_of_messages_are_compact_and_seamless(people) -> None:
     bob.assert_clean()
 
 
-def test_keyboard_focus_escape_and_room_shortcuts(people) -> None:
+def test_keyboard_focus_escape_and_room_shortcuts(people: People) -> None:
     """Join puts focus in the composer, Escape closes the drawer, Alt+arrows switch rooms."""
     alice = people("alice")
     alice.open()
@@ -149,7 +149,7 @@ def test_keyboard_focus_escape_and_room_shortcuts(people) -> None:
     phone.assert_clean()
 
 
-def test_too_long_a_message_is_caught_beside_the_composer(people) -> None:
+def test_too_long_a_message_is_caught_beside_the_composer(people: People) -> None:
     """The server's limit is checked as one types; a refusal comes back to the composer."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):
@@ -191,7 +191,7 @@ def test_too_long_a_message_is_caught_beside_the_composer(people) -> None:
     bob.assert_clean()
 
 
-def test_a_direct_message_to_someone_offline_says_what_to_do(people) -> None:
+def test_a_direct_message_to_someone_offline_says_what_to_do(people: People) -> None:
     """A DM to an offline person says so plainly; the failed row stays where it was sent."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):
@@ -223,7 +223,9 @@ def test_a_direct_message_to_someone_offline_says_what_to_do(people) -> None:
     ben.assert_clean()
 
 
-def test_days_are_separated_and_returning_shows_where_new_messages_start(people, server) -> None:
+def test_days_are_separated_and_returning_shows_where_new_messages_start(
+    people: People, server: ServerProcess,
+) -> None:
     """Messages of another day get a date line; back in a room a divider marks the unread."""
     alice = people("alice")
     alice.open()
@@ -272,7 +274,7 @@ def test_days_are_separated_and_returning_shows_where_new_messages_start(people,
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_a_room_in_pictures(people, size: str, scheme: str) -> None:
+def test_a_room_in_pictures(people: People, size: str, scheme: str) -> None:
     """A room with runs, a date line, an unread divider and the length counter, for review."""
     viewport = PHONE if size == "phone" else None
     alice = people(f"alice-{size}-{scheme}", viewport=viewport, color_scheme=scheme)

@@ -7,17 +7,19 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, People, Person
 
 pytestmark = pytest.mark.browser
 
 
-def no_sideways_scroll(person) -> None:
+def no_sideways_scroll(person: Person) -> None:
     width = person.page.evaluate("document.documentElement.scrollWidth")
-    assert width <= person.page.viewport_size["width"], width
+    viewport = person.page.viewport_size
+    assert viewport is not None
+    assert width <= viewport["width"], width
 
 
-def test_usable_on_a_360_px_screen(people) -> None:
+def test_usable_on_a_360_px_screen(people: People) -> None:
     """At 360 px the sidebar is a drawer; joining, switching and sending all work."""
     alice = people("alice", viewport=PHONE)
     alice.open()
@@ -55,7 +57,7 @@ def test_usable_on_a_360_px_screen(people) -> None:
 
 
 @pytest.mark.server_args("--rate-limit=0")
-def test_follows_new_messages_only_when_at_the_bottom(people) -> None:
+def test_follows_new_messages_only_when_at_the_bottom(people: People) -> None:
     """At the bottom new messages scroll into view; scrolled up, a marker appears instead."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):
@@ -85,7 +87,7 @@ def test_follows_new_messages_only_when_at_the_bottom(people) -> None:
 
 
 @pytest.mark.server_args("--history-on-join=30", "--rate-limit=0")
-def test_recent_history_on_join_and_older_pages_on_scrolling_up(people) -> None:
+def test_recent_history_on_join_and_older_pages_on_scrolling_up(people: People) -> None:
     """A joiner sees the recent messages; scrolling to the top brings the older ones, in order."""
     alice = people("alice")
     alice.open()
@@ -115,7 +117,7 @@ def test_recent_history_on_join_and_older_pages_on_scrolling_up(people) -> None:
 # Pages of ~2 KiB at ~1 KiB/s: the second page asked for at once is refused (rate_limited).
 @pytest.mark.server_args("--history-on-join=5", "--rate-limit=0", "--history-max-bytes=2048",
                          "--history-bytes-per-s=1024")
-def test_history_refused_for_its_rate_is_loaded_on_asking_again(people) -> None:
+def test_history_refused_for_its_rate_is_loaded_on_asking_again(people: People) -> None:
     """A history page refused as rate_limited is not the end: asking again later loads it."""
     alice = people("alice")
     alice.open()
@@ -140,7 +142,7 @@ def test_history_refused_for_its_rate_is_loaded_on_asking_again(people) -> None:
     bob.assert_clean()
 
 
-def test_direct_conversation_shows_earlier_messages_after_a_reload(people) -> None:
+def test_direct_conversation_shows_earlier_messages_after_a_reload(people: People) -> None:
     """A direct conversation opened anew loads what the two said before."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):

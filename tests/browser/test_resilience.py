@@ -8,16 +8,20 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import People, Person, ServerProcess
+
 pytestmark = pytest.mark.browser
 
 RECONNECT_MS = 20_000  # backoff with jitter plus a cold server start, on a shared machine
 
 
-def reconnected(person) -> None:
+def reconnected(person: Person) -> None:
     expect(person.page.locator(".banner")).to_have_count(0, timeout=RECONNECT_MS)
 
 
-def test_pages_rejoin_their_rooms_after_a_crash_without_duplicates(people, server) -> None:
+def test_pages_rejoin_their_rooms_after_a_crash_without_duplicates(
+    people: People, server: ServerProcess,
+) -> None:
     """After a kill -9 and a restart the pages reconnect, rejoin, resend, and repeat nothing."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):
@@ -32,6 +36,7 @@ def test_pages_rejoin_their_rooms_after_a_crash_without_duplicates(people, serve
 
     # Frozen, the server reads nothing: "in flight" goes out on the old socket and is lost
     # with it, unacknowledged. Then it dies.
+    assert server.proc is not None
     server.proc.send_signal(signal.SIGSTOP)
     alice.say("in flight")
     for _ in range(50):
@@ -83,7 +88,9 @@ def test_pages_rejoin_their_rooms_after_a_crash_without_duplicates(people, serve
         person.assert_clean()
 
 
-def test_messages_after_a_restart_that_lost_history_are_kept(people, server) -> None:
+def test_messages_after_a_restart_that_lost_history_are_kept(
+    people: People, server: ServerProcess,
+) -> None:
     """A server that comes back without its history reuses ids: new messages still show."""
     server.stop()
     server.db = ":memory:"
@@ -112,7 +119,7 @@ def test_messages_after_a_restart_that_lost_history_are_kept(people, server) -> 
 
 
 @pytest.mark.server_args("--rate-limit=2", "--rate-burst=3")
-def test_messages_refused_by_the_rate_limit_are_resent_once(people) -> None:
+def test_messages_refused_by_the_rate_limit_are_resent_once(people: People) -> None:
     """Over the server's rate limit the page resends what was refused; each message shows once."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):
@@ -130,7 +137,9 @@ def test_messages_refused_by_the_rate_limit_are_resent_once(people) -> None:
         person.assert_clean()
 
 
-def test_members_coming_back_after_a_restart_are_not_announced(people, server) -> None:
+def test_members_coming_back_after_a_restart_are_not_announced(
+    people: People, server: ServerProcess,
+) -> None:
     """After a restart the members who were there reconnect without "joined" lines."""
     alice, bob = people("alice"), people("bob")
     for person in (alice, bob):

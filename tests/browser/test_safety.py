@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import People
+
 pytestmark = pytest.mark.browser
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
@@ -14,7 +16,7 @@ HOSTILE_TEXT = ('<script>alert(2)</script><img src=x onerror="alert(3)"> <b>bold
                 '<a href="javascript:alert(4)">click</a> {{ 7*7 }}')
 
 
-def test_hostile_names_and_messages_show_literally_and_run_nothing(people) -> None:
+def test_hostile_names_and_messages_show_literally_and_run_nothing(people: People) -> None:
     """Markup in a name or a message shows as typed; no element, script or dialog comes of it."""
     alice = people("alice")
     alice.open()
@@ -48,7 +50,7 @@ def test_hostile_names_and_messages_show_literally_and_run_nothing(people) -> No
         person.assert_clean()  # no dialog opened, no console or page error
 
 
-def test_no_request_leaves_the_host_but_for_gravatar(people) -> None:
+def test_no_request_leaves_the_host_but_for_gravatar(people: People) -> None:
     """Everything the page loads comes from its own server; Gravatar is the one other host."""
     alice = people("alice")
     alice.open()

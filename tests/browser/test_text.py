@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.browser.conftest import REPO
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route
 
 pytestmark = pytest.mark.browser
 
@@ -35,13 +40,13 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def page(browser):
+def page(browser: Browser) -> Iterator[Page]:
     """text.js alone, served from disk by the browser context itself: parsing needs no server."""
     # An ES module cannot load from file:// (its fetch needs CORS), so the context answers a
     # made-up origin with the page and static/js; nothing reaches the network.
     context = browser.new_context()
 
-    def serve(route):
+    def serve(route: Route) -> None:
         path = urlsplit(route.request.url).path
         if path == "/":
             route.fulfill(content_type="text/html", body=PAGE)
@@ -59,7 +64,9 @@ def page(browser):
 
 
 @pytest.mark.parametrize(("text", "me", "expected"), CASES)
-def test_text_splits_into_text_links_and_mentions(page, text, me, expected) -> None:
+def test_text_splits_into_text_links_and_mentions(
+    page: Page, text: str, me: str, expected: list[tuple[str | bool, ...]],
+) -> None:
     """Only http(s) URLs become links; @name is a mention, marked when it names the reader."""
     pieces = page.evaluate("([t, me]) => Chat.parseText(t, me)", [text, me])
     got = [
