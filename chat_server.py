@@ -18,12 +18,13 @@ from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
 from chat.broker import Broker, BrokerError, open_broker
-from chat.config import ConfigError, Settings, define_options, from_options, redacted
+from chat.config import ConfigError, Settings, define_options, from_options
 from chat.hub import Hub
 from chat.metrics import Metrics
 from chat.roster import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from chat.text import expand_shortcodes
+from chat.urls import redacted
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
 from handlers.hosts import HostCheck, WrongHostHandler

@@ -6,9 +6,10 @@ import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import urlsplit
 
 from tornado.options import OptionParser
+
+from chat.urls import BROKER_URL_FORMS, broker_kind, redacted, same_redis
 
 
 class ConfigError(ValueError):
@@ -262,12 +263,12 @@ class Settings:
                 ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
                 ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",
                  self.node_timeout >= 2 * self.node_heartbeat),
-                ("broker", redacted(self.broker), "memory:// or redis://host:port/db",
+                ("broker", redacted(self.broker), BROKER_URL_FORMS,
                  self.broker_kind in ("memory", "redis")),
             )
             if not ok
         ]
-        if self.broker_kind == "redis" and not _same_redis(self.broker, self.db):
+        if self.broker_kind == "redis" and not same_redis(self.broker, self.db):
             errors.append(f"--broker is {redacted(self.broker)} but --db is {redacted(self.db)}; "
                           f"a cluster shares its history: give --db the same redis:// URL")
         if errors:
@@ -276,8 +277,7 @@ class Settings:
     @property
     def broker_kind(self) -> str:
         """"memory", "redis", or the scheme of an unsupported --broker URL."""
-        scheme = urlsplit(self.broker).scheme
-        return "redis" if scheme in ("redis", "rediss") else scheme
+        return broker_kind(self.broker)
 
     @property
     def history_bytes(self) -> int:
@@ -288,25 +288,6 @@ class Settings:
     def allowed_origins_set(self) -> frozenset[str]:
         """--allowed-origins, normalized for comparison with an Origin header."""
         return frozenset(origin.rstrip("/").lower() for origin in self.allowed_origins)
-
-
-def redacted(url: str) -> str:
-    """A URL fit for logs and error messages: its password, if any, replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = f"{parts.username}:" if parts.username else ":"
-    return parts._replace(netloc=f"{user}***@{netloc}").geturl()
-
-
-def _same_redis(broker: str, db: str) -> bool:
-    """Whether two redis:// URLs name the same server and database."""
-    a, b = urlsplit(broker), urlsplit(db)
-    if b.scheme not in ("redis", "rediss"):
-        return False
-    return ((a.hostname, a.port or 6379, a.path.strip("/") or "0")
-            == (b.hostname, b.port or 6379, b.path.strip("/") or "0"))
 
 
 def _flag(name: str) -> str:

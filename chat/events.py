@@ -6,7 +6,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from chat.protocol import ProtocolError
-from chat.store.base import StoredMessage
+from chat.record import StoredMessage
 
 # A legacy (tutorial) page renders every frame as a chat line from `username`.
 LEGACY_ERROR_SENDER = "server"

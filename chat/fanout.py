@@ -11,8 +11,9 @@ from chat import channels, events, jsoncodec
 from chat.broker.base import Broker
 from chat.names import name_key
 from chat.notices import Notices, send
+from chat.record import StoredMessage
 from chat.state import Room, Stats, User
-from chat.store.base import HistoryStore, StoredMessage, StoreError
+from chat.store.base import HistoryStore, StoreError
 from chat.wire import Frame
 
 log = logging.getLogger("chat.fanout")

@@ -31,11 +31,12 @@ from chat.protocol import (
     parse,
     peek,
 )
+from chat.record import dm_key
 from chat.replay import Replay
 from chat.rooms import Rooms
 from chat.roster import Claim, LocalRoster, MemberPage, Rebuilding, Roster, RosterError
 from chat.state import Client, Peer, Stats, User
-from chat.store.base import HistoryStore, StoreError, dm_key
+from chat.store.base import HistoryStore, StoreError
 from chat.users import Directory, Gone
 from chat.wire import Frame
 

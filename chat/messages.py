@@ -11,16 +11,10 @@ from chat import channels, events
 from chat.broker.base import Broker, BrokerError
 from chat.names import name_key
 from chat.protocol import Direct, Post, ProtocolError
+from chat.record import StoredMessage, dm_key
 from chat.roster import Roster
 from chat.state import Client, Stats, User
-from chat.store.base import (
-    IDEMPOTENCY_WINDOW_MS,
-    CidReused,
-    HistoryStore,
-    StoredMessage,
-    StoreError,
-    dm_key,
-)
+from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, HistoryStore, StoreError
 from chat.wire import Frame
 
 log = logging.getLogger("chat.messages")

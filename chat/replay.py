@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from chat import events, jsoncodec
+from chat.record import StoredMessage
 from chat.state import Client, Room
-from chat.store.base import HistoryStore, StoredMessage, StoreError
+from chat.store.base import HistoryStore, StoreError
 from chat.wire import Frame
 
 log = logging.getLogger("chat.replay")

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple, Protocol, TypeVar
 
-from chat import channels, events
+from chat import channels
 
 T = TypeVar("T")
 
@@ -128,10 +128,10 @@ class LocalRoster:
               limit: int) -> Awaitable[MemberPage]:
         members = self._rooms.setdefault(room, {})
         if key not in members:
-            members[key] = {"username": name, "avatar": avatar}
+            members[key] = channels.member_record(name, avatar)
             bisect.insort(self._keys.setdefault(room, []), key)
-            self._deliver(channels.room(room), channels.notice_payload(
-                events.joined(room, name, avatar, len(members))))
+            self._deliver(channels.room(room),
+                          channels.join_payload(room, name, avatar, len(members)))
         return self.members(room, None, limit)
 
     def exit(self, room: str, key: str) -> None:
@@ -143,8 +143,8 @@ class LocalRoster:
         del keys[bisect.bisect_left(keys, key)]
         if not members:
             del self._rooms[room], self._keys[room]
-        self._deliver(channels.room(room), channels.notice_payload(
-            events.left(room, member["username"], len(members))))
+        self._deliver(channels.room(room),
+                      channels.leave_payload(room, member["username"], len(members)))
 
     def members(self, room: str, after: str | None, limit: int) -> Awaitable[MemberPage]:
         members, keys = self._rooms.get(room, {}), self._keys.get(room, [])

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from chat.limits import TokenBucket
 from chat.names import name_key
-from chat.store.base import StoredMessage
+from chat.record import StoredMessage
 from chat.wire import Frame
 
 

@@ -11,8 +11,8 @@ import pytest
 from chat import channels, events
 from chat.fanout import Fanout
 from chat.limits import TokenBucket
+from chat.record import StoredMessage
 from chat.state import Client, Room, Stats, User
-from chat.store.base import StoredMessage
 from chat.store.memory import MemoryStore
 from chat.wire import Frame
 

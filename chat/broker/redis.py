@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from chat.broker.base import BrokerError, Deliver
 from chat.channels import scope
-from chat.config import redacted
+from chat.urls import redacted
 
 log = logging.getLogger("chat.broker")
 

@@ -7,7 +7,8 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from chat.store.base import StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.store.base import StoreError
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
     MESSAGE_COLUMNS,

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoreError
 from chat.store.sqlite_retention import Retention
 from chat.store.sqlite_schema import (
     MESSAGE_COLUMNS,
