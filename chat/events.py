@@ -8,9 +8,6 @@ from typing import Any
 from chat.protocol import ProtocolError
 from chat.record import StoredMessage
 
-# A legacy (tutorial) page renders every frame as a chat line from `username`.
-LEGACY_ERROR_SENDER = "server"
-
 
 def message(stored: StoredMessage) -> dict[str, Any]:
     """A room message; `username` and `message` are the keys the tutorial's page reads."""
@@ -102,11 +99,7 @@ def history(
     return event
 
 
-def error(err: ProtocolError, *, legacy: bool = False) -> dict[str, Any]:
+def error(err: ProtocolError) -> dict[str, Any]:
     """An error for the connection whose frame caused it."""
-    event: dict[str, Any] = {"type": "error", "code": err.code, "reason": err.reason,
-                             "request": err.request, **err.refs}
-    if legacy:
-        event["username"] = LEGACY_ERROR_SENDER
-        event["message"] = err.reason
-    return event
+    return {"type": "error", "code": err.code, "reason": err.reason, "request": err.request,
+            **err.refs}

@@ -14,6 +14,7 @@ from chat.broker.base import Broker, BrokerError
 from chat.broker.memory import MemoryBroker
 from chat.config import Settings
 from chat.fanout import Fanout, Subscriptions
+from chat.legacy import TUTORIAL
 from chat.limits import ConnectionCounter, TokenBucket
 from chat.messages import Messages, check_broker
 from chat.protocol import (
@@ -161,11 +162,10 @@ class Hub:
         return client, self._watch_general(client)
 
     async def _watch_general(self, client: Client) -> None:
-        # Before it joins, a connection reads `general` (the tutorial's page shows the chat
-        # before you join): its recent history as message events, then live ones.
+        # Before it joins, a connection watches `general` (chat/room.py).
         await self.start()
         if not client.closed:
-            await self.replay.catch_up(client, self.rooms[DEFAULT_ROOM], None, watching=True)
+            await self.replay.watch(client, self.rooms[DEFAULT_ROOM])
 
     def disconnect(self, client: Client) -> None:
         """Remove a connection from everything it joined; safe to call twice."""
@@ -243,7 +243,7 @@ class Hub:
 
     def _error(self, client: Client, err: ProtocolError) -> None:
         self.stats.errors += 1
-        client.peer.reply(Frame.of(events.error(err, legacy=client.legacy)))
+        client.error(events.error(err))
 
     # Rooms
 
@@ -255,10 +255,9 @@ class Hub:
     # Commands
 
     async def _join(self, client: Client, cmd: Join) -> None:
-        if client.legacy:
+        if not client.typed:
             raise ProtocolError("unknown_type", "a tutorial client cannot join rooms",
                                 request="join")
-        was_watching = client.user is None
         check_broker(self.broker, "join", room=cmd.room)
         user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
         if cmd.room in client.rooms:
@@ -267,9 +266,11 @@ class Hub:
         room, page = await self.rooms.enter(client, user, cmd.room)
         self._welcome(client, user, room.name, page)
         general = self.rooms[DEFAULT_ROOM]
-        if was_watching and general.reads(client):
+        first_live = general.watched_from(client)
+        if first_live is not None:
             if room is general:  # read live all along: only what came before the feed is missing
-                await self.replay.catch_up_watcher(client, general, cmd.since)
+                general.end_watch(client)
+                await self.replay.catch_up_watcher(client, general, cmd.since, first_live)
                 return
             general.drop(client)  # a joined connection reads only its rooms
         await self.replay.catch_up(client, room, cmd.since)
@@ -284,11 +285,11 @@ class Hub:
 
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:
-            client.legacy = True  # its first frame is the tutorial's: so are its events
+            client.dialect = TUTORIAL  # its first frame is the tutorial's: so are its events
             check_broker(self.broker, "message")
             user = await self.users.claim(client, cmd.username, cmd.email, None, None)
             await self.rooms.enter(client, user, DEFAULT_ROOM)
-        elif not client.legacy:
+        elif client.typed:
             raise ProtocolError("unknown_type", "this connection speaks typed frames; "
                                 "add a type", request=None)
         else:

@@ -12,7 +12,8 @@ from chat import channels, events
 from chat.fanout import Fanout
 from chat.limits import TokenBucket
 from chat.record import StoredMessage
-from chat.state import Client, Room, Stats, User
+from chat.room import Room
+from chat.state import Client, Stats, User
 from chat.store.memory import MemoryStore
 from chat.wire import Frame
 
