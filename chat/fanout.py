@@ -13,7 +13,8 @@ from chat.names import name_key
 from chat.notices import Notices, send
 from chat.record import StoredMessage
 from chat.room import Arrival, Room
-from chat.state import Stats, User
+from chat.state import User
+from chat.status import Stats
 from chat.store.base import HistoryStore, StoreError
 from chat.wire import Frame
 
@@ -75,15 +76,14 @@ class Fanout:
     """
 
     def __init__(self, rooms: dict[str, Room], users: dict[str, User], stats: Stats,
-                 store: HistoryStore, prefix: str = channels.PREFIX, *,
-                 notice_interval: float = 0.0) -> None:
+                 store: HistoryStore, *, notice_interval: float = 0.0) -> None:
         self.rooms = rooms
         self.notices = Notices(rooms, notice_interval)
         self.users = users
         self.stats = stats
         self.store = store
-        self._room_prefix = channels.room("", prefix)
-        self._user_prefix = channels.user("", prefix)
+        self._room_prefix = channels.room("")
+        self._user_prefix = channels.user("")
         self._fills: set[asyncio.Task[None]] = set()
 
     def deliver(self, channel: str, payload: bytes) -> None:

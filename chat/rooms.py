@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from chat import channels, events
@@ -30,8 +30,7 @@ class Rooms(dict[str, Room]):
     the room here, `exit` on its last (the roster publishes the join and leave notices).
     """
 
-    def __init__(self, settings: Settings, roster: Roster, subscriptions: Subscriptions, *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: Settings, roster: Roster, subscriptions: Subscriptions) -> None:
         super().__init__()
         self.settings = settings
         self.roster = roster
@@ -40,7 +39,6 @@ class Rooms(dict[str, Room]):
         # one user or address may open only so many that were not open already.
         self.created_by_user = HourlyQuota(settings.room_creations_per_user)
         self.created_by_address = HourlyQuota(settings.room_creations_per_ip)
-        self._monotonic = monotonic
 
     def open(self, name: str) -> Room:
         """The room, made (and subscribed to) if this node has none of its members yet."""
@@ -90,7 +88,7 @@ class Rooms(dict[str, Room]):
 
     def _count_creation(self, client: Client, user: User, name: str) -> None:
         """Spend one of the user's and the address's room creations, or refuse the join."""
-        now = self._monotonic()
+        now = time.monotonic()
         address = address_group(client.address)  # an IPv6 /64 is one address
         for quota, who, setting in (
                 (self.created_by_user, user.key, "room-creations-per-user"),

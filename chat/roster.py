@@ -55,7 +55,10 @@ class Roster(Protocol):
     node; `exit` (and a dead node's removal) publishes `leave` when it is in the room on none.
     """
 
-    async def start(self) -> None: ...
+    async def start(self, on_lost: Callable[[], None] | None = None) -> None:
+        """Join the chat's nodes; `on_lost` runs when the roster lost this node's state (Redis
+        restarted empty): the hub then claims and enters again everything it holds."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -110,8 +113,8 @@ class LocalRoster:
         self._rooms: dict[str, dict[str, Member]] = {}
         self._keys: dict[str, list[str]] = {}  # each room's member keys, sorted, for pages
 
-    async def start(self) -> None:
-        return None
+    async def start(self, on_lost: Callable[[], None] | None = None) -> None:
+        return None  # one process: nothing to lose
 
     async def close(self) -> None:
         return None

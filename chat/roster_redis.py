@@ -97,12 +97,11 @@ class RedisRoster:
     """The Roster of a cluster of nodes sharing one Redis (see the module's docstring)."""
 
     def __init__(self, url: str, *, heartbeat: float, timeout: float,
-                 on_lost: Callable[[], None] | None = None,
                  prefix: str = channels.PREFIX) -> None:
         self.node = secrets.token_hex(8)
         self.heartbeat = heartbeat
         self.timeout = timeout
-        self.on_lost = on_lost
+        self.on_lost: Callable[[], None] | None = None  # given to start()
         self._prefix = prefix
         self._channels = channels.scope(url) + prefix  # what channel names start with
         self._client: Redis = Redis.from_url(
@@ -120,8 +119,9 @@ class RedisRoster:
     def _run(self, script: str, keys: list[str], *args: str | int) -> asyncio.Future[Any]:
         return self._queue.put(("EVALSHA", self._sha[script], len(keys), *keys, *args))
 
-    async def start(self) -> None:
+    async def start(self, on_lost: Callable[[], None] | None = None) -> None:
         """Register this node; RosterError if Redis cannot be reached."""
+        self.on_lost = on_lost
         self._queue.start()
         try:
             await self._queue.load_scripts()

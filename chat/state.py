@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from chat.legacy import TYPED, Dialect
 from chat.limits import TokenBucket
 from chat.names import name_key
+from chat.protocol import ProtocolError
 from chat.wire import Frame
 
 
@@ -89,18 +90,8 @@ class User:
         return {client for client in self.clients if client.dialect.typed}
 
 
-class Stats:
-    """Counters the hub keeps for /healthz and /metrics."""
-
-    __slots__ = ("deliveries", "errors", "evicted", "gap_fills", "messages", "rate_limited",
-                 "store_failing", "store_failures")
-
-    def __init__(self) -> None:
-        self.messages = 0  # room and direct messages stored and sent
-        self.deliveries = 0  # frames of those messages handed to connections
-        self.errors = 0  # error events sent
-        self.rate_limited = 0  # frames refused by the rate limit
-        self.evicted = 0  # slow readers dropped (counted by the transport)
-        self.store_failures = 0  # appends the store refused
-        self.store_failing = 0  # appends refused in a row since the last it took (/healthz)
-        self.gap_fills = 0  # rooms caught up from the store (messages the broker lost)
+def user_of(client: Client, request: str, **refs: Any) -> User:
+    """The connection's user, or ProtocolError('not_joined') for a request that needs one."""
+    if client.user is None:
+        raise ProtocolError("not_joined", "join first", request=request, **refs)
+    return client.user

@@ -13,7 +13,8 @@ from chat.fanout import Fanout
 from chat.limits import TokenBucket
 from chat.record import StoredMessage
 from chat.room import Room
-from chat.state import Client, Stats, User
+from chat.state import Client, User
+from chat.status import Stats
 from chat.store.memory import MemoryStore
 from chat.wire import Frame
 
