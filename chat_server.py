@@ -17,9 +17,10 @@ from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
 from chat.broker import Broker, BrokerError, open_broker
-from chat.config import ConfigError, Settings, define_options, from_options
+from chat.config import ConfigError, Settings
 from chat.hub import Hub
 from chat.metrics import Metrics
+from chat.options import define_options, from_options
 from chat.roster import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from chat.text import expand_shortcodes

@@ -9,6 +9,7 @@ from functools import partial
 
 from chat.record import StoredMessage
 from chat.store.base import StoreError
+from chat.store.sqlite_requests import Append, Prune, WriterStats
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
     MESSAGE_COLUMNS,
@@ -17,7 +18,7 @@ from chat.store.sqlite_schema import (
     describe,
     message_from_row,
 )
-from chat.store.sqlite_writer import Append, Prune, Writer, WriterStats
+from chat.store.sqlite_writer import Writer
 
 _LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
 _BEFORE = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id < ?"
