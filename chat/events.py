@@ -1,4 +1,4 @@
-"""Server-to-client events (docs/protocol.md), built as dicts and framed once by the hub."""
+"""Server-to-client events (docs/protocol.md), built as dicts and framed once for all recipients."""
 
 from __future__ import annotations
 
