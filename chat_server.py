@@ -9,7 +9,6 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import tornado.options
@@ -18,12 +17,14 @@ from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
 from chat.broker import Broker, BrokerError, open_broker
-from chat.config import ConfigError, Settings, define_options, from_options, redacted
+from chat.config import ConfigError, Settings
 from chat.hub import Hub
 from chat.metrics import Metrics
+from chat.options import define_options, from_options
 from chat.roster import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
 from chat.text import expand_shortcodes
+from chat.urls import redacted
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
 from handlers.hosts import HostCheck, WrongHostHandler
@@ -64,8 +65,10 @@ def log_request(handler: RequestHandler) -> None:
         log_method = access_log.debug
     elif status < 400:
         log_method = access_log.info
-    elif status < 500 or isinstance(handler, HealthHandler):
-        log_method = access_log.warning  # a 503 from /healthz is a state it reports, not a fault
+    elif status < 500 or isinstance(handler, HealthHandler | ChatSocket):
+        # A 503 from /healthz is a state it reports, and one from /ws the connection limit
+        # doing its work: neither is a fault (a flood of refusals must not fill the error log).
+        log_method = access_log.warning
     else:
         log_method = access_log.error
     log_method("%d %s %.2fms", status, request_summary(handler),
@@ -83,16 +86,17 @@ def make_app(
     settings = settings or Settings()
     store = store if store is not None else MemoryStore(settings.history_per_room)
     # The Go tutorial's `clients` and `broadcast`, one per app.
-    hub = Hub(settings, store, broker, roster)
+    metrics = Metrics()
+    hub = Hub(settings, store, broker, roster, observe_store_latency=metrics.store_latency.observe)
     flusher = Flusher()
-    metrics = Metrics(hub, lambda: flusher.bytes_sent)
+    metrics.report(hub.status, flusher)
     keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
     socket_args = {"hub": hub, "flusher": flusher, "keepalive": keepalive, "settings": settings}
     app = ChatApplication(
         [
             (r"/", PageHandler),
             (r"/ws", ChatSocket, socket_args),
-            (r"/healthz", HealthHandler, {"hub": hub}),
+            (r"/healthz", HealthHandler, {"status": hub.status}),
             (r"/metrics", MetricsHandler, {"metrics": metrics}),
             # /static/... is served by StaticHandler through `static_path` below.
         ],
@@ -130,15 +134,15 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def open_cluster(settings: Settings, hub: Callable[[], Hub]) -> tuple[Broker, Roster | None]:
+def open_cluster(settings: Settings) -> tuple[Broker, Roster | None]:
     """The broker for --broker, and with Redis the cluster's roster (None: one process)."""
     if settings.broker_kind != "redis":
         return open_broker(settings.broker), None
     from chat.roster_redis import RedisRoster
 
-    broker = open_broker(settings.broker, on_reconnect=lambda: hub().broker_back())
+    broker = open_broker(settings.broker)
     roster = RedisRoster(settings.broker, heartbeat=settings.node_heartbeat,
-                         timeout=settings.node_timeout, on_lost=lambda: hub().roster_lost())
+                         timeout=settings.node_timeout)
     return broker, roster
 
 
@@ -154,7 +158,7 @@ async def serve(settings: Settings) -> int:
               file=sys.stderr)
         return 2
     try:
-        broker, roster = open_cluster(settings, lambda: app.hub)
+        broker, roster = open_cluster(settings)
     except ValueError as exc:
         print(f"chat_server: --broker: {exc}", file=sys.stderr)
         await store.close()

@@ -1,22 +1,29 @@
 """Broker channels and what travels on them: how the nodes of one chat tell each other events.
 
+This module is the cluster's wire format, in Python and, for the scripts that publish from
+inside Redis, in Lua (`LUA`): both build the same bytes (tests/test_wire.py checks it).
+
 A room's channel carries its messages (in id order) and its notices (join, leave, typing); a
 user's channel carries the direct messages to and from that user. Each payload is one kind byte
-and a JSON body:
+and a compact JSON object, keys in the order listed:
 
-- `m` a room message and `d` a direct message: the stored fields, as the Redis store's append
-  script writes them (`conversation`, `id`, `u`, `a`, `t`, `ts`, optional `c` and `to`; every
-  value a string, as Lua's cjson encodes them);
-- `n` a notice: the event exactly as clients receive it, framed as it is.
+- `m` a room message and `d` a direct message: the stored fields `conversation`, `id`, `u`
+  (username), `a` (avatar), `t` (text), `ts`, then `c` (cid) and `to` when set; every value a
+  string. The Redis store's append script publishes these;
+- `n` a notice: the event exactly as clients receive it, forwarded as it is (`join`: type, room,
+  username, avatar, count; `leave`: type, room, username, count; `typing`: type, room,
+  username). The Redis roster's scripts publish joins and leaves.
+
+A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from chat import jsoncodec
-from chat.store.base import StoredMessage
+from chat import events, jsoncodec
+from chat.record import StoredMessage
+from chat.urls import redis_database
 
 PREFIX = "chat:"  # shared with the Redis store's and the roster's keys: one chat per prefix
 
@@ -42,11 +49,11 @@ def scope(url: str) -> str:
     would hear each other. The broker adds it and takes it off; the Lua scripts that publish get
     their channels' names with it.
     """
-    return f"{urlsplit(url).path.strip('/') or '0'}/"
+    return f"{redis_database(url)}/"
 
 
 def stored_fields(stored: StoredMessage) -> dict[str, str]:
-    """A stored message as the append script's JSON has it."""
+    """A stored message as its payload's JSON has it."""
     fields = {"conversation": stored.conversation, "id": str(stored.id), "u": stored.username,
               "a": stored.avatar, "t": stored.text, "ts": str(stored.ts)}
     if stored.cid is not None:
@@ -71,3 +78,58 @@ def message_payload(stored: StoredMessage) -> bytes:
 def notice_payload(event: dict[str, Any]) -> bytes:
     """The payload of a notice event."""
     return b"n" + jsoncodec.dumps(event)
+
+
+def join_payload(room: str, username: str, avatar: str, count: int) -> bytes:
+    """The notice that a user joined a room on no node before (`count`: members after it)."""
+    return notice_payload(events.joined(room, username, avatar, count))
+
+
+def leave_payload(room: str, username: str, count: int) -> bytes:
+    """The notice that a user left a room on every node (`count`: members after it)."""
+    return notice_payload(events.left(room, username, count))
+
+
+def member_record(username: str, avatar: str) -> dict[str, str]:
+    """A room member as the roster keeps it and `presence` lists it."""
+    return {"username": username, "avatar": avatar}
+
+
+# The payloads above as Lua functions, for the scripts that publish from inside Redis (storing
+# or counting and announcing in one step). cjson would order keys by hash and write "/" as "\/",
+# so objects are written by hand, escaped as jsoncodec.dumps escapes: the same bytes.
+LUA = r"""
+local json_escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+                      ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t'}
+local function json_string(s)
+  return '"' .. (string.gsub(s, '[%z\1-\31"\\]', function(c)
+    return json_escapes[c] or string.format('\\u%04x', string.byte(c))
+  end)) .. '"'
+end
+-- {key, value, ...} as a JSON object in that order; a value is a string or an integer.
+local function json_object(pairs)
+  local out = {}
+  for i = 1, #pairs, 2 do
+    local value = pairs[i + 1]
+    if type(value) == 'number' then value = string.format('%d', value)
+    else value = json_string(value) end
+    out[#out + 1] = json_string(pairs[i]) .. ':' .. value
+  end
+  return '{' .. table.concat(out, ',') .. '}'
+end
+-- message_payload(): every argument a string; cid and to false when not set.
+local function message_payload(conversation, id, u, a, t, ts, cid, to)
+  local fields = {'conversation', conversation, 'id', id, 'u', u, 'a', a, 't', t, 'ts', ts}
+  if cid then fields[#fields + 1] = 'c'; fields[#fields + 1] = cid end
+  if to then fields[#fields + 1] = 'to'; fields[#fields + 1] = to end
+  return (to and 'd' or 'm') .. json_object(fields)
+end
+local function join_payload(room, username, avatar, count)
+  return 'n' .. json_object({'type', 'join', 'room', room, 'username', username,
+                             'avatar', avatar, 'count', count})
+end
+local function leave_payload(room, username, count)
+  return 'n' .. json_object({'type', 'leave', 'room', room, 'username', username,
+                             'count', count})
+end
+"""

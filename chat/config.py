@@ -1,14 +1,10 @@
-"""Every setting: name, unit, default, help; read from CHAT_<NAME>, then the command line."""
+"""Every setting: name, unit, default, help and validation (read by chat/options.py)."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from dataclasses import dataclass, field, fields
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
 
-from tornado.options import OptionParser
+from chat.urls import BROKER_URL_FORMS, broker_kind, redacted, same_redis
 
 
 class ConfigError(ValueError):
@@ -202,7 +198,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         errors = [
-            f"--{_flag(name)} is {value}; it must be {rule}"
+            f"--{flag(name)} is {value}; it must be {rule}"
             for name, value, rule, ok in (
                 ("port", self.port, "between 0 and 65535", 0 <= self.port <= 65535),
                 ("rate_limit", self.rate_limit, "0 or more", self.rate_limit >= 0),
@@ -263,12 +259,12 @@ class Settings:
                 ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
                 ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",
                  self.node_timeout >= 2 * self.node_heartbeat),
-                ("broker", redacted(self.broker), "memory:// or redis://host:port/db",
+                ("broker", redacted(self.broker), BROKER_URL_FORMS,
                  self.broker_kind in ("memory", "redis")),
             )
             if not ok
         ]
-        if self.broker_kind == "redis" and not _same_redis(self.broker, self.db):
+        if self.broker_kind == "redis" and not same_redis(self.broker, self.db):
             errors.append(f"--broker is {redacted(self.broker)} but --db is {redacted(self.db)}; "
                           f"a cluster shares its history: give --db the same redis:// URL")
         if errors:
@@ -277,8 +273,7 @@ class Settings:
     @property
     def broker_kind(self) -> str:
         """"memory", "redis", or the scheme of an unsupported --broker URL."""
-        scheme = urlsplit(self.broker).scheme
-        return "redis" if scheme in ("redis", "rediss") else scheme
+        return broker_kind(self.broker)
 
     @property
     def history_bytes(self) -> int:
@@ -291,85 +286,6 @@ class Settings:
         return frozenset(origin.rstrip("/").lower() for origin in self.allowed_origins)
 
 
-def redacted(url: str) -> str:
-    """A URL fit for logs and error messages: its password, if any, replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = f"{parts.username}:" if parts.username else ":"
-    return parts._replace(netloc=f"{user}***@{netloc}").geturl()
-
-
-def _same_redis(broker: str, db: str) -> bool:
-    """Whether two redis:// URLs name the same server and database."""
-    a, b = urlsplit(broker), urlsplit(db)
-    if b.scheme not in ("redis", "rediss"):
-        return False
-    return ((a.hostname, a.port or 6379, a.path.strip("/") or "0")
-            == (b.hostname, b.port or 6379, b.path.strip("/") or "0"))
-
-
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
+    """The command-line spelling of a setting's name."""
     return name.replace("_", "-")
-
-
-def _env_name(name: str) -> str:
-    return "CHAT_" + name.upper()
-
-
-def _convert(name: str, kind: type, raw: str) -> Any:
-    try:
-        if kind is bool:
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if kind is list:
-            return [item.strip() for item in raw.split(",") if item.strip()]
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(f"{_env_name(name)}={raw!r} is not a valid {kind.__name__}") from None
-
-
-def _kind(f: dataclasses.Field[Any]) -> type:
-    return {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type), list)
-
-
-def define_options(
-    parser: OptionParser, environ: dict[str, str] | None = None
-) -> dict[str, ConfigError]:
-    """Define every setting on `parser`; CHAT_<NAME> in `environ` replaces the default.
-
-    Returns the environment values that could not be read, by option name (with dashes): they
-    are errors unless the command line gives that option anyway.
-    """
-    environ = dict(os.environ) if environ is None else environ
-    defaults = Settings()
-    env_errors: dict[str, ConfigError] = {}
-    for f in fields(Settings):
-        kind = _kind(f)
-        default = getattr(defaults, f.name)
-        if _env_name(f.name) in environ:
-            try:
-                default = _convert(f.name, kind, environ[_env_name(f.name)])
-            except ConfigError as exc:
-                env_errors[_flag(f.name)] = exc
-        unit = f.metadata["unit"]
-        parser.define(
-            _flag(f.name),
-            default=default,
-            type=str if kind is list else kind,
-            multiple=kind is list,
-            help=f.metadata["help"] + (f" [{unit}]" if unit else "")
-            + f" (env {_env_name(f.name)})",
-            metavar=unit.split("/")[0].upper() if unit else None,
-        )
-    return env_errors
-
-
-def from_options(parser: OptionParser) -> Settings:
-    """Settings from a parser on which define_options() ran and the command line was parsed."""
-    values = {f.name: getattr(parser, f.name) for f in fields(Settings)}
-    return Settings(**values)

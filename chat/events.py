@@ -1,4 +1,4 @@
-"""Server-to-client events (docs/protocol.md), built as dicts and framed once by the hub."""
+"""Server-to-client events (docs/protocol.md), built as dicts and framed once for all recipients."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from chat.protocol import ProtocolError
-from chat.store.base import StoredMessage
-
-# A legacy (tutorial) page renders every frame as a chat line from `username`.
-LEGACY_ERROR_SENDER = "server"
+from chat.record import StoredMessage
 
 
 def message(stored: StoredMessage) -> dict[str, Any]:
@@ -102,11 +99,7 @@ def history(
     return event
 
 
-def error(err: ProtocolError, *, legacy: bool = False) -> dict[str, Any]:
+def error(err: ProtocolError) -> dict[str, Any]:
     """An error for the connection whose frame caused it."""
-    event: dict[str, Any] = {"type": "error", "code": err.code, "reason": err.reason,
-                             "request": err.request, **err.refs}
-    if legacy:
-        event["username"] = LEGACY_ERROR_SENDER
-        event["message"] = err.reason
-    return event
+    return {"type": "error", "code": err.code, "reason": err.reason, "request": err.request,
+            **err.refs}

@@ -11,8 +11,11 @@ from chat import channels, events, jsoncodec
 from chat.broker.base import Broker
 from chat.names import name_key
 from chat.notices import Notices, send
-from chat.state import Room, Stats, User
-from chat.store.base import HistoryStore, StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.room import Arrival, Room
+from chat.state import User
+from chat.status import Stats
+from chat.store.base import HistoryStore, StoreError
 from chat.wire import Frame
 
 log = logging.getLogger("chat.fanout")
@@ -73,15 +76,14 @@ class Fanout:
     """
 
     def __init__(self, rooms: dict[str, Room], users: dict[str, User], stats: Stats,
-                 store: HistoryStore, prefix: str = channels.PREFIX, *,
-                 notice_interval: float = 0.0) -> None:
+                 store: HistoryStore, *, notice_interval: float = 0.0) -> None:
         self.rooms = rooms
         self.notices = Notices(rooms, notice_interval)
         self.users = users
         self.stats = stats
         self.store = store
-        self._room_prefix = channels.room("", prefix)
-        self._user_prefix = channels.user("", prefix)
+        self._room_prefix = channels.room("")
+        self._user_prefix = channels.user("")
         self._fills: set[asyncio.Task[None]] = set()
 
     def deliver(self, channel: str, payload: bytes) -> None:
@@ -104,33 +106,15 @@ class Fanout:
             log.warning("ignored a payload of unknown kind %r on %r", payload[:1], channel)
 
     def _message(self, room: Room, stored: StoredMessage) -> None:
-        if room.filling is not None:
-            room.filling.append(stored)
-        elif stored.id <= room.last_id:
-            return  # sent already (read from the store while filling a gap)
-        elif room.last_id and stored.id > room.last_id + 1:
-            room.filling = [stored]
+        arrival = room.accept(stored)
+        if arrival is Arrival.LIVE:
+            self.stats.deliveries += room.broadcast(stored)
+        elif arrival is Arrival.GAP:
             self.fill(room)
-        else:
-            self.broadcast(room, stored)
 
     def broadcast(self, room: Room, stored: StoredMessage) -> None:
         """Send a room message to its readers (and to clients catching up, past their floor)."""
-        room.last_id = stored.id
-        frame = Frame.of(events.message(stored))
-        readers = room.readers
-        for client in readers:
-            client.peer.send(frame)
-        self.stats.deliveries += len(readers)
-        if room.settling:
-            for client, sent_up_to in list(room.settling.items()):
-                if stored.id > sent_up_to:
-                    del room.settling[client]
-                    readers.add(client)
-                    client.peer.send(frame)
-                    self.stats.deliveries += 1
-        for held in room.joining.values():
-            held.append((stored.id, frame))
+        self.stats.deliveries += room.broadcast(stored)
 
     def _direct(self, user: User, stored: StoredMessage) -> None:
         frame = Frame.of(events.direct(stored))
@@ -154,8 +138,7 @@ class Fanout:
 
     def fill(self, room: Room) -> None:
         """Read what the room's live feed may have missed, then go on live (no gap, no repeat)."""
-        if room.filling is None:
-            room.filling = []
+        room.begin_fill()
         self.stats.gap_fills += 1
         task = asyncio.ensure_future(self._fill(room))
         self._fills.add(task)
@@ -164,34 +147,23 @@ class Fanout:
     def fill_all(self) -> None:
         """After the broker was lost and is back: every room catches up from the store."""
         for room in list(self.rooms.values()):
-            if room.filling is None:
+            if not room.is_filling:
                 self.fill(room)
 
     async def _fill(self, room: Room) -> None:
-        # Nothing broadcast here yet: every reader came through a history read and waits in
-        # `settling` with the last id it was sent; the lowest is where the room's feed starts.
-        after = room.last_id or min(room.settling.values(), default=-1)
+        after = room.filling_from()
         try:
             missed = [] if after < 0 else await self.store.after(room.name, after, FILL_MAX)
             if not missed and after > 0:
                 latest = await self.store.latest(room.name, 1)
                 latest_id = latest[-1].id if latest else 0
                 if latest_id < after:
-                    self._history_reset(room, latest_id)
+                    log.warning("the history of %s went back to id %d (was %d): Redis lost its "
+                                "data?", room.name, latest_id, room.last_id)
+                    room.reset_history()
                     missed = await self.store.after(room.name, 0, FILL_MAX)  # all new
         except StoreError as exc:
             log.warning("could not fill a gap in %s from the store: %s", room.name, exc)
             missed = []
-        held, room.filling = room.filling or [], None
-        for stored in sorted({m.id: m for m in (*missed, *held)}.values(), key=lambda m: m.id):
-            if stored.id > room.last_id:
-                self.broadcast(room, stored)
-
-    def _history_reset(self, room: Room, latest: int) -> None:
-        """The store's ids went back (Redis restarted without its data): count from 0 again."""
-        log.warning("the history of %s went back to id %d (was %d): Redis lost its data?",
-                    room.name, latest, room.last_id)
-        room.last_id = 0
-        for client in list(room.settling):
-            del room.settling[client]
-            room.readers.add(client)
+        for stored in room.end_fill(missed):
+            self.stats.deliveries += room.broadcast(stored)

@@ -1,21 +1,23 @@
-"""Connections, rooms, presence and commands: the one place that decides who gets what."""
+"""This node's connections and the commands they send: parsed, rate-limited, dispatched."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from time import monotonic
+from typing import assert_never
 
 from chat import channels, events
-from chat.broker.base import Broker, BrokerError
+from chat.broker.base import Broker
 from chat.broker.memory import MemoryBroker
 from chat.config import Settings
 from chat.fanout import Fanout, Subscriptions
+from chat.legacy import TUTORIAL
 from chat.limits import ConnectionCounter, TokenBucket
+from chat.membership import Membership
 from chat.messages import Messages, check_broker
+from chat.paging import Pages
 from chat.protocol import (
     DEFAULT_ROOM,
     Command,
@@ -31,29 +33,29 @@ from chat.protocol import (
     parse,
     peek,
 )
+from chat.recovery import Recovery
 from chat.replay import Replay
 from chat.rooms import Rooms
-from chat.roster import Claim, LocalRoster, MemberPage, Rebuilding, Roster, RosterError
-from chat.state import Client, Peer, Stats, User
-from chat.store.base import HistoryStore, StoreError, dm_key
+from chat.roster import LocalRoster, Rebuilding, Roster, RosterError
+from chat.state import Client, Peer, User, user_of
+from chat.status import Stats, Status
+from chat.store.base import HistoryStore
 from chat.users import Directory, Gone
-from chat.wire import Frame
 
 log = logging.getLogger("chat.hub")
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
-# The user's name went to someone else on another node while this node was counted out of the
-# roster (Redis lost it): this node's connections of the user end (docs/protocol.md).
-CLOSE_NAME_LOST = 4001
 
 
 class Hub:
-    """The chat as this node sees it: its connections, users and rooms, and what frames do.
+    """This node's connections, and what their frames do: the commands' dispatcher.
 
-    Every room message, direct message and notice goes out through the broker and comes back
-    through `fanout`, which sends it to this node's connections: with `memory://` at once, with
-    Redis to every node of the cluster. The roster counts names and room members over all nodes.
+    Who receives what is decided by each room's audiences (chat/room.py), the fan-out of broker
+    deliveries (chat/fanout.py) and a connection's dialect (chat/legacy.py). Every room message,
+    direct message and notice goes out through the broker and comes back through `fanout`:
+    with `memory://` at once, with Redis to every node of the cluster. The roster counts names
+    and room members over all nodes.
     """
 
     def __init__(
@@ -63,40 +65,33 @@ class Hub:
         broker: Broker | None = None,
         roster: Roster | None = None,
         *,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        observe_store_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.replay = Replay(store, settings.history_on_join, settings.history_bytes)
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
         self.users = Directory(  # names online on this node
             roster if roster is not None else LocalRoster(self._deliver),
-            lambda user: self.subscriptions.add(channels.user(user.key)),
-            lambda user: self.subscriptions.remove(channels.user(user.key)))
+            self._subscribe_user, self._unsubscribe_user)
         self.roster = self.users.roster
         self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
+        self.replay = Replay(store, settings.history_on_join, settings.history_bytes)
+        self.pages = Pages(settings, self.replay, self.stats)
         self.fanout = Fanout(self.rooms, self.users, self.stats, store,
                              notice_interval=settings.notice_interval)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
-                                 clock=clock, monotonic=monotonic)
+                                 observe_store_latency)
+        self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay)
+        self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )
-        self._monotonic = monotonic
-        # Bytes of history pages each connection may still read (made on its first page).
-        self._history_budgets: dict[Client, TokenBucket] = {}
         self.started = monotonic()
         self._starting: asyncio.Future[None] | None = None
         self._drained: asyncio.Event | None = None
-        self._handlers: dict[type, Callable[[Client, Any], Awaitable[None] | None]] = {
-            Join: self._join, Post: self._post, Direct: self._direct, Typing: self._typing,
-            Leave: self._leave, History: self._history, Members: self._members,
-            LegacyPost: self._legacy,
-        }
 
     # Life cycle
 
@@ -107,8 +102,8 @@ class Hub:
         await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
-        await self.broker.start(self._deliver)
-        await self.roster.start()
+        await self.broker.start(self._deliver, self.recovery.broker_back)
+        await self.roster.start(self.recovery.roster_lost)
         await self.rooms.open(DEFAULT_ROOM).subscribed  # every connection reads it before joining
 
     async def close(self) -> None:
@@ -119,31 +114,22 @@ class Hub:
     def _deliver(self, channel: str, payload: bytes) -> None:
         self.fanout.deliver(channel, payload)
 
-    def broker_back(self) -> None:
-        """The broker reconnected: fill what this node missed, and resend presence lists."""
-        self.fanout.fill_all()
-        _background(self.rooms.refresh_presence())
+    def _subscribe_user(self, user: User) -> asyncio.Future[None]:
+        return self.subscriptions.add(channels.user(user.key))
 
-    def roster_lost(self) -> None:
-        """The roster lost this node's state (Redis restarted empty): count it all again."""
-        for user in list(self.users.values()):
-            # Asked now, not when a task starts: in order with a release that may follow, and
-            # before any new claim this node sends.
-            claim = self.roster.claim(user.key, user.name, user.avatar, user.token, user.token,
-                                      legacy=not user.typed_clients(), again=True)
-            _background(self._claimed_again(user, claim))
-        for entered in self.rooms.count_again(self.users):
-            _background(entered)
+    def _unsubscribe_user(self, user: User) -> None:
+        self.subscriptions.remove(channels.user(user.key))
 
-    async def _claimed_again(self, user: User, claim: Awaitable[Claim | None]) -> None:
-        if await claim is not None:
-            return
-        # Someone else holds it now (granted while this node was counted out): one holder only.
-        log.warning("%r was taken on another node while this one was counted out; closing its "
-                    "%d connection(s) here", user.name, len(user.clients))
-        for client in list(user.clients):
-            client.peer.close(CLOSE_NAME_LOST, f"{user.name!r} is now held by someone else on "
-                              "another server; join again")
+    def status(self) -> Status:
+        """The node's counts and health, now (for /healthz and /metrics)."""
+        stats = self.stats
+        return Status(
+            connections=len(self.clients), users=len(self.users), rooms=len(self.rooms),
+            broker_up=self.broker.healthy, store_ok=not stats.store_failing,
+            uptime_s=monotonic() - self.started, messages=stats.messages,
+            deliveries=stats.deliveries, errors=stats.errors, rate_limited=stats.rate_limited,
+            evicted=stats.evicted, store_failures=stats.store_failures,
+            gap_fills=stats.gap_fills)
 
     # Connections
 
@@ -153,18 +139,17 @@ class Hub:
 
     def connect(self, peer: Peer, address: str) -> tuple[Client, Awaitable[None]]:
         """Register a connection; await the second value before reading its frames."""
-        bucket = TokenBucket(self.settings.rate_limit, self.settings.rate_burst, self._monotonic())
+        bucket = TokenBucket(self.settings.rate_limit, self.settings.rate_burst, monotonic())
         client = Client(peer, address, bucket)
         self.clients.add(client)
         self.connections.add(address)
         return client, self._watch_general(client)
 
     async def _watch_general(self, client: Client) -> None:
-        # Before it joins, a connection reads `general` (the tutorial's page shows the chat
-        # before you join): its recent history as message events, then live ones.
+        # Before it joins, a connection watches `general` (chat/room.py).
         await self.start()
         if not client.closed:
-            await self.replay.catch_up(client, self.rooms[DEFAULT_ROOM], None, watching=True)
+            await self.replay.watch(client, self.rooms[DEFAULT_ROOM])
 
     def disconnect(self, client: Client) -> None:
         """Remove a connection from everything it joined; safe to call twice."""
@@ -173,7 +158,7 @@ class Hub:
         client.closed = True
         self.clients.discard(client)
         self.connections.remove(client.address)
-        self._history_budgets.pop(client, None)
+        self.pages.forget(client)
         general = self.rooms.get(DEFAULT_ROOM)
         if general is not None:
             general.drop(client)
@@ -202,13 +187,13 @@ class Hub:
         """Act on one text frame; an awaitable if the action waits on the store or roster."""
         if client.closed:
             return None
-        if not client.bucket.take(self._monotonic()):
+        if not client.bucket.take(monotonic()):
             self._refuse_for_rate(client, text)
             return None
         client.strikes = 0
         try:
             command: Command = parse(text, max_text_chars=self.settings.max_text_chars)
-            pending = self._handlers[type(command)](client, command)
+            pending = self._dispatch(client, command)
         except ProtocolError as err:
             self._error(client, err)
             return None
@@ -231,6 +216,29 @@ class Hub:
         except Gone:
             pass
 
+    def _dispatch(self, client: Client, command: Command) -> Awaitable[None] | None:
+        """Act on a parsed command; an awaitable if the action waits on the store or roster."""
+        match command:  # the tutorial's and room messages first: nearly every frame is one
+            case LegacyPost():
+                return self._legacy(client, command)
+            case Post():
+                return self._post(client, command)
+            case Direct():
+                return self._direct(client, command)
+            case Typing():
+                return self.membership.typing(client, command)
+            case Join():
+                return self.membership.join(client, command)
+            case Leave():
+                self.membership.leave(client, command)
+                return None
+            case History():
+                return self._history(client, command)
+            case Members():
+                return self.membership.members(client, command)
+            case _:
+                assert_never(command)
+
     def _refuse_for_rate(self, client: Client, text: str) -> None:
         self.stats.rate_limited += 1
         client.strikes += 1
@@ -246,52 +254,17 @@ class Hub:
 
     def _error(self, client: Client, err: ProtocolError) -> None:
         self.stats.errors += 1
-        client.peer.reply(Frame.of(events.error(err, legacy=client.legacy)))
-
-    # Rooms
-
-    def _user(self, client: Client, request: str, **refs: Any) -> User:
-        if client.user is None:
-            raise ProtocolError("not_joined", "join first", request=request, **refs)
-        return client.user
+        client.error(events.error(err))
 
     # Commands
 
-    async def _join(self, client: Client, cmd: Join) -> None:
-        if client.legacy:
-            raise ProtocolError("unknown_type", "a tutorial client cannot join rooms",
-                                request="join")
-        was_watching = client.user is None
-        check_broker(self.broker, "join", room=cmd.room)
-        user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
-        if cmd.room in client.rooms:
-            self._welcome(client, user, cmd.room, await self.rooms.page(cmd.room))
-            return
-        room, page = await self.rooms.enter(client, user, cmd.room)
-        self._welcome(client, user, room.name, page)
-        general = self.rooms[DEFAULT_ROOM]
-        if was_watching and general.reads(client):
-            if room is general:  # read live all along: only what came before the feed is missing
-                await self.replay.catch_up_watcher(client, general, cmd.since)
-                return
-            general.drop(client)  # a joined connection reads only its rooms
-        await self.replay.catch_up(client, room, cmd.since)
-
-    def _welcome(self, client: Client, user: User, name: str, page: MemberPage) -> None:
-        client.reply(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms,
-                                              self.settings.max_text_chars)))
-        client.reply(Frame.of(events.presence(name, page.members, page.total, page.more)))
-        room = self.rooms.get(name)
-        if room is not None:
-            room.presented(client)
-
     async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
         if client.user is None:
-            client.legacy = True  # its first frame is the tutorial's: so are its events
+            client.dialect = TUTORIAL  # its first frame is the tutorial's: so are its events
             check_broker(self.broker, "message")
             user = await self.users.claim(client, cmd.username, cmd.email, None, None)
             await self.rooms.enter(client, user, DEFAULT_ROOM)
-        elif not client.legacy:
+        elif client.typed:
             raise ProtocolError("unknown_type", "this connection speaks typed frames; "
                                 "add a type", request=None)
         else:
@@ -300,84 +273,17 @@ class Hub:
             await self._post(client, Post(DEFAULT_ROOM, cmd.text, None))
 
     async def _post(self, client: Client, cmd: Post) -> None:
-        user = self._user(client, "message", cid=cmd.cid)
+        user = user_of(client, "message", cid=cmd.cid)
         self.rooms.of(client, cmd.room, "message", cid=cmd.cid)
         await self.messages.post(client, user, cmd)
 
     async def _direct(self, client: Client, cmd: Direct) -> None:
-        await self.messages.direct(client, self._user(client, "dm", cid=cmd.cid, to=cmd.to), cmd)
-
-    async def _typing(self, client: Client, cmd: Typing) -> None:
-        user = self._user(client, "typing", room=cmd.room)
-        room = self.rooms.of(client, cmd.room, "typing")
-        now = self._monotonic()
-        if client.typing_at is None:
-            client.typing_at = {}
-        last = client.typing_at.get(cmd.room)
-        if last is not None and now - last < self.settings.typing_interval:
-            return  # ephemeral: dropping extras loses nothing
-        client.typing_at[cmd.room] = now
-        payload = channels.notice_payload(events.typing(room.name, user.name))
-        with contextlib.suppress(BrokerError):  # ephemeral: not worth an error
-            await self.broker.publish(channels.room(room.name), payload)
-
-    def _leave(self, client: Client, cmd: Leave) -> None:
-        user = self._user(client, "leave", room=cmd.room)
-        self.rooms.of(client, cmd.room, "leave")
-        self.rooms.exit(client, cmd.room)
-        client.reply(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
-
-    async def _members(self, client: Client, cmd: Members) -> None:
-        self._user(client, "members", room=cmd.room)
-        room = self.rooms.of(client, cmd.room, "members")
-        page = await self.rooms.page(room.name, cmd.after, cmd.limit)
-        client.reply(Frame.of(events.members(room.name, page.members, page.total, page.more,
-                                              cmd.after)))
+        await self.messages.direct(client, user_of(client, "dm", cid=cmd.cid, to=cmd.to), cmd)
 
     async def _history(self, client: Client, cmd: History) -> None:
-        user = self._user(client, "history")
-        if cmd.peer is not None:
-            conversation = dm_key(user.name, cmd.peer)  # includes the asker: always private
-        else:
+        user = user_of(client, "history")
+        room = None
+        if cmd.peer is None:
             assert cmd.room is not None
-            conversation = self.rooms.of(client, cmd.room, "history").name
-        budget = self._history_budgets.get(client)
-        if budget is None:
-            rate = self.settings.history_bytes_per_s
-            budget = TokenBucket(rate, self.settings.history_bytes, self._monotonic())
-            self._history_budgets[client] = budget
-        self._check_history_budget(budget, 0)  # in debt: not even worth reading the store
-        try:
-            page, more = await self.replay.page(conversation, cmd.before, cmd.limit)
-        except StoreError as exc:
-            log.warning("history of %s could not be read: %s", conversation, exc)
-            raise ProtocolError("store_failed", f"history could not be read: {exc}",
-                                request="history") from None
-        frame = self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer)
-        self._check_history_budget(budget, len(frame.payload))
-        client.reply(frame)
-
-    def _check_history_budget(self, budget: TokenBucket, size: int) -> None:
-        """Spend `size` bytes of a connection's history budget, or refuse the page."""
-        if not budget.spend(size, self._monotonic()):
-            self.stats.rate_limited += 1
-            rate = self.settings.history_bytes_per_s
-            raise ProtocolError(
-                "rate_limited", f"more than {rate:,} bytes of history per second; "
-                "ask again shortly", request="history", limit=rate)
-
-
-_running: set[asyncio.Future[Any]] = set()  # background work, kept from the collector
-
-
-def _background(pending: Awaitable[Any]) -> None:
-    """Run an awaitable whose result nobody waits for; log its failure."""
-    task = asyncio.ensure_future(pending)
-    _running.add(task)
-    task.add_done_callback(_finished)
-
-
-def _finished(task: asyncio.Future[Any]) -> None:
-    _running.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("a background roster update failed: %s", task.exception())
+            room = self.rooms.of(client, cmd.room, "history").name
+        client.reply(await self.pages.page(client, user.name, room, cmd))

@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 from chat.names import name_key
-from chat.state import HeldNotices, Room
+from chat.room import Room
 from chat.wire import Frame
 
 
@@ -46,17 +46,14 @@ class Notices:
             if self.interval > 0:
                 self._hold(room)
             return
-        first, _ = held.changes.pop(about, (event, event))
-        held.changes[about] = (first, event)  # moved to the end: sent in order of last change
-        if isinstance(event.get("count"), int):
-            held.count = event["count"]
+        held.add(about, event)
 
     def _hold(self, room: Room) -> None:
-        room.held = HeldNotices()
+        room.hold_notices()
         asyncio.get_running_loop().call_later(self.interval, self._release, room)
 
     def _release(self, room: Room) -> None:
-        held, room.held = room.held, None
+        held = room.release_notices()
         if held is None or self.rooms.get(room.name) is not room:
             return  # the room was closed here meanwhile; a new one starts from its presence
         for about, (first, last) in held.changes.items():
@@ -64,7 +61,7 @@ class Notices:
             frames = {id(event): Frame.of(counted(event, held.count)) for event in final + net}
             send(room, [frames[id(event)] for event in net], about,
                  [frames[id(event)] for event in final])
-        room.fresh = {client: sent for client, sent in room.fresh.items() if not sent}
+        room.notices_sent()
         if held.changes:
             self._hold(room)  # still churning: keep folding
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from chat import jsoncodec, names
+from chat.commands import (
+    Command,
+    Direct,
+    History,
+    Join,
+    Leave,
+    LegacyPost,
+    Members,
+    Post,
+    ProtocolError,
+    Typing,
+)
 from chat.text import expand_shortcodes, forbidden_control, shows
 
 DEFAULT_ROOM = "general"
@@ -25,78 +36,22 @@ INTEGER_MAX = 2**53 - 1
 # joiners), surrogates, private use, unassigned, line and paragraph separators.
 _FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
-
-class ProtocolError(Exception):
-    """A frame the server refuses; becomes an `error` event for its sender."""
-
-    def __init__(
-        self, code: str, reason: str, *, request: str | None = None, **refs: Any
-    ) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.request = request
-        self.refs = {key: value for key, value in refs.items() if value is not None}
-
-
-@dataclass(frozen=True, slots=True)
-class Join:
-    username: str | None
-    email: str | None
-    room: str
-    token: str | None
-    since: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Post:
-    room: str
-    text: str
-    cid: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Direct:
-    to: str
-    text: str
-    cid: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Typing:
-    room: str
-
-
-@dataclass(frozen=True, slots=True)
-class Leave:
-    room: str
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    room: str | None
-    peer: str | None  # the other user of a direct conversation (`with`)
-    before: int | None
-    limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Members:
-    room: str
-    after: str | None  # a username: the page starts after it (case-folded order)
-    limit: int | None  # None: the server's presence-max-members
-
-
-@dataclass(frozen=True, slots=True)
-class LegacyPost:
-    """The tutorial's frame: {"email", "username", "message"} with no type."""
-
-    username: str
-    email: str | None
-    text: str
-
-
-Command = Join | Post | Direct | Typing | Leave | History | Members | LegacyPost
+# parse() returns these (chat/commands.py), and raises ProtocolError: importable from here.
+__all__ = [
+    "DEFAULT_ROOM",
+    "Command",
+    "Direct",
+    "History",
+    "Join",
+    "Leave",
+    "LegacyPost",
+    "Members",
+    "Post",
+    "ProtocolError",
+    "Typing",
+    "parse",
+    "peek",
+]
 
 
 class _Frame:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat import events, jsoncodec
-from chat.state import Client, Room
-from chat.store.base import HistoryStore, StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.room import Room
+from chat.state import Client
+from chat.store.base import HistoryStore, StoreError
 from chat.wire import Frame
 
 log = logging.getLogger("chat.replay")
@@ -65,51 +67,54 @@ class Replay:
         last = await self.store.latest(conversation, 1)
         return last[-1].id if last else 0
 
-    async def catch_up(
-        self, client: Client, room: Room, since: int | None, *, watching: bool = False
-    ) -> None:
-        """Send a room's missed history, then make the client a live reader: no gap, no repeat."""
-        room.joining[client] = []
-        try:
-            missed, recovered, more = await self.missed(room.name, since)
-        except StoreError as exc:
-            log.warning("history of %s unavailable: %s", room.name, exc)
-            missed, recovered, more = [], False, True
-        held = room.joining.pop(client, None)
-        if held is None or client.closed or not (watching or room.name in client.rooms):
+    async def catch_up(self, client: Client, room: Room, since: int | None) -> None:
+        """Send a member a room's missed history, then make it a live reader: no gap, no repeat."""
+        room.hold(client)
+        missed, recovered, more = await self._read(room.name, self.missed(room.name, since))
+        held = room.unhold(client)
+        if held is None or client.closed or room.name not in client.rooms:
             return  # left or closed while the store was read
-        if watching or client.legacy:
-            payloads, _ = fit(missed, events.message, self.max_bytes)
-            for payload in payloads:
-                client.peer.reply(Frame(payload))
-        else:
-            payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
-            client.reply(history_frame(payloads, room=room.name,
-                                        recovered=recovered and not (cut and since is not None),
-                                        more=more or cut))
+        payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
+        client.reply(history_frame(payloads, room=room.name,
+                                    recovered=recovered and not (cut and since is not None),
+                                    more=more or cut))
         missed = missed[len(missed) - len(payloads):]
-        last = missed[-1].id if missed else (since or 0)
-        if watching:
-            client.watch_from = missed[0].id if missed else last + 1
-            for message_id, _ in held:
-                client.watch_from = min(client.watch_from, message_id)
-        for message_id, frame in held:
-            if message_id > last:
-                client.peer.send(frame)
-                last = message_id
-        room.settling[client] = last  # the history read may have seen one not yet sent live
+        room.settle(client, _send_held(client, held, missed[-1].id if missed else (since or 0)))
 
-    async def catch_up_watcher(self, client: Client, room: Room, since: int | None) -> None:
-        """Answer the join to `general` of a connection that has been reading it live."""
-        try:
-            missed, recovered, more = await self.missed_before(room.name, since,
-                                                               client.watch_from)
-        except StoreError as exc:
-            log.warning("history of %s unavailable: %s", room.name, exc)
-            missed, recovered, more = [], False, True
+    async def watch(self, client: Client, room: Room) -> None:
+        """Show a connection that is no member the room's latest messages, then live ones."""
+        room.hold(client)
+        missed, _, _ = await self._read(room.name, self.missed(room.name, None))
+        held = room.unhold(client)
+        if held is None or client.closed:
+            return  # joined elsewhere or closed while the store was read
+        payloads, _ = fit(missed, events.message, self.max_bytes)
+        for payload in payloads:  # as message events: what the tutorial's page shows
+            client.peer.reply(Frame(payload))
+        missed = missed[len(missed) - len(payloads):]
+        last = missed[-1].id if missed else 0
+        first_live = min([missed[0].id if missed else last + 1, *(i for i, _ in held)])
+        room.watch(client, first_live)
+        room.settle(client, _send_held(client, held, last))
+
+    async def catch_up_watcher(self, client: Client, room: Room, since: int | None,
+                               first_live: int) -> None:
+        """Answer the join to a room of a connection that has read it live from `first_live`."""
+        missed, recovered, more = await self._read(
+            room.name, self.missed_before(room.name, since, first_live))
         payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
         client.reply(history_frame(payloads, room=room.name, recovered=recovered and not cut,
                                     more=more or cut))
+
+    @staticmethod
+    async def _read(conversation: str, reading: Awaitable[tuple[list[StoredMessage], bool, bool]]
+                    ) -> tuple[list[StoredMessage], bool, bool]:
+        """What missed() reads; with a store that fails, nothing (and older ones may exist)."""
+        try:
+            return await reading
+        except StoreError as exc:
+            log.warning("history of %s unavailable: %s", conversation, exc)
+            return [], False, True
 
     async def page(self, conversation: str, before: int | None, limit: int) -> tuple[
             list[StoredMessage], bool]:
@@ -149,6 +154,15 @@ def history_frame(payloads: list[bytes], **fields: Any) -> Frame:
     # events.history writes "messages" right after "type": the only place this can match.
     at = head.index(b'"messages":[]') + len(b'"messages":[')
     return Frame(head[:at] + b",".join(payloads) + head[at:])
+
+
+def _send_held(client: Client, held: list[tuple[int, Frame]], last: int) -> int:
+    """Send the live messages held past `last`; the last id the client was sent."""
+    for message_id, frame in held:
+        if message_id > last:
+            client.peer.send(frame)
+            last = message_id
+    return last
 
 
 def _newest(messages: list[StoredMessage], limit: int) -> list[StoredMessage]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from chat import channels, events
@@ -14,8 +14,9 @@ from chat.fanout import Subscriptions
 from chat.limits import HourlyQuota
 from chat.names import name_key
 from chat.protocol import DEFAULT_ROOM, ProtocolError
+from chat.room import Room
 from chat.roster import MemberPage, Roster, RosterError
-from chat.state import Client, Room, User
+from chat.state import Client, User
 from chat.users import Gone
 from chat.wire import Frame
 
@@ -29,8 +30,7 @@ class Rooms(dict[str, Room]):
     the room here, `exit` on its last (the roster publishes the join and leave notices).
     """
 
-    def __init__(self, settings: Settings, roster: Roster, subscriptions: Subscriptions, *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: Settings, roster: Roster, subscriptions: Subscriptions) -> None:
         super().__init__()
         self.settings = settings
         self.roster = roster
@@ -39,7 +39,6 @@ class Rooms(dict[str, Room]):
         # one user or address may open only so many that were not open already.
         self.created_by_user = HourlyQuota(settings.room_creations_per_user)
         self.created_by_address = HourlyQuota(settings.room_creations_per_ip)
-        self._monotonic = monotonic
 
     def open(self, name: str) -> Room:
         """The room, made (and subscribed to) if this node has none of its members yet."""
@@ -69,17 +68,16 @@ class Rooms(dict[str, Room]):
                                     room=name)
             self._count_creation(client, user, name)
         room = self.open(name)
-        room.users.setdefault(user.key, set()).add(client)
+        room.add_member(user.key, client)
         client.join_room(name)
-        if not client.legacy:
+        if client.typed:  # the tutorial's page shows no notices
             room.listen(client)
         await room.subscribed  # before our join notice is published, or any history read
         if client.closed:
             raise Gone  # the hub's disconnect() has taken it out again
         try:
-            if user.key in room.entered:
+            if not room.count_in(user.key):
                 return room, await self.page(name)
-            room.entered.add(user.key)
             return room, await self.roster.enter(name, user.key, user.name, user.avatar,
                                                  self.settings.presence_max_members)
         except RosterError as exc:
@@ -90,7 +88,7 @@ class Rooms(dict[str, Room]):
 
     def _count_creation(self, client: Client, user: User, name: str) -> None:
         """Spend one of the user's and the address's room creations, or refuse the join."""
-        now = self._monotonic()
+        now = time.monotonic()
         address = address_group(client.address)  # an IPv6 /64 is one address
         for quota, who, setting in (
                 (self.created_by_user, user.key, "room-creations-per-user"),
@@ -113,18 +111,9 @@ class Rooms(dict[str, Room]):
         room = self.get(name)
         if room is None or client.user is None:
             return
-        room.drop(client)
-        room.listeners.discard(client)
-        room.fresh.pop(client, None)
         key = client.user.key
-        connections = room.users.get(key)
-        if connections is not None:
-            connections.discard(client)
-            if not connections:
-                del room.users[key]
-                if key in room.entered:
-                    room.entered.discard(key)
-                    self.roster.exit(name, key)
+        if room.remove_member(key, client) and room.count_out(key):
+            self.roster.exit(name, key)
         if not room.users and name != DEFAULT_ROOM:
             del self[name]
             self.subscriptions.remove(channels.room(name))

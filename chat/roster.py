@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple, Protocol, TypeVar
 
-from chat import channels, events
+from chat import channels
 
 T = TypeVar("T")
 
@@ -55,7 +55,10 @@ class Roster(Protocol):
     node; `exit` (and a dead node's removal) publishes `leave` when it is in the room on none.
     """
 
-    async def start(self) -> None: ...
+    async def start(self, on_lost: Callable[[], None] | None = None) -> None:
+        """Join the chat's nodes; `on_lost` runs when the roster lost this node's state (Redis
+        restarted empty): the hub then claims and enters again everything it holds."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -110,8 +113,8 @@ class LocalRoster:
         self._rooms: dict[str, dict[str, Member]] = {}
         self._keys: dict[str, list[str]] = {}  # each room's member keys, sorted, for pages
 
-    async def start(self) -> None:
-        return None
+    async def start(self, on_lost: Callable[[], None] | None = None) -> None:
+        return None  # one process: nothing to lose
 
     async def close(self) -> None:
         return None
@@ -128,10 +131,10 @@ class LocalRoster:
               limit: int) -> Awaitable[MemberPage]:
         members = self._rooms.setdefault(room, {})
         if key not in members:
-            members[key] = {"username": name, "avatar": avatar}
+            members[key] = channels.member_record(name, avatar)
             bisect.insort(self._keys.setdefault(room, []), key)
-            self._deliver(channels.room(room), channels.notice_payload(
-                events.joined(room, name, avatar, len(members))))
+            self._deliver(channels.room(room),
+                          channels.join_payload(room, name, avatar, len(members)))
         return self.members(room, None, limit)
 
     def exit(self, room: str, key: str) -> None:
@@ -143,8 +146,8 @@ class LocalRoster:
         del keys[bisect.bisect_left(keys, key)]
         if not members:
             del self._rooms[room], self._keys[room]
-        self._deliver(channels.room(room), channels.notice_payload(
-            events.left(room, member["username"], len(members))))
+        self._deliver(channels.room(room),
+                      channels.leave_payload(room, member["username"], len(members)))
 
     def members(self, room: str, after: str | None, limit: int) -> Awaitable[MemberPage]:
         members, keys = self._rooms.get(room, {}), self._keys.get(room, [])

@@ -53,162 +53,38 @@ from redis.retry import Retry
 from chat import channels
 from chat.redisqueue import CommandQueue
 from chat.roster import Claim, Member, MemberPage, Rebuilding, RosterError, token_digest
+from chat.roster_scripts import (
+    CLAIM as _CLAIM,
+)
+from chat.roster_scripts import (
+    ELSEWHERE as _ELSEWHERE,
+)
+from chat.roster_scripts import (
+    ENTER as _ENTER,
+)
+from chat.roster_scripts import (
+    EXIT as _EXIT,
+)
+from chat.roster_scripts import (
+    MEMBERS as _MEMBERS,
+)
+from chat.roster_scripts import (
+    REAP as _REAP,
+)
+from chat.roster_scripts import (
+    REGISTER as _REGISTER,
+)
+from chat.roster_scripts import (
+    RELEASE as _RELEASE,
+)
+from chat.roster_scripts import (
+    SCRIPTS as _SCRIPTS,
+)
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 5.0
-
-
-# KEYS: u:<key>, nu:<node>, node:<node>, epoch, rebuilding. ARGV: key, name, avatar, digest of
-# the token given ('' if none), digest of a fresh token, legacy (0/1), again (1: claimed again
-# after a loss), the rebuilding time in ms. Returns {1, name, avatar, created}, {0} (held, token
-# wrong) or {-1, lost, found} (rebuilding: no new name now; lost = 1 if this node's own key is
-# gone, found = 1 if this claim is the first to find the roster lost).
-_CLAIM = """#!lua
-local user, mine, again = KEYS[1], KEYS[2], ARGV[7] == '1'
-local lost = 1 - redis.call('EXISTS', KEYS[3])
-if redis.call('EXISTS', KEYS[4]) == 0 then
-  redis.call('SET', KEYS[4], '1')
-  redis.call('SET', KEYS[5], '1', 'PX', ARGV[8])
-  if not again then return {-1, lost, 1} end
-end
-if not again and lost == 1 then return {-1, 1, 0} end
-if redis.call('SISMEMBER', mine, ARGV[1]) == 1 then
-  return {1, redis.call('HGET', user, 'name'), redis.call('HGET', user, 'avatar'), 0}
-end
-local created = 0
-if redis.call('EXISTS', user) == 1 then
-  if ARGV[4] == '' or redis.call('HGET', user, 'th') ~= ARGV[4] then return {0} end
-else
-  if not again and redis.call('EXISTS', KEYS[5]) == 1 then return {-1, 0, 0} end
-  redis.call('HSET', user, 'name', ARGV[2], 'avatar', ARGV[3], 'th', ARGV[5], 'n', 0,
-             'legacy', ARGV[6])
-  created = 1
-end
-redis.call('HINCRBY', user, 'n', 1)
-redis.call('SADD', mine, ARGV[1])
-return {1, redis.call('HGET', user, 'name'), redis.call('HGET', user, 'avatar'), created}
-"""
-
-# KEYS: u:<key>, nu:<node>. ARGV: key.
-_RELEASE = """#!lua
-if redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
-  if redis.call('HINCRBY', KEYS[1], 'n', -1) <= 0 then redis.call('DEL', KEYS[1]) end
-end
-return 1
-"""
-
-# A page of a room's members (shared by ENTER and MEMBERS): {count, more, key, JSON, ...} for at
-# most `limit` keys of the sorted set `order` from the ZRANGEBYLEX bound `after` ('-': the start).
-_PAGE_FUNCTION = """
-local function page(members, order, after, limit)
-  local keys = redis.call('ZRANGEBYLEX', order, after, '+', 'LIMIT', 0, limit + 1)
-  local reply = {redis.call('HLEN', members), 0}
-  if #keys > limit then
-    reply[2] = 1
-    table.remove(keys)
-  end
-  if #keys > 0 then
-    local values = redis.call('HMGET', members, unpack(keys))
-    for i, key in ipairs(keys) do
-      if values[i] then
-        reply[#reply + 1] = key
-        reply[#reply + 1] = values[i]
-      end
-    end
-  end
-  return reply
-end
-"""
-
-# KEYS: p:<room>, pc:<room>, np:<node>, po:<room>. ARGV: room, key, member JSON, channel, name,
-# avatar, limit. Returns the room's first `limit` members as page() does.
-_ENTER = "#!lua" + _PAGE_FUNCTION + """
-if redis.call('SADD', KEYS[3], ARGV[1] .. '\\31' .. ARGV[2]) == 1 then
-  if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
-    redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-    redis.call('ZADD', KEYS[4], 0, ARGV[2])
-    local event = {type = 'join', room = ARGV[1], username = ARGV[5], avatar = ARGV[6],
-                   count = redis.call('HLEN', KEYS[1])}
-    redis.call('PUBLISH', ARGV[4], 'n' .. cjson.encode(event))
-  end
-end
-return page(KEYS[1], KEYS[4], '-', tonumber(ARGV[7]))
-"""
-
-# KEYS: p:<room>, po:<room>. ARGV: ZRANGEBYLEX bound, limit.
-_MEMBERS = "#!lua" + _PAGE_FUNCTION + """
-return page(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))
-"""
-
-# The leave of one node's member (shared by EXIT and REAP): key prefix, channel prefix, room, key.
-_LEAVE_FUNCTION = """
-local function leave(prefix, scoped, room, key)
-  local counts, members = prefix .. 'pc:' .. room, prefix .. 'p:' .. room
-  if redis.call('HINCRBY', counts, key, -1) > 0 then return end
-  redis.call('HDEL', counts, key)
-  local member = redis.call('HGET', members, key)
-  redis.call('HDEL', members, key)
-  redis.call('ZREM', prefix .. 'po:' .. room, key)
-  if member then
-    local event = {type = 'leave', room = room, username = cjson.decode(member).username,
-                   count = redis.call('HLEN', members)}
-    redis.call('PUBLISH', scoped .. 'room:' .. room, 'n' .. cjson.encode(event))
-  end
-end
-"""
-
-# KEYS: np:<node>. ARGV: key prefix, channel prefix, room, key.
-_EXIT = "#!lua" + _LEAVE_FUNCTION + """
-if redis.call('SREM', KEYS[1], ARGV[3] .. '\\31' .. ARGV[4]) == 1 then
-  leave(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-end
-return 1
-"""
-
-# KEYS: node:<id>, nodes, nu:<id>, np:<id>. ARGV: key prefix, channel prefix, id. Returns -1 if
-# the node is alive, else how many members left.
-_REAP = "#!lua" + _LEAVE_FUNCTION + """
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-local prefix, left = ARGV[1], 0
-for _, pair in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  local room, key = string.match(pair, '^(.*)\\31([^\\31]*)$')
-  leave(prefix, ARGV[2], room, key)
-  left = left + 1
-end
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local user = prefix .. 'u:' .. key
-  if redis.call('HINCRBY', user, 'n', -1) <= 0 then redis.call('DEL', user) end
-end
-redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('SREM', KEYS[2], ARGV[3])
-return left
-"""
-
-# KEYS: u:<key>, nu:<node>. ARGV: key. The name if a node other than this one holds it, with a
-# connection that is not a tutorial one.
-_ELSEWHERE = """#!lua
-local name, held, legacy = unpack(redis.call('HMGET', KEYS[1], 'name', 'n', 'legacy'))
-if not name or legacy == '1' then return false end
-local here = redis.call('SISMEMBER', KEYS[2], ARGV[1])
-if tonumber(held) - here > 0 then return name end
-return false
-"""
-
-# KEYS: node:<id>, nodes, epoch, rebuilding. ARGV: id, timeout in ms, starting (1 at the node's
-# start: an absent epoch is then a new chat, not a lost one). Returns 1 if the roster was lost.
-_REGISTER = """#!lua
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-redis.call('SET', KEYS[3], '1')
-if ARGV[3] == '1' then return 0 end
-redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
-return 1
-"""
-
-_SCRIPTS = (_CLAIM, _RELEASE, _ENTER, _EXIT, _REAP, _ELSEWHERE, _REGISTER, _MEMBERS)
 
 
 def _page(reply: list[Any]) -> MemberPage:
@@ -221,12 +97,11 @@ class RedisRoster:
     """The Roster of a cluster of nodes sharing one Redis (see the module's docstring)."""
 
     def __init__(self, url: str, *, heartbeat: float, timeout: float,
-                 on_lost: Callable[[], None] | None = None,
                  prefix: str = channels.PREFIX) -> None:
         self.node = secrets.token_hex(8)
         self.heartbeat = heartbeat
         self.timeout = timeout
-        self.on_lost = on_lost
+        self.on_lost: Callable[[], None] | None = None  # given to start()
         self._prefix = prefix
         self._channels = channels.scope(url) + prefix  # what channel names start with
         self._client: Redis = Redis.from_url(
@@ -244,8 +119,9 @@ class RedisRoster:
     def _run(self, script: str, keys: list[str], *args: str | int) -> asyncio.Future[Any]:
         return self._queue.put(("EVALSHA", self._sha[script], len(keys), *keys, *args))
 
-    async def start(self) -> None:
+    async def start(self, on_lost: Callable[[], None] | None = None) -> None:
         """Register this node; RosterError if Redis cannot be reached."""
+        self.on_lost = on_lost
         self._queue.start()
         try:
             await self._queue.load_scripts()
@@ -303,7 +179,7 @@ class RedisRoster:
 
     def enter(self, room: str, key: str, name: str, avatar: str,
               limit: int) -> Awaitable[MemberPage]:
-        member = json.dumps({"username": name, "avatar": avatar})
+        member = json.dumps(channels.member_record(name, avatar))
         return self._queue.put(
             ("EVALSHA", self._sha[_ENTER], 4, self._key("p", room), self._key("pc", room),
              self._key("np", self.node), self._key("po", room), room, key, member,

@@ -68,7 +68,7 @@ class Directory(dict[str, User]):
         waiting = self._claiming[key] = asyncio.get_running_loop().create_future()
         try:
             claim = await self.roster.claim(key, username, avatar_url(email, username), token,
-                                            new_token(), legacy=client.legacy)
+                                            new_token(), legacy=not client.typed)
             if claim is None:
                 raise self._taken(username, request)
             if client.closed:  # gone while the roster answered: give the name back

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado.web import RequestHandler
 
-from chat.hub import Hub
 from chat.metrics import Metrics
+from chat.status import Status
 
 LOOP_LAG_INTERVAL_S = 0.5  # often enough to see a stall, rare enough to cost nothing
 
@@ -17,25 +17,22 @@ LOOP_LAG_INTERVAL_S = 0.5  # often enough to see a stall, rare enough to cost no
 class HealthHandler(RequestHandler):
     """200 with counts while the server serves; 503 while the broker is down or appends fail."""
 
-    def initialize(self, hub: Hub) -> None:
-        self.hub = hub
+    def initialize(self, status: Callable[[], Status]) -> None:
+        self.status = status
 
     def get(self) -> None:
-        hub = self.hub
-        broker_up = hub.broker.healthy
-        store_ok = not hub.stats.store_failing
-        healthy = broker_up and store_ok
+        status = self.status()
         self.set_header("Cache-Control", "no-store")
-        if not healthy:
+        if not status.healthy:
             self.set_status(503)
         self.write({
-            "status": "ok" if healthy else "unavailable",
-            "broker": "up" if broker_up else "down",
-            "store": "ok" if store_ok else "failing",
-            "connections": len(hub.clients),
-            "users": len(hub.users),
-            "rooms": len(hub.rooms),
-            "uptime_s": round(time.monotonic() - hub.started, 3),
+            "status": "ok" if status.healthy else "unavailable",
+            "broker": "up" if status.broker_up else "down",
+            "store": "ok" if status.store_ok else "failing",
+            "connections": status.connections,
+            "users": status.users,
+            "rooms": status.rooms,
+            "uptime_s": round(status.uptime_s, 3),
         })
 
 

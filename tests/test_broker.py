@@ -54,9 +54,9 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 @contextlib.asynccontextmanager
 async def started(url: str, **kwargs: Any) -> AsyncIterator[tuple[Broker, Inbox]]:
     """A started broker for `url` and what it delivers; closed after."""
-    broker = open_broker(url, **kwargs)
+    broker = open_broker(url)
     inbox = Inbox()
-    await broker.start(inbox)
+    await broker.start(inbox, **kwargs)
     try:
         yield broker, inbox
     finally:

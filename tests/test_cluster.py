@@ -600,18 +600,8 @@ async def node_in_process(url: str, **broker_options: Any) -> AsyncIterator[
                         node_timeout=NODE_TIMEOUT_S, rate_limit=0)
     store = RedisStore(url, publish=True)
     await store.start()
-    app: ChatApplication | None = None
-
-    def back() -> None:
-        assert app is not None
-        app.hub.broker_back()
-
-    def lost() -> None:
-        assert app is not None
-        app.hub.roster_lost()
-
-    broker = RedisBroker(url, on_reconnect=back, **broker_options)
-    roster = RedisRoster(url, heartbeat=HEARTBEAT_S, timeout=NODE_TIMEOUT_S, on_lost=lost)
+    broker = RedisBroker(url, **broker_options)
+    roster = RedisRoster(url, heartbeat=HEARTBEAT_S, timeout=NODE_TIMEOUT_S)
     app = make_app(settings, store, broker, roster)
     await app.hub.start()
     server = HTTPServer(app)

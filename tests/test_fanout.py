@@ -11,8 +11,10 @@ import pytest
 from chat import channels, events
 from chat.fanout import Fanout
 from chat.limits import TokenBucket
-from chat.state import Client, Room, Stats, User
-from chat.store.base import StoredMessage
+from chat.record import StoredMessage
+from chat.room import Room
+from chat.state import Client, User
+from chat.status import Stats
 from chat.store.memory import MemoryStore
 from chat.wire import Frame
 

@@ -44,11 +44,12 @@ class Cluster:
     async def node(self, **kwargs: Any) -> Roster:
         """A started roster: one more node (one process, for the local backend)."""
         roster: Roster
+        on_lost = kwargs.pop("on_lost", None)
         if self.url is None:
             roster = LocalRoster(self.inbox)
         else:
             roster = RedisRoster(self.url, prefix=self.prefix, **{**FAST, **kwargs})
-        await roster.start()
+        await roster.start(on_lost)
         self.rosters.append(roster)
         return roster
 

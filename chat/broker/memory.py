@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from chat.broker.base import BrokerError, Deliver
 
@@ -20,7 +21,8 @@ class MemoryBroker:
     def healthy(self) -> bool:
         return True
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver,
+                    on_reconnect: Callable[[], None] | None = None) -> None:
         self._deliver = deliver
 
     async def close(self) -> None:

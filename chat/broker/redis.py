@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from chat.broker.base import BrokerError, Deliver
 from chat.channels import scope
-from chat.config import redacted
+from chat.urls import redacted
 
 log = logging.getLogger("chat.broker")
 
@@ -51,11 +51,10 @@ class RedisBroker:
     single connection, so one broker's publishes reach Redis in call order.
     """
 
-    def __init__(self, url: str, *, on_reconnect: Callable[[], None] | None = None,
-                 backoff_first_s: float = BACKOFF_FIRST_S,
+    def __init__(self, url: str, *, backoff_first_s: float = BACKOFF_FIRST_S,
                  backoff_max_s: float = BACKOFF_MAX_S) -> None:
         self.url = redacted(url)  # for messages: the password stays out of logs
-        self.on_reconnect = on_reconnect
+        self.on_reconnect: Callable[[], None] | None = None  # given to start()
         self._backoff = (backoff_first_s, backoff_max_s)
         # No retries inside redis-py: a failure must reach us at once (publish raises, the
         # reader reconnects with its own backoff) instead of stalling the caller.
@@ -87,9 +86,11 @@ class RedisBroker:
     def healthy(self) -> bool:
         return self._healthy
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver,
+                    on_reconnect: Callable[[], None] | None = None) -> None:
         """Connect, or raise BrokerError if Redis cannot be reached now."""
         self._deliver = deliver
+        self.on_reconnect = on_reconnect
         try:
             await self._connect()
         except (RedisError, OSError) as exc:

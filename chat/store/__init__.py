@@ -1,15 +1,10 @@
 """History stores: the interface, and the factory that picks a backend from --db."""
 
-from chat.store.base import (
-    IDEMPOTENCY_WINDOW_MS,
-    CidReused,
-    HistoryStore,
-    StoredMessage,
-    StoreError,
-    dm_key,
-)
+from chat.record import StoredMessage, dm_key
+from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, HistoryStore, StoreError
 from chat.store.memory import MemoryStore
 from chat.store.sqlite import SQLiteStore
+from chat.urls import is_redis_db
 
 
 def open_store(db: str, *, per_conversation: int, days: float, room_days: float = 0,
@@ -23,7 +18,7 @@ def open_store(db: str, *, per_conversation: int, days: float, room_days: float 
         from chat.store.postgres import PostgresStore
 
         return PostgresStore(db, per_conversation, days, room_days=room_days)
-    if db.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis_db(db):
         from chat.store.redis import RedisStore
 
         return RedisStore(db, per_conversation, days, room_days=room_days, publish=publish)

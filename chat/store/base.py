@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+from chat.record import StoredMessage
 
 # A repeated `cid` from the same user within this window returns the original message.
 IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000  # 10 min, as promised in docs/protocol.md
 DAY_MS = 24 * 60 * 60 * 1000  # one day in ms: retention's `days` counts these
 # Room retention never deletes this conversation: protocol.DEFAULT_ROOM, which always exists.
 PERMANENT_CONVERSATION = "general"
-
 
 class StoreError(Exception):
     """A write or read failed in the backend (disk full, locked file, lost connection)."""
@@ -22,30 +22,6 @@ class CidReused(Exception):
     def __init__(self, cid: str) -> None:
         super().__init__(f"cid {cid!r} was used for another conversation")
         self.cid = cid
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """One message as stored; `conversation` is a room name or a `dm_key()`."""
-
-    conversation: str
-    id: int
-    username: str
-    avatar: str
-    text: str
-    ts: int  # ms since the Unix epoch
-    cid: str | None = None
-    to: str | None = None  # the recipient's name, for direct messages
-
-
-def dm_key(a: str, b: str) -> str:
-    """The conversation key of the direct messages between users `a` and `b`."""
-    # The case-folded spellings, not `names.name_key`: the stored conversations keep their keys,
-    # and a look-alike who takes a name once its holder is offline (`аlice` for `alice`) does
-    # not read the holder's conversations. Both parties are spelled as they hold their names.
-    first, second = sorted((a.casefold(), b.casefold()))
-    # '@' and '\x1f' cannot occur in room names, so the key never collides with a room.
-    return f"@{first}\x1f{second}"
 
 
 class HistoryStore(Protocol):

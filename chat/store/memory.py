@@ -8,13 +8,8 @@ import time
 from collections import defaultdict, deque
 from itertools import islice
 
-from chat.store.base import (
-    DAY_MS,
-    IDEMPOTENCY_WINDOW_MS,
-    PERMANENT_CONVERSATION,
-    CidReused,
-    StoredMessage,
-)
+from chat.record import StoredMessage
+from chat.store.base import DAY_MS, IDEMPOTENCY_WINDOW_MS, PERMANENT_CONVERSATION, CidReused
 
 # Without a writer thread to run it, room retention runs from append, at most this often.
 RETIRE_INTERVAL_MS = 60_000

@@ -12,7 +12,8 @@ import psycopg
 import psycopg_pool
 from psycopg.rows import TupleRow
 
-from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoreError
 from chat.store.postgres_retention import Connection, Retention
 from chat.store.postgres_schema import (
     CONNECT_TIMEOUT_S,
@@ -23,7 +24,7 @@ from chat.store.postgres_schema import (
     one_line,
 )
 from chat.store.sql import AFTER, BEFORE, FIND_MESSAGE, LATEST, postgres
-from chat.store.sqlite_writer import WriterStats
+from chat.store.sqlite_requests import WriterStats
 
 log = logging.getLogger("chat.store")
 

@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from psycopg.rows import TupleRow
 
-from chat.config import redacted
-from chat.store.base import StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.store.base import StoreError
+from chat.urls import redacted
 
 # How long opening a connection may take before start-up (or a write) gives up: a server that
 # does not answer is reported, not waited for.

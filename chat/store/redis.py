@@ -51,10 +51,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -64,16 +63,19 @@ from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from chat import channels
-from chat.names import name_key
+from chat.record import StoredMessage
 from chat.redisqueue import CommandQueue, one_line
 from chat.store.base import (
     DAY_MS,
     IDEMPOTENCY_WINDOW_MS,
     PERMANENT_CONVERSATION,
     CidReused,
-    StoredMessage,
     StoreError,
 )
+from chat.store.redis_scripts import APPEND as _APPEND
+from chat.store.redis_scripts import RETIRE as _RETIRE
+from chat.store.redis_scripts import appended, channels_of, from_entry, stream_id
+from chat.store.redis_scripts import entries as read_entries
 
 log = logging.getLogger(__name__)
 
@@ -82,113 +84,8 @@ COMMAND_TIMEOUT_S = 5.0
 PRUNE_INTERVAL_S = 60.0  # as SQLite's writer: retention runs this often in the background
 _SCAN_BATCH = 200  # entries read at a time while looking for the first message to keep
 
-# KEYS: stream, counter, conversations set, retired, [cid key]
-# ARGV: cap, window ms, conversation, username, avatar, text, ts, cid, has_to, to, channels...
-# Publishes a new message on each channel (channels.py's `m`/`d` payload), in the same step as
-# storing it: every node sees a room's messages in id order, and none stored goes unannounced.
-# Returns {1, id} for a new message; for a repeated cid in its window {0, id, fields} (the
-# original), {3, id, ts} (the original, deleted since), or {2} (used in another conversation).
-# A cid key written before it held references holds the whole message: the same JSON fields.
-_APPEND = """#!lua
-local stream, counter, rooms, retired, cidkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local window, ts = tonumber(ARGV[2]), tonumber(ARGV[7])
-if cidkey then
-  local seen = redis.call('GET', cidkey)
-  if seen then
-    local ref = cjson.decode(seen)
-    if ts - tonumber(ref.ts) < window then
-      if ref.conversation ~= ARGV[3] then
-        return {2}
-      end
-      local at = ref.id .. '-0'
-      local found = redis.call('XRANGE', stream, at, at)
-      if #found == 1 then
-        return {0, ref.id, found[1][2]}
-      end
-      return {3, ref.id, tostring(ref.ts)}
-    end
-  end
-end
-if redis.call('EXISTS', counter) == 0 then
-  local start = tonumber(redis.call('GET', retired) or '0')
-  if redis.call('EXISTS', stream) == 1 then
-    local info = redis.call('XINFO', 'STREAM', stream)
-    for i = 1, #info, 2 do
-      if info[i] == 'last-generated-id' then
-        start = math.max(start, tonumber(string.match(info[i + 1], '^(%d+)')))
-      end
-    end
-  end
-  redis.call('SET', counter, start)
-end
-local id = redis.call('INCR', counter)
-local fields = {'u', ARGV[4], 'a', ARGV[5], 't', ARGV[6], 'ts', ARGV[7]}
-local message = {conversation = ARGV[3], id = tostring(id), u = ARGV[4], a = ARGV[5],
-                 t = ARGV[6], ts = ARGV[7]}
-if cidkey then
-  table.insert(fields, 'c'); table.insert(fields, ARGV[8])
-  message.c = ARGV[8]
-end
-if ARGV[9] == '1' then
-  table.insert(fields, 'to'); table.insert(fields, ARGV[10])
-  message.to = ARGV[10]
-end
-redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], id .. '-0', unpack(fields))
-redis.call('SADD', rooms, ARGV[3])
-local encoded = cjson.encode(message)
-if cidkey then
-  local ref = cjson.encode({conversation = ARGV[3], id = tostring(id), ts = ARGV[7]})
-  redis.call('SET', cidkey, ref, 'PX', ARGV[2])
-end
-local kind = ARGV[9] == '1' and 'd' or 'm'
-for i = 11, #ARGV do
-  redis.call('PUBLISH', ARGV[i], kind .. encoded)
-end
-return {1, id}
-"""
-
-# KEYS: stream, counter, conversations set, retired. ARGV: conversation, cutoff ms.
-# Deletes the conversation if its newest message is older than the cutoff (or it has none),
-# raising `retired` to its last id first; returns the messages deleted, or -1 if it is kept.
-_RETIRE = """#!lua
-local stream, counter = KEYS[1], KEYS[2]
-local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-local last = tonumber(redis.call('GET', counter) or '0')
-if #newest == 1 then
-  local fields = newest[1][2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'ts' and tonumber(fields[i + 1]) >= tonumber(ARGV[2]) then
-      return -1
-    end
-  end
-  last = math.max(last, tonumber(string.match(newest[1][1], '^(%d+)')))
-end
-if last > tonumber(redis.call('GET', KEYS[4]) or '0') then
-  redis.call('SET', KEYS[4], last)
-end
-local deleted = redis.call('XLEN', stream)
-redis.call('DEL', stream, counter)
-redis.call('SREM', KEYS[3], ARGV[1])
-return deleted
-"""
-
-
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _stream_id(message_id: int) -> str:
-    return f"{message_id}-0"
-
-
-def _entries(reply: object) -> list[tuple[str, dict[str, str]]]:
-    """An XRANGE reply as the client gives it with decode_responses: (id, fields) pairs."""
-    return cast("list[tuple[str, dict[str, str]]]", reply or [])
-
-
-def _from_entry(conversation: str, entry_id: str, fields: dict[str, str]) -> StoredMessage:
-    return StoredMessage(conversation, int(entry_id.partition("-")[0]), fields["u"], fields["a"],
-                         fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"))
 
 
 class RedisStore:
@@ -283,9 +180,9 @@ class RedisStore:
         args: list[str | int] = [self._cap, IDEMPOTENCY_WINDOW_MS, conversation, username, avatar,
                                  text, ts, cid or "", 1 if to is not None else 0, to or ""]
         if self.publishes:
-            args.extend(self._scope + c for c in _channels_of(message, self._prefix))
+            args.extend(self._scope + c for c in channels_of(message, self._prefix))
         sent = self._queue.put(("EVALSHA", self._script.sha, len(keys), *keys, *args),
-                               lambda reply: _appended(message, reply))
+                               lambda reply: appended(message, reply))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         result: tuple[StoredMessage, bool] | CidReused = await sent
         if isinstance(result, CidReused):
@@ -300,13 +197,13 @@ class RedisStore:
     async def before(self, conversation: str, before_id: int, limit: int) -> list[StoredMessage]:
         if limit <= 0 or before_id <= 1:
             return await self._check_open([])
-        return await self._range(conversation, _stream_id(before_id - 1), "-", limit,
+        return await self._range(conversation, stream_id(before_id - 1), "-", limit,
                                  newest_first=True)
 
     async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
         if limit <= 0:
             return await self._check_open([])
-        return await self._range(conversation, _stream_id(max(after_id, 0) + 1), "+", limit,
+        return await self._range(conversation, stream_id(max(after_id, 0) + 1), "+", limit,
                                  newest_first=False)
 
     async def _check_open(self, result: list[StoredMessage]) -> list[StoredMessage]:
@@ -320,10 +217,10 @@ class RedisStore:
         await self._check_open([])
 
         def finish(reply: object) -> list[StoredMessage]:
-            entries = _entries(reply)
+            entries = read_entries(reply)
             if newest_first:
                 entries.reverse()
-            return [_from_entry(conversation, entry_id, fields) for entry_id, fields in entries]
+            return [from_entry(conversation, entry_id, fields) for entry_id, fields in entries]
 
         command = "XREVRANGE" if newest_first else "XRANGE"
         key = self._key("h", conversation)
@@ -361,7 +258,7 @@ class RedisStore:
         cutoff = _now_ms() - self._max_age_ms
         start = "-"
         while True:  # like MemoryStore: from the oldest, up to the first message to keep
-            entries = _entries(await self._admin.xrange(key, start, "+", count=_SCAN_BATCH))
+            entries = read_entries(await self._admin.xrange(key, start, "+", count=_SCAN_BATCH))
             for entry_id, fields in entries:
                 if int(fields["ts"]) >= cutoff:
                     kept = await self._admin.xtrim(key, minid=entry_id, approximate=False)
@@ -370,7 +267,7 @@ class RedisStore:
                 if not entries:
                     return deleted
                 last = int(entries[-1][0].partition("-")[0])
-                emptied = await self._admin.xtrim(key, minid=_stream_id(last + 1),
+                emptied = await self._admin.xtrim(key, minid=stream_id(last + 1),
                                                   approximate=False)
                 return deleted + int(emptied)
             start = "(" + entries[-1][0]
@@ -384,24 +281,3 @@ class RedisStore:
             await asyncio.sleep(PRUNE_INTERVAL_S)
 
 
-def _channels_of(message: StoredMessage, prefix: str) -> list[str]:
-    """The channels a new message is announced on: its room's, or both parties' of a DM."""
-    if message.to is None:
-        return [channels.room(message.conversation, prefix)]
-    parties = {name_key(message.username), name_key(message.to)}
-    return [channels.user(key, prefix) for key in sorted(parties)]
-
-
-def _appended(message: StoredMessage, reply: list[Any]) -> tuple[StoredMessage, bool] | CidReused:
-    """The append script's reply (see _APPEND) as append's result, or CidReused to raise."""
-    kind = int(reply[0])
-    if kind == 1:
-        return dataclasses.replace(message, id=int(reply[1])), True
-    if kind == 2:
-        assert message.cid is not None
-        return CidReused(message.cid)
-    if kind == 3:  # retention deleted the original: its id and ts, with the repeat's text
-        return dataclasses.replace(message, id=int(reply[1]), ts=int(reply[2])), False
-    fields = reply[2]
-    return _from_entry(message.conversation, _stream_id(int(reply[1])),
-                       dict(zip(fields[::2], fields[1::2], strict=True))), False

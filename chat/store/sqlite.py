@@ -7,10 +7,12 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from chat.store.base import StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.store.base import StoreError
 from chat.store.sql import AFTER as _AFTER
 from chat.store.sql import BEFORE as _BEFORE
 from chat.store.sql import LATEST as _LATEST
+from chat.store.sqlite_requests import Append, Prune, WriterStats
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
     Synchronous,
@@ -18,7 +20,7 @@ from chat.store.sqlite_schema import (
     describe,
     message_from_row,
 )
-from chat.store.sqlite_writer import Append, Prune, Writer, WriterStats
+from chat.store.sqlite_writer import Writer
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[str | int, ...], *,

@@ -6,7 +6,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Literal
 
-from chat.store.base import StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.store.base import StoreError
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
 
 Synchronous = Literal["FULL", "NORMAL"]

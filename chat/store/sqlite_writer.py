@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -11,13 +10,12 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoredMessage, StoreError
+from chat.record import StoredMessage
+from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoreError
 from chat.store.sql import FIND_CID as _FIND_CID
 from chat.store.sql import FIND_MESSAGE as _FIND_MESSAGE
+from chat.store.sqlite_requests import Append, Prune, WriterStats, hand_back
 from chat.store.sqlite_retention import Retention
 from chat.store.sqlite_schema import (
     MESSAGE_COLUMNS,
@@ -42,55 +40,6 @@ _INSERT_CID = ("INSERT OR REPLACE INTO cids (user_key, cid, conversation, id, ts
 _SAVE_COUNTER = ("INSERT INTO conversations (key, last_id, last_ts) VALUES (?, ?, ?)"
                  " ON CONFLICT (key) DO UPDATE SET last_id = excluded.last_id,"
                  " last_ts = max(last_ts, excluded.last_ts)")
-
-
-@dataclass(slots=True)
-class Append:
-    """A message waiting for the writer (its id still 0), and the future its caller awaits."""
-
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[tuple[StoredMessage, bool]]
-    message: StoredMessage
-
-
-@dataclass(slots=True)
-class Prune:
-    """A request to apply retention now, and the future that gets the count deleted."""
-
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[int]
-
-
-@dataclass(slots=True)
-class WriterStats:
-    """What the writer has done, for /metrics and the benchmark."""
-
-    batches: int = 0  # transactions of appends committed
-    stored: int = 0  # messages committed
-    largest_batch: int = 0  # most appends committed in one transaction
-    failed_batches: int = 0
-    pruned: int = 0  # messages deleted by retention
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[Any], object]]) -> None:
-    """Resolve futures in order, on their loop; a cancelled caller's is skipped."""
-    for future, outcome in outcomes:
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-
-
-def _hand_back(requests: Sequence[Append | Prune], outcomes: Sequence[object]) -> None:
-    """Send each outcome to its caller's loop: one wake-up per loop, in queue (= id) order."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
-    for request, outcome in zip(requests, outcomes, strict=True):
-        by_loop.setdefault(request.loop, []).append((request.future, outcome))
-    for loop, items in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-            loop.call_soon_threadsafe(_settle, items)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -145,7 +94,7 @@ class Writer:
             self._drop_connection()
             while requests := self._take(0.0):
                 waiting = [r for r in requests if r is not None]
-                _hand_back(waiting, [error] * len(waiting))
+                hand_back(waiting, [error] * len(waiting))
             self.finished.set_result(None)
 
     def _serve(self) -> None:
@@ -157,7 +106,7 @@ class Writer:
             if appends:
                 self._commit(appends)
             if prunes:
-                _hand_back(prunes, [self._prune_all()] * len(prunes))
+                hand_back(prunes, [self._prune_all()] * len(prunes))
                 next_prune = time.monotonic() + PRUNE_INTERVAL_S
             elif time.monotonic() >= next_prune and not self._prune_step():
                 next_prune = time.monotonic() + PRUNE_INTERVAL_S
@@ -228,7 +177,7 @@ class Writer:
             self.stats.batches += 1
             self.stats.stored += sum(1 for o in outcomes if isinstance(o, tuple) and o[1])
             self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        _hand_back(batch, outcomes)
+        hand_back(batch, outcomes)
 
     def _write(self, conn: sqlite3.Connection, message: StoredMessage, counters: dict[str, int],
                stamps: dict[str, int]) -> tuple[StoredMessage, bool] | Exception:

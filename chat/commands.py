@@ -1,0 +1,79 @@
+"""What a client can ask: the typed commands protocol.parse() returns, and the error it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class ProtocolError(Exception):
+    """A frame the server refuses; becomes an `error` event for its sender."""
+
+    def __init__(
+        self, code: str, reason: str, *, request: str | None = None, **refs: Any
+    ) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.request = request
+        self.refs = {key: value for key, value in refs.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    username: str | None
+    email: str | None
+    room: str
+    token: str | None
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    room: str
+    text: str
+    cid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Direct:
+    to: str
+    text: str
+    cid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    room: str | None
+    peer: str | None  # the other user of a direct conversation (`with`)
+    before: int | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    room: str
+    after: str | None  # a username: the page starts after it (case-folded order)
+    limit: int | None  # None: the server's presence-max-members
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyPost:
+    """The tutorial's frame: {"email", "username", "message"} with no type."""
+
+    username: str
+    email: str | None
+    text: str
+
+
+Command = Join | Post | Direct | Typing | Leave | History | Members | LegacyPost

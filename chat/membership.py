@@ -1,0 +1,91 @@
+"""The room commands: joining (and what a joiner reads first), leaving, members, typing."""
+
+from __future__ import annotations
+
+import contextlib
+from time import monotonic
+
+from chat import channels, events
+from chat.broker.base import Broker, BrokerError
+from chat.config import Settings
+from chat.messages import check_broker
+from chat.protocol import DEFAULT_ROOM, Join, Leave, Members, ProtocolError, Typing
+from chat.replay import Replay
+from chat.rooms import Rooms
+from chat.roster import MemberPage
+from chat.state import Client, User, user_of
+from chat.users import Directory
+from chat.wire import Frame
+
+
+class Membership:
+    """Puts connections in rooms and takes them out; answers who is in one."""
+
+    def __init__(self, settings: Settings, broker: Broker, users: Directory, rooms: Rooms,
+                 replay: Replay) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.users = users
+        self.rooms = rooms
+        self.replay = replay
+
+    async def join(self, client: Client, cmd: Join) -> None:
+        """Claim the name, enter the room, welcome the client, then send what it missed."""
+        if not client.typed:
+            raise ProtocolError("unknown_type", "a tutorial client cannot join rooms",
+                                request="join")
+        check_broker(self.broker, "join", room=cmd.room)
+        user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
+        if cmd.room in client.rooms:
+            self.welcome(client, user, cmd.room, await self.rooms.page(cmd.room))
+            return
+        room, page = await self.rooms.enter(client, user, cmd.room)
+        self.welcome(client, user, room.name, page)
+        general = self.rooms[DEFAULT_ROOM]
+        first_live = general.watched_from(client)
+        if first_live is not None:
+            if room is general:  # read live all along: only what came before the feed is missing
+                general.end_watch(client)
+                await self.replay.catch_up_watcher(client, general, cmd.since, first_live)
+                return
+            general.drop(client)  # a joined connection reads only its rooms
+        await self.replay.catch_up(client, room, cmd.since)
+
+    def welcome(self, client: Client, user: User, name: str, page: MemberPage) -> None:
+        """Tell a joiner who it is and who is in the room."""
+        client.reply(Frame.of(events.welcome(user.name, user.avatar, user.token, client.rooms,
+                                              self.settings.max_text_chars)))
+        client.reply(Frame.of(events.presence(name, page.members, page.total, page.more)))
+        room = self.rooms.get(name)
+        if room is not None:
+            room.presented(client)
+
+    async def typing(self, client: Client, cmd: Typing) -> None:
+        """Tell the room the user types, at most once per typing-interval."""
+        user = user_of(client, "typing", room=cmd.room)
+        room = self.rooms.of(client, cmd.room, "typing")
+        now = monotonic()
+        if client.typing_at is None:
+            client.typing_at = {}
+        last = client.typing_at.get(cmd.room)
+        if last is not None and now - last < self.settings.typing_interval:
+            return  # ephemeral: dropping extras loses nothing
+        client.typing_at[cmd.room] = now
+        payload = channels.notice_payload(events.typing(room.name, user.name))
+        with contextlib.suppress(BrokerError):  # ephemeral: not worth an error
+            await self.broker.publish(channels.room(room.name), payload)
+
+    def leave(self, client: Client, cmd: Leave) -> None:
+        """Take the connection out of a room, and acknowledge it."""
+        user = user_of(client, "leave", room=cmd.room)
+        self.rooms.of(client, cmd.room, "leave")
+        self.rooms.exit(client, cmd.room)
+        client.reply(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
+
+    async def members(self, client: Client, cmd: Members) -> None:
+        """Answer a page of a room's members."""
+        user_of(client, "members", room=cmd.room)
+        room = self.rooms.of(client, cmd.room, "members")
+        page = await self.rooms.page(room.name, cmd.after, cmd.limit)
+        client.reply(Frame.of(events.members(room.name, page.members, page.total, page.more,
+                                              cmd.after)))

@@ -1,0 +1,62 @@
+"""History pages on request (`history`): read from the store within each connection's budget."""
+
+from __future__ import annotations
+
+import logging
+from time import monotonic
+
+from chat.config import Settings
+from chat.limits import TokenBucket
+from chat.protocol import History, ProtocolError
+from chat.record import dm_key
+from chat.replay import Replay
+from chat.state import Client
+from chat.status import Stats
+from chat.store.base import StoreError
+from chat.wire import Frame
+
+log = logging.getLogger("chat.hub")
+
+
+class Pages:
+    """Answers `history` requests; each connection may read so many bytes of them per second."""
+
+    def __init__(self, settings: Settings, replay: Replay, stats: Stats) -> None:
+        self.rate = settings.history_bytes_per_s
+        self.burst = settings.history_bytes
+        self.replay = replay
+        self.stats = stats
+        # Bytes of history pages each connection may still read (made on its first page).
+        self._budgets: dict[Client, TokenBucket] = {}
+
+    async def page(self, client: Client, asker: str, conversation: str | None,
+                   cmd: History) -> Frame:
+        """The page `cmd` asks for, of a room (`conversation`) or of the DMs with cmd.peer."""
+        if cmd.peer is not None:
+            conversation = dm_key(asker, cmd.peer)  # includes the asker: always private
+        assert conversation is not None
+        budget = self._budgets.get(client)
+        if budget is None:
+            budget = self._budgets[client] = TokenBucket(self.rate, self.burst, monotonic())
+        self._spend(budget, 0)  # in debt: not even worth reading the store
+        try:
+            page, more = await self.replay.page(conversation, cmd.before, cmd.limit)
+        except StoreError as exc:
+            log.warning("history of %s could not be read: %s", conversation, exc)
+            raise ProtocolError("store_failed", f"history could not be read: {exc}",
+                                request="history") from None
+        frame = self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer)
+        self._spend(budget, len(frame.payload))
+        return frame
+
+    def forget(self, client: Client) -> None:
+        """The connection closed."""
+        self._budgets.pop(client, None)
+
+    def _spend(self, budget: TokenBucket, size: int) -> None:
+        """Spend `size` bytes of a connection's history budget, or refuse the page."""
+        if not budget.spend(size, monotonic()):
+            self.stats.rate_limited += 1
+            raise ProtocolError(
+                "rate_limited", f"more than {self.rate:,} bytes of history per second; "
+                "ask again shortly", request="history", limit=self.rate)
