@@ -18,12 +18,12 @@ from tornado.web import Application, RequestHandler
 
 from chat.broker import Broker, BrokerError, open_broker
 from chat.config import ConfigError, Settings
-from chat.hub import Hub
-from chat.metrics import Metrics
+from chat.node.hub import Hub
+from chat.node.metrics import Metrics
 from chat.options import define_options, from_options
-from chat.roster import Roster, RosterError
+from chat.protocol.text import expand_shortcodes
+from chat.roster.base import Roster, RosterError
 from chat.store import HistoryStore, MemoryStore, StoreError, open_store
-from chat.text import expand_shortcodes
 from chat.urls import redacted
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
@@ -138,7 +138,7 @@ def open_cluster(settings: Settings) -> tuple[Broker, Roster | None]:
     """The broker for --broker, and with Redis the cluster's roster (None: one process)."""
     if settings.broker_kind != "redis":
         return open_broker(settings.broker), None
-    from chat.roster_redis import RedisRoster
+    from chat.roster.redis import RedisRoster
 
     broker = open_broker(settings.broker)
     roster = RedisRoster(settings.broker, heartbeat=settings.node_heartbeat,

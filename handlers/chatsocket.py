@@ -12,9 +12,9 @@ from tornado.util import ObjectDict
 from tornado.websocket import WebSocketHandler
 
 from chat.config import Settings
-from chat.hub import Hub
-from chat.state import Client
-from chat.wire import Frame
+from chat.node.hub import Hub
+from chat.people.connections import Client
+from chat.protocol.frame import Frame
 from handlers.keepalive import PING_FRAME, Keepalive
 from handlers.outbox import Flusher, Outbox
 from handlers.tornado_internals import WebSocketParams, drop_response_state

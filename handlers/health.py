@@ -8,8 +8,8 @@ from collections.abc import Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado.web import RequestHandler
 
-from chat.metrics import Metrics
-from chat.status import Status
+from chat.node.metrics import Metrics
+from chat.node.status import Status
 
 LOOP_LAG_INTERVAL_S = 0.5  # often enough to see a stall, rare enough to cost nothing
 

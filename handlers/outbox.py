@@ -21,7 +21,7 @@ from collections.abc import Callable
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 
-from chat.wire import Frame
+from chat.protocol.frame import Frame
 from handlers.tornado_internals import write_backlog
 
 # Bytes queued in one iteration past which they are written at once rather than at its end. Big

@@ -8,7 +8,7 @@ from typing import Any, NoReturn, cast
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
-from chat.wire import text_frame
+from chat.protocol.frame import text_frame
 from handlers.tornado_internals import Protocol13Hooks
 
 CLOSE_PROTOCOL_ERROR = 1002

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from tornado.httpserver import HTTPServer
 
-from chat.names import name_key
-from chat.protocol import DEFAULT_ROOM
+from chat.people.names import name_key
+from chat.protocol.parse import DEFAULT_ROOM
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, RawClient
 

@@ -18,7 +18,7 @@ from tornado.httpserver import HTTPServer
 
 from chat.broker.redis import RedisBroker
 from chat.config import Settings
-from chat.roster_redis import RedisRoster
+from chat.roster.redis import RedisRoster
 from chat.store.redis import RedisStore
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient

@@ -8,15 +8,16 @@ from typing import Any
 
 import pytest
 
-from chat import channels, events
-from chat.fanout import Fanout
+from chat.delivery import channels
+from chat.delivery.fanout import Fanout
 from chat.limits import TokenBucket
+from chat.node.status import Stats
+from chat.people.connections import Client, User
+from chat.protocol import events
+from chat.protocol.frame import Frame
 from chat.record import StoredMessage
-from chat.room import Room
-from chat.state import Client, User
-from chat.status import Stats
+from chat.rooms.room import Room
 from chat.store.memory import MemoryStore
-from chat.wire import Frame
 
 ROOM = "lobby"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chat.names import name_key
+from chat.people.names import name_key
 from tests.helpers import ChatClient, Connect
 
 # Look-alikes of `alice` and `josé` (both online) that a name key folds into theirs.

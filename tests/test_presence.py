@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chat.names import name_key
+from chat.people.names import name_key
 from tests.helpers import ChatClient
 
 Connect = Callable[..., Awaitable[ChatClient]]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chat.protocol import (
+from chat.protocol.parse import (
     Direct,
     History,
     Join,

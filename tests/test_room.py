@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from chat.limits import TokenBucket
+from chat.people.connections import Client
+from chat.protocol.frame import Frame
 from chat.record import StoredMessage
-from chat.room import Arrival, Room
-from chat.state import Client
-from chat.wire import Frame
+from chat.rooms.room import Arrival, Room
 
 
 class Recorder:

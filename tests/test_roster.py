@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from chat import channels
 from chat.broker.redis import RedisBroker
-from chat.roster import Claim, LocalRoster, MemberPage, Rebuilding, Roster
-from chat.roster_redis import RedisRoster
+from chat.delivery import channels
+from chat.roster.base import Claim, MemberPage, Rebuilding, Roster
+from chat.roster.local import LocalRoster
+from chat.roster.redis import RedisRoster
 from tests.test_broker import Inbox, eventually
 
 BACKENDS = ["local", pytest.param("redis", marks=pytest.mark.redis)]

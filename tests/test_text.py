@@ -5,7 +5,7 @@ from __future__ import annotations
 import emoji
 import pytest
 
-from chat.text import expand_shortcodes
+from chat.protocol.text import expand_shortcodes
 
 SAMPLES = [
     "ok :robot: :+1: :thumbsup: :not_an_emoji:",

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from chat import channels
+from chat.delivery import channels
 from chat.record import StoredMessage
-from chat.roster_redis import RedisRoster
+from chat.roster.redis import RedisRoster
 from chat.store.redis import RedisStore
 
 pytestmark = pytest.mark.redis

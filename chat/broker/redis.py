@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chat.broker.base import BrokerError, Deliver
-from chat.channels import scope
+from chat.delivery.channels import scope
 from chat.urls import redacted
 
 log = logging.getLogger("chat.broker")

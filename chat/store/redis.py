@@ -62,7 +62,7 @@ from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
-from chat import channels
+from chat.delivery import channels
 from chat.record import StoredMessage
 from chat.redisqueue import CommandQueue, one_line
 from chat.store.base import (

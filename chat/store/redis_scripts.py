@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, cast
 
-from chat import channels
-from chat.names import name_key
+from chat.delivery import channels
+from chat.people.names import name_key
 from chat.record import StoredMessage
 from chat.store.base import CidReused
 

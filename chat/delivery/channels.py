@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat import events, jsoncodec
+from chat.protocol import events, jsoncodec
 from chat.record import StoredMessage
 from chat.urls import redis_database
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from chat.names import name_key
-from chat.room import Room
-from chat.wire import Frame
+from chat.people.names import name_key
+from chat.protocol.frame import Frame
+from chat.rooms.room import Room
 
 
 def fold(first: dict[str, Any], last: dict[str, Any]) -> tuple[list[dict[str, Any]],

@@ -7,8 +7,9 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from chat import jsoncodec, names
-from chat.commands import (
+from chat.people import names
+from chat.protocol import jsoncodec
+from chat.protocol.commands import (
     Command,
     Direct,
     History,
@@ -20,7 +21,7 @@ from chat.commands import (
     ProtocolError,
     Typing,
 )
-from chat.text import expand_shortcodes, forbidden_control, shows
+from chat.protocol.text import expand_shortcodes, forbidden_control, shows
 
 DEFAULT_ROOM = "general"
 USERNAME_MAX_CHARS = 32
@@ -36,7 +37,7 @@ INTEGER_MAX = 2**53 - 1
 # joiners), surrogates, private use, unassigned, line and paragraph separators.
 _FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
-# parse() returns these (chat/commands.py), and raises ProtocolError: importable from here.
+# parse() returns these (chat/protocol/commands.py), and raises ProtocolError: importable from here.
 __all__ = [
     "DEFAULT_ROOM",
     "Command",

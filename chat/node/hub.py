@@ -8,17 +8,21 @@ from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import assert_never
 
-from chat import channels, events
 from chat.broker.base import Broker
 from chat.broker.memory import MemoryBroker
 from chat.config import Settings
-from chat.fanout import Fanout, Subscriptions
-from chat.legacy import TUTORIAL
+from chat.delivery import channels
+from chat.delivery.fanout import Fanout, Subscriptions
+from chat.delivery.sending import Messages, check_broker
+from chat.history.paging import Pages
+from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
-from chat.membership import Membership
-from chat.messages import Messages, check_broker
-from chat.paging import Pages
-from chat.protocol import (
+from chat.node.recovery import Recovery
+from chat.node.status import Stats, Status
+from chat.people.connections import Client, Peer, User, user_of
+from chat.people.directory import Directory, Gone
+from chat.protocol import events
+from chat.protocol.parse import (
     DEFAULT_ROOM,
     Command,
     Direct,
@@ -33,14 +37,12 @@ from chat.protocol import (
     parse,
     peek,
 )
-from chat.recovery import Recovery
-from chat.replay import Replay
-from chat.rooms import Rooms
-from chat.roster import LocalRoster, Rebuilding, Roster, RosterError
-from chat.state import Client, Peer, User, user_of
-from chat.status import Stats, Status
+from chat.protocol.tutorial import TUTORIAL
+from chat.rooms.membership import Membership
+from chat.rooms.registry import Rooms
+from chat.roster.base import Rebuilding, Roster, RosterError
+from chat.roster.local import LocalRoster
 from chat.store.base import HistoryStore
-from chat.users import Directory, Gone
 
 log = logging.getLogger("chat.hub")
 
@@ -51,9 +53,10 @@ CLOSE_POLICY = 1008
 class Hub:
     """This node's connections, and what their frames do: the commands' dispatcher.
 
-    Who receives what is decided by each room's audiences (chat/room.py), the fan-out of broker
-    deliveries (chat/fanout.py) and a connection's dialect (chat/legacy.py). Every room message,
-    direct message and notice goes out through the broker and comes back through `fanout`:
+    Who receives what is decided by each room's audiences (chat/rooms/room.py), the fan-out of
+    broker deliveries (chat/delivery/fanout.py) and a connection's dialect
+    (chat/protocol/tutorial.py). Every room message, direct message and notice goes out through
+    the broker and comes back through `fanout`:
     with `memory://` at once, with Redis to every node of the cluster. The roster counts names
     and room members over all nodes.
     """
@@ -146,7 +149,7 @@ class Hub:
         return client, self._watch_general(client)
 
     async def _watch_general(self, client: Client) -> None:
-        # Before it joins, a connection watches `general` (chat/room.py).
+        # Before it joins, a connection watches `general` (chat/rooms/room.py).
         await self.start()
         if not client.closed:
             await self.replay.watch(client, self.rooms[DEFAULT_ROOM])

@@ -14,14 +14,14 @@ import asyncio
 import enum
 from typing import Any
 
-from chat import events
+from chat.people.connections import Client
+from chat.protocol import events
+from chat.protocol.frame import Frame
 from chat.record import StoredMessage
-from chat.state import Client
-from chat.wire import Frame
 
 
 class HeldNotices:
-    """A room's join and leave notices held back for one notice-interval (chat/notices.py)."""
+    """A room's join and leave notices held back for one notice-interval (chat/rooms/notices.py)."""
 
     __slots__ = ("changes", "count")
 

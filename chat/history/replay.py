@@ -6,12 +6,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chat import events, jsoncodec
+from chat.people.connections import Client
+from chat.protocol import events, jsoncodec
+from chat.protocol.frame import Frame
 from chat.record import StoredMessage
-from chat.room import Room
-from chat.state import Client
+from chat.rooms.room import Room
 from chat.store.base import HistoryStore, StoreError
-from chat.wire import Frame
 
 log = logging.getLogger("chat.replay")
 

@@ -7,18 +7,19 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from chat import channels, events
 from chat.addresses import address_group
 from chat.config import Settings
-from chat.fanout import Subscriptions
+from chat.delivery import channels
+from chat.delivery.fanout import Subscriptions
 from chat.limits import HourlyQuota
-from chat.names import name_key
-from chat.protocol import DEFAULT_ROOM, ProtocolError
-from chat.room import Room
-from chat.roster import MemberPage, Roster, RosterError
-from chat.state import Client, User
-from chat.users import Gone
-from chat.wire import Frame
+from chat.people.connections import Client, User
+from chat.people.directory import Gone
+from chat.people.names import name_key
+from chat.protocol import events
+from chat.protocol.frame import Frame
+from chat.protocol.parse import DEFAULT_ROOM, ProtocolError
+from chat.rooms.room import Room
+from chat.roster.base import MemberPage, Roster, RosterError
 
 log = logging.getLogger("chat.rooms")
 

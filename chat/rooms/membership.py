@@ -5,17 +5,18 @@ from __future__ import annotations
 import contextlib
 from time import monotonic
 
-from chat import channels, events
 from chat.broker.base import Broker, BrokerError
 from chat.config import Settings
-from chat.messages import check_broker
-from chat.protocol import DEFAULT_ROOM, Join, Leave, Members, ProtocolError, Typing
-from chat.replay import Replay
-from chat.rooms import Rooms
-from chat.roster import MemberPage
-from chat.state import Client, User, user_of
-from chat.users import Directory
-from chat.wire import Frame
+from chat.delivery import channels
+from chat.delivery.sending import check_broker
+from chat.history.replay import Replay
+from chat.people.connections import Client, User, user_of
+from chat.people.directory import Directory
+from chat.protocol import events
+from chat.protocol.frame import Frame
+from chat.protocol.parse import DEFAULT_ROOM, Join, Leave, Members, ProtocolError, Typing
+from chat.rooms.registry import Rooms
+from chat.roster.base import MemberPage
 
 
 class Membership:

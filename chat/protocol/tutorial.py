@@ -5,17 +5,17 @@ tutorial's dialect from then on. Its page renders every frame as a chat line fro
 so it receives room `message` events as they are (they carry `username` and `message`), errors
 as a line from "server", and nothing else: no notices, presence, welcome or history frames, and
 no direct messages (it is counted as such in the roster). Before its first frame every
-connection watches `general` (chat/room.py), which is how the tutorial's page shows the chat.
+connection watches `general` (chat/rooms/room.py), which is how the tutorial's page shows the chat.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chat.wire import Frame
+from chat.protocol.frame import Frame
 
 if TYPE_CHECKING:
-    from chat.state import Peer
+    from chat.people.connections import Peer
 
 # A legacy (tutorial) page renders every frame as a chat line from `username`.
 LEGACY_ERROR_SENDER = "server"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from chat.identity import avatar_url, new_token, token_matches
-from chat.names import name_key
-from chat.protocol import ProtocolError
-from chat.roster import Roster
-from chat.state import Client, User
+from chat.people.connections import Client, User
+from chat.people.identity import avatar_url, new_token, token_matches
+from chat.people.names import name_key
+from chat.protocol.parse import ProtocolError
+from chat.roster.base import Roster
 
 
 class Gone(Exception):

@@ -7,11 +7,11 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from chat.fanout import Fanout
-from chat.rooms import Rooms
-from chat.roster import Claim, Roster
-from chat.state import User
-from chat.users import Directory
+from chat.delivery.fanout import Fanout
+from chat.people.connections import User
+from chat.people.directory import Directory
+from chat.rooms.registry import Rooms
+from chat.roster.base import Claim, Roster
 
 log = logging.getLogger("chat.hub")
 

@@ -50,34 +50,34 @@ from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
-from chat import channels
+from chat.delivery import channels
 from chat.redisqueue import CommandQueue
-from chat.roster import Claim, Member, MemberPage, Rebuilding, RosterError, token_digest
-from chat.roster_scripts import (
+from chat.roster.base import Claim, Member, MemberPage, Rebuilding, RosterError, token_digest
+from chat.roster.redis_scripts import (
     CLAIM as _CLAIM,
 )
-from chat.roster_scripts import (
+from chat.roster.redis_scripts import (
     ELSEWHERE as _ELSEWHERE,
 )
-from chat.roster_scripts import (
+from chat.roster.redis_scripts import (
     ENTER as _ENTER,
 )
-from chat.roster_scripts import (
+from chat.roster.redis_scripts import (
     EXIT as _EXIT,
 )
-from chat.roster_scripts import (
+from chat.roster.redis_scripts import (
     MEMBERS as _MEMBERS,
 )
-from chat.roster_scripts import (
+from chat.roster.redis_scripts import (
     REAP as _REAP,
 )
-from chat.roster_scripts import (
+from chat.roster.redis_scripts import (
     REGISTER as _REGISTER,
 )
-from chat.roster_scripts import (
+from chat.roster.redis_scripts import (
     RELEASE as _RELEASE,
 )
-from chat.roster_scripts import (
+from chat.roster.redis_scripts import (
     SCRIPTS as _SCRIPTS,
 )
 

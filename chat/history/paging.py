@@ -6,14 +6,14 @@ import logging
 from time import monotonic
 
 from chat.config import Settings
+from chat.history.replay import Replay
 from chat.limits import TokenBucket
-from chat.protocol import History, ProtocolError
+from chat.node.status import Stats
+from chat.people.connections import Client
+from chat.protocol.frame import Frame
+from chat.protocol.parse import History, ProtocolError
 from chat.record import dm_key
-from chat.replay import Replay
-from chat.state import Client
-from chat.status import Stats
 from chat.store.base import StoreError
-from chat.wire import Frame
 
 log = logging.getLogger("chat.hub")
 

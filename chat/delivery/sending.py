@@ -7,16 +7,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chat import channels, events
 from chat.broker.base import Broker, BrokerError
-from chat.names import name_key
-from chat.protocol import Direct, Post, ProtocolError
+from chat.delivery import channels
+from chat.node.status import Stats
+from chat.people.connections import Client, User
+from chat.people.names import name_key
+from chat.protocol import events
+from chat.protocol.frame import Frame
+from chat.protocol.parse import Direct, Post, ProtocolError
 from chat.record import StoredMessage, dm_key
-from chat.roster import Roster
-from chat.state import Client, User
-from chat.status import Stats
+from chat.roster.base import Roster
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, HistoryStore, StoreError
-from chat.wire import Frame
 
 log = logging.getLogger("chat.messages")
 
@@ -45,7 +46,7 @@ class Messages:
         self.roster = roster
         self.users = users
         self.stats = stats
-        # Seconds from append to durable, per message (chat/metrics.py's histogram).
+        # Seconds from append to durable, per message (chat/node/metrics.py's histogram).
         self._observe_store_latency = observe_store_latency
 
     async def post(self, client: Client, user: User, cmd: Post) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from chat.protocol import ProtocolError
+from chat.protocol.parse import ProtocolError
 from chat.record import StoredMessage
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
-from chat.legacy import TYPED, Dialect
 from chat.limits import TokenBucket
-from chat.names import name_key
-from chat.protocol import ProtocolError
-from chat.wire import Frame
+from chat.people.names import name_key
+from chat.protocol.frame import Frame
+from chat.protocol.parse import ProtocolError
+from chat.protocol.tutorial import TYPED, Dialect
 
 
 class Peer(Protocol):
@@ -40,7 +40,8 @@ class Client:
         self.bucket = bucket
         self.strikes = 0  # frames refused in a row by the rate limit
         self.user: User | None = None
-        # Typed events, or the tutorial's frames once its first frame is one (chat/legacy.py).
+        # Typed events, or the tutorial's frames once its first frame is one
+        # (chat/protocol/tutorial.py).
         self.dialect: Dialect = TYPED
         # The shared empty set until the first join (most connections of a big idle crowd never
         # join); only join_room() and leave_room() change it.

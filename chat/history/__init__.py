@@ -1,0 +1,1 @@
+"""History to clients: what a joining or resuming client missed, and pages of older messages."""

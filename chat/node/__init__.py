@@ -1,0 +1,1 @@
+"""One node of the chat: the hub that dispatches commands, recovery, status and metrics."""

@@ -1,0 +1,1 @@
+"""Who is online and in which room on every node: the interface, one process's, Redis's."""
