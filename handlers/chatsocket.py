@@ -88,7 +88,6 @@ class ChatSocket(WebSocketHandler):
                 and self.ws_connection.deflating):
             # The fan-out's hot path: the hub's send() goes straight to the outbox.
             self.send = self.outbox.send  # type: ignore[method-assign]
-            self.reply = self.outbox.reply  # type: ignore[method-assign]
         self._release_upgrade_state()
         self.keepalive.add(self)
         self.client, ready = self.hub.connect(self, self.request.remote_ip or "")
@@ -133,9 +132,18 @@ class ChatSocket(WebSocketHandler):
             self.outbox.push(self._deflated(frame))
 
     def reply(self, frame: Frame) -> None:
-        """Send a frame the client asked for, compressed (see `send`)."""
-        if self.outbox is not None and not self.outbox.closed:
-            self.outbox.push_reply(self._deflated(frame))
+        """Send a frame the client asked for (compressed if `send` is).
+
+        Not pointed at the outbox in open() as `send` is: replies are rare, and the bound method
+        would cost every idle connection ~100 bytes.
+        """
+        outbox = self.outbox
+        if outbox is None or outbox.closed:
+            return
+        if isinstance(self.ws_connection, StrictProtocol13) and self.ws_connection.deflating:
+            outbox.push_reply(self._deflated(frame))
+        else:
+            outbox.reply(frame)
 
     def _deflated(self, frame: Frame) -> bytes:
         # Compressed as it is queued: the compressor's state follows the order of sending.
