@@ -89,6 +89,8 @@ def test_runs_of_messages_are_compact_and_seamless(people: People) -> None:
     for person in (alice, bob):
         person.open()
         person.join()
+    # Notices are folded per second: bob's may come a moment late, and a notice ends a run.
+    expect(alice.page.locator(".notice", has_text="bob joined #general")).to_be_visible()
     for text in ("first", "second", "third"):
         alice.say(text)
         expect(alice.message(text)).to_be_visible()
