@@ -113,10 +113,6 @@ class Fanout:
         elif arrival is Arrival.GAP:
             self.fill(room)
 
-    def broadcast(self, room: Room, stored: StoredMessage) -> None:
-        """Send a room message to its readers (and to clients catching up, past their floor)."""
-        self.stats.deliveries += room.broadcast(stored)
-
     def _direct(self, user: User, stored: StoredMessage) -> None:
         frame = Frame.of(events.direct(stored))
         recipients = user.typed_clients()
