@@ -686,7 +686,7 @@ async def test_a_redis_back_empty_gives_no_held_name_to_another(
     on another; once the holder claims it again it is taken, and its dms reach the holder alone."""
     own_redis.start()
     async with node_in_process(own_redis.url) as (a_port, a), \
-            node_in_process(own_redis.url) as (b_port, _):
+            node_in_process(own_redis.url) as (b_port, b):
         alice, bob = await ws(a_port), await ws(b_port)
         await enter(alice, "alice", "ops")
         await enter(bob, "bob", "ops")
@@ -710,6 +710,12 @@ async def test_a_redis_back_empty_gives_no_held_name_to_another(
 
         await a.hub.roster.beat()  # node a finds its key gone and claims its users again
         await eventually_taken(impostor, "alice", "ops")
+        # A dm published while a node's subscriber is still reconnecting reaches history only
+        # (docs/deployment.md): both nodes listen again before this one is sent.
+        deadline = time.monotonic() + RECOVERY_S
+        while not (a.hub.broker.healthy and b.hub.broker.healthy):
+            assert time.monotonic() < deadline, "a node's broker did not come back"
+            await asyncio.sleep(0.05)
         await bob.send({"type": "dm", "to": "alice", "text": "still you?", "cid": "d1"})
         assert (await expect(alice, "dm", cid="d1"))["to"] == "alice"
         await impostor.nothing()
