@@ -1,9 +1,11 @@
-"""The cross-node scenario: one phase over two nodes and Redis, one node, or one process.
+"""The cross-node scenario: one phase over two nodes, one node, or one process.
 
 The same load as the fixed, ramp and idle phases, but with the senders as 10 extra connections
 (`-sender-addr`) to node A and the 1,000 (10,000) counted receivers on node B of a two-node
-cluster sharing one Redis; for comparison the same shape against one node with the Redis
-broker, and against one memory:// process.
+cluster (Redis broker, PostgreSQL history: a cluster as docs/deployment.md sets one up); for
+comparison the same shape against one node with the same backends, and against one memory://
+process. PostgreSQL is a fresh throwaway cluster per phase (tests/pgserver.py), fsync off like
+the Redis without AOF the Redis-store figures of docs/performance.md were measured with.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from bench.servers import (
     start_server,
     stop_server,
 )
+from tests.pgserver import PostgresCluster, find_postgres_bin
 
 TOPOLOGIES: dict[str, str] = {
-    "two": "two nodes + Redis: senders on node A, receivers on node B",
-    "one": "one node, Redis broker and store (senders and receivers on it)",
+    "two": "two nodes, Redis broker, PostgreSQL store: senders on node A, receivers on node B",
+    "one": "one node, Redis broker, PostgreSQL store (senders and receivers on it)",
     "memory": "one process, memory:// broker, --db :memory: (the suite's usual server)",
 }
-DEFAULT_PLACEMENT = "b=0,a=1,redis=1,loadgen=1"
+DEFAULT_PLACEMENT = "b=0,a=1,redis=1,pg=1,loadgen=1"
 DEFAULT_CORES = dict(item.split("=") for item in DEFAULT_PLACEMENT.split(","))
 # Lines Redis logs at its warning level (`#`) on every start and stop, and its warning about
 # vm.overcommit_memory (only background saves need it; this Redis makes none).
@@ -74,6 +77,7 @@ class Placement:
     b: str  # the receivers' node (the only node in the one-node topologies)
     redis: str
     loadgen: str
+    pg: str = "1"  # results from before PostgreSQL (issue 13) name no core for it
 
     @staticmethod
     def parse(text: str) -> Placement:
@@ -81,31 +85,78 @@ class Placement:
         for item in text.split(","):
             name, sep, core = item.strip().partition("=")
             if not sep or name not in cores or not core:
-                raise BenchError(f"--cross-cores wants a=C,b=C,redis=C,loadgen=C; got {item!r}")
+                raise BenchError(
+                    f"--cross-cores wants a=C,b=C,redis=C,pg=C,loadgen=C; got {item!r}"
+                )
             cores[name] = core
-        return Placement(cores["a"], cores["b"], cores["redis"], cores["loadgen"])
+        return Placement(cores["a"], cores["b"], cores["redis"], cores["loadgen"], cores["pg"])
 
     def describe(self, topology: str) -> str:
         if topology == "two":
             return (
                 f"node B (receivers) on core {self.b}, node A (senders) on core {self.a},"
-                f" Redis on core {self.redis}, load generator on core {self.loadgen}"
+                f" Redis on core {self.redis}, PostgreSQL on core {self.pg},"
+                f" load generator on core {self.loadgen}"
             )
-        redis = f", Redis on core {self.redis}" if topology == "one" else ""
+        redis = (
+            f", Redis on core {self.redis}, PostgreSQL on core {self.pg}"
+            if topology == "one"
+            else ""
+        )
         return f"the node on core {self.b}{redis}, load generator on core {self.loadgen}"
 
 
-def node_spec(base: ServerSpec, key: str, redis_url: str | None) -> ServerSpec:
-    """Our server as `base` runs it, with `--broker` and `--db` at `redis_url` if given."""
+def node_spec(
+    base: ServerSpec, key: str, redis_url: str | None, db_url: str | None = None
+) -> ServerSpec:
+    """Our server as `base` runs it, with `--broker` at `redis_url` and `--db` at `db_url`
+    if given."""
     argv = list(base.argv)
-    if redis_url is not None:
+    if redis_url is not None and db_url is not None:
         if "--db" in argv:
-            argv[argv.index("--db") + 1] = redis_url
+            argv[argv.index("--db") + 1] = db_url
         else:
-            argv += ["--db", redis_url]
+            argv += ["--db", db_url]
         argv += ["--broker", redis_url]
     title = f"node {key.upper()}" if redis_url else "one process"
     return ServerSpec(key, title, argv, base.cwd, dict(base.env), base.help_text)
+
+
+def start_postgres(core: str) -> PostgresCluster:
+    """A fresh throwaway PostgreSQL (initdb, pg_ctl) on `core`."""
+    bindir = find_postgres_bin()
+    if bindir is None:
+        raise BenchError("no PostgreSQL: apt-get install -y postgresql")
+    cluster = PostgresCluster(bindir)
+    try:
+        cluster.init()
+        cluster.start(core=core)
+    except AssertionError as exc:
+        cluster.remove()
+        raise BenchError(f"PostgreSQL did not start: {exc}") from None
+    return cluster
+
+
+def postmaster_pid(cluster: PostgresCluster) -> int:
+    """The server's main process (the first line of postmaster.pid)."""
+    return int((cluster.data / "postmaster.pid").read_text().split()[0])
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a process and its children (PostgreSQL's backends) so far."""
+    own = proc_sample(pid)
+    if own is None:
+        return None
+    total = float(own["cpu_s"])
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        sample = proc_sample(int(child))
+        if sample is not None:
+            total += float(sample["cpu_s"])
+    return total
 
 
 def log_issues(path: Path, offset: int, keep: int = 8) -> Json:
@@ -184,18 +235,21 @@ def run_cross_phase_once(setup: CrossSetup, topology: str, phase: Phase) -> Json
         return path
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    pg: PostgresCluster | None = None
     try:
         try:
-            url = None
+            url = db = None
             if topology != "memory":
                 runs["redis"] = start_redis(log_file("redis"), cores.redis, workdir)
                 url = f"redis://127.0.0.1:{runs['redis'].port}/0"
+                pg = start_postgres(cores.pg)
+                db = pg.url()
             if topology == "two":
                 runs["a"] = start_server(
-                    node_spec(setup.base, "a", url), log_file("a"), phase.server_flags, cores.a
+                    node_spec(setup.base, "a", url, db), log_file("a"), phase.server_flags, cores.a
                 )
             runs["b"] = start_server(
-                node_spec(setup.base, "b", url), log_file("b"), phase.server_flags, cores.b
+                node_spec(setup.base, "b", url, db), log_file("b"), phase.server_flags, cores.b
             )
         except BenchError as exc:
             out["error"] = str(exc)
@@ -207,6 +261,7 @@ def run_cross_phase_once(setup: CrossSetup, topology: str, phase: Phase) -> Json
         out["pids"] = pids
         out["quiet_before"] = wait_quiet(quiet.limit, quiet.max_wait, b.proc.pid, others)
         before = {name: proc_sample(pid) for name, pid in pids.items()}
+        pg_before = tree_cpu_s(postmaster_pid(pg)) if pg is not None else None
         meter = Contention(b.proc.pid, others)
         started = time.monotonic()
         args = (
@@ -233,6 +288,10 @@ def run_cross_phase_once(setup: CrossSetup, topology: str, phase: Phase) -> Json
                     "rss_kib_before": s0["rss_kib"],
                     "rss_kib_after": s1["rss_kib"],
                 }
+        if pg is not None and pg_before is not None:
+            pg_after = tree_cpu_s(postmaster_pid(pg))
+            if pg_after is not None:
+                procs["pg"] = {"cpu_s": round(pg_after - pg_before, 3)}
         out["procs"] = procs
         out["alive_after"] = {
             name: redis_ping(run.port) if name == "redis" else alive(run)
@@ -247,5 +306,7 @@ def run_cross_phase_once(setup: CrossSetup, topology: str, phase: Phase) -> Json
             name: stop_server(runs[name]) for name in ("a", "b", "redis") if name in runs
         }
         out["log_issues"] = {name: log_issues(path, at) for name, (path, at) in offsets.items()}
+        if pg is not None:
+            pg.remove()
         shutil.rmtree(workdir, ignore_errors=True)
     return out

@@ -8,8 +8,8 @@ from bench.report import flag, machine_line, phase_notes
 from bench.tables import figure, head, num, phase_columns, row, span, step_columns, table
 
 TOPOLOGY_SHORT = {
-    "two": "two nodes (A → Redis → B)",
-    "one": "one node, Redis broker",
+    "two": "two nodes (A → Redis → B), PostgreSQL",
+    "one": "one node, Redis broker, PostgreSQL",
     "memory": "one process, memory://",
 }
 
@@ -138,6 +138,9 @@ def phase_record(name: str, p: Json) -> Json:
     counters = lg.get("counters") or {}
     if counters.get("unexpected_closes") or counters.get("sender_closes"):
         notes.append(f"closes: {counters.get('unexpected_close_why')}")
+    pg_cpu = dig(p, "procs", "pg", "cpu_s")
+    if isinstance(pg_cpu, (int, float)):
+        notes.append(f"PostgreSQL (all its processes) {pg_cpu:.2f} CPU s over the phase")
     if p.get("error"):
         notes.append(f"error: {p['error']}")
     if p.get("contended"):

@@ -112,7 +112,8 @@ def parser() -> argparse.ArgumentParser:
         "--topologies",
         default=",".join(TOPOLOGIES),
         help="with --cross-node, comma list of: two (senders on node A, receivers on node B,"
-        " one Redis), one (one node, Redis broker), memory (one memory:// process)",
+        " one Redis, one PostgreSQL), one (one node, Redis broker, PostgreSQL store), memory"
+        " (one memory:// process)",
     )
     ap.add_argument(
         "--cross-cores",

@@ -133,7 +133,13 @@ def run_cross(args: argparse.Namespace, argv: list[str] | None, quiet: Quiet) ->
     data: Json = {
         **started(args, argv),
         "redis_version": " ".join(version[:3]) if version else "redis ?",
-        "placement": {"a": cores.a, "b": cores.b, "redis": cores.redis, "loadgen": cores.loadgen},
+        "placement": {
+            "a": cores.a,
+            "b": cores.b,
+            "redis": cores.redis,
+            "loadgen": cores.loadgen,
+            "pg": cores.pg,
+        },
         "topologies": topologies,
         "phases": [p.name for p in phases],
         "argv": spec.argv,

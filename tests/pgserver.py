@@ -22,16 +22,21 @@ BIN_GLOB = "/usr/lib/postgresql/*/bin"
 SUPERUSER = "postgres"
 
 
-def postgres_bin() -> Path:
-    """The folder with initdb and pg_ctl (the newest version); a missing one skips a test
-    here but fails it in CI."""
+def find_postgres_bin() -> Path | None:
+    """The folder with initdb and pg_ctl (the newest version), if PostgreSQL is installed."""
     found = sorted((Path(p) for p in glob.glob(BIN_GLOB) if os.access(f"{p}/initdb", os.X_OK)),
                    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
     if found:
         return found[-1]
     on_path = shutil.which("initdb")
-    if on_path is not None:
-        return Path(on_path).parent
+    return Path(on_path).parent if on_path is not None else None
+
+
+def postgres_bin() -> Path:
+    """find_postgres_bin() for a test: a missing one skips the test here but fails it in CI."""
+    found = find_postgres_bin()
+    if found is not None:
+        return found
     if os.environ.get("CI") == "true":
         pytest.fail("PostgreSQL's initdb is missing: scripts/bootstrap test installs it")
     pytest.skip("PostgreSQL's initdb is missing here; run scripts/bootstrap test "
@@ -62,9 +67,11 @@ class PostgresCluster:
         so logs and errors show whether it is redacted)."""
         return f"postgresql://{SUPERUSER}:secret@127.0.0.1:{self.port}/{dbname}"
 
-    def _run(self, tool: str, *args: str) -> None:
-        done = subprocess.run([*self._as, str(self.bindir / tool), *args], capture_output=True,
-                              text=True, timeout=START_TIMEOUT_S * 2, check=False)
+    def _run(self, tool: str, *args: str, pin: tuple[str, ...] = ()) -> None:
+        """Run one of the cluster's tools as its owner (after `pin`, a taskset prefix)."""
+        done = subprocess.run([*pin, *self._as, str(self.bindir / tool), *args],
+                              capture_output=True, text=True, timeout=START_TIMEOUT_S * 2,
+                              check=False)
         if done.returncode != 0:
             raise AssertionError(f"{tool} failed: {done.stdout}{done.stderr}")
 
@@ -73,13 +80,16 @@ class PostgresCluster:
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
                   "--locale=C.UTF-8", "--no-sync")
 
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections; fsync off (a test's data
-        need not survive a power cut, only a server restart or kill)."""
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c full_page_writes=off")
+    def start(self, *, durable: bool = False, core: str | None = None) -> None:
+        """Start the server and wait until it accepts connections; fsync off unless `durable`
+        (a test's data need not survive a power cut, only a server restart or kill), on the
+        `core`s given (a `taskset -c` list: the benchmark pins it)."""
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
+        pin = ("taskset", "-c", core) if core is not None else ()
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w",
-                  "-t", str(int(START_TIMEOUT_S)), "-o", options, "start")
+                  "-t", str(int(START_TIMEOUT_S)), "-o", options, "start", pin=pin)
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: `fast` (clients disconnected cleanly) or `immediate` (as a crash)."""
