@@ -23,7 +23,7 @@ from chat.node.metrics import Metrics
 from chat.options import define_options, from_options
 from chat.protocol.text import expand_shortcodes
 from chat.roster.base import Roster, RosterError
-from chat.store import HistoryStore, MemoryStore, StoreError, open_store
+from chat.store import HistoryStore, MemoryStore, PostgresOptions, StoreError, open_store
 from chat.urls import redacted
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
@@ -150,7 +150,12 @@ async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; then close every connection with 1001 and return 0."""
     store = open_store(settings.db, per_conversation=settings.history_per_room,
                        days=settings.history_days, room_days=settings.room_retention_days,
-                       publish=settings.broker_kind == "redis")
+                       publish=settings.broker_kind == "redis",
+                       postgres=PostgresOptions(
+                           pool_size=settings.db_pool_size,
+                           pool_timeout_s=settings.db_pool_timeout,
+                           connect_timeout_s=settings.db_connect_timeout,
+                           statement_timeout_s=settings.db_statement_timeout))
     try:
         await store.start()
     except StoreError as exc:
