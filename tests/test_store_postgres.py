@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from chat.store import HistoryStore, PostgresOptions, StoredMessage, StoreError, open_store
+from chat.store.base import DAY_MS
 from chat.store.postgres import PostgresStore
 from tests.pgserver import PostgresCluster
 from tests.serverproc import (
@@ -299,3 +300,48 @@ async def test_a_server_holds_the_pool_size_it_is_given(
     assert child.stop() == 0
     assert_clean(child.stderr)
 
+
+# Retention across nodes
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_retention_prunes_by_count_and_age_what_another_node_wrote(
+        nodes: Callable[..., PostgresStore]) -> None:
+    """A node's retention keeps the last per_conversation messages and none older than days
+    of conversations another node writes to, run after run."""
+    async with running(nodes(per_conversation=5, days=1)) as a, \
+            running(nodes(per_conversation=5, days=1)) as b:
+        await b.prune()
+        for n in range(10):
+            await post(a, f"x{n}", "x")
+        for n in range(3):
+            await a.append("y", username="ann", avatar="", text=f"old{n}",
+                           ts=now_ms() - 2 * DAY_MS)
+        await post(a, "new", "y")
+        assert await b.prune() == 5 + 3
+        assert [m.text for m in await a.latest("x", 100)] == [f"x{n}" for n in range(5, 10)]
+        assert [m.text for m in await a.latest("y", 100)] == ["new"]
+        for n in range(10, 17):
+            await post(a, f"x{n}", "x")
+        assert await b.prune() == 7
+        assert [m.id for m in await b.latest("x", 100)] == list(range(13, 18))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_retention_looks_only_at_conversations_written_since_its_last_run(
+        postgres_url: str, nodes: Callable[..., PostgresStore]) -> None:
+    """After its first run, a node's retention leaves alone a conversation nobody wrote to
+    since (it was within its cap then): here one made over its cap behind the stores' backs,
+    an hour old, which a node starting afresh trims at its first run."""
+    async with running(nodes(per_conversation=5)) as a:
+        assert await a.prune() == 0
+        hour_ago = now_ms() - 3600 * 1000
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            await conn.execute("INSERT INTO conversations VALUES ('quiet', 9, %s)", (hour_ago,))
+            for n in range(1, 10):
+                await conn.execute("INSERT INTO messages VALUES ('quiet', %s, 'ann', '', 'q',"
+                                   " %s, NULL, NULL)", (n, hour_ago))
+        assert await a.prune() == 0
+        assert len(await a.latest("quiet", 100)) == 9
+        async with running(nodes(per_conversation=5)) as fresh:  # its first run is at start
+            assert [m.id for m in await fresh.latest("quiet", 100)] == [5, 6, 7, 8, 9]

@@ -132,14 +132,17 @@ class PostgresStore:
     async def prune(self) -> int:
         deleted = 0
         more = True
-        while more:
-            try:
+        try:
+            async with self._connection() as conn:
+                await self._retention.begin(conn)
+            while more:
                 async with self._connection() as conn:
                     more, count = await self._retention.batch(conn)
-            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-                raise StoreError(one_line(exc)) from None
-            deleted += count
-            self.stats.pruned += count
+                deleted += count
+                self.stats.pruned += count
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StoreError(one_line(exc)) from None
+        self._retention.complete()
         return deleted
 
     async def latest(self, conversation: str, limit: int) -> list[StoredMessage]:
