@@ -17,6 +17,7 @@ from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
 from chat.broker import Broker, BrokerError, open_broker
+from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
 from chat.node.hub import Hub
 from chat.node.metrics import Metrics
@@ -243,10 +244,15 @@ def parse_command_line(parser: tornado.options.OptionParser, argv: list[str]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = argv if argv is not None else sys.argv
+    if len(argv) > 1 and argv[1] in COMMANDS:  # copy-history, backup: a command, not serving
+        return run_command(argv[1], argv[2:])
+    if "--help" in argv[1:]:
+        print(commands_help(), file=sys.stderr)  # then tornado.options' own help, on stderr
     parser = tornado.options.options
     env_errors = define_options(parser)
     try:
-        given = parse_command_line(parser, argv if argv is not None else sys.argv)
+        given = parse_command_line(parser, argv)
         for name, error in env_errors.items():
             if name not in given:  # the command line overrides a bad environment value
                 raise error
