@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from chat.urls import redacted
 
@@ -63,8 +64,6 @@ def say(line: str, *, urls: Sequence[str] = ()) -> None:
 
 def scrub(text: str, urls: Sequence[str]) -> str:
     """`text` with each URL in it redacted, and each URL's password, wherever it appears."""
-    from urllib.parse import urlsplit
-
     for url in urls:
         text = text.replace(url, redacted(url))
         try:

@@ -13,6 +13,7 @@ import pytest
 from chat.store import HistoryStore, PostgresOptions, StoredMessage, StoreError, open_store
 from chat.store.base import DAY_MS
 from chat.store.postgres import PostgresStore
+from chat.store.postgres_schema import connection_options
 from tests.pgserver import PostgresCluster
 from tests.serverproc import (
     Spawn,
@@ -227,7 +228,11 @@ async def test_a_statement_past_the_statement_timeout_fails_and_the_store_goes_o
         postgres_url: str) -> None:
     """An append that waits on a lock longer than statement_timeout_s fails with StoreError
     (the timeout named) while the lock is still held; once it is released, appends go on."""
-    options = PostgresOptions(statement_timeout_s=0.2)
+    options = PostgresOptions(statement_timeout_s=0.2, connect_timeout_s=2.5)
+    given = connection_options(postgres_url, options)
+    assert "statement_timeout=200" in str(given["options"])
+    assert "search_path" in str(given["options"])  # the URL's own options are kept
+    assert given["connect_timeout"] == 3  # libpq takes whole seconds
     async with running(PostgresStore(postgres_url, options=options)) as store:
         assert (await post(store, "first")).id == 1
         async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
