@@ -17,13 +17,14 @@ from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
 from chat.broker import Broker, BrokerError, open_broker
+from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
 from chat.node.hub import Hub
 from chat.node.metrics import Metrics
 from chat.options import define_options, from_options
 from chat.protocol.text import expand_shortcodes
 from chat.roster.base import Roster, RosterError
-from chat.store import HistoryStore, MemoryStore, StoreError, open_store
+from chat.store import HistoryStore, MemoryStore, PostgresOptions, StoreError, open_store
 from chat.urls import redacted
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
@@ -150,7 +151,12 @@ async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; then close every connection with 1001 and return 0."""
     store = open_store(settings.db, per_conversation=settings.history_per_room,
                        days=settings.history_days, room_days=settings.room_retention_days,
-                       publish=settings.broker_kind == "redis")
+                       publish=settings.broker_kind == "redis",
+                       postgres=PostgresOptions(
+                           pool_size=settings.db_pool_size,
+                           pool_timeout_s=settings.db_pool_timeout,
+                           connect_timeout_s=settings.db_connect_timeout,
+                           statement_timeout_s=settings.db_statement_timeout))
     try:
         await store.start()
     except StoreError as exc:
@@ -238,10 +244,15 @@ def parse_command_line(parser: tornado.options.OptionParser, argv: list[str]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = argv if argv is not None else sys.argv
+    if len(argv) > 1 and argv[1] in COMMANDS:  # copy-history, backup: a command, not serving
+        return run_command(argv[1], argv[2:])
+    if "--help" in argv[1:]:
+        print(commands_help(), file=sys.stderr)  # then tornado.options' own help, on stderr
     parser = tornado.options.options
     env_errors = define_options(parser)
     try:
-        given = parse_command_line(parser, argv if argv is not None else sys.argv)
+        given = parse_command_line(parser, argv)
         for name, error in env_errors.items():
             if name not in given:  # the command line overrides a bad environment value
                 raise error

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chat.store.postgres_options import (
+    CONNECT_TIMEOUT_S,
+    POOL_SIZE,
+    POOL_TIMEOUT_S,
+    STATEMENT_TIMEOUT_S,
+)
 from chat.urls import BROKER_URL_FORMS, broker_kind, redacted, same_redis
 
 
@@ -139,6 +145,27 @@ class Settings:
                            " redis://host:port/db keeps it in Redis;"
                            " postgresql://user:password@host:port/dbname in PostgreSQL"),
     )
+    db_pool_size: int = field(
+        default=POOL_SIZE,
+        metadata=_meta("connections", "with --db postgresql://: connections this node holds "
+                                      "(the writer's, retention's, the rest for history reads);"
+                                      " PostgreSQL's max_connections bounds the sum over nodes"),
+    )
+    db_pool_timeout: float = field(
+        default=POOL_TIMEOUT_S,
+        metadata=_meta("s", "with --db postgresql://: how long an append or a read waits for a "
+                            "free connection before the sender gets store_failed"),
+    )
+    db_connect_timeout: float = field(
+        default=CONNECT_TIMEOUT_S,
+        metadata=_meta("s", "with --db postgresql://: how long opening a connection may take "
+                            "(at start-up and when the pool reconnects)"),
+    )
+    db_statement_timeout: float = field(
+        default=STATEMENT_TIMEOUT_S,
+        metadata=_meta("s", "with --db postgresql://: how long one statement may run or wait "
+                            "for a lock before it fails (and its messages get store_failed)"),
+    )
     broker: str = field(
         default="memory://",
         metadata=_meta("", "how processes share live events: memory:// (this process alone) or "
@@ -256,6 +283,16 @@ class Settings:
                 ("history_bytes_per_s", self.history_bytes_per_s, "0 or more",
                  self.history_bytes_per_s >= 0),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
+                # 1,000: far above any useful pool, far below what would exhaust PostgreSQL.
+                ("db_pool_size", self.db_pool_size, "between 1 and 1000",
+                 1 <= self.db_pool_size <= 1000),
+                ("db_pool_timeout", self.db_pool_timeout, "more than 0",
+                 self.db_pool_timeout > 0),
+                ("db_connect_timeout", self.db_connect_timeout, "more than 0",
+                 self.db_connect_timeout > 0),
+                # Under 1 ms PostgreSQL's statement_timeout would read as 0: no limit at all.
+                ("db_statement_timeout", self.db_statement_timeout, "at least 0.001",
+                 self.db_statement_timeout >= 0.001),
                 ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
                 ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",
                  self.node_timeout >= 2 * self.node_heartbeat),

@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator, Callable
 import psycopg
 import pytest
 
-from chat.store import HistoryStore, StoredMessage, StoreError, open_store
+from chat.store import HistoryStore, PostgresOptions, StoredMessage, StoreError, open_store
+from chat.store.base import DAY_MS
 from chat.store.postgres import PostgresStore
+from chat.store.postgres_schema import connection_options
 from tests.pgserver import PostgresCluster
 from tests.serverproc import (
     Spawn,
@@ -215,3 +217,136 @@ async def test_history_on_postgresql_survives_a_server_restart(
     assert (await bob.recv_type("message"))["id"] == 6
     assert again.stop() == 0
     assert_clean(again.stderr)
+
+
+# Pool size and timeouts (--db-pool-size, --db-pool-timeout, --db-connect-timeout,
+# --db-statement-timeout)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_statement_past_the_statement_timeout_fails_and_the_store_goes_on(
+        postgres_url: str) -> None:
+    """An append that waits on a lock longer than statement_timeout_s fails with StoreError
+    (the timeout named) while the lock is still held; once it is released, appends go on."""
+    options = PostgresOptions(statement_timeout_s=0.2, connect_timeout_s=2.5)
+    given = connection_options(postgres_url, options)
+    assert "statement_timeout=200" in str(given["options"])
+    assert "search_path" in str(given["options"])  # the URL's own options are kept
+    assert given["connect_timeout"] == 3  # libpq takes whole seconds
+    async with running(PostgresStore(postgres_url, options=options)) as store:
+        assert (await post(store, "first")).id == 1
+        async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
+            await holder.execute("SELECT * FROM conversations WHERE key = 'general' FOR UPDATE")
+            with pytest.raises(StoreError, match="statement timeout"):
+                await post(store, "blocked")
+            assert holder.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            await holder.rollback()
+        assert (await post(store, "after")).id == 2
+
+
+def simple_chat_connections(url: str) -> int:
+    """The connections the server's stores hold to the test cluster now."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity"
+                           " WHERE application_name = 'simple-chat'").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_pool_of_one_connection_serves_concurrent_reads_and_appends(
+        postgres_url: str) -> None:
+    """With pool_size 1 the store holds one connection, and 40 reads and 40 appends at once
+    all complete: ids 1..40, each read a prefix of them."""
+    async with running(PostgresStore(postgres_url, options=PostgresOptions(pool_size=1))) as s:
+        assert simple_chat_connections(postgres_url) == 1
+        appends = [post(s, f"m{n}", cid=f"c{n}") for n in range(40)]
+        reads = [s.latest("general", 100) for _ in range(40)]
+        done = await asyncio.gather(*appends, *reads)
+        stored = done[:40]
+        assert sorted(m.id for m in stored if isinstance(m, StoredMessage)) == list(range(1, 41))
+        for read in done[40:]:
+            assert isinstance(read, list)
+            assert [m.id for m in read] == list(range(1, len(read) + 1))
+        assert simple_chat_connections(postgres_url) == 1
+
+
+@pytest.mark.subprocess
+def test_bad_pool_and_timeout_settings_are_refused_at_start() -> None:
+    """A pool size or a PostgreSQL timeout out of range stops the server at start: exit 2, one
+    line naming the option, its value and the limit."""
+    for option, reason in (("--db-pool-size=0", "--db-pool-size is 0; it must be between 1 and"
+                                                " 1000"),
+                           ("--db-pool-timeout=0", "--db-pool-timeout is 0.0; it must be more"
+                                                   " than 0"),
+                           ("--db-connect-timeout=-1", "--db-connect-timeout is -1.0"),
+                           ("--db-statement-timeout=0", "--db-statement-timeout is 0.0; it must"
+                                                        " be at least 0.001")):
+        result = run(f"--port={free_port()}", option)
+        assert result.returncode == 2, result.stderr
+        assert reason in assert_one_line_error(result)
+
+
+@pytest.mark.subprocess
+@pytest.mark.gen_test(timeout=60)
+async def test_a_server_holds_the_pool_size_it_is_given(
+        spawn: Spawn, ws: WsConnect, postgres_url: str) -> None:
+    """A server started with --db-pool-size=1 holds one connection to PostgreSQL and serves
+    messages through it."""
+    port = free_port()
+    child = spawn(f"--port={port}", f"--db={postgres_url}", "--db-pool-size=1",
+                  "--db-statement-timeout=0.5", ready_port=port)
+    alice = await ws(port)
+    await alice.join("alice")
+    for n in range(3):
+        await alice.send({"type": "message", "room": "general", "text": f"m{n}"})
+        assert (await alice.recv_type("message"))["id"] == n + 1
+    assert simple_chat_connections(postgres_url) == 1
+    assert child.stop() == 0
+    assert_clean(child.stderr)
+
+
+# Retention across nodes
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_retention_prunes_by_count_and_age_what_another_node_wrote(
+        nodes: Callable[..., PostgresStore]) -> None:
+    """A node's retention keeps the last per_conversation messages and none older than days
+    of conversations another node writes to, run after run."""
+    async with running(nodes(per_conversation=5, days=1)) as a, \
+            running(nodes(per_conversation=5, days=1)) as b:
+        await b.prune()
+        for n in range(10):
+            await post(a, f"x{n}", "x")
+        for n in range(3):
+            await a.append("y", username="ann", avatar="", text=f"old{n}",
+                           ts=now_ms() - 2 * DAY_MS)
+        await post(a, "new", "y")
+        assert await b.prune() == 5 + 3
+        assert [m.text for m in await a.latest("x", 100)] == [f"x{n}" for n in range(5, 10)]
+        assert [m.text for m in await a.latest("y", 100)] == ["new"]
+        for n in range(10, 17):
+            await post(a, f"x{n}", "x")
+        assert await b.prune() == 7
+        assert [m.id for m in await b.latest("x", 100)] == list(range(13, 18))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_retention_looks_only_at_conversations_written_since_its_last_run(
+        postgres_url: str, nodes: Callable[..., PostgresStore]) -> None:
+    """After its first run, a node's retention leaves alone a conversation nobody wrote to
+    since (it was within its cap then): here one made over its cap behind the stores' backs,
+    an hour old, which a node starting afresh trims at its first run."""
+    async with running(nodes(per_conversation=5)) as a:
+        assert await a.prune() == 0
+        hour_ago = now_ms() - 3600 * 1000
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            await conn.execute("INSERT INTO conversations VALUES ('quiet', 9, %s)", (hour_ago,))
+            for n in range(1, 10):
+                await conn.execute("INSERT INTO messages VALUES ('quiet', %s, 'ann', '', 'q',"
+                                   " %s, NULL, NULL)", (n, hour_ago))
+        assert await a.prune() == 0
+        assert len(await a.latest("quiet", 100)) == 9
+        async with running(nodes(per_conversation=5)) as fresh:  # its first run is at start
+            assert [m.id for m in await fresh.latest("quiet", 100)] == [5, 6, 7, 8, 9]

@@ -13,9 +13,9 @@ import psycopg_pool
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_batch import Outcome, Raced, store_batch
+from chat.store.postgres_options import PostgresOptions
 from chat.store.postgres_retention import Connection, Retention
 from chat.store.postgres_schema import (
-    CONNECT_TIMEOUT_S,
     connect,
     connection_options,
     message_from_row,
@@ -30,12 +30,9 @@ log = logging.getLogger("chat.store")
 # Most appends in one transaction: one commit (one WAL flush) covers them all, sent in one
 # pipeline; as SQLite's MAX_BATCH, it bounds how long the first of a group waits.
 MAX_BATCH = 512
-# Connections per store: the writer's, retention's, and the rest for concurrent reads. Each
-# node holds this many, so PostgreSQL's max_connections (100 by default) bounds the nodes.
-POOL_SIZE = 6
-# How long an append or a read waits for a connection (while PostgreSQL is unreachable, say)
-# before it fails: as SQLite's lock timeout, better reported to the sender than stored late.
-POOL_TIMEOUT_S = 2.0
+# Connections the pool keeps open while idle (fewer if --db-pool-size is smaller): the
+# writer's and one for reads, so neither waits for a connect after a quiet spell.
+POOL_MIN_SIZE = 2
 # Retention runs this often on every node (each batch is a short transaction of its own).
 PRUNE_INTERVAL_S = 60.0
 
@@ -54,12 +51,12 @@ class PostgresStore:
     publishes = False
 
     def __init__(self, url: str, per_conversation: int = 10_000, days: float = 0, *,
-                 room_days: float = 0, pool_size: int = POOL_SIZE) -> None:
+                 room_days: float = 0, options: PostgresOptions | None = None) -> None:
         if per_conversation < 1 or days < 0 or room_days < 0:
             raise ValueError(f"per_conversation={per_conversation} must be 1 or more, "
                              f"days={days} and room_days={room_days} 0 or more")
         self._url = url
-        self._pool_size = pool_size
+        self._options = options or PostgresOptions()
         self._retention = Retention(per_conversation, days, room_days)
         self._pool: psycopg_pool.AsyncConnectionPool[Connection] | None = None
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
@@ -69,24 +66,27 @@ class PostgresStore:
 
     async def start(self) -> None:
         """Connect, bring the schema up to date, open the pool; StoreError if any fails."""
-        conn = await connect(self._url)
+        settings = self._options
+        conn = await connect(self._url, settings)
         try:
             await migrate(conn)
         except psycopg.Error as exc:
             raise StoreError(one_line(exc)) from None
         finally:
             await conn.close()
-        options = connection_options(self._url)
+        options = connection_options(self._url, settings)
         pool: psycopg_pool.AsyncConnectionPool[Connection] = psycopg_pool.AsyncConnectionPool(
-            str(options.pop("conninfo")), kwargs=options, min_size=2, max_size=self._pool_size,
-            open=False, timeout=POOL_TIMEOUT_S,
+            str(options.pop("conninfo")), kwargs=options,
+            min_size=min(POOL_MIN_SIZE, settings.pool_size), max_size=settings.pool_size,
+            open=False, timeout=settings.pool_timeout_s,
             # A connection that died while idle (PostgreSQL restarted) is replaced, not used.
             check=psycopg_pool.AsyncConnectionPool.check_connection)
         try:
-            await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+            await pool.open(wait=True, timeout=settings.connect_timeout_s)
         except psycopg_pool.PoolTimeout:
             await pool.close()
-            raise StoreError(f"no connection within {CONNECT_TIMEOUT_S} s") from None
+            raise StoreError(f"no connection within {settings.connect_timeout_s} s "
+                             "(--db-connect-timeout)") from None
         self._pool = pool
         # The first retention pass before the first append (as SQLite's writer): what a node
         # stores right after start is never numbered against a retirement still pending.
@@ -132,14 +132,17 @@ class PostgresStore:
     async def prune(self) -> int:
         deleted = 0
         more = True
-        while more:
-            try:
+        try:
+            async with self._connection() as conn:
+                await self._retention.begin(conn)
+            while more:
                 async with self._connection() as conn:
                     more, count = await self._retention.batch(conn)
-            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-                raise StoreError(one_line(exc)) from None
-            deleted += count
-            self.stats.pruned += count
+                deleted += count
+                self.stats.pruned += count
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StoreError(one_line(exc)) from None
+        self._retention.complete()
         return deleted
 
     async def latest(self, conversation: str, limit: int) -> list[StoredMessage]:

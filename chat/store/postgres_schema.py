@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 
 import psycopg
@@ -9,15 +10,9 @@ from psycopg.rows import TupleRow
 
 from chat.record import StoredMessage
 from chat.store.base import StoreError
+from chat.store.postgres_options import PostgresOptions
 from chat.urls import redacted
 
-# How long opening a connection may take before start-up (or a write) gives up: a server that
-# does not answer is reported, not waited for.
-CONNECT_TIMEOUT_S = 5
-# How long one statement may wait (for a lock, say) before it fails: a message that cannot be
-# stored within this is better reported to its sender than delivered late (as SQLite's lock
-# timeout).
-STATEMENT_TIMEOUT_MS = 5_000
 # Any constant: the advisory lock nodes starting at once take, so one migrates and the others
 # then find the schema up to date.
 MIGRATION_LOCK = 0x5C4A7_0001
@@ -49,22 +44,27 @@ Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 MIGRATIONS: list[Migration] = [_v1_history]
 
 
-def connection_options(url: str) -> dict[str, object]:
+def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
     """The keyword arguments of every connection to `url`; ValueError for a malformed URL."""
+    settings = settings or PostgresOptions()
     try:
         given = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise ValueError(f"{redacted(url)} is not a PostgreSQL URL: {one_line(exc)}") from None
     # The URL's own options (?options=-csearch_path%3Dchat, say) come first; ours are added.
-    options = f"{given.get('options') or ''} -c statement_timeout={STATEMENT_TIMEOUT_MS}"
-    return {"conninfo": url, "autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
+    options = (f"{given.get('options') or ''}"
+               f" -c statement_timeout={settings.statement_timeout_ms}")
+    # libpq takes whole seconds (and reads 0 as "wait forever"): round up.
+    connect_timeout = max(1, math.ceil(settings.connect_timeout_s))
+    return {"conninfo": url, "autocommit": True, "connect_timeout": connect_timeout,
             "options": options.strip(), "application_name": "simple-chat"}
 
 
-async def connect(url: str) -> psycopg.AsyncConnection[TupleRow]:
+async def connect(url: str, settings: PostgresOptions | None = None,
+                  ) -> psycopg.AsyncConnection[TupleRow]:
     """One connection in autocommit mode (transactions are explicit); StoreError if refused."""
     try:
-        options = connection_options(url)
+        options = connection_options(url, settings)
         return await psycopg.AsyncConnection.connect(**options)  # type: ignore[arg-type]
     except (psycopg.Error, ValueError, OSError) as exc:
         raise StoreError(one_line(exc)) from None
