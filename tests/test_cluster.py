@@ -909,3 +909,6 @@ async def test_postgresql_restarted_mid_chat_refuses_then_resumes_losing_nothing
     _, _, history = await enter(await ws(b.port), "carol", "vault")
     assert [(m["id"], m["message"]) for m in history["messages"]] == list(
         enumerate(acked, start=1))
+    while not all("listening for commits again" in node.child.stderr for node in (a, b)):
+        assert time.monotonic() < deadline + RECOVERY_S, "a node does not LISTEN again"
+        await asyncio.sleep(0.1)
