@@ -40,7 +40,7 @@ from tests.serverproc import (
 )
 from tests.test_roster import stop_beating
 
-pytestmark = [pytest.mark.subprocess, pytest.mark.redis]
+pytestmark = [pytest.mark.subprocess, pytest.mark.redis, pytest.mark.postgres]
 
 HEARTBEAT_S = 0.5  # --node-heartbeat
 NODE_TIMEOUT_S = 2.0  # --node-timeout

@@ -85,6 +85,8 @@ def parse(payload: str) -> list[tuple[str, int, int]]:
     """The entries of a payload; ValueError for one this module did not write."""
     try:
         entries = jsoncodec.loads(payload)
+        if not isinstance(entries, list):
+            raise TypeError(type(entries).__name__)
         return [(str(conversation), int(first), int(last))
                 for conversation, first, last in entries]
     except (TypeError, ValueError) as exc:
