@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from tornado.httpserver import HTTPServer
 
@@ -23,6 +24,7 @@ from chat.config import Settings
 from chat.node.faults import ENV as FAULT_ENV
 from chat.roster.redis import RedisRoster
 from chat.store.postgres import PostgresStore
+from chat.store.postgres_notify import APPLICATION_NAME
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient
 from tests.pgserver import PostgresCluster, postgres_cluster
@@ -912,3 +914,33 @@ async def test_postgresql_restarted_mid_chat_refuses_then_resumes_losing_nothing
     while not all("listening for commits again" in node.child.stderr for node in (a, b)):
         assert time.monotonic() < deadline + RECOVERY_S, "a node does not LISTEN again"
         await asyncio.sleep(0.1)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_commit_made_while_the_nodes_did_not_listen_reaches_them_once_they_do(
+    redis_db: str, postgres_url: str, ws: WsConnect,
+) -> None:
+    """The LISTEN connections killed, then a message committed and never published: once the
+    nodes listen again they fill their rooms, and the members get it, once."""
+    async with node_in_process(redis_db, postgres_url) as (a_port, a), \
+            node_in_process(redis_db, postgres_url) as (b_port, _):
+        alice, bob = await ws(a_port), await ws(b_port)
+        await enter(alice, "alice", "hall")
+        await enter(bob, "bob", "hall")
+        first = await post(alice, "hall", "heard", "h")
+        await expect(bob, "message", id=first["id"])
+
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            cur = await conn.execute(  # waits (up to 5 s) until each is gone
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                " WHERE application_name = %s", (APPLICATION_NAME,))
+            assert [row[0] for row in await cur.fetchall()] == [True, True]
+        # Stored as by a node that died before publishing it, while no node listens (each
+        # waits RECONNECT_FIRST_S before listening again).
+        orphan, _ = await a.hub.store.append("hall", username="carol", avatar="", text="unheard",
+                                             ts=int(time.time() * 1000))
+        for client in (alice, bob):
+            got = await expect(client, "message", message="unheard")
+            assert got["id"] == orphan.id == first["id"] + 1, got
+        for client in (alice, bob):
+            await only_notices(client, 1.0)

@@ -14,6 +14,7 @@ from chat.protocol import jsoncodec
 from chat.record import StoredMessage
 from chat.store.postgres import PostgresStore
 from chat.store.postgres_notify import (
+    APPLICATION_NAME,
     CHANNEL_MAX_BYTES,
     PAYLOAD_MAX_BYTES,
     channel_for,
@@ -148,7 +149,7 @@ async def test_a_lost_listen_connection_comes_back_and_says_so(postgres_url: str
                 postgres_url.split("?")[0], autocommit=True) as admin:
             cur = await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'simple-chat' AND query LIKE 'LISTEN %%'")
+                " WHERE application_name = %s", (APPLICATION_NAME,))
             assert len(await cur.fetchall()) == 1
         await heard.until(resumed=1)
         after = await append(writer, "lobby")

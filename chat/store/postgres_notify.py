@@ -24,7 +24,7 @@ from psycopg.rows import TupleRow
 from chat.protocol import jsoncodec
 from chat.record import StoredMessage
 from chat.store.base import StoreError
-from chat.store.postgres_schema import connect, one_line
+from chat.store.postgres_schema import connection_options, one_line
 
 log = logging.getLogger("chat.store")
 
@@ -40,6 +40,9 @@ RECONNECT_MAX_S = 5.0
 # The LISTEN connection is checked (SELECT 1) this often (s): a server that vanished without
 # closing the socket is noticed within about this.
 QUIET_CHECK_S = 5.0
+
+# The LISTEN connection's name in pg_stat_activity (the pool's are "simple-chat").
+APPLICATION_NAME = "simple-chat commits"
 
 _NOTIFY = "SELECT pg_notify(%s, %s)"
 
@@ -130,7 +133,12 @@ class CommitListener:
         return self._listening.is_set()
 
     async def _listen(self) -> psycopg.AsyncConnection[TupleRow]:
-        conn = await connect(self._url)
+        try:
+            options = connection_options(self._url)
+            options["application_name"] = APPLICATION_NAME
+            conn = await psycopg.AsyncConnection.connect(**options)  # type: ignore[arg-type]
+        except (psycopg.Error, ValueError, OSError) as exc:
+            raise StoreError(one_line(exc)) from None
         try:
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         except psycopg.Error as exc:
