@@ -10,7 +10,7 @@ from chat.store.postgres_options import (
     POOL_TIMEOUT_S,
     STATEMENT_TIMEOUT_S,
 )
-from chat.urls import BROKER_URL_FORMS, broker_kind, redacted, same_redis
+from chat.urls import BROKER_URL_FORMS, broker_kind, is_postgres_db, is_redis_db, redacted
 
 
 class ConfigError(ValueError):
@@ -142,8 +142,8 @@ class Settings:
     db: str = field(
         default="chat.db",
         metadata=_meta("", "SQLite file that keeps the history; :memory: for a throwaway run;"
-                           " redis://host:port/db keeps it in Redis;"
-                           " postgresql://user:password@host:port/dbname in PostgreSQL"),
+                           " postgresql://user:password@host:port/dbname keeps it in PostgreSQL"
+                           " (a cluster's nodes share it)"),
     )
     db_pool_size: int = field(
         default=POOL_SIZE,
@@ -169,7 +169,7 @@ class Settings:
     broker: str = field(
         default="memory://",
         metadata=_meta("", "how processes share live events: memory:// (this process alone) or "
-                           "redis://host:port/db (a cluster; --db must name the same Redis)"),
+                           "redis://host:port/db (a cluster; --db must be a postgresql:// URL)"),
     )
     node_heartbeat: float = field(
         default=5.0,
@@ -301,9 +301,13 @@ class Settings:
             )
             if not ok
         ]
-        if self.broker_kind == "redis" and not same_redis(self.broker, self.db):
+        if is_redis_db(self.db):
+            errors.append(f"--db {redacted(self.db)} names Redis, which no longer keeps history: "
+                          "give --db a postgresql:// URL (a cluster) or a SQLite file")
+        elif self.broker_kind == "redis" and not is_postgres_db(self.db):
             errors.append(f"--broker is {redacted(self.broker)} but --db is {redacted(self.db)}; "
-                          f"a cluster shares its history: give --db the same redis:// URL")
+                          "a cluster needs a history all its nodes share: give --db a "
+                          "postgresql://user:password@host:port/dbname URL")
         if errors:
             raise ConfigError("; ".join(errors))
 

@@ -9,6 +9,8 @@ REDIS_SCHEMES = ("redis", "rediss")
 # What --db accepts for Redis (unix:// is redis-py's socket form).
 REDIS_DB_PREFIXES = ("redis://", "rediss://", "unix://")
 REDIS_DEFAULT_PORT = 6379
+# What --db accepts for PostgreSQL (libpq's two spellings of the scheme).
+POSTGRES_DB_PREFIXES = ("postgresql://", "postgres://")
 
 
 def redacted(url: str) -> str:
@@ -32,18 +34,14 @@ def is_redis_db(db: str) -> bool:
     return db.startswith(REDIS_DB_PREFIXES)
 
 
+def is_postgres_db(db: str) -> bool:
+    """Whether --db names a PostgreSQL database (the history a cluster's nodes share)."""
+    return db.startswith(POSTGRES_DB_PREFIXES)
+
+
 def redis_database(url: str) -> str:
     """The database number a redis:// URL names ("0" when it names none)."""
     return urlsplit(url).path.strip("/") or "0"
-
-
-def same_redis(broker: str, db: str) -> bool:
-    """Whether two redis:// URLs name the same server and database."""
-    a, b = urlsplit(broker), urlsplit(db)
-    if b.scheme not in REDIS_SCHEMES:
-        return False
-    return ((a.hostname, a.port or REDIS_DEFAULT_PORT, redis_database(broker))
-            == (b.hostname, b.port or REDIS_DEFAULT_PORT, redis_database(db)))
 
 
 def check_broker_url(url: str) -> str:

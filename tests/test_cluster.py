@@ -1,4 +1,5 @@
-"""Several chat_server.py nodes on one Redis behave as one chat, through node and Redis deaths."""
+"""Several chat_server.py nodes on one Redis and one PostgreSQL behave as one chat, through node,
+Redis and PostgreSQL deaths."""
 
 from __future__ import annotations
 
@@ -7,21 +8,26 @@ import contextlib
 import http.client
 import itertools
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from tornado.httpserver import HTTPServer
 
 from chat.broker.redis import RedisBroker
 from chat.config import Settings
+from chat.node.faults import ENV as FAULT_ENV
 from chat.roster.redis import RedisRoster
-from chat.store.redis import RedisStore
+from chat.store.postgres import PostgresStore
+from chat.store.postgres_notify import APPLICATION_NAME
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient
+from tests.pgserver import PostgresCluster, postgres_cluster
 from tests.serverproc import (
     Child,
     OwnRedis,
@@ -36,7 +42,7 @@ from tests.serverproc import (
 )
 from tests.test_roster import stop_beating
 
-pytestmark = [pytest.mark.subprocess, pytest.mark.redis]
+pytestmark = [pytest.mark.subprocess, pytest.mark.redis, pytest.mark.postgres]
 
 HEARTBEAT_S = 0.5  # --node-heartbeat
 NODE_TIMEOUT_S = 2.0  # --node-timeout
@@ -60,12 +66,12 @@ class Node:
     child: Child
 
 
-def node_args(port: int, redis_url: str) -> list[str]:
-    """The command line of one cluster node: broker and history in the same Redis db."""
+def node_args(port: int, redis_url: str, db_url: str) -> list[str]:
+    """The command line of one cluster node: the broker in Redis, the history in PostgreSQL."""
     return [
         f"--port={port}",
         f"--broker={redis_url}",
-        f"--db={redis_url}",
+        f"--db={db_url}",
         f"--node-heartbeat={HEARTBEAT_S}",
         f"--node-timeout={NODE_TIMEOUT_S}",
         "--rate-limit=0",  # the tests post in bursts; rate limiting has its own tests
@@ -75,17 +81,21 @@ def node_args(port: int, redis_url: str) -> list[str]:
 class Cluster:
     """Starts nodes for a test; after it, no node's stderr may show a crash or an error line."""
 
-    def __init__(self, spawn: Spawn, redis_url: str) -> None:
+    def __init__(self, spawn: Spawn, redis_url: str, db_url: str) -> None:
         self.spawn = spawn
         self.redis_url = redis_url
+        self.db_url = db_url
         self.started: list[Node] = []
+        self.allowed_errors: re.Pattern[str] | None = None  # ERROR lines the test expects
 
-    def __call__(self, count: int = 2, redis_url: str | None = None) -> list[Node]:
-        """`count` nodes, started together, once each answers /healthz."""
+    def __call__(self, count: int = 2, redis_url: str | None = None, db_url: str | None = None,
+                 **env: str) -> list[Node]:
+        """`count` nodes, started together, once each answers /healthz (`env`: theirs)."""
         nodes = []
         for _ in range(count):
             port = free_port()
-            nodes.append(Node(port, self.spawn(*node_args(port, redis_url or self.redis_url))))
+            args = node_args(port, redis_url or self.redis_url, db_url or self.db_url)
+            nodes.append(Node(port, self.spawn(*args, **env)))
         for node in nodes:
             node.child.wait_ready(node.port)
         self.started.extend(nodes)
@@ -94,13 +104,17 @@ class Cluster:
     def check(self) -> None:
         for node in self.started:
             if node.child.proc.poll() is None or node.child.proc.returncode >= 0:
-                assert_clean(node.child.stderr)  # a node the test killed is not checked
+                allowed = self.allowed_errors
+                assert_clean("\n".join(  # a node the test killed is not checked
+                    line for line in node.child.stderr.splitlines()
+                    if allowed is None or not allowed.search(line)))
 
 
 @pytest.fixture
-def cluster(spawn: Spawn, redis_db: str) -> Iterator[Cluster]:
-    """Start cluster nodes (on the test's Redis db unless told); their stderr is checked after."""
-    nodes = Cluster(spawn, redis_db)
+def cluster(spawn: Spawn, redis_db: str, postgres_url: str) -> Iterator[Cluster]:
+    """Start cluster nodes (on the test's Redis db and PostgreSQL schema unless told); their
+    stderr is checked after."""
+    nodes = Cluster(spawn, redis_db, postgres_url)
     yield nodes
     nodes.check()
 
@@ -519,7 +533,7 @@ async def test_redis_down_refuses_messages_and_its_restart_resumes_the_chat(
 async def test_a_redis_that_comes_back_empty_gets_the_nodes_users_again(
     cluster: Cluster, ws: WsConnect, own_redis: OwnRedis, tmp_path: Path,
 ) -> None:
-    """Redis back without its data: nodes count their users again, and new ids reach everyone."""
+    """Redis back without its data: nodes count their users again, and new ids follow on."""
     own_redis.start()
     nodes = a, b = cluster(redis_url=own_redis.url)
     alice, bob = await ws(a.port), await ws(b.port)
@@ -548,8 +562,8 @@ async def test_a_redis_that_comes_back_empty_gets_the_nodes_users_again(
     await expect(carol, "history", room="ops")
     assert names(presence) == {"alice", "bob", "carol"}
     fresh = await post(alice, "ops", "new", "new")
-    assert fresh["id"] == 1  # the history began again
-    assert (await expect(bob, "message", room="ops", message="new"))["id"] == 1
+    assert fresh["id"] == 4  # the history is in PostgreSQL: Redis lost none of it
+    assert (await expect(bob, "message", room="ops", message="new"))["id"] == 4
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -576,29 +590,39 @@ async def test_one_message_reaches_members_on_three_nodes_exactly_once(
         await client.nothing()
 
 
-@pytest.mark.parametrize("db", ["another-db", ":memory:", "sqlite-file"])
-def test_a_redis_broker_needs_the_same_redis_db(redis_server: str, tmp_path: Path,
-                                               db: str) -> None:
-    """--broker=redis://... with a --db that is not the same URL is one error line and exit 2."""
-    broker = f"{redis_server.rsplit('/', 1)[0]}/3"
-    other = {"another-db": f"{redis_server.rsplit('/', 1)[0]}/4", ":memory:": ":memory:",
-             "sqlite-file": str(tmp_path / "chat.db")}[db]
-    result = run(f"--port={free_port()}", f"--broker={broker}", f"--db={other}")
+@pytest.mark.parametrize("db", [":memory:", "sqlite-file"])
+def test_a_redis_broker_needs_a_postgresql_db(redis_server: str, tmp_path: Path,
+                                             db: str) -> None:
+    """--broker=redis://... with a SQLite --db is one error line naming postgresql://, exit 2."""
+    other = {":memory:": ":memory:", "sqlite-file": str(tmp_path / "chat.db")}[db]
+    result = run(f"--port={free_port()}", f"--broker={redis_server}", f"--db={other}")
     assert result.returncode == 2, result.stderr
     line = assert_one_line_error(result)
-    assert "--db" in line or "--broker" in line, line
+    assert "--broker" in line and "postgresql://" in line, line
+    assert not (tmp_path / "chat.db").exists()
+
+
+@pytest.mark.parametrize("broker", ["memory://", "redis"])
+def test_a_redis_db_is_refused(redis_server: str, broker: str) -> None:
+    """--db=redis://... (the retired Redis history) is one error line, password redacted, exit 2."""
+    db = redis_server.replace("redis://", "redis://:hunter2@")
+    result = run(f"--port={free_port()}", f"--db={db}",
+                 f"--broker={redis_server if broker == 'redis' else broker}")
+    assert result.returncode == 2, result.stderr
+    line = assert_one_line_error(result)
+    assert "--db" in line and "postgresql://" in line and "hunter2" not in line, line
 
 
 # Two nodes in this process, to cut one node off Redis's Pub/Sub alone
 
 
 @contextlib.asynccontextmanager
-async def node_in_process(url: str, **broker_options: Any) -> AsyncIterator[
+async def node_in_process(url: str, db_url: str, **broker_options: Any) -> AsyncIterator[
         tuple[int, ChatApplication]]:
     """A cluster node served on a free port of this process: its port and app."""
-    settings = Settings(broker=url, db=url, node_heartbeat=HEARTBEAT_S,
+    settings = Settings(broker=url, db=db_url, node_heartbeat=HEARTBEAT_S,
                         node_timeout=NODE_TIMEOUT_S, rate_limit=0)
-    store = RedisStore(url, publish=True)
+    store = PostgresStore(db_url)
     await store.start()
     broker = RedisBroker(url, **broker_options)
     roster = RedisRoster(url, heartbeat=HEARTBEAT_S, timeout=NODE_TIMEOUT_S)
@@ -619,11 +643,12 @@ async def node_in_process(url: str, **broker_options: Any) -> AsyncIterator[
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_node_cut_off_from_pub_sub_catches_its_clients_up_from_history(
-    redis_db: str, ws: WsConnect,
+    redis_db: str, postgres_url: str, ws: WsConnect,
 ) -> None:
     """What is published while a node's subscriber is cut off reaches its clients when back."""
-    async with node_in_process(redis_db) as (a_port, _), \
-            node_in_process(redis_db, backoff_first_s=1.0, backoff_max_s=1.0) as (b_port, b):
+    async with node_in_process(redis_db, postgres_url) as (a_port, _), \
+            node_in_process(redis_db, postgres_url, backoff_first_s=1.0,
+                            backoff_max_s=1.0) as (b_port, b):
         alice, bob = await ws(a_port), await ws(b_port)
         await enter(alice, "alice", "news")
         await enter(bob, "bob", "news")
@@ -680,13 +705,13 @@ async def join_reply(client: ChatClient, username: str, room: str) -> dict[str, 
 
 @pytest.mark.gen_test(timeout=90)
 async def test_a_redis_back_empty_gives_no_held_name_to_another(
-    own_redis: OwnRedis, ws: WsConnect, tmp_path: Path,
+    own_redis: OwnRedis, postgres_url: str, ws: WsConnect, tmp_path: Path,
 ) -> None:
     """Redis back without its data: a name held on a node that has not noticed yet is not granted
     on another; once the holder claims it again it is taken, and its dms reach the holder alone."""
     own_redis.start()
-    async with node_in_process(own_redis.url) as (a_port, a), \
-            node_in_process(own_redis.url) as (b_port, b):
+    async with node_in_process(own_redis.url, postgres_url) as (a_port, a), \
+            node_in_process(own_redis.url, postgres_url) as (b_port, b):
         alice, bob = await ws(a_port), await ws(b_port)
         await enter(alice, "alice", "ops")
         await enter(bob, "bob", "ops")
@@ -735,11 +760,11 @@ async def eventually_taken(client: ChatClient, username: str, room: str) -> None
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_name_claimed_again_that_another_holds_closes_the_late_holder(
-    redis_db: str, ws: WsConnect,
+    redis_db: str, postgres_url: str, ws: WsConnect,
 ) -> None:
     """A node counted out (stalled) finds its user's name taken since: it closes that user, 4001."""
-    async with node_in_process(redis_db) as (a_port, a), \
-            node_in_process(redis_db) as (b_port, _):
+    async with node_in_process(redis_db, postgres_url) as (a_port, a), \
+            node_in_process(redis_db, postgres_url) as (b_port, _):
         alice, bob = await ws(a_port), await ws(b_port)
         await enter(alice, "alice", "ops")
         await enter(bob, "bob", "ops")
@@ -762,3 +787,160 @@ async def next_frame(client: ChatClient, timeout: float) -> dict[str, Any] | Non
         return await client.recv(timeout)
     except TimeoutError:
         return None
+
+
+# PostgreSQL as the cluster's history: concurrent appends, a node dying after its commit, a restart
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_concurrent_appends_from_three_nodes_reach_every_member_in_order(
+    cluster: Cluster, ws: WsConnect,
+) -> None:
+    """Three nodes post into one room at once: ids 1..N, each once, every member reads all in
+    order (with two members per node)."""
+    nodes = cluster(3)
+    clients = [await ws(node.port) for node in nodes for _ in range(2)]
+    for n, client in enumerate(clients):
+        await enter(client, f"user{n}", "rush")
+    senders = clients[::2]  # one per node
+    per_sender = 40
+
+    async def burst(n: int, client: ChatClient) -> None:
+        for k in range(per_sender):
+            await client.send({"type": "message", "room": "rush", "text": f"{n}.{k}",
+                               "cid": f"{n}.{k}"})
+
+    await asyncio.gather(*(burst(n, client) for n, client in enumerate(senders)))
+    total = per_sender * len(senders)
+    read = []
+    for client in clients:
+        frames = await frames_until(client, lambda f: f.get("type") == "message"
+                                    and f["id"] == total, timeout=30)
+        read.append([(f["id"], f["message"]) for f in frames if f.get("type") == "message"])
+    assert [i for i, _ in read[0]] == list(range(1, total + 1)), read[0]
+    assert all(r == read[0] for r in read), read
+    texts = {t for _, t in read[0]}
+    assert texts == {f"{n}.{k}" for n in range(len(senders)) for k in range(per_sender)}
+    for client in clients:  # no message twice
+        await only_notices(client, 0.5)
+
+
+@pytest.mark.parametrize("kind", ["room", "dm"])
+@pytest.mark.gen_test(timeout=60)
+async def test_a_message_whose_node_dies_right_after_the_commit_reaches_the_others(
+    cluster: Cluster, ws: WsConnect, kind: str,
+) -> None:
+    """A node killed (SIGKILL) between its commit and its publish: the message still reaches
+    the other node's members live, once, and is in history."""
+    (doomed,) = cluster(1, **{FAULT_ENV: "exit-after-commit"})
+    (b,) = cluster(1)
+    alice, bob, carol = await ws(doomed.port), await ws(b.port), await ws(b.port)
+    await enter(alice, "alice", "wake")
+    await enter(bob, "bob", "wake")
+    await enter(carol, "carol", "wake")
+    if kind == "room":
+        await alice.send({"type": "message", "room": "wake", "text": "last words", "cid": "w"})
+    else:
+        await alice.send({"type": "dm", "to": "bob", "text": "last words", "cid": "w"})
+    assert await asyncio.to_thread(doomed.child.proc.wait, WAIT_S) == -9
+    got = await expect(bob, "message" if kind == "room" else "dm", message="last words")
+    assert (got["id"], got["cid"]) == (1, "w"), got
+    if kind == "room":
+        assert (await expect(carol, "message", message="last words"))["id"] == 1
+        _, _, history = await enter(await ws(b.port), "dave", "wake")
+        assert [(m["id"], m["message"]) for m in history["messages"]] == [(1, "last words")]
+    after = await post(carol, "wake", "and then", "t")  # the room goes on, from id 2 or 1
+    await expect(bob, "message", id=after["id"], message="and then")
+    for client in (bob, carol):  # the message once: no copy comes later
+        await only_notices(client, 1.0)
+
+
+async def only_notices(client: ChatClient, timeout: float) -> None:
+    """Assert that nothing but notices arrives within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while (frame := await next_frame(client, max(0.01, deadline - time.monotonic()))):
+        assert frame.get("type") in NOTICES, frame
+        if time.monotonic() >= deadline:
+            return
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL of this test's own, to stop and start again."""
+    with postgres_cluster() as server:
+        yield server
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_postgresql_restarted_mid_chat_refuses_then_resumes_losing_nothing(
+    cluster: Cluster, ws: WsConnect, own_postgres: PostgresCluster,
+) -> None:
+    """PostgreSQL down: senders get store_failed and nothing is delivered. Back: chat resumes,
+    and history holds every message that was acknowledged, once, in order."""
+    cluster.allowed_errors = re.compile(r"could not store a message")
+    a, b = cluster(db_url=own_postgres.create_schema())
+    alice, bob = await ws(a.port), await ws(b.port)
+    await enter(alice, "alice", "vault")
+    await enter(bob, "bob", "vault")
+    acked = [(await post(alice, "vault", "before", "b"))["message"]]
+    await expect(bob, "message", message="before")
+
+    own_postgres.stop("fast")
+    for client, cid in ((alice, "lost-a"), (bob, "lost-b")):
+        await client.send({"type": "message", "room": "vault", "text": cid, "cid": cid})
+        error = await expect(client, "error", timeout=15)
+        assert (error["code"], error["cid"]) == ("store_failed", cid), error
+    await alice.nothing(0.5)
+    await bob.nothing(0.5)
+
+    own_postgres.start()
+    deadline = time.monotonic() + RECOVERY_S
+    for sender, name in ((alice, "alice"), (bob, "bob"), (alice, "alice")):
+        text = f"after {len(acked)}"
+        while True:  # the pools find their connections gone, and open new ones
+            await sender.send({"type": "message", "room": "vault", "text": text, "cid": text})
+            reply = (await frames_until(sender, has("cid", text), timeout=15))[-1]
+            if reply["type"] == "message":
+                break
+            assert reply["code"] == "store_failed" and time.monotonic() < deadline, reply
+            await asyncio.sleep(0.2)
+        acked.append(text)
+        other = bob if sender is alice else alice
+        await expect(other, "message", message=text, username=name)
+
+    _, _, history = await enter(await ws(b.port), "carol", "vault")
+    assert [(m["id"], m["message"]) for m in history["messages"]] == list(
+        enumerate(acked, start=1))
+    while not all("listening for commits again" in node.child.stderr for node in (a, b)):
+        assert time.monotonic() < deadline + RECOVERY_S, "a node does not LISTEN again"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_commit_made_while_the_nodes_did_not_listen_reaches_them_once_they_do(
+    redis_db: str, postgres_url: str, ws: WsConnect,
+) -> None:
+    """The LISTEN connections killed, then a message committed and never published: once the
+    nodes listen again they fill their rooms, and the members get it, once."""
+    async with node_in_process(redis_db, postgres_url) as (a_port, a), \
+            node_in_process(redis_db, postgres_url) as (b_port, _):
+        alice, bob = await ws(a_port), await ws(b_port)
+        await enter(alice, "alice", "hall")
+        await enter(bob, "bob", "hall")
+        first = await post(alice, "hall", "heard", "h")
+        await expect(bob, "message", id=first["id"])
+
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            cur = await conn.execute(  # waits (up to 5 s) until each is gone
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                " WHERE application_name = %s", (APPLICATION_NAME,))
+            assert [row[0] for row in await cur.fetchall()] == [True, True]
+        # Stored as by a node that died before publishing it, while no node listens (each
+        # waits RECONNECT_FIRST_S before listening again).
+        orphan, _ = await a.hub.store.append("hall", username="carol", avatar="", text="unheard",
+                                             ts=int(time.time() * 1000))
+        for client in (alice, bob):
+            got = await expect(client, "message", message="unheard")
+            assert got["id"] == orphan.id == first["id"] + 1, got
+        for client in (alice, bob):
+            await only_notices(client, 1.0)

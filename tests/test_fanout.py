@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from chat.delivery import channels
-from chat.delivery.fanout import Fanout
+from chat.delivery.catchup import CATCHUP_GRACE_S, Catchup
+from chat.delivery.fanout import REORDER_WAIT_S, Fanout
 from chat.limits import TokenBucket
 from chat.node.status import Stats
 from chat.people.connections import Client, User
@@ -114,6 +115,7 @@ async def test_a_gap_is_filled_from_the_store_in_order() -> None:
     node.deliver(fourth)
     node.deliver(fifth)  # arrives while the gap is being filled: held, then sent in order
     assert ann.ids() == [1]
+    await asyncio.sleep(2 * REORDER_WAIT_S)  # 2 and 3 may yet come from the broker
     await quiet()
     assert ann.ids() == [1, 2, 3, 4, 5]
     assert node.fanout.stats.gap_fills == 1
@@ -268,3 +270,58 @@ async def test_a_direct_message_reaches_its_user_s_connections() -> None:
     node.fanout.deliver(channels.user("ann"), channels.message_payload(stored))
     assert [(f["type"], f["message"]) for f in ann.frames] == [("dm", "psst")]
     assert bob.frames == []
+
+
+@pytest.mark.gen_test
+async def test_a_message_overtaken_by_the_next_is_waited_for_not_read_from_the_store() -> None:
+    """Ids that cross on the broker (two nodes' publishes) go out in order, with no store read."""
+    node = Node()
+    ann = node.reader()
+    first, second, third = [await node.post(t) for t in ("1", "2", "3")]
+    node.deliver(first)
+    node.deliver(third)
+    assert ann.ids() == [1]
+    node.deliver(second)  # within REORDER_WAIT_S
+    await asyncio.sleep(2 * REORDER_WAIT_S)
+    assert ann.ids() == [1, 2, 3]
+    assert node.fanout.stats.gap_fills == 0
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_committed_message_never_published_reaches_the_room_s_readers() -> None:
+    """A commit the store announced, with no broker copy after the grace: read and sent once."""
+    node = Node()
+    ann = node.reader()
+    catchup = Catchup(node.fanout, node.users, node.store)
+    node.deliver(await node.post("1"))
+    orphan = await node.post("2 (its node died before publishing)")
+    catchup.committed(ROOM, orphan.id, orphan.id)
+    await asyncio.sleep(CATCHUP_GRACE_S / 2)
+    assert ann.ids() == [1]  # the broker's copy is given the grace to come
+    await asyncio.sleep(CATCHUP_GRACE_S)
+    await quiet()
+    assert ann.ids() == [1, 2]
+    node.deliver(orphan)  # the broker's copy, late after all: not sent again
+    assert ann.ids() == [1, 2]
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_committed_dm_never_published_reaches_its_participant_once() -> None:
+    """A dm the store announced and the broker never brought reaches its local recipient once;
+    one the broker brought is not read again."""
+    node = Node()
+    ann = node.reader("ann")
+    catchup = Catchup(node.fanout, node.users, node.store)
+    conversation = "@ann\x1fbob"
+    brought, _ = await node.store.append(conversation, username="bob", avatar="", text="seen",
+                                         ts=1, to="ann")
+    node.fanout.deliver(channels.user("ann"), channels.message_payload(brought))
+    orphan, _ = await node.store.append(conversation, username="bob", avatar="", text="lost",
+                                        ts=2, to="ann")
+    catchup.committed(conversation, brought.id, orphan.id)
+    await asyncio.sleep(1.5 * CATCHUP_GRACE_S)
+    await quiet()
+    assert [(f["type"], f["message"]) for f in ann.frames] == [("dm", "seen"), ("dm", "lost")]
+    node.fanout.deliver(channels.user("ann"), channels.message_payload(orphan))
+    assert len(ann.frames) == 2
+    assert node.fanout.stats.gap_fills == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from chat.broker.base import Broker
@@ -24,6 +24,16 @@ log = logging.getLogger("chat.fanout")
 # Messages a node reads back from the store to fill a gap in a room's live feed (messages the
 # broker lost while this node was cut off). A client that missed more resumes with `since`.
 FILL_MAX = 1000
+# How long a room holds a message that came before the one preceding it (s). With several
+# nodes, two messages committed a moment apart can reach the broker in the other order (node A
+# commits 5, node B commits 6, B's publish arrives first): the missing one is usually a
+# millisecond behind, so it is waited for, and the store read only if it does not come.
+REORDER_WAIT_S = 0.01
+# Direct messages delivered here, remembered per (user, conversation) so that one delivered
+# from the store (its node died before publishing it, chat/delivery/catchup.py) is not
+# delivered again when the broker's copy comes late: the last ids of each, for so many pairs.
+DM_SEEN_IDS = 64
+DM_SEEN_PAIRS = 10_000
 
 
 class Subscriptions:
@@ -70,10 +80,12 @@ class Subscriptions:
 class Fanout:
     """Turns each broker delivery into frames for this node's connections.
 
-    A room's messages arrive in id order (one publisher: the store's append, one subscriber
-    connection per node). What this node missed while cut off from the broker shows as a gap:
-    the next id is more than one past the last broadcast. The room then holds its live messages,
-    reads the missing ones from the store, and broadcasts both in order.
+    A room's messages arrive nearly in id order (each node publishes after its commit; one
+    subscriber connection per node). What this node missed while cut off from the broker, or
+    what a node that died after its commit never published, shows as a gap: the next id is more
+    than one past the last broadcast. The room then holds its live messages for REORDER_WAIT_S
+    (the missing one may just be late), then reads what is still missing from the store, and
+    broadcasts them all in order.
     """
 
     def __init__(self, rooms: dict[str, Room], users: dict[str, User], stats: Stats,
@@ -86,6 +98,8 @@ class Fanout:
         self._room_prefix = channels.room("")
         self._user_prefix = channels.user("")
         self._fills: set[asyncio.Task[None]] = set()
+        self._waiting: dict[str, asyncio.TimerHandle] = {}  # rooms in their REORDER_WAIT_S
+        self._dm_seen: OrderedDict[tuple[str, str], deque[int]] = OrderedDict()
 
     def deliver(self, channel: str, payload: bytes) -> None:
         """The broker's callback: one payload (chat/delivery/channels.py) on one channel."""
@@ -111,9 +125,22 @@ class Fanout:
         if arrival is Arrival.LIVE:
             self.stats.deliveries += room.broadcast(stored)
         elif arrival is Arrival.GAP:
+            self._waiting[room.name] = asyncio.get_running_loop().call_later(
+                REORDER_WAIT_S, self._waited, room)
+
+    def _waited(self, room: Room) -> None:
+        """The wait for a late message is over: go on if the held ones follow on, else fill."""
+        self._waiting.pop(room.name, None)
+        held = sorted({m.id for m in room.filling or () if m.id > room.last_id})
+        if held == list(range(room.last_id + 1, room.last_id + 1 + len(held))):
+            for stored in room.end_fill([]):
+                self.stats.deliveries += room.broadcast(stored)
+        else:
             self.fill(room)
 
     def _direct(self, user: User, stored: StoredMessage) -> None:
+        if not self.dm_unseen(user, stored):
+            return  # read from the store already (chat/delivery/catchup.py)
         frame = Frame.of(events.direct(stored))
         recipients = user.typed_clients()
         for client in recipients:
@@ -131,10 +158,37 @@ class Fanout:
         else:
             send(room, Frame(body), name_key(str(event.get("username", ""))))
 
+    def dm_seen(self, user: User, conversation: str, message_id: int) -> bool:
+        """Whether that direct message was delivered to the user here (as far as remembered)."""
+        seen = self._dm_seen.get((user.key, conversation))
+        return seen is not None and message_id in seen
+
+    def dm_unseen(self, user: User, stored: StoredMessage) -> bool:
+        """Whether the direct message is new to the user here; it is remembered as seen."""
+        pair = (user.key, stored.conversation)
+        seen = self._dm_seen.get(pair)
+        if seen is None:
+            seen = self._dm_seen[pair] = deque(maxlen=DM_SEEN_IDS)
+            if len(self._dm_seen) > DM_SEEN_PAIRS:
+                self._dm_seen.popitem(last=False)
+        else:
+            self._dm_seen.move_to_end(pair)
+            if stored.id in seen:
+                return False
+        seen.append(stored.id)
+        return True
+
+    def deliver_direct(self, user: User, stored: StoredMessage) -> None:
+        """A direct message read from the store: to the user's connections, unless seen."""
+        self._direct(user, stored)
+
     # Gaps
 
     def fill(self, room: Room) -> None:
         """Read what the room's live feed may have missed, then go on live (no gap, no repeat)."""
+        waiting = self._waiting.pop(room.name, None)
+        if waiting is not None:
+            waiting.cancel()
         room.begin_fill()
         self.stats.gap_fills += 1
         task = asyncio.ensure_future(self._fill(room))
@@ -144,7 +198,7 @@ class Fanout:
     def fill_all(self) -> None:
         """After the broker was lost and is back: every room catches up from the store."""
         for room in list(self.rooms.values()):
-            if not room.is_filling:
+            if not room.is_filling or room.name in self._waiting:
                 self.fill(room)
 
     async def _fill(self, room: Room) -> None:

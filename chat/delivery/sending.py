@@ -9,6 +9,7 @@ from typing import Any
 
 from chat.broker.base import Broker, BrokerError
 from chat.delivery import channels
+from chat.node.faults import Faults
 from chat.node.status import Stats
 from chat.people.connections import Client, User
 from chat.people.names import name_key
@@ -40,7 +41,8 @@ class Messages:
 
     def __init__(self, store: HistoryStore, broker: Broker, roster: Roster,
                  users: dict[str, User], stats: Stats,
-                 observe_store_latency: Callable[[float], None] | None = None) -> None:
+                 observe_store_latency: Callable[[float], None] | None = None,
+                 faults: Faults | None = None) -> None:
         self.store = store
         self.broker = broker
         self.roster = roster
@@ -48,6 +50,7 @@ class Messages:
         self.stats = stats
         # Seconds from append to durable, per message (chat/node/metrics.py's histogram).
         self._observe_store_latency = observe_store_latency
+        self._faults = faults if faults is not None else Faults(None)  # tests' only
 
     async def post(self, client: Client, user: User, cmd: Post) -> None:
         """A message to a room the client is in."""
@@ -103,6 +106,7 @@ class Messages:
             self._observe_store_latency(time.monotonic() - started)
         if created:
             self.stats.messages += 1
+            self._faults.committed()  # stored, not yet published: where a test kills the node
         return stored, created
 
     async def _publish(self, channel: str, payload: bytes, request: str,

@@ -12,11 +12,13 @@ from chat.broker.base import Broker
 from chat.broker.memory import MemoryBroker
 from chat.config import Settings
 from chat.delivery import channels
+from chat.delivery.catchup import Catchup, CommitFeed
 from chat.delivery.fanout import Fanout, Subscriptions
 from chat.delivery.sending import Messages, check_broker
 from chat.history.paging import Pages
 from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
+from chat.node.faults import Faults
 from chat.node.recovery import Recovery
 from chat.node.status import Stats, Status
 from chat.people.connections import Client, Peer, User, user_of
@@ -57,8 +59,10 @@ class Hub:
     broker deliveries (chat/delivery/fanout.py) and a connection's dialect
     (chat/protocol/tutorial.py). Every room message, direct message and notice goes out through
     the broker and comes back through `fanout`:
-    with `memory://` at once, with Redis to every node of the cluster. The roster counts names
-    and room members over all nodes.
+    with `memory://` at once, with Redis to every node of the cluster. A store that announces
+    its commits (PostgreSQL) also tells `catchup` of every stored message, so one whose node
+    died before publishing it still reaches this node. The roster counts names and room
+    members over all nodes.
     """
 
     def __init__(
@@ -86,7 +90,8 @@ class Hub:
         self.fanout = Fanout(self.rooms, self.users, self.stats, store,
                              notice_interval=settings.notice_interval)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
-                                 observe_store_latency)
+                                 observe_store_latency, Faults.from_environ())
+        self.catchup = Catchup(self.fanout, self.users, store)
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
         self.connections = ConnectionCounter(
@@ -105,6 +110,9 @@ class Hub:
         await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
+        # A store several nodes share (PostgreSQL); with memory:// this process is the only one.
+        if isinstance(self.store, CommitFeed) and not isinstance(self.broker, MemoryBroker):
+            await self.store.watch(self.catchup.committed, self.catchup.resumed)
         await self.broker.start(self._deliver, self.recovery.broker_back)
         await self.roster.start(self.recovery.roster_lost)
         await self.rooms.open(DEFAULT_ROOM).subscribed  # every connection reads it before joining

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 
 import psycopg
 import psycopg_pool
@@ -13,6 +14,7 @@ import psycopg_pool
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_batch import Outcome, Raced, store_batch
+from chat.store.postgres_notify import CommitListener, OnCommit, channel_for, notify
 from chat.store.postgres_options import PostgresOptions
 from chat.store.postgres_retention import Connection, Retention
 from chat.store.postgres_schema import (
@@ -62,6 +64,8 @@ class PostgresStore:
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._open = False  # taking appends and reads (the pool outlives it by what is queued)
+        self._channel = ""  # where commits are announced (postgres_notify.py): set by start()
+        self._listener: CommitListener | None = None
         self.stats = WriterStats()
 
     async def start(self) -> None:
@@ -70,6 +74,8 @@ class PostgresStore:
         conn = await connect(self._url, settings)
         try:
             await migrate(conn)
+            row = await (await conn.execute("SELECT current_schema()")).fetchone()
+            self._channel = channel_for(str(row[0]) if row else "public")
         except psycopg.Error as exc:
             raise StoreError(one_line(exc)) from None
         finally:
@@ -96,8 +102,20 @@ class PostgresStore:
                        asyncio.create_task(self._prune_loop(first_in=PRUNE_INTERVAL_S))]
         self._open = True
 
+    async def watch(self, on_commit: OnCommit, on_resumed: Callable[[], None]) -> None:
+        """Hear of every commit, this node's and the others': `on_commit(conversation, first
+        id, last id)` per conversation of each; `on_resumed()` once listening again after the
+        connection was lost (what was committed meanwhile went unheard)."""
+        listener = CommitListener(self._url, self._channel, on_commit, on_resumed,
+                                  self._options)
+        await listener.start()
+        self._listener = listener
+
     async def close(self) -> None:
         """Store what is queued, then close the pool."""
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         if not self._open:
             return
         self._open = False  # refuse new work; what is already queued still completes
@@ -237,6 +255,10 @@ class PostgresStore:
     async def _transaction(self, messages: list[StoredMessage]) -> list[Outcome]:
         """Store the messages in one transaction; raises what makes it roll back."""
         async with self._connection() as conn, conn.pipeline(), conn.transaction():
-            return await store_batch(conn, messages)
+            outcomes = await store_batch(conn, messages)
+            # Sent by PostgreSQL when, and only if, this transaction commits.
+            await notify(conn, self._channel, [o[0] for o in outcomes
+                                               if isinstance(o, tuple) and o[1]])
+            return outcomes
 
 

@@ -193,11 +193,11 @@ class Listener:
 class Node:
     """One chat_server.py of the cluster, on its own port."""
 
-    def __init__(self, name: str, redis_url: str, folder: Path) -> None:
+    def __init__(self, name: str, redis_url: str, db_url: str, folder: Path) -> None:
         self.name = name
         self.port = free_port()
         self.child = Child(
-            [f"--port={self.port}", f"--broker={redis_url}", f"--db={redis_url}",
+            [f"--port={self.port}", f"--broker={redis_url}", f"--db={db_url}",
              f"--node-heartbeat={HEARTBEAT_S}", f"--node-timeout={NODE_TIMEOUT_S}"],
             child_env(), folder / f"node-{name}.log")
 
@@ -211,14 +211,15 @@ def runner() -> Iterator[LoopThread]:
 
 
 @pytest.fixture
-def nodes(redis_server: str, tmp_path: Path) -> Iterator[tuple[Node, Node]]:
-    """Nodes A and B of one chat on a flushed Redis db; both killed after the test."""
+def nodes(redis_server: str, postgres_url: str, tmp_path: Path) -> Iterator[tuple[Node, Node]]:
+    """Nodes A and B of one chat on a flushed Redis db and a PostgreSQL schema of the test's
+    own; both killed after the test."""
     url = f"{redis_server.rsplit('/', 1)[0]}/{REDIS_DB}"
     flush_redis(url)
     made: list[Node] = []
     try:
         for name in ("a", "b"):
-            made.append(Node(name, url, tmp_path))
+            made.append(Node(name, url, postgres_url, tmp_path))
         for node in made:
             node.child.wait_ready(node.port)
         yield made[0], made[1]
