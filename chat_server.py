@@ -148,9 +148,12 @@ def open_cluster(settings: Settings) -> tuple[Broker, Roster | None]:
 
 async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; then close every connection with 1001 and return 0."""
-    store = open_store(settings.db, per_conversation=settings.history_per_room,
-                       days=settings.history_days, room_days=settings.room_retention_days,
-                       publish=settings.broker_kind == "redis")
+    try:
+        store = open_store(settings.db, per_conversation=settings.history_per_room,
+                           days=settings.history_days, room_days=settings.room_retention_days)
+    except ValueError as exc:
+        print(f"chat_server: {exc}", file=sys.stderr)
+        return 2
     try:
         await store.start()
     except StoreError as exc:

@@ -11,13 +11,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from chat.store import (
     IDEMPOTENCY_WINDOW_MS,
@@ -33,12 +31,10 @@ from chat.store import (
 )
 from chat.store.base import DAY_MS
 from chat.store.postgres import PostgresStore
-from chat.store.redis import RedisStore
-from tests.serverproc import free_port, start_redis
+from chat.urls import redacted
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis),
-            pytest.param("postgres", marks=pytest.mark.postgres)]
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def now_ms() -> int:
@@ -47,19 +43,14 @@ def now_ms() -> int:
 
 @pytest.fixture(params=BACKENDS)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., HistoryStore]:
-    """A factory of stores of one backend; a test's SQLite stores share one file, its Redis
-    stores one key prefix (no other test's), and its PostgreSQL stores one database."""
-    if request.param == "redis":
-        url: str = request.getfixturevalue("redis_server")
-        prefix = f"test-{uuid.uuid4().hex}:"
+    """A factory of stores of one backend; a test's SQLite stores share one file, and its
+    PostgreSQL stores one database (no other test's)."""
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
+        url: str = request.getfixturevalue("postgres_url")
 
     def make(**kwargs: Any) -> HistoryStore:
         if request.param == "memory":
             return MemoryStore(**kwargs)
-        if request.param == "redis":
-            return RedisStore(url, prefix=prefix, **kwargs)
         if request.param == "postgres":
             return PostgresStore(url, **kwargs)
         return SQLiteStore(str(tmp_path / "chat.db"), **kwargs)
@@ -427,6 +418,16 @@ def test_open_store_keeps_memory_in_memory_and_a_path_in_sqlite(db: str) -> None
         SQLiteStore(":memory:")
 
 
+@pytest.mark.parametrize("url", ["redis://:secret@127.0.0.1:6379/0", "unix:///run/redis.sock"])
+def test_open_store_refuses_redis_naming_where_history_lives(url: str) -> None:
+    """A redis:// --db is refused with the URL (password redacted) and where history lives now."""
+    with pytest.raises(ValueError, match="history lives in") as caught:
+        open_store(url, per_conversation=5, days=0)
+    reason = str(caught.value)
+    assert redacted(url) in reason and "secret" not in reason
+    assert "SQLite or PostgreSQL" in reason and "\n" not in reason
+
+
 # SQLite: failures at start and at runtime
 
 
@@ -599,143 +600,3 @@ async def test_kill_9_loses_no_acknowledged_message(db: str) -> None:
     assert len(set(texts.values())) == len(stored)  # no message twice
     missing = {i: t for i, t in acknowledged.items() if texts.get(i) != t}
     assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {list(missing)[:5]}"
-
-
-# Redis: several nodes on one history, failures
-
-
-@pytest.fixture
-def redis_stores(redis_server: str) -> Callable[..., RedisStore]:
-    """A factory of RedisStores on the session's Redis, all on this test's own key prefix."""
-    prefix = f"test-{uuid.uuid4().hex}:"
-    return lambda **kwargs: RedisStore(redis_server, prefix=prefix, **kwargs)
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test
-async def test_two_nodes_appending_at_once_get_ids_one_to_n(
-        redis_stores: Callable[..., RedisStore]) -> None:
-    """Two stores ("nodes") appending to one room at once share one count: ids 1..N, each once,
-    each node's own appends complete in increasing id order, and both read the same history."""
-    async with running(redis_stores()) as node_a, running(redis_stores()) as node_b:
-        completed: dict[str, list[int]] = {"a": [], "b": []}
-
-        async def send(node: HistoryStore, name: str, n: int) -> None:
-            message = await post(node, f"{name}{n}", user=f"u{name}", cid=f"{name}-{n}")
-            completed[name].append(message.id)
-
-        await asyncio.gather(*(send(node, name, n) for n in range(150)
-                               for node, name in ((node_a, "a"), (node_b, "b"))))
-        everyone = sorted(completed["a"] + completed["b"])
-        assert everyone == list(range(1, 301))
-        assert completed["a"] == sorted(completed["a"])
-        assert completed["b"] == sorted(completed["b"])
-        seen_a = await node_a.after("general", 0, 1000)
-        assert seen_a == await node_b.after("general", 0, 1000)
-        assert ids(seen_a) == everyone
-        assert sorted(m.text for m in seen_a) == sorted(
-            f"{name}{n}" for name in "ab" for n in range(150))
-        assert await node_b.latest("general", 300) == seen_a
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test
-async def test_a_cid_is_idempotent_across_nodes(redis_stores: Callable[..., RedisStore]) -> None:
-    """A cid resent through another node (as after a reconnect) returns the original there too;
-    sent through both at once, it is stored once."""
-    async with running(redis_stores()) as node_a, running(redis_stores()) as node_b:
-        original, created = await node_a.append("general", username="Ann", avatar="a",
-                                                text="once", ts=now_ms(), cid="x1", to="bob")
-        again, created_again = await node_b.append("general", username="ANN", avatar="b",
-                                                   text="twice", ts=now_ms(), cid="x1")
-        assert (created, created_again) == (True, False)
-        assert again == original and again.to == "bob"
-        both = await asyncio.gather(*(node.append("general", username="bob", avatar="", text="race",
-                                                  ts=now_ms(), cid="y1")
-                                      for node in (node_a, node_b)))
-        assert sorted(created for _, created in both) == [False, True]
-        assert both[0][0] == both[1][0]
-        assert [m.text for m in await node_b.latest("general", 10)] == ["once", "race"]
-
-
-@pytest.mark.gen_test
-async def test_start_refuses_a_redis_that_is_not_there_in_one_line() -> None:
-    """start() with nothing listening at the URL raises StoreError with a one-line reason."""
-    store = open_store(f"redis://127.0.0.1:{free_port()}/0", per_conversation=5, days=0)
-    assert isinstance(store, RedisStore)
-    started = time.monotonic()
-    with pytest.raises(StoreError) as caught:
-        await store.start()
-    assert "connect" in str(caught.value).lower() and "\n" not in str(caught.value)
-    assert time.monotonic() - started < 5
-    with pytest.raises(StoreError, match="not open"):
-        await post(store)
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test
-async def test_appends_survive_redis_forgetting_its_scripts(
-        redis_stores: Callable[..., RedisStore], redis_server: str) -> None:
-    """After Redis lost its script cache (a restart, SCRIPT FLUSH), appends go on unharmed."""
-    async with running(redis_stores()) as store:
-        await post(store)
-        admin = Redis.from_url(redis_server)
-        try:
-            await admin.script_flush()
-        finally:
-            await admin.aclose()
-        assert ids(list(await asyncio.gather(*(post(store) for _ in range(5))))) == [2, 3, 4, 5, 6]
-        assert ids(await store.latest("general", 10)) == [1, 2, 3, 4, 5, 6]
-
-
-@contextlib.contextmanager
-def own_redis(port: int, workdir: Path) -> Iterator[None]:
-    """A redis-server of this test's own on `port` (the session's one must stay up)."""
-    proc = start_redis(port, workdir)
-    try:
-        yield
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test(timeout=30)
-async def test_redis_going_down_fails_appends_and_the_store_recovers(tmp_path: Path) -> None:
-    """While Redis is down, append and reads raise StoreError (no silent loss, no hang); once
-    it is back, the same store works again without a restart, from its first append on."""
-    port = free_port()
-    store = RedisStore(f"redis://127.0.0.1:{port}/0")
-    with own_redis(port, tmp_path):
-        await store.start()
-        assert (await post(store, "before")).id == 1
-    try:
-        with pytest.raises(StoreError, match="Redis"):
-            await post(store, "lost")
-        with pytest.raises(StoreError, match="Redis"):
-            await store.latest("general", 10)
-        with own_redis(port, tmp_path):  # a fresh Redis: this one kept nothing (no persistence)
-            assert (await post(store, "after")).id == 1
-            assert [m.text for m in await store.latest("general", 10)] == ["after"]
-            await asyncio.sleep(0.1)  # the loop turns while the store is idle, as in a server
-        await asyncio.sleep(0.1)
-        with own_redis(port, tmp_path):  # restarted while idle: no append lost
-            assert (await post(store, "first")).id == 1
-    finally:
-        await store.close()
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test
-async def test_retention_runs_in_the_background(redis_stores: Callable[..., RedisStore],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a call to prune(), the store trims each conversation to its cap by itself."""
-    monkeypatch.setattr("chat.store.redis.PRUNE_INTERVAL_S", 0.05)
-    async with running(redis_stores(per_conversation=3)) as store:
-        for _ in range(10):
-            await post(store)
-        deadline = time.monotonic() + 5
-        while len(await store.latest("general", 100)) > 3:
-            assert time.monotonic() < deadline, "the background retention did not run"
-            await asyncio.sleep(0.02)
-        assert ids(await store.latest("general", 100)) == [8, 9, 10]

@@ -23,8 +23,6 @@ class MemoryStore:
     """Keeps the last `per_conversation` messages of each conversation, none older than `days`,
     and no conversation whose newest message is older than `room_days`."""
 
-    publishes = False
-
     def __init__(self, per_conversation: int = 10_000, days: float = 0, *,
                  room_days: float = 0) -> None:
         if per_conversation < 1 or days < 0 or room_days < 0:

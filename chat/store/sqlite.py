@@ -38,8 +38,6 @@ def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[str | int, ...], *,
 class SQLiteStore:
     """A HistoryStore in a SQLite file; an append returns once its group is committed."""
 
-    publishes = False
-
     # synchronous=FULL (the default) fsyncs the WAL at every commit: an acknowledged message
     # survives a power cut as well as `kill -9`. NORMAL survives `kill -9` only (the OS still
     # holds the written WAL), for ~10% more throughput and half the idle latency (store_bench).
