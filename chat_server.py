@@ -23,7 +23,7 @@ from chat.node.metrics import Metrics
 from chat.options import define_options, from_options
 from chat.protocol.text import expand_shortcodes
 from chat.roster.base import Roster, RosterError
-from chat.store import HistoryStore, MemoryStore, StoreError, open_store
+from chat.store import HistoryStore, StoreError, open_store
 from chat.urls import redacted
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
@@ -76,15 +76,14 @@ def log_request(handler: RequestHandler) -> None:
 
 
 def make_app(
-    settings: Settings | None = None, store: HistoryStore | None = None,
-    broker: Broker | None = None, roster: Roster | None = None,
+    settings: Settings, store: HistoryStore, broker: Broker | None = None,
+    roster: Roster | None = None,
 ) -> ChatApplication:
     """The route table: everything the server answers, and what each handler is given.
 
-    Without a broker and roster the app is one process alone (memory://).
+    The store is started by the caller, who closes it after the app. Without a broker and
+    roster the app is one process alone (memory://).
     """
-    settings = settings or Settings()
-    store = store if store is not None else MemoryStore(settings.history_per_room)
     # The Go tutorial's `clients` and `broadcast`, one per app.
     metrics = Metrics()
     hub = Hub(settings, store, broker, roster, observe_store_latency=metrics.store_latency.observe)

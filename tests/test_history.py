@@ -12,7 +12,7 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from chat.config import Settings
-from chat.store import HistoryStore, MemoryStore, SQLiteStore
+from chat.store import HistoryStore, SQLiteStore
 from chat.store.postgres import PostgresStore
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient, Connect, RawConnect
@@ -20,14 +20,15 @@ from tests.helpers import ChatClient, Connect, RawConnect
 pytestmark = pytest.mark.usefixtures("app")  # so that each test runs on every backend
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite-memory", "sqlite-file",
+                        pytest.param("postgres", marks=pytest.mark.postgres)])
 def app(
     request: pytest.FixtureRequest, settings: Settings, tmp_path: Path, io_loop: IOLoop,
 ) -> Iterator[ChatApplication]:
     """The app on each history store (on PostgreSQL, in this test's own schema)."""
     store: HistoryStore
-    if request.param == "memory":
-        store = MemoryStore(settings.history_per_room)
+    if request.param == "sqlite-memory":
+        store = SQLiteStore(":memory:", settings.history_per_room)
     elif request.param == "postgres":
         store = PostgresStore(request.getfixturevalue("postgres_url"), settings.history_per_room)
     else:

@@ -21,20 +21,20 @@ from chat.store import (
     IDEMPOTENCY_WINDOW_MS,
     CidReused,
     HistoryStore,
-    MemoryStore,
     SQLiteStore,
     StoredMessage,
     StoreError,
     dm_key,
     open_store,
     sqlite_schema,
+    sqlite_writer,
 )
 from chat.store.base import DAY_MS
 from chat.store.postgres import PostgresStore
 from chat.urls import redacted
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+BACKENDS = ["sqlite-memory", "sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def now_ms() -> int:
@@ -43,14 +43,14 @@ def now_ms() -> int:
 
 @pytest.fixture(params=BACKENDS)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., HistoryStore]:
-    """A factory of stores of one backend; a test's SQLite stores share one file, and its
-    PostgreSQL stores one database (no other test's)."""
+    """A factory of stores of one backend; a test's SQLite file stores share one file, its
+    PostgreSQL stores one database (no other test's); each in-memory store is a database alone."""
     if request.param == "postgres":
         url: str = request.getfixturevalue("postgres_url")
 
     def make(**kwargs: Any) -> HistoryStore:
-        if request.param == "memory":
-            return MemoryStore(**kwargs)
+        if request.param == "sqlite-memory":
+            return SQLiteStore(":memory:", **kwargs)
         if request.param == "postgres":
             return PostgresStore(url, **kwargs)
         return SQLiteStore(str(tmp_path / "chat.db"), **kwargs)
@@ -232,9 +232,9 @@ async def test_room_retention_deletes_abandoned_conversations_but_general(
     conversation made again later never reuses an id it had."""
     old = now_ms() - 31 * DAY_MS
     async with running(make_store(room_days=30)) as store:
-        for _ in range(3):
-            await post(store, "old", "abandoned", ts=old, cid=None)
+        for _ in range(3):  # general first: a background pass may retire `abandoned` at once
             await post(store, "old", ts=old)
+            await post(store, "old", "abandoned", ts=old, cid=None)
         await post(store, "old", dm_key("ann", "bob"), ts=old, to="bob")
         await post(store, "quiet", "alive", ts=now_ms() - 29 * DAY_MS)
         await post(store, "quiet", "alive", ts=now_ms() - 28 * DAY_MS)
@@ -271,6 +271,32 @@ async def test_concurrent_appends_resolve_in_id_order(
 
         await asyncio.gather(*(send(n) for n in range(200)))
         assert completed == list(range(1, 201))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_reads_during_appends_answer_with_committed_messages_only(
+        make_store: Callable[..., HistoryStore]) -> None:
+    """Reads made while appends stream in all answer, each with ids 1..n and no gap."""
+    async with running(make_store()) as store:
+        writing = True
+
+        async def write(writer: int) -> None:
+            for n in range(50):
+                await post(store, f"w{writer}-{n}", user=f"u{writer}")
+
+        async def read() -> list[list[int]]:
+            seen = []
+            while writing:
+                seen.append(ids(await store.after("general", 0, 10_000)))
+                seen.append(sorted(ids(await store.latest("general", 10_000))))
+            return seen
+
+        reader = asyncio.ensure_future(read())
+        await asyncio.gather(*(write(w) for w in range(10)))
+        writing = False
+        for seen in await reader:
+            assert seen == list(range(1, len(seen) + 1))
+        assert ids(await store.after("general", 0, 10_000)) == list(range(1, 501))
 
 
 @pytest.mark.gen_test
@@ -356,17 +382,6 @@ async def test_retention_forgets_cids_outside_the_window(db: str, tmp_path: Path
 
 
 @pytest.mark.gen_test
-async def test_the_memory_store_forgets_cids_outside_the_window() -> None:
-    """MemoryStore keeps a cid only for the idempotency window, so its map stays bounded."""
-    store = MemoryStore()
-    ts = now_ms()
-    for n in range(100):
-        await post(store, cid=f"c{n}", ts=ts)
-    await post(store, cid="late", ts=ts + IDEMPOTENCY_WINDOW_MS)
-    assert len(store._by_cid) == 1
-
-
-@pytest.mark.gen_test
 async def test_a_message_sqlite_cannot_encode_fails_alone(db: str) -> None:
     """A message that cannot be stored fails by itself; the rest of its batch is stored."""
     async with running(SQLiteStore(db)) as store:
@@ -410,12 +425,19 @@ async def test_a_file_from_a_newer_server_is_refused(db: str) -> None:
         await SQLiteStore(db).start()
 
 
-def test_open_store_keeps_memory_in_memory_and_a_path_in_sqlite(db: str) -> None:
-    """`:memory:` gives a MemoryStore (nothing on disk); any other value a SQLite file."""
-    assert isinstance(open_store(":memory:", per_conversation=5, days=0), MemoryStore)
-    assert isinstance(open_store(db, per_conversation=5, days=1.5), SQLiteStore)
-    with pytest.raises(ValueError, match="MemoryStore"):
-        SQLiteStore(":memory:")
+@pytest.mark.gen_test
+async def test_open_store_keeps_memory_in_memory_and_a_path_in_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`:memory:` gives a SQLite store that writes nothing to disk; a path gives a file."""
+    monkeypatch.chdir(tmp_path)
+    async with running(open_store(":memory:", per_conversation=5, days=0)) as store:
+        assert isinstance(store, SQLiteStore)
+        await post(store)
+        assert ids(await store.latest("general", 10)) == [1]
+    assert list(tmp_path.iterdir()) == []
+    assert isinstance(open_store("chat.db", per_conversation=5, days=1.5), SQLiteStore)
+    with pytest.raises(ValueError, match="file path or ':memory:'"):
+        SQLiteStore("file:chat.db?mode=ro")
 
 
 @pytest.mark.parametrize("url", ["redis://:secret@127.0.0.1:6379/0", "unix:///run/redis.sock"])
@@ -426,6 +448,34 @@ def test_open_store_refuses_redis_naming_where_history_lives(url: str) -> None:
     reason = str(caught.value)
     assert redacted(url) in reason and "secret" not in reason
     assert "SQLite or PostgreSQL" in reason and "\n" not in reason
+
+
+# SQLite in memory
+
+
+@pytest.mark.gen_test
+async def test_in_memory_stores_side_by_side_share_nothing() -> None:
+    """Two `:memory:` stores open at once are two histories: ids, messages and cids apart."""
+    async with running(SQLiteStore(":memory:")) as one, running(SQLiteStore(":memory:")) as two:
+        await post(one, "one", cid="c")
+        await post(one, "one again")
+        assert (await post(two, "two", cid="c")).id == 1
+        assert [m.text for m in await one.latest("general", 10)] == ["one", "one again"]
+        assert [m.text for m in await two.latest("general", 10)] == ["two"]
+
+
+@pytest.mark.gen_test
+async def test_an_in_memory_history_outlives_a_failed_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed batch drops the writer's connection; the database (kept open) keeps its history."""
+    async with running(SQLiteStore(":memory:")) as store:
+        await post(store, "kept")
+        monkeypatch.setattr(sqlite_writer, "_SAVE_COUNTER", "INSERT INTO nowhere VALUES (?, ?, ?)")
+        with pytest.raises(StoreError, match="nowhere"):
+            await post(store, "lost")
+        monkeypatch.undo()
+        assert (await post(store, "after")).id == 2
+        assert [m.text for m in await store.after("general", 0, 10)] == ["kept", "after"]
 
 
 # SQLite: failures at start and at runtime

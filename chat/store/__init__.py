@@ -2,17 +2,16 @@
 
 from chat.record import StoredMessage, dm_key
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, HistoryStore, StoreError
-from chat.store.memory import MemoryStore
 from chat.store.sqlite import SQLiteStore
 from chat.urls import is_redis_db, redacted
 
 
 def open_store(db: str, *, per_conversation: int, days: float,
                room_days: float = 0) -> HistoryStore:
-    """The store for `--db`: a SQLite file, or for `:memory:` a MemoryStore (nothing on disk);
-    a `postgresql://` URL gives a PostgresStore (psycopg, imported only then, so the server
-    needs it only when it uses PostgreSQL). ValueError for a `redis://` URL: Redis carries a
-    cluster's deliveries and presence, not its history."""
+    """The store for `--db`: a SQLite file, or for `:memory:` a SQLite database in memory
+    (nothing on disk); a `postgresql://` URL gives a PostgresStore (psycopg, imported only then,
+    so the server needs it only when it uses PostgreSQL). ValueError for a `redis://` URL:
+    Redis carries a cluster's deliveries and presence, not its history."""
     if db.startswith(("postgresql://", "postgres://")):
         from chat.store.postgres import PostgresStore
 
@@ -20,8 +19,6 @@ def open_store(db: str, *, per_conversation: int, days: float,
     if is_redis_db(db):
         raise ValueError(f"--db {redacted(db)!r}: history lives in SQLite or PostgreSQL now, "
                          "not Redis; give a file path, :memory: or postgresql://")
-    if db == ":memory:":
-        return MemoryStore(per_conversation, days, room_days=room_days)
     return SQLiteStore(db, per_conversation, days, room_days=room_days)
 
 
@@ -29,7 +26,6 @@ __all__ = [
     "IDEMPOTENCY_WINDOW_MS",
     "CidReused",
     "HistoryStore",
-    "MemoryStore",
     "SQLiteStore",
     "StoreError",
     "StoredMessage",
