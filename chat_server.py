@@ -24,7 +24,7 @@ from chat.node.metrics import Metrics
 from chat.options import define_options, from_options
 from chat.protocol.text import expand_shortcodes
 from chat.roster.base import Roster, RosterError
-from chat.store import HistoryStore, MemoryStore, PostgresOptions, StoreError, open_store
+from chat.store import HistoryStore, PostgresOptions, StoreError, open_store
 from chat.urls import redacted
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
@@ -77,15 +77,14 @@ def log_request(handler: RequestHandler) -> None:
 
 
 def make_app(
-    settings: Settings | None = None, store: HistoryStore | None = None,
-    broker: Broker | None = None, roster: Roster | None = None,
+    settings: Settings, store: HistoryStore, broker: Broker | None = None,
+    roster: Roster | None = None,
 ) -> ChatApplication:
     """The route table: everything the server answers, and what each handler is given.
 
-    Without a broker and roster the app is one process alone (memory://).
+    The store is started by the caller, who closes it after the app. Without a broker and
+    roster the app is one process alone (memory://).
     """
-    settings = settings or Settings()
-    store = store if store is not None else MemoryStore(settings.history_per_room)
     # The Go tutorial's `clients` and `broadcast`, one per app.
     metrics = Metrics()
     hub = Hub(settings, store, broker, roster, observe_store_latency=metrics.store_latency.observe)
@@ -149,14 +148,17 @@ def open_cluster(settings: Settings) -> tuple[Broker, Roster | None]:
 
 async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; then close every connection with 1001 and return 0."""
-    store = open_store(settings.db, per_conversation=settings.history_per_room,
-                       days=settings.history_days, room_days=settings.room_retention_days,
-                       publish=settings.broker_kind == "redis",
-                       postgres=PostgresOptions(
-                           pool_size=settings.db_pool_size,
-                           pool_timeout_s=settings.db_pool_timeout,
-                           connect_timeout_s=settings.db_connect_timeout,
-                           statement_timeout_s=settings.db_statement_timeout))
+    try:
+        store = open_store(settings.db, per_conversation=settings.history_per_room,
+                           days=settings.history_days, room_days=settings.room_retention_days,
+                           postgres=PostgresOptions(
+                               pool_size=settings.db_pool_size,
+                               pool_timeout_s=settings.db_pool_timeout,
+                               connect_timeout_s=settings.db_connect_timeout,
+                               statement_timeout_s=settings.db_statement_timeout))
+    except ValueError as exc:
+        print(f"chat_server: {exc}", file=sys.stderr)
+        return 2
     try:
         await store.start()
     except StoreError as exc:

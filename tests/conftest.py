@@ -11,6 +11,7 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from chat.config import Settings
+from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer, chat_http_server
 from tests.errorlog import watching
@@ -41,8 +42,12 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings) -> ChatApplication:
-    return make_app(settings)
+def app(settings: Settings, io_loop: IOLoop) -> Iterator[ChatApplication]:
+    """The app on an in-memory SQLite history of its own (`--db :memory:`)."""
+    store = SQLiteStore(":memory:", settings.history_per_room)
+    io_loop.run_sync(store.start)
+    yield make_app(settings, store)
+    io_loop.run_sync(store.close)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from tornado.netutil import bind_sockets
 
 from chat.addresses import address_group
 from chat.config import Settings
+from chat.store import SQLiteStore
 from chat_server import make_app
 from handlers.httpserver import chat_http_server
 from tests.helpers import ChatClient
@@ -79,12 +80,15 @@ def ipv6_port(io_loop: IOLoop) -> Iterator[int]:
     if not ipv6_loopback():
         pytest.skip("no IPv6 loopback (::1) on this machine")
     settings = Settings(ping_interval=0, max_connections_per_ip=1)
-    server = chat_http_server(make_app(settings), settings)
+    store = SQLiteStore(":memory:")
+    io_loop.run_sync(store.start)
+    server = chat_http_server(make_app(settings, store), settings)
     sockets = bind_sockets(0, "::1", family=socket.AF_INET6)
     server.add_sockets(sockets)
     yield sockets[0].getsockname()[1]
     server.stop()
     io_loop.run_sync(server.close_all_connections)
+    io_loop.run_sync(store.close)
 
 
 @pytest.mark.gen_test

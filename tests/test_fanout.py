@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tornado.ioloop import IOLoop
 
 from chat.delivery import channels
 from chat.delivery.catchup import CATCHUP_GRACE_S, Catchup
@@ -18,7 +20,7 @@ from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.record import StoredMessage
 from chat.rooms.room import Room
-from chat.store.memory import MemoryStore
+from chat.store import SQLiteStore
 
 ROOM = "lobby"
 
@@ -43,10 +45,10 @@ class Recorder:
 
 
 class Node:
-    """One node's fan-out over a MemoryStore, with one room and readers to add."""
+    """One node's fan-out over an in-memory SQLite store, with one room and readers to add."""
 
     def __init__(self) -> None:
-        self.store = MemoryStore()
+        self.store = SQLiteStore(":memory:")
         self.rooms: dict[str, Room] = {}
         self.users: dict[str, User] = {}
         self.fanout = Fanout(self.rooms, self.users, Stats(), self.store)
@@ -73,16 +75,30 @@ class Node:
         self.fanout.deliver(channels.room(ROOM), channels.message_payload(stored))
 
 
-async def quiet() -> None:
-    """Let background fills run."""
+@pytest.fixture
+def node(io_loop: IOLoop) -> Iterator[Node]:
+    """A Node on a started store of its own, closed after the test."""
+    async def start() -> Node:
+        node = Node()  # on the test's loop (its room's future belongs to it)
+        await node.store.start()
+        return node
+
+    node = io_loop.run_sync(start)
+    yield node
+    io_loop.run_sync(node.store.close)
+
+
+async def quiet(node: Node) -> None:
+    """Let background fills run to their end (each reads the store on the store's thread)."""
+    while node.fanout._fills:
+        await asyncio.gather(*node.fanout._fills)
     for _ in range(5):
         await asyncio.sleep(0)
 
 
 @pytest.mark.gen_test
-async def test_messages_reach_readers_in_id_order() -> None:
+async def test_messages_reach_readers_in_id_order(node: Node) -> None:
     """Each delivered message reaches every reader once, as a message event."""
-    node = Node()
     ann, bob = node.reader("ann"), node.reader("bob")
     for text in ("one", "two"):
         node.deliver(await node.post(text))
@@ -91,9 +107,8 @@ async def test_messages_reach_readers_in_id_order() -> None:
 
 
 @pytest.mark.gen_test
-async def test_a_repeated_delivery_is_dropped() -> None:
+async def test_a_repeated_delivery_is_dropped(node: Node) -> None:
     """An id at or below the last one broadcast is not sent again."""
-    node = Node()
     ann = node.reader()
     first, second = await node.post("one"), await node.post("two")
     node.deliver(first)
@@ -104,9 +119,8 @@ async def test_a_repeated_delivery_is_dropped() -> None:
 
 
 @pytest.mark.gen_test
-async def test_a_gap_is_filled_from_the_store_in_order() -> None:
+async def test_a_gap_is_filled_from_the_store_in_order(node: Node) -> None:
     """Messages the broker lost are read from the store and sent before the ones after them."""
-    node = Node()
     ann = node.reader()
     node.deliver(await node.post("1"))
     await node.post("2 (lost)")
@@ -116,27 +130,25 @@ async def test_a_gap_is_filled_from_the_store_in_order() -> None:
     node.deliver(fifth)  # arrives while the gap is being filled: held, then sent in order
     assert ann.ids() == [1]
     await asyncio.sleep(2 * REORDER_WAIT_S)  # 2 and 3 may yet come from the broker
-    await quiet()
+    await quiet(node)
     assert ann.ids() == [1, 2, 3, 4, 5]
     assert node.fanout.stats.gap_fills == 1
 
 
 @pytest.mark.gen_test
-async def test_fill_all_sends_what_was_published_while_cut_off() -> None:
+async def test_fill_all_sends_what_was_published_while_cut_off(node: Node) -> None:
     """After a reconnect, every room catches up from the store with no live message to cue it."""
-    node = Node()
     ann = node.reader()
     node.deliver(await node.post("1"))
     await node.post("2 (published while this node was cut off)")
     node.fanout.fill_all()
-    await quiet()
+    await quiet(node)
     assert ann.ids() == [1, 2]
 
 
 @pytest.mark.gen_test
-async def test_a_room_with_nothing_broadcast_yet_fills_from_its_readers_history() -> None:
+async def test_a_room_with_nothing_broadcast_yet_fills_from_its_readers_history(node: Node) -> None:
     """A fill before any broadcast starts after what the readers' history gave them, not at 1."""
-    node = Node()
     for text in ("old 1", "old 2", "old 3"):
         await node.post(text)
     early, late = Recorder(), Recorder()
@@ -144,24 +156,22 @@ async def test_a_room_with_nothing_broadcast_yet_fills_from_its_readers_history(
         node.room.settling[Client(peer, "127.0.0.1", TokenBucket(0, 1, 0))] = floor
     await node.post("4 (published while this node was cut off)")
     node.fanout.fill_all()
-    await quiet()
+    await quiet(node)
     assert (early.ids(), late.ids()) == ([3, 4], [4])
 
 
 @pytest.mark.gen_test
-async def test_a_fill_with_no_reader_reads_nothing() -> None:
+async def test_a_fill_with_no_reader_reads_nothing(node: Node) -> None:
     """A room nobody reads yet has no place to start from: nothing is sent."""
-    node = Node()
     await node.post("old")
     node.fanout.fill_all()
-    await quiet()
+    await quiet(node)
     assert node.room.last_id == 0
 
 
 @pytest.mark.gen_test
-async def test_a_client_catching_up_gets_only_ids_past_what_its_history_held() -> None:
+async def test_a_client_catching_up_gets_only_ids_past_what_its_history_held(node: Node) -> None:
     """A client whose history read ended at id 2 gets 3 on, not 2 again, when 2 arrives live."""
-    node = Node()
     node.deliver(await node.post("1"))
     late = Recorder()
     client = Client(late, "127.0.0.1", TokenBucket(0, 1, 0))
@@ -174,36 +184,33 @@ async def test_a_client_catching_up_gets_only_ids_past_what_its_history_held() -
 
 
 @pytest.mark.gen_test
-async def test_a_history_that_went_back_restarts_the_count() -> None:
-    """If the store's last id is below the last broadcast (Redis lost its data), ids go on."""
-    node = Node()
+async def test_a_history_that_went_back_restarts_the_count(node: Node) -> None:
+    """If the store's last id is below the last broadcast (it lost data), ids go on."""
     ann = node.reader()
     node.room.last_id = 50  # before the store was emptied
     node.fanout.fill_all()
-    await quiet()
+    await quiet(node)
     assert node.room.last_id == 0
     node.deliver(await node.post("after the reset"))  # id 1 again
-    await quiet()
+    await quiet(node)
     assert ann.ids() == [1]
 
 
 @pytest.mark.gen_test
-async def test_messages_stored_after_a_reset_and_before_the_fill_are_sent() -> None:
+async def test_messages_stored_after_a_reset_and_before_the_fill_are_sent(node: Node) -> None:
     """Ids that began again while this node was cut off are read from 1 and sent in order."""
-    node = Node()
     ann = node.reader()
     node.room.last_id = 50
     await node.post("new 1")
     await node.post("new 2")
     node.fanout.fill_all()
-    await quiet()
+    await quiet(node)
     assert ann.ids() == [1, 2]
 
 
 @pytest.mark.gen_test
-async def test_notices_reach_members_but_not_the_user_they_are_about() -> None:
+async def test_notices_reach_members_but_not_the_user_they_are_about(node: Node) -> None:
     """A join, leave or typing notice goes to every listener except that user's connections."""
-    node = Node()
     ann, bob = node.reader("ann"), node.reader("bob")
     notice = channels.notice_payload(events.typing(ROOM, "Bob"))
     node.fanout.deliver(channels.room(ROOM), notice)
@@ -226,9 +233,8 @@ def seen(peer: Recorder) -> list[tuple[str, str, int]]:
 
 
 @pytest.mark.gen_test
-async def test_churn_within_the_interval_reaches_members_as_its_net_change() -> None:
+async def test_churn_within_the_interval_reaches_members_as_its_net_change(node: Node) -> None:
     """The first notice goes at once; then join+leave and leave+join fold to nothing."""
-    node = Node()
     node.fanout.notices.interval = FOLD_S
     ann = node.reader("ann")
     notice(node, "join", "Bob", 2)
@@ -243,9 +249,9 @@ async def test_churn_within_the_interval_reaches_members_as_its_net_change() -> 
 
 
 @pytest.mark.gen_test
-async def test_a_listener_that_read_presence_while_notices_were_held_gets_final_states() -> None:
+async def test_a_listener_that_read_presence_while_notices_were_held_gets_final_states(
+        node: Node) -> None:
     """A listener whose presence may include held changes gets each changed user's last notice."""
-    node = Node()
     node.fanout.notices.interval = FOLD_S
     ann = node.reader("ann")
     notice(node, "join", "Bob", 2)  # sent at once; the next ones are held
@@ -261,9 +267,8 @@ async def test_a_listener_that_read_presence_while_notices_were_held_gets_final_
 
 
 @pytest.mark.gen_test
-async def test_a_direct_message_reaches_its_user_s_connections() -> None:
+async def test_a_direct_message_reaches_its_user_s_connections(node: Node) -> None:
     """A dm on a user's channel reaches that user's typed connections only."""
-    node = Node()
     ann, bob = node.reader("ann"), node.reader("bob")
     stored, _ = await node.store.append("@ann\x1fbob", username="bob", avatar="", text="psst",
                                         ts=1, to="ann")
@@ -273,9 +278,10 @@ async def test_a_direct_message_reaches_its_user_s_connections() -> None:
 
 
 @pytest.mark.gen_test
-async def test_a_message_overtaken_by_the_next_is_waited_for_not_read_from_the_store() -> None:
+async def test_a_message_overtaken_by_the_next_is_waited_for_not_read_from_the_store(
+    node: Node,
+) -> None:
     """Ids that cross on the broker (two nodes' publishes) go out in order, with no store read."""
-    node = Node()
     ann = node.reader()
     first, second, third = [await node.post(t) for t in ("1", "2", "3")]
     node.deliver(first)
@@ -288,9 +294,8 @@ async def test_a_message_overtaken_by_the_next_is_waited_for_not_read_from_the_s
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_a_committed_message_never_published_reaches_the_room_s_readers() -> None:
+async def test_a_committed_message_never_published_reaches_the_room_s_readers(node: Node) -> None:
     """A commit the store announced, with no broker copy after the grace: read and sent once."""
-    node = Node()
     ann = node.reader()
     catchup = Catchup(node.fanout, node.users, node.store)
     node.deliver(await node.post("1"))
@@ -299,17 +304,16 @@ async def test_a_committed_message_never_published_reaches_the_room_s_readers() 
     await asyncio.sleep(CATCHUP_GRACE_S / 2)
     assert ann.ids() == [1]  # the broker's copy is given the grace to come
     await asyncio.sleep(CATCHUP_GRACE_S)
-    await quiet()
+    await quiet(node)
     assert ann.ids() == [1, 2]
     node.deliver(orphan)  # the broker's copy, late after all: not sent again
     assert ann.ids() == [1, 2]
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_a_committed_dm_never_published_reaches_its_participant_once() -> None:
+async def test_a_committed_dm_never_published_reaches_its_participant_once(node: Node) -> None:
     """A dm the store announced and the broker never brought reaches its local recipient once;
     one the broker brought is not read again."""
-    node = Node()
     ann = node.reader("ann")
     catchup = Catchup(node.fanout, node.users, node.store)
     conversation = "@ann\x1fbob"
@@ -320,7 +324,7 @@ async def test_a_committed_dm_never_published_reaches_its_participant_once() -> 
                                         ts=2, to="ann")
     catchup.committed(conversation, brought.id, orphan.id)
     await asyncio.sleep(1.5 * CATCHUP_GRACE_S)
-    await quiet()
+    await quiet(node)
     assert [(f["type"], f["message"]) for f in ann.frames] == [("dm", "seen"), ("dm", "lost")]
     node.fanout.deliver(channels.user("ann"), channels.message_payload(orphan))
     assert len(ann.frames) == 2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,25 +12,25 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from chat.config import Settings
-from chat.store import HistoryStore, MemoryStore, SQLiteStore
-from chat.store.redis import RedisStore
+from chat.store import HistoryStore, SQLiteStore
+from chat.store.postgres import PostgresStore
 from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient, Connect, RawConnect
 
 pytestmark = pytest.mark.usefixtures("app")  # so that each test runs on every backend
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["sqlite-memory", "sqlite-file",
+                        pytest.param("postgres", marks=pytest.mark.postgres)])
 def app(
     request: pytest.FixtureRequest, settings: Settings, tmp_path: Path, io_loop: IOLoop,
 ) -> Iterator[ChatApplication]:
-    """The app on each history backend (on Redis, with this test's own key prefix)."""
+    """The app on each history store (on PostgreSQL, in this test's own schema)."""
     store: HistoryStore
-    if request.param == "memory":
-        store = MemoryStore(settings.history_per_room)
-    elif request.param == "redis":
-        store = RedisStore(request.getfixturevalue("redis_server"), settings.history_per_room,
-                           prefix=f"test-{uuid.uuid4().hex}:")
+    if request.param == "sqlite-memory":
+        store = SQLiteStore(":memory:", settings.history_per_room)
+    elif request.param == "postgres":
+        store = PostgresStore(request.getfixturevalue("postgres_url"), settings.history_per_room)
     else:
         store = SQLiteStore(str(tmp_path / "history.db"), settings.history_per_room)
     io_loop.run_sync(store.start)

@@ -12,6 +12,7 @@ from tornado.testing import AsyncHTTPTestCase, gen_test
 from tornado.websocket import websocket_connect
 
 from chat.config import Settings
+from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
 from handlers.pages import SECURITY_HEADERS
 from tests.helpers import UPGRADE, Connect, raw_response
@@ -22,7 +23,15 @@ JAVASCRIPT_TYPES = {"text/javascript", "application/javascript", "application/x-
 
 class PageTest(AsyncHTTPTestCase):
     def get_app(self) -> ChatApplication:
-        return make_app(Settings(ping_interval=0))
+        self.store = SQLiteStore(":memory:")
+        self.io_loop.run_sync(self.store.start)
+        return make_app(Settings(ping_interval=0), self.store)
+
+    def tearDown(self) -> None:
+        self.http_server.stop()  # as super().tearDown() does (again, harmlessly), before the store
+        self.io_loop.run_sync(self.http_server.close_all_connections)
+        self.io_loop.run_sync(self.store.close)
+        super().tearDown()
 
     def test_page_is_served_with_a_strict_content_security_policy(self) -> None:
         """The page allows only its own scripts and styles, and no framing."""

@@ -11,34 +11,30 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from chat.store import (
     IDEMPOTENCY_WINDOW_MS,
     CidReused,
     HistoryStore,
-    MemoryStore,
     SQLiteStore,
     StoredMessage,
     StoreError,
     dm_key,
     open_store,
     sqlite_schema,
+    sqlite_writer,
 )
 from chat.store.base import DAY_MS
 from chat.store.postgres import PostgresStore
-from chat.store.redis import RedisStore
-from tests.serverproc import free_port, start_redis
+from chat.urls import redacted
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis),
-            pytest.param("postgres", marks=pytest.mark.postgres)]
+BACKENDS = ["sqlite-memory", "sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def now_ms() -> int:
@@ -47,19 +43,14 @@ def now_ms() -> int:
 
 @pytest.fixture(params=BACKENDS)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., HistoryStore]:
-    """A factory of stores of one backend; a test's SQLite stores share one file, its Redis
-    stores one key prefix (no other test's), and its PostgreSQL stores one database."""
-    if request.param == "redis":
-        url: str = request.getfixturevalue("redis_server")
-        prefix = f"test-{uuid.uuid4().hex}:"
+    """A factory of stores of one backend; a test's SQLite file stores share one file, its
+    PostgreSQL stores one database (no other test's); each in-memory store is a database alone."""
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
+        url: str = request.getfixturevalue("postgres_url")
 
     def make(**kwargs: Any) -> HistoryStore:
-        if request.param == "memory":
-            return MemoryStore(**kwargs)
-        if request.param == "redis":
-            return RedisStore(url, prefix=prefix, **kwargs)
+        if request.param == "sqlite-memory":
+            return SQLiteStore(":memory:", **kwargs)
         if request.param == "postgres":
             return PostgresStore(url, **kwargs)
         return SQLiteStore(str(tmp_path / "chat.db"), **kwargs)
@@ -241,9 +232,9 @@ async def test_room_retention_deletes_abandoned_conversations_but_general(
     conversation made again later never reuses an id it had."""
     old = now_ms() - 31 * DAY_MS
     async with running(make_store(room_days=30)) as store:
-        for _ in range(3):
-            await post(store, "old", "abandoned", ts=old, cid=None)
+        for _ in range(3):  # general first: a background pass may retire `abandoned` at once
             await post(store, "old", ts=old)
+            await post(store, "old", "abandoned", ts=old, cid=None)
         await post(store, "old", dm_key("ann", "bob"), ts=old, to="bob")
         await post(store, "quiet", "alive", ts=now_ms() - 29 * DAY_MS)
         await post(store, "quiet", "alive", ts=now_ms() - 28 * DAY_MS)
@@ -280,6 +271,32 @@ async def test_concurrent_appends_resolve_in_id_order(
 
         await asyncio.gather(*(send(n) for n in range(200)))
         assert completed == list(range(1, 201))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_reads_during_appends_answer_with_committed_messages_only(
+        make_store: Callable[..., HistoryStore]) -> None:
+    """Reads made while appends stream in all answer, each with ids 1..n and no gap."""
+    async with running(make_store()) as store:
+        writing = True
+
+        async def write(writer: int) -> None:
+            for n in range(50):
+                await post(store, f"w{writer}-{n}", user=f"u{writer}")
+
+        async def read() -> list[list[int]]:
+            seen = []
+            while writing:
+                seen.append(ids(await store.after("general", 0, 10_000)))
+                seen.append(sorted(ids(await store.latest("general", 10_000))))
+            return seen
+
+        reader = asyncio.ensure_future(read())
+        await asyncio.gather(*(write(w) for w in range(10)))
+        writing = False
+        for seen in await reader:
+            assert seen == list(range(1, len(seen) + 1))
+        assert ids(await store.after("general", 0, 10_000)) == list(range(1, 501))
 
 
 @pytest.mark.gen_test
@@ -365,17 +382,6 @@ async def test_retention_forgets_cids_outside_the_window(db: str, tmp_path: Path
 
 
 @pytest.mark.gen_test
-async def test_the_memory_store_forgets_cids_outside_the_window() -> None:
-    """MemoryStore keeps a cid only for the idempotency window, so its map stays bounded."""
-    store = MemoryStore()
-    ts = now_ms()
-    for n in range(100):
-        await post(store, cid=f"c{n}", ts=ts)
-    await post(store, cid="late", ts=ts + IDEMPOTENCY_WINDOW_MS)
-    assert len(store._by_cid) == 1
-
-
-@pytest.mark.gen_test
 async def test_a_message_sqlite_cannot_encode_fails_alone(db: str) -> None:
     """A message that cannot be stored fails by itself; the rest of its batch is stored."""
     async with running(SQLiteStore(db)) as store:
@@ -419,12 +425,57 @@ async def test_a_file_from_a_newer_server_is_refused(db: str) -> None:
         await SQLiteStore(db).start()
 
 
-def test_open_store_keeps_memory_in_memory_and_a_path_in_sqlite(db: str) -> None:
-    """`:memory:` gives a MemoryStore (nothing on disk); any other value a SQLite file."""
-    assert isinstance(open_store(":memory:", per_conversation=5, days=0), MemoryStore)
-    assert isinstance(open_store(db, per_conversation=5, days=1.5), SQLiteStore)
-    with pytest.raises(ValueError, match="MemoryStore"):
-        SQLiteStore(":memory:")
+@pytest.mark.gen_test
+async def test_open_store_keeps_memory_in_memory_and_a_path_in_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`:memory:` gives a SQLite store that writes nothing to disk; a path gives a file."""
+    monkeypatch.chdir(tmp_path)
+    async with running(open_store(":memory:", per_conversation=5, days=0)) as store:
+        assert isinstance(store, SQLiteStore)
+        await post(store)
+        assert ids(await store.latest("general", 10)) == [1]
+    assert list(tmp_path.iterdir()) == []
+    assert isinstance(open_store("chat.db", per_conversation=5, days=1.5), SQLiteStore)
+    with pytest.raises(ValueError, match="file path or ':memory:'"):
+        SQLiteStore("file:chat.db?mode=ro")
+
+
+@pytest.mark.parametrize("url", ["redis://:secret@127.0.0.1:6379/0", "unix:///run/redis.sock"])
+def test_open_store_refuses_redis_naming_where_history_lives(url: str) -> None:
+    """A redis:// --db is refused with the URL (password redacted) and where history lives now."""
+    with pytest.raises(ValueError, match="history lives in") as caught:
+        open_store(url, per_conversation=5, days=0)
+    reason = str(caught.value)
+    assert redacted(url) in reason and "secret" not in reason
+    assert "SQLite or PostgreSQL" in reason and "\n" not in reason
+
+
+# SQLite in memory
+
+
+@pytest.mark.gen_test
+async def test_in_memory_stores_side_by_side_share_nothing() -> None:
+    """Two `:memory:` stores open at once are two histories: ids, messages and cids apart."""
+    async with running(SQLiteStore(":memory:")) as one, running(SQLiteStore(":memory:")) as two:
+        await post(one, "one", cid="c")
+        await post(one, "one again")
+        assert (await post(two, "two", cid="c")).id == 1
+        assert [m.text for m in await one.latest("general", 10)] == ["one", "one again"]
+        assert [m.text for m in await two.latest("general", 10)] == ["two"]
+
+
+@pytest.mark.gen_test
+async def test_an_in_memory_history_outlives_a_failed_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed batch drops the writer's connection; the database (kept open) keeps its history."""
+    async with running(SQLiteStore(":memory:")) as store:
+        await post(store, "kept")
+        monkeypatch.setattr(sqlite_writer, "_SAVE_COUNTER", "INSERT INTO nowhere VALUES (?, ?, ?)")
+        with pytest.raises(StoreError, match="nowhere"):
+            await post(store, "lost")
+        monkeypatch.undo()
+        assert (await post(store, "after")).id == 2
+        assert [m.text for m in await store.after("general", 0, 10)] == ["kept", "after"]
 
 
 # SQLite: failures at start and at runtime
@@ -599,143 +650,3 @@ async def test_kill_9_loses_no_acknowledged_message(db: str) -> None:
     assert len(set(texts.values())) == len(stored)  # no message twice
     missing = {i: t for i, t in acknowledged.items() if texts.get(i) != t}
     assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {list(missing)[:5]}"
-
-
-# Redis: several nodes on one history, failures
-
-
-@pytest.fixture
-def redis_stores(redis_server: str) -> Callable[..., RedisStore]:
-    """A factory of RedisStores on the session's Redis, all on this test's own key prefix."""
-    prefix = f"test-{uuid.uuid4().hex}:"
-    return lambda **kwargs: RedisStore(redis_server, prefix=prefix, **kwargs)
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test
-async def test_two_nodes_appending_at_once_get_ids_one_to_n(
-        redis_stores: Callable[..., RedisStore]) -> None:
-    """Two stores ("nodes") appending to one room at once share one count: ids 1..N, each once,
-    each node's own appends complete in increasing id order, and both read the same history."""
-    async with running(redis_stores()) as node_a, running(redis_stores()) as node_b:
-        completed: dict[str, list[int]] = {"a": [], "b": []}
-
-        async def send(node: HistoryStore, name: str, n: int) -> None:
-            message = await post(node, f"{name}{n}", user=f"u{name}", cid=f"{name}-{n}")
-            completed[name].append(message.id)
-
-        await asyncio.gather(*(send(node, name, n) for n in range(150)
-                               for node, name in ((node_a, "a"), (node_b, "b"))))
-        everyone = sorted(completed["a"] + completed["b"])
-        assert everyone == list(range(1, 301))
-        assert completed["a"] == sorted(completed["a"])
-        assert completed["b"] == sorted(completed["b"])
-        seen_a = await node_a.after("general", 0, 1000)
-        assert seen_a == await node_b.after("general", 0, 1000)
-        assert ids(seen_a) == everyone
-        assert sorted(m.text for m in seen_a) == sorted(
-            f"{name}{n}" for name in "ab" for n in range(150))
-        assert await node_b.latest("general", 300) == seen_a
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test
-async def test_a_cid_is_idempotent_across_nodes(redis_stores: Callable[..., RedisStore]) -> None:
-    """A cid resent through another node (as after a reconnect) returns the original there too;
-    sent through both at once, it is stored once."""
-    async with running(redis_stores()) as node_a, running(redis_stores()) as node_b:
-        original, created = await node_a.append("general", username="Ann", avatar="a",
-                                                text="once", ts=now_ms(), cid="x1", to="bob")
-        again, created_again = await node_b.append("general", username="ANN", avatar="b",
-                                                   text="twice", ts=now_ms(), cid="x1")
-        assert (created, created_again) == (True, False)
-        assert again == original and again.to == "bob"
-        both = await asyncio.gather(*(node.append("general", username="bob", avatar="", text="race",
-                                                  ts=now_ms(), cid="y1")
-                                      for node in (node_a, node_b)))
-        assert sorted(created for _, created in both) == [False, True]
-        assert both[0][0] == both[1][0]
-        assert [m.text for m in await node_b.latest("general", 10)] == ["once", "race"]
-
-
-@pytest.mark.gen_test
-async def test_start_refuses_a_redis_that_is_not_there_in_one_line() -> None:
-    """start() with nothing listening at the URL raises StoreError with a one-line reason."""
-    store = open_store(f"redis://127.0.0.1:{free_port()}/0", per_conversation=5, days=0)
-    assert isinstance(store, RedisStore)
-    started = time.monotonic()
-    with pytest.raises(StoreError) as caught:
-        await store.start()
-    assert "connect" in str(caught.value).lower() and "\n" not in str(caught.value)
-    assert time.monotonic() - started < 5
-    with pytest.raises(StoreError, match="not open"):
-        await post(store)
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test
-async def test_appends_survive_redis_forgetting_its_scripts(
-        redis_stores: Callable[..., RedisStore], redis_server: str) -> None:
-    """After Redis lost its script cache (a restart, SCRIPT FLUSH), appends go on unharmed."""
-    async with running(redis_stores()) as store:
-        await post(store)
-        admin = Redis.from_url(redis_server)
-        try:
-            await admin.script_flush()
-        finally:
-            await admin.aclose()
-        assert ids(list(await asyncio.gather(*(post(store) for _ in range(5))))) == [2, 3, 4, 5, 6]
-        assert ids(await store.latest("general", 10)) == [1, 2, 3, 4, 5, 6]
-
-
-@contextlib.contextmanager
-def own_redis(port: int, workdir: Path) -> Iterator[None]:
-    """A redis-server of this test's own on `port` (the session's one must stay up)."""
-    proc = start_redis(port, workdir)
-    try:
-        yield
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test(timeout=30)
-async def test_redis_going_down_fails_appends_and_the_store_recovers(tmp_path: Path) -> None:
-    """While Redis is down, append and reads raise StoreError (no silent loss, no hang); once
-    it is back, the same store works again without a restart, from its first append on."""
-    port = free_port()
-    store = RedisStore(f"redis://127.0.0.1:{port}/0")
-    with own_redis(port, tmp_path):
-        await store.start()
-        assert (await post(store, "before")).id == 1
-    try:
-        with pytest.raises(StoreError, match="Redis"):
-            await post(store, "lost")
-        with pytest.raises(StoreError, match="Redis"):
-            await store.latest("general", 10)
-        with own_redis(port, tmp_path):  # a fresh Redis: this one kept nothing (no persistence)
-            assert (await post(store, "after")).id == 1
-            assert [m.text for m in await store.latest("general", 10)] == ["after"]
-            await asyncio.sleep(0.1)  # the loop turns while the store is idle, as in a server
-        await asyncio.sleep(0.1)
-        with own_redis(port, tmp_path):  # restarted while idle: no append lost
-            assert (await post(store, "first")).id == 1
-    finally:
-        await store.close()
-
-
-@pytest.mark.redis
-@pytest.mark.gen_test
-async def test_retention_runs_in_the_background(redis_stores: Callable[..., RedisStore],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a call to prune(), the store trims each conversation to its cap by itself."""
-    monkeypatch.setattr("chat.store.redis.PRUNE_INTERVAL_S", 0.05)
-    async with running(redis_stores(per_conversation=3)) as store:
-        for _ in range(10):
-            await post(store)
-        deadline = time.monotonic() + 5
-        while len(await store.latest("general", 100)) > 3:
-            assert time.monotonic() < deadline, "the background retention did not run"
-            await asyncio.sleep(0.02)
-        assert ids(await store.latest("general", 100)) == [8, 9, 10]

@@ -1,7 +1,7 @@
 """Broker channels and what travels on them: how the nodes of one chat tell each other events.
 
-This module is the cluster's wire format, in Python and, for the scripts that publish from
-inside Redis, in Lua (`LUA`): both build the same bytes (tests/test_wire.py checks it).
+This module is the cluster's wire format, in Python and, for the roster's scripts that publish
+notices from inside Redis, in Lua (`LUA`): both build the same bytes (tests/test_wire.py checks it).
 
 A room's channel carries its messages (in id order) and its notices (join, leave, typing); a
 user's channel carries the direct messages to and from that user. Each payload is one kind byte
@@ -9,7 +9,7 @@ and a compact JSON object, keys in the order listed:
 
 - `m` a room message and `d` a direct message: the stored fields `conversation`, `id`, `u`
   (username), `a` (avatar), `t` (text), `ts`, then `c` (cid) and `to` when set; every value a
-  string. The Redis store's append script publishes these;
+  string (as the retired Redis store's Lua wrote them: the format stays);
 - `n` a notice: the event exactly as clients receive it, forwarded as it is (`join`: type, room,
   username, avatar, count; `leave`: type, room, username, count; `typing`: type, room,
   username). The Redis roster's scripts publish joins and leaves.
@@ -25,7 +25,7 @@ from chat.protocol import events, jsoncodec
 from chat.record import StoredMessage
 from chat.urls import redis_database
 
-PREFIX = "chat:"  # shared with the Redis store's and the roster's keys: one chat per prefix
+PREFIX = "chat:"  # shared with the roster's keys: one chat per prefix
 
 MESSAGE = ord("m")
 DIRECT = ord("d")
@@ -95,8 +95,8 @@ def member_record(username: str, avatar: str) -> dict[str, str]:
     return {"username": username, "avatar": avatar}
 
 
-# The payloads above as Lua functions, for the scripts that publish from inside Redis (storing
-# or counting and announcing in one step). cjson would order keys by hash and write "/" as "\/",
+# The notice payloads above as Lua functions, for the roster's scripts that publish from inside
+# Redis (counting and announcing in one step). cjson would order keys by hash and write "/" as "\/",
 # so objects are written by hand, escaped as jsoncodec.dumps escapes: the same bytes.
 LUA = r"""
 local json_escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
@@ -116,13 +116,6 @@ local function json_object(pairs)
     out[#out + 1] = json_string(pairs[i]) .. ':' .. value
   end
   return '{' .. table.concat(out, ',') .. '}'
-end
--- message_payload(): every argument a string; cid and to false when not set.
-local function message_payload(conversation, id, u, a, t, ts, cid, to)
-  local fields = {'conversation', conversation, 'id', id, 'u', u, 'a', a, 't', t, 'ts', ts}
-  if cid then fields[#fields + 1] = 'c'; fields[#fields + 1] = cid end
-  if to then fields[#fields + 1] = 'to'; fields[#fields + 1] = to end
-  return (to and 'd' or 'm') .. json_object(fields)
 end
 local function join_payload(room, username, avatar, count)
   return 'n' .. json_object({'type', 'join', 'room', room, 'username', username,

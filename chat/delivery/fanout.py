@@ -209,7 +209,7 @@ class Fanout:
                 latest = await self.store.latest(room.name, 1)
                 latest_id = latest[-1].id if latest else 0
                 if latest_id < after:
-                    log.warning("the history of %s went back to id %d (was %d): Redis lost its "
+                    log.warning("the history of %s went back to id %d (was %d): the store lost "
                                 "data?", room.name, latest_id, room.last_id)
                     room.reset_history()
                     missed = await self.store.after(room.name, 0, FILL_MAX)  # all new

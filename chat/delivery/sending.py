@@ -33,10 +33,9 @@ def check_broker(broker: Broker, request: str, **refs: Any) -> None:
 class Messages:
     """Stores each message, then announces it; the sender's own copy is its acknowledgement.
 
-    A store that `publishes` (Redis, in a cluster) announces the message in the same step as
-    storing it; for the others this publishes it once the store has it. A repeated `cid` is
-    answered to its sender alone, with the original message; one the sender used for another
-    conversation, with the error `cid_reused`.
+    A new message is published once the store has it. A repeated `cid` is answered to its
+    sender alone, with the original message; one the sender used for another conversation,
+    with the error `cid_reused`.
     """
 
     def __init__(self, store: HistoryStore, broker: Broker, roster: Roster,
@@ -58,7 +57,7 @@ class Messages:
         stored, created = await self._append(cmd.room, user, cmd.text, cmd.cid, "message")
         if not created:
             client.peer.reply(Frame.of(events.message(stored)))  # the original acknowledgement
-        elif not self.store.publishes:
+        else:
             await self._publish(channels.room(cmd.room), channels.message_payload(stored),
                                 "message", cmd.cid)
 
@@ -78,7 +77,7 @@ class Messages:
             dm_key(user.name, to), user, cmd.text, cmd.cid, "dm", to=to)
         if not created:
             client.peer.reply(Frame.of(events.direct(stored)))
-        elif not self.store.publishes:
+        else:
             payload = channels.message_payload(stored)
             for key in sorted({user.key, name_key(to)}):
                 await self._publish(channels.user(key), payload, "dm", cmd.cid)

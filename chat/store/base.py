@@ -45,12 +45,7 @@ class HistoryStore(Protocol):
     IDEMPOTENCY_WINDOW_MS: repeated in the same conversation, append returns the original
     (or, if retention deleted it meanwhile, the original's id and ts with the repeat's text);
     repeated for another conversation, append raises CidReused and stores nothing.
-
-    `publishes` is True for a store that announces each new message on the broker itself, in
-    the same step as storing it (channels.py); the hub publishes for the others.
     """
-
-    publishes: bool
 
     async def start(self) -> None: ...
 

@@ -50,8 +50,6 @@ class _Append:
 class PostgresStore:
     """A HistoryStore in a PostgreSQL database that any number of nodes share."""
 
-    publishes = False
-
     def __init__(self, url: str, per_conversation: int = 10_000, days: float = 0, *,
                  room_days: float = 0, options: PostgresOptions | None = None) -> None:
         if per_conversation < 1 or days < 0 or room_days < 0:

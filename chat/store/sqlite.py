@@ -1,4 +1,5 @@
-"""History in one SQLite file: WAL, group commit on a writer thread, reads on a reader thread."""
+"""History in SQLite: a file (WAL, group commit on a writer thread, reads on a reader thread) or,
+for `:memory:`, an in-memory database that lives as long as the store."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from chat.store.base import StoreError
 from chat.store.sql import AFTER as _AFTER
 from chat.store.sql import BEFORE as _BEFORE
 from chat.store.sql import LATEST as _LATEST
-from chat.store.sqlite_requests import Append, Prune, WriterStats
+from chat.store.sqlite_requests import Append, Prune, Read, WriterStats
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
     Synchronous,
     connect,
     describe,
+    memory_uri,
     message_from_row,
 )
 from chat.store.sqlite_writer import Writer
@@ -36,9 +38,13 @@ def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[str | int, ...], *,
 
 
 class SQLiteStore:
-    """A HistoryStore in a SQLite file; an append returns once its group is committed."""
+    """A HistoryStore in a SQLite file, or in memory for `:memory:` (for tests and throwaway
+    runs: nothing on disk, gone at close); an append returns once its group is committed.
 
-    publishes = False
+    In memory, reads go to the writer's connection between its transactions instead of to a
+    reader connection: two connections to one in-memory database cannot read during a write
+    (memdb has no WAL) without one of them waiting or failing, and a write there takes no fsync.
+    """
 
     # synchronous=FULL (the default) fsyncs the WAL at every commit: an acknowledged message
     # survives a power cut as well as `kill -9`. NORMAL survives `kill -9` only (the OS still
@@ -47,18 +53,19 @@ class SQLiteStore:
     def __init__(self, path: str, per_conversation: int = 10_000, days: float = 0, *,
                  room_days: float = 0, synchronous: Synchronous = "FULL",
                  lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
-        if path == ":memory:" or path.startswith("file:"):
-            raise ValueError(f"SQLiteStore needs a file path, not {path!r}; "
-                             "use MemoryStore for a throwaway history")
+        if path.startswith("file:"):
+            raise ValueError(f"SQLiteStore needs a file path or ':memory:', not {path!r}")
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous={synchronous!r} must be 'FULL' or 'NORMAL'")
         if per_conversation < 1 or days < 0 or room_days < 0:
             raise ValueError(f"per_conversation={per_conversation} must be 1 or more, "
                              f"days={days} and room_days={room_days} 0 or more")
-        self._path = path
-        self._writer = Writer(path, per_conversation=per_conversation, days=days,
+        self._in_memory = path == ":memory:"
+        # Each store its own database: a plain ":memory:" would give each connection its own.
+        self._path = memory_uri() if self._in_memory else path
+        self._writer = Writer(self._path, per_conversation=per_conversation, days=days,
                               room_days=room_days, synchronous=synchronous,
-                              lock_timeout_s=lock_timeout_s)
+                              lock_timeout_s=lock_timeout_s, in_memory=self._in_memory)
         self._lock_timeout_s = lock_timeout_s
         self._open = False
         self._reader: sqlite3.Connection | None = None
@@ -73,6 +80,9 @@ class SQLiteStore:
         """Open (or create) the file and bring its schema up to date; StoreError if it cannot."""
         self._writer.start()
         await asyncio.wrap_future(self._writer.ready)
+        if self._in_memory:
+            self._open = True
+            return
         loop = asyncio.get_running_loop()
         try:
             self._reader = await loop.run_in_executor(
@@ -135,9 +145,16 @@ class SQLiteStore:
 
     async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
                     newest_first: bool) -> list[StoredMessage]:
-        if not self._open or self._reader is None:
+        if not self._open:
             raise StoreError("the history store is not open")
         if limit <= 0:  # SQLite would read a negative LIMIT as "no limit"
             return []
+        loop = asyncio.get_running_loop()
+        if self._in_memory:
+            future: asyncio.Future[list[StoredMessage]] = loop.create_future()
+            run = partial(_fetch, sql=sql, params=(*keys, limit), newest_first=newest_first)
+            self._writer.submit(Read(loop, future, run))
+            return await future
+        assert self._reader is not None  # set before _open
         fetch = partial(_fetch, self._reader, sql, (*keys, limit), newest_first=newest_first)
-        return await asyncio.get_running_loop().run_in_executor(self._reads, fetch)
+        return await loop.run_in_executor(self._reads, fetch)

@@ -1,10 +1,12 @@
-"""What the SQLite writer thread is asked (appends, prunes), and how answers reach the asker."""
+"""What the SQLite writer thread is asked (appends, prunes, in-memory reads), and how answers
+reach the asker."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,16 @@ class Prune:
 
 
 @dataclass(slots=True)
+class Read:
+    """A read for the writer's own connection, between its transactions (an in-memory
+    database has no reader connection: see SQLiteStore), and the future that gets the rows."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[StoredMessage]]
+    run: Callable[[sqlite3.Connection], list[StoredMessage]]
+
+
+@dataclass(slots=True)
 class WriterStats:
     """What the writer has done, for /metrics and the benchmark."""
 
@@ -50,7 +62,7 @@ def settle(outcomes: list[tuple[asyncio.Future[Any], object]]) -> None:
             future.set_result(outcome)
 
 
-def hand_back(requests: Sequence[Append | Prune], outcomes: Sequence[object]) -> None:
+def hand_back(requests: Sequence[Append | Prune | Read], outcomes: Sequence[object]) -> None:
     """Send each outcome to its caller's loop: one wake-up per loop, in queue (= id) order."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
     for request, outcome in zip(requests, outcomes, strict=True):

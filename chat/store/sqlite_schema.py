@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable
 from typing import Literal
 
@@ -63,12 +64,28 @@ def _v2_references(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references]
 
 
+def memory_uri() -> str:
+    """The URI of a new, empty in-memory database that this process's connections can share."""
+    # SQLite's memdb VFS (3.36+): a name starting with "/" is one database for every connection
+    # of the process that opens it, freed when the last closes; unique, so stores never share.
+    # Not `mode=memory&cache=shared`: a shared cache locks per table and fails a reader with
+    # SQLITE_LOCKED (no busy wait) while a writer holds the table, and the writer likewise.
+    return f"file:/chat-memory-{uuid.uuid4().hex}?vfs=memdb"
+
+
 def connect(path: str, *, lock_timeout_s: float, synchronous: Synchronous | None = None,
-            ) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit); the writer's sets WAL."""
-    conn = sqlite3.connect(path, timeout=lock_timeout_s, isolation_level=None)
+            in_memory: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit); the writer's to a file sets
+    WAL, a reader's is read-only. `in_memory`: `path` is a memory_uri()."""
+    conn = sqlite3.connect(path, timeout=lock_timeout_s, isolation_level=None, uri=in_memory)
     try:
-        if synchronous is not None:
+        if in_memory:
+            # Its rollback journal stays in memory and nothing is fsynced: WAL (which memdb
+            # cannot do: journal_mode stays "memory"), synchronous and the WAL's size limit
+            # change nothing there. One connection reads and writes (SQLiteStore), so no reader
+            # ever waits on a writer's lock.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens it now
+        elif synchronous is not None:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise StoreError(f"the file system does not support WAL mode ({mode} instead)")

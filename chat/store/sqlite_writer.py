@@ -1,4 +1,5 @@
-"""The SQLite writer thread: appends committed in groups, retention deleted in small batches."""
+"""The SQLite writer thread: appends committed in groups, retention deleted in small batches
+(and, for an in-memory database, its reads)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from chat.record import StoredMessage
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoreError
 from chat.store.sql import FIND_CID as _FIND_CID
 from chat.store.sql import FIND_MESSAGE as _FIND_MESSAGE
-from chat.store.sqlite_requests import Append, Prune, WriterStats, hand_back
+from chat.store.sqlite_requests import Append, Prune, Read, WriterStats, hand_back
 from chat.store.sqlite_retention import Retention
 from chat.store.sqlite_schema import (
     MESSAGE_COLUMNS,
@@ -49,18 +50,25 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 class Writer:
-    """Owns the one read-write connection; every write to the file happens on its thread."""
+    """Owns the one read-write connection; every write to the file happens on its thread.
+
+    `in_memory`: `path` is a memory_uri(). A second connection, open from start to stop, keeps
+    the database alive while the read-write one is dropped and reopened after a failure.
+    """
 
     def __init__(self, path: str, *, per_conversation: int, days: float, room_days: float,
-                 synchronous: Synchronous, lock_timeout_s: float) -> None:
+                 synchronous: Synchronous, lock_timeout_s: float, in_memory: bool = False,
+                 ) -> None:
         self._path = path
+        self._in_memory = in_memory
+        self._keeper: sqlite3.Connection | None = None
         self._retention = Retention(per_conversation, days, room_days)
         self._synchronous = synchronous
         self._lock_timeout_s = lock_timeout_s
         self.stats = WriterStats()
         self.ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.finished: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._queue: queue.SimpleQueue[Append | Prune | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Append | Prune | Read | None] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
         self._last_ids: dict[str, int] = {}  # committed counters; forgotten when a batch fails
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
@@ -68,7 +76,7 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, request: Append | Prune) -> None:
+    def submit(self, request: Append | Prune | Read) -> None:
         self._queue.put(request)
 
     def stop(self) -> None:
@@ -77,9 +85,13 @@ class Writer:
 
     def _run(self) -> None:
         try:
+            if self._in_memory:
+                self._keeper = connect(self._path, lock_timeout_s=self._lock_timeout_s,
+                                       in_memory=True)
             self._retention.load(self._connection())
         except Exception as exc:
             self._drop_connection()
+            self._drop_keeper()
             self.ready.set_exception(StoreError(describe(exc)))
             self.finished.set_result(None)
             return
@@ -92,6 +104,7 @@ class Writer:
             error = StoreError(f"the history writer stopped: {describe(exc)}")
         finally:
             self._drop_connection()
+            self._drop_keeper()  # frees an in-memory database
             while requests := self._take(0.0):
                 waiting = [r for r in requests if r is not None]
                 hand_back(waiting, [error] * len(waiting))
@@ -103,8 +116,11 @@ class Writer:
             requests = self._take(max(0.0, next_prune - time.monotonic()))
             appends = [r for r in requests if isinstance(r, Append)]
             prunes = [r for r in requests if isinstance(r, Prune)]
+            reads = [r for r in requests if isinstance(r, Read)]
             if appends:
                 self._commit(appends)
+            if reads:
+                hand_back(reads, [self._read(read) for read in reads])
             if prunes:
                 hand_back(prunes, [self._prune_all()] * len(prunes))
                 next_prune = time.monotonic() + PRUNE_INTERVAL_S
@@ -113,7 +129,7 @@ class Writer:
             if requests and requests[-1] is None:
                 return
 
-    def _take(self, wait_s: float) -> list[Append | Prune | None]:
+    def _take(self, wait_s: float) -> list[Append | Prune | Read | None]:
         """Everything queued (up to MAX_BATCH), waiting up to `wait_s` for the first."""
         try:
             first = self._queue.get(timeout=wait_s) if wait_s > 0 else self._queue.get_nowait()
@@ -132,7 +148,7 @@ class Writer:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = connect(self._path, lock_timeout_s=self._lock_timeout_s,
-                           synchronous=self._synchronous)
+                           synchronous=self._synchronous, in_memory=self._in_memory)
             try:
                 migrate(conn)
             except BaseException:
@@ -147,6 +163,19 @@ class Writer:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
+
+    def _drop_keeper(self) -> None:
+        if self._keeper is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._keeper.close()
+            self._keeper = None
+
+    def _read(self, request: Read) -> list[StoredMessage] | StoreError:
+        """Run a read on the read-write connection, outside any transaction."""
+        try:
+            return request.run(self._connection())
+        except (sqlite3.Error, StoreError) as exc:
+            return StoreError(describe(exc))
 
     def _commit(self, batch: list[Append]) -> None:
         """Write the batch in one transaction, commit, then answer every caller in order."""
