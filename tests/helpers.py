@@ -8,8 +8,8 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
@@ -176,3 +176,20 @@ UPGRADE = ("Upgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Version: 13\n
 # What the `connect` and `raw_connect` fixtures give a test: open one more client.
 Connect = Callable[..., Awaitable[ChatClient]]
 RawConnect = Callable[..., Awaitable[RawClient]]
+
+
+T = TypeVar("T")
+
+
+def run_apart(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a loop of its own, in a test that has no loop of its own.
+
+    Unlike asyncio.run(), it leaves the thread's current event loop alone: asyncio.run() sets
+    it to None at its end, and a loop an earlier test left current is then collected unclosed,
+    which fails whichever test runs at that moment with a ResourceWarning.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()

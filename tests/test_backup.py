@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chat.store.sqlite import SQLiteStore
+from tests.helpers import run_apart
 from tests.serverproc import (
     ROOT,
     Spawn,
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.subprocess
 def test_a_backup_is_a_history_file_equal_to_its_source(tmp_path: Path) -> None:
     """A backup holds every row of the source file; a second backup never overwrites it."""
     db, copy = tmp_path / "chat.db", tmp_path / "copy.db"
-    asyncio.run(populate(db))
+    run_apart(populate(db))
     result = run("backup", str(db), str(copy))
     assert result.returncode == 0, result.stderr
     assert "backup: done" in result.stdout

@@ -18,6 +18,7 @@ from chat.record import dm_key
 from chat.store.base import DAY_MS
 from chat.store.postgres import PostgresStore
 from chat.store.sqlite import SQLiteStore
+from tests.helpers import run_apart
 from tests.serverproc import (
     ROOT,
     RUN_TIMEOUT_S,
@@ -94,7 +95,7 @@ def migrate(url: str) -> None:
         store = PostgresStore(url)
         await store.start()
         await store.close()
-    asyncio.run(start_and_close())
+    run_apart(start_and_close())
 
 
 @pytest.mark.gen_test(timeout=90)
@@ -154,7 +155,7 @@ def test_a_copy_that_fails_mid_way_resumes_with_no_duplicate_and_no_gap(
     """A target that refuses a row mid-way fails the copy (exit 1, one line) leaving whole
     chunks; the rerun copies the rest, and the target then equals the source."""
     db = tmp_path / "chat.db"
-    asyncio.run(populate(db))
+    run_apart(populate(db))
     migrate(postgres_url)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
@@ -183,7 +184,7 @@ def test_a_copy_killed_mid_way_resumes_with_no_duplicate_and_no_gap(
     """A copy killed with SIGKILL while it runs leaves whole chunks; the rerun copies exactly
     the rest."""
     db = tmp_path / "chat.db"
-    asyncio.run(populate(db, lobby=3000, cap=10_000))
+    run_apart(populate(db, lobby=3000, cap=10_000))
     # --chunk-messages=1: a transaction per message, so the copy runs for seconds.
     proc = subprocess.Popen([sys.executable, "chat_server.py", "copy-history", str(db),
                              postgres_url, "--chunk-messages=1"], cwd=ROOT, env=child_env(),
@@ -207,7 +208,7 @@ def test_a_copy_killed_mid_way_resumes_with_no_duplicate_and_no_gap(
 def test_a_rerun_after_a_complete_copy_copies_nothing(tmp_path: Path) -> None:
     """Copied once (SQLite into SQLite), a second run copies no message and changes no row."""
     db, target = tmp_path / "chat.db", tmp_path / "copy.db"
-    asyncio.run(populate(db))
+    run_apart(populate(db))
     assert copy(str(db), str(target)).returncode == 0
     first = dump(str(target))
     assert first == dump(str(db))
@@ -221,7 +222,7 @@ def test_a_target_holding_another_history_is_refused(tmp_path: Path, postgres_ur
     """A target with another message at an id the source has, or a counter ahead of the
     source's, is refused with exit 1 and one line, and gets no row of the source."""
     db = tmp_path / "chat.db"
-    asyncio.run(populate(db))
+    run_apart(populate(db))
 
     async def other_history() -> None:
         store = PostgresStore(postgres_url)
@@ -233,7 +234,7 @@ def test_a_target_holding_another_history_is_refused(tmp_path: Path, postgres_ur
         finally:
             await store.close()
 
-    asyncio.run(other_history())
+    run_apart(other_history())
     before = dump(postgres_url)
     refused = copy(str(db), postgres_url)
     assert refused.returncode == 1
@@ -259,7 +260,7 @@ def test_bad_arguments_exit_2_in_one_line_with_passwords_redacted(tmp_path: Path
     """A URL copy-history cannot use, a missing source, the same store twice or a bad chunk
     size exits 2 with one line that shows no password; an unreachable server exits 1."""
     db = tmp_path / "chat.db"
-    asyncio.run(populate(db))
+    run_apart(populate(db))
     url = f"postgresql://chat:secret@127.0.0.1:{free_port()}/chat"
     cases = [
         ((str(db), "redis://:secret@127.0.0.1:6379/0"), "neither a SQLite file"),
