@@ -6,6 +6,7 @@ also raises the target's counter: a copy interrupted anywhere leaves whole chunk
 goes on after the target's highest id per conversation (inserting with ON CONFLICT DO NOTHING),
 so nothing is copied twice and nothing is skipped. A target that holds another history (another
 message at an id, or a counter ahead of the source's) is refused before anything mixes.
+The source may also be the Redis history store of earlier versions (copy_redis.py), read only.
 """
 
 from __future__ import annotations
@@ -21,9 +22,18 @@ import psycopg
 
 from chat.commands import CommandParser, say
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, StoreError
-from chat.store.copy_sides import CopyError, Row, Side, UsageError, kind, open_source, open_target
+from chat.store.copy_sides import (
+    CopyError,
+    Row,
+    Side,
+    Source,
+    UsageError,
+    kind,
+    open_source,
+    open_target,
+)
 from chat.store.postgres_schema import one_line
-from chat.store.sql import AFTER, MESSAGE_COLUMNS
+from chat.store.sql import MESSAGE_COLUMNS
 from chat.store.sqlite_schema import describe
 
 # Messages per chunk (one transaction on the target): big enough that a commit's flush is
@@ -32,19 +42,15 @@ CHUNK_MESSAGES = 500
 # The least time between two progress lines (s): a line per chunk would flood a terminal.
 PROGRESS_INTERVAL_S = 1.0
 
-_CONVERSATIONS = "SELECT key, last_id, last_ts FROM conversations ORDER BY key"
 _TARGET_MAX_ID = "SELECT max(id) FROM messages WHERE conversation = ?"
 _INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                    " ON CONFLICT (conversation, id) DO NOTHING")
-_MESSAGE_RANGE = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?"
-                  " AND id BETWEEN ? AND ? ORDER BY id")
 # {greater} is max() in SQLite, greatest() in PostgreSQL (copy_sides.Side.greater).
 _RAISE_COUNTER = ("INSERT INTO conversations (key, last_id, last_ts) VALUES (?, ?, ?)"
                   " ON CONFLICT (key) DO UPDATE SET"
                   " last_id = {greater}(conversations.last_id, excluded.last_id),"
                   " last_ts = {greater}(conversations.last_ts, excluded.last_ts)")
 _RAISE_FLOOR = "UPDATE retired SET last_id = {greater}(last_id, ?)"
-_LIVE_CIDS = "SELECT user_key, cid, conversation, id, ts FROM cids WHERE ts > ?"
 _INSERT_CID = ("INSERT INTO cids (user_key, cid, conversation, id, ts) VALUES (?, ?, ?, ?, ?)"
                " ON CONFLICT (user_key, cid) DO NOTHING")
 
@@ -62,29 +68,29 @@ class Tally:
     last_line: float = dataclasses.field(default_factory=time.monotonic)
 
 
-def copy_history(source: Side, target: Side, *, chunk: int = CHUNK_MESSAGES,
+def copy_history(source: Source, target: Side, *, chunk: int = CHUNK_MESSAGES,
                  out: Tally | None = None) -> Tally:
     """Copy everything `source` holds into `target` (see the module's docstring)."""
     tally = out if out is not None else Tally()
-    conversations = source.rows(_CONVERSATIONS)
+    conversations = source.conversations()
     tally.conversations = len(conversations)
     starts = [_check_target(source, target, key, int(last_id))
               for key, last_id, _ in conversations]  # all before anything is written
-    tally.floor = int(source.value("SELECT last_id FROM retired") or 0)
+    tally.floor = source.floor()
     with target.transaction():
         target.execute(_RAISE_FLOOR.format(greater=target.greater), (tally.floor,))
     for (key, last_id, last_ts), after in zip(conversations, starts, strict=True):
         _copy_conversation(source, target, key, after, int(last_id), int(last_ts), chunk, tally)
         tally.done += 1
     cutoff = time.time_ns() // 1_000_000 - IDEMPOTENCY_WINDOW_MS
-    cids = source.rows(_LIVE_CIDS, (cutoff,))
+    cids = source.live_cids(cutoff)
     for start in range(0, len(cids), chunk):
         with target.transaction():
             tally.cids += target.execute_many(_INSERT_CID, cids[start:start + chunk])
     return tally
 
 
-def _check_target(source: Side, target: Side, key: str, last_id: int) -> int:
+def _check_target(source: Source, target: Side, key: str, last_id: int) -> int:
     """The target's highest id in conversation `key` (0: none); CopyError if the target holds
     another history there: a counter ahead of the source's, or another message at that id."""
     counter = target.value("SELECT last_id FROM conversations WHERE key = ?", (key,))
@@ -98,13 +104,13 @@ def _check_target(source: Side, target: Side, key: str, last_id: int) -> int:
     return int(after)
 
 
-def _copy_conversation(source: Side, target: Side, key: str, after: int, last_id: int,
+def _copy_conversation(source: Source, target: Side, key: str, after: int, last_id: int,
                        last_ts: int, chunk: int, tally: Tally) -> None:
     """Copy one conversation's messages after id `after` (the target's highest), and raise
     the target's counter to the source's."""
     raise_counter = _RAISE_COUNTER.format(greater=target.greater)
     while True:
-        rows = source.rows(AFTER, (key, after, chunk))
+        rows = source.after(key, after, chunk)
         with target.transaction():
             inserted = target.execute_many(_INSERT_MESSAGE, rows) if rows else 0
             if inserted < len(rows):  # another copy ran at once: what it stored must match
@@ -120,13 +126,13 @@ def _copy_conversation(source: Side, target: Side, key: str, after: int, last_id
         after = rows[-1][1]
 
 
-def _check_same(source: Side, target: Side, key: str, ids: Sequence[int],
+def _check_same(source: Source, target: Side, key: str, ids: Sequence[int],
                 rows: Sequence[Row] | None = None) -> None:
     """CopyError unless the target's messages at `ids` are the source's (`rows`, if read)."""
     low, high = min(ids), max(ids)
     if rows is None:
-        rows = source.rows(_MESSAGE_RANGE, (key, low, high))
-    theirs = {row[1]: row for row in target.rows(_MESSAGE_RANGE, (key, low, high))}
+        rows = source.between(key, low, high)
+    theirs = {row[1]: row for row in target.between(key, low, high)}
     for row in rows:
         held = theirs.get(row[1])
         if held is not None and held != row:
@@ -134,7 +140,7 @@ def _check_same(source: Side, target: Side, key: str, ids: Sequence[int],
                             f"{key!r} differs from {source.name}'s; copy into an empty store")
 
 
-def _progress(tally: Tally, source: Side, target: Side, *, final: bool = False) -> None:
+def _progress(tally: Tally, source: Source, target: Side, *, final: bool = False) -> None:
     now = time.monotonic()
     if not final and now - tally.last_line < PROGRESS_INTERVAL_S:
         return
@@ -147,10 +153,12 @@ def main(argv: Sequence[str]) -> int:
     """The command: 0 once all is copied, 2 for bad arguments, 1 if the copy failed."""
     parser = CommandParser(
         prog="chat_server.py copy-history", description="Copy a history store (a SQLite file or a "
-        "postgresql:// URL) into another, keeping ids, timestamps and counters. A rerun after "
-        "an interruption goes on where it stopped. The source may be in use; do not serve "
-        "the target until the copy is done.")
-    parser.add_argument("source", metavar="FROM", help="SQLite file or postgresql:// URL")
+        "postgresql:// URL) into another, keeping ids, timestamps and counters; or the Redis "
+        "history of a cluster of an earlier version (redis://host:port/db, as its --db named "
+        "it; only read) into one. A rerun after an interruption goes on where it stopped. "
+        "The source may be in use; do not serve the target until the copy is done.")
+    parser.add_argument("source", metavar="FROM", help="SQLite file, postgresql:// URL, or "
+                        "redis://host:port/db (an earlier version's --db)")
     parser.add_argument("target", metavar="TO", help="SQLite file (created if missing) or "
                         "postgresql:// URL (its tables are created or migrated first)")
     parser.add_argument("--chunk-messages", type=int, default=CHUNK_MESSAGES, metavar="N",
@@ -163,8 +171,8 @@ def main(argv: Sequence[str]) -> int:
     if args.chunk_messages < 1:
         parser.error(f"--chunk-messages is {args.chunk_messages}; it must be 1 or more")
     try:
-        for url in urls:
-            kind(url)
+        kind(args.source, source=True)
+        kind(args.target)
         if args.source == args.target:
             raise UsageError("FROM and TO name the same store")
         return _run(args.source, args.target, args.chunk_messages)

@@ -1,4 +1,5 @@
-"""The two ends of copy-history: a SQLite file or a PostgreSQL database, opened synchronously."""
+"""The two ends of copy-history: a SQLite file or a PostgreSQL database, opened synchronously
+(a source may also be the Redis history store of earlier versions: copy_redis.py)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,30 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import psycopg
 
 from chat.store import postgres_schema, sqlite_schema
 from chat.store.base import StoreError
-from chat.store.sql import postgres
-from chat.urls import redacted
+from chat.store.sql import AFTER, MESSAGE_COLUMNS, postgres
+from chat.urls import REDIS_DB_PREFIXES, redacted
 
 Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
+Kind = Literal["sqlite", "postgresql", "redis"]
 
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 # Side by side: the greater of two values is max() in SQLite, greatest() in PostgreSQL.
 _GREATER = {"sqlite": "max", "postgresql": "greatest"}
+URL_FORMS = "a SQLite file nor a postgresql://user:password@host:port/dbname URL"
+
+# What a source is read with (SQL shared by both dialects).
+_CONVERSATIONS = "SELECT key, last_id, last_ts FROM conversations ORDER BY key"
+_MESSAGE_RANGE = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?"
+                  " AND id BETWEEN ? AND ? ORDER BY id")
+_LIVE_CIDS = "SELECT user_key, cid, conversation, id, ts FROM cids WHERE ts > ?"
 
 
 class UsageError(ValueError):
@@ -33,8 +42,29 @@ class CopyError(Exception):
     """The copy cannot go on: a store refused, or the target holds another history (exit 1)."""
 
 
-def kind(url: str) -> Dialect:
-    """Which store `url` names; UsageError for one copy-history cannot copy."""
+class Source(Protocol):
+    """What copy-history reads: a SQL Side, or copy_redis.RedisSource. Rows are as the SQL
+    tables hold them: conversations (key, last_id, last_ts); messages in sql.MESSAGE_COLUMNS'
+    order; cids (user_key, cid, conversation, id, ts)."""
+
+    name: str
+
+    def conversations(self) -> list[Row]: ...
+    def floor(self) -> int: ...
+    def after(self, key: str, after_id: int, limit: int) -> list[Row]: ...
+    def between(self, key: str, low: int, high: int) -> list[Row]: ...
+    def live_cids(self, cutoff_ms: int) -> list[Row]: ...
+    def close(self) -> None: ...
+
+
+def kind(url: str, *, source: bool = False) -> Kind:
+    """Which store `url` names; UsageError for one copy-history cannot copy (from, if
+    `source`: the old Redis history store can only be read)."""
+    if source and url.startswith(REDIS_DB_PREFIXES):
+        from chat.store.copy_redis import check_url  # it imports this module
+
+        check_url(url)
+        return "redis"
     if url.startswith(POSTGRES_PREFIXES):
         try:
             postgres_schema.connection_options(url)
@@ -46,8 +76,11 @@ def kind(url: str) -> Dialect:
             raise UsageError(f"{redacted(url)}: the port is not a number 0-65535") from None
         return "postgresql"
     if not url or url == ":memory:" or "://" in url or url.startswith("file:"):
-        raise UsageError(f"{redacted(url)!r} is neither a SQLite file nor a "
-                         "postgresql://user:password@host:port/dbname URL")
+        if url.startswith(REDIS_DB_PREFIXES):
+            raise UsageError(f"{redacted(url)!r} is neither {URL_FORMS} (a redis:// history "
+                             "is only ever copied from, into one of those)")
+        raise UsageError(f"{redacted(url)!r} is neither {URL_FORMS}"
+                         + (" (nor a redis://host:port/db URL)" if source else ""))
     return "sqlite"
 
 
@@ -105,13 +138,33 @@ class Side:
                 self.conn.execute("ROLLBACK")
             raise
 
+    # Read as a source (the Source protocol).
+    def conversations(self) -> list[Row]:
+        return self.rows(_CONVERSATIONS)
+
+    def floor(self) -> int:
+        return int(self.value("SELECT last_id FROM retired") or 0)
+
+    def after(self, key: str, after_id: int, limit: int) -> list[Row]:
+        return self.rows(AFTER, (key, after_id, limit))
+
+    def between(self, key: str, low: int, high: int) -> list[Row]:
+        return self.rows(_MESSAGE_RANGE, (key, low, high))
+
+    def live_cids(self, cutoff_ms: int) -> list[Row]:
+        return self.rows(_LIVE_CIDS, (cutoff_ms,))
+
     def close(self) -> None:
         self.conn.close()
 
 
-def open_source(url: str) -> Side:
+def open_source(url: str) -> Source:
     """The store to copy from, read-only, at the schema version this server writes."""
-    dialect = kind(url)
+    dialect = kind(url, source=True)
+    if dialect == "redis":
+        from chat.store.copy_redis import open_redis_source  # it imports this module
+
+        return open_redis_source(url)
     if dialect == "sqlite":
         if not os.path.isfile(url):
             raise UsageError(f"{url!r} is not a file")
@@ -146,9 +199,9 @@ def open_target(url: str) -> Side:
             sqlite_schema.migrate(conn)
         except sqlite3.Error as exc:
             raise CopyError(f"cannot open {url!r}: {sqlite_schema.describe(exc)}") from None
-        return Side(conn, dialect, url)
+        return Side(conn, "sqlite", url)
     asyncio.run(_migrate_postgres(url))
-    return Side(_connect_postgres(url), dialect, url)
+    return Side(_connect_postgres(url), "postgresql", url)
 
 
 async def _migrate_postgres(url: str) -> None:
