@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from xml.etree import ElementTree
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from chat.config import ConfigError, Settings
 from chat.people.identity import initials, initials_avatar
@@ -154,3 +155,28 @@ def test_an_unknown_avatar_kind_is_refused() -> None:
     with pytest.raises(ConfigError, match="--avatars is robohash; it must be initials or "
                                           "gravatar"):
         Settings(avatars="robohash")
+
+
+async def page(port: int) -> tuple[str, str]:
+    """The page's Content-Security-Policy and HTML."""
+    response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/")
+    return response.headers["Content-Security-Policy"], response.body.decode()
+
+
+@pytest.mark.gen_test
+async def test_by_default_the_page_may_load_no_picture_from_another_host(
+        http_server: object, http_port: int) -> None:
+    """The page's policy allows images from itself and data: URLs; it asks for no email."""
+    csp, html = await page(http_port)
+    assert "img-src 'self' data:;" in csp and "gravatar" not in csp
+    assert '<meta name="chat-avatars" content="initials">' in html
+
+
+@pytest.mark.settings(avatars="gravatar")
+@pytest.mark.gen_test
+async def test_with_gravatar_the_page_may_load_gravatar_pictures(
+        http_server: object, http_port: int) -> None:
+    """With --avatars gravatar the policy allows Gravatar's hosts, and the page knows it."""
+    csp, html = await page(http_port)
+    assert "img-src 'self' data: https://www.gravatar.com https://secure.gravatar.com" in csp
+    assert '<meta name="chat-avatars" content="gravatar">' in html
