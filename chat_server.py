@@ -94,7 +94,7 @@ def make_app(
     socket_args = {"hub": hub, "flusher": flusher, "keepalive": keepalive, "settings": settings}
     app = ChatApplication(
         [
-            (r"/", PageHandler),
+            (r"/", PageHandler, {"avatars": settings.avatars}),
             (r"/ws", ChatSocket, socket_args),
             (r"/healthz", HealthHandler, {"status": hub.status}),
             (r"/metrics", MetricsHandler, {"metrics": metrics}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chat.people.identity import AVATAR_KINDS
 from chat.store.postgres_options import (
     CONNECT_TIMEOUT_S,
     POOL_SIZE,
@@ -207,6 +208,13 @@ class Settings:
         metadata=_meta("bytes/s", "bytes of history pages a connection may read per second "
                                   "(burst: history-max-bytes); 0 turns it off"),
     )
+    avatars: str = field(
+        default="initials",
+        metadata=_meta("", "initials: pictures drawn by the server, no browser asks another host "
+                           "and no hash of an email leaves the server; gravatar: Gravatar URLs "
+                           "(the MD5 of the email goes to every browser, and from them to "
+                           "Gravatar)"),
+    )
     compression: bool = field(
         default=False,
         metadata=_meta("", "offer permessage-deflate (costs CPU per recipient, and memory per "
@@ -296,6 +304,8 @@ class Settings:
                 ("node_heartbeat", self.node_heartbeat, "more than 0", self.node_heartbeat > 0),
                 ("node_timeout", self.node_timeout, "at least 2 x node-heartbeat",
                  self.node_timeout >= 2 * self.node_heartbeat),
+                ("avatars", self.avatars, " or ".join(AVATAR_KINDS),
+                 self.avatars in AVATAR_KINDS),
                 ("broker", redacted(self.broker), BROKER_URL_FORMS,
                  self.broker_kind in ("memory", "redis")),
             )

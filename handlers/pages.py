@@ -7,12 +7,13 @@ from pathlib import Path
 from tornado.httputil import HTTPHeaders
 from tornado.web import OutputTransform, RequestHandler, StaticFileHandler
 
-# The page runs only its own scripts and styles; avatars may come from Gravatar.
+# The page runs only its own scripts and styles; its avatars are drawn (data: URLs), or come
+# from Gravatar with --avatars gravatar (GRAVATAR_POLICY, the page's alone).
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' data: https://www.gravatar.com https://secure.gravatar.com",
+    "img-src 'self' data:",
     "connect-src 'self'",
     "font-src 'self'",
     "object-src 'none'",
@@ -20,6 +21,9 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "form-action 'none'",
     "frame-ancestors 'none'",
 ))
+GRAVATAR_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "img-src 'self' data:",
+    "img-src 'self' data: https://www.gravatar.com https://secure.gravatar.com")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -59,19 +63,24 @@ class ResponseHeaders(OutputTransform):
 
 
 class PageHandler(RequestHandler):
-    """The chat page."""
+    """The chat page; `avatars` (--avatars) tells it whether to ask for an email."""
 
-    def initialize(self, template: str = "index.html") -> None:
+    def initialize(self, template: str = "index.html", avatars: str = "initials") -> None:
         self.template = template
+        self.avatars = avatars
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-cache")
 
+    def prepare(self) -> None:
+        if self.avatars == "gravatar":  # ResponseHeaders keeps a policy set here
+            self.set_header("Content-Security-Policy", GRAVATAR_POLICY)
+
     def get(self) -> None:
-        self.render(self.template)
+        self.render(self.template, avatars=self.avatars)
 
     def head(self) -> None:
-        self.render(self.template)  # Tornado sends the headers of GET without the body
+        self.render(self.template, avatars=self.avatars)  # GET's headers, without the body
 
 
 class StaticHandler(StaticFileHandler):

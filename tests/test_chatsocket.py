@@ -13,6 +13,7 @@ from tests.helpers import ChatClient, Connect
 LEGACY = {"email": "bob@example.com", "username": "bob", "message": "hello :robot:"}
 
 
+@pytest.mark.settings(avatars="gravatar")
 @pytest.mark.gen_test
 async def test_join_gets_welcome_presence_and_history(connect: Connect) -> None:
     """A join is answered with welcome, the room's presence, then its history."""

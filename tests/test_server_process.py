@@ -170,6 +170,7 @@ BAD_VALUES = [  # (command-line words and CHAT_ variables, what the error line m
     ("--presence-max-members=0", ["--presence-max-members", "0", "2000"]),
     ("--presence-max-members=2001", ["--presence-max-members", "2001", "2000"]),
     ("--notice-interval=-1", ["--notice-interval", "-1"]),
+    ("--avatars=robohash", ["--avatars", "robohash", "initials or gravatar"]),
     ("--port=abc", ["abc"]),
     ("--rate-limit=fast", ["fast"]),
     ("--rate-limit", ["rate"]),

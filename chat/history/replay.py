@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from chat.people import identity
 from chat.people.connections import Client
 from chat.protocol import events, jsoncodec
 from chat.protocol.frame import Frame
@@ -25,11 +26,14 @@ class Replay:
     """Reads a conversation's history for join replay, resume and paging, and delivers it.
 
     What one reply sends is bounded twice: `on_join` messages (a page: its `limit`), and
-    `max_bytes` of JSON, keeping the newest messages that fit, and always at least one.
+    `max_bytes` of JSON, keeping the newest messages that fit, and always at least one. Each
+    message's avatar is shown as `avatars` (`--avatars`) shows them now (identity.shown).
     """
 
-    def __init__(self, store: HistoryStore, on_join: int, max_bytes: int) -> None:
+    def __init__(self, store: HistoryStore, on_join: int, max_bytes: int,
+                 avatars: str = "initials") -> None:
         self.store = store
+        self.avatars = avatars
         self.on_join = on_join  # messages a join replays at most
         self.max_bytes = max_bytes  # bytes of history one reply holds at most
 
@@ -74,7 +78,7 @@ class Replay:
         held = room.unhold(client)
         if held is None or client.closed or room.name not in client.rooms:
             return  # left or closed while the store was read
-        payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
+        payloads, cut = fit(missed, self._message, self.max_bytes - ENVELOPE_BYTES)
         client.reply(history_frame(payloads, room=room.name,
                                     recovered=recovered and not (cut and since is not None),
                                     more=more or cut))
@@ -88,7 +92,7 @@ class Replay:
         held = room.unhold(client)
         if held is None or client.closed:
             return  # joined elsewhere or closed while the store was read
-        payloads, _ = fit(missed, events.message, self.max_bytes)
+        payloads, _ = fit(missed, self._message, self.max_bytes)
         for payload in payloads:  # as message events: what the tutorial's page shows
             client.peer.reply(Frame(payload))
         missed = missed[len(missed) - len(payloads):]
@@ -102,9 +106,15 @@ class Replay:
         """Answer the join to a room of a connection that has read it live from `first_live`."""
         missed, recovered, more = await self._read(
             room.name, self.missed_before(room.name, since, first_live))
-        payloads, cut = fit(missed, events.message, self.max_bytes - ENVELOPE_BYTES)
+        payloads, cut = fit(missed, self._message, self.max_bytes - ENVELOPE_BYTES)
         client.reply(history_frame(payloads, room=room.name, recovered=recovered and not cut,
                                     more=more or cut))
+
+    def _message(self, stored: StoredMessage) -> dict[str, Any]:
+        return events.message(identity.shown(stored, self.avatars))
+
+    def _direct(self, stored: StoredMessage) -> dict[str, Any]:
+        return events.direct(identity.shown(stored, self.avatars))
 
     @staticmethod
     async def _read(conversation: str, reading: Awaitable[tuple[list[StoredMessage], bool, bool]]
@@ -129,7 +139,7 @@ class Replay:
     def page_frame(self, page: list[StoredMessage], more: bool, *, room: str | None,
                    peer: str | None) -> Frame:
         """The `history` frame answering a page request: the newest of `page` that fit."""
-        render = events.direct if peer is not None else events.message
+        render = self._direct if peer is not None else self._message
         payloads, cut = fit(page, render, self.max_bytes - ENVELOPE_BYTES)
         return history_frame(payloads, room=room, peer=peer, more=more or cut)
 

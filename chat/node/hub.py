@@ -81,11 +81,12 @@ class Hub:
         self.clients: set[Client] = set()
         self.users = Directory(  # names online on this node
             roster if roster is not None else LocalRoster(self._deliver),
-            self._subscribe_user, self._unsubscribe_user)
+            self._subscribe_user, self._unsubscribe_user, settings.avatars)
         self.roster = self.users.roster
         self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
-        self.replay = Replay(store, settings.history_on_join, settings.history_bytes)
+        self.replay = Replay(store, settings.history_on_join, settings.history_bytes,
+                             settings.avatars)
         self.pages = Pages(settings, self.replay, self.stats)
         self.fanout = Fanout(self.rooms, self.users, self.stats, store,
                              notice_interval=settings.notice_interval)

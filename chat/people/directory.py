@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from chat.people.connections import Client, User
-from chat.people.identity import avatar_url, new_token, token_matches
+from chat.people.identity import avatar_for, new_token, token_matches
 from chat.people.names import name_key
 from chat.protocol.parse import ProtocolError
 from chat.roster.base import Roster
@@ -21,12 +21,14 @@ class Directory(dict[str, User]):
 
     The roster decides for the whole chat: a name's first connection here claims it there, its
     last one releases it. `on_first` and `on_last` follow a user's first and last connection
-    here (the hub subscribes to its direct messages meanwhile).
+    here (the hub subscribes to its direct messages meanwhile). `avatars`: the kind of avatar
+    a new user gets (`--avatars`).
     """
 
     def __init__(self, roster: Roster, on_first: Callable[[User], asyncio.Future[None]],
-                 on_last: Callable[[User], None]) -> None:
+                 on_last: Callable[[User], None], avatars: str = "initials") -> None:
         super().__init__()
+        self.avatars = avatars
         self.roster = roster
         self._on_first = on_first
         self._on_last = on_last
@@ -67,8 +69,9 @@ class Directory(dict[str, User]):
         key = name_key(username)
         waiting = self._claiming[key] = asyncio.get_running_loop().create_future()
         try:
-            claim = await self.roster.claim(key, username, avatar_url(email, username), token,
-                                            new_token(), legacy=not client.typed)
+            avatar = avatar_for(self.avatars, email, username)
+            claim = await self.roster.claim(key, username, avatar, token, new_token(),
+                                            legacy=not client.typed)
             if claim is None:
                 raise self._taken(username, request)
             if client.closed:  # gone while the roster answered: give the name back

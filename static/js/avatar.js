@@ -1,8 +1,15 @@
-// Avatars: the server's Gravatar URL, or a picture drawn here when that cannot load (no
-// internet, Gravatar down or blocked), so the page never depends on another host to look right.
+// Avatars: with `--avatars initials` (the server's default) the server sends a data: URL of the
+// name's initials, and the page draws its own picture of them (graphemes, not code points);
+// with `--avatars gravatar` it sends a Gravatar URL, and the page draws its picture when that
+// cannot load (no internet, Gravatar down or blocked): it never depends on another host.
 
 const SIZE_PX = 80; // matches the s=80 the server asks Gravatar for
 const drawn = new Map(); // name → data: URL, so each name is drawn once
+
+// Whether the server gives Gravatar URLs, so that the join form asks for an email: the page
+// says so (templates/index.html) before any frame could.
+const kind = document.querySelector('meta[name="chat-avatars"]');
+export const usesGravatar = kind !== null && kind.getAttribute('content') === 'gravatar';
 
 // A stable number from a string (FNV-1a), to give each name its own colour.
 function hash(text) {
@@ -49,7 +56,8 @@ export function fallbackAvatar(name) {
   return url;
 }
 
-// Only https URLs from the server are used as they are; anything else gets the drawn one.
+// Only https URLs from the server (Gravatar's) are used as they are; anything else, the
+// server's data: URLs included, gets the picture drawn here.
 export function isUsableAvatar(url) {
   return typeof url === 'string' && url.startsWith('https://');
 }

@@ -13,6 +13,7 @@ from tests.browser.conftest import People
 pytestmark = pytest.mark.browser
 
 
+@pytest.mark.server_args("--avatars", "gravatar")
 def test_two_people_chat_both_ways(people: People) -> None:
     """Two people join and each sees the other's messages, with avatar, name and time."""
     alice = people("alice")
@@ -81,6 +82,7 @@ def test_links_are_clickable_only_for_http_and_https(people: People) -> None:
     alice.assert_clean()
 
 
+@pytest.mark.server_args("--avatars", "gravatar")  # the email field is there to be refused
 def test_join_errors_show_next_to_the_field(people: People) -> None:
     """A name that is taken or invalid is refused, and the reason shows under its field."""
     alice = people("alice")

@@ -1,4 +1,4 @@
-"""Hostile text stays text, and the page talks to no host but its own (and Gravatar)."""
+"""Hostile text stays text, and the page talks to no host but its own (and Gravatar, if set)."""
 
 from __future__ import annotations
 
@@ -50,8 +50,9 @@ def test_hostile_names_and_messages_show_literally_and_run_nothing(people: Peopl
         person.assert_clean()  # no dialog opened, no console or page error
 
 
+@pytest.mark.server_args("--avatars", "gravatar")
 def test_no_request_leaves_the_host_but_for_gravatar(people: People) -> None:
-    """Everything the page loads comes from its own server; Gravatar is the one other host."""
+    """With --avatars gravatar, the page loads from its own server and from Gravatar alone."""
     alice = people("alice")
     alice.open()
     alice.join(email="alice@example.org")

@@ -1,6 +1,7 @@
 // The page's frame: top bar, connection banner, join form, and the layout holding the
 // sidebar (sidebar.js) and the conversation (conversation.js).
 import { retryNow, submitJoin } from '../actions.js';
+import { usesGravatar } from '../avatar.js';
 import { currentConversation, setFormField, setSidebarOpen, state } from '../state/index.js';
 import { h } from '../vue.js';
 import { Composer } from './composer.js';
@@ -48,12 +49,15 @@ const JoinForm = {
             }),
             errorFor('username'),
           ),
-          field(
-            'join-email',
-            'Email (optional, only for your Gravatar picture)',
-            input('join-email', 'email', { type: 'email', autocomplete: 'email' }),
-            errorFor('email'),
-          ),
+          // With drawn avatars (the server's default) an email would serve nothing: not asked.
+          usesGravatar
+            ? field(
+                'join-email',
+                'Email (optional, only for your Gravatar picture)',
+                input('join-email', 'email', { type: 'email', autocomplete: 'email' }),
+                errorFor('email'),
+              )
+            : null,
           form.error && !form.error.field
             ? h('p', { class: 'field-error', role: 'alert' }, form.error.text)
             : null,
