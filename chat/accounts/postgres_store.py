@@ -232,7 +232,11 @@ class PostgresAccounts:
         if self._watch.running:
             return
         conn = await self._listen()  # before reading the last seq: nothing falls between
-        row = await self._one(sql.LAST_REVOCATION, ())
+        try:
+            row = await self._one(sql.LAST_REVOCATION, ())
+        except StoreError:
+            await conn.close()
+            raise
         self._watch.start(int(row[0]) if row else 0)
         self._listener = asyncio.create_task(self._wake_on_notify(conn))
 
@@ -247,21 +251,25 @@ class PostgresAccounts:
 
     async def _wake_on_notify(self, conn: Connection | None) -> None:
         """Wake the watcher at each NOTIFY; after a lost connection, listen again and read."""
-        while True:
-            try:
-                if conn is None:
-                    conn = await self._listen()
-                    self._watch.wake()  # what was committed while nobody listened
-                async for _ in conn.notifies():
-                    self._watch.wake()
-            except (psycopg.Error, StoreError) as exc:
-                log.warning("listening for revocations failed (retried in %.0f s): %s",
-                            RELISTEN_S, exc)
+        try:
+            while True:
+                try:
+                    if conn is None:
+                        conn = await self._listen()
+                        self._watch.wake()  # what was committed while nobody listened
+                    async for _ in conn.notifies():
+                        self._watch.wake()
+                except (psycopg.Error, StoreError) as exc:
+                    log.warning("listening for revocations failed (retried in %.0f s): %s",
+                                RELISTEN_S, exc)
+                if conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.close()
+                    conn = None
+                await asyncio.sleep(RELISTEN_S)
+        finally:
             if conn is not None:
-                with contextlib.suppress(psycopg.Error):
-                    await conn.close()
-                conn = None
-            await asyncio.sleep(RELISTEN_S)
+                await conn.close()
 
     async def _revocations_after(self, seq: int) -> list[Revocation]:
         rows = await self._all(sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ))
