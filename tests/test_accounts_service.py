@@ -73,7 +73,8 @@ def test_password_length_limits_name_the_length_and_the_limit() -> None:
     with pytest.raises(AccountError) as caught:
         check_new_password(short)
     assert caught.value.code == "password_too_short"
-    assert f"at least {MIN_PASSWORD_CHARS}" in caught.value.reason and "has 7" in caught.value.reason
+    assert f"at least {MIN_PASSWORD_CHARS}" in caught.value.reason
+    assert "has 7" in caught.value.reason
     with pytest.raises(AccountError) as caught:
         check_new_password("Xq7!" * 256 + "z")
     assert caught.value.code == "password_too_long"
@@ -211,7 +212,7 @@ async def test_sessions_end_after_the_idle_time_and_the_maximum_age() -> None:
         assert await accounts.authenticate(idle_token) is None
         clock.now += 1.0 * DAY_MS / 1000  # 5.5 days after the login: past the maximum
         assert await accounts.authenticate(used_token) is None
-        assert await accounts.sessions_of((await accounts.find("ann"))) == []
+        assert await accounts.sessions_of(await accounts.find("ann")) == []
 
 
 @pytest.mark.gen_test
@@ -246,7 +247,7 @@ def test_account_settings_are_validated_with_their_limits() -> None:
     with pytest.raises(ConfigError, match=r"--session-max-days is 1.0; it must be at least "
                                           r"--session-idle-days \(30.0\)"):
         Settings(session_max_days=1.0)
-    with pytest.raises(ConfigError, match="--login-throttle-max is 0.5"):
+    with pytest.raises(ConfigError, match=r"--login-throttle-max is 0\.5"):
         Settings(login_throttle_max=0.5)
     with pytest.raises(ConfigError, match="--revocation-poll is 0"):
         Settings(revocation_poll=0)
