@@ -134,6 +134,8 @@ async def test_login_errors_are_identical_for_an_unknown_name_and_a_wrong_passwo
         assert passwords.verifies == before + 2
         assert wrong.as_dict() == unknown.as_dict() == {
             "code": "invalid_login", "reason": "the username or the password is wrong"}
+        huge = await code_of(accounts.login("ann", "x" * 100_000, "10.0.0.3"))
+        assert huge.as_dict() == wrong.as_dict() and passwords.verifies == before + 3
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -9,16 +9,19 @@ from collections.abc import Callable
 
 from chat.accounts.base import AccountStore, InviteInvalid, NameTaken
 from chat.accounts.model import Account, AccountError, Role, Session
-from chat.accounts.passwords import Passwords, check_new_password
+from chat.accounts.passwords import MAX_PASSWORD_CHARS, Passwords, check_new_password
 from chat.accounts.policy import FAILURES_FORGOTTEN_AFTER_MS, TOUCH_INTERVAL_MS, AccountPolicy
 from chat.people.names import name_key
 from chat.protocol.commands import ProtocolError
-from chat.protocol.parse import EMAIL_MAX_CHARS, check_username
+from chat.protocol.parse import EMAIL_MAX_CHARS, USERNAME_MAX_CHARS, check_username
 
 TOKEN_BYTES = 32  # 256 random bits: a session token, never guessable
 SESSION_ID_BYTES = 12  # 96 bits: public, but no one can name another's session by chance
 INVITE_BYTES = 12  # 96 bits, typed or pasted once
 USER_AGENT_MAX_CHARS = 256  # kept to tell sessions apart in a list, no more
+# A login name longer than this is no account's (names are trimmed, then at most
+# USERNAME_MAX_CHARS; the slack is for the spaces trimmed) (characters).
+USERNAME_INPUT_MAX_CHARS = 4 * USERNAME_MAX_CHARS
 
 _INVALID_LOGIN = AccountError("invalid_login", "the username or the password is wrong")
 
@@ -84,7 +87,9 @@ class AccountService:
                     user_agent: str = "") -> tuple[str, Session, Account]:
         """A new session: (its token, shown once; the session; the account). The same error
         for an unknown name as for a wrong password; login_throttled with retry_after."""
-        key = name_key(username.strip())
+        # Nothing longer than the limits was ever registered or set: no need to read it all.
+        too_long = len(username) > USERNAME_INPUT_MAX_CHARS or len(password) > MAX_PASSWORD_CHARS
+        key = "" if too_long else name_key(username.strip())
         counters = (f"address:{address}", f"name:{key}")
         now = self._now()
         for counter in counters:
@@ -95,7 +100,7 @@ class AccountService:
         account = await self.store.account_by_name_key(key) if key else None
         encoded = None if account is None else await self.store.password_hash(account.id)
         if account is None or encoded is None:
-            await self.passwords.verify_nobody(password)
+            await self.passwords.verify_nobody(password[:MAX_PASSWORD_CHARS])
             ok = False
         else:
             ok = await self.passwords.verify(encoded, password)
