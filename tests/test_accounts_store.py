@@ -11,11 +11,20 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chat.accounts import Account, InviteInvalid, NameTaken, Revocation, Session, open_accounts
+from chat.accounts import (
+    Account,
+    AccountService,
+    InviteInvalid,
+    NameTaken,
+    Revocation,
+    Session,
+    open_accounts,
+)
 from chat.accounts.base import AccountStore
 from chat.accounts.postgres_store import PostgresAccounts
 from chat.accounts.sqlite_store import SQLiteAccounts
 from chat.people.names import name_key
+from tests.test_accounts_service import fast_passwords
 
 BACKENDS = ["sqlite-memory", "sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
 SHARED = ["sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -215,6 +224,26 @@ async def test_a_revocation_by_another_connection_reaches_the_watcher(
         assert heard[0].seq < heard[1].seq
 
 
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=20)
+async def test_postgres_announces_a_revocation_without_waiting_for_the_poll(
+        postgres_url: str) -> None:
+    """With a poll of a minute, a revocation committed on another connection still reaches
+    the watcher within seconds: the NOTIFY in its transaction wakes it."""
+    watcher = PostgresAccounts(postgres_url, revocation_poll_s=60)
+    admin = PostgresAccounts(postgres_url)
+    async with running(watcher, admin):
+        heard: list[Revocation] = []
+        await watcher.watch_revocations(heard.append)
+        ann = await add(admin, "ann")
+        await admin.set_disabled(ann.id, True, T0)
+        for _ in range(250):
+            if heard:
+                break
+            await asyncio.sleep(0.02)
+        assert [(r.account_id, r.session_id) for r in heard] == [(ann.id, None)]
+
+
 def raw_text(store: str, tmp_path: Path) -> str:
     """Everything the database holds, as text: the SQLite file's bytes (with its WAL), or
     every row of every account table in PostgreSQL."""
@@ -232,9 +261,6 @@ async def test_no_password_or_token_is_stored(backend: str, tmp_path: Path,
                                               request: pytest.FixtureRequest) -> None:
     """After registering, logging in and inviting, the database holds neither the password,
     nor the session token, nor the invite code: only their hashes."""
-    from chat.accounts import AccountService
-    from tests.test_accounts_service import fast_passwords
-
     db = (request.getfixturevalue("postgres_url") if backend == "postgres"
           else str(tmp_path / "chat.db"))
     store = open_accounts(db)
