@@ -236,7 +236,7 @@ class Settings:
     session_max_days: float = field(
         default=365.0,
         metadata=_meta("days", "a sign-in session ends this long after the login, used or not "
-                               "(at least session-idle-days)"),
+                               "(no less than the idle limit)"),
     )
     login_throttle_after: int = field(
         default=5,
