@@ -94,6 +94,18 @@ def test_a_password_is_never_taken_from_the_command_line(tmp_path: Path) -> None
     assert not (tmp_path / "chat.db").exists()
 
 
+def test_a_missing_file_or_memory_database_is_a_usage_error(tmp_path: Path) -> None:
+    """Only create makes a new SQLite file: list on a mistyped path exits 2 and creates
+    nothing; :memory: (a server's own) is refused."""
+    missing = tmp_path / "typo.db"
+    result = accounts(str(missing), "list")
+    assert result.returncode == 2
+    assert "no database at" in assert_one_line_error(result)
+    assert not missing.exists()
+    result = accounts(":memory:", "invite")
+    assert result.returncode == 2 and ":memory:" in assert_one_line_error(result)
+
+
 def test_a_database_password_is_redacted() -> None:
     """A database that cannot be reached fails in one line, exit 1, its password hidden."""
     result = accounts("postgresql://chat:s3cret-pw@127.0.0.1:1/chat", "list")

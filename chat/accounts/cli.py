@@ -17,12 +17,14 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from chat.accounts import AccountError, AccountService, open_accounts
 from chat.accounts.base import AccountStore
 from chat.commands import CommandParser, say
 from chat.store.base import StoreError
 from chat.store.sqlite_schema import describe
+from chat.urls import is_postgres_db
 
 ACTIONS = {
     "create": "NAME: a new account (the first one is an admin)",
@@ -108,6 +110,14 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse(argv)
     urls = [args.db]
     logging.getLogger("psycopg").setLevel(logging.ERROR)
+    if args.db == ":memory:":
+        say(f"accounts {args.action}: --db :memory: is a server's own, gone when it stops; "
+            "give the file or postgresql:// URL the server uses")
+        return 2
+    if not is_postgres_db(args.db) and args.action != "create" and not Path(args.db).exists():
+        # A mistyped path would otherwise become a new, empty database.
+        say(f"accounts {args.action}: no database at {args.db!r} (create makes one)")
+        return 2
     try:
         return asyncio.run(_run(args))
     except AccountError as exc:
