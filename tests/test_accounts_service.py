@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -162,6 +163,21 @@ async def test_login_throttling_grows_then_lets_the_owner_back_in() -> None:
         token, session, account = await accounts.login("ann", PASSWORD, "10.0.3.1")
         assert account.name == "ann" and session.account_id == account.id and token
         assert await accounts.store.failures("name:ann") is None
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_concurrent_guesses_are_throttled_as_if_one_by_one() -> None:
+    """Twenty wrong passwords sent at once: only the first three are checked, the rest are
+    throttled; the owner's next login waits like anyone's."""
+    passwords = CountingPasswords(argon2.PasswordHasher(time_cost=1, memory_cost=8,
+                                                        parallelism=1))
+    async with service(AccountPolicy(throttle_after=3), passwords=passwords) as accounts:
+        await accounts.register("ann", PASSWORD)
+        outcomes = await asyncio.gather(*(accounts.login("ann", f"Guess-{n}-wrong", f"10.1.0.{n}")
+                                          for n in range(20)), return_exceptions=True)
+        codes = sorted(o.code for o in outcomes if isinstance(o, AccountError))
+        assert codes == ["invalid_login"] * 3 + ["login_throttled"] * 17
+        assert passwords.verifies == 3
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -186,18 +186,45 @@ async def test_disabling_or_a_reset_ends_every_session(make: Callable[[], Accoun
         assert (await store.account_by_id(ann.id)).role == "member"  # type: ignore[union-attr]
 
 
+def three_then_wait(counter: tuple[int, int] | None) -> int:
+    """A throttle that lets 3 failures through, then asks for a wait of 1 s."""
+    return 0 if counter is None or counter[0] < 3 else 1000
+
+
 @pytest.mark.gen_test
-async def test_failure_counters_count_clear_and_forget(make: Callable[[], AccountStore]) -> None:
-    """A failure counter counts up, starts again after the forget cutoff, and clears."""
+async def test_failure_counters_count_wait_forgive_clear_and_forget(
+        make: Callable[[], AccountStore]) -> None:
+    """An attempt counts on every key until the wait says no; forgive takes one back, clear
+    all; a counter whose last failure is before the cutoff counts from 1 again."""
     store = make()
     async with running(store):
+        keys = ("address:10.0.0.1", "name:ann")
         assert await store.failures("name:ann") is None
-        assert await store.record_failure("name:ann", T0, forget_before=0) == (1, T0)
-        assert await store.record_failure("name:ann", T0 + 1, forget_before=0) == (2, T0 + 1)
-        assert await store.failures("name:ann") == (2, T0 + 1)
-        assert await store.record_failure("name:ann", T0 + 9, forget_before=T0 + 5) == (1, T0 + 9)
+        for n in range(3):
+            assert await store.try_attempt(keys, T0 + n, forget_before=0,
+                                           wait_ms=three_then_wait) == 0
+        assert await store.failures("name:ann") == (3, T0 + 2)
+        assert await store.try_attempt(keys, T0 + 5, forget_before=0,
+                                       wait_ms=three_then_wait) == 1000
+        assert await store.failures("name:ann") == (3, T0 + 2)  # a refused attempt: no count
+        await store.forgive_failure("address:10.0.0.1")
+        assert await store.failures("address:10.0.0.1") == (2, T0 + 2)
         await store.clear_failures("name:ann")
         assert await store.failures("name:ann") is None
+        await store.try_attempt(keys, T0 + 9, forget_before=T0 + 5, wait_ms=lambda _: 0)
+        assert await store.failures("address:10.0.0.1") == (1, T0 + 9)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_concurrent_attempts_meet_the_throttle_one_by_one(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """Ten attempts at once on ten connections: exactly three get through before the wait."""
+    stores = [make_shared() for _ in range(10)]
+    async with running(*stores):
+        waits = await asyncio.gather(*(
+            store.try_attempt(["address:10.0.0.9", "name:ann"], T0, forget_before=0,
+                              wait_ms=three_then_wait) for store in stores))
+        assert sorted(waits) == [0, 0, 0] + [1000] * 7
 
 
 @pytest.mark.gen_test(timeout=20)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from chat.accounts.model import Account, Revocation, Role, Session
@@ -37,6 +37,8 @@ class AccountStore(Protocol):
       password with `end_sessions` write a Revocation in the same transaction; a watcher
       (watch_revocations) on any node hears of each once, in `seq` order, within the poll
       interval (SQLite) or at once (PostgreSQL's NOTIFY, with the poll as a fallback).
+    - Login attempts are counted per key before the password is checked (try_attempt), so
+      any number of concurrent attempts meet the throttle as if they came one by one.
     - Ids of accounts are never reused. Timestamps are ms since the epoch, given by the caller.
     Every method raises chat.store.StoreError when the database fails.
     """
@@ -107,12 +109,20 @@ class AccountStore(Protocol):
         """The login-failure counter of `key`: (failures, ts of the last), or None."""
         ...
 
-    async def record_failure(self, key: str, ts: int, *, forget_before: int) -> tuple[int, int]:
-        """Count one more failure for `key` (from 1 again if the last was before
-        `forget_before`); the counter after it."""
+    async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
+                          wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
+        """Atomically: if `wait_ms(counter)` is above 0 for any key's counter, change nothing
+        and return the longest wait (ms); else count the attempt as one more failure on every
+        key (from 1 again if its last was before `forget_before`) and return 0. Counting
+        before the password is checked means concurrent attempts cannot all slip through
+        before the first failure is recorded; a success then clears or forgives it."""
         ...
 
     async def clear_failures(self, key: str) -> None: ...
+
+    async def forgive_failure(self, key: str) -> None:
+        """Count one failure fewer for `key` (an attempt that succeeded after all)."""
+        ...
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         """From now on, call `callback` for each revocation committed by anyone, until close."""

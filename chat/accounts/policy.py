@@ -44,13 +44,17 @@ class AccountPolicy:
         doublings = min(failures - self.throttle_after, 64)  # 2**64 s is past any cap
         return round(min(self.throttle_first_s * 2.0 ** doublings, self.throttle_max_s) * 1000)
 
-    def retry_after_s(self, counter: tuple[int, int] | None, now_ms: int) -> int:
-        """Whole seconds until a login may be tried again (0: now), for a counter
-        (failures, ts of the last) that is not yet forgotten."""
+    def wait_ms(self, counter: tuple[int, int] | None, now_ms: int) -> int:
+        """How long until a login may be tried again (0: now), for a failure counter
+        (failures, ts of the last); a forgotten counter holds nothing back."""
         if counter is None:
             return 0
         failures, last_ts = counter
         if last_ts < now_ms - FAILURES_FORGOTTEN_AFTER_MS:
             return 0
-        wait_ms = last_ts + self.delay_ms(failures) - now_ms
-        return max(0, math.ceil(wait_ms / 1000))
+        return max(0, last_ts + self.delay_ms(failures) - now_ms)
+
+    @staticmethod
+    def retry_after_s(wait_ms: int) -> int:
+        """A wait as the whole seconds a client is told (rounded up: never too early)."""
+        return math.ceil(wait_ms / 1000)

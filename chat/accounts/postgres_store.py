@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -33,6 +33,8 @@ REVOCATION_LOCK = 0x5C4A7_0003
 CHANNEL_PREFIX = "chat_accounts_"
 # With NOTIFY waking the watcher at once, the poll is only a fallback (a lost LISTEN) (s).
 REVOCATION_POLL_S = 5.0
+_ENSURE_COUNTER = ("INSERT INTO login_failures (key, failures, last_ts) VALUES (?, 0, 0)"
+                   " ON CONFLICT (key) DO NOTHING")
 # A lost LISTEN connection is opened again after this (s).
 RELISTEN_S = 1.0
 # Connections of a pool of its own (the admin command's): it runs one thing at a time.
@@ -219,13 +221,28 @@ class PostgresAccounts:
         row = await self._one(sql.FAILURES, (key,))
         return None if row is None else (int(row[0]), int(row[1]))
 
-    async def record_failure(self, key: str, ts: int, *, forget_before: int) -> tuple[int, int]:
-        row = await self._one(sql.RECORD_FAILURE, (key, ts, forget_before))
-        assert row is not None
-        return int(row[0]), int(row[1])
+    async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
+                          wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
+        async with self._transaction() as conn:
+            counters = []
+            for key in sorted(keys):  # locked in one order: two attempts never deadlock
+                # A row to lock (0 failures: no wait) even for a key never seen before.
+                await conn.execute(pg(_ENSURE_COUNTER), (key,))
+                row = await (await conn.execute(pg(sql.FAILURES + " FOR UPDATE"),
+                                                (key,))).fetchone()
+                assert row is not None
+                counters.append((int(row[0]), int(row[1])))
+            wait = max((wait_ms(counter) for counter in counters), default=0)
+            if wait <= 0:
+                for key in keys:
+                    await conn.execute(pg(sql.RECORD_FAILURE), (key, ts, forget_before))
+            return max(wait, 0)
 
     async def clear_failures(self, key: str) -> None:
         await self._write(sql.CLEAR_FAILURES, (key,))
+
+    async def forgive_failure(self, key: str) -> None:
+        await self._write(sql.FORGIVE_FAILURE, (key,))
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)

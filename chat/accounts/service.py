@@ -92,26 +92,25 @@ class AccountService:
         key = "" if too_long else name_key(username.strip())
         counters = (f"address:{address}", f"name:{key}")
         now = self._now()
-        for counter in counters:
-            wait_s = self.policy.retry_after_s(await self.store.failures(counter), now)
-            if wait_s:
-                raise AccountError("login_throttled", f"too many failed logins; try again in "
-                                   f"{wait_s} s", retry_after=wait_s)
+        wait_ms = await self.store.try_attempt(
+            counters, now, forget_before=now - FAILURES_FORGOTTEN_AFTER_MS,
+            wait_ms=lambda counter: self.policy.wait_ms(counter, now))
+        if wait_ms:
+            wait_s = self.policy.retry_after_s(wait_ms)
+            raise AccountError("login_throttled", f"too many failed logins; try again in "
+                               f"{wait_s} s", retry_after=wait_s)
+        # From here the attempt counts as a failure (try_attempt) until it succeeds.
         account = await self.store.account_by_name_key(key) if key else None
         encoded = None if account is None else await self.store.password_hash(account.id)
         if account is None or encoded is None:
             await self.passwords.verify_nobody(password[:MAX_PASSWORD_CHARS])
-            ok = False
-        else:
-            ok = await self.passwords.verify(encoded, password)
-        if not ok or account is None or encoded is None:
-            for counter in counters:
-                await self.store.record_failure(
-                    counter, now, forget_before=now - FAILURES_FORGOTTEN_AFTER_MS)
             raise _INVALID_LOGIN
+        if not await self.passwords.verify(encoded, password):
+            raise _INVALID_LOGIN
+        await self.store.clear_failures(counters[1])
+        await self.store.forgive_failure(counters[0])
         if account.disabled:  # said only to who knows the password
             raise AccountError("account_disabled", "this account is disabled")
-        await self.store.clear_failures(counters[1])
         if self.passwords.needs_rehash(encoded):
             await self.store.set_password_hash(account.id, await self.passwords.hash(password),
                                                now)

@@ -44,13 +44,15 @@ DELETE_SESSIONS_OF = "DELETE FROM sessions WHERE account_id = ?"
 CREATE_INVITE = "INSERT INTO invites (code_hash, created_by, created_ts) VALUES (?, ?, ?)"
 
 FAILURES = "SELECT failures, last_ts FROM login_failures WHERE key = ?"
-# From 1 again when the last failure is older than the forget-before cutoff (the 4th `?`).
+# From 1 again when the last failure is older than the forget-before cutoff (the 3rd `?`).
 RECORD_FAILURE = ("INSERT INTO login_failures (key, failures, last_ts) VALUES (?, 1, ?)"
                   " ON CONFLICT (key) DO UPDATE SET last_ts = excluded.last_ts,"
                   " failures = CASE WHEN login_failures.last_ts < ? THEN 1"
                   " ELSE login_failures.failures + 1 END"
                   " RETURNING failures, last_ts")
 CLEAR_FAILURES = "DELETE FROM login_failures WHERE key = ?"
+FORGIVE_FAILURE = ("UPDATE login_failures SET failures = failures - 1 WHERE key = ?"
+                   " AND failures > 0")
 
 REVOKE = ("INSERT INTO revocations (account_id, session_id, ts) VALUES (?, ?, ?)"
           " RETURNING seq")

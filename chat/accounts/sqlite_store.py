@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -209,15 +209,24 @@ class SQLiteAccounts:
         row = await self._one(sql.FAILURES, (key,))
         return None if row is None else (int(row[0]), int(row[1]))
 
-    async def record_failure(self, key: str, ts: int, *, forget_before: int) -> tuple[int, int]:
-        def run() -> tuple[int, int]:
-            with _transaction(self._db()) as conn:
-                row = conn.execute(sql.RECORD_FAILURE, (key, ts, forget_before)).fetchone()
-                return int(row[0]), int(row[1])
+    async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
+                          wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
+        def run() -> int:
+            with _transaction(self._db()) as conn:  # the write lock: attempts one at a time
+                counters = [conn.execute(sql.FAILURES, (key,)).fetchone() for key in keys]
+                wait = max((wait_ms(None if row is None else (int(row[0]), int(row[1])))
+                            for row in counters), default=0)
+                if wait <= 0:
+                    for key in keys:
+                        conn.execute(sql.RECORD_FAILURE, (key, ts, forget_before)).fetchall()
+                return max(wait, 0)
         return await self._call(run)
 
     async def clear_failures(self, key: str) -> None:
         await self._write(sql.CLEAR_FAILURES, (key,))
+
+    async def forgive_failure(self, key: str) -> None:
+        await self._write(sql.FORGIVE_FAILURE, (key,))
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)
