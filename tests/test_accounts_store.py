@@ -271,6 +271,35 @@ async def test_postgres_announces_a_revocation_without_waiting_for_the_poll(
         assert [(r.account_id, r.session_id) for r in heard] == [(ann.id, None)]
 
 
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("backend", SHARED)
+async def test_accounts_share_the_database_with_a_running_history_store(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """An account store beside a running history store on the same database (PostgreSQL: on
+    its pool): both migrate it, and appends and account writes interleave without errors."""
+    from chat.store import open_store
+    from chat.store.postgres import PostgresStore
+
+    db = (request.getfixturevalue("postgres_url") if backend == "postgres"
+          else str(tmp_path / "chat.db"))
+    history = open_store(db, per_conversation=100, days=0)
+    await history.start()
+    try:
+        pool = history.pool if isinstance(history, PostgresStore) else None
+        store = open_accounts(db, pool=pool)
+        async with running(store):
+            async def post(n: int) -> None:
+                await history.append("general", username="ann", avatar="", text=f"m{n}",
+                                     ts=T0 + n)
+
+            await asyncio.gather(*(post(n) for n in range(50)),
+                                 *(add(store, f"user{n}") for n in range(10)))
+            assert len(await store.list_accounts()) == 10
+            assert len(await history.latest("general", 100)) == 50
+    finally:
+        await history.close()
+
+
 def raw_text(store: str, tmp_path: Path) -> str:
     """Everything the database holds, as text: the SQLite file's bytes (with its WAL), or
     every row of every account table in PostgreSQL."""
