@@ -21,6 +21,9 @@ COMMANDS = {
     "backup": ("chat.store.backup",
                "FILE TO_FILE: an online backup of a SQLite history file, safe while a server "
                "writes it (for PostgreSQL use pg_dump: docs/deployment.md)"),
+    "accounts": ("chat.accounts.cli",
+                 "create|list|disable|enable|reset-password|promote|demote|invite --db URL: "
+                 "manage accounts in a server's database, SQLite or PostgreSQL (no restart)"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chat.accounts.policy import AccountPolicy
 from chat.people.identity import AVATAR_KINDS
 from chat.store.postgres_options import (
     CONNECT_TIMEOUT_S,
@@ -230,6 +231,42 @@ class Settings:
         metadata=_meta("zlib memLevel", "deflate state per compressed connection (1-9): "
                                         "2**(level+9) bytes; larger is a little faster"),
     )
+    registration: str = field(
+        default="open",
+        metadata=_meta("", "who may create an account: open (anyone), invite (with a "
+                           "single-use code an admin makes), closed (admins only, with "
+                           "`chat_server.py accounts create`)"),
+    )
+    session_idle_days: float = field(
+        default=30.0,
+        metadata=_meta("days", "a sign-in session unused this long ends"),
+    )
+    session_max_days: float = field(
+        default=365.0,
+        metadata=_meta("days", "a sign-in session ends this long after the login, used or not "
+                               "(no less than the idle limit)"),
+    )
+    login_throttle_after: int = field(
+        default=5,
+        metadata=_meta("failures", "failed logins (per name and per client address) before "
+                                   "the next attempt must wait"),
+    )
+    login_throttle_first: float = field(
+        default=1.0,
+        metadata=_meta("s", "the first wait after login-throttle-after failures; each further "
+                            "failure doubles it"),
+    )
+    login_throttle_max: float = field(
+        default=900.0,
+        metadata=_meta("s", "the longest wait between login attempts: the owner is never "
+                            "locked out for longer"),
+    )
+    revocation_poll: float = field(
+        default=1.0,
+        metadata=_meta("s", "how often a server reads what the admin command or another node "
+                            "revoked (a disabled account, an ended session); PostgreSQL also "
+                            "announces each at once"),
+    )
 
     def __post_init__(self) -> None:
         errors = [
@@ -306,6 +343,22 @@ class Settings:
                  self.node_timeout >= 2 * self.node_heartbeat),
                 ("avatars", self.avatars, " or ".join(AVATAR_KINDS),
                  self.avatars in AVATAR_KINDS),
+                ("registration", self.registration, "open, invite or closed",
+                 self.registration in ("open", "invite", "closed")),
+                ("session_idle_days", self.session_idle_days, "more than 0",
+                 self.session_idle_days > 0),
+                ("session_max_days", self.session_max_days,
+                 f"at least --session-idle-days ({self.session_idle_days})",
+                 self.session_max_days >= self.session_idle_days),
+                ("login_throttle_after", self.login_throttle_after, "1 or more",
+                 self.login_throttle_after >= 1),
+                ("login_throttle_first", self.login_throttle_first, "more than 0",
+                 self.login_throttle_first > 0),
+                ("login_throttle_max", self.login_throttle_max,
+                 f"at least --login-throttle-first ({self.login_throttle_first})",
+                 self.login_throttle_max >= self.login_throttle_first),
+                ("revocation_poll", self.revocation_poll, "more than 0",
+                 self.revocation_poll > 0),
                 ("broker", redacted(self.broker), BROKER_URL_FORMS,
                  self.broker_kind in ("memory", "redis")),
             )
@@ -325,6 +378,16 @@ class Settings:
     def broker_kind(self) -> str:
         """"memory", "redis", or the scheme of an unsupported --broker URL."""
         return broker_kind(self.broker)
+
+    @property
+    def account_policy(self) -> AccountPolicy:
+        """--registration, the session lifetimes and the login throttle, for AccountService."""
+        return AccountPolicy(
+            registration="invite" if self.registration == "invite" else
+            "closed" if self.registration == "closed" else "open",
+            session_idle_days=self.session_idle_days, session_max_days=self.session_max_days,
+            throttle_after=self.login_throttle_after,
+            throttle_first_s=self.login_throttle_first, throttle_max_s=self.login_throttle_max)
 
     @property
     def history_bytes(self) -> int:

@@ -100,6 +100,11 @@ class PostgresStore:
                        asyncio.create_task(self._prune_loop(first_in=PRUNE_INTERVAL_S))]
         self._open = True
 
+    @property
+    def pool(self) -> psycopg_pool.AsyncConnectionPool[Connection] | None:
+        """The connection pool, while open (chat/accounts/ shares it)."""
+        return self._pool
+
     async def watch(self, on_commit: OnCommit, on_resumed: Callable[[], None]) -> None:
         """Hear of every commit, this node's and the others': `on_commit(conversation, first
         id, last id)` per conversation of each; `on_resumed()` once listening again after the

@@ -50,12 +50,13 @@ _NOTIFY = "SELECT pg_notify(%s, %s)"
 OnCommit = Callable[[str, int, int], None]  # conversation, first id, last id
 
 
-def channel_for(schema: str) -> str:
-    """The NOTIFY channel of the chat whose tables are in `schema`."""
-    name = _CHANNEL_PREFIX + schema
+def channel_for(schema: str, prefix: str = _CHANNEL_PREFIX) -> str:
+    """The NOTIFY channel of the chat whose tables are in `schema` (commits; another `prefix`
+    for other news, as chat/accounts/ announces revocations on chat_accounts_<schema>)."""
+    name = prefix + schema
     if len(name.encode()) <= CHANNEL_MAX_BYTES:
         return name
-    return _CHANNEL_PREFIX + hashlib.sha256(schema.encode()).hexdigest()[:40]
+    return prefix + hashlib.sha256(schema.encode()).hexdigest()[:40]
 
 
 def payloads(stored: Iterable[StoredMessage]) -> Iterator[str]:

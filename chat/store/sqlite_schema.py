@@ -60,8 +60,32 @@ def _v2_references(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO retired VALUES (0)")
 
 
+def _v3_accounts(conn: sqlite3.Connection) -> None:
+    """Accounts, sessions, invites, login-failure counters, revocations (chat/accounts/)."""
+    # AUTOINCREMENT: an account id is never reused, even the highest after a delete; what
+    # belongs to a person is keyed by it. Secrets are only ever stored hashed.
+    conn.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                 " name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE, email TEXT,"
+                 " role TEXT NOT NULL CHECK (role IN ('admin', 'member')),"
+                 " disabled INTEGER NOT NULL DEFAULT 0, created_ts INTEGER NOT NULL,"
+                 " password_hash TEXT NOT NULL)")
+    conn.execute("CREATE TABLE sessions (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
+                 " account_id INTEGER NOT NULL REFERENCES accounts (id),"
+                 " created_ts INTEGER NOT NULL, last_seen_ts INTEGER NOT NULL,"
+                 " address TEXT NOT NULL, user_agent TEXT NOT NULL)")
+    conn.execute("CREATE INDEX sessions_by_account ON sessions (account_id)")
+    conn.execute("CREATE TABLE invites (code_hash TEXT PRIMARY KEY, created_by INTEGER,"
+                 " created_ts INTEGER NOT NULL, used_by INTEGER, used_ts INTEGER)")
+    conn.execute("CREATE TABLE login_failures (key TEXT PRIMARY KEY,"
+                 " failures INTEGER NOT NULL, last_ts INTEGER NOT NULL)")
+    # Written in the transaction that ends sessions; every node polls it for what to close.
+    conn.execute("CREATE TABLE revocations (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                 " account_id INTEGER NOT NULL, session_id TEXT, ts INTEGER NOT NULL)")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
+                                                          _v3_accounts]
 
 
 def memory_uri() -> str:

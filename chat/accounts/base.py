@@ -1,0 +1,129 @@
+"""The account store interface: what the account service needs from any backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from chat.accounts.model import Account, Revocation, Role, Session
+
+OnRevocation = Callable[[Revocation], None]
+
+
+class NameTaken(Exception):
+    """Another account holds this name key (the same name up to case and look-alikes)."""
+
+
+class InviteInvalid(Exception):
+    """No unused invite has this code hash: never created, or already used."""
+
+
+class AccountStore(Protocol):
+    """Accounts, their sessions, invites and login-failure counters, durable and shared by
+    every node (and the admin command) that opens the same database.
+
+    Guarantees:
+    - Name keys are unique: create_account raises NameTaken for a key another account holds,
+      whatever the interleaving of concurrent creations (the database's unique index decides).
+    - The first account ever created is an admin, every later one a member: decided inside the
+      creating transaction under a lock (SQLite's write lock, a PostgreSQL advisory lock), so
+      two concurrent first registrations cannot both become admin.
+    - An invite is consumed in the transaction that creates its account, by exactly one: a
+      second creation with the same code raises InviteInvalid and creates nothing; a creation
+      that fails (NameTaken) leaves the invite unused.
+    - Secrets are stored only as hashes: sessions by the sha256 of their token, invites by the
+      sha256 of their code, passwords as argon2id hashes made by the caller.
+    - Ending sessions (one, or all of an account's), disabling an account and setting a
+      password with `end_sessions` write a Revocation in the same transaction; a watcher
+      (watch_revocations) on any node hears of each once, in `seq` order, within the poll
+      interval (SQLite) or at once (PostgreSQL's NOTIFY, with the poll as a fallback).
+    - Login attempts are counted per key before the password is checked (try_attempt), so
+      any number of concurrent attempts meet the throttle as if they came one by one.
+    - Ids of accounts are never reused. Timestamps are ms since the epoch, given by the caller.
+    Every method raises chat.store.StoreError when the database fails.
+    """
+
+    async def start(self) -> None:
+        """Open the database and bring its schema up to date."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the watchers, close connections the store opened."""
+        ...
+
+    async def create_account(self, name: str, name_key: str, email: str | None,
+                             password_hash: str, ts: int, *, invite_hash: str | None = None,
+                             ) -> Account:
+        """A new account (admin if it is the first); NameTaken, InviteInvalid."""
+        ...
+
+    async def account_by_id(self, account_id: int) -> Account | None: ...
+
+    async def account_by_name_key(self, name_key: str) -> Account | None: ...
+
+    async def list_accounts(self) -> list[tuple[Account, int]]:
+        """Every account with its number of sessions, oldest account first."""
+        ...
+
+    async def password_hash(self, account_id: int) -> str | None: ...
+
+    async def set_password_hash(self, account_id: int, password_hash: str, ts: int, *,
+                                end_sessions: bool = False) -> bool:
+        """Replace the hash (a rehash, or a reset that also ends every session); whether the
+        account exists."""
+        ...
+
+    async def set_disabled(self, account_id: int, disabled: bool, ts: int) -> bool:
+        """Disable (ending every session) or enable; whether the account exists."""
+        ...
+
+    async def set_role(self, account_id: int, role: Role) -> bool: ...
+
+    async def create_session(self, session: Session, token_hash: str) -> None: ...
+
+    async def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
+        """The session whose token hashes to this, with its account."""
+        ...
+
+    async def touch_session(self, session_id: str, ts: int) -> None:
+        """Record that the session was used at `ts`."""
+        ...
+
+    async def sessions_of(self, account_id: int) -> list[Session]:
+        """The account's sessions, most recently used first."""
+        ...
+
+    async def delete_session(self, session_id: str, ts: int) -> bool:
+        """End one session; whether it existed."""
+        ...
+
+    async def delete_sessions_of(self, account_id: int, ts: int) -> int:
+        """End every session of the account; how many there were."""
+        ...
+
+    async def create_invite(self, code_hash: str, created_by: int | None, ts: int) -> None:
+        """A single-use invite (`created_by` None: made by the admin command)."""
+        ...
+
+    async def failures(self, key: str) -> tuple[int, int] | None:
+        """The login-failure counter of `key`: (failures, ts of the last), or None."""
+        ...
+
+    async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
+                          wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
+        """Atomically: if `wait_ms(counter)` is above 0 for any key's counter, change nothing
+        and return the longest wait (ms); else count the attempt as one more failure on every
+        key (from 1 again if its last was before `forget_before`) and return 0. Counting
+        before the password is checked means concurrent attempts cannot all slip through
+        before the first failure is recorded; a success then clears or forgives it."""
+        ...
+
+    async def clear_failures(self, key: str) -> None: ...
+
+    async def forgive_failure(self, key: str) -> None:
+        """Count one failure fewer for `key` (an attempt that succeeded after all)."""
+        ...
+
+    async def watch_revocations(self, callback: OnRevocation) -> None:
+        """From now on, call `callback` for each revocation committed by anyone, until close."""
+        ...

@@ -1,0 +1,134 @@
+"""`chat_server.py accounts ACTION --db URL ...`: the admin command line for accounts.
+
+Works against the database a server uses while it runs (SQLite's WAL, or PostgreSQL): a
+disabled account or a reset password ends the account's sessions, and every server closes
+their sockets within --revocation-poll (PostgreSQL: at once). Passwords come from a prompt
+or, with --password-stdin, from the first line of stdin; never from the command line.
+Nothing prints a password, a token or a database password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import getpass
+import logging
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from chat.accounts import AccountError, AccountService, open_accounts
+from chat.accounts.base import AccountStore
+from chat.commands import CommandParser, say
+from chat.store.base import StoreError
+from chat.store.sqlite_schema import describe
+from chat.urls import is_postgres_db
+
+ACTIONS = {
+    "create": "NAME: a new account (the first one is an admin)",
+    "list": "every account: name, role, disabled, created, sessions",
+    "disable": "NAME: refuse its logins and end its sessions (sockets close on every server)",
+    "enable": "NAME: allow its logins again",
+    "reset-password": "NAME: set a new password and end its sessions",
+    "promote": "NAME: make it an admin",
+    "demote": "NAME: make it a member (one enabled admin always remains)",
+    "invite": "print a new single-use invite code (for --registration invite), once",
+}
+
+
+def _parser() -> CommandParser:
+    parser = CommandParser(prog="chat_server.py accounts", description="Manage accounts in the "
+                           "database a server uses (a SQLite file or a postgresql:// URL); "
+                           "no restart needed.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                    parser_class=CommandParser)
+    for action, summary in ACTIONS.items():
+        sub = actions.add_parser(action, help=summary, description=summary)
+        sub.add_argument("--db", required=True, metavar="URL",
+                         help="the server's --db: SQLite file or postgresql:// URL")
+        if ":" in summary.split()[0]:
+            sub.add_argument("name", metavar="NAME")
+        if action in ("create", "reset-password"):
+            sub.add_argument("--password-stdin", action="store_true",
+                             help="read the password from the first line of stdin")
+        if action == "create":
+            sub.add_argument("--email", help="for the avatar (optional)")
+            sub.add_argument("--admin", action="store_true", help="make it an admin")
+    return parser
+
+
+def _password(args: argparse.Namespace) -> str:
+    """The new password, from stdin or a prompt (typed twice)."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise AccountError("passwords_differ", "the two passwords differ")
+    return first
+
+
+async def _run(args: argparse.Namespace) -> int:
+    store: AccountStore = open_accounts(args.db)
+    await store.start()
+    try:
+        service = AccountService(store)
+        return await _act(service, args)
+    finally:
+        await store.close()
+
+
+async def _act(service: AccountService, args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "create":
+        account = await service.create(args.name, _password(args), args.email,
+                                       role="admin" if args.admin else None)
+        print(f"accounts: created {account.name!r} ({account.role}, id {account.id})")
+    elif action == "list":
+        print(f"{'NAME':<32} {'ROLE':<6} {'DISABLED':<8} {'CREATED (UTC)':<20} SESSIONS")
+        for account, sessions in await service.store.list_accounts():
+            created = datetime.datetime.fromtimestamp(account.created_ts / 1000, datetime.UTC)
+            print(f"{account.name:<32} {account.role:<6} {'yes' if account.disabled else 'no':<8}"
+                  f" {created:%Y-%m-%d %H:%M:%S}  {sessions}")
+    elif action == "invite":
+        print(await service.create_invite())
+    else:
+        account = await service.find(args.name)
+        if action in ("disable", "enable"):
+            await service.set_disabled(account, action == "disable")
+        elif action in ("promote", "demote"):
+            await service.set_role(account, "admin" if action == "promote" else "member")
+        else:
+            await service.reset_password(account, _password(args))
+        print(f"accounts: {action}: done for {account.name!r}")
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """The command: 0 when done, 1 if refused or the database failed, 2 for bad arguments."""
+    args = _parser().parse(argv)
+    urls = [args.db]
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
+    if args.db == ":memory:":
+        say(f"accounts {args.action}: --db :memory: is a server's own, gone when it stops; "
+            "give the file or postgresql:// URL the server uses")
+        return 2
+    if not is_postgres_db(args.db) and args.action != "create" and not Path(args.db).exists():
+        # A mistyped path would otherwise become a new, empty database.
+        say(f"accounts {args.action}: no database at {args.db!r} (create makes one)")
+        return 2
+    try:
+        return asyncio.run(_run(args))
+    except AccountError as exc:
+        say(f"accounts {args.action}: {exc.code}: {exc.reason}", urls=urls)
+        return 1
+    except StoreError as exc:
+        say(f"accounts {args.action}: the database failed: {exc}", urls=urls)
+        return 1
+    except sqlite3.Error as exc:
+        say(f"accounts {args.action}: the database failed: {describe(exc)}", urls=urls)
+        return 1
+    except (KeyboardInterrupt, EOFError):
+        say(f"accounts {args.action}: interrupted; nothing changed", urls=urls)
+        return 130

@@ -1,0 +1,63 @@
+"""What an account and a session are, and the error every account operation reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["admin", "member"]
+ROLES: tuple[Role, ...] = ("admin", "member")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A registered name and who may use it (its password hash stays in the store)."""
+
+    id: int  # never reused: what belongs to a person is keyed by this, not by the name
+    name: str  # as registered (shown)
+    name_key: str  # chat.people.names.name_key(name): unique across accounts
+    email: str | None
+    role: Role
+    disabled: bool
+    created_ts: int  # ms since the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in client of an account; the store keeps only its token's hash."""
+
+    id: str  # public and random: names the session in lists and revocations, opens nothing
+    account_id: int
+    created_ts: int  # ms
+    last_seen_ts: int  # ms: when its token last authenticated something
+    address: str  # the client's address at login
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """An account disabled (or its password reset), or one session ended: live sockets of it
+    must close. `seq` counts up in commit order."""
+
+    seq: int
+    account_id: int
+    session_id: str | None  # None: every session of the account
+    ts: int  # ms
+
+
+class AccountError(Exception):
+    """An account operation refused, as the API will answer it: `{code, reason}` (and, for a
+    throttled login, `retry_after` in whole seconds)."""
+
+    def __init__(self, code: str, reason: str, *, retry_after: int | None = None) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict[str, str | int]:
+        """The error as the JSON body the HTTP API will send."""
+        body: dict[str, str | int] = {"code": self.code, "reason": self.reason}
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after
+        return body

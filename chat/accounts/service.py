@@ -1,0 +1,226 @@
+"""The account operations the HTTP API, the socket layer and the admin command call."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+
+from chat.accounts.base import AccountStore, InviteInvalid, NameTaken
+from chat.accounts.model import Account, AccountError, Role, Session
+from chat.accounts.passwords import MAX_PASSWORD_CHARS, Passwords, check_new_password
+from chat.accounts.policy import FAILURES_FORGOTTEN_AFTER_MS, TOUCH_INTERVAL_MS, AccountPolicy
+from chat.people.names import name_key
+from chat.protocol.commands import ProtocolError
+from chat.protocol.parse import EMAIL_MAX_CHARS, USERNAME_MAX_CHARS, check_username
+
+TOKEN_BYTES = 32  # 256 random bits: a session token, never guessable
+SESSION_ID_BYTES = 12  # 96 bits: public, but no one can name another's session by chance
+INVITE_BYTES = 12  # 96 bits, typed or pasted once
+USER_AGENT_MAX_CHARS = 256  # kept to tell sessions apart in a list, no more
+# A login name longer than this is no account's (names are trimmed, then at most
+# USERNAME_MAX_CHARS; the slack is for the spaces trimmed) (characters).
+USERNAME_INPUT_MAX_CHARS = 4 * USERNAME_MAX_CHARS
+
+_INVALID_LOGIN = AccountError("invalid_login", "the username or the password is wrong")
+
+
+def secret_hash(secret: str) -> str:
+    """How a token or an invite code is stored: its sha256, hex (the secret is random and
+    long, so no salt or slow hash is needed, and a lookup stays an index probe)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class AccountService:
+    """Registration, login with throttling, sessions, and the admin operations, over a store.
+
+    `clock` gives the time in seconds (time.time by default; tests pass their own).
+    """
+
+    def __init__(self, store: AccountStore, policy: AccountPolicy | None = None,
+                 passwords: Passwords | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.policy = policy or AccountPolicy()
+        self.passwords = passwords or Passwords()
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def register(self, username: str, password: str, email: str | None = None,
+                       invite: str | None = None, address: str = "") -> Account:
+        """A new account, as --registration allows; AccountError otherwise."""
+        mode = self.policy.registration
+        if mode == "closed":
+            raise AccountError("registration_closed", "registration is closed on this server;"
+                               " an admin creates accounts")
+        if mode == "invite" and not invite:
+            raise AccountError("invite_required", "registration here takes an invite code")
+        return await self.create(username, password, email,
+                                 invite=invite if mode == "invite" else None)
+
+    async def create(self, username: str, password: str, email: str | None = None, *,
+                     invite: str | None = None, role: Role | None = None) -> Account:
+        """An account whatever --registration says (the admin command's); `role` None: the
+        store's (admin for the first account)."""
+        name = _check_name(username)
+        email = _check_email(email)
+        check_new_password(password)
+        encoded = await self.passwords.hash(password)
+        try:
+            account = await self.store.create_account(
+                name, name_key(name), email, encoded, self._now(),
+                invite_hash=None if invite is None else secret_hash(invite))
+        except NameTaken:
+            raise AccountError("name_taken", f"the name {name!r} (or one that looks the same) "
+                               "is taken") from None
+        except InviteInvalid:
+            raise AccountError("invalid_invite", "this invite code is unknown or used") from None
+        if role is not None and role != account.role:
+            await self.store.set_role(account.id, role)
+            account = await self._account(account.id)
+        return account
+
+    async def login(self, username: str, password: str, address: str,
+                    user_agent: str = "") -> tuple[str, Session, Account]:
+        """A new session: (its token, shown once; the session; the account). The same error
+        for an unknown name as for a wrong password; login_throttled with retry_after."""
+        # Nothing longer than the limits was ever registered or set: no need to read it all.
+        too_long = len(username) > USERNAME_INPUT_MAX_CHARS or len(password) > MAX_PASSWORD_CHARS
+        key = "" if too_long else name_key(username.strip())
+        counters = (f"address:{address}", f"name:{key}")
+        now = self._now()
+        wait_ms = await self.store.try_attempt(
+            counters, now, forget_before=now - FAILURES_FORGOTTEN_AFTER_MS,
+            wait_ms=lambda counter: self.policy.wait_ms(counter, now))
+        if wait_ms:
+            wait_s = self.policy.retry_after_s(wait_ms)
+            raise AccountError("login_throttled", f"too many failed logins; try again in "
+                               f"{wait_s} s", retry_after=wait_s)
+        # From here the attempt counts as a failure (try_attempt) until it succeeds.
+        account = await self.store.account_by_name_key(key) if key else None
+        encoded = None if account is None else await self.store.password_hash(account.id)
+        if account is None or encoded is None:
+            await self.passwords.verify_nobody(password[:MAX_PASSWORD_CHARS])
+            raise _INVALID_LOGIN
+        if not await self.passwords.verify(encoded, password):
+            raise _INVALID_LOGIN
+        await self.store.clear_failures(counters[1])
+        await self.store.forgive_failure(counters[0])
+        if account.disabled:  # said only to who knows the password
+            raise AccountError("account_disabled", "this account is disabled")
+        if self.passwords.needs_rehash(encoded):
+            await self.store.set_password_hash(account.id, await self.passwords.hash(password),
+                                               now)
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        session = Session(secrets.token_urlsafe(SESSION_ID_BYTES), account.id, now, now,
+                          address, user_agent[:USER_AGENT_MAX_CHARS])
+        await self.store.create_session(session, secret_hash(token))
+        return token, session, account
+
+    async def session_for(self, token: str) -> tuple[Session, Account] | None:
+        """The live session of a token, with its account; None for an unknown, expired or
+        ended session, or a disabled account. Expired sessions are deleted here."""
+        found = await self.store.session_by_token_hash(secret_hash(token))
+        if found is None:
+            return None
+        session, account = found
+        now = self._now()
+        if (now - session.last_seen_ts > self.policy.session_idle_ms
+                or now - session.created_ts > self.policy.session_max_ms):
+            await self.store.delete_session(session.id, now)
+            return None
+        if account.disabled:
+            return None
+        if now - session.last_seen_ts >= TOUCH_INTERVAL_MS:
+            await self.store.touch_session(session.id, now)
+        return session, account
+
+    async def authenticate(self, token: str) -> Account | None:
+        """The account a token signs in as, or None (see session_for)."""
+        found = await self.session_for(token)
+        return None if found is None else found[1]
+
+    async def logout(self, token: str) -> bool:
+        """End the token's session; whether there was one."""
+        found = await self.store.session_by_token_hash(secret_hash(token))
+        return found is not None and await self.store.delete_session(found[0].id, self._now())
+
+    async def sessions_of(self, account: Account) -> list[Session]:
+        return await self.store.sessions_of(account.id)
+
+    async def revoke(self, session_id: str, account: Account) -> bool:
+        """End one of `account`'s own sessions (an admin may end anyone's); whether it did."""
+        if account.role != "admin":
+            mine = {session.id for session in await self.store.sessions_of(account.id)}
+            if session_id not in mine:
+                return False
+        return await self.store.delete_session(session_id, self._now())
+
+    async def create_invite(self, by: Account | None = None) -> str:
+        """A new single-use invite code, shown once (`by` None: the admin command)."""
+        if by is not None and by.role != "admin":
+            raise AccountError("forbidden", "only an admin creates invites")
+        code = secrets.token_urlsafe(INVITE_BYTES)
+        await self.store.create_invite(secret_hash(code), None if by is None else by.id,
+                                       self._now())
+        return code
+
+    async def find(self, username: str) -> Account:
+        """The account of a name (or a look-alike of it); AccountError no_such_account."""
+        account = await self.store.account_by_name_key(name_key(username.strip()))
+        if account is None:
+            raise AccountError("no_such_account", f"no account is named {username.strip()!r}")
+        return account
+
+    async def set_disabled(self, account: Account, disabled: bool) -> Account:
+        """Disable (ending its sessions, on every node) or enable an account."""
+        if disabled and account.role == "admin":
+            await self._keep_an_admin(account)
+        await self.store.set_disabled(account.id, disabled, self._now())
+        return await self._account(account.id)
+
+    async def set_role(self, account: Account, role: Role) -> Account:
+        if role != "admin" and account.role == "admin":
+            await self._keep_an_admin(account)
+        await self.store.set_role(account.id, role)
+        return await self._account(account.id)
+
+    async def reset_password(self, account: Account, password: str) -> None:
+        """Set a new password and end every session of the account."""
+        check_new_password(password)
+        await self.store.set_password_hash(account.id, await self.passwords.hash(password),
+                                           self._now(), end_sessions=True)
+
+    async def _keep_an_admin(self, leaving: Account) -> None:
+        """AccountError unless an enabled admin other than `leaving` remains."""
+        others = [account for account, _ in await self.store.list_accounts()
+                  if account.role == "admin" and not account.disabled and account.id != leaving.id]
+        if not others:
+            raise AccountError("last_admin", f"{leaving.name!r} is the last enabled admin; "
+                               "promote another account first")
+
+    async def _account(self, account_id: int) -> Account:
+        account = await self.store.account_by_id(account_id)
+        if account is None:
+            raise AccountError("no_such_account", f"no account has id {account_id}")
+        return account
+
+
+def _check_name(username: str) -> str:
+    try:
+        return check_username(username)
+    except ProtocolError as exc:
+        raise AccountError(exc.code, exc.reason) from None
+
+
+def _check_email(email: str | None) -> str | None:
+    if email is None or not email.strip():
+        return None
+    email = email.strip()
+    if len(email) > EMAIL_MAX_CHARS or "@" not in email:
+        raise AccountError("invalid_email", f"an email is an address with @ of at most "
+                           f"{EMAIL_MAX_CHARS} characters; {email[:40]!r} is not")
+    return email

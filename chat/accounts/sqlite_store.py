@@ -1,0 +1,240 @@
+"""Accounts in the SQLite history file (or its own in-memory database for `:memory:`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+from chat.accounts import sql
+from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation
+from chat.accounts.model import Account, Revocation, Role, Session
+from chat.accounts.watch import RevocationWatch
+from chat.store.base import StoreError
+from chat.store.sqlite_schema import LOCK_TIMEOUT_S, connect, describe, memory_uri, migrate
+
+T = TypeVar("T")
+
+# How often a node reads the revocations table for what another process committed (s): the
+# longest a disabled account's socket stays open on a SQLite server.
+REVOCATION_POLL_S = 1.0
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE (the file's write lock, waited for up to the lock timeout) ... COMMIT."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _revoke(conn: sqlite3.Connection, account_id: int, session_id: str | None, ts: int) -> None:
+    conn.execute(sql.REVOKE, (account_id, session_id, ts)).fetchall()
+
+
+class SQLiteAccounts:
+    """An AccountStore on its own connection to the history file, used from one thread.
+
+    A connection of its own, not the history writer's: account writes are rare and small, and
+    WAL lets them interleave with the writer's groups (each waits for the other's lock at
+    most the lock timeout), so the history writer stays the group-commit loop it is. The admin
+    command opens only this, never the history store (which would run retention).
+    """
+
+    def __init__(self, path: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S,
+                 revocation_poll_s: float = REVOCATION_POLL_S) -> None:
+        self._in_memory = path == ":memory:"
+        self._path = memory_uri() if self._in_memory else path
+        self._lock_timeout_s = lock_timeout_s
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accounts")
+        self._conn: sqlite3.Connection | None = None
+        self._watch = RevocationWatch(self._revocations_after, revocation_poll_s)
+
+    async def start(self) -> None:
+        self._conn = await self._call(self._open)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = connect(self._path, lock_timeout_s=self._lock_timeout_s, synchronous="FULL",
+                       in_memory=self._in_memory)
+        try:
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        await self._watch.close()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.get_running_loop().run_in_executor(self._thread, conn.close)
+        self._thread.shutdown(wait=False)
+
+    async def _call(self, run: Callable[..., T], *args: Any) -> T:
+        """`run(*args)` on the store's thread; StoreError for a database failure."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._thread, partial(run, *args))
+        except sqlite3.Error as exc:
+            raise StoreError(describe(exc)) from None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the account store is not open")
+        return self._conn
+
+    async def _one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = await self._call(
+            lambda: self._db().execute(statement, params).fetchone())
+        return row
+
+    async def _write(self, statement: str, params: tuple[Any, ...]) -> int:
+        """Run one statement in a transaction of its own; the rows it changed."""
+        def run() -> int:
+            with _transaction(self._db()) as conn:
+                return conn.execute(statement, params).rowcount
+        return await self._call(run)
+
+    async def create_account(self, name: str, name_key: str, email: str | None,
+                             password_hash: str, ts: int, *, invite_hash: str | None = None,
+                             ) -> Account:
+        def run() -> Account:
+            with _transaction(self._db()) as conn:
+                try:
+                    row = conn.execute(sql.CREATE_ACCOUNT, (name, name_key, email, "member",
+                                                            "admin", ts, password_hash)).fetchone()
+                except sqlite3.IntegrityError:
+                    raise NameTaken(name_key) from None
+                account = sql.account_from_row(row)
+                if invite_hash is not None and not conn.execute(
+                        sql.USE_INVITE, (account.id, ts, invite_hash)).rowcount:
+                    raise InviteInvalid()
+                return account
+        return await self._call(run)
+
+    async def account_by_id(self, account_id: int) -> Account | None:
+        row = await self._one(sql.ACCOUNT_BY_ID, (account_id,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def account_by_name_key(self, name_key: str) -> Account | None:
+        row = await self._one(sql.ACCOUNT_BY_KEY, (name_key,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def list_accounts(self) -> list[tuple[Account, int]]:
+        rows = await self._call(lambda: self._db().execute(sql.LIST_ACCOUNTS).fetchall())
+        return [(sql.account_from_row(row), int(row[-1])) for row in rows]
+
+    async def password_hash(self, account_id: int) -> str | None:
+        row = await self._one(sql.PASSWORD_HASH, (account_id,))
+        return None if row is None else str(row[0])
+
+    async def set_password_hash(self, account_id: int, password_hash: str, ts: int, *,
+                                end_sessions: bool = False) -> bool:
+        def run() -> bool:
+            with _transaction(self._db()) as conn:
+                if not conn.execute(sql.SET_PASSWORD_HASH, (password_hash, account_id)).rowcount:
+                    return False
+                if end_sessions:
+                    conn.execute(sql.DELETE_SESSIONS_OF, (account_id,))
+                    _revoke(conn, account_id, None, ts)
+                return True
+        return await self._call(run)
+
+    async def set_disabled(self, account_id: int, disabled: bool, ts: int) -> bool:
+        def run() -> bool:
+            with _transaction(self._db()) as conn:
+                if not conn.execute(sql.SET_DISABLED, (int(disabled), account_id)).rowcount:
+                    return False
+                if disabled:
+                    conn.execute(sql.DELETE_SESSIONS_OF, (account_id,))
+                    _revoke(conn, account_id, None, ts)
+                return True
+        return await self._call(run)
+
+    async def set_role(self, account_id: int, role: Role) -> bool:
+        return await self._write(sql.SET_ROLE, (role, account_id)) > 0
+
+    async def create_session(self, session: Session, token_hash: str) -> None:
+        await self._write(sql.CREATE_SESSION, (
+            session.id, session.account_id, session.created_ts, session.last_seen_ts,
+            session.address, session.user_agent, token_hash))
+
+    async def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
+        row = await self._one(sql.SESSION_BY_TOKEN, (token_hash,))
+        if row is None:
+            return None
+        return sql.session_from_row(row[:6]), sql.account_from_row(row[6:])
+
+    async def touch_session(self, session_id: str, ts: int) -> None:
+        await self._write(sql.TOUCH_SESSION, (ts, session_id, ts))
+
+    async def sessions_of(self, account_id: int) -> list[Session]:
+        rows = await self._call(
+            lambda: self._db().execute(sql.SESSIONS_OF, (account_id,)).fetchall())
+        return [sql.session_from_row(row) for row in rows]
+
+    async def delete_session(self, session_id: str, ts: int) -> bool:
+        def run() -> bool:
+            with _transaction(self._db()) as conn:
+                row = conn.execute(sql.SESSION_ACCOUNT, (session_id,)).fetchone()
+                if row is None:
+                    return False
+                conn.execute(sql.DELETE_SESSION, (session_id,))
+                _revoke(conn, int(row[0]), session_id, ts)
+                return True
+        return await self._call(run)
+
+    async def delete_sessions_of(self, account_id: int, ts: int) -> int:
+        def run() -> int:
+            with _transaction(self._db()) as conn:
+                count = conn.execute(sql.DELETE_SESSIONS_OF, (account_id,)).rowcount
+                if count:
+                    _revoke(conn, account_id, None, ts)
+                return count
+        return await self._call(run)
+
+    async def create_invite(self, code_hash: str, created_by: int | None, ts: int) -> None:
+        await self._write(sql.CREATE_INVITE, (code_hash, created_by, ts))
+
+    async def failures(self, key: str) -> tuple[int, int] | None:
+        row = await self._one(sql.FAILURES, (key,))
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
+                          wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
+        def run() -> int:
+            with _transaction(self._db()) as conn:  # the write lock: attempts one at a time
+                counters = [conn.execute(sql.FAILURES, (key,)).fetchone() for key in keys]
+                wait = max((wait_ms(None if row is None else (int(row[0]), int(row[1])))
+                            for row in counters), default=0)
+                if wait <= 0:
+                    for key in keys:
+                        conn.execute(sql.RECORD_FAILURE, (key, ts, forget_before)).fetchall()
+                return max(wait, 0)
+        return await self._call(run)
+
+    async def clear_failures(self, key: str) -> None:
+        await self._write(sql.CLEAR_FAILURES, (key,))
+
+    async def forgive_failure(self, key: str) -> None:
+        await self._write(sql.FORGIVE_FAILURE, (key,))
+
+    async def watch_revocations(self, callback: OnRevocation) -> None:
+        self._watch.add(callback)
+        if not self._watch.running:
+            row = await self._one(sql.LAST_REVOCATION, ())
+            self._watch.start(int(row[0]) if row else 0)
+
+    async def _revocations_after(self, seq: int) -> list[Revocation]:
+        rows = await self._call(lambda: self._db().execute(
+            sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ)).fetchall())
+        return [sql.revocation_from_row(row) for row in rows]
