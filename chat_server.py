@@ -16,6 +16,7 @@ from tornado.httputil import HTTPServerRequest
 from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
+from chat.accounts import AccountService, open_accounts
 from chat.broker import Broker, BrokerError, open_broker
 from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
@@ -43,6 +44,7 @@ class ChatApplication(Application):
 
     hub: Hub
     store: HistoryStore
+    accounts: AccountService | None
     metrics: Metrics
     hosts: HostCheck
 
@@ -78,12 +80,13 @@ def log_request(handler: RequestHandler) -> None:
 
 def make_app(
     settings: Settings, store: HistoryStore, broker: Broker | None = None,
-    roster: Roster | None = None,
+    roster: Roster | None = None, accounts: AccountService | None = None,
 ) -> ChatApplication:
     """The route table: everything the server answers, and what each handler is given.
 
-    The store is started by the caller, who closes it after the app. Without a broker and
-    roster the app is one process alone (memory://).
+    The stores (history, and the accounts' under `accounts`) are started by the caller, who
+    closes them after the app. Without a broker and roster the app is one process alone
+    (memory://); without `accounts` it has no accounts (guests only, as before issue 14).
     """
     # The Go tutorial's `clients` and `broadcast`, one per app.
     metrics = Metrics()
@@ -111,6 +114,7 @@ def make_app(
     app.hosts = HostCheck([*settings.allowed_hosts, settings.address])
     app.hub = hub
     app.store = store
+    app.accounts = accounts
     app.metrics = metrics
     return app
 
@@ -148,14 +152,14 @@ def open_cluster(settings: Settings) -> tuple[Broker, Roster | None]:
 
 async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; then close every connection with 1001 and return 0."""
+    postgres = PostgresOptions(
+        pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout,
+        connect_timeout_s=settings.db_connect_timeout,
+        statement_timeout_s=settings.db_statement_timeout)
     try:
         store = open_store(settings.db, per_conversation=settings.history_per_room,
                            days=settings.history_days, room_days=settings.room_retention_days,
-                           postgres=PostgresOptions(
-                               pool_size=settings.db_pool_size,
-                               pool_timeout_s=settings.db_pool_timeout,
-                               connect_timeout_s=settings.db_connect_timeout,
-                               statement_timeout_s=settings.db_statement_timeout))
+                           postgres=postgres)
     except ValueError as exc:
         print(f"chat_server: {exc}", file=sys.stderr)
         return 2
@@ -165,19 +169,36 @@ async def serve(settings: Settings) -> int:
         print(f"chat_server: cannot open the history database {redacted(settings.db)!r}: {exc}",
               file=sys.stderr)
         return 2
+    # Accounts live in the same database; on PostgreSQL they share the history's pool.
+    account_store = open_accounts(settings.db, postgres=postgres,
+                                  pool=getattr(store, "pool", None),
+                                  revocation_poll_s=settings.revocation_poll)
+    try:
+        await account_store.start()
+    except StoreError as exc:
+        print(f"chat_server: cannot open the accounts in {redacted(settings.db)!r}: {exc}",
+              file=sys.stderr)
+        await store.close()
+        return 2
+    accounts = AccountService(account_store, settings.account_policy)
+
+    async def close_stores() -> None:
+        await account_store.close()
+        await store.close()
+
     try:
         broker, roster = open_cluster(settings)
     except ValueError as exc:
         print(f"chat_server: --broker: {exc}", file=sys.stderr)
-        await store.close()
+        await close_stores()
         return 2
-    app = make_app(settings, store, broker, roster)
+    app = make_app(settings, store, broker, roster, accounts)
     try:
         await app.hub.start()
     except (BrokerError, RosterError) as exc:
         print(f"chat_server: cannot start the broker {redacted(settings.broker)!r}: {exc}",
               file=sys.stderr)
-        await store.close()
+        await close_stores()
         return 2
     settle_heap()
     server = chat_http_server(app, settings)
@@ -187,7 +208,7 @@ async def serve(settings: Settings) -> int:
         print(f"chat_server: cannot listen on {settings.address}:{settings.port}: "
               f"{exc.strerror}", file=sys.stderr)
         await app.hub.close()
-        await store.close()
+        await close_stores()
         return 2
     lag = LoopLagMonitor(app.metrics)
     lag.start()
@@ -208,7 +229,7 @@ async def serve(settings: Settings) -> int:
         log.warning("%d connections did not close in time", len(app.hub.clients))
     await server.close_all_connections()
     await app.hub.close()
-    await store.close()
+    await close_stores()
     return 0
 
 
