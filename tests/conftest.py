@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import pytest
 from tornado.ioloop import IOLoop
 
+from chat.accounts import AccountService, open_accounts
 from chat.config import Settings
 from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
@@ -43,10 +44,13 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, io_loop: IOLoop) -> Iterator[ChatApplication]:
-    """The app on an in-memory SQLite history of its own (`--db :memory:`)."""
+    """The app on an in-memory SQLite history and accounts of its own (`--db :memory:`)."""
     store = SQLiteStore(":memory:", settings.history_per_room)
+    accounts = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
     io_loop.run_sync(store.start)
-    yield make_app(settings, store)
+    io_loop.run_sync(accounts.start)
+    yield make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
+    io_loop.run_sync(accounts.close)
     io_loop.run_sync(store.close)
 
 
