@@ -196,8 +196,10 @@ async def test_the_old_redis_history_is_served_the_same_from_postgresql(
     assert dump(str(sqlite_copy)) == copied
 
     port = free_port()
+    # --avatars=gravatar: the old code stored Gravatar URLs, and only then are they served as
+    # stored (the default, initials, shows history with initials instead).
     new = spawn(f"--port={port}", f"--db={postgres_url}", "--broker=memory://",
-                "--rate-limit=0", ready_port=port)
+                "--rate-limit=0", "--avatars=gravatar", ready_port=port)
     ann, bob = await ws(port), await ws(port)
     await ann.send({"type": "join", "username": "Ann", "room": "lobby", "since": 30})
     resumed = await ann.recv_type("history")
