@@ -187,3 +187,26 @@ async def test_me_needs_a_session(api: Api) -> None:
     assert stale.cookie().value == ""  # a stale cookie is cleared
     basic = await api.call("GET", "/api/v1/me", Authorization="Basic eDp5")
     assert basic.status == 401
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_longest_password_fits_the_body_limit(api: Api) -> None:
+    """A password of 1,024 characters (the most allowed) registers and signs in."""
+    password = "Longest-" + "x" * 1016
+    assert (await api.register("lena", password)).status == 201
+    assert (await api.login("lena", password)).status == 200
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_disabled_account_can_neither_sign_in_nor_use_its_session(
+        api: Api, app: object) -> None:
+    """Disabling an account: its token gets 401; signing in, 403 only with the right password."""
+    accounts = app.accounts  # type: ignore[attr-defined]
+    await api.register("admin")  # the first account is the admin; another stays one
+    token = await api.signed_up("mike")
+    await accounts.set_disabled(await accounts.find("mike"), True)
+    assert (await api.call("GET", "/api/v1/me", token=token)).status == 401
+    right = await api.login("mike")
+    assert (right.status, right.body["code"]) == (403, "account_disabled")
+    wrong = await api.login("mike", "not the passphrase")
+    assert (wrong.status, wrong.body["code"]) == (401, "invalid_login")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from chat.accounts.model import AccountError
 from handlers.api.base import ApiError, ApiHandler, account_json, session_json
+
+log = logging.getLogger("chat.api")
 
 
 class AccountsHandler(ApiHandler):
@@ -22,6 +26,7 @@ class AccountsHandler(ApiHandler):
                                                    self.address)
         except AccountError as exc:
             raise ApiError.of(exc) from None
+        log.info("account %d (%r) registered from %s", account.id, account.name, self.address)
         self.set_header("Location", "/api/v1/me")
         self.send_json({"account": account_json(account, self.chat_settings.avatars, own=True)},
                        201)
