@@ -23,7 +23,9 @@ log = logging.getLogger("chat.http")
 # and a large one is refused (400) from its Content-Length, before it is read. A route that
 # takes uploads must stream its body (@stream_request_body) and set its own limit with
 # request.connection.set_max_body_size().
-MAX_BODY_BYTES = 4 * 1024
+# 16 KiB: the largest request a route takes is a sign-in or registration with the longest
+# password (1,024 characters), which JSON-escaped as surrogate pairs (12 bytes each) is 12 KiB.
+MAX_BODY_BYTES = 16 * 1024
 # accept() failing for want of a descriptor or memory leaves the listening socket readable:
 # retried at once it spins the loop. Accepts pause this long instead (short, so the server
 # serves again soon after descriptors are freed).

@@ -7,7 +7,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from handlers.httpserver import ChatHTTPServer
+from handlers.httpserver import MAX_BODY_BYTES, ChatHTTPServer
 from tests.apiclient import STRONG_PASSWORD, Api
 
 
@@ -148,8 +148,9 @@ async def test_a_post_must_say_it_is_json(api: Api) -> None:
 async def test_a_body_past_the_server_limit_is_refused(api: Api) -> None:
     """A body larger than the HTTP server's cap (handlers/httpserver.py) is refused with 400."""
     answer = await api.call("POST", "/api/v1/accounts",
-                            {"username": "judy", "password": "p" * 8000})
+                            {"username": "judy", "password": "p" * (MAX_BODY_BYTES + 1)})
     assert answer.status == 400
+    assert answer.body is None  # the HTTP server's bare refusal: the API never saw it
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -191,10 +192,14 @@ async def test_me_needs_a_session(api: Api) -> None:
 
 @pytest.mark.gen_test(timeout=30)
 async def test_the_longest_password_fits_the_body_limit(api: Api) -> None:
-    """A password of 1,024 characters (the most allowed) registers and signs in."""
+    """A password of 1,024 characters (the most allowed) registers and signs in, also one of
+    characters outside the BMP that JSON escapes as surrogate pairs (12 bytes each)."""
     password = "Longest-" + "x" * 1016
     assert (await api.register("lena", password)).status == 201
     assert (await api.login("lena", password)).status == 200
+    wide = "\U0001d4c1" * 1024
+    assert (await api.register("lina", wide)).status == 201
+    assert (await api.login("lina", wide)).status == 200
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from handlers.httpserver import ChatHTTPServer
+from handlers.httpserver import MAX_BODY_BYTES, ChatHTTPServer
 from tests.helpers import Connect
 from tests.serverproc import ROOT, Spawn, child_env, free_port, healthz
 
@@ -129,11 +129,12 @@ async def test_a_large_body_is_refused_before_it_is_read(
 
 @pytest.mark.gen_test(timeout=20)
 async def test_a_large_chunked_body_is_refused(http_server: ChatHTTPServer, http_port: int) -> None:
-    """A chunked body past a few KiB gets 400 and a close, before the rest is read."""
+    """A chunked body past the limit gets 400 and a close, before the rest is read."""
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
     writer.write(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
     chunk = b"x" * 1024
-    writer.write(b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(16)))
+    writer.write(b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk)
+                          for _ in range(2 * MAX_BODY_BYTES // len(chunk))))
     answer = await asyncio.wait_for(reader.read(), GENEROUS_S)
     assert answer.startswith(b"HTTP/1.1 400"), answer
     writer.close()
