@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +16,10 @@ from chat.rooms.room import Room
 from chat.store.base import HistoryStore, StoreError
 
 log = logging.getLogger("chat.replay")
+
+# What a history read gives: the messages, whether that is all that was missed, whether older
+# ones exist.
+Missed = tuple[list[StoredMessage], bool, bool]
 
 
 # Room in a history frame's budget for all but its messages: type, room or with (up to
@@ -36,6 +41,29 @@ class Replay:
         self.avatars = avatars
         self.on_join = on_join  # messages a join replays at most
         self.max_bytes = max_bytes  # bytes of history one reply holds at most
+        # Reads under way, by room, `since` and the room's version when each started.
+        self._reads: dict[tuple[str, int | None, int], asyncio.Future[Missed]] = {}
+
+    def _shared(self, room: Room, since: int | None) -> Awaitable[Missed]:
+        """missed() for a client held in `room`, sharing a read already under way.
+
+        A reconnect storm (a deploy, a network blip) sends thousands of joins of one room at
+        once; each reading the store alone queues them on its few connections for seconds. A
+        read started before this client was held has all it needs as long as nothing was
+        broadcast in the room since the read started (the room's version is the same): what
+        was committed meanwhile is in the read or reaches the client's hold.
+        """
+        key = (room.name, since, room.version)
+        pending = self._reads.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read(room.name, self.missed(room.name, since)))
+            self._reads[key] = pending
+            pending.add_done_callback(lambda done: self._forget(key, done))
+        return asyncio.shield(pending)  # a client that leaves cancels its wait, not the read
+
+    def _forget(self, key: tuple[str, int | None, int], done: asyncio.Future[Missed]) -> None:
+        if self._reads.get(key) is done:
+            del self._reads[key]
 
     async def missed(self, conversation: str, since: int | None) -> tuple[
             list[StoredMessage], bool, bool]:
@@ -74,7 +102,7 @@ class Replay:
     async def catch_up(self, client: Client, room: Room, since: int | None) -> None:
         """Send a member a room's missed history, then make it a live reader: no gap, no repeat."""
         room.hold(client)
-        missed, recovered, more = await self._read(room.name, self.missed(room.name, since))
+        missed, recovered, more = await self._shared(room, since)
         held = room.unhold(client)
         if held is None or client.closed or room.name not in client.rooms:
             return  # left or closed while the store was read
@@ -88,7 +116,7 @@ class Replay:
     async def watch(self, client: Client, room: Room) -> None:
         """Show a connection that is no member the room's latest messages, then live ones."""
         room.hold(client)
-        missed, _, _ = await self._read(room.name, self.missed(room.name, None))
+        missed, _, _ = await self._shared(room, None)
         held = room.unhold(client)
         if held is None or client.closed:
             return  # joined elsewhere or closed while the store was read

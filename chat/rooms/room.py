@@ -51,7 +51,7 @@ class Room:
     """A room's audiences, kept as ready-made sets so that fan-out is one loop."""
 
     __slots__ = ("entered", "filling", "fresh", "held", "joining", "last_id", "listeners",
-                 "name", "readers", "settling", "subscribed", "users", "watchers")
+                 "name", "readers", "settling", "subscribed", "users", "version", "watchers")
 
     def __init__(self, name: str, subscribed: asyncio.Future[None]) -> None:
         self.name = name
@@ -67,6 +67,9 @@ class Room:
         # (broadcasts come in id order).
         self.settling: dict[Client, int] = {}
         self.last_id = 0  # the last message broadcast here (0: none yet)
+        # Counts broadcasts and resets: a history read started at one version holds all a
+        # reader needs as long as the version is still the same when the reader is held.
+        self.version = 0
         # Live messages held while the ones before them are read from the store (a gap).
         self.filling: list[StoredMessage] | None = None
         self.entered: set[str] = set()  # user keys this node counts in the room in the roster
@@ -193,6 +196,7 @@ class Room:
     def broadcast(self, stored: StoredMessage) -> int:
         """Send a message to the readers (and to those settling, past their floor); how many."""
         self.last_id = stored.id
+        self.version += 1
         frame = Frame.of(events.message(stored))
         readers = self.readers
         for client in readers:
@@ -229,6 +233,7 @@ class Room:
     def reset_history(self) -> None:
         """The store's ids went back (Redis lost its data): count from 0 again."""
         self.last_id = 0
+        self.version += 1
         for client in list(self.settling):
             del self.settling[client]
             self.readers.add(client)
