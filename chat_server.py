@@ -22,7 +22,7 @@ from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
 from chat.node.hub import Hub
 from chat.node.metrics import Metrics
-from chat.options import define_options, from_options
+from chat.options import define_options, from_options, parse_bool
 from chat.protocol.text import expand_shortcodes
 from chat.roster.base import Roster, RosterError
 from chat.store import HistoryStore, PostgresOptions, StoreError, open_store
@@ -277,8 +277,13 @@ def parse_command_line(parser: tornado.options.OptionParser, argv: list[str]) ->
     words = join_option_values(argv, parser)
     given: set[str] = set()
     for word in words[1:]:
-        name = word.split("=")[0]
+        name, has_value, value = word.partition("=")
+        if not name.startswith("-"):  # tornado.options would stop there and ignore the rest
+            raise ConfigError(f"{word!r} is not an option (a value goes after `=` or a space, "
+                              "and on/off after `=`: --xheaders=off)")
         try:
+            if has_value and option_type(parser, name.lstrip("-").replace("_", "-")) is bool:
+                word = f"{name}={'true' if parse_bool(value) else 'false'}"
             parser.parse_command_line([words[0], word], final=False)
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None

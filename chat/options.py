@@ -16,14 +16,27 @@ def _env_name(name: str) -> str:
     return "CHAT_" + name.upper()
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(raw: str) -> bool:
+    """on/off, true/false, yes/no, 1/0 (any case); ValueError for anything else.
+
+    tornado.options reads every word but false, 0 and f as true: `--xheaders=off` would turn
+    it on.
+    """
+    if raw.lower() in TRUE_WORDS:
+        return True
+    if raw.lower() in FALSE_WORDS:
+        return False
+    raise ValueError(f"{raw!r} is not on or off (nor true/false, yes/no, 1/0)")
+
+
 def _convert(name: str, kind: type, raw: str) -> Any:
     try:
         if kind is bool:
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
+            return parse_bool(raw)
         if kind is list:
             return [item.strip() for item in raw.split(",") if item.strip()]
         return kind(raw)

@@ -13,9 +13,12 @@ import time
 from dataclasses import fields
 
 import pytest
+import tornado.options
 from tornado.httpclient import AsyncHTTPClient
 
 from chat.config import Settings
+from chat.options import define_options, from_options
+from chat_server import parse_command_line
 from tests.helpers import RawClient
 from tests.serverproc import (
     EXIT_TIMEOUT_S,
@@ -156,7 +159,21 @@ def test_option_values_follow_a_space_or_an_equals_sign(spawn: Spawn, form: str)
     assert_clean(child.stderr)
 
 
+@pytest.mark.parametrize(("value", "on"), [("off", False), ("no", False), ("false", False),
+                                           ("0", False), ("on", True), ("YES", True)])
+def test_a_boolean_option_reads_on_and_off(value: str, on: bool) -> None:
+    """`--xheaders=off` turns it off (tornado.options alone reads any word but false as on)."""
+    parser = tornado.options.OptionParser()
+    define_options(parser, environ={})
+    parse_command_line(parser, ["chat_server.py", f"--xheaders={value}", f"--compression={value}"])
+    settings = from_options(parser)
+    assert (settings.xheaders, settings.compression) == (on, on)
+
+
 BAD_VALUES = [  # (command-line words and CHAT_ variables, what the error line must name)
+    ("--xheaders=maybe", ["--xheaders", "maybe", "on or off"]),
+    ("--compression off", ["'off'", "is not an option"]),
+    ("CHAT_XHEADERS=maybe", ["CHAT_XHEADERS", "maybe"]),
     ("--rate-limit=-1", ["--rate-limit", "-1"]),
     ("--rate-limit -1", ["--rate-limit", "-1"]),
     ("CHAT_MAX_MESSAGE_BYTES=abc", ["CHAT_MAX_MESSAGE_BYTES", "abc"]),
