@@ -95,7 +95,8 @@ class Directory(dict[str, User]):
         if user is None:
             return await self._claim_new(client, username, email, token, request, account)
         if not token_matches(token, user.token):
-            raise self._taken(username, request)
+            raise self._taken(username, request) if user.guest else self._registered(
+                username, request)
         user.clients.add(client)
         client.user = user
         return user
@@ -107,10 +108,7 @@ class Directory(dict[str, User]):
         waiting = self._claiming[key] = asyncio.get_running_loop().create_future()
         try:
             if account is None and await self.registered(key) is not None:
-                raise ProtocolError(
-                    "name_registered", f"{username!r} (or a name that looks like it) belongs "
-                    "to an account: sign in as it, or choose another name", request=request,
-                    field="username")
+                raise self._registered(username, request)
             if client.closed:
                 raise Gone
             avatar = avatar_for(self.avatars, email if account is None else account.email,
@@ -136,6 +134,13 @@ class Directory(dict[str, User]):
             del self._claiming[key]
             waiting.set_result(None)
         return user
+
+    @staticmethod
+    def _registered(username: str, request: str | None) -> ProtocolError:
+        return ProtocolError(
+            "name_registered", f"{username!r} (or a name that looks like it) belongs to an "
+            "account: sign in as it, or choose another name", request=request,
+            field="username")
 
     @staticmethod
     def _taken(username: str, request: str | None) -> ProtocolError:
