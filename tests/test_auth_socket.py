@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from chat.protocol.frame import Frame
 from chat.record import dm_key
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, Connect
@@ -207,3 +208,43 @@ async def test_revocation_closes_the_session_s_sockets_and_disabling_all(
     await tab2.nothing(0.5)
     await app.accounts.set_disabled(account, True)
     assert await tab2.closed() == REVOKED
+
+
+class ClosedPeer:
+    """A peer that records how it was closed."""
+
+    def __init__(self) -> None:
+        self.closes: list[tuple[int, str]] = []
+
+    def send(self, frame: Frame) -> None:
+        pass
+
+    def reply(self, frame: Frame) -> None:
+        pass
+
+    def close(self, code: int, reason: str) -> None:
+        self.closes.append((code, reason))
+
+
+@pytest.mark.settings(revocation_poll=0.05)
+@pytest.mark.gen_test(timeout=30)
+async def test_a_revocation_heard_while_the_upgrade_was_checked_still_closes_it(
+    app: ChatApplication,
+) -> None:
+    """A session ended after the upgrade's check passed, before the socket opened: closed too."""
+    assert app.accounts is not None
+    token = await signed_up(app, "alice")
+    await app.hub.start()
+    auth = await app.hub.authenticate(token)
+    assert auth is not None
+    await app.accounts.logout(token)
+    for _ in range(100):  # until the hub has heard it
+        if app.hub._revocations:
+            break
+        await asyncio.sleep(0.02)
+    peer = ClosedPeer()
+    client, ready = app.hub.connect(peer, "127.0.0.1", auth)
+    await ready
+    await asyncio.sleep(0.05)
+    app.hub.disconnect(client)
+    assert peer.closes == [(REVOKED, "signed out: this session ended")]

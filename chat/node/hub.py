@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import assert_never
@@ -53,6 +54,10 @@ log = logging.getLogger("chat.hub")
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_REVOKED = 4003  # the session ended or the account was disabled (docs/protocol.md)
+# How long revocations are remembered for upgrades whose check was under way (s): a session
+# check is one indexed read, far shorter; a revocation older than this was in the database
+# before any check still running began.
+RECENT_REVOCATIONS_S = 60.0
 
 
 class Hub:
@@ -83,6 +88,9 @@ class Hub:
         self.accounts = accounts
         # Connections signed in, by account id: what a revocation closes.
         self.signed_in: dict[int, set[Client]] = {}
+        # Revocations heard lately, with when: one heard while an upgrade's check was under
+        # way closes that socket too once it is registered.
+        self._revocations: deque[tuple[float, Revocation]] = deque()
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
@@ -156,17 +164,25 @@ class Hub:
 
     def _revoked(self, revocation: Revocation) -> None:
         """Close the sockets of an ended session, or all of a disabled account's."""
+        now = monotonic()
+        self._revocations.append((now, revocation))
+        while self._revocations[0][0] < now - RECENT_REVOCATIONS_S:
+            self._revocations.popleft()
         for client in list(self.signed_in.get(revocation.account_id, ())):
-            auth = client.auth
-            if auth is None:
-                continue
-            if revocation.session_id is None:
-                reason = "signed out: the account was disabled or its sessions ended"
-            elif revocation.session_id == auth.session_id:
-                reason = "signed out: this session ended"
-            else:
-                continue
-            client.peer.close(CLOSE_REVOKED, reason)
+            self._close_if_revoked(client, revocation)
+
+    @staticmethod
+    def _close_if_revoked(client: Client, revocation: Revocation) -> None:
+        auth = client.auth
+        if auth is None or auth.account.id != revocation.account_id:
+            return
+        if revocation.session_id is None:
+            reason = "signed out: the account was disabled or its sessions ended"
+        elif revocation.session_id == auth.session_id:
+            reason = "signed out: this session ended"
+        else:
+            return
+        client.peer.close(CLOSE_REVOKED, reason)
 
     def status(self) -> Status:
         """The node's counts and health, now (for /healthz and /metrics)."""
@@ -190,17 +206,22 @@ class Hub:
         ended, or its account disabled. StoreError if the accounts cannot be read."""
         if self.accounts is None:
             return None
+        checked = monotonic()
         found = await self.accounts.session_for(token)
-        return None if found is None else Auth(found[0].id, found[1])
+        return None if found is None else Auth(found[0].id, found[1], checked)
 
     def connect(self, peer: Peer, address: str,
                 auth: Auth | None = None) -> tuple[Client, Awaitable[None]]:
         """Register a connection; await the second value before reading its frames."""
         bucket = TokenBucket(self.settings.rate_limit, self.settings.rate_burst, monotonic())
         client = Client(peer, address, bucket, auth)
+        self.clients.add(client)
         if auth is not None:
             self.signed_in.setdefault(auth.account.id, set()).add(client)
-        self.clients.add(client)
+            for heard, revocation in self._revocations:
+                if heard >= auth.checked:  # while the session was checked: may have missed it
+                    asyncio.get_running_loop().call_soon(
+                        self._close_if_revoked, client, revocation)
         self.connections.add(address)
         return client, self._watch_general(client)
 

@@ -83,6 +83,7 @@ class Auth(NamedTuple):
 
     session_id: str
     account: Account
+    checked: float  # monotonic time the check began: a revocation heard after it still counts
 
 
 class User:
