@@ -93,9 +93,18 @@ async def test_two_connections_of_one_account_are_one_user(
     bob = await connect()
     bob_welcome = await bob.join("bob")
     assert bob_welcome["guest"] is True
+    assert (await first.recv_type("join"))["guest"] is True  # bob is a guest
     await bob.send({"type": "dm", "to": "ALICE", "text": "hi both"})
     for tab in (first, second):
-        assert (await tab.recv_type("dm"))["message"] == "hi both"
+        dm = await tab.recv_type("dm")
+        assert (dm["message"], dm.get("guest")) == ("hi both", True), dm
+    await first.send({"type": "message", "text": "from the account"})
+    said = await bob.recv_type("message")
+    assert said["message"] == "from the account" and "guest" not in said
+    assert "guest" not in await first.recv_type("message")  # its own copy
+    await bob.send({"type": "message", "text": "from the guest"})
+    said = await first.recv_type("message")
+    assert (said["message"], said["guest"]) == ("from the guest", True)
 
 
 @pytest.mark.gen_test(timeout=30)

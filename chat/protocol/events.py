@@ -22,6 +22,8 @@ def message(stored: StoredMessage) -> dict[str, Any]:
     }
     if stored.cid is not None:
         event["cid"] = stored.cid
+    if stored.guest:
+        event["guest"] = True
     return event
 
 
@@ -38,6 +40,8 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
     }
     if stored.cid is not None:
         event["cid"] = stored.cid
+    if stored.guest:
+        event["guest"] = True
     return event
 
 
@@ -74,10 +78,14 @@ def members(room: str, users: list[dict[str, str]], count: int, more: bool,
     return event
 
 
-def joined(room: str, username: str, avatar: str, count: int) -> dict[str, Any]:
-    """A user joined; `count`: the room's members after that."""
-    return {"type": "join", "room": room, "username": username, "avatar": avatar,
-            "count": count}
+def joined(room: str, username: str, avatar: str, count: int,
+           guest: bool = False) -> dict[str, Any]:
+    """A user joined; `count`: the room's members after that; `guest` only for a guest."""
+    event: dict[str, Any] = {"type": "join", "room": room, "username": username,
+                             "avatar": avatar, "count": count}
+    if guest:
+        event["guest"] = True
+    return event
 
 
 def left(room: str, username: str, count: int | None = None) -> dict[str, Any]:
