@@ -26,6 +26,7 @@ from chat.node.recovery import Recovery
 from chat.node.status import Stats, Status
 from chat.people.connections import Auth, Client, Peer, User, user_of
 from chat.people.directory import Directory, Gone
+from chat.people.embedding import Verifier, looks_like_jwt, remaining
 from chat.protocol import events
 from chat.protocol.parse import (
     DEFAULT_ROOM,
@@ -39,6 +40,7 @@ from chat.protocol.parse import (
     Post,
     ProtocolError,
     Typing,
+    check_username,
     parse,
     peek,
 )
@@ -86,6 +88,7 @@ class Hub:
         self.settings = settings
         self.store = store
         self.accounts = accounts
+        self.jwt = Verifier.from_setting(settings.jwt_key) if settings.jwt_key else None
         # Connections signed in, by account id: what a revocation closes.
         self.signed_in: dict[int, set[Client]] = {}
         # Revocations heard lately, with when: one heard while an upgrade's check was under
@@ -172,9 +175,15 @@ class Hub:
             self._close_if_revoked(client, revocation)
 
     @staticmethod
+    def _expired(client: Client) -> None:
+        """A connection token (--jwt-key) expired: the application must hand a new one."""
+        if not client.closed:
+            client.peer.close(CLOSE_REVOKED, "signed out: the connection token expired")
+
+    @staticmethod
     def _close_if_revoked(client: Client, revocation: Revocation) -> None:
         auth = client.auth
-        if auth is None or auth.account.id != revocation.account_id:
+        if auth is None or auth.account is None or auth.account.id != revocation.account_id:
             return
         if revocation.session_id is None:
             reason = "signed out: the account was disabled or its sessions ended"
@@ -204,9 +213,18 @@ class Hub:
     async def authenticate(self, token: str) -> Auth | None:
         """The session a token opens (for a WebSocket upgrade), or None: unknown, expired,
         ended, or its account disabled. StoreError if the accounts cannot be read."""
+        checked = monotonic()
+        if self.jwt is not None and looks_like_jwt(token):
+            embedded = self.jwt.check(token)
+            if embedded is None:
+                return None
+            try:
+                check_username(embedded.name)
+            except ProtocolError:
+                return None  # the application vouches for a name this chat does not allow
+            return Auth("", None, checked, embedded)
         if self.accounts is None:
             return None
-        checked = monotonic()
         found = await self.accounts.session_for(token)
         return None if found is None else Auth(found[0].id, found[1], checked)
 
@@ -216,7 +234,9 @@ class Hub:
         bucket = TokenBucket(self.settings.rate_limit, self.settings.rate_burst, monotonic())
         client = Client(peer, address, bucket, auth)
         self.clients.add(client)
-        if auth is not None:
+        if auth is not None and auth.embedded is not None:
+            asyncio.get_running_loop().call_later(remaining(auth.embedded), self._expired, client)
+        if auth is not None and auth.account is not None:
             self.signed_in.setdefault(auth.account.id, set()).add(client)
             for heard, revocation in self._revocations:
                 if heard >= auth.checked:  # while the session was checked: may have missed it
@@ -237,12 +257,13 @@ class Hub:
             return
         client.closed = True
         self.clients.discard(client)
-        if client.auth is not None:
-            mine = self.signed_in.get(client.auth.account.id)
+        account = client.auth.account if client.auth is not None else None
+        if account is not None:
+            mine = self.signed_in.get(account.id)
             if mine is not None:
                 mine.discard(client)
                 if not mine:
-                    del self.signed_in[client.auth.account.id]
+                    del self.signed_in[account.id]
         self.connections.remove(client.address)
         self.pages.forget(client)
         general = self.rooms.get(DEFAULT_ROOM)

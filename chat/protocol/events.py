@@ -47,17 +47,20 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
 
 def welcome(
     username: str, avatar: str, token: str, rooms: AbstractSet[str], text_chars: int,
-    account: dict[str, Any] | None = None,
+    account: dict[str, Any] | None = None, embedded: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Who the joiner is: a guest (`guest`, and the `token` that proves its name), or a
-    signed-in `account` ({id, username, role}; its session proves the name: no token)."""
+    """Who the joiner is: a guest (`guest`, and the `token` that proves its name), a signed-in
+    `account` ({id, username, role}), or a user an application vouches for (`embedded`:
+    {sub}); the last two need no token (their session or signed token proves the name)."""
     # `limits` lets a page check a message before sending it, against this server's own limit.
     event: dict[str, Any] = {"type": "welcome", "username": username, "avatar": avatar}
-    if account is None:
+    if account is not None:
+        event["account"] = account
+    elif embedded is not None:
+        event["embedded"] = embedded
+    else:
         event["token"] = token
         event["guest"] = True
-    else:
-        event["account"] = account
     event["rooms"] = sorted(rooms)
     event["limits"] = {"text_chars": text_chars}
     return event
