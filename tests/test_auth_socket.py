@@ -248,7 +248,7 @@ async def test_a_revocation_heard_while_the_upgrade_was_checked_still_closes_it(
     assert auth is not None
     await app.accounts.logout(token)
     for _ in range(100):  # until the hub has heard it
-        if app.hub._revocations:
+        if app.hub.signins.revocations:
             break
         await asyncio.sleep(0.02)
     peer = ClosedPeer()
