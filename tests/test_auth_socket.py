@@ -90,6 +90,9 @@ async def test_two_connections_of_one_account_are_one_user(
     await second.recv_type("welcome")
     presence = await second.recv_type("presence")
     assert presence["count"] == 1 and "guest" not in presence["users"][0]
+    mallory = await connect()  # the roster's token of an account is never taken from a client
+    assert (await error_of(mallory, {"type": "join", "username": "alice",
+                                     "token": "account:1"}))["code"] == "username_taken"
     bob = await connect()
     bob_welcome = await bob.join("bob")
     assert bob_welcome["guest"] is True
