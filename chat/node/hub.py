@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import assert_never
 
+from chat.accounts.service import AccountService
 from chat.broker.base import Broker
 from chat.broker.memory import MemoryBroker
 from chat.config import Settings
@@ -20,8 +21,9 @@ from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
 from chat.node.faults import Faults
 from chat.node.recovery import Recovery
+from chat.node.signins import SignIns
 from chat.node.status import Stats, Status
-from chat.people.connections import Client, Peer, User, user_of
+from chat.people.connections import Auth, Client, Peer, User, user_of
 from chat.people.directory import Directory, Gone
 from chat.protocol import events
 from chat.protocol.parse import (
@@ -73,21 +75,24 @@ class Hub:
         roster: Roster | None = None,
         *,
         observe_store_latency: Callable[[float], None] | None = None,
+        accounts: AccountService | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.signins = SignIns(accounts, settings.jwt_key)
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
         self.users = Directory(  # names online on this node
             roster if roster is not None else LocalRoster(self._deliver),
-            self._subscribe_user, self._unsubscribe_user, settings.avatars)
+            self._subscribe_user, self._unsubscribe_user, settings.avatars,
+            self.signins.registered, settings.guests)
         self.roster = self.users.roster
         self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
         self.replay = Replay(store, settings.history_on_join, settings.history_bytes,
                              settings.avatars)
-        self.pages = Pages(settings, self.replay, self.stats)
+        self.pages = Pages(settings, self.replay, self.stats, self.users)
         self.fanout = Fanout(self.rooms, self.users, self.stats, store,
                              notice_interval=settings.notice_interval)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
@@ -117,6 +122,7 @@ class Hub:
         await self.broker.start(self._deliver, self.recovery.broker_back)
         await self.roster.start(self.recovery.roster_lost)
         await self.rooms.open(DEFAULT_ROOM).subscribed  # every connection reads it before joining
+        await self.signins.start()  # each node follows the revocations itself
 
     async def close(self) -> None:
         """Leave the cluster (this node's users leave their rooms) and stop the broker."""
@@ -127,10 +133,10 @@ class Hub:
         self.fanout.deliver(channel, payload)
 
     def _subscribe_user(self, user: User) -> asyncio.Future[None]:
-        return self.subscriptions.add(channels.user(user.key))
+        return self.subscriptions.add(channels.user(user.party))
 
     def _unsubscribe_user(self, user: User) -> None:
-        self.subscriptions.remove(channels.user(user.key))
+        self.subscriptions.remove(channels.user(user.party))
 
     def status(self) -> Status:
         """The node's counts and health, now (for /healthz and /metrics)."""
@@ -149,11 +155,17 @@ class Hub:
         """(HTTP status, reason) if a new connection from `address` must be refused."""
         return self.connections.refusal(address)
 
-    def connect(self, peer: Peer, address: str) -> tuple[Client, Awaitable[None]]:
+    async def authenticate(self, token: str) -> Auth | None:
+        """Whom an upgrade's token signs in, or None (chat/node/signins.py)."""
+        return await self.signins.authenticate(token)
+
+    def connect(self, peer: Peer, address: str,
+                auth: Auth | None = None) -> tuple[Client, Awaitable[None]]:
         """Register a connection; await the second value before reading its frames."""
         bucket = TokenBucket(self.settings.rate_limit, self.settings.rate_burst, monotonic())
-        client = Client(peer, address, bucket)
+        client = Client(peer, address, bucket, auth)
         self.clients.add(client)
+        self.signins.add(client)
         self.connections.add(address)
         return client, self._watch_general(client)
 
@@ -169,6 +181,7 @@ class Hub:
             return
         client.closed = True
         self.clients.discard(client)
+        self.signins.remove(client)
         self.connections.remove(client.address)
         self.pages.forget(client)
         general = self.rooms.get(DEFAULT_ROOM)
@@ -298,4 +311,4 @@ class Hub:
         if cmd.peer is None:
             assert cmd.room is not None
             room = self.rooms.of(client, cmd.room, "history").name
-        client.reply(await self.pages.page(client, user.name, room, cmd))
+        client.reply(await self.pages.page(client, user.party, room, cmd))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from chat.accounts.model import Account
 from chat.limits import TokenBucket
+from chat.people.embedding import Embedded
 from chat.people.names import name_key
 from chat.protocol.frame import Frame
 from chat.protocol.parse import ProtocolError
@@ -31,11 +33,14 @@ _NO_ROOMS: frozenset[str] = frozenset()
 class Client:
     """One WebSocket connection."""
 
-    __slots__ = ("address", "bucket", "closed", "dialect", "peer", "rooms", "strikes",
+    __slots__ = ("address", "auth", "bucket", "closed", "dialect", "peer", "rooms", "strikes",
                  "typing_at", "user")
 
-    def __init__(self, peer: Peer, address: str, bucket: TokenBucket) -> None:
+    def __init__(self, peer: Peer, address: str, bucket: TokenBucket,
+                 auth: Auth | None = None) -> None:
         self.peer = peer
+        # The session the upgrade was authenticated with; None for a guest.
+        self.auth = auth
         self.address = address
         self.bucket = bucket
         self.strikes = 0  # frames refused in a row by the rate limit
@@ -74,16 +79,35 @@ class Client:
         return self.dialect.typed
 
 
+class Auth(NamedTuple):
+    """Who a connection signed in as: its session and its account (chat/accounts/model.py),
+    or the user another application vouches for (`embedded`, --jwt-key; no session)."""
+
+    session_id: str
+    account: Account | None
+    checked: float  # monotonic time the check began: a revocation heard after it still counts
+    embedded: Embedded | None = None
+
+
 class User:
-    """A name that is online, with all its connections."""
+    """A name that is online, with all its connections.
 
-    __slots__ = ("avatar", "clients", "key", "name", "token")
+    `party`: its id in direct conversations (an account's `a:<id>`, a guest's `g:<id>`,
+    people/identity.py) and the name of its broker channel; `account`: None for a guest.
+    """
 
-    def __init__(self, name: str, avatar: str, token: str) -> None:
+    __slots__ = ("account", "avatar", "clients", "guest", "key", "name", "party", "token")
+
+    def __init__(self, name: str, avatar: str, token: str, party: str,
+                 account: Account | None = None, guest: bool | None = None) -> None:
         self.name = name
         self.key = name_key(name)
         self.avatar = avatar
         self.token = token
+        self.party = party
+        self.account = account
+        # Neither an account nor vouched for by an embedding application (--jwt-key).
+        self.guest = account is None if guest is None else guest
         self.clients: set[Client] = set()
 
     def typed_clients(self) -> set[Client]:
