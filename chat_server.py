@@ -90,7 +90,8 @@ def make_app(
     """
     # The Go tutorial's `clients` and `broadcast`, one per app.
     metrics = Metrics()
-    hub = Hub(settings, store, broker, roster, observe_store_latency=metrics.store_latency.observe)
+    hub = Hub(settings, store, broker, roster, observe_store_latency=metrics.store_latency.observe,
+              accounts=accounts)
     flusher = Flusher()
     metrics.report(hub.status, flusher)
     keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)

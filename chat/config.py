@@ -267,6 +267,11 @@ class Settings:
                             "revoked (a disabled account, an ended session); PostgreSQL also "
                             "announces each at once"),
     )
+    guests: bool = field(
+        default=True,
+        metadata=_meta("", "let people chat without an account, under a name no account holds "
+                           "(marked as guests); off: only signed-in accounts may join"),
+    )
 
     def __post_init__(self) -> None:
         errors = [

@@ -19,11 +19,23 @@ class StoredMessage:
     to: str | None = None  # the recipient's name, for direct messages
 
 
+# A direct conversation's key starts with '@' (which no room name has). Since issue 14 its two
+# parties are their ids, never their names: `a:<account id>` for an account, `g:<id>` for a
+# guest's session (people/identity.py). The '\x1e' after '@' cannot begin a username (control
+# characters are refused), so no key written before, `@<name>\x1f<name>` of case-folded names,
+# is ever equal to one written now: those old conversations are no longer anyone's
+# (docs/protocol.md, "Direct messages").
+DM_PREFIX = "@\x1e"
+
+
 def dm_key(a: str, b: str) -> str:
-    """The conversation key of the direct messages between users `a` and `b`."""
-    # The case-folded spellings, not `names.name_key`: the stored conversations keep their keys,
-    # and a look-alike who takes a name once its holder is offline (`аlice` for `alice`) does
-    # not read the holder's conversations. Both parties are spelled as they hold their names.
-    first, second = sorted((a.casefold(), b.casefold()))
-    # '@' and '\x1f' cannot occur in room names, so the key never collides with a room.
-    return f"@{first}\x1f{second}"
+    """The conversation key of the direct messages between the parties with ids `a` and `b`."""
+    first, second = sorted((a, b))
+    return f"{DM_PREFIX}{first}\x1f{second}"
+
+
+def dm_parties(conversation: str) -> list[str]:
+    """The party ids of a `dm_key()`; [] for a room or a direct conversation of old (by names)."""
+    if not conversation.startswith(DM_PREFIX):
+        return []
+    return conversation[len(DM_PREFIX):].split("\x1f")

@@ -13,8 +13,9 @@ from tornado.websocket import WebSocketHandler
 
 from chat.config import Settings
 from chat.node.hub import Hub
-from chat.people.connections import Client
+from chat.people.connections import Auth, Client
 from chat.protocol.frame import Frame
+from chat.store.base import StoreError
 from handlers.keepalive import PING_FRAME, Keepalive
 from handlers.outbox import Flusher, Outbox
 from handlers.tornado_internals import WebSocketParams, drop_response_state
@@ -26,12 +27,22 @@ CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED_DATA = 1003
 _NO_HEADERS = HTTPHeaders()  # shared by every upgraded connection; never written to
 _NO_UI = ObjectDict()
+SESSION_COOKIE = "chat_session"  # the page's session (set by the HTTP API, /api/v1/sessions)
+
+
+def session_token(headers: HTTPHeaders, cookie: str | None) -> str | None:
+    """The session token an upgrade carries: `Authorization: Bearer`, else the cookie."""
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return cookie or None
 
 
 class ChatSocket(WebSocketHandler):
     """One chat connection; the Go tutorial's `clients` map and broadcast loop live in `hub`."""
 
     hub: Hub
+    auth: Auth | None = None  # the upgrade's session, until open() hands it to the client
     client: Client | None = None
     outbox: Outbox | None = None
 
@@ -44,15 +55,36 @@ class ChatSocket(WebSocketHandler):
         self.settings_ = settings
         self.awaiting_pong = False
 
-    def prepare(self) -> None:
+    def prepare(self) -> Awaitable[None] | None:
         # Here rather than in an overridden get(): a coroutine wrapping get() would stay parked,
         # holding memory, for the whole life of every connection.
-        if self.request.headers.get("Upgrade", "").lower() == "websocket":
-            refusal = self.hub.refusal(self.request.remote_ip or "")
-            if refusal is not None:
-                status, reason = refusal
-                self.set_status(status)
-                self.finish(reason)
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            return None
+        refusal = self.hub.refusal(self.request.remote_ip or "")
+        if refusal is not None:
+            status, reason = refusal
+            self.set_status(status)
+            self.finish(reason)
+            return None
+        token = session_token(self.request.headers, self.get_cookie(SESSION_COOKIE))
+        # A coroutine only for an upgrade that carries a session: a guest's costs nothing more.
+        return None if token is None else self._authenticate(token)
+
+    async def _authenticate(self, token: str) -> None:
+        """Refuse the upgrade (401) unless the token opens a live session; else keep its
+        account for open(). The origin is checked after this, by get() (403)."""
+        try:
+            self.auth = await self.hub.authenticate(token)
+        except StoreError as exc:
+            log.warning("could not check a session at an upgrade: %s", exc)
+            self.set_status(503)
+            self.finish("the accounts cannot be read now; try again shortly")
+            return
+        if self.auth is None:
+            self.set_status(401)
+            self.set_header("WWW-Authenticate", 'Bearer error="invalid_token"')
+            self.finish("the session is unknown, expired or ended: sign in again "
+                        "(or connect without it, as a guest)")
 
     def check_origin(self, origin: str) -> bool:
         """The page's own host, or one of --allowed-origins."""
@@ -90,7 +122,8 @@ class ChatSocket(WebSocketHandler):
             self.send = self.outbox.send  # type: ignore[method-assign]
         self._release_upgrade_state()
         self.keepalive.add(self)
-        self.client, ready = self.hub.connect(self, self.request.remote_ip or "")
+        self.client, ready = self.hub.connect(self, self.request.remote_ip or "", self.auth)
+        self.auth = None  # the client holds it
         return ready
 
     def _release_upgrade_state(self) -> None:

@@ -28,7 +28,8 @@ async def test_join_gets_welcome_presence_and_history(connect: Connect) -> None:
     assert "c160f8cc69a4f0bf2b0362752353d060" in welcome["avatar"]  # md5("alice@example.com")
     presence = await alice.recv()
     assert presence == {"type": "presence", "room": "general", "count": 1, "more": False,
-                        "users": [{"username": "alice", "avatar": welcome["avatar"]}]}
+                        "users": [{"username": "alice", "avatar": welcome["avatar"],
+                                       "guest": True}]}
     assert (await alice.recv())["type"] == "history"
 
 

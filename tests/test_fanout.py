@@ -16,10 +16,12 @@ from chat.delivery.fanout import REORDER_WAIT_S, Fanout
 from chat.limits import TokenBucket
 from chat.node.status import Stats
 from chat.people.connections import Client, User
+from chat.people.directory import Directory
 from chat.protocol import events
 from chat.protocol.frame import Frame
-from chat.record import StoredMessage
+from chat.record import StoredMessage, dm_key
 from chat.rooms.room import Room
+from chat.roster.local import LocalRoster
 from chat.store import SQLiteStore
 
 ROOM = "lobby"
@@ -44,13 +46,20 @@ class Recorder:
         return [f["id"] for f in self.frames if f["type"] == "message"]
 
 
+def _subscribed(user: User) -> asyncio.Future[None]:
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
 class Node:
     """One node's fan-out over an in-memory SQLite store, with one room and readers to add."""
 
     def __init__(self) -> None:
         self.store = SQLiteStore(":memory:")
         self.rooms: dict[str, Room] = {}
-        self.users: dict[str, User] = {}
+        self.users = Directory(LocalRoster(lambda channel, payload: None), _subscribed,
+                               lambda user: None)
         self.fanout = Fanout(self.rooms, self.users, Stats(), self.store)
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)
@@ -59,7 +68,8 @@ class Node:
     def reader(self, name: str = "ann") -> Recorder:
         peer = Recorder()
         client = Client(peer, "127.0.0.1", TokenBucket(0, 1, 0))
-        user = self.users.setdefault(name, User(name, "", "token"))
+        user = self.users.setdefault(name, User(name, "", "token", f"g:{name}"))
+        self.users.by_party[user.party] = user
         user.clients.add(client)
         client.user = user
         self.room.readers.add(client)
@@ -272,7 +282,7 @@ async def test_a_direct_message_reaches_its_user_s_connections(node: Node) -> No
     ann, bob = node.reader("ann"), node.reader("bob")
     stored, _ = await node.store.append("@ann\x1fbob", username="bob", avatar="", text="psst",
                                         ts=1, to="ann")
-    node.fanout.deliver(channels.user("ann"), channels.message_payload(stored))
+    node.fanout.deliver(channels.user("g:ann"), channels.message_payload(stored))
     assert [(f["type"], f["message"]) for f in ann.frames] == [("dm", "psst")]
     assert bob.frames == []
 
@@ -316,16 +326,16 @@ async def test_a_committed_dm_never_published_reaches_its_participant_once(node:
     one the broker brought is not read again."""
     ann = node.reader("ann")
     catchup = Catchup(node.fanout, node.users, node.store)
-    conversation = "@ann\x1fbob"
+    conversation = dm_key("g:ann", "g:bob")
     brought, _ = await node.store.append(conversation, username="bob", avatar="", text="seen",
                                          ts=1, to="ann")
-    node.fanout.deliver(channels.user("ann"), channels.message_payload(brought))
+    node.fanout.deliver(channels.user("g:ann"), channels.message_payload(brought))
     orphan, _ = await node.store.append(conversation, username="bob", avatar="", text="lost",
                                         ts=2, to="ann")
     catchup.committed(conversation, brought.id, orphan.id)
     await asyncio.sleep(1.5 * CATCHUP_GRACE_S)
     await quiet(node)
     assert [(f["type"], f["message"]) for f in ann.frames] == [("dm", "seen"), ("dm", "lost")]
-    node.fanout.deliver(channels.user("ann"), channels.message_payload(orphan))
+    node.fanout.deliver(channels.user("g:ann"), channels.message_payload(orphan))
     assert len(ann.frames) == 2
     assert node.fanout.stats.gap_fills == 1

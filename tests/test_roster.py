@@ -13,7 +13,7 @@ import pytest
 
 from chat.broker.redis import RedisBroker
 from chat.delivery import channels
-from chat.roster.base import Claim, MemberPage, Rebuilding, Roster
+from chat.roster.base import Claim, MemberPage, Rebuilding, Roster, token_digest
 from chat.roster.local import LocalRoster
 from chat.roster.redis import RedisRoster
 from tests.test_broker import Inbox, eventually
@@ -173,7 +173,7 @@ async def test_a_name_held_on_one_node_needs_its_token_on_another(redis_server: 
         assert await claim(b, "ann", "wrong") is None
         second = await claim(b, "ann", first.token)
         assert second == Claim("Ann", "Ann.png", first.token)
-        assert await b.elsewhere("ann") == "Ann"
+        assert await b.elsewhere("ann") == ("Ann", token_digest(first.token))
         a.release("ann")  # b still holds it: the name stays taken
         assert await claim(c, "Ann") is None
         b.release("ann")
@@ -270,7 +270,7 @@ async def test_a_name_held_only_by_tutorial_connections_is_not_elsewhere(redis_s
         await a.claim("tut", "Tut", "t.png", None, "fresh", legacy=True)
         await a.claim("ann", "Ann", "a.png", None, "fresh2")
         assert await b.elsewhere("tut") is None
-        assert await b.elsewhere("ann") == "Ann"
+        assert await b.elsewhere("ann") == ("Ann", token_digest("fresh2"))
 
 
 async def lose_everything(chat: Cluster) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from chat.record import dm_parties
 from chat.store import (
     IDEMPOTENCY_WINDOW_MS,
     CidReused,
@@ -147,11 +148,13 @@ async def test_unknown_conversations_and_empty_limits_read_nothing(
             assert await store.after("general", 0, limit) == []
 
 
-def test_dm_key_is_symmetric_case_blind_and_never_a_room_name() -> None:
-    """A DM key is the same from either side and in any case, and cannot be a room name."""
-    assert dm_key("Ann", "bob") == dm_key("BOB", "ann")
-    assert dm_key("ann", "bob") != dm_key("ann", "bo")
-    assert dm_key("ann", "bob").startswith("@")
+def test_dm_key_is_symmetric_by_party_ids_and_never_a_room_name_nor_an_old_key() -> None:
+    """A DM key is the same from either side, cannot be a room name, nor a key of old (names)."""
+    assert dm_key("a:1", "g:x") == dm_key("g:x", "a:1")
+    assert dm_key("a:1", "a:2") != dm_key("a:1", "a:20")
+    assert dm_key("a:1", "a:2").startswith("@")
+    assert dm_parties(dm_key("a:2", "a:1")) == ["a:1", "a:2"]
+    assert dm_parties("@a:1\x1fa:2") == []  # a conversation of old, between names
 
 
 @pytest.mark.gen_test

@@ -19,7 +19,8 @@ from typing import Protocol, runtime_checkable
 
 from chat.delivery.fanout import FILL_MAX, Fanout
 from chat.people.connections import User
-from chat.people.names import name_key
+from chat.people.directory import Directory
+from chat.record import dm_parties
 from chat.store.base import HistoryStore, StoreError
 
 log = logging.getLogger("chat.fanout")
@@ -44,7 +45,7 @@ class Catchup:
     """The commits the store announced, checked CATCHUP_GRACE_S later against what was
     delivered here."""
 
-    def __init__(self, fanout: Fanout, users: dict[str, User], store: HistoryStore) -> None:
+    def __init__(self, fanout: Fanout, users: Directory, store: HistoryStore) -> None:
         self.fanout = fanout
         self.users = users
         self.store = store
@@ -90,9 +91,9 @@ class Catchup:
         self.fanout.fill(room)
 
     def _direct(self, conversation: str, first: int, last: int) -> None:
-        here = [user for part in conversation[1:].split("\x1f")
-                if (user := self.users.get(name_key(part))) is not None
-                and user.name.casefold() == part and user.typed_clients()]
+        here = [user for party in dm_parties(conversation)  # [] for one of old, by names
+                if (user := self.users.by_party.get(party)) is not None
+                and user.typed_clients()]
         if any(not self.fanout.dm_seen(user, conversation, id_)
                for user in here for id_ in range(first, last + 1)):
             self.fanout.stats.gap_fills += 1

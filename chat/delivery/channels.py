@@ -14,7 +14,8 @@ and a compact JSON object, keys in the order listed:
   username, avatar, count; `leave`: type, room, username, count; `typing`: type, room,
   username). The Redis roster's scripts publish joins and leaves.
 
-A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`.
+A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`,
+with `"guest": true` for a guest (no account).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def room(name: str, prefix: str = PREFIX) -> str:
     return f"{prefix}room:{name}"
 
 
-def user(key: str, prefix: str = PREFIX) -> str:
-    """The channel of a user's direct messages (`key`: its `names.name_key`)."""
-    return f"{prefix}user:{key}"
+def user(party: str, prefix: str = PREFIX) -> str:
+    """The channel of a user's direct messages (`party`: its id, people/identity.py)."""
+    return f"{prefix}user:{party}"
 
 
 def scope(url: str) -> str:
@@ -90,9 +91,12 @@ def leave_payload(room: str, username: str, count: int) -> bytes:
     return notice_payload(events.left(room, username, count))
 
 
-def member_record(username: str, avatar: str) -> dict[str, str]:
-    """A room member as the roster keeps it and `presence` lists it."""
-    return {"username": username, "avatar": avatar}
+def member_record(username: str, avatar: str, guest: bool = False) -> dict[str, Any]:
+    """A room member as the roster keeps it and `presence` lists it (`guest` only if one)."""
+    record: dict[str, Any] = {"username": username, "avatar": avatar}
+    if guest:
+        record["guest"] = True
+    return record
 
 
 # The notice payloads above as Lua functions, for the roster's scripts that publish from inside

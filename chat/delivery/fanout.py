@@ -11,6 +11,7 @@ from chat.broker.base import Broker
 from chat.delivery import channels
 from chat.node.status import Stats
 from chat.people.connections import User
+from chat.people.directory import Directory
 from chat.people.names import name_key
 from chat.protocol import events, jsoncodec
 from chat.protocol.frame import Frame
@@ -88,7 +89,7 @@ class Fanout:
     broadcasts them all in order.
     """
 
-    def __init__(self, rooms: dict[str, Room], users: dict[str, User], stats: Stats,
+    def __init__(self, rooms: dict[str, Room], users: Directory, stats: Stats,
                  store: HistoryStore, *, notice_interval: float = 0.0) -> None:
         self.rooms = rooms
         self.notices = Notices(rooms, notice_interval)
@@ -110,7 +111,7 @@ class Fanout:
             if room is not None:
                 self._message(room, stored)
         elif kind == channels.DIRECT:
-            user = self.users.get(channel.removeprefix(self._user_prefix))
+            user = self.users.by_party.get(channel.removeprefix(self._user_prefix))
             if user is not None:
                 self._direct(user, channels.from_fields(jsoncodec.loads(body)))
         elif kind == channels.NOTICE:
@@ -160,12 +161,12 @@ class Fanout:
 
     def dm_seen(self, user: User, conversation: str, message_id: int) -> bool:
         """Whether that direct message was delivered to the user here (as far as remembered)."""
-        seen = self._dm_seen.get((user.key, conversation))
+        seen = self._dm_seen.get((user.party, conversation))
         return seen is not None and message_id in seen
 
     def dm_unseen(self, user: User, stored: StoredMessage) -> bool:
         """Whether the direct message is new to the user here; it is remembered as seen."""
-        pair = (user.key, stored.conversation)
+        pair = (user.party, stored.conversation)
         seen = self._dm_seen.get(pair)
         if seen is None:
             seen = self._dm_seen[pair] = deque(maxlen=DM_SEEN_IDS)

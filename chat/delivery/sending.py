@@ -12,7 +12,7 @@ from chat.delivery import channels
 from chat.node.faults import Faults
 from chat.node.status import Stats
 from chat.people.connections import Client, User
-from chat.people.names import name_key
+from chat.people.directory import Directory
 from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import Direct, Post, ProtocolError
@@ -39,7 +39,7 @@ class Messages:
     """
 
     def __init__(self, store: HistoryStore, broker: Broker, roster: Roster,
-                 users: dict[str, User], stats: Stats,
+                 users: Directory, stats: Stats,
                  observe_store_latency: Callable[[float], None] | None = None,
                  faults: Faults | None = None) -> None:
         self.store = store
@@ -64,23 +64,20 @@ class Messages:
     async def direct(self, client: Client, user: User, cmd: Direct) -> None:
         """A message to one user, on whichever node it is."""
         check_broker(self.broker, "dm", cid=cmd.cid, to=cmd.to)
-        target = self.users.get(name_key(cmd.to))
-        if target is not None and target.typed_clients():
-            to: str | None = target.name
-        else:
-            to = await self.roster.elsewhere(name_key(cmd.to))
-        if to is None:
+        party = await self.users.party_of(cmd.to)
+        if party is None or not party[2]:
             raise ProtocolError(
                 "not_online", f"{cmd.to!r} is not online (or only on a tutorial client)",
                 request="dm", to=cmd.to, cid=cmd.cid)
+        to, target, _ = party
         stored, created = await self._append(
-            dm_key(user.name, to), user, cmd.text, cmd.cid, "dm", to=to)
+            dm_key(user.party, target), user, cmd.text, cmd.cid, "dm", to=to)
         if not created:
             client.peer.reply(Frame.of(events.direct(stored)))
         else:
             payload = channels.message_payload(stored)
-            for key in sorted({user.key, name_key(to)}):
-                await self._publish(channels.user(key), payload, "dm", cmd.cid)
+            for channel in sorted({user.party, target}):  # all connections of both, any node
+                await self._publish(channels.user(channel), payload, "dm", cmd.cid)
 
     async def _append(self, conversation: str, user: User, text: str, cid: str | None,
                       request: str, to: str | None = None) -> tuple[StoredMessage, bool]:

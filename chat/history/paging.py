@@ -10,6 +10,7 @@ from chat.history.replay import Replay
 from chat.limits import TokenBucket
 from chat.node.status import Stats
 from chat.people.connections import Client
+from chat.people.directory import Directory
 from chat.protocol.frame import Frame
 from chat.protocol.parse import History, ProtocolError
 from chat.record import dm_key
@@ -21,7 +22,9 @@ log = logging.getLogger("chat.hub")
 class Pages:
     """Answers `history` requests; each connection may read so many bytes of them per second."""
 
-    def __init__(self, settings: Settings, replay: Replay, stats: Stats) -> None:
+    def __init__(self, settings: Settings, replay: Replay, stats: Stats,
+                 directory: Directory) -> None:
+        self.directory = directory
         self.rate = settings.history_bytes_per_s
         self.burst = settings.history_bytes
         self.replay = replay
@@ -31,9 +34,16 @@ class Pages:
 
     async def page(self, client: Client, asker: str, conversation: str | None,
                    cmd: History) -> Frame:
-        """The page `cmd` asks for, of a room (`conversation`) or of the DMs with cmd.peer."""
+        """The page `cmd` asks for, of a room (`conversation`) or of the DMs with cmd.peer.
+
+        `asker`: the user's party id (people/identity.py); the peer's is resolved by the
+        server (people/directory.py's party_of): a name nobody holds has no conversation.
+        """
         if cmd.peer is not None:
-            conversation = dm_key(asker, cmd.peer)  # includes the asker: always private
+            party = await self.directory.party_of(cmd.peer)
+            if party is None:
+                return self.replay.page_frame([], False, room=cmd.room, peer=cmd.peer)
+            conversation = dm_key(asker, party[1])  # includes the asker: always private
         assert conversation is not None
         budget = self._budgets.get(client)
         if budget is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from chat.accounts.model import Account
 from chat.limits import TokenBucket
 from chat.people.names import name_key
 from chat.protocol.frame import Frame
@@ -31,11 +32,14 @@ _NO_ROOMS: frozenset[str] = frozenset()
 class Client:
     """One WebSocket connection."""
 
-    __slots__ = ("address", "bucket", "closed", "dialect", "peer", "rooms", "strikes",
+    __slots__ = ("address", "auth", "bucket", "closed", "dialect", "peer", "rooms", "strikes",
                  "typing_at", "user")
 
-    def __init__(self, peer: Peer, address: str, bucket: TokenBucket) -> None:
+    def __init__(self, peer: Peer, address: str, bucket: TokenBucket,
+                 auth: Auth | None = None) -> None:
         self.peer = peer
+        # The session the upgrade was authenticated with; None for a guest.
+        self.auth = auth
         self.address = address
         self.bucket = bucket
         self.strikes = 0  # frames refused in a row by the rate limit
@@ -74,17 +78,36 @@ class Client:
         return self.dialect.typed
 
 
+class Auth(NamedTuple):
+    """Who a connection signed in as: its session and its account (chat/accounts/model.py)."""
+
+    session_id: str
+    account: Account
+    checked: float  # monotonic time the check began: a revocation heard after it still counts
+
+
 class User:
-    """A name that is online, with all its connections."""
+    """A name that is online, with all its connections.
 
-    __slots__ = ("avatar", "clients", "key", "name", "token")
+    `party`: its id in direct conversations (an account's `a:<id>`, a guest's `g:<id>`,
+    people/identity.py) and the name of its broker channel; `account`: None for a guest.
+    """
 
-    def __init__(self, name: str, avatar: str, token: str) -> None:
+    __slots__ = ("account", "avatar", "clients", "key", "name", "party", "token")
+
+    def __init__(self, name: str, avatar: str, token: str, party: str,
+                 account: Account | None = None) -> None:
         self.name = name
         self.key = name_key(name)
         self.avatar = avatar
         self.token = token
+        self.party = party
+        self.account = account
         self.clients: set[Client] = set()
+
+    @property
+    def guest(self) -> bool:
+        return self.account is None
 
     def typed_clients(self) -> set[Client]:
         """The connections that understand every event type."""

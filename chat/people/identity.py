@@ -87,3 +87,29 @@ def new_token() -> str:
 def token_matches(given: str | None, expected: str) -> bool:
     """Compare tokens in constant time."""
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+# The roster's token of an account's name: what every connection of the account presents, on
+# any node. Guessable, so never accepted from a client: a guest can neither take a registered
+# name (people/directory.py) nor present a token of this form.
+ACCOUNT_TOKEN = "account:{id}"
+
+
+def account_token(account_id: int) -> str:
+    """The token by which every connection of one account is the same user, on every node."""
+    return ACCOUNT_TOKEN.format(id=account_id)
+
+
+def account_party(account_id: int) -> str:
+    """An account's id in direct conversations (record.dm_key)."""
+    return f"a:{account_id}"
+
+
+def guest_party(token_hash: str) -> str:
+    """A guest's id in direct conversations, from its token's digest (roster.token_digest).
+
+    Every connection presenting the guest's token, on any node, has it; whoever takes the name
+    after the guest left gets a new token, so a new id, and none of the guest's conversations.
+    Hashed again so that the id (stored in conversation keys) is not what the roster keeps.
+    """
+    return "g:" + hashlib.sha256(b"guest\x1f" + token_hash.encode()).hexdigest()[:32]

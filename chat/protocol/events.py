@@ -42,11 +42,21 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
 
 
 def welcome(
-    username: str, avatar: str, token: str, rooms: AbstractSet[str], text_chars: int
+    username: str, avatar: str, token: str, rooms: AbstractSet[str], text_chars: int,
+    account: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Who the joiner is: a guest (`guest`, and the `token` that proves its name), or a
+    signed-in `account` ({id, username, role}; its session proves the name: no token)."""
     # `limits` lets a page check a message before sending it, against this server's own limit.
-    return {"type": "welcome", "username": username, "avatar": avatar, "token": token,
-            "rooms": sorted(rooms), "limits": {"text_chars": text_chars}}
+    event: dict[str, Any] = {"type": "welcome", "username": username, "avatar": avatar}
+    if account is None:
+        event["token"] = token
+        event["guest"] = True
+    else:
+        event["account"] = account
+    event["rooms"] = sorted(rooms)
+    event["limits"] = {"text_chars": text_chars}
+    return event
 
 
 def presence(room: str, users: list[dict[str, str]], count: int, more: bool) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-Member = dict[str, str]  # {"username": ..., "avatar": ...}, as `presence` events list them
+Member = dict[str, Any]  # {"username", "avatar"} (+ "guest": true), as `presence` lists them
 
 
 class MemberPage(NamedTuple):
@@ -71,7 +71,7 @@ class Roster(Protocol):
     def release(self, key: str) -> None: ...
 
     def enter(self, room: str, key: str, name: str, avatar: str,
-              limit: int) -> Awaitable[MemberPage]:
+              limit: int, guest: bool = False) -> Awaitable[MemberPage]:
         """Count the user in the room on this node; the room's first `limit` members after that.
 
         The `join` notice carries `count`, the room's members once it is counted.
@@ -87,8 +87,9 @@ class Roster(Protocol):
         """
         ...
 
-    def elsewhere(self, key: str) -> Awaitable[str | None]:
-        """The name of a user online on another node (for a direct message), else None.
+    def elsewhere(self, key: str) -> Awaitable[tuple[str, str] | None]:
+        """(name, token digest) of a user online on another node (for a direct message), else
+        None. The digest tells whose the name is (people/directory.py's party_of).
 
         None too for a user with only tutorial connections: they receive no direct messages.
         """

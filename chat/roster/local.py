@@ -40,10 +40,10 @@ class LocalRoster:
         return None
 
     def enter(self, room: str, key: str, name: str, avatar: str,
-              limit: int) -> Awaitable[MemberPage]:
+              limit: int, guest: bool = False) -> Awaitable[MemberPage]:
         members = self._rooms.setdefault(room, {})
         if key not in members:
-            members[key] = channels.member_record(name, avatar)
+            members[key] = channels.member_record(name, avatar, guest)
             bisect.insort(self._keys.setdefault(room, []), key)
             self._deliver(channels.room(room),
                           channels.join_payload(room, name, avatar, len(members)))
@@ -68,5 +68,5 @@ class LocalRoster:
         return ready(MemberPage(len(keys), [members[key] for key in page],
                                 start + limit < len(keys)))
 
-    def elsewhere(self, key: str) -> Awaitable[str | None]:
+    def elsewhere(self, key: str) -> Awaitable[tuple[str, str] | None]:
         return ready(None)

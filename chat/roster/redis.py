@@ -178,8 +178,8 @@ class RedisRoster:
                                    key))
 
     def enter(self, room: str, key: str, name: str, avatar: str,
-              limit: int) -> Awaitable[MemberPage]:
-        member = json.dumps(channels.member_record(name, avatar))
+              limit: int, guest: bool = False) -> Awaitable[MemberPage]:
+        member = json.dumps(channels.member_record(name, avatar, guest))
         return self._queue.put(
             ("EVALSHA", self._sha[_ENTER], 4, self._key("p", room), self._key("pc", room),
              self._key("np", self.node), self._key("po", room), room, key, member,
@@ -195,10 +195,11 @@ class RedisRoster:
             ("EVALSHA", self._sha[_MEMBERS], 2, self._key("p", room), self._key("po", room),
              bound, limit), _page)
 
-    def elsewhere(self, key: str) -> Awaitable[str | None]:
+    def elsewhere(self, key: str) -> Awaitable[tuple[str, str] | None]:
         return self._queue.put(
             ("EVALSHA", self._sha[_ELSEWHERE], 2, self._key("u", key),
-             self._key("nu", self.node), key), lambda reply: reply or None)
+             self._key("nu", self.node), key),
+            lambda reply: (reply[0], reply[1]) if reply else None)
 
     @staticmethod
     def _background(done: asyncio.Future[Any]) -> None:

@@ -131,13 +131,14 @@ redis.call('SREM', KEYS[2], ARGV[3])
 return left
 """
 
-# KEYS: u:<key>, nu:<node>. ARGV: key. The name if a node other than this one holds it, with a
-# connection that is not a tutorial one.
+# KEYS: u:<key>, nu:<node>. ARGV: key. {name, token digest} if a node other than this one holds
+# it, with a connection that is not a tutorial one.
 ELSEWHERE = """#!lua
-local name, held, legacy = unpack(redis.call('HMGET', KEYS[1], 'name', 'n', 'legacy'))
+local name, held, legacy, th = unpack(redis.call('HMGET', KEYS[1], 'name', 'n', 'legacy',
+                                                 'th'))
 if not name or legacy == '1' then return false end
 local here = redis.call('SISMEMBER', KEYS[2], ARGV[1])
-if tonumber(held) - here > 0 then return name end
+if tonumber(held) - here > 0 then return {name, th} end
 return false
 """
 
