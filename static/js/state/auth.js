@@ -32,16 +32,9 @@ export function formRefused(field, text, retryAfterS) {
   state.form.error = { field, text };
   if (field === 'invite') state.form.inviteAsked = true;
   if (retryAfterS > 0) {
+    state.form.retryAfter = retryAfterS;
     state.form.retryUntil = Date.now() + retryAfterS * 1000;
     state.now = Date.now();
-  }
-}
-
-// A throttled sign-in's wait is over: its message goes.
-export function retryAllowed() {
-  if (state.form.retryUntil && Date.now() >= state.form.retryUntil) {
-    state.form.retryUntil = 0;
-    state.form.error = null;
   }
 }
 

@@ -21,6 +21,7 @@ export const state = reactive({
     busy: false,
     error: null,
     retryUntil: 0,
+    retryAfter: 0, // the wait the server asked for, in s
   },
   auth: {
     phase: 'checking', // 'checking' (asking GET /me) | 'out' | 'in'
@@ -76,7 +77,7 @@ function conversation(kind, name) {
     unread: 0,
     mentioned: false,
     avatar: '', // a direct conversation's picture: the other person's
-    users: [], // who is in the room, as far as we know: [{username, avatar}]
+    users: [], // who is in the room, as far as we know: [{username, avatar, guest}]
     count: 0, // how many are in the room (a big room's `users` lists only some of them)
     membersMore: false, // the server has members after `membersAfter` we have not asked for
     membersAfter: '', // the last username of the last page of members (the server's order)

@@ -16,15 +16,21 @@ const SWITCH = {
   guest: 'Continue as a guest',
 };
 
-// The form's own error (not a field's): a throttled sign-in counts down to its next try.
+// The form's own error (not a field's). A throttled sign-in counts down to its next try on
+// the screen; a screen reader hears the wait once, not a change every second.
 function formError(form) {
   if (!form.error || form.error.field) return null;
-  let text = form.error.text;
-  if (form.retryUntil) {
-    const seconds = Math.max(0, Math.ceil((form.retryUntil - state.now) / 1000));
-    text += seconds > 0 ? ' Try again in ' + seconds + ' s.' : ' You can try again now.';
-  }
-  return h('p', { id: 'join-error', class: 'field-error', role: 'alert' }, text);
+  const { text } = form.error;
+  if (!form.retryUntil) return h('p', { id: 'join-error', class: 'field-error', role: 'alert' }, text);
+  const seconds = Math.max(0, Math.ceil((form.retryUntil - state.now) / 1000));
+  return h('div', [
+    h('p', { class: 'sr-only', role: 'alert' }, text + ' Try again in ' + form.retryAfter + ' s.'),
+    h(
+      'p',
+      { id: 'join-error', class: 'field-error', 'aria-hidden': 'true' },
+      text + (seconds > 0 ? ' Try again in ' + seconds + ' s.' : ' You can try again now.'),
+    ),
+  ]);
 }
 
 function switchTo(mode) {
