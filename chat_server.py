@@ -27,6 +27,15 @@ from chat.protocol.text import expand_shortcodes
 from chat.roster.base import Roster, RosterError
 from chat.store import HistoryStore, PostgresOptions, StoreError, open_store
 from chat.urls import redacted
+from handlers.api.accounts import AccountsHandler, MeHandler
+from handlers.api.base import ApiNotFound
+from handlers.api.openapi import OpenApiHandler
+from handlers.api.sessions import (
+    SESSION_ID_PATTERN,
+    CurrentSessionHandler,
+    SessionHandler,
+    SessionsHandler,
+)
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
 from handlers.hosts import HostCheck, WrongHostHandler
@@ -96,14 +105,26 @@ def make_app(
     metrics.report(hub.status, flusher)
     keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
     socket_args = {"hub": hub, "flusher": flusher, "keepalive": keepalive, "settings": settings}
+    routes: list[Any] = [
+        (r"/", PageHandler, {"avatars": settings.avatars}),
+        (r"/ws", ChatSocket, socket_args),
+        (r"/healthz", HealthHandler, {"status": hub.status}),
+        (r"/metrics", MetricsHandler, {"metrics": metrics}),
+        # /static/... is served by StaticHandler through `static_path` below.
+    ]
+    if accounts is not None:  # the HTTP API (docs/api.md)
+        api_args = {"accounts": accounts, "settings": settings}
+        routes += [
+            (r"/api/v1/accounts", AccountsHandler, api_args),
+            (r"/api/v1/sessions", SessionsHandler, api_args),
+            (r"/api/v1/sessions/current", CurrentSessionHandler, api_args),
+            (rf"/api/v1/sessions/({SESSION_ID_PATTERN})", SessionHandler, api_args),
+            (r"/api/v1/me", MeHandler, api_args),
+            (r"/api/v1/openapi.json", OpenApiHandler, api_args),
+            (r"/api/.*", ApiNotFound, api_args),  # JSON 404s, not the HTML page's
+        ]
     app = ChatApplication(
-        [
-            (r"/", PageHandler, {"avatars": settings.avatars}),
-            (r"/ws", ChatSocket, socket_args),
-            (r"/healthz", HealthHandler, {"status": hub.status}),
-            (r"/metrics", MetricsHandler, {"metrics": metrics}),
-            # /static/... is served by StaticHandler through `static_path` below.
-        ],
+        routes,
         log_function=log_request,
         template_path=str(page_folder("templates")),
         static_path=str(page_folder("static")),

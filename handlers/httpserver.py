@@ -19,9 +19,10 @@ from handlers.tornado_internals import listen_with
 
 log = logging.getLogger("chat.http")
 
-# No route takes a request body, so a few KiB is plenty and a large one is refused (400) from
-# its Content-Length, before it is read. A route that takes uploads must stream its body
-# (@stream_request_body) and set its own limit with request.connection.set_max_body_size().
+# Only the API's small JSON bodies (a name and a password) are read, so a few KiB is plenty
+# and a large one is refused (400) from its Content-Length, before it is read. A route that
+# takes uploads must stream its body (@stream_request_body) and set its own limit with
+# request.connection.set_max_body_size().
 MAX_BODY_BYTES = 4 * 1024
 # accept() failing for want of a descriptor or memory leaves the listening socket readable:
 # retried at once it spins the loop. Accepts pause this long instead (short, so the server

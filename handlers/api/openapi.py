@@ -1,0 +1,195 @@
+"""GET /api/v1/openapi.json: the API described in OpenAPI 3.1 (tests/test_api_openapi.py keeps
+it in step with the route table and validates real answers against its schemas)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handlers.api.base import ApiHandler
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"content": {JSON: {"schema": _ref(name)}}}
+
+
+def _error(description: str, **headers: Any) -> dict[str, Any]:
+    answer = {"description": description, **_body("Error")}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+_NOT_SIGNED_IN = _error("no session (`not_signed_in`), or it ended or expired "
+                        "(`invalid_session`; a stale cookie is cleared)")
+_CROSS_ORIGIN = _error("`cross_origin`: a cookie request from another site (CSRF)")
+_NOT_JSON = _error("`unsupported_media_type`: the body was not sent as application/json")
+_BAD_REQUEST = _error("`bad_request`: not a JSON object, or a field missing or not a string "
+                      "(the reason names it)")
+_SECURED: list[dict[str, list[str]]] = [{"cookie": []}, {"bearer": []}]
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["code", "reason"],
+        "properties": {
+            "code": {"type": "string", "description": "stable, for programs"},
+            "reason": {"type": "string", "description": "for people"},
+            "retry_after": {"type": "integer", "minimum": 0,
+                            "description": "login_throttled: seconds to wait"},
+        },
+    },
+    "Account": {
+        "type": "object", "required": ["id", "username", "role", "avatar", "created_ts"],
+        "properties": {
+            "id": {"type": "integer"},
+            "username": {"type": "string"},
+            "role": {"enum": ["admin", "member"]},
+            "avatar": {"type": "string", "description": "a data: URL, or a Gravatar URL "
+                                                        "with --avatars gravatar"},
+            "created_ts": {"type": "integer", "description": "ms since the epoch"},
+            "email": {"type": ["string", "null"], "description": "only your own account's"},
+        },
+    },
+    "Session": {
+        "type": "object",
+        "required": ["id", "created_ts", "last_seen_ts", "address", "user_agent", "current"],
+        "properties": {
+            "id": {"type": "string", "description": "public: names the session, opens nothing"},
+            "created_ts": {"type": "integer"},
+            "last_seen_ts": {"type": "integer"},
+            "address": {"type": "string", "description": "at sign-in (IPv6: its /64)"},
+            "user_agent": {"type": "string"},
+            "current": {"type": "boolean", "description": "the session this request used"},
+        },
+    },
+    "Registration": {
+        "type": "object", "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string"},
+            "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+            "email": {"type": ["string", "null"]},
+            "invite": {"type": ["string", "null"], "description": "--registration invite"},
+        },
+    },
+    "Credentials": {
+        "type": "object", "required": ["username", "password"],
+        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    },
+    "AccountAnswer": {
+        "type": "object", "required": ["account"], "properties": {"account": _ref("Account")},
+    },
+    "SignedIn": {
+        "type": "object", "required": ["token", "session", "account"],
+        "properties": {
+            "token": {"type": "string", "description": "shown once; the cookie's value too"},
+            "session": _ref("Session"), "account": _ref("Account"),
+        },
+    },
+    "Me": {
+        "type": "object", "required": ["account", "session"],
+        "properties": {"account": _ref("Account"), "session": _ref("Session")},
+    },
+    "SessionList": {
+        "type": "object", "required": ["sessions", "current"],
+        "properties": {"sessions": {"type": "array", "items": _ref("Session")},
+                       "current": {"type": "string"}},
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/v1/accounts": {"post": {
+        "summary": "Create an account (as --registration allows)",
+        "requestBody": {"required": True, **_body("Registration")},
+        "responses": {
+            "201": {"description": "created", **_body("AccountAnswer")},
+            "400": _error("`bad_request`, `invalid_username`, `invalid_email`, "
+                          "`password_too_short`, `password_too_long`, `weak_password`"),
+            "403": _error("`registration_closed`, `invite_required`, `invalid_invite`, "
+                          "`cross_origin`"),
+            "409": _error("`name_taken` (also by a case or look-alike variant)"),
+            "415": _NOT_JSON,
+        },
+    }},
+    "/api/v1/sessions": {
+        "post": {
+            "summary": "Sign in: sets the chat_session cookie and returns the token",
+            "requestBody": {"required": True, **_body("Credentials")},
+            "responses": {
+                "200": {"description": "signed in; Set-Cookie: chat_session=<token>; "
+                                       "HttpOnly; SameSite=Lax; Path=/; Max-Age (Secure "
+                                       "over HTTPS)", **_body("SignedIn")},
+                "400": _BAD_REQUEST,
+                "401": _error("`invalid_login`: the same for an unknown name and a wrong "
+                              "password"),
+                "403": _error("`account_disabled` (only after the right password), "
+                              "`cross_origin`"),
+                "415": _NOT_JSON,
+                "429": _error("`login_throttled`", **{"Retry-After": {
+                    "description": "seconds", "schema": {"type": "integer"}}}),
+            },
+        },
+        "get": {
+            "summary": "Your sessions", "security": _SECURED,
+            "responses": {"200": {"description": "every live session of your account",
+                                  **_body("SessionList")},
+                          "401": _NOT_SIGNED_IN},
+        },
+    },
+    "/api/v1/sessions/current": {"delete": {
+        "summary": "Sign out: ends this session and clears the cookie", "security": _SECURED,
+        "responses": {"204": {"description": "ended"}, "401": _NOT_SIGNED_IN,
+                      "403": _CROSS_ORIGIN},
+    }},
+    "/api/v1/sessions/{id}": {"delete": {
+        "summary": "End one of your sessions (its sockets close, on every node)",
+        "security": _SECURED,
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                        "example": "Xk3d9Qm2LzA7bP0w"}],
+        "responses": {"204": {"description": "ended"}, "401": _NOT_SIGNED_IN,
+                      "403": _CROSS_ORIGIN,
+                      "404": _error("`no_such_session`: not one of yours (or unknown)")},
+    }},
+    "/api/v1/me": {"get": {
+        "summary": "The signed-in account (with its email) and this session",
+        "security": _SECURED,
+        "responses": {"200": {"description": "you", **_body("Me")}, "401": _NOT_SIGNED_IN},
+    }},
+    "/api/v1/openapi.json": {"get": {
+        "summary": "This document",
+        "responses": {"200": {"description": "OpenAPI 3.1",
+                              "content": {JSON: {"schema": {"type": "object"}}}}},
+    }},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Simple Chat accounts and sessions", "version": "1",
+             "description": "See docs/api.md. Errors are {code, reason}; a cookie request "
+                            "that changes something must come from the page's own origin."},
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {
+            "cookie": {"type": "apiKey", "in": "cookie", "name": "chat_session"},
+            "bearer": {"type": "http", "scheme": "bearer"},
+        },
+    },
+}
+_ENCODED = json.dumps(OPENAPI, ensure_ascii=False)
+
+
+class OpenApiHandler(ApiHandler):
+    """The document above."""
+
+    SUPPORTED_METHODS = ("GET",)
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-cache")  # no secret in it; asks again after upgrades
+        self.finish(_ENCODED)
