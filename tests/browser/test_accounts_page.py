@@ -290,11 +290,9 @@ def test_disabling_an_account_from_the_command_line_signs_the_page_out(
 
 def test_guests_join_beside_accounts_but_not_as_them(
         people: People, server: ServerProcess) -> None:
-    """A guest still joins by name alone, marked as a guest, and cannot take an account's name."""
-    create_account(server, "alice")
+    """A guest joins by name alone, marked as a guest, never under an account's name."""
+    create_account(server, "alice")  # offline: her name is still hers
     alice, guest = people("alice"), people("guest")
-    open_signed_out(alice)
-    sign_in(alice)
     guest.open()
     guest.as_guest()
     page = guest.page
@@ -306,6 +304,8 @@ def test_guests_join_beside_accounts_but_not_as_them(
     expect(guest.composer).to_have_count(0)
     guest.join(username="visitor")
     expect(page.locator(".whoami .guest-mark")).to_be_visible()
+    open_signed_out(alice)
+    sign_in(alice)
     guest.say("hello from a guest")
     expect(alice.message("hello from a guest")).to_be_visible()
     people_online = alice.sidebar().locator(".people li")
@@ -315,7 +315,8 @@ def test_guests_join_beside_accounts_but_not_as_them(
     guest.assert_clean()
 
 
-@pytest.mark.server_args("--guests=off")
+# `--guests=false`: Tornado reads a bool option as true unless false, 0 or f (so "off" is on)
+@pytest.mark.server_args("--guests=false")
 def test_without_guests_the_form_asks_to_sign_in(people: People) -> None:
     """With --guests off, a guest's join is refused and the form keeps only the account ways."""
     visitor = people("visitor")
