@@ -47,11 +47,14 @@ export function fieldFor(code) {
   return FIELD_OF[code] || null;
 }
 
-// Other tabs of this browser share the cookie: one that signs in tells the others to look.
+// Other tabs of this browser share the cookie: one that signs in tells the others, and those
+// at the entry form follow it into the chat (not one chatting as a guest: it stays so).
 const channel = 'BroadcastChannel' in window ? new BroadcastChannel('chat-account') : null;
 if (channel) {
   channel.onmessage = (event) => {
-    if (event.data === 'signed-in' && state.auth.phase === 'out') checkSession(true);
+    if (event.data === 'signed-in' && state.auth.phase === 'out' && state.me === null) {
+      checkSession(true);
+    }
   };
 }
 

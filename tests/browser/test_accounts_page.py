@@ -330,3 +330,18 @@ def test_without_guests_the_form_asks_to_sign_in(people: People) -> None:
     expect(page.get_by_role("button", name="Continue as a guest")).to_have_count(0)
     expect(visitor.composer).to_have_count(0)
     visitor.assert_clean()
+
+
+def test_a_tab_at_the_sign_in_form_follows_another_that_signs_in(
+        people: People, server: ServerProcess) -> None:
+    """A second tab left at the sign-in form goes into the chat when the first one signs in."""
+    create_account(server, "alice")
+    alice = people("alice")
+    open_signed_out(alice)
+    second = alice.context.new_page()
+    second.goto(server.base_url + "/")
+    expect(second.locator("#join-title")).to_have_text("Sign in")
+    sign_in(alice)
+    second.locator("#composer-text").wait_for()
+    expect(second.locator(".whoami-name")).to_have_text("alice")
+    alice.assert_clean()
