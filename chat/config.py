@@ -267,6 +267,12 @@ class Settings:
                             "revoked (a disabled account, an ended session); PostgreSQL also "
                             "announces each at once"),
     )
+    jwt_key: str = field(
+        default="", repr=False,  # a secret: never in a log line
+        metadata=_meta("", "lets another application sign its users' connection tokens "
+                           "(JWT with sub, name, exp): an HS256 secret of at least 32 bytes, "
+                           "or the path of a PEM public key file (RS256 or ES256); empty: off"),
+    )
     guests: bool = field(
         default=True,
         metadata=_meta("", "let people chat without an account, under a name no account holds "
@@ -376,6 +382,13 @@ class Settings:
             errors.append(f"--broker is {redacted(self.broker)} but --db is {redacted(self.db)}; "
                           "a cluster needs a history all its nodes share: give --db a "
                           "postgresql://user:password@host:port/dbname URL")
+        if self.jwt_key:
+            from chat.people.embedding import JwtError, Verifier  # cryptography: only if used
+
+            try:
+                Verifier.from_setting(self.jwt_key)
+            except JwtError as exc:  # its message never holds the secret
+                errors.append(str(exc))
         if errors:
             raise ConfigError("; ".join(errors))
 

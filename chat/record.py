@@ -17,6 +17,8 @@ class StoredMessage:
     ts: int  # ms since the Unix epoch
     cid: str | None = None
     to: str | None = None  # the recipient's name, for direct messages
+    # Sent by a guest (no account): carried live on the broker, not kept by the stores.
+    guest: bool = False
 
 
 # A direct conversation's key starts with '@' (which no room name has). Since issue 14 its two

@@ -122,8 +122,9 @@ class ChatSocket(WebSocketHandler):
             self.send = self.outbox.send  # type: ignore[method-assign]
         self._release_upgrade_state()
         self.keepalive.add(self)
-        self.client, ready = self.hub.connect(self, self.request.remote_ip or "", self.auth)
-        self.auth = None  # the client holds it
+        # Popped: the client holds it, and a guest's handler never grows an entry for it.
+        auth = self.__dict__.pop("auth", None)
+        self.client, ready = self.hub.connect(self, self.request.remote_ip or "", auth)
         return ready
 
     def _release_upgrade_state(self) -> None:

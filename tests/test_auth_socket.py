@@ -90,12 +90,24 @@ async def test_two_connections_of_one_account_are_one_user(
     await second.recv_type("welcome")
     presence = await second.recv_type("presence")
     assert presence["count"] == 1 and "guest" not in presence["users"][0]
+    mallory = await connect()  # the roster's token of an account is never taken from a client
+    assert (await error_of(mallory, {"type": "join", "username": "alice",
+                                     "token": "account:1"}))["code"] == "username_taken"
     bob = await connect()
     bob_welcome = await bob.join("bob")
     assert bob_welcome["guest"] is True
+    assert (await first.recv_type("join"))["guest"] is True  # bob is a guest
     await bob.send({"type": "dm", "to": "ALICE", "text": "hi both"})
     for tab in (first, second):
-        assert (await tab.recv_type("dm"))["message"] == "hi both"
+        dm = await tab.recv_type("dm")
+        assert (dm["message"], dm.get("guest")) == ("hi both", True), dm
+    await first.send({"type": "message", "text": "from the account"})
+    said = await bob.recv_type("message")
+    assert said["message"] == "from the account" and "guest" not in said
+    assert "guest" not in await first.recv_type("message")  # its own copy
+    await bob.send({"type": "message", "text": "from the guest"})
+    said = await first.recv_type("message")
+    assert (said["message"], said["guest"]) == ("from the guest", True)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -239,7 +251,7 @@ async def test_a_revocation_heard_while_the_upgrade_was_checked_still_closes_it(
     assert auth is not None
     await app.accounts.logout(token)
     for _ in range(100):  # until the hub has heard it
-        if app.hub._revocations:
+        if app.hub.signins.revocations:
             break
         await asyncio.sleep(0.02)
     peer = ClosedPeer()

@@ -96,7 +96,7 @@ async def test_join_and_leave_notices(connect: Connect) -> None:
     await alice.join("alice")
     bob_avatar = (await bob.join("bob"))["avatar"]
     assert await alice.recv() == {"type": "join", "room": "general", "username": "bob",
-                                  "avatar": bob_avatar, "count": 2}
+                                  "avatar": bob_avatar, "count": 2, "guest": True}
     await bob.join("bob", room="dev")
     await bob.send({"type": "leave", "room": "general"})
     left = {"type": "leave", "room": "general", "username": "bob"}

@@ -163,9 +163,9 @@ async def test_direct_messages_have_their_own_history(
     """A DM conversation has its own ids and keeps the recipient; rooms do not see it."""
     async with running(make_store()) as store:
         await post(store, "in the room")
-        key = dm_key("ann", "Bob")
+        key = dm_key("a:1", "g:bob")
         first = await post(store, "psst", key, to="Bob")
-        reply = await post(store, "what?", dm_key("bob", "ann"), user="Bob", to="ann")
+        reply = await post(store, "what?", dm_key("g:bob", "a:1"), user="Bob", to="ann")
         assert (first.id, first.to, reply.id, reply.to) == (1, "Bob", 2, "ann")
         assert [m.text for m in await store.latest(key, 10)] == ["psst", "what?"]
         assert [m.text for m in await store.latest("general", 10)] == ["in the room"]

@@ -66,5 +66,9 @@ async def test_the_roster_scripts_publish_joins_and_leaves_as_python_builds_them
             roster.exit(room, "zoe")
             _, payload = await seen.next()
             assert payload == channels.leave_payload(room, name, 0)
+            await roster.enter(room, "guest", "Guest", avatar, 10, guest=True)
+            _, payload = await seen.next()
+            assert payload == channels.join_payload(room, "Guest", avatar, 1, guest=True)
+            assert payload.endswith(b',"guest":true}')
         finally:
             await asyncio.wait_for(roster.close(), 10)

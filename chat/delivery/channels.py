@@ -8,11 +8,12 @@ user's channel carries the direct messages to and from that user. Each payload i
 and a compact JSON object, keys in the order listed:
 
 - `m` a room message and `d` a direct message: the stored fields `conversation`, `id`, `u`
-  (username), `a` (avatar), `t` (text), `ts`, then `c` (cid) and `to` when set; every value a
+  (username), `a` (avatar), `t` (text), `ts`, then `c` (cid), `to` and `g` ("1": sent by a
+  guest, live only: the store keeps no such mark) when set; every value a
   string (as the retired Redis store's Lua wrote them: the format stays);
 - `n` a notice: the event exactly as clients receive it, forwarded as it is (`join`: type, room,
-  username, avatar, count; `leave`: type, room, username, count; `typing`: type, room,
-  username). The Redis roster's scripts publish joins and leaves.
+  username, avatar, count, and `guest: true` for a guest; `leave`: type, room, username,
+  count; `typing`: type, room, username). The Redis roster's scripts publish joins and leaves.
 
 A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`,
 with `"guest": true` for a guest (no account).
@@ -61,13 +62,16 @@ def stored_fields(stored: StoredMessage) -> dict[str, str]:
         fields["c"] = stored.cid
     if stored.to is not None:
         fields["to"] = stored.to
+    if stored.guest:
+        fields["g"] = "1"
     return fields
 
 
 def from_fields(fields: dict[str, Any]) -> StoredMessage:
     """The inverse of stored_fields() (KeyError or ValueError for anything else)."""
     return StoredMessage(fields["conversation"], int(fields["id"]), fields["u"], fields["a"],
-                         fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"))
+                         fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"),
+                         fields.get("g") == "1")
 
 
 def message_payload(stored: StoredMessage) -> bytes:
@@ -81,9 +85,10 @@ def notice_payload(event: dict[str, Any]) -> bytes:
     return b"n" + jsoncodec.dumps(event)
 
 
-def join_payload(room: str, username: str, avatar: str, count: int) -> bytes:
+def join_payload(room: str, username: str, avatar: str, count: int,
+                 guest: bool = False) -> bytes:
     """The notice that a user joined a room on no node before (`count`: members after it)."""
-    return notice_payload(events.joined(room, username, avatar, count))
+    return notice_payload(events.joined(room, username, avatar, count, guest))
 
 
 def leave_payload(room: str, username: str, count: int) -> bytes:
@@ -116,14 +121,17 @@ local function json_object(pairs)
   for i = 1, #pairs, 2 do
     local value = pairs[i + 1]
     if type(value) == 'number' then value = string.format('%d', value)
+    elseif type(value) == 'boolean' then value = tostring(value)
     else value = json_string(value) end
     out[#out + 1] = json_string(pairs[i]) .. ':' .. value
   end
   return '{' .. table.concat(out, ',') .. '}'
 end
-local function join_payload(room, username, avatar, count)
-  return 'n' .. json_object({'type', 'join', 'room', room, 'username', username,
-                             'avatar', avatar, 'count', count})
+local function join_payload(room, username, avatar, count, guest)
+  local fields = {'type', 'join', 'room', room, 'username', username, 'avatar', avatar,
+                  'count', count}
+  if guest == '1' then fields[#fields + 1] = 'guest'; fields[#fields + 1] = true end
+  return 'n' .. json_object(fields)
 end
 local function leave_payload(room, username, count)
   return 'n' .. json_object({'type', 'leave', 'room', room, 'username', username,

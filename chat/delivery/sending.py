@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -98,6 +99,8 @@ class Messages:
             raise ProtocolError("store_failed", "the message could not be stored; "
                                 "it was not sent", request=request, cid=cid) from None
         self.stats.store_failing = 0
+        if user.guest:  # marked in what is announced; the stores keep no such column
+            stored = dataclasses.replace(stored, guest=True)
         if self._observe_store_latency is not None:
             self._observe_store_latency(time.monotonic() - started)
         if created:

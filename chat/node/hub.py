@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import assert_never
 
-from chat.accounts.model import Account, Revocation
 from chat.accounts.service import AccountService
 from chat.broker.base import Broker
 from chat.broker.memory import MemoryBroker
@@ -23,6 +21,7 @@ from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
 from chat.node.faults import Faults
 from chat.node.recovery import Recovery
+from chat.node.signins import SignIns
 from chat.node.status import Stats, Status
 from chat.people.connections import Auth, Client, Peer, User, user_of
 from chat.people.directory import Directory, Gone
@@ -47,17 +46,12 @@ from chat.rooms.membership import Membership
 from chat.rooms.registry import Rooms
 from chat.roster.base import Rebuilding, Roster, RosterError
 from chat.roster.local import LocalRoster
-from chat.store.base import HistoryStore, StoreError
+from chat.store.base import HistoryStore
 
 log = logging.getLogger("chat.hub")
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
-CLOSE_REVOKED = 4003  # the session ended or the account was disabled (docs/protocol.md)
-# How long revocations are remembered for upgrades whose check was under way (s): a session
-# check is one indexed read, far shorter; a revocation older than this was in the database
-# before any check still running began.
-RECENT_REVOCATIONS_S = 60.0
 
 
 class Hub:
@@ -85,19 +79,14 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.accounts = accounts
-        # Connections signed in, by account id: what a revocation closes.
-        self.signed_in: dict[int, set[Client]] = {}
-        # Revocations heard lately, with when: one heard while an upgrade's check was under
-        # way closes that socket too once it is registered.
-        self._revocations: deque[tuple[float, Revocation]] = deque()
+        self.signins = SignIns(accounts, settings.jwt_key)
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
         self.users = Directory(  # names online on this node
             roster if roster is not None else LocalRoster(self._deliver),
             self._subscribe_user, self._unsubscribe_user, settings.avatars,
-            self._registered, settings.guests)
+            self.signins.registered, settings.guests)
         self.roster = self.users.roster
         self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
@@ -133,9 +122,7 @@ class Hub:
         await self.broker.start(self._deliver, self.recovery.broker_back)
         await self.roster.start(self.recovery.roster_lost)
         await self.rooms.open(DEFAULT_ROOM).subscribed  # every connection reads it before joining
-        if self.accounts is not None:
-            # Each node follows the revocations itself (NOTIFY or the poll): every node closes.
-            await self.accounts.store.watch_revocations(self._revoked)
+        await self.signins.start()  # each node follows the revocations itself
 
     async def close(self) -> None:
         """Leave the cluster (this node's users leave their rooms) and stop the broker."""
@@ -150,39 +137,6 @@ class Hub:
 
     def _unsubscribe_user(self, user: User) -> None:
         self.subscriptions.remove(channels.user(user.party))
-
-    async def _registered(self, key: str) -> Account | None:
-        """The account that holds a name key, or None (none, or a server without accounts)."""
-        if self.accounts is None:
-            return None
-        try:
-            return await self.accounts.store.account_by_name_key(key)
-        except StoreError as exc:
-            log.warning("could not look up an account: %s", exc)
-            raise ProtocolError("store_failed", "the accounts cannot be read now; try again "
-                                "shortly", request=None) from None
-
-    def _revoked(self, revocation: Revocation) -> None:
-        """Close the sockets of an ended session, or all of a disabled account's."""
-        now = monotonic()
-        self._revocations.append((now, revocation))
-        while self._revocations[0][0] < now - RECENT_REVOCATIONS_S:
-            self._revocations.popleft()
-        for client in list(self.signed_in.get(revocation.account_id, ())):
-            self._close_if_revoked(client, revocation)
-
-    @staticmethod
-    def _close_if_revoked(client: Client, revocation: Revocation) -> None:
-        auth = client.auth
-        if auth is None or auth.account.id != revocation.account_id:
-            return
-        if revocation.session_id is None:
-            reason = "signed out: the account was disabled or its sessions ended"
-        elif revocation.session_id == auth.session_id:
-            reason = "signed out: this session ended"
-        else:
-            return
-        client.peer.close(CLOSE_REVOKED, reason)
 
     def status(self) -> Status:
         """The node's counts and health, now (for /healthz and /metrics)."""
@@ -202,13 +156,8 @@ class Hub:
         return self.connections.refusal(address)
 
     async def authenticate(self, token: str) -> Auth | None:
-        """The session a token opens (for a WebSocket upgrade), or None: unknown, expired,
-        ended, or its account disabled. StoreError if the accounts cannot be read."""
-        if self.accounts is None:
-            return None
-        checked = monotonic()
-        found = await self.accounts.session_for(token)
-        return None if found is None else Auth(found[0].id, found[1], checked)
+        """Whom an upgrade's token signs in, or None (chat/node/signins.py)."""
+        return await self.signins.authenticate(token)
 
     def connect(self, peer: Peer, address: str,
                 auth: Auth | None = None) -> tuple[Client, Awaitable[None]]:
@@ -216,12 +165,7 @@ class Hub:
         bucket = TokenBucket(self.settings.rate_limit, self.settings.rate_burst, monotonic())
         client = Client(peer, address, bucket, auth)
         self.clients.add(client)
-        if auth is not None:
-            self.signed_in.setdefault(auth.account.id, set()).add(client)
-            for heard, revocation in self._revocations:
-                if heard >= auth.checked:  # while the session was checked: may have missed it
-                    asyncio.get_running_loop().call_soon(
-                        self._close_if_revoked, client, revocation)
+        self.signins.add(client)
         self.connections.add(address)
         return client, self._watch_general(client)
 
@@ -237,12 +181,7 @@ class Hub:
             return
         client.closed = True
         self.clients.discard(client)
-        if client.auth is not None:
-            mine = self.signed_in.get(client.auth.account.id)
-            if mine is not None:
-                mine.discard(client)
-                if not mine:
-                    del self.signed_in[client.auth.account.id]
+        self.signins.remove(client)
         self.connections.remove(client.address)
         self.pages.forget(client)
         general = self.rooms.get(DEFAULT_ROOM)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple, Protocol
 
 from chat.accounts.model import Account
 from chat.limits import TokenBucket
+from chat.people.embedding import Embedded
 from chat.people.names import name_key
 from chat.protocol.frame import Frame
 from chat.protocol.parse import ProtocolError
@@ -79,11 +80,13 @@ class Client:
 
 
 class Auth(NamedTuple):
-    """Who a connection signed in as: its session and its account (chat/accounts/model.py)."""
+    """Who a connection signed in as: its session and its account (chat/accounts/model.py),
+    or the user another application vouches for (`embedded`, --jwt-key; no session)."""
 
     session_id: str
-    account: Account
+    account: Account | None
     checked: float  # monotonic time the check began: a revocation heard after it still counts
+    embedded: Embedded | None = None
 
 
 class User:
@@ -93,21 +96,19 @@ class User:
     people/identity.py) and the name of its broker channel; `account`: None for a guest.
     """
 
-    __slots__ = ("account", "avatar", "clients", "key", "name", "party", "token")
+    __slots__ = ("account", "avatar", "clients", "guest", "key", "name", "party", "token")
 
     def __init__(self, name: str, avatar: str, token: str, party: str,
-                 account: Account | None = None) -> None:
+                 account: Account | None = None, guest: bool | None = None) -> None:
         self.name = name
         self.key = name_key(name)
         self.avatar = avatar
         self.token = token
         self.party = party
         self.account = account
+        # Neither an account nor vouched for by an embedding application (--jwt-key).
+        self.guest = account is None if guest is None else guest
         self.clients: set[Client] = set()
-
-    @property
-    def guest(self) -> bool:
-        return self.account is None
 
     def typed_clients(self) -> set[Client]:
         """The connections that understand every event type."""

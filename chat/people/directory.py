@@ -7,11 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from chat.accounts.model import Account
 from chat.people.connections import Client, User
+from chat.people.embedding import Embedded
 from chat.people.identity import (
-    ACCOUNT_TOKEN,
+    RESERVED_TOKENS,
     account_party,
     account_token,
     avatar_for,
+    embedded_token,
     guest_party,
     new_token,
     token_matches,
@@ -72,7 +74,14 @@ class Directory(dict[str, User]):
                 )
             return client.user
         account = client.auth.account if client.auth is not None else None
-        if account is not None:
+        embedded = client.auth.embedded if client.auth is not None else None
+        if embedded is not None:
+            if username is not None and name_key(username) != name_key(embedded.name):
+                raise ProtocolError(
+                    "not_your_name", f"this connection's token names {embedded.name!r}; it "
+                    f"cannot join as {username!r}", request=request, field="username")
+            username, token = embedded.name, embedded_token(embedded.sub)
+        elif account is not None:
             if username is not None and name_key(username) != name_key(account.name):
                 raise ProtocolError(
                     "not_your_name", f"this connection is signed in as {account.name!r}; it "
@@ -84,7 +93,7 @@ class Directory(dict[str, User]):
         elif username is None:
             raise ProtocolError("missing_field", "the field 'username' is required",
                                 request=request, field="username")
-        elif token is not None and token.startswith(ACCOUNT_TOKEN.format(id="")):
+        elif token is not None and token.startswith(RESERVED_TOKENS):
             raise self._taken(username, request)  # an account's token is never a guest's
         key = name_key(username)
         while key in self._claiming:  # another connection is claiming it: wait for its answer
@@ -93,7 +102,8 @@ class Directory(dict[str, User]):
             raise Gone
         user = self.get(key)
         if user is None:
-            return await self._claim_new(client, username, email, token, request, account)
+            return await self._claim_new(client, username, email, token, request, account,
+                                         embedded)
         if not token_matches(token, user.token):
             raise self._taken(username, request) if user.guest else self._registered(
                 username, request)
@@ -103,7 +113,7 @@ class Directory(dict[str, User]):
 
     async def _claim_new(self, client: Client, username: str, email: str | None,
                          token: str | None, request: str | None,
-                         account: Account | None) -> User:
+                         account: Account | None, embedded: Embedded | None) -> User:
         key = name_key(username)
         waiting = self._claiming[key] = asyncio.get_running_loop().create_future()
         try:
@@ -113,7 +123,8 @@ class Directory(dict[str, User]):
                 raise Gone
             avatar = avatar_for(self.avatars, email if account is None else account.email,
                                 username)
-            fresh = token if account is not None and token is not None else new_token()
+            vouched = account is not None or embedded is not None
+            fresh = token if vouched and token is not None else new_token()
             claim = await self.roster.claim(key, username, avatar, token, fresh,
                                             legacy=not client.typed)
             if claim is None:
@@ -121,9 +132,12 @@ class Directory(dict[str, User]):
             if client.closed:  # gone while the roster answered: give the name back
                 self.roster.release(key)
                 raise Gone
+            # Not an account: the party follows from the token, so every node computes it from
+            # the roster's digest (party_of); an embedded user's token is `jwt:<sub>`.
             party = (account_party(account.id) if account is not None
                      else guest_party(token_digest(claim.token)))
-            user = self[key] = User(claim.name, claim.avatar, claim.token, party, account)
+            user = self[key] = User(claim.name, claim.avatar, claim.token, party, account,
+                                    guest=not vouched)
             self.by_party[party] = user
             user.clients.add(client)
             client.user = user

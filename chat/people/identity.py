@@ -100,6 +100,15 @@ def account_token(account_id: int) -> str:
     return ACCOUNT_TOKEN.format(id=account_id)
 
 
+EMBEDDED_TOKEN = "jwt:{sub}"  # the same for a user another application vouches for
+RESERVED_TOKENS = (ACCOUNT_TOKEN.format(id=""), EMBEDDED_TOKEN.format(sub=""))
+
+
+def embedded_token(sub: str) -> str:
+    """The token of a user an embedding application vouches for (`sub`: its id there)."""
+    return EMBEDDED_TOKEN.format(sub=sub)
+
+
 def account_party(account_id: int) -> str:
     """An account's id in direct conversations (record.dm_key)."""
     return f"a:{account_id}"

@@ -22,6 +22,8 @@ def message(stored: StoredMessage) -> dict[str, Any]:
     }
     if stored.cid is not None:
         event["cid"] = stored.cid
+    if stored.guest:
+        event["guest"] = True
     return event
 
 
@@ -38,22 +40,27 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
     }
     if stored.cid is not None:
         event["cid"] = stored.cid
+    if stored.guest:
+        event["guest"] = True
     return event
 
 
 def welcome(
     username: str, avatar: str, token: str, rooms: AbstractSet[str], text_chars: int,
-    account: dict[str, Any] | None = None,
+    account: dict[str, Any] | None = None, embedded: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Who the joiner is: a guest (`guest`, and the `token` that proves its name), or a
-    signed-in `account` ({id, username, role}; its session proves the name: no token)."""
+    """Who the joiner is: a guest (`guest`, and the `token` that proves its name), a signed-in
+    `account` ({id, username, role}), or a user an application vouches for (`embedded`:
+    {sub}); the last two need no token (their session or signed token proves the name)."""
     # `limits` lets a page check a message before sending it, against this server's own limit.
     event: dict[str, Any] = {"type": "welcome", "username": username, "avatar": avatar}
-    if account is None:
+    if account is not None:
+        event["account"] = account
+    elif embedded is not None:
+        event["embedded"] = embedded
+    else:
         event["token"] = token
         event["guest"] = True
-    else:
-        event["account"] = account
     event["rooms"] = sorted(rooms)
     event["limits"] = {"text_chars": text_chars}
     return event
@@ -74,10 +81,14 @@ def members(room: str, users: list[dict[str, str]], count: int, more: bool,
     return event
 
 
-def joined(room: str, username: str, avatar: str, count: int) -> dict[str, Any]:
-    """A user joined; `count`: the room's members after that."""
-    return {"type": "join", "room": room, "username": username, "avatar": avatar,
-            "count": count}
+def joined(room: str, username: str, avatar: str, count: int,
+           guest: bool = False) -> dict[str, Any]:
+    """A user joined; `count`: the room's members after that; `guest` only for a guest."""
+    event: dict[str, Any] = {"type": "join", "room": room, "username": username,
+                             "avatar": avatar, "count": count}
+    if guest:
+        event["guest"] = True
+    return event
 
 
 def left(room: str, username: str, count: int | None = None) -> dict[str, Any]:

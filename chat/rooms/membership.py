@@ -55,10 +55,12 @@ class Membership:
     def welcome(self, client: Client, user: User, name: str, page: MemberPage) -> None:
         """Tell a joiner who it is and who is in the room."""
         account = user.account
+        embedded = client.auth.embedded if client.auth is not None else None
         client.reply(Frame.of(events.welcome(
             user.name, user.avatar, user.token, client.rooms, self.settings.max_text_chars,
             None if account is None else {"id": account.id, "username": account.name,
-                                          "role": account.role})))
+                                          "role": account.role},
+            None if embedded is None else {"sub": embedded.sub})))
         client.reply(Frame.of(events.presence(name, page.members, page.total, page.more)))
         room = self.rooms.get(name)
         if room is not None:

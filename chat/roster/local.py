@@ -46,7 +46,7 @@ class LocalRoster:
             members[key] = channels.member_record(name, avatar, guest)
             bisect.insort(self._keys.setdefault(room, []), key)
             self._deliver(channels.room(room),
-                          channels.join_payload(room, name, avatar, len(members)))
+                          channels.join_payload(room, name, avatar, len(members), guest))
         return self.members(room, None, limit)
 
     def exit(self, room: str, key: str) -> None:

@@ -183,7 +183,7 @@ class RedisRoster:
         return self._queue.put(
             ("EVALSHA", self._sha[_ENTER], 4, self._key("p", room), self._key("pc", room),
              self._key("np", self.node), self._key("po", room), room, key, member,
-             channels.room(room, self._channels), name, avatar, limit), _page)
+             channels.room(room, self._channels), name, avatar, limit, int(guest)), _page)
 
     def exit(self, room: str, key: str) -> None:
         self._background(self._run(_EXIT, [self._key("np", self.node)], self._prefix,
