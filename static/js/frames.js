@@ -37,6 +37,7 @@ function fromServer(m) {
     text: typeof m.message === 'string' ? m.message : m.text,
     ts: m.ts,
     cid: m.cid,
+    guest: m.guest === true,
   };
 }
 

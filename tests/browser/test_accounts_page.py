@@ -307,7 +307,7 @@ def test_guests_join_beside_accounts_but_not_as_them(
     open_signed_out(alice)
     sign_in(alice)
     guest.say("hello from a guest")
-    expect(alice.message("hello from a guest")).to_be_visible()
+    expect(alice.message("hello from a guest").locator(".guest-mark")).to_be_visible()
     people_online = alice.sidebar().locator(".people li")
     expect(people_online.filter(has_text="visitor").locator(".guest-mark")).to_be_visible()
     expect(people_online.filter(has_text="alice").locator(".guest-mark")).to_have_count(0)
