@@ -1,36 +1,33 @@
 // The connection's life (open, close, rejoin) and what the views call: join, switch, leave,
 // load older messages. Frames from the server are handled in frames.js, sending our messages
 // in outbox.js, typing notices in typing.js; every change to the state is a verb of state/.
+import { checkSession, sessionEnded, socketReady, upgradeFailed } from './accounts.js';
 import { Connection, socketUrl } from './connection.js';
 import { dispatch } from './frames.js';
 import { onKeydown } from './keys.js';
-import { joinFrame, sendIdentifyingJoin } from './joining.js';
+import { joinFrame } from './joining.js';
 import { DEFAULT_ROOM, ROOM_NAME, dmKey, roomFromHash } from './protocol.js';
 import * as change from './state/index.js';
 import { isMe, session, state } from './state/index.js';
 
 export { show } from './state/index.js';
+export { closeAccount, endSession, openAccount, signOut, submitEntry } from './accounts.js';
 export { discard, edit, retry, send } from './outbox.js';
 export { typed } from './typing.js';
 
+// Close code of a socket whose session was revoked (docs/protocol.md).
+const SESSION_REVOKED = 4003;
+
 function onOpen() {
   change.socketOpened();
-  if (session.identity) sendIdentifyingJoin();
+  socketReady(); // sends the identifying join once we know who we are
 }
 
-export function submitJoin() {
-  const username = state.form.username.trim();
-  const email = state.form.email.trim();
-  if (!username) {
-    change.setFormError('username', 'Choose a username.');
-    return;
-  }
-  if (email && !/^[^\s@]+@[^\s@]+$/u.test(email)) {
-    change.setFormError('email', 'That does not look like an email address.');
-    return;
-  }
-  change.identifying(username, email);
-  if (session.conn.isOpen) sendIdentifyingJoin(); // else onOpen sends it
+function onClose(delayMs, code, opened) {
+  change.socketClosed(delayMs);
+  change.sessionUnverified();
+  if (code === SESSION_REVOKED) sessionEnded();
+  else if (!opened) upgradeFailed(); // refused for a dead session cookie?
 }
 
 export function joinRoom(raw) {
@@ -111,8 +108,11 @@ export function start() {
   const conn = new Connection(socketUrl(), {
     onOpen,
     onFrame: dispatch,
-    onClose: change.socketClosed,
+    onClose,
   });
   change.setConnection(conn);
-  conn.connect();
+  // Signed in already (a reload, a second tab)? Then straight to the chat. The socket waits
+  // for the answer: a dead session cookie would have its upgrade refused, and the API's
+  // answer (401) clears it.
+  checkSession().finally(() => conn.connect());
 }

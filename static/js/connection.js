@@ -18,7 +18,9 @@ export function socketUrl() {
 }
 
 export class Connection {
-  // handlers: onOpen(), onFrame(frame), onClose(delayMs)
+  // handlers: onOpen(), onFrame(frame), onClose(delayMs, code, opened): code is the close
+  // frame's (docs/protocol.md: 4003 = the session was revoked); `opened` is false for an
+  // upgrade that failed (the server down, or refusing it: 401 for a dead session cookie)
   constructor(url, handlers) {
     this.url = url;
     this.handlers = handlers;
@@ -36,7 +38,9 @@ export class Connection {
     clearTimeout(this.retryTimer);
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.stableTimer = setTimeout(() => (this.attempt = 0), STABLE_AFTER_MS);
       this.handlers.onOpen();
     };
@@ -50,14 +54,35 @@ export class Connection {
       if (frame && typeof frame === 'object') this.handlers.onFrame(frame);
     };
     // A failed connect fires error then close; close alone is enough to schedule the retry.
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (this.ws !== ws) return;
       clearTimeout(this.stableTimer);
       this.ws = null;
       const delay = reconnectDelay(this.attempt++);
       this.retryTimer = setTimeout(() => this.connect(), delay);
-      this.handlers.onClose(delay);
+      this.handlers.onClose(delay, event.code, opened);
     };
+  }
+
+  // No retry until reopen() or retryNow(): what the next upgrade carries is being settled.
+  hold() {
+    clearTimeout(this.retryTimer);
+  }
+
+  // A new socket at once, the old one dropped unannounced: the upgrade must carry a cookie
+  // that changed (signed in, or the session ended).
+  reopen() {
+    const old = this.ws;
+    this.ws = null; // so the old socket's close event is ignored
+    clearTimeout(this.stableTimer);
+    this.attempt = 0;
+    if (old) {
+      old.onmessage = null;
+      // Closing one still connecting makes the browser log an error: it closes once open.
+      old.onopen = () => old.close(1000);
+      if (old.readyState === WebSocket.OPEN) old.close(1000);
+    }
+    this.connect();
   }
 
   // Sends one frame if the socket is open; false tells the caller to keep it for later.

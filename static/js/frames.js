@@ -1,6 +1,7 @@
 // What each frame from the server changes (docs/protocol.md, "Server → client"): each handler
 // checks the frame's shape and hands it to the verbs of state/; the socket's side effects
 // (joins to send again, notifications) are decided here.
+import { accountJoinRefused, reasonFor } from './accounts.js';
 import { flushOutbox, resendUnacknowledged, sendRefused } from './outbox.js';
 import { HISTORY_PAGE, dmKey } from './protocol.js';
 import { isUsableAvatar } from './avatar.js';
@@ -36,6 +37,7 @@ function fromServer(m) {
     text: typeof m.message === 'string' ? m.message : m.text,
     ts: m.ts,
     cid: m.cid,
+    guest: m.guest === true,
   };
 }
 
@@ -46,6 +48,7 @@ const onFrame = {
       username: f.username,
       avatar: f.avatar,
       token: typeof f.token === 'string' ? f.token : null,
+      guest: !(f.account && typeof f.account === 'object'),
       textChars: Number.isInteger(limits.text_chars) ? limits.text_chars : 0,
       rooms: (Array.isArray(f.rooms) ? f.rooms : []).filter((name) => typeof name === 'string'),
     });
@@ -139,13 +142,23 @@ function joinRefused(f, reason) {
       sendIdentifyingJoin();
       return;
     }
+    if (identity && identity.account) {
+      accountJoinRefused(f.code, reason); // its session may have ended meanwhile
+      return;
+    }
+    if (f.code === 'sign_in_required') {
+      // This server takes no guests: the sign-in form, without the guest choice.
+      change.guestsRefused();
+      change.backToForm(null, reasonFor(f), 'signin');
+      return;
+    }
     // Back to the form (also after a reconnect, if someone else took the name meanwhile),
     // with the reason beside the field it is about.
-    const nameCodes = ['invalid_username', 'username_taken', 'username_mismatch'];
+    const nameCodes = ['invalid_username', 'username_taken', 'username_mismatch', 'name_registered'];
     let field = null;
     if (f.field === 'email') field = 'email';
     else if (f.field === 'username' || nameCodes.includes(f.code)) field = 'username';
-    change.backToForm(field, reason);
+    change.backToForm(field, f.code === 'name_registered' ? reasonFor(f) : reason);
     return;
   }
   change.roomRefused(f.room, reason);

@@ -75,6 +75,8 @@ PHONE: ViewportSize = {"width": 360, "height": 740}
 playwright_sync.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 # The console line Chromium prints for each failed WebSocket attempt while the server is down.
 WS_REFUSED = re.compile(r"WebSocket connection to '.*' failed")
+# The console line Chromium prints for a fetch answered with a client error.
+API_REFUSAL = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
 
 
 # Inputs and buttons on the page that have no accessible name (label, aria-label or text).
@@ -140,6 +142,7 @@ class Person:
         self.gravatar_requests: list[str] = []
         self.foreign_requests: list[str] = []
         self.sockets: list[str] = []
+        self.api_refusals: list[str] = []  # the API's 4xx answers (see _console)
         self.requests: list[str] = []  # every URL the page asked for, ours included
         self.dialogs: list[str] = []
         self.allow_ws_failures = False
@@ -181,9 +184,15 @@ class Person:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
-        source = urlsplit(message.location.get("url", "")).hostname or ""
+        url = message.location.get("url", "")
+        source = urlsplit(url).hostname or ""
         if source in GRAVATAR_HOSTS:
             return  # "Failed to load resource" for the avatars the route above refused
+        if url.startswith(self.base_url + "/api/v1/") and API_REFUSAL.search(message.text):
+            # Chromium logs every 4xx a fetch gets; the accounts API answers with them (not
+            # signed in, wrong password...), and the page shows them: recorded, not an error.
+            self.api_refusals.append(url)
+            return
         if self.allow_ws_failures and WS_REFUSED.search(message.text):
             return
         self.console_errors.append(message.text)
@@ -205,12 +214,20 @@ class Person:
         """Loads the page; the HTTP response of the document."""
         response = self.page.goto(self.base_url + path)
         assert response is not None, f"no response for {path}"
-        # The join form is the first thing the page draws once its scripts ran.
+        # The entry form is the first thing the page draws once it knows it is not signed in.
         self.page.get_by_label("Username").wait_for()
         return response
 
+    def as_guest(self) -> None:
+        """Switches the entry form to joining as a guest, unless it is showing that already."""
+        guest = self.page.get_by_role("button", name="Continue as a guest")
+        if guest.count():
+            guest.click()
+
     def join(self, email: str | None = None, username: str | None = None) -> Person:
+        """Joins as a guest with this person's name (or `username`)."""
         page = self.page
+        self.as_guest()
         page.get_by_label("Username").fill(username or self.name)
         if email:
             page.get_by_label("Email (optional, only for your Gravatar picture)").fill(email)

@@ -90,6 +90,7 @@ def test_join_errors_show_next_to_the_field(people: People) -> None:
     alice.join()
     other = people("other")
     other.open()
+    other.as_guest()
     page = other.page
 
     page.get_by_label("Username").fill("ALICE")

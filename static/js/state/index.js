@@ -3,8 +3,8 @@
 //
 // `state` is what the views draw; `session` belongs to the connection and is never drawn. Both
 // are exported read-only (Vue's readonly() for `state`; writing `session` throws): every change
-// is one of the verbs exported below, which live in this folder (page.js, messages.js,
-// members.js, outbox.js) beside the writable objects (store.js). Verbs that act on a
+// is one of the verbs exported below, which live in this folder (page.js, auth.js,
+// messages.js, members.js, outbox.js) beside the writable objects (store.js). Verbs that act on a
 // conversation take the one the caller holds, or its name, and change the writable original.
 import { dmKey } from '../protocol.js';
 import { readonly } from '../vue.js';
@@ -38,6 +38,7 @@ export function pendingFor(conv) {
 // ---- changing ---------------------------------------------------------------------------------
 
 export * from './page.js';
+export * from './auth.js';
 export {
   directMessage,
   gapPage,

@@ -54,7 +54,7 @@ function mergeMembers(conv, users) {
   for (const u of users) {
     if (u && typeof u.username === 'string' && !known.has(u.username)) {
       known.add(u.username);
-      conv.users.push({ username: u.username, avatar: u.avatar });
+      conv.users.push({ username: u.username, avatar: u.avatar, guest: u.guest === true });
     }
   }
   conv.users.sort((a, b) => a.username.localeCompare(b.username));

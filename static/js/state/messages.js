@@ -70,6 +70,7 @@ function receive(conv, m, news) {
     epoch: conv.epoch,
     id: m.id,
     username: m.username,
+    guest: m.guest === true, // a live message from a guest (history does not say)
     avatar: typeof m.avatar === 'string' ? m.avatar : '',
     text: m.text,
     ts: Number.isFinite(m.ts) ? m.ts : Date.now(),

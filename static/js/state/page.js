@@ -1,4 +1,4 @@
-// Verbs on the page as a whole: the socket's life, who we are, the join form, which
+// Verbs on the page as a whole: the socket's life, who the socket joins as, which
 // conversation is shown, the rooms and direct conversations in the sidebar, drafts.
 import { DEFAULT_ROOM, dmKey, draftKey, roomFromHash } from '../protocol.js';
 import {
@@ -44,8 +44,9 @@ export function socketClosed(delayMs) {
 }
 
 // The banner's countdown moves on while the page waits to reconnect.
+// So does a throttled sign-in's "try again in N s".
 export function tick() {
-  if (state.status === 'waiting') state.now = Date.now();
+  if (state.status === 'waiting' || state.form.retryUntil) state.now = Date.now();
 }
 
 // A join for `room` goes out: returns the `since` it asks for (only what we missed on a
@@ -62,30 +63,22 @@ export function joinSent(room) {
 
 // ---- who we are ------------------------------------------------------------------------------
 
-export function setFormField(name, value) {
-  state.form[name] = value;
-}
-
-export function setFormError(field, text) {
-  state.form.error = { field, text };
-}
-
-// The join form was sent: the next identifying join says who we are.
+// The guest form was sent: the next identifying join says who we are.
 export function identifying(username, email) {
   state.form.error = null;
   state.form.busy = true;
-  session.identity = { username, email, token: null };
+  session.identity = { username, email, token: null, account: false };
 }
 
 // A welcome: who the server says we are, its limits and the rooms this socket is in.
 // Returns whether it was the socket's first.
-export function welcomed({ username, avatar, token, textChars, rooms }) {
+export function welcomed({ username, avatar, token, guest, textChars, rooms }) {
   const first = !session.identified;
   session.identified = true;
-  session.identity = session.identity || { username, email: '', token: null };
+  session.identity = session.identity || { username, email: '', token: null, account: !guest };
   session.identity.username = username;
   session.identity.token = token;
-  state.me = { username, avatar };
+  state.me = { username, avatar, guest };
   state.limits.textChars = textChars;
   state.form.busy = false;
   state.form.error = null;
@@ -118,13 +111,15 @@ export function forgetToken() {
   session.identity.token = null;
 }
 
-// The identifying join was refused: back to the form, with the reason beside its field.
-export function backToForm(field, reason) {
+// The identifying join was refused: back to the form (the guest form unless `mode` says
+// otherwise), with the reason beside its field.
+export function backToForm(field, reason, mode) {
   const { identity } = session;
   if (identity && !state.form.username) state.form.username = identity.username;
   session.identity = null;
   state.me = null;
   state.form.busy = false;
+  state.form.mode = mode || (identity && identity.account ? 'signin' : 'guest');
   state.form.error = { field, text: reason };
 }
 

@@ -8,8 +8,30 @@ export const state = reactive({
   status: 'connecting', // 'connecting' | 'open' | 'waiting' (closed; a retry is scheduled)
   retryAt: 0, // when 'waiting' ends, in ms
   now: Date.now(), // ticks while 'waiting', for the banner's countdown
-  me: null, // {username, avatar} once the server has welcomed us
-  form: { username: '', email: '', busy: false, error: null }, // error: {field, text}
+  me: null, // {username, avatar, guest} once the server has welcomed us
+  // The entry form: sign in, create an account, or join as a guest (`mode`). error:
+  // {field, text}; retryUntil: when a throttled sign-in may be tried again, in ms.
+  form: {
+    mode: 'signin', // 'signin' | 'register' | 'guest'
+    username: '',
+    email: '',
+    password: '',
+    invite: '',
+    inviteAsked: false, // the server wants an invite code to create an account
+    busy: false,
+    error: null,
+    retryUntil: 0,
+    retryAfter: 0, // the wait the server asked for, in s
+  },
+  auth: {
+    phase: 'checking', // 'checking' (asking GET /me) | 'out' | 'in'
+    accounts: true, // false: the server has no accounts API; only guests join
+    guests: true, // false once the server said guests may not join
+    account: null, // {id, username, role} while signed in
+    notice: '', // why the sign-in form is back: the session ended while the page was open
+  },
+  // The account dialog: the signed-in sessions of this account (GET /api/v1/sessions).
+  sessions: { open: false, list: [], current: '', loading: false, error: '' },
   rooms: {}, // room name → conversation
   roomOrder: [], // the joined rooms, as the sidebar lists them
   dms: {}, // lower-cased peer name → conversation
@@ -31,7 +53,12 @@ export const session = {
   conn: null, // the Connection (connection.js)
   serial: 0, // counts sockets, so an outbox entry knows if it went out on this one
   identified: false, // the current socket has had its first welcome
-  identity: null, // {username, email, token}: what the next identifying join says
+  identity: null, // {username, email, token, account}: what the next identifying join says
+  checked: false, // GET /me has answered since the page loaded (else: ask when the socket opens)
+  verified: false, // the account's session is known to be alive for the current socket
+  // The account whose session ended while the page was open: its drafts and conversations are
+  // kept for it to sign in again; another account signing in gets a fresh page.
+  endedAccount: null,
   switchTo: null, // a room to show as soon as its welcome arrives
   liveRooms: new Set(), // rooms the current socket has joined
   requested: new Set(), // rooms whose join is in flight on the current socket
@@ -50,7 +77,7 @@ function conversation(kind, name) {
     unread: 0,
     mentioned: false,
     avatar: '', // a direct conversation's picture: the other person's
-    users: [], // who is in the room, as far as we know: [{username, avatar}]
+    users: [], // who is in the room, as far as we know: [{username, avatar, guest}]
     count: 0, // how many are in the room (a big room's `users` lists only some of them)
     membersMore: false, // the server has members after `membersAfter` we have not asked for
     membersAfter: '', // the last username of the last page of members (the server's order)

@@ -1,75 +1,15 @@
-// The page's frame: top bar, connection banner, join form, and the layout holding the
-// sidebar (sidebar.js) and the conversation (conversation.js).
-import { retryNow, submitJoin } from '../actions.js';
-import { usesGravatar } from '../avatar.js';
-import { currentConversation, setFormField, setSidebarOpen, state } from '../state/index.js';
+// The page's frame: top bar, connection banner, the way in (entry.js), the account dialog
+// (account.js), and the layout holding the sidebar (sidebar.js) and the conversation
+// (conversation.js).
+import { openAccount, retryNow } from '../actions.js';
+import { currentConversation, setSidebarOpen, state } from '../state/index.js';
 import { h } from '../vue.js';
+import { AccountDialog } from './account.js';
 import { Composer } from './composer.js';
 import { MessageList, TypingLine } from './conversation.js';
-import { Avatar, field, titleOf } from './parts.js';
+import { EntryForm } from './entry.js';
+import { Avatar, titleOf } from './parts.js';
 import { Sidebar } from './sidebar.js';
-
-// ---- the join form ------------------------------------------------------------------------
-
-const JoinForm = {
-  setup() {
-    const form = state.form;
-    const errorFor = (name) => (form.error && form.error.field === name ? form.error.text : '');
-    const input = (id, name, attrs) =>
-      h('input', {
-        id,
-        name,
-        value: form[name],
-        onInput: (e) => setFormField(name, e.target.value),
-        'aria-invalid': errorFor(name) ? 'true' : null,
-        'aria-describedby': errorFor(name) ? id + '-error' : null,
-        ...attrs,
-      });
-    return () =>
-      h(
-        'form',
-        {
-          class: 'join-form',
-          novalidate: true, // the server's reasons, shown beside the field, say more
-          onSubmit: (e) => {
-            e.preventDefault();
-            submitJoin();
-          },
-        },
-        [
-          h('h2', 'Join the chat'),
-          field(
-            'join-username',
-            'Username',
-            input('join-username', 'username', {
-              type: 'text',
-              autocomplete: 'username',
-              required: true,
-              autofocus: true,
-            }),
-            errorFor('username'),
-          ),
-          // With drawn avatars (the server's default) an email would serve nothing: not asked.
-          usesGravatar
-            ? field(
-                'join-email',
-                'Email (optional, only for your Gravatar picture)',
-                input('join-email', 'email', { type: 'email', autocomplete: 'email' }),
-                errorFor('email'),
-              )
-            : null,
-          form.error && !form.error.field
-            ? h('p', { class: 'field-error', role: 'alert' }, form.error.text)
-            : null,
-          h(
-            'button',
-            { type: 'submit', class: 'primary', disabled: form.busy },
-            form.busy ? 'Joining…' : 'Join',
-          ),
-        ],
-      );
-  },
-};
 
 // ---- the frame ----------------------------------------------------------------------------
 
@@ -116,17 +56,48 @@ const TopBar = {
           : null,
         h('h1', 'Simple Chat'),
         conv ? h('span', { class: 'where' }, titleOf(conv)) : null,
-        me
-          ? h('span', { class: 'whoami' }, [
-              h(Avatar, { name: me.username, url: me.avatar }),
-              h('span', { class: 'sr-only' }, 'Signed in as '),
-              h('span', { class: 'whoami-name' }, me.username),
-            ])
-          : null,
+        me ? whoami(me) : null,
       ]);
     };
   },
 };
+
+// Who we are; signed in, a button that opens the account dialog (sign out, sessions).
+function whoami(me) {
+  const picture = h(Avatar, { name: me.username, url: me.avatar });
+  const name = h('span', { class: 'whoami-name' }, me.username);
+  if (!state.auth.account) {
+    return h('span', { class: 'whoami' }, [
+      picture,
+      h('span', { class: 'sr-only' }, 'Joined as a guest: '),
+      name,
+      h('span', { class: 'guest-mark', title: 'Not signed in' }, 'guest'),
+    ]);
+  }
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'whoami',
+      'aria-haspopup': 'dialog',
+      'aria-expanded': String(state.sessions.open),
+      onClick: openAccount,
+    },
+    [picture, h('span', { class: 'sr-only' }, 'Your account: signed in as '), name],
+  );
+}
+
+// What the main column shows below the conversation: the composer once joined, else the way
+// in; nothing while the page asks whether it is signed in (usually a blink), and a line while
+// a signed-in page's socket joins.
+function bottom(conv) {
+  if (state.me !== null) return conv ? h(Composer, { conv }) : null;
+  if (state.auth.phase === 'checking') return h('p', { class: 'entry-wait', role: 'status' });
+  if (state.auth.phase === 'in') {
+    return h('p', { class: 'entry-wait muted', role: 'status' }, 'Signing in…');
+  }
+  return h(EntryForm);
+}
 
 // On a narrow screen the sidebar is hidden: the menu button carries the unread total.
 function badgeTotal() {
@@ -159,9 +130,10 @@ export const App = {
               ? h(MessageList, { conv, key: conv.kind + ':' + conv.name })
               : h('p', { class: 'empty muted' }, 'Join a room to start.'),
             conv ? h(TypingLine, { conv }) : null,
-            joined ? (conv ? h(Composer, { conv }) : null) : h(JoinForm),
+            bottom(conv),
           ]),
         ]),
+        joined && state.sessions.open ? h(AccountDialog) : null,
       ]);
     };
   },

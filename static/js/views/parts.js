@@ -76,10 +76,13 @@ export function titleOf(conv) {
   return conv.kind === 'room' ? '#' + conv.name : '@' + conv.name;
 }
 
-export function field(id, label, input, error) {
+// A labelled input, with its error and a hint under it (the input's aria-describedby names
+// them: `id`-error, `id`-hint).
+export function field(id, label, input, error, hint) {
   return h('div', { class: 'field' }, [
     h('label', { for: id }, label),
     input,
+    hint ? h('p', { id: id + '-hint', class: 'hint muted' }, hint) : null,
     error ? h('p', { id: id + '-error', class: 'field-error', role: 'alert' }, error) : null,
   ]);
 }

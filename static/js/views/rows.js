@@ -118,6 +118,8 @@ function messageRow(item, continued) {
     h('div', { class: 'body' }, [
       h('div', { class: ['meta', { 'sr-only': continued }] }, [
         h('span', { class: 'name' }, item.username),
+        // marked on live messages only (history does not keep the mark)
+        item.guest ? h('span', { class: 'guest-mark' }, 'guest') : null,
         item.mine ? h('span', { class: 'tag' }, 'you') : null,
         timeTag(item.ts),
       ]),

@@ -127,12 +127,14 @@ function personRow(user) {
         type: 'button',
         class: 'conv person',
         title: 'Send ' + user.username + ' a direct message',
-        'aria-label': 'Direct message ' + user.username,
+        'aria-label': 'Direct message ' + user.username + (user.guest ? ', a guest' : ''),
         onClick: () => openDm(user.username),
       },
       [
         h(Avatar, { name: user.username, url: user.avatar }),
         h('span', { class: 'conv-name' }, user.username),
+        // not signed in: anyone may hold this name once its holder leaves
+        user.guest ? h('span', { class: 'guest-mark' }, 'guest') : null,
       ],
     ),
   ]);
