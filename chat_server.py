@@ -22,7 +22,7 @@ from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
 from chat.node.hub import Hub
 from chat.node.metrics import Metrics
-from chat.options import define_options, from_options, parse_bool
+from chat.options import FALSE_WORDS, TRUE_WORDS, define_options, from_options, parse_bool
 from chat.protocol.text import expand_shortcodes
 from chat.roster.base import Roster, RosterError
 from chat.store import HistoryStore, PostgresOptions, StoreError, open_store
@@ -256,16 +256,21 @@ async def serve(settings: Settings) -> int:
 
 
 def join_option_values(argv: list[str], parser: tornado.options.OptionParser) -> list[str]:
-    """Accept `--port 8000` as well as tornado.options' own `--port=8000`."""
+    """Accept `--port 8000` as well as tornado.options' own `--port=8000`, and `--guests off`
+    (a boolean option alone is on; the word after it is its value only if it is on or off)."""
     joined = list(argv[:1])
-    words = iter(argv[1:])
-    for word in words:
+    words = argv[1:]
+    at = 0
+    while at < len(words):
+        word = words[at]
+        at += 1
         name = word[2:].replace("_", "-") if word.startswith("--") and "=" not in word else ""
         kind = option_type(parser, name)
-        if kind is not None and kind is not bool:
-            value = next(words, None)
-            if value is not None:
-                word = f"{word}={value}"
+        has_next = at < len(words)
+        if kind is not None and has_next and (
+                kind is not bool or words[at].lower() in (*TRUE_WORDS, *FALSE_WORDS)):
+            word = f"{word}={words[at]}"
+            at += 1
         joined.append(word)
     return joined
 

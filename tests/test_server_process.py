@@ -162,17 +162,20 @@ def test_option_values_follow_a_space_or_an_equals_sign(spawn: Spawn, form: str)
 @pytest.mark.parametrize(("value", "on"), [("off", False), ("no", False), ("false", False),
                                            ("0", False), ("on", True), ("YES", True)])
 def test_a_boolean_option_reads_on_and_off(value: str, on: bool) -> None:
-    """`--xheaders=off` turns it off (tornado.options alone reads any word but false as on)."""
+    """`--xheaders=off` and `--guests off` turn them off (tornado.options alone reads any word
+    but false as on, and stops at a word after a boolean option)."""
     parser = tornado.options.OptionParser()
     define_options(parser, environ={})
-    parse_command_line(parser, ["chat_server.py", f"--xheaders={value}", f"--compression={value}"])
+    parse_command_line(parser, ["chat_server.py", f"--xheaders={value}", "--compression", value,
+                                "--guests", value, "--port", "9000"])
     settings = from_options(parser)
-    assert (settings.xheaders, settings.compression) == (on, on)
+    assert (settings.xheaders, settings.compression, settings.guests) == (on, on, on)
+    assert settings.port == 9000
 
 
 BAD_VALUES = [  # (command-line words and CHAT_ variables, what the error line must name)
     ("--xheaders=maybe", ["--xheaders", "maybe", "on or off"]),
-    ("--compression off", ["'off'", "is not an option"]),
+    ("--compression maybe", ["'maybe'", "is not an option"]),
     ("CHAT_XHEADERS=maybe", ["CHAT_XHEADERS", "maybe"]),
     ("--rate-limit=-1", ["--rate-limit", "-1"]),
     ("--rate-limit -1", ["--rate-limit", "-1"]),
