@@ -260,6 +260,9 @@ class PostgresAccounts:
     async def _listen(self) -> Connection:
         conn = await connect(self._url, self._options)
         try:
+            # Named apart from the pool's connections in pg_stat_activity (as the commits'
+            # listener is: chat/store/postgres_notify.py).
+            await conn.execute("SET application_name = 'simple-chat revocations'")
             await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self._channel)))
         except psycopg.Error as exc:
             await conn.close()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -28,6 +29,24 @@ from chat.store.sql import AFTER, BEFORE, LATEST, postgres
 from chat.store.sqlite_requests import WriterStats
 
 log = logging.getLogger("chat.store")
+
+# A pooled connection given back less than this long ago (s) is handed out again without a
+# check: the check is a round trip, as much as a whole batch of appends costs otherwise, and a
+# connection in use a moment ago is alive unless the server died since (then the statement
+# fails and the sender gets store_failed, as if it had died during the statement).
+CHECK_AFTER_IDLE_S = 1.0
+_returned_at: dict[int, float] = {}  # id(connection): when it went back to a pool
+
+
+async def _mark_used(conn: Connection) -> None:
+    """The pool's `reset` callback: remember when the connection came back."""
+    _returned_at[id(conn)] = time.monotonic()
+
+
+async def _check_if_idle(conn: Connection) -> None:
+    """The pool's `check` callback: psycopg_pool's check, for a connection idle a while."""
+    if time.monotonic() - _returned_at.pop(id(conn), 0.0) >= CHECK_AFTER_IDLE_S:
+        await psycopg_pool.AsyncConnectionPool.check_connection(conn)
 
 # Most appends in one transaction: one commit (one WAL flush) covers them all, sent in one
 # pipeline; as SQLite's MAX_BATCH, it bounds how long the first of a group waits.
@@ -84,7 +103,7 @@ class PostgresStore:
             min_size=min(POOL_MIN_SIZE, settings.pool_size), max_size=settings.pool_size,
             open=False, timeout=settings.pool_timeout_s,
             # A connection that died while idle (PostgreSQL restarted) is replaced, not used.
-            check=psycopg_pool.AsyncConnectionPool.check_connection)
+            check=_check_if_idle, reset=_mark_used)
         try:
             await pool.open(wait=True, timeout=settings.connect_timeout_s)
         except psycopg_pool.PoolTimeout:
