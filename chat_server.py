@@ -106,7 +106,8 @@ def make_app(
     keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
     socket_args = {"hub": hub, "flusher": flusher, "keepalive": keepalive, "settings": settings}
     routes: list[Any] = [
-        (r"/", PageHandler, {"avatars": settings.avatars}),
+        (r"/", PageHandler, {"avatars": settings.avatars, "registration": settings.registration,
+                             "guests": settings.guests}),
         (r"/ws", ChatSocket, socket_args),
         (r"/healthz", HealthHandler, {"status": hub.status}),
         (r"/metrics", MetricsHandler, {"metrics": metrics}),

@@ -63,11 +63,16 @@ class ResponseHeaders(OutputTransform):
 
 
 class PageHandler(RequestHandler):
-    """The chat page; `avatars` (--avatars) tells it whether to ask for an email."""
+    """The chat page, told what the server's settings change in its forms: `avatars`
+    (--avatars: whether to ask for an email), `registration` (--registration: whether creating
+    an account takes an invite, or is closed) and `guests` (--guests)."""
 
-    def initialize(self, template: str = "index.html", avatars: str = "initials") -> None:
+    def initialize(self, template: str = "index.html", avatars: str = "initials",
+                   registration: str = "open", guests: bool = True) -> None:
         self.template = template
         self.avatars = avatars
+        self.page_settings = {"avatars": avatars, "registration": registration,
+                              "guests": "on" if guests else "off"}
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-cache")
@@ -77,10 +82,10 @@ class PageHandler(RequestHandler):
             self.set_header("Content-Security-Policy", GRAVATAR_POLICY)
 
     def get(self) -> None:
-        self.render(self.template, avatars=self.avatars)
+        self.render(self.template, **self.page_settings)
 
     def head(self) -> None:
-        self.render(self.template, avatars=self.avatars)  # GET's headers, without the body
+        self.render(self.template, **self.page_settings)  # GET's headers, without the body
 
 
 class StaticHandler(StaticFileHandler):

@@ -16,6 +16,8 @@ from tornado.httpclient import AsyncHTTPClient
 
 from chat.config import ConfigError, Settings
 from chat.people.identity import initials, initials_avatar
+from chat.people.names import name_key
+from chat.record import dm_key
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, Connect
 
@@ -89,21 +91,29 @@ async def test_with_gravatar_the_frames_carry_the_md5_of_the_email(connect: Conn
     assert f"https://www.gravatar.com/avatar/{NAME_MD5}?" in json.dumps(frames)
 
 
-async def stored_with_gravatar(app: ChatApplication) -> None:
-    """Messages kept from a server that ran with Gravatar: in two rooms and a direct one."""
-    for conversation, to in (("general", None), ("dev", None), ("@alice\x1fbob", "bob")):
-        await app.hub.store.append(conversation, username="alice", avatar=OLD_AVATAR,
-                                   text="from before", ts=int(time.time() * 1000), to=to)
+async def stored_with_gravatar(app: ChatApplication, conversation: str,
+                               to: str | None = None) -> None:
+    """A message kept from a server that ran with Gravatar."""
+    await app.hub.store.append(conversation, username="alice", avatar=OLD_AVATAR,
+                               text="from before", ts=int(time.time() * 1000), to=to)
 
 
-async def avatars_shown(bob: ChatClient) -> list[list[str]]:
-    """The avatars of the old messages in each way history reaches a connection."""
-    shown = [[(await bob.recv_type("message"))["avatar"]]]  # before a join, as the tutorial's
+async def avatars_shown(app: ChatApplication, connect: Connect) -> list[list[str]]:
+    """The avatars of old messages in each way history reaches a connection: the tutorial's
+    feed before a join, a join's replay, a room's page and a dm's page."""
+    for room in ("general", "dev"):
+        await stored_with_gravatar(app, room)
+    alice = await connect()
+    await alice.join("alice")  # online: a dm's parties are the guests' own ids
+    bob = await connect()
+    shown = [[(await bob.recv_type("message"))["avatar"]]]
     await bob.join("bob")
-    await bob.send({"type": "join", "room": "dev"})  # a join's replay
+    parties = (app.hub.users[name_key("alice")].party, app.hub.users[name_key("bob")].party)
+    await stored_with_gravatar(app, dm_key(*parties), to="bob")
+    await bob.send({"type": "join", "room": "dev"})
     await bob.recv_type("presence")
     replies = [await bob.recv_type("history")]
-    for request in ({"room": "general"}, {"with": "alice"}):  # pages of a room and of a dm
+    for request in ({"room": "general"}, {"with": "alice"}):
         await bob.send({"type": "history", **request})
         replies.append(await bob.recv_type("history"))
     return shown + [[m["avatar"] for m in reply["messages"]] for reply in replies]
@@ -113,8 +123,7 @@ async def avatars_shown(bob: ChatClient) -> list[list[str]]:
 async def test_history_shows_initials_for_messages_stored_with_a_gravatar_url(
         app: ChatApplication, connect: Connect) -> None:
     """After a switch to initials, old messages come back with the initials, not Gravatar."""
-    await stored_with_gravatar(app)
-    assert await avatars_shown(await connect()) == [[initials_avatar("alice")]] * 4
+    assert await avatars_shown(app, connect) == [[initials_avatar("alice")]] * 4
 
 
 @pytest.mark.settings(avatars="gravatar")
@@ -122,8 +131,7 @@ async def test_history_shows_initials_for_messages_stored_with_a_gravatar_url(
 async def test_with_gravatar_history_keeps_the_stored_avatar(
         app: ChatApplication, connect: Connect) -> None:
     """With --avatars gravatar a stored avatar is shown as it was stored."""
-    await stored_with_gravatar(app)
-    assert await avatars_shown(await connect()) == [[OLD_AVATAR]] * 4
+    assert await avatars_shown(app, connect) == [[OLD_AVATAR]] * 4
 
 
 @pytest.mark.parametrize("name", ["alice", "Bob Smith", *HOSTILE_NAMES])

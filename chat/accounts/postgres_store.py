@@ -60,6 +60,7 @@ class PostgresAccounts:
         self._channel = ""
         self._watch = RevocationWatch(self._revocations_after, revocation_poll_s)
         self._listener: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def start(self) -> None:
         conn = await connect(self._url, self._options)
@@ -79,6 +80,7 @@ class PostgresAccounts:
             await self._pool.open(wait=True, timeout=self._options.connect_timeout_s)
 
     async def close(self) -> None:
+        self._closed = True
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -246,7 +248,7 @@ class PostgresAccounts:
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)
-        if self._watch.running:
+        if self._watch.running or self._closed:
             return
         conn = await self._listen()  # before reading the last seq: nothing falls between
         try:
@@ -254,6 +256,9 @@ class PostgresAccounts:
         except StoreError:
             await conn.close()
             raise
+        if self._closed or self._watch.running:  # closed (or started) while that was read
+            await conn.close()
+            return
         self._watch.start(int(row[0]) if row else 0)
         self._listener = asyncio.create_task(self._wake_on_notify(conn))
 

@@ -230,9 +230,12 @@ class SQLiteAccounts:
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)
-        if not self._watch.running:
+        if not self._watch.running and self._conn is not None:
             row = await self._one(sql.LAST_REVOCATION, ())
-            self._watch.start(int(row[0]) if row else 0)
+            # Closed while that was read (a server stopping as it starts): start nothing that
+            # close() would not stop.
+            if self._conn is not None and not self._watch.running:
+                self._watch.start(int(row[0]) if row else 0)
 
     async def _revocations_after(self, seq: int) -> list[Revocation]:
         rows = await self._call(lambda: self._db().execute(

@@ -201,15 +201,14 @@ def test_a_throttled_sign_in_says_when_to_try_again(
 
 
 @pytest.mark.server_args("--registration=closed")
-def test_closed_registration_is_explained(people: People) -> None:
-    """With registration closed, creating an account says to ask an administrator."""
+def test_closed_registration_offers_no_way_to_create_an_account(people: People) -> None:
+    """With registration closed, the form offers signing in and guests, not a new account."""
     carol = people("carol")
     open_signed_out(carol)
-    carol.page.get_by_role("button", name="Create an account").click()
-    expect(carol.page.get_by_label("Username")).to_be_focused()  # the switch moves the focus
-    fill_entry(carol.page, "Create an account", "carol", PASSWORD)
-    expect(carol.page.locator("#join-error")).to_contain_text("not taking new accounts")
-    expect(carol.composer).to_have_count(0)
+    page = carol.page
+    expect(page.locator("#join-title")).to_have_text("Sign in")
+    expect(page.get_by_role("button", name="Continue as a guest")).to_be_visible()
+    expect(page.get_by_role("button", name="Create an account")).to_have_count(0)
     carol.assert_clean()
 
 
@@ -222,8 +221,10 @@ def test_an_invite_code_is_asked_for_when_required(
     carol = people("carol")
     open_signed_out(carol)
     page = carol.page
-    fill_entry(page, "Create an account", "carol", PASSWORD)
+    page.get_by_role("button", name="Create an account").click()
     invite = page.get_by_label("Invite code")
+    expect(invite).to_be_visible()  # asked for from the start: the page knows the setting
+    fill_entry(page, "Create an account", "carol", PASSWORD)
     expect(invite).to_be_focused()
     expect(page.locator("#join-invite-error")).to_contain_text("invite code")
     invite.fill("not-a-code")
@@ -315,18 +316,14 @@ def test_guests_join_beside_accounts_but_not_as_them(
     guest.assert_clean()
 
 
-# `--guests=false`: Tornado reads a bool option as true unless false, 0 or f (so "off" is on)
-@pytest.mark.server_args("--guests=false")
+@pytest.mark.server_args("--guests", "off")
 def test_without_guests_the_form_asks_to_sign_in(people: People) -> None:
-    """With --guests off, a guest's join is refused and the form keeps only the account ways."""
+    """With --guests off, the form offers only the account ways, from the start."""
     visitor = people("visitor")
     open_signed_out(visitor)
-    visitor.as_guest()
     page = visitor.page
-    page.get_by_label("Username").fill("visitor")
-    page.get_by_role("button", name="Join", exact=True).click()
     expect(page.locator("#join-title")).to_have_text("Sign in")
-    expect(page.locator("#join-error")).to_contain_text("for members")
+    expect(page.get_by_role("button", name="Create an account")).to_be_visible()
     expect(page.get_by_role("button", name="Continue as a guest")).to_have_count(0)
     expect(visitor.composer).to_have_count(0)
     visitor.assert_clean()

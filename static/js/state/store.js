@@ -3,6 +3,11 @@
 import { DEFAULT_ROOM, dmKey } from '../protocol.js';
 import { markRaw, reactive } from '../vue.js';
 
+// What the server's settings make of the entry form (templates/index.html's meta tags).
+function setting(name) {
+  return document.querySelector(`meta[name="chat-${name}"]`)?.content ?? '';
+}
+
 // What the views draw.
 export const state = reactive({
   status: 'connecting', // 'connecting' | 'open' | 'waiting' (closed; a retry is scheduled)
@@ -17,7 +22,7 @@ export const state = reactive({
     email: '',
     password: '',
     invite: '',
-    inviteAsked: false, // the server wants an invite code to create an account
+    inviteAsked: setting('registration') === 'invite', // creating an account takes a code
     busy: false,
     error: null,
     retryUntil: 0,
@@ -26,7 +31,8 @@ export const state = reactive({
   auth: {
     phase: 'checking', // 'checking' (asking GET /me) | 'out' | 'in'
     accounts: true, // false: the server has no accounts API; only guests join
-    guests: true, // false once the server said guests may not join
+    guests: setting('guests') !== 'off', // false: the server takes no guests (--guests off)
+    registration: setting('registration') || 'open', // 'closed': no "create an account"
     account: null, // {id, username, role} while signed in
     notice: '', // why the sign-in form is back: the session ended while the page was open
   },

@@ -62,7 +62,11 @@ export const EntryForm = {
       const { mode } = form;
       const account = mode !== 'guest';
       const modes = ['signin', 'register', 'guest'].filter(
-        (m) => m !== mode && (m === 'guest' ? state.auth.guests : state.auth.accounts),
+        (m) =>
+          m !== mode &&
+          (m === 'guest'
+            ? state.auth.guests
+            : state.auth.accounts && (m !== 'register' || state.auth.registration !== 'closed')),
       );
       const inviteShown = mode === 'register' && form.inviteAsked;
       return h(
