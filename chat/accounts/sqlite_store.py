@@ -231,7 +231,12 @@ class SQLiteAccounts:
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)
         if not self._watch.running and self._conn is not None:
-            row = await self._one(sql.LAST_REVOCATION, ())
+            try:
+                row = await self._one(sql.LAST_REVOCATION, ())
+            except StoreError:
+                if self._conn is None:
+                    return  # closed meanwhile (a server stopping as it starts)
+                raise
             # Closed while that was read (a server stopping as it starts): start nothing that
             # close() would not stop.
             if self._conn is not None and not self._watch.running:
