@@ -18,6 +18,10 @@ class InviteInvalid(Exception):
     """No unused invite has this code hash: never created, or already used."""
 
 
+class LastAdmin(Exception):
+    """The change would leave no enabled admin: refused, nothing changed."""
+
+
 class AccountStore(Protocol):
     """Accounts, their sessions, invites and login-failure counters, durable and shared by
     every node (and the admin command) that opens the same database.
@@ -37,6 +41,9 @@ class AccountStore(Protocol):
       password with `end_sessions` write a Revocation in the same transaction; a watcher
       (watch_revocations) on any node hears of each once, in `seq` order, within the poll
       interval (SQLite) or at once (PostgreSQL's NOTIFY, with the poll as a fallback).
+    - With `keep_an_admin`, "is another enabled admin left?" is read and the change made in
+      one transaction under a lock (SQLite's write lock, a PostgreSQL advisory lock), so two
+      concurrent demotions (or disablings) of the last two admins cannot both succeed.
     - Login attempts are counted per key before the password is checked (try_attempt), so
       any number of concurrent attempts meet the throttle as if they came one by one.
     - Ids of accounts are never reused. Timestamps are ms since the epoch, given by the caller.
@@ -73,11 +80,17 @@ class AccountStore(Protocol):
         account exists."""
         ...
 
-    async def set_disabled(self, account_id: int, disabled: bool, ts: int) -> bool:
-        """Disable (ending every session) or enable; whether the account exists."""
+    async def set_disabled(self, account_id: int, disabled: bool, ts: int, *,
+                           keep_an_admin: bool = False) -> bool:
+        """Disable (ending every session) or enable; whether the account exists. With
+        `keep_an_admin`, LastAdmin instead of disabling the last enabled admin."""
         ...
 
-    async def set_role(self, account_id: int, role: Role) -> bool: ...
+    async def set_role(self, account_id: int, role: Role, *,
+                       keep_an_admin: bool = False) -> bool:
+        """Whether the account exists. With `keep_an_admin`, LastAdmin instead of demoting
+        the last enabled admin."""
+        ...
 
     async def create_session(self, session: Session, token_hash: str) -> None: ...
 

@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
 
 import psycopg
 import psycopg_pool
 from psycopg import sql as pgsql
 
 from chat.accounts import sql
-from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation
-from chat.accounts.model import Account, Revocation, Role, Session
+from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
+from chat.accounts.model import Account, Role
+from chat.accounts.sql_store import Row, SQLAccountStore
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
 from chat.store.postgres_notify import channel_for
@@ -29,6 +29,8 @@ log = logging.getLogger("chat.accounts")
 # is commit order" hold across nodes (taken in the transaction, released at its end).
 FIRST_ADMIN_LOCK = 0x5C4A7_0002
 REVOCATION_LOCK = 0x5C4A7_0003
+# ... and that "another enabled admin remains" still holds when a demotion commits.
+ADMINS_LOCK = 0x5C4A7_0004
 # The channel a revocation's transaction NOTIFYs: chat_accounts_<schema>.
 CHANNEL_PREFIX = "chat_accounts_"
 # With NOTIFY waking the watcher at once, the poll is only a fallback (a lost LISTEN) (s).
@@ -41,7 +43,7 @@ RELISTEN_S = 1.0
 OWN_POOL_SIZE = 2
 
 
-class PostgresAccounts:
+class PostgresAccounts(SQLAccountStore):
     """An AccountStore in PostgreSQL.
 
     The server passes the history store's pool: accounts and history share one budget of
@@ -103,15 +105,15 @@ class PostgresAccounts:
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StoreError(one_line(exc)) from None
 
-    async def _one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    async def _one(self, statement: str, params: Row) -> Row | None:
         async with self._transaction() as conn:
             return await (await conn.execute(pg(statement), params)).fetchone()
 
-    async def _all(self, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def _all(self, statement: str, params: Row) -> list[Row]:
         async with self._transaction() as conn:
             return await (await conn.execute(pg(statement), params)).fetchall()
 
-    async def _write(self, statement: str, params: tuple[Any, ...]) -> int:
+    async def _write(self, statement: str, params: Row) -> int:
         async with self._transaction() as conn:
             return (await conn.execute(pg(statement), params)).rowcount
 
@@ -141,22 +143,6 @@ class PostgresAccounts:
         except psycopg.errors.UniqueViolation:
             raise NameTaken(name_key) from None
 
-    async def account_by_id(self, account_id: int) -> Account | None:
-        row = await self._one(sql.ACCOUNT_BY_ID, (account_id,))
-        return None if row is None else sql.account_from_row(row)
-
-    async def account_by_name_key(self, name_key: str) -> Account | None:
-        row = await self._one(sql.ACCOUNT_BY_KEY, (name_key,))
-        return None if row is None else sql.account_from_row(row)
-
-    async def list_accounts(self) -> list[tuple[Account, int]]:
-        return [(sql.account_from_row(row), int(row[-1]))
-                for row in await self._all(sql.LIST_ACCOUNTS, ())]
-
-    async def password_hash(self, account_id: int) -> str | None:
-        row = await self._one(sql.PASSWORD_HASH, (account_id,))
-        return None if row is None else str(row[0])
-
     async def set_password_hash(self, account_id: int, password_hash: str, ts: int, *,
                                 end_sessions: bool = False) -> bool:
         async with self._transaction() as conn:
@@ -168,8 +154,19 @@ class PostgresAccounts:
                 await self._revoke(conn, account_id, None, ts)
             return True
 
-    async def set_disabled(self, account_id: int, disabled: bool, ts: int) -> bool:
+    async def _keep_an_admin(self, conn: Connection, account_id: int) -> None:
+        """LastAdmin if the account is the last enabled admin; the lock, held to the commit,
+        makes a concurrent demotion wait for this one and then read its result."""
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADMINS_LOCK,))
+        if await (await conn.execute(pg(sql.IS_LAST_ADMIN),
+                                     sql.is_last_admin_params(account_id))).fetchone():
+            raise LastAdmin(account_id)
+
+    async def set_disabled(self, account_id: int, disabled: bool, ts: int, *,
+                           keep_an_admin: bool = False) -> bool:
         async with self._transaction() as conn:
+            if disabled and keep_an_admin:
+                await self._keep_an_admin(conn, account_id)
             if not (await conn.execute(pg(sql.SET_DISABLED),
                                        (int(disabled), account_id))).rowcount:
                 return False
@@ -178,26 +175,12 @@ class PostgresAccounts:
                 await self._revoke(conn, account_id, None, ts)
             return True
 
-    async def set_role(self, account_id: int, role: Role) -> bool:
-        return await self._write(sql.SET_ROLE, (role, account_id)) > 0
-
-    async def create_session(self, session: Session, token_hash: str) -> None:
-        await self._write(sql.CREATE_SESSION, (
-            session.id, session.account_id, session.created_ts, session.last_seen_ts,
-            session.address, session.user_agent, token_hash))
-
-    async def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
-        row = await self._one(sql.SESSION_BY_TOKEN, (token_hash,))
-        if row is None:
-            return None
-        return sql.session_from_row(row[:6]), sql.account_from_row(row[6:])
-
-    async def touch_session(self, session_id: str, ts: int) -> None:
-        await self._write(sql.TOUCH_SESSION, (ts, session_id, ts))
-
-    async def sessions_of(self, account_id: int) -> list[Session]:
-        return [sql.session_from_row(row) for row in await self._all(sql.SESSIONS_OF,
-                                                                      (account_id,))]
+    async def set_role(self, account_id: int, role: Role, *,
+                       keep_an_admin: bool = False) -> bool:
+        async with self._transaction() as conn:
+            if role != "admin" and keep_an_admin:
+                await self._keep_an_admin(conn, account_id)
+            return (await conn.execute(pg(sql.SET_ROLE), (role, account_id))).rowcount > 0
 
     async def delete_session(self, session_id: str, ts: int) -> bool:
         async with self._transaction() as conn:
@@ -216,13 +199,6 @@ class PostgresAccounts:
                 await self._revoke(conn, account_id, None, ts)
             return count
 
-    async def create_invite(self, code_hash: str, created_by: int | None, ts: int) -> None:
-        await self._write(sql.CREATE_INVITE, (code_hash, created_by, ts))
-
-    async def failures(self, key: str) -> tuple[int, int] | None:
-        row = await self._one(sql.FAILURES, (key,))
-        return None if row is None else (int(row[0]), int(row[1]))
-
     async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
                           wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
         async with self._transaction() as conn:
@@ -239,12 +215,6 @@ class PostgresAccounts:
                 for key in keys:
                     await conn.execute(pg(sql.RECORD_FAILURE), (key, ts, forget_before))
             return max(wait, 0)
-
-    async def clear_failures(self, key: str) -> None:
-        await self._write(sql.CLEAR_FAILURES, (key,))
-
-    async def forgive_failure(self, key: str) -> None:
-        await self._write(sql.FORGIVE_FAILURE, (key,))
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)
@@ -295,7 +265,3 @@ class PostgresAccounts:
         finally:
             if conn is not None:
                 await conn.close()
-
-    async def _revocations_after(self, seq: int) -> list[Revocation]:
-        rows = await self._all(sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ))
-        return [sql.revocation_from_row(row) for row in rows]

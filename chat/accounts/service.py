@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Callable
 
-from chat.accounts.base import AccountStore, InviteInvalid, NameTaken
+from chat.accounts.base import AccountStore, InviteInvalid, LastAdmin, NameTaken
 from chat.accounts.model import Account, AccountError, Role, Session
 from chat.accounts.passwords import MAX_PASSWORD_CHARS, Passwords, check_new_password
 from chat.accounts.policy import FAILURES_FORGOTTEN_AFTER_MS, TOUCH_INTERVAL_MS, AccountPolicy
@@ -176,16 +176,20 @@ class AccountService:
         return account
 
     async def set_disabled(self, account: Account, disabled: bool) -> Account:
-        """Disable (ending its sessions, on every node) or enable an account."""
-        if disabled and account.role == "admin":
-            await self._keep_an_admin(account)
-        await self.store.set_disabled(account.id, disabled, self._now())
+        """Disable (ending its sessions, on every node) or enable an account; never the last
+        enabled admin (the store decides that atomically)."""
+        try:
+            await self.store.set_disabled(account.id, disabled, self._now(), keep_an_admin=True)
+        except LastAdmin:
+            raise _last_admin(account) from None
         return await self._account(account.id)
 
     async def set_role(self, account: Account, role: Role) -> Account:
-        if role != "admin" and account.role == "admin":
-            await self._keep_an_admin(account)
-        await self.store.set_role(account.id, role)
+        """Promote or demote; never the last enabled admin (decided atomically)."""
+        try:
+            await self.store.set_role(account.id, role, keep_an_admin=True)
+        except LastAdmin:
+            raise _last_admin(account) from None
         return await self._account(account.id)
 
     async def reset_password(self, account: Account, password: str) -> None:
@@ -194,19 +198,16 @@ class AccountService:
         await self.store.set_password_hash(account.id, await self.passwords.hash(password),
                                            self._now(), end_sessions=True)
 
-    async def _keep_an_admin(self, leaving: Account) -> None:
-        """AccountError unless an enabled admin other than `leaving` remains."""
-        others = [account for account, _ in await self.store.list_accounts()
-                  if account.role == "admin" and not account.disabled and account.id != leaving.id]
-        if not others:
-            raise AccountError("last_admin", f"{leaving.name!r} is the last enabled admin; "
-                               "promote another account first")
-
     async def _account(self, account_id: int) -> Account:
         account = await self.store.account_by_id(account_id)
         if account is None:
             raise AccountError("no_such_account", f"no account has id {account_id}")
         return account
+
+
+def _last_admin(account: Account) -> AccountError:
+    return AccountError("last_admin", f"{account.name!r} is the last enabled admin; "
+                        "promote another account first")
 
 
 def _check_name(username: str) -> str:

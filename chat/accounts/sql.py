@@ -27,6 +27,11 @@ PASSWORD_HASH = "SELECT password_hash FROM accounts WHERE id = ?"
 SET_PASSWORD_HASH = "UPDATE accounts SET password_hash = ? WHERE id = ?"
 SET_DISABLED = "UPDATE accounts SET disabled = ? WHERE id = ?"
 SET_ROLE = "UPDATE accounts SET role = ? WHERE id = ?"
+# A row if the account is an enabled admin and no other is: demoting or disabling it would
+# leave no one to manage the server. Read inside the changing transaction, under its lock.
+IS_LAST_ADMIN = ("SELECT 1 FROM accounts WHERE id = ? AND role = ? AND disabled = 0"
+                 " AND NOT EXISTS (SELECT 1 FROM accounts WHERE role = ? AND disabled = 0"
+                 " AND id <> ?)")
 
 CREATE_SESSION = (f"INSERT INTO sessions ({SESSION_COLUMNS}, token_hash)"
                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -61,6 +66,11 @@ REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts FROM revocations WH
                      " ORDER BY seq LIMIT ?")
 # Most revocations a watcher reads at once (rows): a burst is read in several rounds.
 REVOCATIONS_PER_READ = 1000
+
+
+def is_last_admin_params(account_id: int) -> tuple[int, str, str, int]:
+    """The parameters of IS_LAST_ADMIN for `account_id`."""
+    return (account_id, "admin", "admin", account_id)
 
 
 def account_from_row(row: Sequence[Any]) -> Account:

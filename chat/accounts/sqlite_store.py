@@ -11,8 +11,9 @@ from functools import partial
 from typing import Any, TypeVar
 
 from chat.accounts import sql
-from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation
-from chat.accounts.model import Account, Revocation, Role, Session
+from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
+from chat.accounts.model import Account, Role
+from chat.accounts.sql_store import Row, SQLAccountStore
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
 from chat.store.sqlite_schema import LOCK_TIMEOUT_S, connect, describe, memory_uri, migrate
@@ -41,7 +42,13 @@ def _revoke(conn: sqlite3.Connection, account_id: int, session_id: str | None, t
     conn.execute(sql.REVOKE, (account_id, session_id, ts)).fetchall()
 
 
-class SQLiteAccounts:
+def _keep_an_admin(conn: sqlite3.Connection, account_id: int) -> None:
+    """LastAdmin if the account is the last enabled admin (read under the write lock)."""
+    if conn.execute(sql.IS_LAST_ADMIN, sql.is_last_admin_params(account_id)).fetchone():
+        raise LastAdmin(account_id)
+
+
+class SQLiteAccounts(SQLAccountStore):
     """An AccountStore on its own connection to the history file, used from one thread.
 
     A connection of its own, not the history writer's: account writes are rare and small, and
@@ -92,13 +99,17 @@ class SQLiteAccounts:
             raise StoreError("the account store is not open")
         return self._conn
 
-    async def _one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = await self._call(
+    async def _one(self, statement: str, params: Row) -> Row | None:
+        row: Row | None = await self._call(
             lambda: self._db().execute(statement, params).fetchone())
         return row
 
-    async def _write(self, statement: str, params: tuple[Any, ...]) -> int:
-        """Run one statement in a transaction of its own; the rows it changed."""
+    async def _all(self, statement: str, params: Row) -> list[Row]:
+        rows: list[Row] = await self._call(
+            lambda: self._db().execute(statement, params).fetchall())
+        return rows
+
+    async def _write(self, statement: str, params: Row) -> int:
         def run() -> int:
             with _transaction(self._db()) as conn:
                 return conn.execute(statement, params).rowcount
@@ -121,22 +132,6 @@ class SQLiteAccounts:
                 return account
         return await self._call(run)
 
-    async def account_by_id(self, account_id: int) -> Account | None:
-        row = await self._one(sql.ACCOUNT_BY_ID, (account_id,))
-        return None if row is None else sql.account_from_row(row)
-
-    async def account_by_name_key(self, name_key: str) -> Account | None:
-        row = await self._one(sql.ACCOUNT_BY_KEY, (name_key,))
-        return None if row is None else sql.account_from_row(row)
-
-    async def list_accounts(self) -> list[tuple[Account, int]]:
-        rows = await self._call(lambda: self._db().execute(sql.LIST_ACCOUNTS).fetchall())
-        return [(sql.account_from_row(row), int(row[-1])) for row in rows]
-
-    async def password_hash(self, account_id: int) -> str | None:
-        row = await self._one(sql.PASSWORD_HASH, (account_id,))
-        return None if row is None else str(row[0])
-
     async def set_password_hash(self, account_id: int, password_hash: str, ts: int, *,
                                 end_sessions: bool = False) -> bool:
         def run() -> bool:
@@ -149,9 +144,12 @@ class SQLiteAccounts:
                 return True
         return await self._call(run)
 
-    async def set_disabled(self, account_id: int, disabled: bool, ts: int) -> bool:
+    async def set_disabled(self, account_id: int, disabled: bool, ts: int, *,
+                           keep_an_admin: bool = False) -> bool:
         def run() -> bool:
-            with _transaction(self._db()) as conn:
+            with _transaction(self._db()) as conn:  # the write lock: the check holds to COMMIT
+                if disabled and keep_an_admin:
+                    _keep_an_admin(conn, account_id)
                 if not conn.execute(sql.SET_DISABLED, (int(disabled), account_id)).rowcount:
                     return False
                 if disabled:
@@ -160,27 +158,14 @@ class SQLiteAccounts:
                 return True
         return await self._call(run)
 
-    async def set_role(self, account_id: int, role: Role) -> bool:
-        return await self._write(sql.SET_ROLE, (role, account_id)) > 0
-
-    async def create_session(self, session: Session, token_hash: str) -> None:
-        await self._write(sql.CREATE_SESSION, (
-            session.id, session.account_id, session.created_ts, session.last_seen_ts,
-            session.address, session.user_agent, token_hash))
-
-    async def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
-        row = await self._one(sql.SESSION_BY_TOKEN, (token_hash,))
-        if row is None:
-            return None
-        return sql.session_from_row(row[:6]), sql.account_from_row(row[6:])
-
-    async def touch_session(self, session_id: str, ts: int) -> None:
-        await self._write(sql.TOUCH_SESSION, (ts, session_id, ts))
-
-    async def sessions_of(self, account_id: int) -> list[Session]:
-        rows = await self._call(
-            lambda: self._db().execute(sql.SESSIONS_OF, (account_id,)).fetchall())
-        return [sql.session_from_row(row) for row in rows]
+    async def set_role(self, account_id: int, role: Role, *,
+                       keep_an_admin: bool = False) -> bool:
+        def run() -> bool:
+            with _transaction(self._db()) as conn:
+                if role != "admin" and keep_an_admin:
+                    _keep_an_admin(conn, account_id)
+                return conn.execute(sql.SET_ROLE, (role, account_id)).rowcount > 0
+        return await self._call(run)
 
     async def delete_session(self, session_id: str, ts: int) -> bool:
         def run() -> bool:
@@ -202,13 +187,6 @@ class SQLiteAccounts:
                 return count
         return await self._call(run)
 
-    async def create_invite(self, code_hash: str, created_by: int | None, ts: int) -> None:
-        await self._write(sql.CREATE_INVITE, (code_hash, created_by, ts))
-
-    async def failures(self, key: str) -> tuple[int, int] | None:
-        row = await self._one(sql.FAILURES, (key,))
-        return None if row is None else (int(row[0]), int(row[1]))
-
     async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
                           wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
         def run() -> int:
@@ -221,12 +199,6 @@ class SQLiteAccounts:
                         conn.execute(sql.RECORD_FAILURE, (key, ts, forget_before)).fetchall()
                 return max(wait, 0)
         return await self._call(run)
-
-    async def clear_failures(self, key: str) -> None:
-        await self._write(sql.CLEAR_FAILURES, (key,))
-
-    async def forgive_failure(self, key: str) -> None:
-        await self._write(sql.FORGIVE_FAILURE, (key,))
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)
@@ -241,8 +213,3 @@ class SQLiteAccounts:
             # close() would not stop.
             if self._conn is not None and not self._watch.running:
                 self._watch.start(int(row[0]) if row else 0)
-
-    async def _revocations_after(self, seq: int) -> list[Revocation]:
-        rows = await self._call(lambda: self._db().execute(
-            sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ)).fetchall())
-        return [sql.revocation_from_row(row) for row in rows]

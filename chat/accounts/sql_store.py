@@ -1,0 +1,81 @@
+"""What the SQLite and PostgreSQL account stores share: every operation that is one statement
+(a read, or a write in a transaction of its own), written once over three primitives each
+store gives in its own way (a thread for SQLite, a pool for PostgreSQL)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from chat.accounts import sql
+from chat.accounts.model import Account, Revocation, Session
+
+Row = tuple[Any, ...]
+
+
+class SQLAccountStore(ABC):
+    """The one-statement half of an AccountStore; subclasses add connections, transactions
+    of several statements and the revocation watch. Statements are in `?` form (sql.py)."""
+
+    @abstractmethod
+    async def _one(self, statement: str, params: Row) -> Row | None:
+        """The first row of a read (None without one)."""
+
+    @abstractmethod
+    async def _all(self, statement: str, params: Row) -> list[Row]:
+        """Every row of a read."""
+
+    @abstractmethod
+    async def _write(self, statement: str, params: Row) -> int:
+        """Run one statement in a transaction of its own; the rows it changed."""
+
+    async def account_by_id(self, account_id: int) -> Account | None:
+        row = await self._one(sql.ACCOUNT_BY_ID, (account_id,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def account_by_name_key(self, name_key: str) -> Account | None:
+        row = await self._one(sql.ACCOUNT_BY_KEY, (name_key,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def list_accounts(self) -> list[tuple[Account, int]]:
+        return [(sql.account_from_row(row), int(row[-1]))
+                for row in await self._all(sql.LIST_ACCOUNTS, ())]
+
+    async def password_hash(self, account_id: int) -> str | None:
+        row = await self._one(sql.PASSWORD_HASH, (account_id,))
+        return None if row is None else str(row[0])
+
+    async def create_session(self, session: Session, token_hash: str) -> None:
+        await self._write(sql.CREATE_SESSION, (
+            session.id, session.account_id, session.created_ts, session.last_seen_ts,
+            session.address, session.user_agent, token_hash))
+
+    async def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
+        row = await self._one(sql.SESSION_BY_TOKEN, (token_hash,))
+        if row is None:
+            return None
+        return sql.session_from_row(row[:6]), sql.account_from_row(row[6:])
+
+    async def touch_session(self, session_id: str, ts: int) -> None:
+        await self._write(sql.TOUCH_SESSION, (ts, session_id, ts))
+
+    async def sessions_of(self, account_id: int) -> list[Session]:
+        return [sql.session_from_row(row)
+                for row in await self._all(sql.SESSIONS_OF, (account_id,))]
+
+    async def create_invite(self, code_hash: str, created_by: int | None, ts: int) -> None:
+        await self._write(sql.CREATE_INVITE, (code_hash, created_by, ts))
+
+    async def failures(self, key: str) -> tuple[int, int] | None:
+        row = await self._one(sql.FAILURES, (key,))
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    async def clear_failures(self, key: str) -> None:
+        await self._write(sql.CLEAR_FAILURES, (key,))
+
+    async def forgive_failure(self, key: str) -> None:
+        await self._write(sql.FORGIVE_FAILURE, (key,))
+
+    async def _revocations_after(self, seq: int) -> list[Revocation]:
+        rows = await self._all(sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ))
+        return [sql.revocation_from_row(row) for row in rows]
