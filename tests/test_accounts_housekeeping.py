@@ -4,15 +4,23 @@ expiry, and the sweep of expired sessions, old login failures and old revocation
 from __future__ import annotations
 
 import asyncio
+import datetime
+import re
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from chat.accounts import AccountError, AccountService
+from chat.accounts import AccountError, AccountPolicy, AccountService, InviteInvalid, open_accounts
 from chat.accounts.base import AccountStore
-from tests.test_accounts_service import PASSWORD, fast_passwords
-from tests.test_accounts_store import SHARED, _factory, running
+from chat.accounts.policy import DAY_MS
+from chat.store import sqlite_schema
+from tests.serverproc import assert_one_line_error
+from tests.test_accounts_cli import accounts as cli
+from tests.test_accounts_cli import ok
+from tests.test_accounts_service import PASSWORD, Clock, code_of, fast_passwords
+from tests.test_accounts_store import SHARED, T0, _factory, add, running
 
 
 @pytest.fixture(params=SHARED)
@@ -47,3 +55,105 @@ async def test_concurrent_demotions_of_the_last_two_admins_leave_one(
             admins = [a for a, _ in await first.list_accounts()
                       if a.role == "admin" and not a.disabled]
             assert len(admins) == 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_invite_registers_until_it_expires_and_only_once(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """An invite registers an account until its expiry; an expired one and a used one are
+    refused with the same invalid_invite; the default lifetime is invite_ttl_days."""
+    clock = Clock()
+    store = make_shared()
+    async with running(store):
+        accounts = AccountService(store, AccountPolicy(registration="invite", invite_ttl_days=2),
+                                  fast_passwords(), clock)
+        await accounts.register("root", PASSWORD, invite=await accounts.create_invite())
+        short, expires = await accounts.invite(ttl_days=1)
+        assert expires == round(clock.now * 1000) + DAY_MS
+        default = await accounts.create_invite()
+        clock.now += DAY_MS / 1000  # the short one's last moment has passed
+        expired = await code_of(accounts.register("ann", PASSWORD, invite=short))
+        assert await store.account_by_name_key("ann") is None
+        assert (await accounts.register("bob", PASSWORD, invite=default)).role == "member"
+        used = await code_of(accounts.register("cat", PASSWORD, invite=default))
+        assert expired.code == used.code == "invalid_invite"
+        assert expired.reason == used.reason == "this invite code is unknown, used or expired"
+        states = [invite.state(round(clock.now * 1000)) for invite in await store.list_invites()]
+        assert sorted(states) == ["expired", "used", "used"]
+        with pytest.raises(ValueError, match=r"is 0 days.*at most 365"):
+            await accounts.invite(ttl_days=0)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_expired_invite_is_refused_by_the_store_itself(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """The store consumes an invite only before its expiry, and expire_invite ends an open
+    one at once (by the id --list shows), never a used one."""
+    store = make_shared()
+    async with running(store):
+        await store.create_invite("a" * 64, None, T0 - 1000, T0)  # expires as ann is added
+        with pytest.raises(InviteInvalid):
+            await add(store, "ann", invite_hash="a" * 64)
+        assert await store.account_by_name_key("ann") is None
+        await store.create_invite("c" * 64, None, T0, T0 + 1000)
+        assert await store.expire_invite("c" * 12, T0)
+        assert not await store.expire_invite("c" * 12, T0)  # no longer open
+        with pytest.raises(InviteInvalid):
+            await add(store, "bob", invite_hash="c" * 64)
+        assert await store.account_by_name_key("bob") is None
+
+
+@pytest.mark.subprocess
+@pytest.mark.gen_test(timeout=90)
+@pytest.mark.parametrize("backend", SHARED)
+async def test_the_invite_command_prints_the_expiry_lists_and_revokes(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """`accounts invite` prints the code alone on stdout and its expiry on stderr; --list
+    shows it open; --revoke expires it, after which it registers nobody; a --ttl-days out of
+    range is a one-line usage error naming the value and the limits."""
+    db = (request.getfixturevalue("postgres_url") if backend == "postgres"
+          else str(tmp_path / "chat.db"))
+    ok(cli(db, "create", "root", "--password-stdin", stdin=PASSWORD + "\n"))
+    made = cli(db, "invite", "--ttl-days", "3")
+    code = ok(made).strip()
+    assert "\n" not in code and len(code) >= 16
+    said = re.search(r"usable once until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC \(3 days\)",
+                     made.stderr)
+    assert said is not None, made.stderr
+    expires = datetime.datetime.strptime(said[1], "%Y-%m-%d %H:%M").replace(tzinfo=datetime.UTC)
+    in_3_days = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)
+    assert datetime.timedelta(0) <= in_3_days - expires < datetime.timedelta(minutes=5)
+    rows = [line.split() for line in ok(cli(db, "invite", "--list")).splitlines()[1:]]
+    assert len(rows) == 1 and rows[0][-1] == "open"
+    invite_id = rows[0][0]
+    assert ok(cli(db, "invite", "--revoke", invite_id)).strip() == (
+        f"accounts: invite {invite_id} expired")
+    again = cli(db, "invite", "--revoke", invite_id)
+    assert again.returncode == 1 and "no_such_invite" in assert_one_line_error(again)
+    assert ok(cli(db, "invite", "--list")).splitlines()[1].split()[-1] == "expired"
+    store = open_accounts(db)
+    async with running(store):
+        service = AccountService(store, AccountPolicy(registration="invite"),
+                                 passwords=fast_passwords())
+        assert (await code_of(service.register("ann", PASSWORD, invite=code))).code == (
+            "invalid_invite")
+    for bad in ("0", "400"):
+        refused = cli(db, "invite", "--ttl-days", bad)
+        line = assert_one_line_error(refused)
+        assert refused.returncode == 2 and f"is {bad} days" in line and "at most 365" in line
+
+
+def test_invites_made_before_expiry_existed_expire_a_week_after_they_were_made(
+        tmp_path: Path) -> None:
+    """Migrating a file whose invites had no expiry gives each created_ts + 7 days."""
+    path = str(tmp_path / "chat.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    before = sqlite_schema.MIGRATIONS.index(sqlite_schema._v4_invite_expiry)
+    conn.execute("INSERT INTO schema_version VALUES (?)", (before,))
+    for step in sqlite_schema.MIGRATIONS[:before]:
+        step(conn)
+    conn.execute("INSERT INTO invites (code_hash, created_ts) VALUES ('h', ?)", (T0,))
+    sqlite_schema.migrate(conn)
+    assert conn.execute("SELECT expires_ts FROM invites").fetchall() == [(T0 + 7 * DAY_MS,)]
+    conn.close()

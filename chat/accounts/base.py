@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chat.accounts.model import Account, Revocation, Role, Session
+from chat.accounts.model import Account, Invite, Revocation, Role, Session
 
 OnRevocation = Callable[[Revocation], None]
 
@@ -15,7 +15,7 @@ class NameTaken(Exception):
 
 
 class InviteInvalid(Exception):
-    """No unused invite has this code hash: never created, or already used."""
+    """No open invite has this code hash: never created, already used, or expired."""
 
 
 class LastAdmin(Exception):
@@ -32,9 +32,10 @@ class AccountStore(Protocol):
     - The first account ever created is an admin, every later one a member: decided inside the
       creating transaction under a lock (SQLite's write lock, a PostgreSQL advisory lock), so
       two concurrent first registrations cannot both become admin.
-    - An invite is consumed in the transaction that creates its account, by exactly one: a
-      second creation with the same code raises InviteInvalid and creates nothing; a creation
-      that fails (NameTaken) leaves the invite unused.
+    - An invite is consumed before its expiry, in the transaction that creates its account,
+      by exactly one: a second creation with the same code (or one after the expiry) raises
+      InviteInvalid and creates nothing; a creation that fails (NameTaken) leaves the invite
+      unused.
     - Secrets are stored only as hashes: sessions by the sha256 of their token, invites by the
       sha256 of their code, passwords as argon2id hashes made by the caller.
     - Ending sessions (one, or all of an account's), disabling an account and setting a
@@ -114,8 +115,18 @@ class AccountStore(Protocol):
         """End every session of the account; how many there were."""
         ...
 
-    async def create_invite(self, code_hash: str, created_by: int | None, ts: int) -> None:
-        """A single-use invite (`created_by` None: made by the admin command)."""
+    async def create_invite(self, code_hash: str, created_by: int | None, ts: int,
+                            expires_ts: int | None = None) -> None:
+        """A single-use invite (`created_by` None: made by the admin command), usable until
+        `expires_ts` (None: no expiry)."""
+        ...
+
+    async def list_invites(self) -> list[Invite]:
+        """Every invite, used, expired or open, oldest first."""
+        ...
+
+    async def expire_invite(self, invite_id: str, ts: int) -> bool:
+        """Make the open invite whose id (Invite.id) this is expire at `ts`; whether one did."""
         ...
 
     async def failures(self, key: str) -> tuple[int, int] | None:

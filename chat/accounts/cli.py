@@ -16,11 +16,14 @@ import getpass
 import logging
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from chat.accounts import AccountError, AccountService, open_accounts
 from chat.accounts.base import AccountStore
+from chat.accounts.model import INVITE_ID_CHARS
+from chat.accounts.policy import INVITE_TTL_DAYS, INVITE_TTL_MAX_DAYS, check_invite_ttl
 from chat.commands import CommandParser, say
 from chat.store.base import StoreError
 from chat.store.sqlite_schema import describe
@@ -34,7 +37,8 @@ ACTIONS = {
     "reset-password": "NAME: set a new password and end its sessions",
     "promote": "NAME: make it an admin",
     "demote": "NAME: make it a member (one enabled admin always remains)",
-    "invite": "print a new single-use invite code (for --registration invite), once",
+    "invite": "print a new single-use invite code (for --registration invite), once; it "
+              "expires after --ttl-days. --list: every invite; --revoke ID: expire one now",
 }
 
 
@@ -53,6 +57,15 @@ def _parser() -> CommandParser:
         if action in ("create", "reset-password"):
             sub.add_argument("--password-stdin", action="store_true",
                              help="read the password from the first line of stdin")
+        if action == "invite":
+            sub.add_argument("--ttl-days", type=float, default=INVITE_TTL_DAYS, metavar="DAYS",
+                             help=f"how long the code is usable (days, default "
+                                  f"{INVITE_TTL_DAYS:g}, at most {INVITE_TTL_MAX_DAYS:g})")
+            what = sub.add_mutually_exclusive_group()
+            what.add_argument("--list", action="store_true",
+                              help="list every invite (id, created, expires, state) instead")
+            what.add_argument("--revoke", metavar="ID",
+                              help="make the open invite with this id (from --list) expire now")
         if action == "create":
             sub.add_argument("--email", help="for the avatar (optional)")
             sub.add_argument("--admin", action="store_true", help="make it an admin")
@@ -92,7 +105,7 @@ async def _act(service: AccountService, args: argparse.Namespace) -> int:
             print(f"{account.name:<32} {account.role:<6} {'yes' if account.disabled else 'no':<8}"
                   f" {created:%Y-%m-%d %H:%M:%S}  {sessions}")
     elif action == "invite":
-        print(await service.create_invite())
+        await _invite(service, args)
     else:
         account = await service.find(args.name)
         if action in ("disable", "enable"):
@@ -105,10 +118,49 @@ async def _act(service: AccountService, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _invite(service: AccountService, args: argparse.Namespace) -> None:
+    """A new code on stdout alone (a script reads it), its expiry on stderr; or --list or
+    --revoke."""
+    now = int(time.time() * 1000)
+    if args.list:
+        print(f"{'ID':<{INVITE_ID_CHARS}} {'CREATED (UTC)':<16} {'EXPIRES (UTC)':<16} STATE")
+        for invite in await service.store.list_invites():
+            state = invite.state(now)
+            if invite.used_by is not None:
+                state += f" by {invite.used_by}"
+            print(f"{invite.id:<{INVITE_ID_CHARS}} {_utc(invite.created_ts)} "
+                  f"{_utc(invite.expires_ts)} {state}")
+    elif args.revoke is not None:
+        invite_id = args.revoke.strip().lower()
+        if len(invite_id) != INVITE_ID_CHARS or not await service.store.expire_invite(
+                invite_id, now):
+            raise AccountError("no_such_invite", f"no open invite has id {args.revoke!r} "
+                               "(see accounts invite --list)")
+        print(f"accounts: invite {invite_id} expired")
+    else:
+        code, expires = await service.invite(ttl_days=args.ttl_days)
+        print(code, flush=True)
+        say(f"accounts invite: shown once; usable once until {_utc(expires)} UTC "
+            f"({args.ttl_days:g} days)")
+
+
+def _utc(ts: int | None) -> str:
+    """A ms timestamp as `YYYY-MM-DD HH:MM` in UTC (`never` for None)."""
+    if ts is None:
+        return f"{'never':<16}"
+    return f"{datetime.datetime.fromtimestamp(ts / 1000, datetime.UTC):%Y-%m-%d %H:%M}"
+
+
 def main(argv: Sequence[str]) -> int:
     """The command: 0 when done, 1 if refused or the database failed, 2 for bad arguments."""
-    args = _parser().parse(argv)
+    parser = _parser()
+    args = parser.parse(argv)
     urls = [args.db]
+    if args.action == "invite":
+        try:
+            check_invite_ttl(args.ttl_days)
+        except ValueError as exc:
+            parser.error(f"--ttl-days: {exc}")
     logging.getLogger("psycopg").setLevel(logging.ERROR)
     if args.db == ":memory:":
         say(f"accounts {args.action}: --db :memory: is a server's own, gone when it stops; "

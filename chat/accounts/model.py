@@ -45,6 +45,28 @@ class Revocation:
     ts: int  # ms
 
 
+# An invite is named in lists by the start of its code's hash (hex characters): enough to tell
+# a server's invites apart, and it tells nothing about the code.
+INVITE_ID_CHARS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """A single-use invite as the admin command lists it (its code is never stored)."""
+
+    id: str  # the first INVITE_ID_CHARS of the code's sha256
+    created_ts: int  # ms
+    expires_ts: int | None  # ms; None: never
+    used_ts: int | None  # ms; None: unused
+    used_by: str | None  # the name of the account it created
+
+    def state(self, now_ms: int) -> str:
+        """used, expired or open."""
+        if self.used_ts is not None:
+            return "used"
+        return "expired" if self.expires_ts is not None and self.expires_ts <= now_ms else "open"
+
+
 class AccountError(Exception):
     """An account operation refused, as the API will answer it: `{code, reason}` (and, for a
     throttled login, `retry_after` in whole seconds)."""

@@ -16,6 +16,17 @@ FAILURES_FORGOTTEN_AFTER_MS = DAY_MS
 # A session's last-seen time is written at most this often (ms): each socket that opens would
 # otherwise be a write, and idle expiry counts in days.
 TOUCH_INTERVAL_MS = 60 * 1000
+# How long a new invite stays usable by default, and the longest one may (days): a code pasted
+# into a chat or an email should not open the server for good.
+INVITE_TTL_DAYS = 7.0
+INVITE_TTL_MAX_DAYS = 365.0
+
+
+def check_invite_ttl(days: float) -> None:
+    """ValueError naming the value and the limits unless 0 < days <= INVITE_TTL_MAX_DAYS."""
+    if not 0 < days <= INVITE_TTL_MAX_DAYS:
+        raise ValueError(f"an invite's lifetime is {days:g} days; it must be more than 0 and "
+                         f"at most {INVITE_TTL_MAX_DAYS:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +39,7 @@ class AccountPolicy:
     throttle_after: int = 5  # failures (per name and per address) before any delay
     throttle_first_s: float = 1.0  # the first delay; each further failure doubles it
     throttle_max_s: float = 900.0  # up to this: the owner is never locked out for longer
+    invite_ttl_days: float = INVITE_TTL_DAYS  # a new invite is usable this long
 
     @property
     def session_idle_ms(self) -> int:

@@ -137,7 +137,7 @@ class PostgresAccounts(SQLAccountStore):
                 assert row is not None
                 account = sql.account_from_row(row)
                 if invite_hash is not None and not (await conn.execute(
-                        pg(sql.USE_INVITE), (account.id, ts, invite_hash))).rowcount:
+                        pg(sql.USE_INVITE), (account.id, ts, invite_hash, ts))).rowcount:
                     raise InviteInvalid()
                 return account
         except psycopg.errors.UniqueViolation:

@@ -10,7 +10,13 @@ from collections.abc import Callable
 from chat.accounts.base import AccountStore, InviteInvalid, LastAdmin, NameTaken
 from chat.accounts.model import Account, AccountError, Role, Session
 from chat.accounts.passwords import MAX_PASSWORD_CHARS, Passwords, check_new_password
-from chat.accounts.policy import FAILURES_FORGOTTEN_AFTER_MS, TOUCH_INTERVAL_MS, AccountPolicy
+from chat.accounts.policy import (
+    DAY_MS,
+    FAILURES_FORGOTTEN_AFTER_MS,
+    TOUCH_INTERVAL_MS,
+    AccountPolicy,
+    check_invite_ttl,
+)
 from chat.people.names import name_key
 from chat.protocol.commands import ProtocolError
 from chat.protocol.parse import EMAIL_MAX_CHARS, USERNAME_MAX_CHARS, check_username
@@ -77,7 +83,8 @@ class AccountService:
             raise AccountError("name_taken", f"the name {name!r} (or one that looks the same) "
                                "is taken") from None
         except InviteInvalid:
-            raise AccountError("invalid_invite", "this invite code is unknown or used") from None
+            raise AccountError("invalid_invite", "this invite code is unknown, used or "
+                               "expired") from None
         if role is not None and role != account.role:
             await self.store.set_role(account.id, role)
             account = await self._account(account.id)
@@ -160,13 +167,24 @@ class AccountService:
         return await self.store.delete_session(session_id, self._now())
 
     async def create_invite(self, by: Account | None = None) -> str:
-        """A new single-use invite code, shown once (`by` None: the admin command)."""
+        """A new single-use invite code, shown once (`by` None: the admin command), valid for
+        the policy's invite_ttl_days."""
+        return (await self.invite(by))[0]
+
+    async def invite(self, by: Account | None = None, ttl_days: float | None = None,
+                     ) -> tuple[str, int]:
+        """A new single-use invite: (its code, shown once; its expiry, ms). `ttl_days` None:
+        the policy's invite_ttl_days."""
         if by is not None and by.role != "admin":
             raise AccountError("forbidden", "only an admin creates invites")
+        days = self.policy.invite_ttl_days if ttl_days is None else ttl_days
+        check_invite_ttl(days)
         code = secrets.token_urlsafe(INVITE_BYTES)
-        await self.store.create_invite(secret_hash(code), None if by is None else by.id,
-                                       self._now())
-        return code
+        now = self._now()
+        expires = now + round(days * DAY_MS)
+        await self.store.create_invite(secret_hash(code), None if by is None else by.id, now,
+                                       expires)
+        return code, expires
 
     async def find(self, username: str) -> Account:
         """The account of a name (or a look-alike of it); AccountError no_such_account."""

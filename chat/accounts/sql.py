@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chat.accounts.model import ROLES, Account, Revocation, Session
+from chat.accounts.model import INVITE_ID_CHARS, ROLES, Account, Invite, Revocation, Session
 
 ACCOUNT_COLUMNS = "id, name, name_key, email, role, disabled, created_ts"
 SESSION_COLUMNS = "id, account_id, created_ts, last_seen_ts, address, user_agent"
@@ -17,8 +17,9 @@ CREATE_ACCOUNT = ("INSERT INTO accounts (name, name_key, email, role, disabled, 
                   " password_hash) SELECT ?, ?, ?,"
                   " CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN ? ELSE ? END, 0, ?, ?"
                   f" RETURNING {ACCOUNT_COLUMNS}")
+# Unused and unexpired at the creation's ts (the 4th `?`).
 USE_INVITE = ("UPDATE invites SET used_by = ?, used_ts = ? WHERE code_hash = ?"
-              " AND used_by IS NULL")
+              " AND used_by IS NULL AND (expires_ts IS NULL OR expires_ts > ?)")
 ACCOUNT_BY_ID = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
 ACCOUNT_BY_KEY = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?"
 LIST_ACCOUNTS = (f"SELECT {ACCOUNT_COLUMNS}, (SELECT count(*) FROM sessions"
@@ -46,7 +47,14 @@ SESSION_ACCOUNT = "SELECT account_id FROM sessions WHERE id = ?"
 DELETE_SESSION = "DELETE FROM sessions WHERE id = ?"
 DELETE_SESSIONS_OF = "DELETE FROM sessions WHERE account_id = ?"
 
-CREATE_INVITE = "INSERT INTO invites (code_hash, created_by, created_ts) VALUES (?, ?, ?)"
+CREATE_INVITE = ("INSERT INTO invites (code_hash, created_by, created_ts, expires_ts)"
+                 " VALUES (?, ?, ?, ?)")
+LIST_INVITES = ("SELECT i.code_hash, i.created_ts, i.expires_ts, i.used_ts, a.name"
+                " FROM invites i LEFT JOIN accounts a ON a.id = i.used_by"
+                " ORDER BY i.created_ts, i.code_hash")
+# An unused invite whose hash starts with the given id expires at the given ts (now).
+EXPIRE_INVITE = ("UPDATE invites SET expires_ts = ? WHERE substr(code_hash, 1, ?) = ?"
+                 " AND used_by IS NULL AND (expires_ts IS NULL OR expires_ts > ?)")
 
 FAILURES = "SELECT failures, last_ts FROM login_failures WHERE key = ?"
 # From 1 again when the last failure is older than the forget-before cutoff (the 3rd `?`).
@@ -71,6 +79,13 @@ REVOCATIONS_PER_READ = 1000
 def is_last_admin_params(account_id: int) -> tuple[int, str, str, int]:
     """The parameters of IS_LAST_ADMIN for `account_id`."""
     return (account_id, "admin", "admin", account_id)
+
+
+def invite_from_row(row: Sequence[Any]) -> Invite:
+    """An Invite from a row of LIST_INVITES."""
+    return Invite(str(row[0])[:INVITE_ID_CHARS], int(row[1]),
+                  None if row[2] is None else int(row[2]),
+                  None if row[3] is None else int(row[3]), None if row[4] is None else str(row[4]))
 
 
 def account_from_row(row: Sequence[Any]) -> Account:

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from chat.accounts import sql
-from chat.accounts.model import Account, Revocation, Session
+from chat.accounts.model import Account, Invite, Revocation, Session
 
 Row = tuple[Any, ...]
 
@@ -63,8 +63,15 @@ class SQLAccountStore(ABC):
         return [sql.session_from_row(row)
                 for row in await self._all(sql.SESSIONS_OF, (account_id,))]
 
-    async def create_invite(self, code_hash: str, created_by: int | None, ts: int) -> None:
-        await self._write(sql.CREATE_INVITE, (code_hash, created_by, ts))
+    async def create_invite(self, code_hash: str, created_by: int | None, ts: int,
+                            expires_ts: int | None = None) -> None:
+        await self._write(sql.CREATE_INVITE, (code_hash, created_by, ts, expires_ts))
+
+    async def list_invites(self) -> list[Invite]:
+        return [sql.invite_from_row(row) for row in await self._all(sql.LIST_INVITES, ())]
+
+    async def expire_invite(self, invite_id: str, ts: int) -> bool:
+        return await self._write(sql.EXPIRE_INVITE, (ts, len(invite_id), invite_id, ts)) > 0
 
     async def failures(self, key: str) -> tuple[int, int] | None:
         row = await self._one(sql.FAILURES, (key,))

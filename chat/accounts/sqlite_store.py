@@ -127,7 +127,7 @@ class SQLiteAccounts(SQLAccountStore):
                     raise NameTaken(name_key) from None
                 account = sql.account_from_row(row)
                 if invite_hash is not None and not conn.execute(
-                        sql.USE_INVITE, (account.id, ts, invite_hash)).rowcount:
+                        sql.USE_INVITE, (account.id, ts, invite_hash, ts)).rowcount:
                     raise InviteInvalid()
                 return account
         return await self._call(run)

@@ -11,6 +11,7 @@ from psycopg.rows import TupleRow
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_options import PostgresOptions
+from chat.store.sqlite_schema import INVITE_TTL_BEFORE_MS
 from chat.urls import redacted
 
 # Any constant: the advisory lock nodes starting at once take, so one migrates and the others
@@ -64,9 +65,16 @@ async def _v2_accounts(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " ts BIGINT NOT NULL)")
 
 
+async def _v3_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 4 side by side: invites expire (NULL: never)."""
+    await conn.execute("ALTER TABLE invites ADD COLUMN expires_ts BIGINT")
+    await conn.execute("UPDATE invites SET expires_ts = created_ts + %s",
+                       (INVITE_TTL_BEFORE_MS,))
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts]
+MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_invite_expiry]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

@@ -18,6 +18,8 @@ Synchronous = Literal["FULL", "NORMAL"]
 LOCK_TIMEOUT_S = 2.0
 # Keeps the -wal file from staying at its high-water mark after a burst (bytes).
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+# The expiry given to invites made before invites expired: the default TTL (7 days, ms).
+INVITE_TTL_BEFORE_MS = 7 * 24 * 60 * 60 * 1000
 
 
 def _v1_history(conn: sqlite3.Connection) -> None:
@@ -83,9 +85,17 @@ def _v3_accounts(conn: sqlite3.Connection) -> None:
                  " account_id INTEGER NOT NULL, session_id TEXT, ts INTEGER NOT NULL)")
 
 
+def _v4_invite_expiry(conn: sqlite3.Connection) -> None:
+    """Invites expire (chat/accounts/: `accounts invite --ttl-days`)."""
+    # NULL: never (only a store's caller that gives no expiry). An invite made before this
+    # expires as one made now would by default: a week after it was made.
+    conn.execute("ALTER TABLE invites ADD COLUMN expires_ts INTEGER")
+    conn.execute("UPDATE invites SET expires_ts = created_ts + ?", (INVITE_TTL_BEFORE_MS,))
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts]
+                                                          _v3_accounts, _v4_invite_expiry]
 
 
 def memory_uri() -> str:

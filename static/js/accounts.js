@@ -31,7 +31,7 @@ const TEXT_OF = {
   registration_closed:
     'This chat is not taking new accounts. Ask an administrator to create one for you.',
   invite_required: 'Creating an account here needs an invite code: ask an administrator.',
-  invalid_invite: 'That invite code is not valid, or it has been used already.',
+  invalid_invite: 'That invite code is not valid: unknown, used already, or expired.',
   name_taken: 'That name belongs to an account already. Choose another, or sign in.',
   name_registered: 'That name belongs to an account. Sign in to use it, or choose another.',
   weak_password: 'That password is one of the most common ones. Choose another.',
