@@ -17,6 +17,7 @@ from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
 from chat.accounts import AccountService, open_accounts
+from chat.accounts.sweep import Sweeper
 from chat.broker import Broker, BrokerError, open_broker
 from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
@@ -204,8 +205,12 @@ async def serve(settings: Settings) -> int:
         await store.close()
         return 2
     accounts = AccountService(account_store, settings.account_policy)
+    # Expired sessions, old failure counters and revocations (chat/accounts/sweep.py).
+    sweeper = Sweeper(accounts, settings.account_sweep_interval, settings.revocation_poll)
+    sweeper.start()
 
     async def close_stores() -> None:
+        await sweeper.close()
         await account_store.close()
         await store.close()
 

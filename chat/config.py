@@ -278,6 +278,12 @@ class Settings:
         metadata=_meta("", "let people chat without an account, under a name no account holds "
                            "(marked as guests); off: only signed-in accounts may join"),
     )
+    account_sweep_interval: float = field(
+        default=600.0,
+        metadata=_meta("s", "how often a server deletes expired sign-in sessions (closing "
+                            "their sockets), old login-failure counters and old revocations; "
+                            "several servers on one database sweep in turn"),
+    )
 
     def __post_init__(self) -> None:
         errors = [
@@ -370,6 +376,8 @@ class Settings:
                  self.login_throttle_max >= self.login_throttle_first),
                 ("revocation_poll", self.revocation_poll, "more than 0",
                  self.revocation_poll > 0),
+                ("account_sweep_interval", self.account_sweep_interval, "more than 0",
+                 self.account_sweep_interval > 0),
                 ("broker", redacted(self.broker), BROKER_URL_FORMS,
                  self.broker_kind in ("memory", "redis")),
             )

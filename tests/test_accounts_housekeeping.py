@@ -10,17 +10,26 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from chat.accounts import AccountError, AccountPolicy, AccountService, InviteInvalid, open_accounts
+from chat.accounts import (
+    AccountError,
+    AccountPolicy,
+    AccountService,
+    InviteInvalid,
+    Revocation,
+    open_accounts,
+)
 from chat.accounts.base import AccountStore
 from chat.accounts.policy import DAY_MS
 from chat.store import sqlite_schema
-from tests.serverproc import assert_one_line_error
+from tests.serverproc import Spawn, assert_one_line_error, free_port
 from tests.test_accounts_cli import accounts as cli
-from tests.test_accounts_cli import ok
+from tests.test_accounts_cli import login, ok
 from tests.test_accounts_service import PASSWORD, Clock, code_of, fast_passwords
 from tests.test_accounts_store import SHARED, T0, _factory, add, running
+from tests.test_auth_nodes import REVOKED, create, signed_in
 
 
 @pytest.fixture(params=SHARED)
@@ -157,3 +166,112 @@ def test_invites_made_before_expiry_existed_expire_a_week_after_they_were_made(
     sqlite_schema.migrate(conn)
     assert conn.execute("SELECT expires_ts FROM invites").fetchall() == [(T0 + 7 * DAY_MS,)]
     conn.close()
+
+
+async def rows_of(db: str, statement: str) -> list[tuple[object, ...]]:
+    """Rows of a statement run directly on the database (a file, or PostgreSQL)."""
+    if db.startswith("postgresql://"):
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as pg:
+            return list(await (await pg.execute(statement)).fetchall())
+    lite = sqlite3.connect(db, isolation_level=None)
+    try:
+        return list(lite.execute(statement).fetchall())
+    finally:
+        lite.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_sweep_ends_expired_sessions_and_prunes_old_rows(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """One sweep, in batches of 2 rows, deletes the idle and the too-old sessions (each
+    revoked, heard by another node's watcher) but not a live one, failure counters past the
+    forget window but not a fresh one, and revocations older than what is kept."""
+    clock = Clock()
+    policy = AccountPolicy(session_idle_days=2, session_max_days=5)
+    store, watcher = make_shared(), make_shared()
+    async with running(store, watcher):
+        accounts = AccountService(store, policy, fast_passwords(), clock)
+        await accounts.register("ann", PASSWORD)
+        aged, _, _ = await accounts.login("ann", PASSWORD, "10.0.0.1")  # used, but too old
+        ended = [aged] + [(await accounts.login("ann", PASSWORD, "10.0.0.2"))[0]
+                          for _ in range(2)]  # never used again: idle
+        ended_ids = {session.id for session in await store.sessions_of(1)}
+        for step in range(3):  # the aged one used every 1.5 days: never idle for 2
+            clock.now += 1.5 * DAY_MS / 1000
+            assert await accounts.authenticate(aged) is not None
+            if step == 2:
+                live_token, live, _ = await accounts.login("ann", PASSWORD, "10.0.0.3")
+        clock.now += 1.0 * DAY_MS / 1000  # 5.5 days after the first logins
+        for n in range(3):  # three old counters, one fresh
+            await store.try_attempt([f"address:old{n}"], T0, forget_before=0,
+                                    wait_ms=lambda counter: 0)
+        await store.try_attempt(["address:fresh"], round(clock.now * 1000), forget_before=0,
+                                wait_ms=lambda counter: 0)
+        heard: list[Revocation] = []
+        await watcher.watch_revocations(heard.append)
+        kept_ms = DAY_MS
+        swept = await accounts.sweep(kept_ms, batch=2)
+        # The three old counters, and the first logins' address counters (forgiven to 0).
+        assert (swept.sessions, swept.failures) == (3, 5)
+        assert [session.id for session in await store.sessions_of(1)] == [live.id]
+        assert all([await accounts.authenticate(token) is None for token in ended])
+        assert await accounts.authenticate(live_token) is not None
+        assert await store.failures("address:fresh") is not None
+        assert all([await store.failures(f"address:old{n}") is None for n in range(3)])
+        for _ in range(250):
+            if len(heard) >= 3:
+                break
+            await asyncio.sleep(0.02)
+        assert {r.session_id for r in heard} == ended_ids and len(heard) == 3
+        clock.now += 2.5 * DAY_MS / 1000  # the sweep's own revocations are past kept_ms
+        again = await accounts.sweep(kept_ms, batch=2)
+        assert (again.sessions, again.revocations) == (1, 3)  # the live one is idle now
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_two_nodes_sweeping_at_once_end_each_session_once(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """Two stores (two nodes) sweeping the same expired sessions at once: every session is
+    deleted and revoked exactly once between them."""
+    clock = Clock()
+    stores = [make_shared(), make_shared()]
+    async with running(*stores):
+        nodes = [AccountService(store, AccountPolicy(session_idle_days=1), fast_passwords(),
+                                clock) for store in stores]
+        await nodes[0].register("ann", PASSWORD)
+        for _ in range(20):
+            await nodes[0].login("ann", PASSWORD, "10.0.0.1")
+        clock.now += 2 * DAY_MS / 1000
+        swept = await asyncio.gather(*(node.sweep(DAY_MS, batch=3) for node in nodes))
+        assert sum(s.sessions for s in swept) == 20
+        with_ids = await stores[0]._revocations_after(0)  # type: ignore[attr-defined]
+        assert len(with_ids) == 20 and len({r.session_id for r in with_ids}) == 20
+
+
+@pytest.mark.subprocess
+@pytest.mark.gen_test(timeout=90)
+@pytest.mark.parametrize("backend", SHARED)
+async def test_a_running_server_sweeps_an_expired_session_and_closes_its_socket(
+        backend: str, spawn: Spawn, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A server's sweep deletes a session that expired while its socket stayed open (its
+    token never used again) and closes that socket with 4003; another account's stays."""
+    db = (request.getfixturevalue("postgres_url") if backend == "postgres"
+          else str(tmp_path / "chat.db"))
+    create(db, "root", "ann")
+    port = free_port()
+    spawn(f"--port={port}", f"--db={db}", "--revocation-poll=0.2",
+          "--account-sweep-interval=0.2", ready_port=port)
+    ann = await signed_in(port, await login(db, "ann", PASSWORD), "ann")
+    root = await signed_in(port, await login(db, "root", PASSWORD), "root")
+    try:
+        # Ann's session last used, and made, a year and a day ago.
+        await rows_of(db, "UPDATE sessions SET last_seen_ts = 0, created_ts = 0 WHERE"
+                          " account_id = (SELECT id FROM accounts WHERE name = 'ann')"
+                          " RETURNING id")
+        assert await ann.closed(10) == REVOKED
+        assert ann.conn.close_reason is not None and "session ended" in ann.conn.close_reason
+        assert await rows_of(db, "SELECT count(*) FROM sessions") == [(1,)]  # root's
+        assert (await root.recv_type("leave"))["username"] == "ann"
+    finally:
+        ann.close()
+        root.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chat.accounts.model import Account, Invite, Revocation, Role, Session
+from chat.accounts.model import Account, Invite, Revocation, Role, Session, Sweep, Swept
 
 OnRevocation = Callable[[Revocation], None]
 
@@ -146,6 +146,13 @@ class AccountStore(Protocol):
 
     async def forgive_failure(self, key: str) -> None:
         """Count one failure fewer for `key` (an attempt that succeeded after all)."""
+        ...
+
+    async def sweep(self, sweep: Sweep) -> Swept:
+        """Delete expired sessions (each with a Revocation, so live sockets close on every
+        node), old login-failure counters and old revocations, in transactions of at most
+        `sweep.batch` rows each. Safe on several nodes at once: a session is deleted, and
+        revoked, by one (PostgreSQL: one node sweeps at a time, the others skip the round)."""
         ...
 
     async def watch_revocations(self, callback: OnRevocation) -> None:

@@ -45,6 +45,27 @@ class Revocation:
     ts: int  # ms
 
 
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """What to delete in one housekeeping round (ms cutoffs: rows older are deleted)."""
+
+    ts: int  # now: the ts of the revocations written for the expired sessions
+    idle_before: int  # sessions last used before this
+    created_before: int  # sessions created before this
+    failures_before: int  # login-failure counters last counted before this
+    revocations_before: int  # revocations made before this
+    batch: int  # rows per transaction
+
+
+@dataclass(slots=True)
+class Swept:
+    """What one housekeeping round deleted (rows)."""
+
+    sessions: int = 0
+    failures: int = 0
+    revocations: int = 0
+
+
 # An invite is named in lists by the start of its code's hash (hex characters): enough to tell
 # a server's invites apart, and it tells nothing about the code.
 INVITE_ID_CHARS = 12

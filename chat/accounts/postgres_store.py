@@ -13,7 +13,7 @@ from psycopg import sql as pgsql
 
 from chat.accounts import sql
 from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
-from chat.accounts.model import Account, Role
+from chat.accounts.model import Account, Role, Sweep, Swept
 from chat.accounts.sql_store import Row, SQLAccountStore
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
@@ -29,14 +29,20 @@ log = logging.getLogger("chat.accounts")
 # is commit order" hold across nodes (taken in the transaction, released at its end).
 FIRST_ADMIN_LOCK = 0x5C4A7_0002
 REVOCATION_LOCK = 0x5C4A7_0003
+# One node sweeps at a time (held for the round, on the sweeping connection; the others skip).
+SWEEP_LOCK = 0x5C4A7_0005
 # ... and that "another enabled admin remains" still holds when a demotion commits.
 ADMINS_LOCK = 0x5C4A7_0004
 # The channel a revocation's transaction NOTIFYs: chat_accounts_<schema>.
 CHANNEL_PREFIX = "chat_accounts_"
 # With NOTIFY waking the watcher at once, the poll is only a fallback (a lost LISTEN) (s).
 REVOCATION_POLL_S = 5.0
-_ENSURE_COUNTER = ("INSERT INTO login_failures (key, failures, last_ts) VALUES (?, 0, 0)"
-                   " ON CONFLICT (key) DO NOTHING")
+# A counter row, locked, with its values: made (0 failures: no wait) for a key never seen,
+# else locked by the no-op update, so the sweep cannot delete it between (as it could between
+# an INSERT ... DO NOTHING and a SELECT ... FOR UPDATE).
+_LOCK_COUNTER = ("INSERT INTO login_failures (key, failures, last_ts) VALUES (?, 0, 0)"
+                 " ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures"
+                 " RETURNING failures, last_ts")
 # A lost LISTEN connection is opened again after this (s).
 RELISTEN_S = 1.0
 # Connections of a pool of its own (the admin command's): it runs one thing at a time.
@@ -120,10 +126,20 @@ class PostgresAccounts(SQLAccountStore):
     async def _revoke(self, conn: Connection, account_id: int, session_id: str | None,
                       ts: int) -> None:
         """Record a revocation and announce it, both at this transaction's commit."""
+        await self._revoke_all(conn, [(account_id, session_id)], ts)
+
+    async def _revoke_all(self, conn: Connection, ended: Sequence[tuple[int, str | None]],
+                          ts: int) -> None:
+        """Record revocations of (account id, session id or None) and announce them (one
+        NOTIFY: a watcher reads all that follow its last seq), at this transaction's commit."""
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (REVOCATION_LOCK,))
-        row = await (await conn.execute(pg(sql.REVOKE), (account_id, session_id, ts))).fetchone()
-        assert row is not None
-        await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(row[0])))
+        seq = 0
+        for account_id, session_id in ended:
+            row = await (await conn.execute(pg(sql.REVOKE),
+                                            (account_id, session_id, ts))).fetchone()
+            assert row is not None
+            seq = int(row[0])
+        await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(seq)))
 
     async def create_account(self, name: str, name_key: str, email: str | None,
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
@@ -204,10 +220,7 @@ class PostgresAccounts(SQLAccountStore):
         async with self._transaction() as conn:
             counters = []
             for key in sorted(keys):  # locked in one order: two attempts never deadlock
-                # A row to lock (0 failures: no wait) even for a key never seen before.
-                await conn.execute(pg(_ENSURE_COUNTER), (key,))
-                row = await (await conn.execute(pg(sql.FAILURES + " FOR UPDATE"),
-                                                (key,))).fetchone()
+                row = await (await conn.execute(pg(_LOCK_COUNTER), (key,))).fetchone()
                 assert row is not None
                 counters.append((int(row[0]), int(row[1])))
             wait = max((wait_ms(counter) for counter in counters), default=0)
@@ -215,6 +228,42 @@ class PostgresAccounts(SQLAccountStore):
                 for key in keys:
                     await conn.execute(pg(sql.RECORD_FAILURE), (key, ts, forget_before))
             return max(wait, 0)
+
+    async def sweep(self, sweep: Sweep) -> Swept:
+        swept = Swept()
+        if self._pool is None:
+            raise StoreError("the account store is not open")
+        try:
+            async with self._pool.connection() as conn:
+                row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)",
+                                                (SWEEP_LOCK,))).fetchone()
+                if not (row and row[0]):
+                    return swept  # another node is sweeping now
+                try:
+                    while await self._sweep_batch(conn, sweep, swept):
+                        pass
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK,))
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StoreError(one_line(exc)) from None
+        return swept
+
+    async def _sweep_batch(self, conn: Connection, sweep: Sweep, swept: Swept) -> bool:
+        """One batch of each, in one transaction; whether any was full (more may be left)."""
+        async with conn.transaction():
+            ended = await (await conn.execute(pg(sql.DELETE_EXPIRED_SESSIONS), (
+                sweep.idle_before, sweep.created_before, sweep.batch))).fetchall()
+            if ended:
+                await self._revoke_all(conn, [(int(row[1]), str(row[0])) for row in ended],
+                                       sweep.ts)
+            failures = (await conn.execute(pg(sql.PRUNE_FAILURES),
+                                           (sweep.failures_before, sweep.batch))).rowcount
+            revocations = (await conn.execute(pg(sql.PRUNE_REVOCATIONS),
+                                              (sweep.revocations_before, sweep.batch))).rowcount
+        swept.sessions += len(ended)
+        swept.failures += failures
+        swept.revocations += revocations
+        return max(len(ended), failures, revocations) >= sweep.batch
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from chat.accounts.base import AccountStore, InviteInvalid, LastAdmin, NameTaken
-from chat.accounts.model import Account, AccountError, Role, Session
+from chat.accounts.model import Account, AccountError, Role, Session, Sweep, Swept
 from chat.accounts.passwords import MAX_PASSWORD_CHARS, Passwords, check_new_password
 from chat.accounts.policy import (
     DAY_MS,
@@ -185,6 +185,17 @@ class AccountService:
         await self.store.create_invite(secret_hash(code), None if by is None else by.id, now,
                                        expires)
         return code, expires
+
+    async def sweep(self, revocations_kept_ms: int, batch: int) -> Swept:
+        """Delete what has expired by now (chat/accounts/sweep.py): sessions past the idle
+        time or the maximum age (as session_for would refuse them), failure counters past
+        the throttle's forget window, revocations older than `revocations_kept_ms`."""
+        now = self._now()
+        return await self.store.sweep(Sweep(
+            now, idle_before=now - self.policy.session_idle_ms,
+            created_before=now - self.policy.session_max_ms,
+            failures_before=now - FAILURES_FORGOTTEN_AFTER_MS,
+            revocations_before=now - revocations_kept_ms, batch=batch))
 
     async def find(self, username: str) -> Account:
         """The account of a name (or a look-alike of it); AccountError no_such_account."""

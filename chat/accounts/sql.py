@@ -75,6 +75,16 @@ REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts FROM revocations WH
 # Most revocations a watcher reads at once (rows): a burst is read in several rounds.
 REVOCATIONS_PER_READ = 1000
 
+# The sweep (chat/accounts/sweep.py), a batch of at most the last `?` rows per statement.
+# Expired: unused since the idle cutoff, or created before the maximum-age cutoff.
+DELETE_EXPIRED_SESSIONS = ("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions"
+                           " WHERE last_seen_ts < ? OR created_ts < ? LIMIT ?)"
+                           " RETURNING id, account_id")
+PRUNE_FAILURES = ("DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures"
+                  " WHERE last_ts < ? LIMIT ?)")
+PRUNE_REVOCATIONS = ("DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations"
+                     " WHERE ts < ? LIMIT ?)")
+
 
 def is_last_admin_params(account_id: int) -> tuple[int, str, str, int]:
     """The parameters of IS_LAST_ADMIN for `account_id`."""

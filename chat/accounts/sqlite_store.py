@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from chat.accounts import sql
 from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
-from chat.accounts.model import Account, Role
+from chat.accounts.model import Account, Role, Sweep, Swept
 from chat.accounts.sql_store import Row, SQLAccountStore
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
@@ -199,6 +199,30 @@ class SQLiteAccounts(SQLAccountStore):
                         conn.execute(sql.RECORD_FAILURE, (key, ts, forget_before)).fetchall()
                 return max(wait, 0)
         return await self._call(run)
+
+    async def sweep(self, sweep: Sweep) -> Swept:
+        swept = Swept()
+
+        def run() -> bool:
+            """One batch of each, in one transaction (the write lock: one sweeper at a time);
+            whether any was full (more may be left)."""
+            with _transaction(self._db()) as conn:
+                ended = conn.execute(sql.DELETE_EXPIRED_SESSIONS, (
+                    sweep.idle_before, sweep.created_before, sweep.batch)).fetchall()
+                for session_id, account_id in ended:
+                    _revoke(conn, int(account_id), str(session_id), sweep.ts)
+                failures = conn.execute(sql.PRUNE_FAILURES,
+                                        (sweep.failures_before, sweep.batch)).rowcount
+                revocations = conn.execute(sql.PRUNE_REVOCATIONS,
+                                           (sweep.revocations_before, sweep.batch)).rowcount
+            swept.sessions += len(ended)
+            swept.failures += failures
+            swept.revocations += revocations
+            return max(len(ended), failures, revocations) >= sweep.batch
+
+        while await self._call(run):
+            pass
+        return swept
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)

@@ -1,0 +1,71 @@
+"""The accounts' housekeeping: every node deletes expired sessions (their live sockets close
+as for any revocation, 4003, on every node), login-failure counters past the throttle's
+forget window, and revocations every node has long since read, every sweep interval.
+
+Several nodes may sweep the same database: a session is deleted, and revoked, by one of them
+(SQLite's write lock; on PostgreSQL one node sweeps at a time and the others skip the round).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from chat.accounts.model import Swept
+from chat.accounts.service import AccountService
+from chat.store.base import StoreError
+
+log = logging.getLogger("chat.accounts")
+
+# Rows per transaction: a SQLite sweep holds the file's write lock (the history writer waits
+# for it) for milliseconds, never seconds, even on the first sweep of a large backlog.
+SWEEP_BATCH_ROWS = 500
+# Revocations are kept this many poll intervals (an hour at the default --revocation-poll 1):
+# a node whose reads of the table failed that long still finds, once back, every revocation
+# it missed; a node starts reading from the newest, so none needs older ones.
+REVOCATIONS_KEPT_POLLS = 3600
+
+
+def revocations_kept_ms(revocation_poll_s: float) -> int:
+    """How long a revocation is kept (ms) for a --revocation-poll of this many seconds."""
+    return round(revocation_poll_s * REVOCATIONS_KEPT_POLLS * 1000)
+
+
+class Sweeper:
+    """Runs AccountService.sweep every `interval_s` seconds until closed; a round that fails
+    (the database away) is logged and tried again at the next."""
+
+    def __init__(self, accounts: AccountService, interval_s: float,
+                 revocation_poll_s: float) -> None:
+        self._accounts = accounts
+        self._interval_s = interval_s
+        self._kept_ms = revocations_kept_ms(revocation_poll_s)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def sweep(self) -> Swept:
+        """One round now: what it deleted."""
+        swept = await self._accounts.sweep(self._kept_ms, SWEEP_BATCH_ROWS)
+        if swept.sessions or swept.failures or swept.revocations:
+            log.info("account sweep: %d expired sessions ended, %d login-failure counters "
+                     "and %d revocations deleted", swept.sessions, swept.failures,
+                     swept.revocations)
+        return swept
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.sweep()
+            except StoreError as exc:
+                log.warning("account sweep failed (tried again in %.0f s): %s",
+                            self._interval_s, exc)
