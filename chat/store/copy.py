@@ -1,4 +1,5 @@
-"""`chat_server.py copy-history FROM TO`: everything a history store holds, into another store.
+"""`chat_server.py copy-history FROM TO`: everything a history store holds, into another store,
+and then its accounts and invites (copy_accounts.py; sessions are not copied).
 
 Ids, order, timestamps, each conversation's counter, the retired floor and the cids still in
 their window are kept. Each conversation is copied in chunks, one transaction per chunk that
@@ -22,6 +23,7 @@ import psycopg
 
 from chat.commands import CommandParser, say
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, StoreError
+from chat.store.copy_accounts import check_accounts, copy_accounts
 from chat.store.copy_sides import (
     CopyError,
     Row,
@@ -65,6 +67,8 @@ class Tally:
     present: int = 0  # messages the target already held (a rerun)
     cids: int = 0
     floor: int = 0
+    accounts: int = 0
+    invites: int = 0
     last_line: float = dataclasses.field(default_factory=time.monotonic)
 
 
@@ -76,6 +80,8 @@ def copy_history(source: Source, target: Side, *, chunk: int = CHUNK_MESSAGES,
     tally.conversations = len(conversations)
     starts = [_check_target(source, target, key, int(last_id))
               for key, last_id, _ in conversations]  # all before anything is written
+    if isinstance(source, Side):  # the Redis history of earlier versions holds no accounts
+        check_accounts(source, target)
     tally.floor = source.floor()
     with target.transaction():
         target.execute(_RAISE_FLOOR.format(greater=target.greater), (tally.floor,))
@@ -87,6 +93,9 @@ def copy_history(source: Source, target: Side, *, chunk: int = CHUNK_MESSAGES,
     for start in range(0, len(cids), chunk):
         with target.transaction():
             tally.cids += target.execute_many(_INSERT_CID, cids[start:start + chunk])
+    if isinstance(source, Side):
+        copied = copy_accounts(source, target)
+        tally.accounts, tally.invites = copied["accounts"], copied["invites"]
     return tally
 
 
@@ -207,5 +216,6 @@ def _run(source_url: str, target_url: str, chunk: int) -> int:
         source.close()
     print(f"copy-history: done: {tally.conversations} conversations, {tally.copied} messages "
           f"copied ({tally.present} already there), {tally.cids} cids, retired floor "
-          f"{tally.floor}", file=sys.stdout, flush=True)
+          f"{tally.floor}; {tally.accounts} accounts and {tally.invites} invites (sessions "
+          "are not copied: everyone signs in again)", file=sys.stdout, flush=True)
     return 0

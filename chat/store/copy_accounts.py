@@ -1,0 +1,74 @@
+"""copy-history's second half: the accounts and invites, by id, so everyone keeps their
+account, their password and their direct conversations (keyed by account id) in the new store.
+
+Sessions are not copied: the source may still be served while the copy runs, and a session
+ended there afterwards (a logout, a revocation, a disabled account) would live on in the
+target with no revocation to tell anyone; a stolen token would open sockets again. Everyone
+signs in once after the move instead. Login-failure counters and revocations are a running
+server's own short-lived bookkeeping and are not copied either.
+
+Rows are upserted by their key: a rerun (say, just before the switch) brings each account's
+newest password hash, role and disabled state. A target holding accounts the source lacks, or
+another name at an id, is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chat.store.copy_sides import CopyError, Side
+
+ACCOUNT_COLUMNS = "id, name, name_key, email, role, disabled, created_ts, password_hash"
+INVITE_COLUMNS = "code_hash, created_by, created_ts, used_by, used_ts, expires_ts"
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One account table as copy-history copies it: its columns, key, and what a rerun
+    refreshes (every other column)."""
+
+    name: str
+    columns: str
+    key: str
+
+    def select(self) -> str:
+        return f"SELECT {self.columns} FROM {self.name} ORDER BY {self.key}"
+
+    def upsert(self) -> str:
+        names = [column.strip() for column in self.columns.split(",")]
+        refreshed = ", ".join(f"{name} = excluded.{name}" for name in names if name != self.key)
+        return (f"INSERT INTO {self.name} ({self.columns}) VALUES"
+                f" ({', '.join('?' for _ in names)})"
+                f" ON CONFLICT ({self.key}) DO UPDATE SET {refreshed}")
+
+
+# In this order: invites name accounts. (A table another part adds, such as passkey
+# credentials, is one more line here.)
+TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id"), Table("invites", INVITE_COLUMNS, "code_hash")]
+
+
+def check_accounts(source: Side, target: Side) -> None:
+    """CopyError if the target holds an account the source does not (by id and name key)."""
+    theirs = {int(row[0]): str(row[1]) for row in source.rows(
+        "SELECT id, name_key FROM accounts")}
+    for account_id, key in target.rows("SELECT id, name_key FROM accounts ORDER BY id"):
+        if theirs.get(int(account_id)) != key:
+            raise CopyError(f"{target.name} holds other accounts: {key!r} (id {account_id}) "
+                            f"is not {source.name}'s; copy into an empty store")
+
+
+def copy_accounts(source: Side, target: Side) -> dict[str, int]:
+    """Copy every table of TABLES in one transaction; the rows read from each."""
+    copied: dict[str, int] = {}
+    rows = {table.name: source.rows(table.select()) for table in TABLES}
+    with target.transaction():
+        for table in TABLES:
+            if rows[table.name]:
+                target.execute_many(table.upsert(), rows[table.name])
+            copied[table.name] = len(rows[table.name])
+        if target.dialect == "postgresql":
+            # Ids were given, not drawn: the next account created there must come after them.
+            target.execute("SELECT setval(pg_get_serial_sequence(?, ?), max(id))"
+                           " FROM accounts HAVING count(*) > 0", ("accounts", "id"))
+        # SQLite's AUTOINCREMENT counter follows the highest id inserted by itself.
+    return copied

@@ -1,0 +1,121 @@
+"""copy-history and backup carry the accounts: SQLite into PostgreSQL and back, with ids,
+password hashes, roles and invites kept, and no session."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from chat.accounts import Account, AccountPolicy, AccountService, open_accounts
+from chat.accounts.base import AccountStore
+from chat.accounts.model import Invite
+from tests.serverproc import assert_one_line_error, run
+from tests.test_accounts_service import PASSWORD, fast_passwords
+from tests.test_accounts_store import running
+
+pytestmark = pytest.mark.subprocess
+
+
+def service(store: AccountStore) -> AccountService:
+    return AccountService(store, AccountPolicy(registration="invite"), fast_passwords())
+
+
+async def populate(db: str) -> tuple[str, str]:
+    """Accounts in `db`: root (admin), ann (disabled), bob (member, signed in), one of them
+    registered with an invite; an open invite. (The open invite's code, bob's token.)"""
+    async with running(store := open_accounts(db)):
+        accounts = service(store)
+        root = await accounts.create("root", PASSWORD)
+        ann = await accounts.register("ann", PASSWORD, invite=await accounts.create_invite(root))
+        await accounts.set_disabled(ann, True)
+        await accounts.create("bob", "Otter-Granite-Violin-4")
+        token, _, _ = await accounts.login("bob", "Otter-Granite-Violin-4", "127.0.0.1")
+        return await accounts.create_invite(root), token
+
+
+Snapshot = tuple[list[tuple[Account, str | None]], list[Invite], int]
+
+
+async def snapshot(db: str) -> Snapshot:
+    """What the copy must keep: accounts (with password hashes) and invites; and the
+    number of sessions."""
+    async with running(store := open_accounts(db)):
+        accounts = [(account, await store.password_hash(account.id))
+                    for account, _ in await store.list_accounts()]
+        sessions = sum(count for _, count in await store.list_accounts())
+        return accounts, sorted(await store.list_invites(), key=lambda i: i.id), sessions
+
+
+def copied(source: str, target: str) -> str:
+    result = run("copy-history", source, target)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=120)
+async def test_accounts_move_from_sqlite_to_postgresql_and_back(
+        tmp_path: Path, postgres_url: str) -> None:
+    """copy-history FILE postgresql:// keeps every account (id, name, role, disabled,
+    password hash) and invite, copies no session; the password logs in there, the open
+    invite registers there, a new account gets the next id; and back into a new file."""
+    db = str(tmp_path / "chat.db")
+    code, token = await populate(db)
+    accounts, invites, sessions = await snapshot(db)
+    assert sessions == 1
+    out = copied(db, postgres_url)
+    assert "3 accounts and 2 invites (sessions are not copied" in out
+    assert await snapshot(postgres_url) == (accounts, invites, 0)
+    async with running(store := open_accounts(postgres_url)):
+        moved = service(store)
+        assert await moved.authenticate(token) is None  # sessions stayed behind
+        _, _, bob = await moved.login("bob", "Otter-Granite-Violin-4", "127.0.0.1")
+        assert bob.id == 3
+        cat = await moved.register("cat", PASSWORD, invite=code)
+        assert cat.id == 4 and cat.role == "member"  # the sequence follows the copied ids
+    back = str(tmp_path / "back.db")
+    copied(postgres_url, back)
+    assert (await snapshot(back))[:2] == (await snapshot(postgres_url))[:2]
+    assert (await snapshot(back))[2] == 0
+    async with running(store := open_accounts(back)):
+        assert (await service(store).create("dan", PASSWORD)).id == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=120)
+async def test_a_rerun_brings_changed_accounts_and_other_accounts_are_refused(
+        tmp_path: Path, postgres_url: str) -> None:
+    """A rerun after a password reset and a promotion on the source brings both; a target
+    holding an account the source lacks is refused in one line before anything is written."""
+    db = str(tmp_path / "chat.db")
+    await populate(db)
+    copied(db, postgres_url)
+    async with running(store := open_accounts(db)):
+        accounts = service(store)
+        await accounts.reset_password(await accounts.find("bob"), "Heron-Basalt-Cello-7")
+        await accounts.set_role(await accounts.find("bob"), "admin")
+    copied(db, postgres_url)
+    assert await snapshot(postgres_url) == (*(await snapshot(db))[:2], 0)
+    other = str(tmp_path / "other.db")
+    async with running(store := open_accounts(other)):
+        await service(store).create("zoe", PASSWORD)
+    refused = run("copy-history", other, postgres_url)
+    assert refused.returncode == 1
+    assert "holds other accounts" in assert_one_line_error(refused)
+    assert [a.name for a, _ in (await snapshot(postgres_url))[0]] == ["root", "ann", "bob"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_backup_holds_the_accounts(tmp_path: Path) -> None:
+    """A backup of a SQLite file holds its accounts, password hashes, invites and sessions
+    (a snapshot of the same server, restored as it was)."""
+    db, copy = str(tmp_path / "chat.db"), str(tmp_path / "copy.db")
+    _, token = await populate(db)
+    result = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: run("backup", db, copy))
+    assert result.returncode == 0, result.stderr
+    assert await snapshot(copy) == await snapshot(db)
+    async with running(store := open_accounts(copy)):
+        assert (await service(store).authenticate(token)) is not None
