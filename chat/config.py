@@ -280,8 +280,8 @@ class Settings:
     )
     account_sweep_interval: float = field(
         default=600.0,
-        metadata=_meta("s", "how often a server deletes expired sign-in sessions (closing "
-                            "their sockets), old login-failure counters and old revocations; "
+        metadata=_meta("s", "how often a server deletes expired sessions (closing their "
+                            "sockets), old counters of failed logins and old revocations; "
                             "several servers on one database sweep in turn"),
     )
 

@@ -23,6 +23,7 @@ from chat.accounts import (
 )
 from chat.accounts.base import AccountStore
 from chat.accounts.policy import DAY_MS
+from chat.config import ConfigError, Settings
 from chat.store import sqlite_schema
 from tests.serverproc import Spawn, assert_one_line_error, free_port
 from tests.test_accounts_cli import accounts as cli
@@ -275,3 +276,11 @@ async def test_a_running_server_sweeps_an_expired_session_and_closes_its_socket(
     finally:
         ann.close()
         root.close()
+
+
+def test_the_sweep_interval_is_validated_with_its_limit() -> None:
+    """--account-sweep-interval must be more than 0, said with the value given."""
+    with pytest.raises(ConfigError, match=r"--account-sweep-interval is -1\.0; it must be more "
+                                          "than 0"):
+        Settings(account_sweep_interval=-1.0)
+    assert Settings().account_sweep_interval == 600.0
