@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import psycopg
 import psycopg_pool
-from psycopg import sql as pgsql
 
 from chat.accounts import sql
 from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
 from chat.accounts.model import Account, Role, Sweep, Swept
+from chat.accounts.postgres_listen import RevocationListener
 from chat.accounts.sql_store import Row, SQLAccountStore
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
@@ -22,8 +20,6 @@ from chat.store.postgres_options import PostgresOptions
 from chat.store.postgres_retention import Connection
 from chat.store.postgres_schema import connect, connection_options, migrate, one_line
 from chat.store.sql import postgres as pg
-
-log = logging.getLogger("chat.accounts")
 
 # Any constants: the advisory locks that make "the first account is an admin" and "seq order
 # is commit order" hold across nodes (taken in the transaction, released at its end).
@@ -43,8 +39,6 @@ REVOCATION_POLL_S = 5.0
 _LOCK_COUNTER = ("INSERT INTO login_failures (key, failures, last_ts) VALUES (?, 0, 0)"
                  " ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures"
                  " RETURNING failures, last_ts")
-# A lost LISTEN connection is opened again after this (s).
-RELISTEN_S = 1.0
 # Connections of a pool of its own (the admin command's): it runs one thing at a time.
 OWN_POOL_SIZE = 2
 
@@ -67,7 +61,7 @@ class PostgresAccounts(SQLAccountStore):
         self._own_pool = pool is None
         self._channel = ""
         self._watch = RevocationWatch(self._revocations_after, revocation_poll_s)
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: RevocationListener | None = None
         self._closed = False
 
     async def start(self) -> None:
@@ -90,9 +84,8 @@ class PostgresAccounts(SQLAccountStore):
     async def close(self) -> None:
         self._closed = True
         if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
-            self._listener = None
+            listener, self._listener = self._listener, None
+            await listener.close()
         await self._watch.close()
         if self._own_pool and self._pool is not None:
             pool, self._pool = self._pool, None
@@ -269,48 +262,16 @@ class PostgresAccounts(SQLAccountStore):
         self._watch.add(callback)
         if self._watch.running or self._closed:
             return
-        conn = await self._listen()  # before reading the last seq: nothing falls between
+        listener = RevocationListener(self._url, self._options, self._channel, self._watch)
+        await listener.open()  # before reading the last seq: nothing falls between
         try:
             row = await self._one(sql.LAST_REVOCATION, ())
         except StoreError:
-            await conn.close()
+            await listener.close()
             raise
         if self._closed or self._watch.running:  # closed (or started) while that was read
-            await conn.close()
+            await listener.close()
             return
         self._watch.start(int(row[0]) if row else 0)
-        self._listener = asyncio.create_task(self._wake_on_notify(conn))
-
-    async def _listen(self) -> Connection:
-        conn = await connect(self._url, self._options)
-        try:
-            # Named apart from the pool's connections in pg_stat_activity (as the commits'
-            # listener is: chat/store/postgres_notify.py).
-            await conn.execute("SET application_name = 'simple-chat revocations'")
-            await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self._channel)))
-        except psycopg.Error as exc:
-            await conn.close()
-            raise StoreError(one_line(exc)) from None
-        return conn
-
-    async def _wake_on_notify(self, conn: Connection | None) -> None:
-        """Wake the watcher at each NOTIFY; after a lost connection, listen again and read."""
-        try:
-            while True:
-                try:
-                    if conn is None:
-                        conn = await self._listen()
-                        self._watch.wake()  # what was committed while nobody listened
-                    async for _ in conn.notifies():
-                        self._watch.wake()
-                except (psycopg.Error, StoreError) as exc:
-                    log.warning("listening for revocations failed (retried in %.0f s): %s",
-                                RELISTEN_S, exc)
-                if conn is not None:
-                    with contextlib.suppress(psycopg.Error):
-                        await conn.close()
-                    conn = None
-                await asyncio.sleep(RELISTEN_S)
-        finally:
-            if conn is not None:
-                await conn.close()
+        listener.start()
+        self._listener = listener
