@@ -15,8 +15,9 @@ from chat.urls import redacted
 # name: (module with main(argv) -> int, one line for --help). Imported only when run.
 COMMANDS = {
     "copy-history": ("chat.store.copy",
-                     "FROM TO: copy a history store into another, e.g. a SQLite file, or "
-                     "an earlier version's redis:// history, into postgresql://... "
+                     "FROM TO: copy a history store (and its accounts) into another, e.g. "
+                     "a SQLite file, or an earlier version's redis:// history, into "
+                     "postgresql://... "
                      "(resumable; the target must not be served meanwhile)"),
     "backup": ("chat.store.backup",
                "FILE TO_FILE: an online backup of a SQLite history file, safe while a server "

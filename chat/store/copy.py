@@ -162,7 +162,8 @@ def main(argv: Sequence[str]) -> int:
     """The command: 0 once all is copied, 2 for bad arguments, 1 if the copy failed."""
     parser = CommandParser(
         prog="chat_server.py copy-history", description="Copy a history store (a SQLite file or a "
-        "postgresql:// URL) into another, keeping ids, timestamps and counters; or the Redis "
+        "postgresql:// URL) into another, keeping ids, timestamps and counters, then its "
+        "accounts and invites (not its sessions: everyone signs in again); or the Redis "
         "history of a cluster of an earlier version (redis://host:port/db, as its --db named "
         "it; only read) into one. A rerun after an interruption goes on where it stopped. "
         "The source may be in use; do not serve the target until the copy is done.")
