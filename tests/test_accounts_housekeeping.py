@@ -24,7 +24,7 @@ from chat.accounts import (
 from chat.accounts.base import AccountStore
 from chat.accounts.policy import DAY_MS
 from chat.config import ConfigError, Settings
-from chat.store import sqlite_schema
+from chat.store import postgres_schema, sqlite_schema
 from tests.serverproc import Spawn, assert_one_line_error, free_port
 from tests.test_accounts_cli import accounts as cli
 from tests.test_accounts_cli import login, ok
@@ -284,3 +284,20 @@ def test_the_sweep_interval_is_validated_with_its_limit() -> None:
                                           "than 0"):
         Settings(account_sweep_interval=-1.0)
     assert Settings().account_sweep_interval == 600.0
+
+
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=30)
+async def test_postgres_invites_made_before_expiry_existed_expire_a_week_after(
+        postgres_url: str) -> None:
+    """PostgreSQL's migration gives invites made without an expiry created_ts + 7 days."""
+    before = postgres_schema.MIGRATIONS.index(postgres_schema._v3_invite_expiry)
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        await conn.execute("INSERT INTO schema_version VALUES (%s)", (before,))
+        for step in postgres_schema.MIGRATIONS[:before]:
+            await step(conn)
+        await conn.execute("INSERT INTO invites (code_hash, created_ts) VALUES ('h', %s)", (T0,))
+        await postgres_schema.migrate(conn)
+        rows = await (await conn.execute("SELECT expires_ts FROM invites")).fetchall()
+    assert rows == [(T0 + 7 * DAY_MS,)]
