@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chat.accounts.model import Account, Revocation, Role, Session
+from chat.accounts.model import Account, Challenge, Passkey, Revocation, Role, Session
 
 OnRevocation = Callable[[Revocation], None]
 
@@ -16,6 +16,10 @@ class NameTaken(Exception):
 
 class InviteInvalid(Exception):
     """No unused invite has this code hash: never created, or already used."""
+
+
+class PasskeyTaken(Exception):
+    """A passkey with this credential id is registered already (to whichever account)."""
 
 
 class AccountStore(Protocol):
@@ -39,6 +43,10 @@ class AccountStore(Protocol):
       interval (SQLite) or at once (PostgreSQL's NOTIFY, with the poll as a fallback).
     - Login attempts are counted per key before the password is checked (try_attempt), so
       any number of concurrent attempts meet the throttle as if they came one by one.
+    - A passkey's credential id is unique across accounts (PasskeyTaken); its sign count
+      moves only by compare-and-set (use_passkey), so one counter value signs in once.
+    - A passkey ceremony's challenge is taken (deleted) by the first finish that presents it,
+      on any node: single use, whatever the interleaving.
     - Ids of accounts are never reused. Timestamps are ms since the epoch, given by the caller.
     Every method raises chat.store.StoreError when the database fails.
     """
@@ -53,8 +61,10 @@ class AccountStore(Protocol):
 
     async def create_account(self, name: str, name_key: str, email: str | None,
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
-                             ) -> Account:
-        """A new account (admin if it is the first); NameTaken, InviteInvalid."""
+                             passkey: Passkey | None = None) -> Account:
+        """A new account (admin if it is the first); NameTaken, InviteInvalid, PasskeyTaken.
+        `password_hash` '' means no password; `passkey` (its account_id ignored) is added in
+        the same transaction: an account made with a passkey never exists without it."""
         ...
 
     async def account_by_id(self, account_id: int) -> Account | None: ...
@@ -122,6 +132,35 @@ class AccountStore(Protocol):
 
     async def forgive_failure(self, key: str) -> None:
         """Count one failure fewer for `key` (an attempt that succeeded after all)."""
+        ...
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        """Register a passkey; PasskeyTaken if its credential id is."""
+        ...
+
+    async def passkey_by_id(self, credential_id: str) -> Passkey | None: ...
+
+    async def passkeys_of(self, account_id: int) -> list[Passkey]:
+        """The account's passkeys, oldest first."""
+        ...
+
+    async def use_passkey(self, credential_id: str, seen_count: int, new_count: int,
+                          ts: int) -> bool:
+        """Move the sign count from `seen_count` to `new_count` and note the use; False if
+        the count was no longer `seen_count` (another sign-in got there first)."""
+        ...
+
+    async def delete_passkey(self, credential_id: str, account_id: int) -> bool:
+        """Delete one of the account's passkeys unless it is the account's last way in (no
+        password, no other passkey); whether it did."""
+        ...
+
+    async def create_challenge(self, challenge: Challenge, ts: int) -> None:
+        """Store a ceremony's challenge (and forget those expired before `ts`)."""
+        ...
+
+    async def take_challenge(self, challenge_hash: str) -> Challenge | None:
+        """Remove and return the challenge with this hash (expired or not); None if absent."""
         ...
 
     async def watch_revocations(self, callback: OnRevocation) -> None:

@@ -61,3 +61,30 @@ class AccountError(Exception):
         if self.retry_after is not None:
             body["retry_after"] = self.retry_after
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential that signs in as an account (its public key only: the private
+    key never leaves the person's authenticator)."""
+
+    id: str  # the credential id, base64url: public, names the passkey in lists and paths
+    account_id: int
+    public_key: bytes  # COSE, as the authenticator gave it at registration
+    sign_count: int  # the authenticator's counter at the last use (0: it keeps none)
+    transports: tuple[str, ...]  # hints for the browser: usb, nfc, ble, internal, hybrid
+    user_handle: str  # base64url: the WebAuthn user.id given at registration
+    label: str  # chosen by its owner, to tell passkeys apart
+    created_ts: int  # ms
+    last_used_ts: int | None  # ms; None: never used to sign in
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A passkey ceremony begun and not yet finished: single use, until `expires_ts`."""
+
+    challenge_hash: str  # sha256 of the random challenge, hex: how the finish finds it
+    purpose: str  # "add" (to a signed-in account), "signup" (a new account), "signin"
+    account_id: int | None  # add: the account; signin: the named account (0: an unknown name)
+    data: str  # JSON: what the finish needs (the user handle; a signup's name, email, invite)
+    expires_ts: int  # ms

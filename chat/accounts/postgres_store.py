@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -13,8 +14,8 @@ import psycopg_pool
 from psycopg import sql as pgsql
 
 from chat.accounts import sql
-from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation
-from chat.accounts.model import Account, Revocation, Role, Session
+from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation, PasskeyTaken
+from chat.accounts.model import Account, Challenge, Passkey, Revocation, Role, Session
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
 from chat.store.postgres_notify import channel_for
@@ -125,7 +126,7 @@ class PostgresAccounts:
 
     async def create_account(self, name: str, name_key: str, email: str | None,
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
-                             ) -> Account:
+                             passkey: Passkey | None = None) -> Account:
         try:
             async with self._transaction() as conn:
                 # Held to the commit: a concurrent creation sees this account, or waits.
@@ -137,9 +138,21 @@ class PostgresAccounts:
                 if invite_hash is not None and not (await conn.execute(
                         pg(sql.USE_INVITE), (account.id, ts, invite_hash))).rowcount:
                     raise InviteInvalid()
+                if passkey is not None:
+                    await self._add_passkey(conn, dataclasses.replace(passkey,
+                                                                      account_id=account.id))
                 return account
         except psycopg.errors.UniqueViolation:
             raise NameTaken(name_key) from None
+
+    @staticmethod
+    async def _add_passkey(conn: Connection, passkey: Passkey) -> None:
+        # A savepoint: the unique violation is told apart from the account's own (NameTaken).
+        try:
+            async with conn.transaction():
+                await conn.execute(pg(sql.CREATE_PASSKEY), sql.passkey_params(passkey))
+        except psycopg.errors.UniqueViolation:
+            raise PasskeyTaken(passkey.id) from None
 
     async def account_by_id(self, account_id: int) -> Account | None:
         row = await self._one(sql.ACCOUNT_BY_ID, (account_id,))
@@ -245,6 +258,43 @@ class PostgresAccounts:
 
     async def forgive_failure(self, key: str) -> None:
         await self._write(sql.FORGIVE_FAILURE, (key,))
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        async with self._transaction() as conn:
+            await self._add_passkey(conn, passkey)
+
+    async def passkey_by_id(self, credential_id: str) -> Passkey | None:
+        row = await self._one(sql.PASSKEY_BY_ID, (credential_id,))
+        return None if row is None else sql.passkey_from_row(row)
+
+    async def passkeys_of(self, account_id: int) -> list[Passkey]:
+        return [sql.passkey_from_row(row) for row in await self._all(sql.PASSKEYS_OF,
+                                                                      (account_id,))]
+
+    async def use_passkey(self, credential_id: str, seen_count: int, new_count: int,
+                          ts: int) -> bool:
+        return await self._write(sql.USE_PASSKEY,
+                                 (new_count, ts, credential_id, seen_count)) > 0
+
+    async def delete_passkey(self, credential_id: str, account_id: int) -> bool:
+        async with self._transaction() as conn:
+            # The account row locked first: two deletes of its last two passkeys take turns,
+            # so the second sees the first's and keeps one.
+            await conn.execute(pg("SELECT 1 FROM accounts WHERE id = ? FOR UPDATE"),
+                               (account_id,))
+            return (await conn.execute(pg(sql.DELETE_PASSKEY), (
+                credential_id, account_id, account_id, account_id))).rowcount > 0
+
+    async def create_challenge(self, challenge: Challenge, ts: int) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(pg(sql.FORGET_EXPIRED_CHALLENGES), (ts,))
+            await conn.execute(pg(sql.CREATE_CHALLENGE), (
+                challenge.challenge_hash, challenge.purpose, challenge.account_id,
+                challenge.data, challenge.expires_ts))
+
+    async def take_challenge(self, challenge_hash: str) -> Challenge | None:
+        row = await self._one(sql.TAKE_CHALLENGE, (challenge_hash,))
+        return None if row is None else sql.challenge_from_row(row)
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chat.accounts.model import ROLES, Account, Revocation, Session
+from chat.accounts.model import ROLES, Account, Challenge, Passkey, Revocation, Session
 
 ACCOUNT_COLUMNS = "id, name, name_key, email, role, disabled, created_ts"
 SESSION_COLUMNS = "id, account_id, created_ts, last_seen_ts, address, user_agent"
@@ -61,6 +61,47 @@ REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts FROM revocations WH
                      " ORDER BY seq LIMIT ?")
 # Most revocations a watcher reads at once (rows): a burst is read in several rounds.
 REVOCATIONS_PER_READ = 1000
+
+PASSKEY_COLUMNS = ("id, account_id, public_key, sign_count, transports, user_handle, label,"
+                   " created_ts, last_used_ts")
+CREATE_PASSKEY = f"INSERT INTO passkeys ({PASSKEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+PASSKEY_BY_ID = f"SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE id = ?"
+PASSKEYS_OF = f"SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE account_id = ? ORDER BY created_ts, id"
+# Compare-and-set on the counter read before the signature was checked: of two sign-ins
+# with the same counter value (a cloned authenticator, a replay) only one gets through.
+USE_PASSKEY = ("UPDATE passkeys SET sign_count = ?, last_used_ts = ? WHERE id = ?"
+               " AND sign_count = ?")
+# Never the last way in: an account keeps a password or another passkey.
+DELETE_PASSKEY = ("DELETE FROM passkeys WHERE id = ? AND account_id = ?"
+                  " AND (EXISTS (SELECT 1 FROM accounts WHERE id = ? AND length(password_hash) > 0)"
+                  " OR (SELECT count(*) FROM passkeys WHERE account_id = ?) > 1)")
+FORGET_EXPIRED_CHALLENGES = "DELETE FROM passkey_challenges WHERE expires_ts < ?"
+CREATE_CHALLENGE = ("INSERT INTO passkey_challenges (challenge_hash, purpose, account_id, data,"
+                    " expires_ts) VALUES (?, ?, ?, ?, ?)")
+# Taken (deleted) by the finish that presents it, expired or not: used once at most.
+TAKE_CHALLENGE = ("DELETE FROM passkey_challenges WHERE challenge_hash = ?"
+                  " RETURNING challenge_hash, purpose, account_id, data, expires_ts")
+
+
+def passkey_from_row(row: Sequence[Any]) -> Passkey:
+    """A Passkey from a row of PASSKEY_COLUMNS."""
+    transports = tuple(t for t in str(row[4]).split(",") if t)
+    return Passkey(str(row[0]), int(row[1]), bytes(row[2]), int(row[3]), transports,
+                   str(row[5]), str(row[6]), int(row[7]),
+                   None if row[8] is None else int(row[8]))
+
+
+def passkey_params(passkey: Passkey) -> tuple[Any, ...]:
+    """CREATE_PASSKEY's parameters."""
+    return (passkey.id, passkey.account_id, passkey.public_key, passkey.sign_count,
+            ",".join(passkey.transports), passkey.user_handle, passkey.label,
+            passkey.created_ts, passkey.last_used_ts)
+
+
+def challenge_from_row(row: Sequence[Any]) -> Challenge:
+    """A Challenge from a row of TAKE_CHALLENGE."""
+    return Challenge(str(row[0]), str(row[1]), None if row[2] is None else int(row[2]),
+                     str(row[3]), int(row[4]))
 
 
 def account_from_row(row: Sequence[Any]) -> Account:

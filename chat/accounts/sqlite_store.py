@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from chat.accounts import sql
-from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation
-from chat.accounts.model import Account, Revocation, Role, Session
+from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation, PasskeyTaken
+from chat.accounts.model import Account, Challenge, Passkey, Revocation, Role, Session
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
 from chat.store.sqlite_schema import LOCK_TIMEOUT_S, connect, describe, memory_uri, migrate
@@ -39,6 +40,13 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def _revoke(conn: sqlite3.Connection, account_id: int, session_id: str | None, ts: int) -> None:
     conn.execute(sql.REVOKE, (account_id, session_id, ts)).fetchall()
+
+
+def _add_passkey(conn: sqlite3.Connection, passkey: Passkey) -> None:
+    try:
+        conn.execute(sql.CREATE_PASSKEY, sql.passkey_params(passkey))
+    except sqlite3.IntegrityError:
+        raise PasskeyTaken(passkey.id) from None
 
 
 class SQLiteAccounts:
@@ -106,7 +114,7 @@ class SQLiteAccounts:
 
     async def create_account(self, name: str, name_key: str, email: str | None,
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
-                             ) -> Account:
+                             passkey: Passkey | None = None) -> Account:
         def run() -> Account:
             with _transaction(self._db()) as conn:
                 try:
@@ -118,6 +126,8 @@ class SQLiteAccounts:
                 if invite_hash is not None and not conn.execute(
                         sql.USE_INVITE, (account.id, ts, invite_hash)).rowcount:
                     raise InviteInvalid()
+                if passkey is not None:
+                    _add_passkey(conn, dataclasses.replace(passkey, account_id=account.id))
                 return account
         return await self._call(run)
 
@@ -227,6 +237,46 @@ class SQLiteAccounts:
 
     async def forgive_failure(self, key: str) -> None:
         await self._write(sql.FORGIVE_FAILURE, (key,))
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        def run() -> None:
+            with _transaction(self._db()) as conn:
+                _add_passkey(conn, passkey)
+        await self._call(run)
+
+    async def passkey_by_id(self, credential_id: str) -> Passkey | None:
+        row = await self._one(sql.PASSKEY_BY_ID, (credential_id,))
+        return None if row is None else sql.passkey_from_row(row)
+
+    async def passkeys_of(self, account_id: int) -> list[Passkey]:
+        rows = await self._call(
+            lambda: self._db().execute(sql.PASSKEYS_OF, (account_id,)).fetchall())
+        return [sql.passkey_from_row(row) for row in rows]
+
+    async def use_passkey(self, credential_id: str, seen_count: int, new_count: int,
+                          ts: int) -> bool:
+        return await self._write(sql.USE_PASSKEY,
+                                 (new_count, ts, credential_id, seen_count)) > 0
+
+    async def delete_passkey(self, credential_id: str, account_id: int) -> bool:
+        return await self._write(sql.DELETE_PASSKEY,
+                                 (credential_id, account_id, account_id, account_id)) > 0
+
+    async def create_challenge(self, challenge: Challenge, ts: int) -> None:
+        def run() -> None:
+            with _transaction(self._db()) as conn:
+                conn.execute(sql.FORGET_EXPIRED_CHALLENGES, (ts,))
+                conn.execute(sql.CREATE_CHALLENGE, (
+                    challenge.challenge_hash, challenge.purpose, challenge.account_id,
+                    challenge.data, challenge.expires_ts))
+        await self._call(run)
+
+    async def take_challenge(self, challenge_hash: str) -> Challenge | None:
+        def run() -> Challenge | None:
+            with _transaction(self._db()) as conn:
+                row = conn.execute(sql.TAKE_CHALLENGE, (challenge_hash,)).fetchone()
+                return None if row is None else sql.challenge_from_row(row)
+        return await self._call(run)
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)

@@ -64,9 +64,24 @@ async def _v2_accounts(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " ts BIGINT NOT NULL)")
 
 
+async def _v3_passkeys(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 4 side by side: passkeys and the passkey ceremonies begun."""
+    await conn.execute("CREATE TABLE passkeys (id TEXT PRIMARY KEY,"
+                       " account_id BIGINT NOT NULL REFERENCES accounts (id),"
+                       " public_key BYTEA NOT NULL, sign_count BIGINT NOT NULL,"
+                       " transports TEXT NOT NULL, user_handle TEXT NOT NULL,"
+                       " label TEXT NOT NULL, created_ts BIGINT NOT NULL, last_used_ts BIGINT)")
+    await conn.execute("CREATE INDEX passkeys_by_account ON passkeys (account_id)")
+    await conn.execute("CREATE TABLE passkey_challenges (challenge_hash TEXT PRIMARY KEY,"
+                       " purpose TEXT NOT NULL, account_id BIGINT, data TEXT NOT NULL,"
+                       " expires_ts BIGINT NOT NULL)")
+    await conn.execute("CREATE INDEX passkey_challenges_by_expiry"
+                       " ON passkey_challenges (expires_ts)")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts]
+MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

@@ -83,9 +83,25 @@ def _v3_accounts(conn: sqlite3.Connection) -> None:
                  " account_id INTEGER NOT NULL, session_id TEXT, ts INTEGER NOT NULL)")
 
 
+def _v4_passkeys(conn: sqlite3.Connection) -> None:
+    """Passkeys (WebAuthn credentials) and the ceremonies begun (chat/accounts/passkeys.py)."""
+    # An account with passkeys only has password_hash '' (no password opens it).
+    conn.execute("CREATE TABLE passkeys (id TEXT PRIMARY KEY,"
+                 " account_id INTEGER NOT NULL REFERENCES accounts (id),"
+                 " public_key BLOB NOT NULL, sign_count INTEGER NOT NULL,"
+                 " transports TEXT NOT NULL, user_handle TEXT NOT NULL, label TEXT NOT NULL,"
+                 " created_ts INTEGER NOT NULL, last_used_ts INTEGER)")
+    conn.execute("CREATE INDEX passkeys_by_account ON passkeys (account_id)")
+    # In the database, not a node's memory: any node finishes a ceremony another began.
+    conn.execute("CREATE TABLE passkey_challenges (challenge_hash TEXT PRIMARY KEY,"
+                 " purpose TEXT NOT NULL, account_id INTEGER, data TEXT NOT NULL,"
+                 " expires_ts INTEGER NOT NULL)")
+    conn.execute("CREATE INDEX passkey_challenges_by_expiry ON passkey_challenges (expires_ts)")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts]
+                                                          _v3_accounts, _v4_passkeys]
 
 
 def memory_uri() -> str:
