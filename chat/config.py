@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from chat.accounts.policy import AccountPolicy
@@ -278,6 +279,23 @@ class Settings:
         metadata=_meta("", "let people chat without an account, under a name no account holds "
                            "(marked as guests); off: only signed-in accounts may join"),
     )
+    rp_id: str = field(
+        default="",
+        metadata=_meta("", "passkeys' Relying Party ID: the host name they are bound to "
+                           "(chat.example.org); empty: the host name each request came to "
+                           "(localhost works as is). Passkeys made under one ID never work "
+                           "under another: set it where the page has a public name"),
+    )
+    rp_origins: list[str] = field(
+        default_factory=list,
+        metadata=_meta("", "origins (scheme://host[:port]) a passkey may be made or used "
+                           "from, comma-separated; empty: the request's own (https behind a "
+                           "proxy needs --xheaders)"),
+    )
+    rp_name: str = field(
+        default="Simple Chat",
+        metadata=_meta("characters", "the name an authenticator shows for this chat (1-64)"),
+    )
 
     def __post_init__(self) -> None:
         errors = [
@@ -382,6 +400,7 @@ class Settings:
             errors.append(f"--broker is {redacted(self.broker)} but --db is {redacted(self.db)}; "
                           "a cluster needs a history all its nodes share: give --db a "
                           "postgresql://user:password@host:port/dbname URL")
+        errors.extend(passkey_setting_errors(self.rp_id, self.rp_origins, self.rp_name))
         if self.jwt_key:
             from chat.people.embedding import JwtError, Verifier  # cryptography: only if used
 
@@ -416,6 +435,34 @@ class Settings:
     def allowed_origins_set(self) -> frozenset[str]:
         """--allowed-origins, normalized for comparison with an Origin header."""
         return frozenset(origin.rstrip("/").lower() for origin in self.allowed_origins)
+
+
+# A host name as an RP ID: labels of letters, digits and hyphens, dots between (no scheme,
+# port or path); an IP address is no RP ID (browsers refuse it).
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+_ORIGIN = re.compile(r"(https?)://([^/:?#]+)(:[0-9]{1,5})?")
+RP_NAME_MAX_CHARS = 64  # shown in the authenticator's prompt: a short name
+
+
+def passkey_setting_errors(rp_id: str, origins: list[str], rp_name: str) -> list[str]:
+    """What is wrong with --rp-id, --rp-origins and --rp-name, one phrase each."""
+    errors = []
+    if rp_id and (not _HOST_NAME.fullmatch(rp_id) or rp_id.replace(".", "").isdigit()):
+        errors.append(f"--rp-id is {rp_id[:100]!r}; it must be a lower-case host name "
+                      "(chat.example.org, localhost), without scheme, port or path")
+    for origin in origins:
+        match = _ORIGIN.fullmatch(origin)
+        if match is None:
+            errors.append(f"--rp-origins has {origin[:100]!r}; each must be "
+                          "http(s)://host[:port], without a path")
+        elif rp_id and not (match[2] == rp_id or match[2].endswith("." + rp_id)):
+            errors.append(f"--rp-origins has {origin[:100]!r}, whose host is not --rp-id "
+                          f"({rp_id}) nor under it")
+    if not 1 <= len(rp_name.strip()) <= RP_NAME_MAX_CHARS:
+        errors.append(f"--rp-name is {rp_name[:100]!r}; it must be 1 to {RP_NAME_MAX_CHARS} "
+                      "characters")
+    return errors
 
 
 def flag(name: str) -> str:
