@@ -11,7 +11,7 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from chat.accounts import AccountService, open_accounts
-from chat.accounts.passkeys import CHALLENGE_TTL_MS
+from chat.accounts.passkeys import CHALLENGE_TTL_MS, MAX_CHALLENGES_PER_ADDRESS
 from chat.accounts.policy import AccountPolicy, Registration
 from chat.config import Settings
 from chat.store import SQLiteStore
@@ -374,3 +374,20 @@ async def test_passkey_answers_fit_the_documented_schemas(api: Api) -> None:
     check(await api.call("DELETE", "/api/v1/passkeys/AAAA", token=token), one, "delete")
     check(await api.call("DELETE", f"/api/v1/passkeys/{key.credentials[0].b64id}",
                          token=token), one, "delete")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_one_address_cannot_pile_up_unfinished_ceremonies(api: Api, clock: Clock) -> None:
+    """Past MAX_CHALLENGES_PER_ADDRESS unfinished begins: 429 too_many_ceremonies, until the
+    challenges expire or are finished."""
+    for _ in range(MAX_CHALLENGES_PER_ADDRESS):
+        assert (await begin(api, "signin")).status == 200
+    piled = await begin(api, "signin")
+    assert piled.status == 429
+    assert piled.body["code"] == "too_many_ceremonies"
+    # Without --xheaders a forged X-Real-IP is the same address.
+    forged = await api.call("POST", "/api/v1/passkey-challenges", {"purpose": "signin"},
+                            X_Real_IP="10.1.2.3")
+    assert forged.status == 429
+    clock.now += CHALLENGE_TTL_MS / 1000 + 1
+    assert (await begin(api, "signin")).status == 200

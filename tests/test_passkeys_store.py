@@ -102,11 +102,30 @@ async def test_a_challenge_is_taken_once_from_any_connection(
     forgotten when the next is stored."""
     stores = [make_shared() for _ in range(6)]
     async with running(*stores):
-        await stores[0].create_challenge(Challenge("h1", "signin", None, "{}", T0 + 10), T0)
+        h1 = Challenge("h1", "signin", None, "{}", T0 + 10, "10.0.0.1")
+        assert await stores[0].create_challenge(h1, T0, max_per_address=5)
         taken = await asyncio.gather(*(s.take_challenge("h1") for s in stores))
-        assert [t for t in taken if t is not None] == [
-            Challenge("h1", "signin", None, "{}", T0 + 10)]
-        await stores[0].create_challenge(Challenge("old", "add", 7, "{}", T0 + 10), T0)
-        await stores[1].create_challenge(Challenge("new", "add", 7, "{}", T0 + 99), T0 + 11)
+        assert [t for t in taken if t is not None] == [h1]
+        old = Challenge("old", "add", 7, "{}", T0 + 10, "10.0.0.1")
+        assert await stores[0].create_challenge(old, T0, max_per_address=5)
+        new = Challenge("new", "add", 7, "{}", T0 + 99, "10.0.0.1")
+        assert await stores[1].create_challenge(new, T0 + 11, max_per_address=5)
         assert await stores[2].take_challenge("old") is None
-        assert await stores[2].take_challenge("new") is not None
+        assert await stores[2].take_challenge("new") == new
+
+
+@pytest.mark.gen_test
+async def test_an_address_has_a_bounded_number_of_open_challenges(
+        make: Callable[[], AccountStore]) -> None:
+    """Past max_per_address live challenges an address is refused; others are not, and an
+    expired one frees its place."""
+    store = make()
+    async with running(store):
+        def made(n: int, address: str, expires: int = T0 + 100) -> Challenge:
+            return Challenge(f"h{n}{address}", "signin", None, "{}", expires, address)
+        assert await store.create_challenge(made(0, "a", T0 + 5), T0, max_per_address=3)
+        for n in (1, 2):
+            assert await store.create_challenge(made(n, "a"), T0, max_per_address=3)
+        assert not await store.create_challenge(made(3, "a"), T0, max_per_address=3)
+        assert await store.create_challenge(made(3, "b"), T0, max_per_address=3)
+        assert await store.create_challenge(made(4, "a"), T0 + 6, max_per_address=3)

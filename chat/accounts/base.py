@@ -155,8 +155,10 @@ class AccountStore(Protocol):
         password, no other passkey); whether it did."""
         ...
 
-    async def create_challenge(self, challenge: Challenge, ts: int) -> None:
-        """Store a ceremony's challenge (and forget those expired before `ts`)."""
+    async def create_challenge(self, challenge: Challenge, ts: int, *,
+                               max_per_address: int) -> bool:
+        """Store a ceremony's challenge, unless its address has `max_per_address` stored
+        already (False); those expired before `ts` are forgotten first."""
         ...
 
     async def take_challenge(self, challenge_hash: str) -> Challenge | None:

@@ -88,3 +88,4 @@ class Challenge:
     account_id: int | None  # add: the account; signin: the named account (0: an unknown name)
     data: str  # JSON: what the finish needs (the user handle; a signup's name, email, invite)
     expires_ts: int  # ms
+    address: str  # who began it (as the per-address limits count): bounds what one can leave

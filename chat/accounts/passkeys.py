@@ -52,6 +52,9 @@ CHALLENGE_TTL_MS = 5 * 60 * 1000
 CEREMONY_TIMEOUT_MS = 2 * 60 * 1000
 CHALLENGE_BYTES = 32  # 256 random bits: no one guesses a challenge another was given
 USER_HANDLE_BYTES = 16  # WebAuthn's user.id: random, so it tells nothing about the person
+# Ceremonies one client address may have begun and not finished (within CHALLENGE_TTL_MS): a
+# person needs one or two; a flood of begins cannot fill the database.
+MAX_CHALLENGES_PER_ADDRESS = 20
 # Passkeys one account may hold: a list someone can read at a glance, and a bound on rows.
 MAX_PASSKEYS_PER_ACCOUNT = 20
 LABEL_MAX_CHARS = 64  # a name to tell passkeys apart, shown in a list
@@ -86,11 +89,15 @@ class PasskeyService:
         return self.accounts._now()
 
     async def _begin(self, purpose: str, account_id: int | None, data: dict[str, Any],
-                     challenge: bytes) -> None:
+                     challenge: bytes, address: str) -> None:
         now = self._now()
-        await self.store.create_challenge(Challenge(
-            challenge_hash(challenge), purpose, account_id, json.dumps(data),
-            now + CHALLENGE_TTL_MS), now)
+        if not await self.store.create_challenge(Challenge(
+                challenge_hash(challenge), purpose, account_id, json.dumps(data),
+                now + CHALLENGE_TTL_MS, address), now,
+                max_per_address=MAX_CHALLENGES_PER_ADDRESS):
+            raise AccountError("too_many_ceremonies", f"{MAX_CHALLENGES_PER_ADDRESS} passkey "
+                               "requests from this address are unfinished; finish one, or "
+                               f"wait {CHALLENGE_TTL_MS // 60_000} minutes")
 
     async def _take(self, client_data_json: bytes, purpose: str) -> tuple[Challenge, bytes]:
         """The stored challenge the authenticator signed, removed (single use) and still valid
@@ -107,13 +114,15 @@ class PasskeyService:
 
     # ---- adding a passkey to a signed-in account ------------------------------------------
 
-    async def begin_add(self, account: Account, rp: RelyingParty) -> dict[str, Any]:
+    async def begin_add(self, account: Account, rp: RelyingParty,
+                        address: str) -> dict[str, Any]:
         """Creation options for another passkey of `account`."""
         mine = await self.store.passkeys_of(account.id)
         if len(mine) >= MAX_PASSKEYS_PER_ACCOUNT:
             raise _too_many()
         handle = mine[0].user_handle if mine else _new_handle()
-        return await self._registration(rp, account.name, handle, mine, "add", account.id, {})
+        return await self._registration(rp, account.name, handle, mine, "add", account.id, {},
+                                        address)
 
     async def finish_add(self, account: Account, credential: Any, label: str | None,
                          rp: RelyingParty) -> Passkey:
@@ -134,7 +143,7 @@ class PasskeyService:
     # ---- a new account with a passkey and no password ----------------------------------------
 
     async def begin_signup(self, username: str, email: str | None, invite: str | None,
-                           rp: RelyingParty) -> dict[str, Any]:
+                           rp: RelyingParty, address: str) -> dict[str, Any]:
         """Creation options for the first passkey of an account not made yet (as
         --registration allows; the name is checked now and taken at the finish)."""
         self.accounts.check_registration(invite)
@@ -146,7 +155,8 @@ class PasskeyService:
         invite_hash = (secret_hash(invite) if invite and self.accounts.policy.registration
                        == "invite" else None)
         data = {"name": name, "email": email, "invite_hash": invite_hash}
-        return await self._registration(rp, name, _new_handle(), [], "signup", None, data)
+        return await self._registration(rp, name, _new_handle(), [], "signup", None, data,
+                                        address)
 
     async def finish_signup(self, credential: Any, label: str | None, rp: RelyingParty,
                             address: str, user_agent: str) -> tuple[str, Session, Account]:
@@ -164,7 +174,7 @@ class PasskeyService:
 
     async def _registration(self, rp: RelyingParty, name: str, handle: str,
                             existing: Sequence[Passkey], purpose: str, account_id: int | None,
-                            data: dict[str, Any]) -> dict[str, Any]:
+                            data: dict[str, Any], address: str) -> dict[str, Any]:
         options = generate_registration_options(
             rp_id=rp.id, rp_name=rp.name, user_name=name, user_display_name=name,
             user_id=_unb64(handle), timeout=CEREMONY_TIMEOUT_MS,
@@ -172,7 +182,8 @@ class PasskeyService:
                 resident_key=ResidentKeyRequirement.PREFERRED,
                 user_verification=UserVerificationRequirement.PREFERRED),
             exclude_credentials=[_descriptor(p) for p in existing])
-        await self._begin(purpose, account_id, {**data, "handle": handle}, options.challenge)
+        await self._begin(purpose, account_id, {**data, "handle": handle}, options.challenge,
+                          address)
         shown: dict[str, Any] = json.loads(options_to_json(options))
         return shown
 
@@ -201,7 +212,8 @@ class PasskeyService:
 
     # ---- signing in -------------------------------------------------------------------------
 
-    async def begin_signin(self, username: str | None, rp: RelyingParty) -> dict[str, Any]:
+    async def begin_signin(self, username: str | None, rp: RelyingParty,
+                           address: str) -> dict[str, Any]:
         """Request options: any passkey of this site (discoverable), or `username`'s."""
         allowed: list[Passkey] = []
         account_id = None
@@ -214,7 +226,7 @@ class PasskeyService:
             rp_id=rp.id, timeout=CEREMONY_TIMEOUT_MS,
             allow_credentials=[_descriptor(p) for p in allowed],
             user_verification=UserVerificationRequirement.PREFERRED)
-        await self._begin("signin", account_id, {}, options.challenge)
+        await self._begin("signin", account_id, {}, options.challenge, address)
         shown: dict[str, Any] = json.loads(options_to_json(options))
         return shown
 

@@ -285,12 +285,18 @@ class PostgresAccounts:
             return (await conn.execute(pg(sql.DELETE_PASSKEY), (
                 credential_id, account_id, account_id, account_id))).rowcount > 0
 
-    async def create_challenge(self, challenge: Challenge, ts: int) -> None:
+    async def create_challenge(self, challenge: Challenge, ts: int, *,
+                               max_per_address: int) -> bool:
         async with self._transaction() as conn:
             await conn.execute(pg(sql.FORGET_EXPIRED_CHALLENGES), (ts,))
-            await conn.execute(pg(sql.CREATE_CHALLENGE), (
-                challenge.challenge_hash, challenge.purpose, challenge.account_id,
-                challenge.data, challenge.expires_ts))
+            # Concurrent begins from one address may each count the others as absent: the
+            # bound holds within the number of them at once, which is what it is for.
+            row = await (await conn.execute(pg(sql.CHALLENGES_OF),
+                                            (challenge.address,))).fetchone()
+            if row is not None and row[0] >= max_per_address:
+                return False
+            await conn.execute(pg(sql.CREATE_CHALLENGE), sql.challenge_params(challenge))
+            return True
 
     async def take_challenge(self, challenge_hash: str) -> Challenge | None:
         row = await self._one(sql.TAKE_CHALLENGE, (challenge_hash,))

@@ -76,11 +76,12 @@ DELETE_PASSKEY = ("DELETE FROM passkeys WHERE id = ? AND account_id = ?"
                   " AND (EXISTS (SELECT 1 FROM accounts WHERE id = ? AND length(password_hash) > 0)"
                   " OR (SELECT count(*) FROM passkeys WHERE account_id = ?) > 1)")
 FORGET_EXPIRED_CHALLENGES = "DELETE FROM passkey_challenges WHERE expires_ts < ?"
+CHALLENGES_OF = "SELECT count(*) FROM passkey_challenges WHERE address = ?"
 CREATE_CHALLENGE = ("INSERT INTO passkey_challenges (challenge_hash, purpose, account_id, data,"
-                    " expires_ts) VALUES (?, ?, ?, ?, ?)")
+                    " expires_ts, address) VALUES (?, ?, ?, ?, ?, ?)")
 # Taken (deleted) by the finish that presents it, expired or not: used once at most.
 TAKE_CHALLENGE = ("DELETE FROM passkey_challenges WHERE challenge_hash = ?"
-                  " RETURNING challenge_hash, purpose, account_id, data, expires_ts")
+                  " RETURNING challenge_hash, purpose, account_id, data, expires_ts, address")
 
 
 def passkey_from_row(row: Sequence[Any]) -> Passkey:
@@ -101,7 +102,13 @@ def passkey_params(passkey: Passkey) -> tuple[Any, ...]:
 def challenge_from_row(row: Sequence[Any]) -> Challenge:
     """A Challenge from a row of TAKE_CHALLENGE."""
     return Challenge(str(row[0]), str(row[1]), None if row[2] is None else int(row[2]),
-                     str(row[3]), int(row[4]))
+                     str(row[3]), int(row[4]), str(row[5]))
+
+
+def challenge_params(challenge: Challenge) -> tuple[Any, ...]:
+    """CREATE_CHALLENGE's parameters."""
+    return (challenge.challenge_hash, challenge.purpose, challenge.account_id, challenge.data,
+            challenge.expires_ts, challenge.address)
 
 
 def account_from_row(row: Sequence[Any]) -> Account:

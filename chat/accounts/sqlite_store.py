@@ -262,14 +262,17 @@ class SQLiteAccounts:
         return await self._write(sql.DELETE_PASSKEY,
                                  (credential_id, account_id, account_id, account_id)) > 0
 
-    async def create_challenge(self, challenge: Challenge, ts: int) -> None:
-        def run() -> None:
+    async def create_challenge(self, challenge: Challenge, ts: int, *,
+                               max_per_address: int) -> bool:
+        def run() -> bool:
             with _transaction(self._db()) as conn:
                 conn.execute(sql.FORGET_EXPIRED_CHALLENGES, (ts,))
-                conn.execute(sql.CREATE_CHALLENGE, (
-                    challenge.challenge_hash, challenge.purpose, challenge.account_id,
-                    challenge.data, challenge.expires_ts))
-        await self._call(run)
+                row = conn.execute(sql.CHALLENGES_OF, (challenge.address,)).fetchone()
+                if row[0] >= max_per_address:
+                    return False
+                conn.execute(sql.CREATE_CHALLENGE, sql.challenge_params(challenge))
+                return True
+        return await self._call(run)
 
     async def take_challenge(self, challenge_hash: str) -> Challenge | None:
         def run() -> Challenge | None:

@@ -74,9 +74,11 @@ async def _v3_passkeys(conn: psycopg.AsyncConnection[TupleRow]) -> None:
     await conn.execute("CREATE INDEX passkeys_by_account ON passkeys (account_id)")
     await conn.execute("CREATE TABLE passkey_challenges (challenge_hash TEXT PRIMARY KEY,"
                        " purpose TEXT NOT NULL, account_id BIGINT, data TEXT NOT NULL,"
-                       " expires_ts BIGINT NOT NULL)")
+                       " expires_ts BIGINT NOT NULL, address TEXT NOT NULL)")
     await conn.execute("CREATE INDEX passkey_challenges_by_expiry"
                        " ON passkey_challenges (expires_ts)")
+    await conn.execute("CREATE INDEX passkey_challenges_by_address"
+                       " ON passkey_challenges (address)")
 
 
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]

@@ -95,8 +95,9 @@ def _v4_passkeys(conn: sqlite3.Connection) -> None:
     # In the database, not a node's memory: any node finishes a ceremony another began.
     conn.execute("CREATE TABLE passkey_challenges (challenge_hash TEXT PRIMARY KEY,"
                  " purpose TEXT NOT NULL, account_id INTEGER, data TEXT NOT NULL,"
-                 " expires_ts INTEGER NOT NULL)")
+                 " expires_ts INTEGER NOT NULL, address TEXT NOT NULL)")
     conn.execute("CREATE INDEX passkey_challenges_by_expiry ON passkey_challenges (expires_ts)")
+    conn.execute("CREATE INDEX passkey_challenges_by_address ON passkey_challenges (address)")
 
 
 # Applied in order; the file's schema_version says how many already are. Append, never edit.

@@ -34,6 +34,7 @@ STATUS_OF_CODE = {
     "passkey_taken": 409,
     "last_sign_in": 409,
     "too_many_passkeys": 409,
+    "too_many_ceremonies": 429,
 }
 UNSAFE_METHODS = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 

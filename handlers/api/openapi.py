@@ -229,6 +229,7 @@ PATHS: dict[str, Any] = {
             "403": _error("`registration_closed`, `invite_required`, `cross_origin`"),
             "409": _error("`name_taken` (signup), `too_many_passkeys` (add)"),
             "415": _NOT_JSON,
+            "429": _error("`too_many_ceremonies`: 20 begun and unfinished from this address"),
         },
     }},
     "/api/v1/passkeys": {

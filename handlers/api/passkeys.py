@@ -83,13 +83,14 @@ class PasskeyChallengesHandler(PasskeyHandler):
         try:
             if purpose == "add":
                 signed = await self.signed_in()
-                options = await self.passkeys.begin_add(signed.account, rp)
+                options = await self.passkeys.begin_add(signed.account, rp, self.address)
             elif purpose == "signup":
                 options = await self.passkeys.begin_signup(
                     self.required(body, "username"), self.optional(body, "email"),
-                    self.optional(body, "invite"), rp)
+                    self.optional(body, "invite"), rp, self.address)
             else:
-                options = await self.passkeys.begin_signin(self.optional(body, "username"), rp)
+                options = await self.passkeys.begin_signin(self.optional(body, "username"), rp,
+                                                           self.address)
         except AccountError as exc:
             raise ApiError.of(exc) from None
         self.send_json({"options": options})
