@@ -3,6 +3,7 @@ with one, sign in with one; and every way an attacker could try to misuse a cere
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from tornado.ioloop import IOLoop
 from chat.accounts import AccountService, open_accounts
 from chat.accounts.passkeys import CHALLENGE_TTL_MS, MAX_CHALLENGES_PER_ADDRESS
 from chat.accounts.policy import AccountPolicy, Registration
-from chat.config import Settings
+from chat.config import ConfigError, Settings
 from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer
@@ -391,3 +392,22 @@ async def test_one_address_cannot_pile_up_unfinished_ceremonies(api: Api, clock:
     assert forged.status == 429
     clock.now += CHALLENGE_TTL_MS / 1000 + 1
     assert (await begin(api, "signin")).status == 200
+
+
+@pytest.mark.parametrize(("given", "named"), [
+    ({"rp_id": "Chat.Example"}, "--rp-id is 'Chat.Example'"),
+    ({"rp_id": "127.0.0.1"}, "--rp-id is '127.0.0.1'"),
+    ({"rp_id": "https://chat.example"}, "--rp-id is 'https://chat.example'"),
+    ({"rp_origins": ["chat.example"]}, "--rp-origins has 'chat.example'"),
+    ({"rp_origins": ["https://chat.example/app"]}, "--rp-origins has 'https://chat.example/app'"),
+    ({"rp_id": "chat.example", "rp_origins": ["https://chat.example.evil"]},
+     "whose host is not --rp-id (chat.example)"),
+    ({"rp_name": " "}, "--rp-name is ' '; it must be 1 to 64 characters"),
+])
+def test_bad_relying_party_settings_are_refused_by_name(given: dict[str, Any], named: str,
+                                                        ) -> None:
+    """--rp-id, --rp-origins and --rp-name that cannot work are refused, naming the value."""
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        Settings(**given)
+    Settings(rp_id="chat.example", rp_origins=["https://chat.example",
+                                               "https://eu.chat.example:8443"])
