@@ -129,3 +129,20 @@ async def test_an_address_has_a_bounded_number_of_open_challenges(
         assert not await store.create_challenge(made(3, "a"), T0, max_per_address=3)
         assert await store.create_challenge(made(3, "b"), T0, max_per_address=3)
         assert await store.create_challenge(made(4, "a"), T0 + 6, max_per_address=3)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_concurrent_deletes_leave_a_password_less_account_a_passkey(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """Two passkeys deleted at once on two connections, no password: exactly one goes."""
+    for attempt in range(5):  # each round a fresh account: the race has several chances
+        stores = [make_shared() for _ in range(2)]
+        async with running(*stores):
+            name = f"ann{attempt}"
+            ann = await stores[0].create_account(name, name_key(name), None, "", T0,
+                                                 passkey=passkey(f"a{attempt}"))
+            await stores[0].add_passkey(passkey(f"b{attempt}", ann.id))
+            done = await asyncio.gather(stores[0].delete_passkey(f"a{attempt}", ann.id),
+                                        stores[1].delete_passkey(f"b{attempt}", ann.id))
+            assert sorted(done) == [False, True]
+            assert len(await stores[0].passkeys_of(ann.id)) == 1
