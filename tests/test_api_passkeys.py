@@ -12,7 +12,7 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from chat.accounts import AccountService, open_accounts
-from chat.accounts.passkeys import CHALLENGE_TTL_MS, MAX_CHALLENGES_PER_ADDRESS
+from chat.accounts.passkey_rules import CHALLENGE_TTL_MS, MAX_CHALLENGES_PER_ADDRESS
 from chat.accounts.policy import AccountPolicy, Registration
 from chat.config import ConfigError, Settings
 from chat.store import SQLiteStore

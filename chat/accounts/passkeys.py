@@ -9,15 +9,11 @@ authenticator signed with py_webauthn (the `webauthn` package).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from webauthn import (
-    base64url_to_bytes,
     generate_authentication_options,
     generate_registration_options,
     options_to_json,
@@ -34,48 +30,33 @@ from webauthn.helpers.parse_registration_credential_json import (
 )
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
 
 from chat.accounts.base import PasskeyTaken
 from chat.accounts.model import Account, AccountError, Challenge, Passkey, Session
+from chat.accounts.passkey_rules import (
+    CEREMONY_TIMEOUT_MS,
+    CHALLENGE_TTL_MS,
+    KNOWN_TRANSPORTS,
+    MAX_CHALLENGES_PER_ADDRESS,
+    MAX_PASSKEYS_PER_ACCOUNT,
+    NO_CEREMONY,
+    REFUSED,
+    RelyingParty,
+    challenge_hash,
+    check_label,
+    descriptor,
+    malformed,
+    new_challenge,
+    new_handle,
+    taken,
+    too_many,
+    unb64,
+)
 from chat.accounts.service import AccountService, check_email, check_name, secret_hash
 from chat.people.names import name_key
-
-# How long a begun ceremony may be finished (ms): the browser's prompt gives up after
-# CEREMONY_TIMEOUT_MS; the rest is room for a slow network. Past it the challenge is dead.
-CHALLENGE_TTL_MS = 5 * 60 * 1000
-# What the browser is told to wait for the person at the authenticator (ms).
-CEREMONY_TIMEOUT_MS = 2 * 60 * 1000
-CHALLENGE_BYTES = 32  # 256 random bits: no one guesses a challenge another was given
-USER_HANDLE_BYTES = 16  # WebAuthn's user.id: random, so it tells nothing about the person
-# Ceremonies one client address may have begun and not finished (within CHALLENGE_TTL_MS): a
-# person needs one or two; a flood of begins cannot fill the database.
-MAX_CHALLENGES_PER_ADDRESS = 20
-# Passkeys one account may hold: a list someone can read at a glance, and a bound on rows.
-MAX_PASSKEYS_PER_ACCOUNT = 20
-LABEL_MAX_CHARS = 64  # a name to tell passkeys apart, shown in a list
-KNOWN_TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
-
-_REFUSED = AccountError("invalid_passkey", "this passkey does not sign in here")
-_NO_CEREMONY = AccountError("invalid_challenge", "this passkey request is unknown, used or "
-                            "expired; start again")
-
-
-@dataclass(frozen=True, slots=True)
-class RelyingParty:
-    """Who passkeys are made for: the RP ID (a host name), its name, the accepted origins."""
-
-    id: str
-    name: str
-    origins: tuple[str, ...]
-
-
-def challenge_hash(challenge: bytes) -> str:
-    return hashlib.sha256(challenge).hexdigest()
 
 
 class PasskeyService:
@@ -109,7 +90,7 @@ class PasskeyService:
                                ) from None
         taken = await self.store.take_challenge(challenge_hash(challenge))
         if taken is None or taken.purpose != purpose or taken.expires_ts < self._now():
-            raise _NO_CEREMONY
+            raise NO_CEREMONY
         return taken, challenge
 
     # ---- adding a passkey to a signed-in account ------------------------------------------
@@ -119,8 +100,8 @@ class PasskeyService:
         """Creation options for another passkey of `account`."""
         mine = await self.store.passkeys_of(account.id)
         if len(mine) >= MAX_PASSKEYS_PER_ACCOUNT:
-            raise _too_many()
-        handle = mine[0].user_handle if mine else _new_handle()
+            raise too_many()
+        handle = mine[0].user_handle if mine else new_handle()
         return await self._registration(rp, account.name, handle, mine, "add", account.id, {},
                                         address)
 
@@ -129,13 +110,13 @@ class PasskeyService:
         """Register the new passkey the authenticator made for `account`."""
         passkey, challenge = await self._verified_registration(credential, label, rp, "add")
         if challenge.account_id != account.id:
-            raise _NO_CEREMONY  # begun by another session's account
+            raise NO_CEREMONY  # begun by another session's account
         if len(await self.store.passkeys_of(account.id)) >= MAX_PASSKEYS_PER_ACCOUNT:
-            raise _too_many()
+            raise too_many()
         try:
             await self.store.add_passkey(dataclasses.replace(passkey, account_id=account.id))
         except PasskeyTaken:
-            raise _taken() from None
+            raise taken() from None
         added = await self.store.passkey_by_id(passkey.id)
         assert added is not None
         return added
@@ -155,7 +136,7 @@ class PasskeyService:
         invite_hash = (secret_hash(invite) if invite and self.accounts.policy.registration
                        == "invite" else None)
         data = {"name": name, "email": email, "invite_hash": invite_hash}
-        return await self._registration(rp, name, _new_handle(), [], "signup", None, data,
+        return await self._registration(rp, name, new_handle(), [], "signup", None, data,
                                         address)
 
     async def finish_signup(self, credential: Any, label: str | None, rp: RelyingParty,
@@ -169,7 +150,7 @@ class PasskeyService:
             account = await self.accounts.insert(data["name"], data.get("email"), "",
                                                  data.get("invite_hash"), passkey)
         except PasskeyTaken:
-            raise _taken() from None
+            raise taken() from None
         return await self.accounts.open_session(account, address, user_agent)
 
     async def _registration(self, rp: RelyingParty, name: str, handle: str,
@@ -177,11 +158,11 @@ class PasskeyService:
                             data: dict[str, Any], address: str) -> dict[str, Any]:
         options = generate_registration_options(
             rp_id=rp.id, rp_name=rp.name, user_name=name, user_display_name=name,
-            user_id=_unb64(handle), timeout=CEREMONY_TIMEOUT_MS,
+            user_id=unb64(handle), challenge=new_challenge(), timeout=CEREMONY_TIMEOUT_MS,
             authenticator_selection=AuthenticatorSelectionCriteria(
                 resident_key=ResidentKeyRequirement.PREFERRED,
                 user_verification=UserVerificationRequirement.PREFERRED),
-            exclude_credentials=[_descriptor(p) for p in existing])
+            exclude_credentials=[descriptor(p) for p in existing])
         await self._begin(purpose, account_id, {**data, "handle": handle}, options.challenge,
                           address)
         shown: dict[str, Any] = json.loads(options_to_json(options))
@@ -193,7 +174,7 @@ class PasskeyService:
         try:
             parsed = parse_registration_credential_json(credential)
         except (WebAuthnException, ValueError, TypeError):
-            raise _malformed() from None
+            raise malformed() from None
         challenge, expected = await self._take(parsed.response.client_data_json, purpose)
         try:
             verified = verify_registration_response(
@@ -207,7 +188,7 @@ class PasskeyService:
         return Passkey(
             bytes_to_base64url(verified.credential_id), challenge.account_id or 0,
             verified.credential_public_key, verified.sign_count, transports,
-            json.loads(challenge.data)["handle"], _label(label), self._now(), None,
+            json.loads(challenge.data)["handle"], check_label(label), self._now(), None,
         ), challenge
 
     # ---- signing in -------------------------------------------------------------------------
@@ -223,8 +204,8 @@ class PasskeyService:
             if account is not None:
                 allowed = await self.store.passkeys_of(account.id)
         options = generate_authentication_options(
-            rp_id=rp.id, timeout=CEREMONY_TIMEOUT_MS,
-            allow_credentials=[_descriptor(p) for p in allowed],
+            rp_id=rp.id, challenge=new_challenge(), timeout=CEREMONY_TIMEOUT_MS,
+            allow_credentials=[descriptor(p) for p in allowed],
             user_verification=UserVerificationRequirement.PREFERRED)
         await self._begin("signin", account_id, {}, options.challenge, address)
         shown: dict[str, Any] = json.loads(options_to_json(options))
@@ -237,7 +218,7 @@ class PasskeyService:
         try:
             parsed = parse_authentication_credential_json(credential)
         except (WebAuthnException, ValueError, TypeError):
-            raise _malformed() from None
+            raise malformed() from None
         passkey = await self.store.passkey_by_id(bytes_to_base64url(parsed.raw_id))
         account = None if passkey is None else await self.store.account_by_id(
             passkey.account_id)
@@ -247,22 +228,22 @@ class PasskeyService:
         # From here the attempt counts as a failure until it succeeds.
         challenge, expected = await self._take(parsed.response.client_data_json, "signin")
         if passkey is None or account is None:
-            raise _REFUSED
+            raise REFUSED
         if challenge.account_id is not None and challenge.account_id != account.id:
-            raise _REFUSED  # begun for another name
+            raise REFUSED  # begun for another name
         handle = parsed.response.user_handle
         if handle is not None and bytes_to_base64url(handle) != passkey.user_handle:
-            raise _REFUSED
+            raise REFUSED
         try:
             verified = verify_authentication_response(
                 credential=parsed, expected_challenge=expected, expected_rp_id=rp.id,
                 expected_origin=list(rp.origins), credential_public_key=passkey.public_key,
                 credential_current_sign_count=passkey.sign_count)
         except (WebAuthnException, ValueError):
-            raise _REFUSED from None
+            raise REFUSED from None
         if not await self.store.use_passkey(passkey.id, passkey.sign_count,
                                             verified.new_sign_count, self._now()):
-            raise _REFUSED  # another sign-in used this counter value first
+            raise REFUSED  # another sign-in used this counter value first
         await self.accounts.succeeded(counters)
         if account.disabled:  # told only to who holds the passkey
             raise AccountError("account_disabled", "this account is disabled")
@@ -281,39 +262,3 @@ class PasskeyService:
         if not await self.store.delete_passkey(credential_id, account.id):
             raise AccountError("last_sign_in", "this passkey is the account's only way to sign "
                                "in; add another passkey first")
-
-
-def _new_handle() -> str:
-    return bytes_to_base64url(secrets.token_bytes(USER_HANDLE_BYTES))
-
-
-def _unb64(text: str) -> bytes:
-    return base64url_to_bytes(text)
-
-
-def _descriptor(passkey: Passkey) -> PublicKeyCredentialDescriptor:
-    transports = [AuthenticatorTransport(t) for t in passkey.transports
-                  if t in KNOWN_TRANSPORTS]
-    return PublicKeyCredentialDescriptor(id=_unb64(passkey.id), transports=transports or None)
-
-
-def _label(label: str | None) -> str:
-    text = " ".join((label or "").split())
-    if len(text) > LABEL_MAX_CHARS:
-        raise AccountError("invalid_label", f"a passkey's label is at most {LABEL_MAX_CHARS} "
-                           f"characters; this one is {len(text)}")
-    return text or "Passkey"
-
-
-def _malformed() -> AccountError:
-    return AccountError("bad_request", "the credential is not a WebAuthn public key "
-                        "credential in JSON (base64url fields)")
-
-
-def _too_many() -> AccountError:
-    return AccountError("too_many_passkeys", f"an account holds at most "
-                        f"{MAX_PASSKEYS_PER_ACCOUNT} passkeys; delete one first")
-
-
-def _taken() -> AccountError:
-    return AccountError("passkey_taken", "this passkey is registered already")

@@ -10,7 +10,8 @@ from typing import Any
 
 from chat.accounts import AccountService
 from chat.accounts.model import AccountError, Passkey, Session
-from chat.accounts.passkeys import PasskeyService, RelyingParty
+from chat.accounts.passkey_rules import RelyingParty
+from chat.accounts.passkeys import PasskeyService
 from chat.config import Settings
 from handlers.api.base import ApiError, ApiHandler, account_json, session_json
 
