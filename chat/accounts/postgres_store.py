@@ -116,10 +116,13 @@ class PostgresAccounts:
             return (await conn.execute(pg(statement), params)).rowcount
 
     async def _revoke(self, conn: Connection, account_id: int, session_id: str | None,
-                      ts: int) -> None:
-        """Record a revocation and announce it, both at this transaction's commit."""
+                      ts: int, *, registered: str | None = None) -> None:
+        """Record a revocation (or, with `registered`, a registration under that name key)
+        and announce it, both at this transaction's commit."""
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (REVOCATION_LOCK,))
-        row = await (await conn.execute(pg(sql.REVOKE), (account_id, session_id, ts))).fetchone()
+        statement, params = ((sql.REVOKE, (account_id, session_id, ts)) if registered is None
+                             else (sql.REGISTERED, (account_id, ts, registered)))
+        row = await (await conn.execute(pg(statement), params)).fetchone()
         assert row is not None
         await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(row[0])))
 
@@ -137,6 +140,7 @@ class PostgresAccounts:
                 if invite_hash is not None and not (await conn.execute(
                         pg(sql.USE_INVITE), (account.id, ts, invite_hash))).rowcount:
                     raise InviteInvalid()
+                await self._revoke(conn, account.id, None, ts, registered=name_key)
                 return account
         except psycopg.errors.UniqueViolation:
             raise NameTaken(name_key) from None

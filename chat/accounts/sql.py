@@ -56,8 +56,12 @@ FORGIVE_FAILURE = ("UPDATE login_failures SET failures = failures - 1 WHERE key 
 
 REVOKE = ("INSERT INTO revocations (account_id, session_id, ts) VALUES (?, ?, ?)"
           " RETURNING seq")
+# A registration, written in the account's creating transaction: every node hears it as it
+# hears revocations, and closes a guest who holds the name (chat/node/signins.py).
+REGISTERED = ("INSERT INTO revocations (account_id, session_id, ts, name_key) VALUES (?, NULL,"
+              " ?, ?) RETURNING seq")
 LAST_REVOCATION = "SELECT coalesce(max(seq), 0) FROM revocations"
-REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts FROM revocations WHERE seq > ?"
+REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts, name_key FROM revocations WHERE seq > ?"
                      " ORDER BY seq LIMIT ?")
 # Most revocations a watcher reads at once (rows): a burst is read in several rounds.
 REVOCATIONS_PER_READ = 1000
@@ -80,4 +84,4 @@ def session_from_row(row: Sequence[Any]) -> Session:
 def revocation_from_row(row: Sequence[Any]) -> Revocation:
     """A Revocation from a row of REVOCATIONS_AFTER."""
     return Revocation(int(row[0]), int(row[1]), None if row[2] is None else str(row[2]),
-                      int(row[3]))
+                      int(row[3]), None if row[4] is None else str(row[4]))

@@ -118,6 +118,7 @@ class SQLiteAccounts:
                 if invite_hash is not None and not conn.execute(
                         sql.USE_INVITE, (account.id, ts, invite_hash)).rowcount:
                     raise InviteInvalid()
+                conn.execute(sql.REGISTERED, (account.id, ts, name_key)).fetchall()
                 return account
         return await self._call(run)
 

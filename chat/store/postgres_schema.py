@@ -64,9 +64,14 @@ async def _v2_accounts(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " ts BIGINT NOT NULL)")
 
 
+async def _v3_registrations(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 4: registrations follow the revocations' path (their name key)."""
+    await conn.execute("ALTER TABLE revocations ADD COLUMN name_key TEXT")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts]
+MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_registrations]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

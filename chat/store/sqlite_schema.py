@@ -83,9 +83,15 @@ def _v3_accounts(conn: sqlite3.Connection) -> None:
                  " account_id INTEGER NOT NULL, session_id TEXT, ts INTEGER NOT NULL)")
 
 
+def _v4_registrations(conn: sqlite3.Connection) -> None:
+    """Registrations follow the revocations' path: a row with the new account's name key."""
+    # Every node hears it as it hears a revocation and closes a guest holding the name.
+    conn.execute("ALTER TABLE revocations ADD COLUMN name_key TEXT")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts]
+                                                          _v3_accounts, _v4_registrations]
 
 
 def memory_uri() -> str:

@@ -1,0 +1,96 @@
+"""A name registered while a guest holds it: the account wins, on one node and on every node
+of a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chat_server import ChatApplication
+from tests.helpers import ChatClient, Connect
+from tests.test_accounts_cli import PASSWORD, accounts, login, ok
+from tests.test_auth_socket import bearer, error_of, signed_up
+from tests.test_cluster import Cluster, cluster, expect, redis_db  # noqa: F401 (fixtures)
+
+NAME_REGISTERED = 4004  # docs/protocol.md, "Closing"
+
+
+async def kicked(client: ChatClient) -> None:
+    """The connection is told `name_registered`, then closed with 4004."""
+    error = await client.recv_type("error", timeout=10)
+    assert error["code"] == "name_registered", error
+    assert await client.closed(10) == NAME_REGISTERED
+
+
+@pytest.mark.settings(revocation_poll=0.05)
+@pytest.mark.gen_test(timeout=30)
+async def test_registering_a_guest_s_name_closes_the_guest_and_it_cannot_come_back(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """Every connection of a guest whose name is registered gets name_registered and 4004; its
+    token cannot take the name back; the account then joins under it."""
+    tab1, tab2, other = await connect(), await connect(), await connect()
+    welcome = await tab1.join("Carol")
+    await tab2.join("carol", token=welcome["token"])
+    await other.join("dan")
+    token = await signed_up(app, "carol")
+    await kicked(tab1)
+    await kicked(tab2)
+    again = await connect()
+    refused = await error_of(again, {"type": "join", "username": "Carol",
+                                     "token": welcome["token"]})
+    assert refused["code"] == "name_registered", refused
+    carol = await connect(**bearer(token))
+    assert (await carol.join("carol"))["account"]["username"] == "carol"
+    await other.send({"type": "dm", "to": "carol", "text": "is it you?"})
+    assert (await carol.recv_type("dm"))["message"] == "is it you?"
+
+
+@pytest.mark.settings(revocation_poll=0.05)
+@pytest.mark.gen_test(timeout=30)
+async def test_a_registration_leaves_other_guests_and_accounts_connected(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """Only the guest holding the registered name is closed; other guests and accounts stay."""
+    ann = await connect(**bearer(await signed_up(app, "ann")))
+    await ann.join("ann")
+    guest = await connect()
+    await guest.join("erin")
+    await signed_up(app, "frank")
+    await asyncio.sleep(0.3)  # a few polls of the revocations table
+    await guest.send({"type": "message", "text": "still here"})
+    for client in (guest, ann):
+        assert (await client.recv_type("message"))["message"] == "still here"
+
+
+@pytest.mark.subprocess
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=90)
+async def test_registering_on_one_node_closes_the_guest_on_every_node(
+    cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
+) -> None:
+    """A guest with tabs on nodes A and B; the admin command registers its name (PostgreSQL):
+    both tabs get name_registered and 4004, and neither node lets the guest back in."""
+    a, b = cluster()
+    on_a = await ChatClient.connect(f"ws://127.0.0.1:{a.port}/ws")
+    welcome = await on_a.join("gina")
+    on_b = await ChatClient.connect(f"ws://127.0.0.1:{b.port}/ws")
+    try:
+        await on_b.join("gina", token=welcome["token"])
+        ok(accounts(postgres_url, "create", "Gina", "--password-stdin", stdin=PASSWORD + "\n"))
+        await kicked(on_a)
+        await kicked(on_b)
+        for node in (a, b):
+            again = await ChatClient.connect(f"ws://127.0.0.1:{node.port}/ws")
+            await again.send({"type": "join", "username": "gina", "token": welcome["token"]})
+            assert (await expect(again, "error"))["code"] == "name_registered"
+            again.close()
+        gina = await ChatClient.connect(f"ws://127.0.0.1:{b.port}/ws", **bearer(
+            await login(postgres_url, "Gina", PASSWORD)))
+        assert (await gina.join("gina"))["account"]["username"] == "Gina"
+        gina.close()
+    finally:
+        on_a.close()
+        on_b.close()
