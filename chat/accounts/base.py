@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from chat.accounts.adopt import Adopted
 from chat.accounts.model import Account, Revocation, Role, Session
 
 OnRevocation = Callable[[Revocation], None]
@@ -122,6 +123,12 @@ class AccountStore(Protocol):
 
     async def forgive_failure(self, key: str) -> None:
         """Count one failure fewer for `key` (an attempt that succeeded after all)."""
+        ...
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        """Give the direct conversations stored under `old_name` before accounts to the
+        account, in one transaction (chat/accounts/adopt.py); AccountError if another account
+        has that name's. Only for the admin command: nothing else may use the store meanwhile."""
         ...
 
     async def watch_revocations(self, callback: OnRevocation) -> None:

@@ -13,6 +13,7 @@ import psycopg_pool
 from psycopg import sql as pgsql
 
 from chat.accounts import sql
+from chat.accounts.adopt import Adopted, adopt
 from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation
 from chat.accounts.model import Account, Revocation, Role, Session
 from chat.accounts.watch import RevocationWatch
@@ -299,6 +300,13 @@ class PostgresAccounts:
         finally:
             if conn is not None:
                 await conn.close()
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        async with self._transaction() as conn:
+            async def run(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+                cursor = await conn.execute(pg(statement), params)
+                return await cursor.fetchall() if cursor.description else []
+            return await adopt(run, account_id, old_name, ts)
 
     async def _revocations_after(self, seq: int) -> list[Revocation]:
         rows = await self._all(sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ))

@@ -61,8 +61,8 @@ REVOKE = ("INSERT INTO revocations (account_id, session_id, ts) VALUES (?, ?, ?)
 REGISTERED = ("INSERT INTO revocations (account_id, session_id, ts, name_key) VALUES (?, NULL,"
               " ?, ?) RETURNING seq")
 LAST_REVOCATION = "SELECT coalesce(max(seq), 0) FROM revocations"
-REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts, name_key FROM revocations WHERE seq > ?"
-                     " ORDER BY seq LIMIT ?")
+REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts, name_key FROM revocations"
+                     " WHERE seq > ? ORDER BY seq LIMIT ?")
 # Most revocations a watcher reads at once (rows): a burst is read in several rounds.
 REVOCATIONS_PER_READ = 1000
 

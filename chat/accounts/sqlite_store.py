@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from chat.accounts import sql
+from chat.accounts.adopt import Adopted, adopt
 from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation
 from chat.accounts.model import Account, Revocation, Role, Session
 from chat.accounts.watch import RevocationWatch
@@ -242,6 +243,21 @@ class SQLiteAccounts:
             # close() would not stop.
             if self._conn is not None and not self._watch.running:
                 self._watch.start(int(row[0]) if row else 0)
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        # Each statement on the store's thread, the transaction held across them: only the
+        # admin command calls this, with nothing else running on the store meanwhile.
+        async def run(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+            return await self._call(lambda: self._db().execute(statement, params).fetchall())
+        await self._call(lambda: self._db().execute("BEGIN IMMEDIATE"))
+        try:
+            moved = await adopt(run, account_id, old_name, ts)
+            await self._call(lambda: self._db().execute("COMMIT"))
+        except BaseException:
+            await self._call(lambda: self._db().in_transaction
+                             and self._db().execute("ROLLBACK"))
+            raise
+        return moved
 
     async def _revocations_after(self, seq: int) -> list[Revocation]:
         rows = await self._call(lambda: self._db().execute(

@@ -92,7 +92,9 @@ class SignIns:
         if auth.account is not None:
             self.signed_in.setdefault(auth.account.id, set()).add(client)
             for heard, revocation in self.revocations:
-                if heard >= auth.checked and revocation.name_key is None:  # while the session was checked: may have missed it
+                # Heard while the session was checked: may have missed it (a registration
+                # revokes nothing).
+                if heard >= auth.checked and revocation.name_key is None:
                     loop.call_soon(self._close_if_revoked, client, revocation)
 
     def remove(self, client: Client) -> None:

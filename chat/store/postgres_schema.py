@@ -69,9 +69,16 @@ async def _v3_registrations(conn: psycopg.AsyncConnection[TupleRow]) -> None:
     await conn.execute("ALTER TABLE revocations ADD COLUMN name_key TEXT")
 
 
+async def _v4_legacy_names(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 5: which account each old name's direct conversations went to."""
+    await conn.execute("CREATE TABLE legacy_names (name TEXT PRIMARY KEY,"
+                       " account_id BIGINT NOT NULL, ts BIGINT NOT NULL)")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_registrations]
+MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_registrations,
+                               _v4_legacy_names]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

@@ -89,9 +89,17 @@ def _v4_registrations(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE revocations ADD COLUMN name_key TEXT")
 
 
+def _v5_legacy_names(conn: sqlite3.Connection) -> None:
+    """Which account an admin gave each old name's direct conversations to (adopt-dms)."""
+    # The case-folded name as conversation keys from before accounts spell it.
+    conn.execute("CREATE TABLE legacy_names (name TEXT PRIMARY KEY, account_id INTEGER NOT NULL,"
+                 " ts INTEGER NOT NULL)")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts, _v4_registrations]
+                                                          _v3_accounts, _v4_registrations,
+                                                          _v5_legacy_names]
 
 
 def memory_uri() -> str:
