@@ -94,3 +94,58 @@ async def test_registering_on_one_node_closes_the_guest_on_every_node(
     finally:
         on_a.close()
         on_b.close()
+
+
+async def marks(client: ChatClient, frame: dict[str, object]) -> list[tuple[str, bool]]:
+    """(text, guest mark) of each message of the `history` reply to `frame`."""
+    await client.send(frame)
+    page = await client.recv_type("history")
+    return [(m["message"], m.get("guest", False)) for m in page["messages"]]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_history_pages_and_resume_mark_guests_as_live_messages_do(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A guest's room message and DM carry `guest: true` live, in `history` pages and in a
+    resume (`join` with `since`); an account's carry no mark."""
+    ann = await connect(**bearer(await signed_up(app, "ann")))
+    await ann.join("ann", room="side")
+    gus = await connect()
+    await gus.join("gus", room="side")
+    await gus.send({"type": "message", "room": "side", "text": "from a guest"})
+    assert (await ann.recv_type("message"))["guest"] is True
+    await ann.send({"type": "message", "room": "side", "text": "from an account"})
+    await gus.send({"type": "dm", "to": "ann", "text": "guest dm"})
+    assert (await ann.recv_type("dm"))["guest"] is True
+    expected = [("from a guest", True), ("from an account", False)]
+    assert await marks(ann, {"type": "history", "room": "side"}) == expected
+    assert await marks(ann, {"type": "history", "with": "gus"}) == [("guest dm", True)]
+    assert app.accounts is not None
+    token, _, _ = await app.accounts.login("ann", PASSWORD, "127.0.0.1")
+    later = await connect(**bearer(token))  # another tab of ann's, reading from the store
+    await later.join("ann")
+    assert await marks(later, {"type": "join", "room": "side", "since": 0}) == expected
+
+
+@pytest.mark.subprocess
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=90)
+async def test_history_pages_mark_guests_on_postgresql(
+    cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
+) -> None:
+    """On a PostgreSQL node, a guest's message read back from the store carries its mark."""
+    (node,) = cluster(1)
+    url = f"ws://127.0.0.1:{node.port}/ws"
+    gus, reader = await ChatClient.connect(url), await ChatClient.connect(url)
+    try:
+        await gus.join("gus")
+        await gus.send({"type": "message", "text": "stored as a guest's"})
+        await gus.recv_type("message")
+        await reader.join("rita")
+        assert await marks(reader, {"type": "history", "room": "general"}) == [
+            ("stored as a guest's", True)]
+    finally:
+        gus.close()
+        reader.close()

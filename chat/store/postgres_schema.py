@@ -75,10 +75,15 @@ async def _v4_legacy_names(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " account_id BIGINT NOT NULL, ts BIGINT NOT NULL)")
 
 
+async def _v5_guest_marks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 6: messages remember whether a guest wrote them (0/1, as SQLite)."""
+    await conn.execute("ALTER TABLE messages ADD COLUMN guest SMALLINT NOT NULL DEFAULT 0")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_registrations,
-                               _v4_legacy_names]
+                               _v4_legacy_names, _v5_guest_marks]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
@@ -134,4 +139,5 @@ def one_line(exc: BaseException) -> str:
 
 def message_from_row(row: TupleRow) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row)
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                         bool(row[8]))

@@ -96,10 +96,16 @@ def _v5_legacy_names(conn: sqlite3.Connection) -> None:
                  " ts INTEGER NOT NULL)")
 
 
+def _v6_guest_marks(conn: sqlite3.Connection) -> None:
+    """Messages remember whether a guest wrote them, so history pages mark them as live ones."""
+    # Rows from before are unmarked (0): before accounts everyone was what a guest is now.
+    conn.execute("ALTER TABLE messages ADD COLUMN guest INTEGER NOT NULL DEFAULT 0")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_registrations,
-                                                          _v5_legacy_names]
+                                                          _v5_legacy_names, _v6_guest_marks]
 
 
 def memory_uri() -> str:
@@ -179,7 +185,7 @@ def describe(exc: BaseException) -> str:
     return f"{text} ({hint})" if hint else text
 
 
-def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None],
+def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int],
                      ) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row)
+    return StoredMessage(*row[:8], bool(row[8]))
