@@ -60,6 +60,15 @@ class AccountStore(Protocol):
 
     async def account_by_id(self, account_id: int) -> Account | None: ...
 
+    async def account_by_external(self, sub: str) -> Account | None:
+        """The account bound to an embedding application's user id (`--jwt-key`'s `sub`)."""
+        ...
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        """A new member account without a password, bound to `sub`, in one transaction;
+        NameTaken if the name key or `sub` is another account's."""
+        ...
+
     async def account_by_name_key(self, name_key: str) -> Account | None: ...
 
     async def list_accounts(self) -> list[tuple[Account, int]]:

@@ -146,6 +146,24 @@ class PostgresAccounts:
         except psycopg.errors.UniqueViolation:
             raise NameTaken(name_key) from None
 
+    async def account_by_external(self, sub: str) -> Account | None:
+        row = await self._one(sql.EXTERNAL_ACCOUNT, (sub,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        try:
+            async with self._transaction() as conn:
+                # 'member' for both roles: never the first admin, whatever comes first.
+                row = await (await conn.execute(pg(sql.CREATE_ACCOUNT), (
+                    name, name_key, None, "member", "member", ts, sql.NO_PASSWORD))).fetchone()
+                assert row is not None
+                account = sql.account_from_row(row)
+                await conn.execute(pg(sql.BIND_EXTERNAL), (sub, account.id, ts))
+                await self._revoke(conn, account.id, None, ts, registered=name_key)
+                return account
+        except psycopg.errors.UniqueViolation:
+            raise NameTaken(name_key) from None
+
     async def account_by_id(self, account_id: int) -> Account | None:
         row = await self._one(sql.ACCOUNT_BY_ID, (account_id,))
         return None if row is None else sql.account_from_row(row)

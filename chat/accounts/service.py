@@ -114,6 +114,38 @@ class AccountService:
         if self.passwords.needs_rehash(encoded):
             await self.store.set_password_hash(account.id, await self.passwords.hash(password),
                                                now)
+        return await self._new_session(account, address, user_agent)
+
+    async def external(self, sub: str, name: str) -> Account:
+        """The account of an embedding application's user (a checked `--jwt-key` token's `sub`
+        and `name`): bound on first use to a new account under `name` (a member, with no
+        password), which must be no other account's name (name_taken); the same account
+        afterwards, whatever `name` says then."""
+        account = await self.store.account_by_external(sub)
+        if account is None:
+            checked = _check_name(name)
+            try:
+                account = await self.store.create_external(sub, checked, name_key(checked),
+                                                           self._now())
+            except NameTaken:
+                account = await self.store.account_by_external(sub)  # the same user, at once
+                if account is None:
+                    raise AccountError("name_taken", f"the name {checked!r} (or one that looks "
+                                       "the same) is another account's on this chat; the "
+                                       "application must give its user another") from None
+        return account
+
+    async def external_login(self, sub: str, name: str, address: str,
+                             user_agent: str = "") -> tuple[str, Session, Account]:
+        """A new session for an embedding application's user, as login() gives one."""
+        account = await self.external(sub, name)
+        if account.disabled:
+            raise AccountError("account_disabled", "this account is disabled")
+        return await self._new_session(account, address, user_agent)
+
+    async def _new_session(self, account: Account, address: str,
+                           user_agent: str) -> tuple[str, Session, Account]:
+        now = self._now()
         token = secrets.token_urlsafe(TOKEN_BYTES)
         session = Session(secrets.token_urlsafe(SESSION_ID_BYTES), account.id, now, now,
                           address, user_agent[:USER_AGENT_MAX_CHARS])

@@ -17,6 +17,12 @@ CREATE_ACCOUNT = ("INSERT INTO accounts (name, name_key, email, role, disabled, 
                   " password_hash) SELECT ?, ?, ?,"
                   " CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN ? ELSE ? END, 0, ?, ?"
                   f" RETURNING {ACCOUNT_COLUMNS}")
+# An embedding application's user (--jwt-key) is bound to an account on first sign-in.
+EXTERNAL_ACCOUNT = (f"SELECT a.{', a.'.join(ACCOUNT_COLUMNS.split(', '))} FROM external_ids e"
+                    " JOIN accounts a ON a.id = e.account_id WHERE e.sub = ?")
+BIND_EXTERNAL = "INSERT INTO external_ids (sub, account_id, ts) VALUES (?, ?, ?)"
+# No argon2 hash starts with '!': a password never verifies against it (Passwords.verify).
+NO_PASSWORD = "!external"
 USE_INVITE = ("UPDATE invites SET used_by = ?, used_ts = ? WHERE code_hash = ?"
               " AND used_by IS NULL")
 ACCOUNT_BY_ID = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"

@@ -123,6 +123,26 @@ class SQLiteAccounts:
                 return account
         return await self._call(run)
 
+    async def account_by_external(self, sub: str) -> Account | None:
+        row = await self._one(sql.EXTERNAL_ACCOUNT, (sub,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        def run() -> Account:
+            with _transaction(self._db()) as conn:
+                try:
+                    # 'member' for both roles: never the first admin, whatever comes first.
+                    row = conn.execute(sql.CREATE_ACCOUNT, (name, name_key, None, "member",
+                                                            "member", ts, sql.NO_PASSWORD)
+                                       ).fetchone()
+                    account = sql.account_from_row(row)
+                    conn.execute(sql.BIND_EXTERNAL, (sub, account.id, ts))
+                except sqlite3.IntegrityError:
+                    raise NameTaken(name_key) from None
+                conn.execute(sql.REGISTERED, (account.id, ts, name_key)).fetchall()
+                return account
+        return await self._call(run)
+
     async def account_by_id(self, account_id: int) -> Account | None:
         row = await self._one(sql.ACCOUNT_BY_ID, (account_id,))
         return None if row is None else sql.account_from_row(row)

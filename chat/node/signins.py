@@ -71,6 +71,10 @@ class SignIns:
             embedded = self.jwt.check(token)
             if embedded is None:
                 return None
+            bound = (None if self.accounts is None
+                     else await self.accounts.store.account_by_external(embedded.sub))
+            if bound is not None:  # it signed in with a token before: it is that account
+                return None if bound.disabled else Auth("", bound, checked, embedded)
             try:
                 check_username(embedded.name)
             except ProtocolError:

@@ -84,7 +84,7 @@ class Directory(dict[str, User]):
             return client.user
         account = client.auth.account if client.auth is not None else None
         embedded = client.auth.embedded if client.auth is not None else None
-        if embedded is not None:
+        if embedded is not None and account is None:
             if username is not None and name_key(username) != name_key(embedded.name):
                 raise ProtocolError(
                     "not_your_name", f"this connection's token names {embedded.name!r}; it "

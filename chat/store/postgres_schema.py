@@ -80,10 +80,18 @@ async def _v5_guest_marks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
     await conn.execute("ALTER TABLE messages ADD COLUMN guest SMALLINT NOT NULL DEFAULT 0")
 
 
+async def _v6_external_ids(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 7: the accounts of an embedding application's users, by `sub`."""
+    await conn.execute("CREATE TABLE external_ids (sub TEXT PRIMARY KEY,"
+                       " account_id BIGINT NOT NULL UNIQUE REFERENCES accounts (id),"
+                       " ts BIGINT NOT NULL)")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_registrations,
-                               _v4_legacy_names, _v5_guest_marks]
+                               _v4_legacy_names, _v5_guest_marks,
+                               _v6_external_ids]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

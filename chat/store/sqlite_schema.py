@@ -102,10 +102,18 @@ def _v6_guest_marks(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN guest INTEGER NOT NULL DEFAULT 0")
 
 
+def _v7_external_ids(conn: sqlite3.Connection) -> None:
+    """Accounts an embedding application's users sign in as (`--jwt-key`), by their `sub`."""
+    conn.execute("CREATE TABLE external_ids (sub TEXT PRIMARY KEY,"
+                 " account_id INTEGER NOT NULL UNIQUE REFERENCES accounts (id),"
+                 " ts INTEGER NOT NULL)")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_registrations,
-                                                          _v5_legacy_names, _v6_guest_marks]
+                                                          _v5_legacy_names, _v6_guest_marks,
+                                                          _v7_external_ids]
 
 
 def memory_uri() -> str:
