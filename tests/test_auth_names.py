@@ -149,3 +149,46 @@ async def test_history_pages_mark_guests_on_postgresql(
     finally:
         gus.close()
         reader.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_general_is_readable_before_joining_while_guests_are_allowed(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """With guests on, a connection that has not joined reads general's latest and live
+    messages (the tutorial's behaviour)."""
+    ann = await connect(**bearer(await signed_up(app, "ann")))
+    await ann.join("ann")
+    await ann.send({"type": "message", "text": "before you came"})
+    await ann.recv_type("message")
+    anonymous = await connect()
+    assert (await anonymous.recv())["message"] == "before you came"
+    await ann.send({"type": "message", "text": "while you watch"})
+    assert (await anonymous.recv())["message"] == "while you watch"
+
+
+@pytest.mark.settings(guests=False)
+@pytest.mark.gen_test(timeout=30)
+async def test_with_guests_off_nothing_is_readable_before_signing_in(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """With guests off, a connection without a session gets no message, history, presence or
+    member list of general; a signed-in one, before its join, still reads general."""
+    ann = await connect(**bearer(await signed_up(app, "ann")))
+    await ann.join("ann")
+    await ann.send({"type": "message", "text": "stored before"})
+    await ann.recv_type("message")
+    anonymous = await connect()
+    tab = await connect(**bearer(await signed_up(app, "bob")))
+    assert (await tab.recv())["message"] == "stored before"
+    await ann.send({"type": "message", "text": "said live"})
+    assert (await tab.recv())["message"] == "said live"
+    await anonymous.nothing(0.5)
+    for frame, code in (({"type": "history", "room": "general"}, "not_joined"),
+                        ({"type": "members", "room": "general"}, "not_joined"),
+                        ({"type": "join", "username": "eve"}, "sign_in_required")):
+        assert (await error_of(anonymous, frame))["code"] == code
+    await anonymous.send({"username": "eve", "message": "tutorial"})
+    refused = await anonymous.recv()
+    assert "sign in" in refused["message"], refused
+    await anonymous.nothing(0.3)

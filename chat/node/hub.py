@@ -170,10 +170,13 @@ class Hub:
         return client, self._watch_general(client)
 
     async def _watch_general(self, client: Client) -> None:
-        # Before it joins, a connection watches `general` (chat/rooms/room.py).
+        # Before it joins, a connection watches `general` (chat/rooms/room.py), the tutorial's
+        # page's behaviour; only while guests may read: with --guests off, nothing is readable
+        # before signing in (docs/protocol.md, "Signing in and guests").
         await self.start()
-        if not client.closed:
-            await self.replay.watch(client, self.rooms[DEFAULT_ROOM])
+        if client.closed or (client.auth is None and not self.settings.guests):
+            return
+        await self.replay.watch(client, self.rooms[DEFAULT_ROOM])
 
     def disconnect(self, client: Client) -> None:
         """Remove a connection from everything it joined; safe to call twice."""
