@@ -7,6 +7,8 @@ import asyncio
 
 import pytest
 
+from chat.accounts.model import Account, Revocation
+from chat.people.names import name_key
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, Connect
 from tests.test_accounts_cli import PASSWORD, accounts, login, ok
@@ -192,3 +194,24 @@ async def test_with_guests_off_nothing_is_readable_before_signing_in(
     refused = await anonymous.recv()
     assert "sign in" in refused["message"], refused
     await anonymous.nothing(0.3)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_guest_claim_under_way_when_the_name_is_registered_is_refused(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A registration heard after the guest's claim asked the store, before its user existed
+    to be closed: the claim is refused name_registered, and the name stays free."""
+    looked_up = app.hub.users.registered
+
+    async def registered_meanwhile(key: str) -> Account | None:
+        found = await looked_up(key)  # nobody yet: then the account is created and heard
+        app.hub.signins.revoked(Revocation(1, 99, None, 0, name_key=key))
+        return found
+
+    app.hub.users.registered = registered_meanwhile
+    guest = await connect()
+    assert (await error_of(guest, {"type": "join", "username": "hal"}))["code"] == \
+        "name_registered"
+    app.hub.users.registered = looked_up
+    assert name_key("hal") not in app.hub.users
