@@ -15,6 +15,7 @@ from tornado.ioloop import IOLoop
 from chat.accounts import AccountService, open_accounts
 from chat.config import Settings
 from chat.record import dm_key
+from chat.store import postgres_schema
 from chat.store.postgres import PostgresStore
 from chat.store.sqlite import SQLiteStore
 from chat.store.sqlite_schema import MIGRATIONS
@@ -140,12 +141,27 @@ async def test_adoption_merges_an_old_conversation_into_the_accounts_one(
 @pytest.mark.subprocess
 @pytest.mark.gen_test(timeout=60)
 async def test_adopt_dms_on_postgresql(postgres_url: str) -> None:
-    """The same command against PostgreSQL: rekeys to the parties, reports, is idempotent."""
+    """A PostgreSQL schema from before accounts is migrated as a server opens it, its room
+    served; the same command then rekeys to the parties, reports, is idempotent."""
+    conn = await postgres_schema.connect(postgres_url)
+    try:  # the schema as it was at version 1, with its rows
+        await conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        await conn.execute("INSERT INTO schema_version VALUES (1)")
+        await postgres_schema.MIGRATIONS[0](conn)
+        counters: dict[str, int] = {}
+        for key, username, text, to in OLD:
+            counters[key] = counters.get(key, 0) + 1
+            await conn.execute("INSERT INTO messages VALUES (%s, %s, %s, '', %s, 1, NULL, %s)",
+                               (key, counters[key], username, text, to))
+            await conn.execute("INSERT INTO conversations VALUES (%s, %s, 1)"
+                               " ON CONFLICT (key) DO UPDATE SET last_id = excluded.last_id",
+                               (key, counters[key]))
+    finally:
+        await conn.close()
     store = PostgresStore(postgres_url)
     await store.start()
     try:
-        for key, username, text, to in OLD:
-            await store.append(key, username=username, avatar="", text=text, ts=1, to=to)
+        assert [m.text for m in await store.latest("general", 10)] == ["hello room"]
         for name in ("root", "alice", "bob"):
             ok(accounts(postgres_url, "create", name, "--password-stdin", stdin=PASSWORD + "\n"))
         assert "2 conversation(s), 3 message(s)" in adopt(postgres_url, "alice", "ALICE")
