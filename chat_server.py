@@ -126,7 +126,8 @@ def make_app(
         api_args = {"accounts": accounts, "settings": settings}
         routes += [
             (r"/api/v1/accounts", AccountsHandler, api_args),
-            (r"/api/v1/sessions", SessionsHandler, api_args),
+            # POST takes an embedding application's token too (--jwt-key: names, guests, JWT)
+            (r"/api/v1/sessions", SessionsHandler, {**api_args, "jwt": hub.signins.jwt}),
             (r"/api/v1/sessions/current", CurrentSessionHandler, api_args),
             (rf"/api/v1/sessions/({SESSION_ID_PATTERN})", SessionHandler, api_args),
             (r"/api/v1/me", MeHandler, api_args),

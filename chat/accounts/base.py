@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from chat.accounts.adopt import Adopted
 from chat.accounts.model import Account, Challenge, Passkey, Revocation, Role, Session
 
 OnRevocation = Callable[[Revocation], None]
@@ -68,6 +69,15 @@ class AccountStore(Protocol):
         ...
 
     async def account_by_id(self, account_id: int) -> Account | None: ...
+
+    async def account_by_external(self, sub: str) -> Account | None:
+        """The account bound to an embedding application's user id (`--jwt-key`'s `sub`)."""
+        ...
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        """A new member account without a password, bound to `sub`, in one transaction;
+        NameTaken if the name key or `sub` is another account's."""
+        ...
 
     async def account_by_name_key(self, name_key: str) -> Account | None: ...
 
@@ -163,6 +173,12 @@ class AccountStore(Protocol):
 
     async def take_challenge(self, challenge_hash: str) -> Challenge | None:
         """Remove and return the challenge with this hash (expired or not); None if absent."""
+        ...
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        """Give the direct conversations stored under `old_name` before accounts to the
+        account, in one transaction (chat/accounts/adopt.py); AccountError if another account
+        has that name's. Only for the admin command: nothing else may use the store meanwhile."""
         ...
 
     async def watch_revocations(self, callback: OnRevocation) -> None:

@@ -16,6 +16,7 @@ import getpass
 import logging
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +36,8 @@ ACTIONS = {
     "promote": "NAME: make it an admin",
     "demote": "NAME: make it a member (one enabled admin always remains)",
     "invite": "print a new single-use invite code (for --registration invite), once",
+    "adopt-dms": "NAME OLD-NAME: give the direct conversations stored under OLD-NAME before "
+                 "accounts to account NAME (once per old name; running it again moves nothing)",
 }
 
 
@@ -48,8 +51,11 @@ def _parser() -> CommandParser:
         sub = actions.add_parser(action, help=summary, description=summary)
         sub.add_argument("--db", required=True, metavar="URL",
                          help="the server's --db: SQLite file or postgresql:// URL")
-        if ":" in summary.split()[0]:
+        if summary.startswith("NAME"):
             sub.add_argument("name", metavar="NAME")
+        if action == "adopt-dms":
+            sub.add_argument("old_name", metavar="OLD-NAME",
+                             help="the name the conversations were stored under")
         if action in ("create", "reset-password"):
             sub.add_argument("--password-stdin", action="store_true",
                              help="read the password from the first line of stdin")
@@ -93,6 +99,12 @@ async def _act(service: AccountService, args: argparse.Namespace) -> int:
                   f" {created:%Y-%m-%d %H:%M:%S}  {sessions}")
     elif action == "invite":
         print(await service.create_invite())
+    elif action == "adopt-dms":
+        account = await service.find(args.name)
+        moved = await service.store.adopt_dms(account.id, args.old_name,
+                                              int(time.time() * 1000))
+        print(f"accounts: adopt-dms: {moved.conversations} conversation(s), {moved.messages} "
+              f"message(s) of {args.old_name!r} given to {account.name!r}")
     else:
         account = await service.find(args.name)
         if action in ("disable", "enable"):

@@ -37,12 +37,15 @@ class Session:
 @dataclass(frozen=True, slots=True)
 class Revocation:
     """An account disabled (or its password reset), or one session ended: live sockets of it
-    must close. `seq` counts up in commit order."""
+    must close. `seq` counts up in commit order. With `name_key` set it is no revocation but
+    the news that account `account_id` was registered under that name key: a guest holding the
+    name online must leave it (the account wins)."""
 
     seq: int
     account_id: int
     session_id: str | None  # None: every session of the account
     ts: int  # ms
+    name_key: str | None = None  # set: a registration, nothing of the account is revoked
 
 
 class AccountError(Exception):

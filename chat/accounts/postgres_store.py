@@ -14,6 +14,7 @@ import psycopg_pool
 from psycopg import sql as pgsql
 
 from chat.accounts import sql
+from chat.accounts.adopt import Adopted, adopt
 from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation, PasskeyTaken
 from chat.accounts.model import Account, Challenge, Passkey, Revocation, Role, Session
 from chat.accounts.watch import RevocationWatch
@@ -117,10 +118,13 @@ class PostgresAccounts:
             return (await conn.execute(pg(statement), params)).rowcount
 
     async def _revoke(self, conn: Connection, account_id: int, session_id: str | None,
-                      ts: int) -> None:
-        """Record a revocation and announce it, both at this transaction's commit."""
+                      ts: int, *, registered: str | None = None) -> None:
+        """Record a revocation (or, with `registered`, a registration under that name key)
+        and announce it, both at this transaction's commit."""
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (REVOCATION_LOCK,))
-        row = await (await conn.execute(pg(sql.REVOKE), (account_id, session_id, ts))).fetchone()
+        statement, params = ((sql.REVOKE, (account_id, session_id, ts)) if registered is None
+                             else (sql.REGISTERED, (account_id, ts, registered)))
+        row = await (await conn.execute(pg(statement), params)).fetchone()
         assert row is not None
         await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(row[0])))
 
@@ -141,6 +145,25 @@ class PostgresAccounts:
                 if passkey is not None:
                     await self._add_passkey(conn, dataclasses.replace(passkey,
                                                                       account_id=account.id))
+                await self._revoke(conn, account.id, None, ts, registered=name_key)
+                return account
+        except psycopg.errors.UniqueViolation:
+            raise NameTaken(name_key) from None
+
+    async def account_by_external(self, sub: str) -> Account | None:
+        row = await self._one(sql.EXTERNAL_ACCOUNT, (sub,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        try:
+            async with self._transaction() as conn:
+                # 'member' for both roles: never the first admin, whatever comes first.
+                row = await (await conn.execute(pg(sql.CREATE_ACCOUNT), (
+                    name, name_key, None, "member", "member", ts, sql.NO_PASSWORD))).fetchone()
+                assert row is not None
+                account = sql.account_from_row(row)
+                await conn.execute(pg(sql.BIND_EXTERNAL), (sub, account.id, ts))
+                await self._revoke(conn, account.id, None, ts, registered=name_key)
                 return account
         except psycopg.errors.UniqueViolation:
             raise NameTaken(name_key) from None
@@ -351,6 +374,13 @@ class PostgresAccounts:
         finally:
             if conn is not None:
                 await conn.close()
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        async with self._transaction() as conn:
+            async def run(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+                cursor = await conn.execute(pg(statement), params)
+                return await cursor.fetchall() if cursor.description else []
+            return await adopt(run, account_id, old_name, ts)
 
     async def _revocations_after(self, seq: int) -> list[Revocation]:
         rows = await self._all(sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ))

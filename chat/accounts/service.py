@@ -147,6 +147,33 @@ class AccountService:
                                                self._now())
         return await self.open_session(account, address, user_agent)
 
+    async def external(self, sub: str, name: str) -> Account:
+        """The account of an embedding application's user (a checked `--jwt-key` token's `sub`
+        and `name`): bound on first use to a new account under `name` (a member, with no
+        password), which must be no other account's name (name_taken); the same account
+        afterwards, whatever `name` says then."""
+        account = await self.store.account_by_external(sub)
+        if account is None:
+            checked = check_name(name)
+            try:
+                account = await self.store.create_external(sub, checked, name_key(checked),
+                                                           self._now())
+            except NameTaken:
+                account = await self.store.account_by_external(sub)  # the same user, at once
+                if account is None:
+                    raise AccountError("name_taken", f"the name {checked!r} (or one that looks "
+                                       "the same) is another account's on this chat; the "
+                                       "application must give its user another") from None
+        return account
+
+    async def external_login(self, sub: str, name: str, address: str,
+                             user_agent: str = "") -> tuple[str, Session, Account]:
+        """A new session for an embedding application's user, as login() gives one."""
+        account = await self.external(sub, name)
+        if account.disabled:
+            raise AccountError("account_disabled", "this account is disabled")
+        return await self.open_session(account, address, user_agent)
+
     async def session_for(self, token: str) -> tuple[Session, Account] | None:
         """The live session of a token, with its account; None for an unknown, expired or
         ended session, or a disabled account. Expired sessions are deleted here."""

@@ -17,6 +17,12 @@ CREATE_ACCOUNT = ("INSERT INTO accounts (name, name_key, email, role, disabled, 
                   " password_hash) SELECT ?, ?, ?,"
                   " CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN ? ELSE ? END, 0, ?, ?"
                   f" RETURNING {ACCOUNT_COLUMNS}")
+# An embedding application's user (--jwt-key) is bound to an account on first sign-in.
+EXTERNAL_ACCOUNT = (f"SELECT a.{', a.'.join(ACCOUNT_COLUMNS.split(', '))} FROM external_ids e"
+                    " JOIN accounts a ON a.id = e.account_id WHERE e.sub = ?")
+BIND_EXTERNAL = "INSERT INTO external_ids (sub, account_id, ts) VALUES (?, ?, ?)"
+# An account without a password (an application's user, or passkeys only): login refuses it.
+NO_PASSWORD = ""
 USE_INVITE = ("UPDATE invites SET used_by = ?, used_ts = ? WHERE code_hash = ?"
               " AND used_by IS NULL")
 ACCOUNT_BY_ID = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
@@ -56,9 +62,13 @@ FORGIVE_FAILURE = ("UPDATE login_failures SET failures = failures - 1 WHERE key 
 
 REVOKE = ("INSERT INTO revocations (account_id, session_id, ts) VALUES (?, ?, ?)"
           " RETURNING seq")
+# A registration, written in the account's creating transaction: every node hears it as it
+# hears revocations, and closes a guest who holds the name (chat/node/signins.py).
+REGISTERED = ("INSERT INTO revocations (account_id, session_id, ts, name_key) VALUES (?, NULL,"
+              " ?, ?) RETURNING seq")
 LAST_REVOCATION = "SELECT coalesce(max(seq), 0) FROM revocations"
-REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts FROM revocations WHERE seq > ?"
-                     " ORDER BY seq LIMIT ?")
+REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts, name_key FROM revocations"
+                     " WHERE seq > ? ORDER BY seq LIMIT ?")
 # Most revocations a watcher reads at once (rows): a burst is read in several rounds.
 REVOCATIONS_PER_READ = 1000
 
@@ -128,4 +138,4 @@ def session_from_row(row: Sequence[Any]) -> Session:
 def revocation_from_row(row: Sequence[Any]) -> Revocation:
     """A Revocation from a row of REVOCATIONS_AFTER."""
     return Revocation(int(row[0]), int(row[1]), None if row[2] is None else str(row[2]),
-                      int(row[3]))
+                      int(row[3]), None if row[4] is None else str(row[4]))

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from chat.accounts import sql
+from chat.accounts.adopt import Adopted, adopt
 from chat.accounts.base import InviteInvalid, NameTaken, OnRevocation, PasskeyTaken
 from chat.accounts.model import Account, Challenge, Passkey, Revocation, Role, Session
 from chat.accounts.watch import RevocationWatch
@@ -128,6 +129,27 @@ class SQLiteAccounts:
                     raise InviteInvalid()
                 if passkey is not None:
                     _add_passkey(conn, dataclasses.replace(passkey, account_id=account.id))
+                conn.execute(sql.REGISTERED, (account.id, ts, name_key)).fetchall()
+                return account
+        return await self._call(run)
+
+    async def account_by_external(self, sub: str) -> Account | None:
+        row = await self._one(sql.EXTERNAL_ACCOUNT, (sub,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        def run() -> Account:
+            with _transaction(self._db()) as conn:
+                try:
+                    # 'member' for both roles: never the first admin, whatever comes first.
+                    row = conn.execute(sql.CREATE_ACCOUNT, (name, name_key, None, "member",
+                                                            "member", ts, sql.NO_PASSWORD)
+                                       ).fetchone()
+                    account = sql.account_from_row(row)
+                    conn.execute(sql.BIND_EXTERNAL, (sub, account.id, ts))
+                except sqlite3.IntegrityError:
+                    raise NameTaken(name_key) from None
+                conn.execute(sql.REGISTERED, (account.id, ts, name_key)).fetchall()
                 return account
         return await self._call(run)
 
@@ -294,6 +316,21 @@ class SQLiteAccounts:
             # close() would not stop.
             if self._conn is not None and not self._watch.running:
                 self._watch.start(int(row[0]) if row else 0)
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        # Each statement on the store's thread, the transaction held across them: only the
+        # admin command calls this, with nothing else running on the store meanwhile.
+        async def run(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+            return await self._call(lambda: self._db().execute(statement, params).fetchall())
+        await self._call(lambda: self._db().execute("BEGIN IMMEDIATE"))
+        try:
+            moved = await adopt(run, account_id, old_name, ts)
+            await self._call(lambda: self._db().execute("COMMIT"))
+        except BaseException:
+            await self._call(lambda: self._db().in_transaction
+                             and self._db().execute("ROLLBACK"))
+            raise
+        return moved
 
     async def _revocations_after(self, seq: int) -> list[Revocation]:
         rows = await self._call(lambda: self._db().execute(

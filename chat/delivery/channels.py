@@ -9,7 +9,7 @@ and a compact JSON object, keys in the order listed:
 
 - `m` a room message and `d` a direct message: the stored fields `conversation`, `id`, `u`
   (username), `a` (avatar), `t` (text), `ts`, then `c` (cid), `to` and `g` ("1": sent by a
-  guest, live only: the store keeps no such mark) when set; every value a
+  guest) when set; every value a
   string (as the retired Redis store's Lua wrote them: the format stays);
 - `n` a notice: the event exactly as clients receive it, forwarded as it is (`join`: type, room,
   username, avatar, count, and `guest: true` for a guest; `leave`: type, room, username,

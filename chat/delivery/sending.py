@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -86,7 +85,7 @@ class Messages:
         try:
             stored, created = await self.store.append(
                 conversation, username=user.name, avatar=user.avatar, text=text,
-                ts=int(time.time() * 1000), cid=cid, to=to)
+                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest)
         except CidReused:
             raise ProtocolError(
                 "cid_reused", f"cid {cid!r} was already used for another conversation in the "
@@ -99,8 +98,6 @@ class Messages:
             raise ProtocolError("store_failed", "the message could not be stored; "
                                 "it was not sent", request=request, cid=cid) from None
         self.stats.store_failing = 0
-        if user.guest:  # marked in what is announced; the stores keep no such column
-            stored = dataclasses.replace(stored, guest=True)
         if self._observe_store_latency is not None:
             self._observe_store_latency(time.monotonic() - started)
         if created:

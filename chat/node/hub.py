@@ -21,7 +21,7 @@ from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
 from chat.node.faults import Faults
 from chat.node.recovery import Recovery
-from chat.node.signins import SignIns
+from chat.node.signins import CLOSE_NAME_REGISTERED, SignIns
 from chat.node.status import Stats, Status
 from chat.people.connections import Auth, Client, Peer, User, user_of
 from chat.people.directory import Directory, Gone
@@ -79,14 +79,14 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.signins = SignIns(accounts, settings.jwt_key)
+        self.signins = SignIns(accounts, settings.jwt_key, self._name_registered)
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
         self.users = Directory(  # names online on this node
             roster if roster is not None else LocalRoster(self._deliver),
             self._subscribe_user, self._unsubscribe_user, settings.avatars,
-            self.signins.registered, settings.guests)
+            self.signins.registered, settings.guests, self.signins.registered_since)
         self.roster = self.users.roster
         self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
@@ -170,10 +170,13 @@ class Hub:
         return client, self._watch_general(client)
 
     async def _watch_general(self, client: Client) -> None:
-        # Before it joins, a connection watches `general` (chat/rooms/room.py).
+        # Before it joins, a connection watches `general` (chat/rooms/room.py), the tutorial's
+        # page's behaviour; only while guests may read: with --guests off, nothing is readable
+        # before signing in (docs/protocol.md, "Signing in and guests").
         await self.start()
-        if not client.closed:
-            await self.replay.watch(client, self.rooms[DEFAULT_ROOM])
+        if client.closed or (client.auth is None and not self.settings.guests):
+            return
+        await self.replay.watch(client, self.rooms[DEFAULT_ROOM])
 
     def disconnect(self, client: Client) -> None:
         """Remove a connection from everything it joined; safe to call twice."""
@@ -192,6 +195,19 @@ class Hub:
         self.users.release(client)
         if not self.clients and self._drained is not None:
             self._drained.set()
+
+    def _name_registered(self, key: str) -> None:
+        """An account was registered under a name a guest (or an embedded user) holds here:
+        the account wins; each node closes its own connections of that user."""
+        user = self.users.get(key)
+        if user is None or user.account is not None:
+            return
+        err = ProtocolError("name_registered", f"{user.name!r} is now a registered account's "
+                            "name: join with another name, or sign in as it", request=None,
+                            field="username")
+        for client in list(user.clients):
+            self._error(client, err)
+            client.peer.close(CLOSE_NAME_REGISTERED, "this name was registered as an account")
 
     def evicted(self) -> None:
         """Count a connection the transport dropped for not reading its frames."""

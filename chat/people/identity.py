@@ -114,6 +114,12 @@ def account_party(account_id: int) -> str:
     return f"a:{account_id}"
 
 
+def legacy_party(name: str) -> str:
+    """A name's id in conversations from before accounts, once its other side was given to an
+    account (accounts/adopt.py): no user online or signed in ever has it."""
+    return "n:" + name.casefold()
+
+
 def guest_party(token_hash: str) -> str:
     """A guest's id in direct conversations, from its token's digest (roster.token_digest).
 

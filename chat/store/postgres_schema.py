@@ -81,9 +81,33 @@ async def _v3_passkeys(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " ON passkey_challenges (address)")
 
 
+async def _v4_registrations(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 5: registrations follow the revocations' path (their name key)."""
+    await conn.execute("ALTER TABLE revocations ADD COLUMN name_key TEXT")
+
+
+async def _v5_legacy_names(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 6: which account each old name's direct conversations went to."""
+    await conn.execute("CREATE TABLE legacy_names (name TEXT PRIMARY KEY,"
+                       " account_id BIGINT NOT NULL, ts BIGINT NOT NULL)")
+
+
+async def _v6_guest_marks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 7: messages remember whether a guest wrote them (0/1, as SQLite)."""
+    await conn.execute("ALTER TABLE messages ADD COLUMN guest SMALLINT NOT NULL DEFAULT 0")
+
+
+async def _v7_external_ids(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 8: the accounts of an embedding application's users, by `sub`."""
+    await conn.execute("CREATE TABLE external_ids (sub TEXT PRIMARY KEY,"
+                       " account_id BIGINT NOT NULL UNIQUE REFERENCES accounts (id),"
+                       " ts BIGINT NOT NULL)")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys]
+MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
+                               _v5_legacy_names, _v6_guest_marks, _v7_external_ids]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
@@ -139,4 +163,5 @@ def one_line(exc: BaseException) -> str:
 
 def message_from_row(row: TupleRow) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row)
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                         bool(row[8]))

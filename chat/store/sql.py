@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient"
+# `guest` last: added by a migration (1: written by a guest, no account; 0 before it existed).
+MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient, guest"
 
 # Reads: the same in both dialects.
 LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"

@@ -100,9 +100,38 @@ def _v4_passkeys(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX passkey_challenges_by_address ON passkey_challenges (address)")
 
 
+def _v5_registrations(conn: sqlite3.Connection) -> None:
+    """Registrations follow the revocations' path: a row with the new account's name key."""
+    # Every node hears it as it hears a revocation and closes a guest holding the name.
+    conn.execute("ALTER TABLE revocations ADD COLUMN name_key TEXT")
+
+
+def _v6_legacy_names(conn: sqlite3.Connection) -> None:
+    """Which account an admin gave each old name's direct conversations to (adopt-dms)."""
+    # The case-folded name as conversation keys from before accounts spell it.
+    conn.execute("CREATE TABLE legacy_names (name TEXT PRIMARY KEY, account_id INTEGER NOT NULL,"
+                 " ts INTEGER NOT NULL)")
+
+
+def _v7_guest_marks(conn: sqlite3.Connection) -> None:
+    """Messages remember whether a guest wrote them, so history pages mark them as live ones."""
+    # Rows from before are unmarked (0): before accounts everyone was what a guest is now.
+    conn.execute("ALTER TABLE messages ADD COLUMN guest INTEGER NOT NULL DEFAULT 0")
+
+
+def _v8_external_ids(conn: sqlite3.Connection) -> None:
+    """Accounts an embedding application's users sign in as (`--jwt-key`), by their `sub`."""
+    conn.execute("CREATE TABLE external_ids (sub TEXT PRIMARY KEY,"
+                 " account_id INTEGER NOT NULL UNIQUE REFERENCES accounts (id),"
+                 " ts INTEGER NOT NULL)")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts, _v4_passkeys]
+                                                          _v3_accounts, _v4_passkeys,
+                                                          _v5_registrations,
+                                                          _v6_legacy_names, _v7_guest_marks,
+                                                          _v8_external_ids]
 
 
 def memory_uri() -> str:
@@ -182,7 +211,7 @@ def describe(exc: BaseException) -> str:
     return f"{text} ({hint})" if hint else text
 
 
-def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None],
+def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int],
                      ) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row)
+    return StoredMessage(*row[:8], bool(row[8]))

@@ -81,6 +81,13 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["username", "password"],
         "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
     },
+    "ApplicationToken": {
+        "type": "object", "required": ["jwt"],
+        "properties": {"jwt": {
+            "type": "string", "description": "a token the embedding application signed with "
+            "the key of --jwt-key, with sub, name and exp (docs/api.md)"}},
+    },
+    "SignIn": {"oneOf": [_ref("Credentials"), _ref("ApplicationToken")]},
     "AccountAnswer": {
         "type": "object", "required": ["account"], "properties": {"account": _ref("Account")},
     },
@@ -173,17 +180,24 @@ PATHS: dict[str, Any] = {
     }},
     "/api/v1/sessions": {
         "post": {
-            "summary": "Sign in: sets the chat_session cookie and returns the token",
-            "requestBody": {"required": True, **_body("Credentials")},
+            "summary": "Sign in (a name and password, or an embedding application's token): "
+                       "sets the chat_session cookie and returns the token",
+            "requestBody": {"required": True, **_body("SignIn")},
             "responses": {
                 "200": {"description": "signed in; Set-Cookie: chat_session=<token>; "
                                        "HttpOnly; SameSite=Lax; Path=/; Max-Age (Secure "
                                        "over HTTPS)", **_body("SignedIn")},
-                "400": _BAD_REQUEST,
+                "400": _error("`bad_request` (the reason names the field); "
+                              "`jwt_not_accepted`: a token, and the server runs without "
+                              "--jwt-key; `invalid_username`...: a token's `name` this chat "
+                              "does not allow"),
                 "401": _error("`invalid_login`: the same for an unknown name and a wrong "
-                              "password"),
-                "403": _error("`account_disabled` (only after the right password), "
-                              "`cross_origin`"),
+                              "password; `invalid_jwt`: a token the key does not verify "
+                              "(another key or algorithm, `none`, expired, a claim missing)"),
+                "403": _error("`account_disabled` (only after the right password, or a "
+                              "valid token), `cross_origin`"),
+                "409": _error("`name_taken`: a token's first sign-in names another "
+                              "account's name"),
                 "415": _NOT_JSON,
                 "429": _error("`login_throttled`", **{"Retry-After": {
                     "description": "seconds", "schema": {"type": "integer"}}}),
