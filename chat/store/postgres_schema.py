@@ -64,9 +64,15 @@ async def _v2_accounts(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " ts BIGINT NOT NULL)")
 
 
+async def _v3_read_marks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 4 side by side: read marks (chat/people/reading.py)."""
+    await conn.execute("CREATE TABLE read_marks (party TEXT NOT NULL, conversation TEXT NOT NULL,"
+                       " last_read BIGINT NOT NULL, PRIMARY KEY (party, conversation))")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts]
+MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_read_marks]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

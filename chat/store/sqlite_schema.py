@@ -83,9 +83,16 @@ def _v3_accounts(conn: sqlite3.Connection) -> None:
                  " account_id INTEGER NOT NULL, session_id TEXT, ts INTEGER NOT NULL)")
 
 
+def _v4_read_marks(conn: sqlite3.Connection) -> None:
+    """Read marks: the last id each party (an account, record.dm_key's `a:<id>`) read of each
+    conversation (chat/people/reading.py)."""
+    conn.execute("CREATE TABLE read_marks (party TEXT NOT NULL, conversation TEXT NOT NULL,"
+                 " last_read INTEGER NOT NULL, PRIMARY KEY (party, conversation)) WITHOUT ROWID")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts]
+                                                          _v3_accounts, _v4_read_marks]
 
 
 def memory_uri() -> str:
