@@ -12,6 +12,7 @@ from chat.protocol.parse import (
     Join,
     Leave,
     LegacyPost,
+    MarkRead,
     Members,
     Post,
     ProtocolError,
@@ -56,6 +57,17 @@ def test_message_dm_typing_leave_history_members_parse() -> None:
     assert p({"type": "members", "room": "dev", "after": " Bob ", "limit": 20}) == Members(
         "dev", "Bob", 20)
     assert p({"type": "members"}) == Members("general", None, None)
+
+
+def test_read_and_direct_typing_parse() -> None:
+    """`read` needs a room or `with` and an id; `typing` may name a user instead of a room."""
+    assert p({"type": "read", "room": "Dev", "id": 3}) == MarkRead("dev", None, 3)
+    assert p({"type": "read", "with": " bob ", "id": 0}) == MarkRead(None, "bob", 0)
+    assert p({"type": "typing", "with": "bob"}) == Typing(None, "bob")
+    assert error_of({"type": "read", "id": 3}).refs["field"] == "room"
+    assert error_of({"type": "read", "room": "dev"}).refs["field"] == "id"
+    assert error_of({"type": "read", "room": "dev", "id": -1}).code == "invalid_field"
+    assert error_of({"type": "typing", "with": ""}).code == "invalid_username"
 
 
 def test_history_limit_is_capped_at_200() -> None:

@@ -44,7 +44,8 @@ class Direct:
 
 @dataclass(frozen=True, slots=True)
 class Typing:
-    room: str
+    room: str | None
+    peer: str | None = None  # typing to the user `with`, in a direct conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,4 +77,13 @@ class LegacyPost:
     text: str
 
 
-Command = Join | Post | Direct | Typing | Leave | History | Members | LegacyPost
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    """`read`: the last id read of a room or of the direct conversation with `peer`."""
+
+    room: str | None
+    peer: str | None
+    id: int
+
+
+Command = Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | MarkRead

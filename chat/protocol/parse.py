@@ -16,6 +16,7 @@ from chat.protocol.commands import (
     Join,
     Leave,
     LegacyPost,
+    MarkRead,
     Members,
     Post,
     ProtocolError,
@@ -46,6 +47,7 @@ __all__ = [
     "Join",
     "Leave",
     "LegacyPost",
+    "MarkRead",
     "Members",
     "Post",
     "ProtocolError",
@@ -260,12 +262,32 @@ def _parse_members(frame: _Frame, _: int) -> Members:
     )
 
 
+def _parse_typing(frame: _Frame, _: int) -> Typing:
+    peer = frame.string("with")
+    if peer is not None:
+        return Typing(None, check_username(peer, "typing"))
+    return Typing(frame.room(default=None))
+
+
+def _parse_read(frame: _Frame, _: int) -> MarkRead:
+    peer = frame.string("with")
+    last = frame.integer("id")
+    if last is None:
+        raise frame.fail("missing_field", "the field 'id' is required", field="id")
+    return MarkRead(
+        room=None if peer is not None else frame.room(default=None),
+        peer=check_username(peer, "read") if peer is not None else None,
+        id=last,
+    )
+
+
 _PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
     "dm": _parse_dm,
-    "typing": lambda frame, _: Typing(frame.room(default=None)),
+    "typing": _parse_typing,
     "leave": lambda frame, _: Leave(frame.room(default=None)),
     "history": _parse_history,
     "members": _parse_members,
+    "read": _parse_read,
 }
