@@ -153,6 +153,11 @@ class Settings:
         metadata=_meta("messages", "newest messages of a conversation counted for unread and "
                                    "mention counts; past it the count says `more`"),
     )
+    away_after: float = field(
+        default=300.0,
+        metadata=_meta("s", "a user none of whose connections sent a message, typing or "
+                            "`active` frame for this long is away"),
+    )
     shutdown_grace: float = field(
         default=2.0,
         metadata=_meta("s", "time clients get to answer the 1001 close on shutdown"),
@@ -349,6 +354,9 @@ class Settings:
                 # Counting reads that many messages per conversation on a join: bounded.
                 ("unread_max", self.unread_max, "between 1 and 10000",
                  1 <= self.unread_max <= 10_000),
+                # Under a second, every pause between keystrokes would be "away".
+                ("away_after", self.away_after, "between 1 and 86400",
+                 1 <= self.away_after <= 86_400),
                 ("history_per_room", self.history_per_room, "1 or more",
                  self.history_per_room >= 1),
                 ("history_days", self.history_days, "0 or more", self.history_days >= 0),

@@ -3,6 +3,7 @@ every device, typing in direct conversations, each permission tried by the one i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -182,3 +183,44 @@ async def test_typing_in_a_direct_conversation_reaches_the_other_party_only(
     assert error["code"] == "not_in_room"
     for client in (alice_tab, carol):
         await none_of(client, "typing")
+
+
+async def status_of(client: ChatClient, *names: str) -> dict[str, dict[str, Any]]:
+    """The `status` answer for `names`, by username."""
+    await client.send({"type": "status", "users": list(names)})
+    return {entry["username"]: entry for entry in (await client.recv_type("status"))["users"]}
+
+
+@pytest.mark.settings(away_after=1.0)
+@pytest.mark.gen_test(timeout=30)
+async def test_presence_is_online_then_away_then_offline_with_last_seen(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """bob idle for away-after is away (his rooms are told), `active` makes him online again
+    (told too), and once his socket closes he is offline since then; nobody's name is left out."""
+    alice, _ = await account(app, connect, "alice")
+    bob, _ = await account(app, connect, "bob")
+    guest = await connect()
+    await guest.join("visitor")
+    assert {name: e["state"] for name, e in (await status_of(alice, "BOB", "visitor")).items()
+            } == {"bob": "online", "visitor": "online"}
+    notice = await alice.recv_type("status", timeout=5)
+    assert notice in ({"type": "status", "room": "general", "username": "bob", "state": "away"},
+                      {"type": "status", "room": "general", "username": "visitor",
+                       "state": "away"})
+    assert (await status_of(alice, "bob"))["bob"]["state"] == "away"
+    await bob.send({"type": "active"})
+    back = await alice.recv_type("status")
+    while back["username"] != "bob" or back["state"] != "online":
+        back = await alice.recv_type("status")
+    assert (await status_of(alice, "bob"))["bob"]["state"] == "online"
+    before = int(time.time() * 1000)
+    bob.close()
+    await alice.recv_type("leave")
+    guest.close()
+    offline = await status_of(alice, "bob", "visitor", "nobody")
+    assert list(offline) == ["bob"]  # a guest who left, like a name no one has: nobody
+    assert offline["bob"]["state"] == "offline"
+    assert before <= offline["bob"]["last_seen"] <= before + 5000
+    error = await error_of(alice, {"type": "status", "users": []})
+    assert (error["code"], error["field"]) == ("invalid_field", "users")

@@ -12,7 +12,7 @@ from tests.helpers import ChatClient
 from tests.test_accounts_cli import PASSWORD, login
 from tests.test_auth_nodes import create, signed_in
 from tests.test_cluster import Cluster, cluster, expect, redis_db  # noqa: F401 (fixtures)
-from tests.test_people import none_of
+from tests.test_people import none_of, status_of
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.redis, pytest.mark.postgres]
 
@@ -43,7 +43,8 @@ async def test_a_dm_waits_for_an_account_and_its_read_mark_reaches_every_node(
     on_a = await signed_in(a.port, token, "bob")
     await on_b.send({"type": "read", "with": "ann", "id": sent["id"]})
     for tab in (on_b, on_a):
-        assert (await expect(tab, "read", id=sent["id"]))["with"] == "ann"
+        read = await tab.recv_type("read")
+        assert (read["with"], read["id"]) == ("ann", sent["id"]), read
     third = await ChatClient.connect(f"ws://127.0.0.1:{a.port}/ws",
                                      Authorization=f"Bearer {token}")
     await third.send({"type": "join"})
@@ -74,3 +75,32 @@ async def test_moving_to_another_node_within_the_grace_makes_no_notices(
     await none_of(cid, "leave", timeout=1)
     await expect(cid, "leave", username="ann", timeout=5)
     cid.close()
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_presence_spans_the_nodes(
+    cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
+) -> None:
+    """ann on A sees bob (on B) online, then away with a notice from B, online again after his
+    `active`, and offline since his socket closed, the time read from PostgreSQL."""
+    create(postgres_url, "ann", "bob")
+    a, b = cluster(CHAT_AWAY_AFTER="2")
+    ann = await signed_in(a.port, await login(postgres_url, "ann", PASSWORD), "ann")
+    bob = await signed_in(b.port, await login(postgres_url, "bob", PASSWORD), "bob")
+    assert (await status_of(ann, "bob"))["bob"]["state"] == "online"
+    while (notice := await ann.recv_type("status", timeout=10))["username"] != "bob":
+        pass
+    assert (notice["room"], notice["state"]) == ("general", "away")
+    assert (await status_of(ann, "bob"))["bob"]["state"] == "away"
+    await bob.send({"type": "active"})
+    assert (await expect(ann, "status", username="bob"))["state"] == "online"
+    assert (await status_of(ann, "bob"))["bob"]["state"] == "online"
+    bob.close()
+    await expect(ann, "leave", username="bob")
+    for _ in range(50):  # B notes the time as the socket closes, a moment after the leave
+        entry = (await status_of(ann, "bob"))["bob"]
+        if "last_seen" in entry:
+            break
+        await asyncio.sleep(0.1)
+    assert entry["state"] == "offline" and entry["last_seen"] > 0, entry
+    ann.close()

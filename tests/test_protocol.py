@@ -7,6 +7,7 @@ import json
 import pytest
 
 from chat.protocol.parse import (
+    Active,
     Direct,
     History,
     Join,
@@ -16,6 +17,7 @@ from chat.protocol.parse import (
     Members,
     Post,
     ProtocolError,
+    StatusQuery,
     Typing,
     parse,
 )
@@ -68,6 +70,17 @@ def test_read_and_direct_typing_parse() -> None:
     assert error_of({"type": "read", "room": "dev"}).refs["field"] == "id"
     assert error_of({"type": "read", "room": "dev", "id": -1}).code == "invalid_field"
     assert error_of({"type": "typing", "with": ""}).code == "invalid_username"
+
+
+def test_active_and_status_parse() -> None:
+    """`active` has no field; `status` takes 1 to 100 usernames."""
+    assert p({"type": "active"}) == Active()
+    assert p({"type": "status", "users": [" Bob ", "ann"]}) == StatusQuery(("Bob", "ann"))
+    assert error_of({"type": "status"}).refs["field"] == "users"
+    assert error_of({"type": "status", "users": "bob"}).code == "invalid_field"
+    too_many = error_of({"type": "status", "users": ["u"] * 101})
+    assert (too_many.code, too_many.refs["limit"]) == ("invalid_field", 100)
+    assert error_of({"type": "status", "users": [""]}).code == "invalid_username"
 
 
 def test_history_limit_is_capped_at_200() -> None:

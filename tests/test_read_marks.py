@@ -66,3 +66,21 @@ async def test_direct_conversations_are_a_party_s_own_only(
             [(dm_key("a:1", "a:2"), 2), (dm_key("a:10", "a:2"), 3)])
     finally:
         await store.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_last_seen_keeps_the_latest_time(
+    make_store: Callable[..., Any],  # noqa: F811 (a fixture)
+) -> None:
+    """saw() keeps the latest time per party (two nodes may note it out of order)."""
+    store = make_store()
+    await store.start()
+    try:
+        marks = marks_of(store)
+        assert await marks.last_seen("a:1") is None
+        await marks.saw("a:1", 2000)
+        await marks.saw("a:1", 1000)  # an older note, arriving late: kept out
+        await marks.saw("a:2", 5)
+        assert (await marks.last_seen("a:1"), await marks.last_seen("a:2")) == (2000, 5)
+    finally:
+        await store.close()

@@ -25,10 +25,12 @@ from chat.node.signins import SignIns
 from chat.node.status import Stats, Status
 from chat.people.connections import Auth, Client, Peer, User, user_of
 from chat.people.directory import Directory, Gone
+from chat.people.presence import Presence
 from chat.people.reading import Reading
 from chat.protocol import events
 from chat.protocol.parse import (
     DEFAULT_ROOM,
+    Active,
     Command,
     Direct,
     History,
@@ -39,6 +41,7 @@ from chat.protocol.parse import (
     Members,
     Post,
     ProtocolError,
+    StatusQuery,
     Typing,
     parse,
     peek,
@@ -104,6 +107,8 @@ class Hub:
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
         self.reading = Reading(store, self.broker, self.users, self.rooms, settings.unread_max)
+        self.presence = Presence(settings.away_after, store, self.broker, self.users,
+                                 self.rooms)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )
@@ -142,6 +147,7 @@ class Hub:
 
     def _unsubscribe_user(self, user: User) -> None:
         self.subscriptions.remove(channels.user(user.party))
+        self.presence.gone(user)
 
     def status(self) -> Status:
         """The node's counts and health, now (for /healthz and /metrics)."""
@@ -223,6 +229,8 @@ class Hub:
         client.strikes = 0
         try:
             command: Command = parse(text, max_text_chars=self.settings.max_text_chars)
+            if client.user is not None and isinstance(command, (Post, Direct, Typing, Active)):
+                self.presence.touch(client.user)  # the person is there: not away
             pending = self._dispatch(client, command)
         except ProtocolError as err:
             self._error(client, err)
@@ -268,6 +276,11 @@ class Hub:
                 return self.membership.members(client, command)
             case MarkRead():
                 return self.reading.mark(client, command)
+            case Active():
+                user_of(client, "active")  # touched above once joined
+                return None
+            case StatusQuery():
+                return self.presence.status(client, command)
             case _:
                 assert_never(command)
 
@@ -307,8 +320,10 @@ class Hub:
     async def _join(self, client: Client, cmd: Join) -> None:
         first, again = client.user is None, cmd.room in client.rooms
         await self.membership.join(client, cmd)
-        if not again and client.user is not None:  # the read state, after the history
-            await self.reading.unread(client, client.user, cmd.room, directs=first)
+        if client.user is not None:
+            self.presence.touch(client.user)
+            if not again:  # the read state, after the history
+                await self.reading.unread(client, client.user, cmd.room, directs=first)
 
     async def _post(self, client: Client, cmd: Post) -> None:
         user = user_of(client, "message", cid=cmd.cid)

@@ -86,4 +86,17 @@ class MarkRead:
     id: int
 
 
-Command = Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | MarkRead
+@dataclass(frozen=True, slots=True)
+class Active:
+    """`active`: the person is using the page (not away)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQuery:
+    """`status`: who of `users` is online, away, or offline since when."""
+
+    users: tuple[str, ...]
+
+
+Command = (Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | MarkRead
+           | Active | StatusQuery)

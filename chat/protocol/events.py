@@ -119,6 +119,16 @@ def read(last_read: int, *, room: str | None = None, peer: str | None = None) ->
     return event
 
 
+def status(users: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answer to `status`: each user's state (online, away, offline) and last_seen."""
+    return {"type": "status", "users": users}
+
+
+def status_change(room: str, username: str, state: str) -> dict[str, Any]:
+    """A member of the room is away, or back online (a room notice)."""
+    return {"type": "status", "room": room, "username": username, "state": state}
+
+
 def unread(conversations: list[dict[str, Any]]) -> dict[str, Any]:
     """Conversations with their read mark, last id, unread and mention counts."""
     return {"type": "unread", "conversations": conversations}

@@ -81,7 +81,8 @@ class HistoryStore(Protocol):
 
 @runtime_checkable
 class ReadMarks(Protocol):
-    """The last id each party read of each conversation (both stores keep them).
+    """The last id each party read of each conversation, and when it was last seen (both
+    stores keep them).
 
     `mark_read` keeps the larger of the stored and the given id (a mark never moves back) and
     returns the mark as stored; `direct_conversations` lists the direct conversations
@@ -93,6 +94,14 @@ class ReadMarks(Protocol):
     async def read_marks(self, party: str) -> dict[str, int]: ...
 
     async def direct_conversations(self, party: str) -> list[tuple[str, int]]: ...
+
+    async def saw(self, party: str, ts: int) -> None:
+        """Note that the party was online until `ts` (ms); the latest time is kept."""
+        ...
+
+    async def last_seen(self, party: str) -> int | None:
+        """When the party was last seen online (ms), or None if never noted."""
+        ...
 
 
 def direct_patterns(party: str) -> tuple[str, str]:

@@ -8,14 +8,14 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 import psycopg_pool
 
 from chat.record import StoredMessage
-from chat.store.base import StoreError, direct_patterns
+from chat.store.base import StoreError
 from chat.store.postgres_batch import Outcome, Raced, store_batch
+from chat.store.postgres_marks import Marks
 from chat.store.postgres_notify import CommitListener, OnCommit, channel_for, notify
 from chat.store.postgres_options import PostgresOptions
 from chat.store.postgres_retention import Connection, Retention
@@ -26,7 +26,7 @@ from chat.store.postgres_schema import (
     migrate,
     one_line,
 )
-from chat.store.sql import AFTER, BEFORE, DIRECT_OF, LATEST, MARK_READ, READ_MARKS, postgres
+from chat.store.sql import AFTER, BEFORE, LATEST, postgres
 from chat.store.sqlite_requests import WriterStats
 
 log = logging.getLogger("chat.store")
@@ -67,7 +67,7 @@ class _Append:
     future: asyncio.Future[tuple[StoredMessage, bool]]
 
 
-class PostgresStore:
+class PostgresStore(Marks):
     """A HistoryStore in a PostgreSQL database that any number of nodes share."""
 
     def __init__(self, url: str, per_conversation: int = 10_000, days: float = 0, *,
@@ -209,28 +209,6 @@ class PostgresStore:
         if newest_first:
             rows.reverse()
         return [message_from_row(row) for row in rows]
-
-    # Read marks (chat/store/base.py's ReadMarks), each one statement in autocommit.
-
-    async def mark_read(self, party: str, conversation: str, last_read: int) -> int:
-        rows = await self._rows(postgres(MARK_READ), (party, conversation, last_read))
-        return int(rows[0][0])
-
-    async def read_marks(self, party: str) -> dict[str, int]:
-        return {key: int(last) for key, last in await self._rows(postgres(READ_MARKS), (party,))}
-
-    async def direct_conversations(self, party: str) -> list[tuple[str, int]]:
-        rows = await self._rows(postgres(DIRECT_OF), direct_patterns(party))
-        return [(key, int(last)) for key, last in rows]
-
-    async def _rows(self, sql: str, params: tuple[str | int, ...]) -> list[tuple[Any, ...]]:
-        if not self._open:
-            raise StoreError("the history store is not open")
-        try:
-            async with self._connection() as conn:
-                return await (await conn.execute(sql, params)).fetchall()
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise StoreError(one_line(exc)) from None
 
     def _connection(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         if self._pool is None:

@@ -70,9 +70,14 @@ async def _v3_read_marks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " last_read BIGINT NOT NULL, PRIMARY KEY (party, conversation))")
 
 
+async def _v4_last_seen(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 5 side by side: when each account was last seen (presence.py)."""
+    await conn.execute("CREATE TABLE last_seen (party TEXT PRIMARY KEY, ts BIGINT NOT NULL)")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_read_marks]
+MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_read_marks, _v4_last_seen]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

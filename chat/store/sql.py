@@ -34,6 +34,11 @@ READ_MARKS = "SELECT conversation, last_read FROM read_marks WHERE party = ?"
 # parameters (the shared text holds no '%'); party ids hold no '_' or '%'.
 DIRECT_OF = "SELECT key, last_id FROM conversations WHERE key LIKE ? OR key LIKE ?"
 
+# Last seen (chat/people/presence.py): when a party's last connection to a server closed (ms).
+SAW = ("INSERT INTO last_seen (party, ts) VALUES (?, ?) ON CONFLICT (party) DO UPDATE SET"
+       " ts = CASE WHEN excluded.ts > last_seen.ts THEN excluded.ts ELSE last_seen.ts END")
+LAST_SEEN = "SELECT ts FROM last_seen WHERE party = ?"
+
 
 def postgres(sql: str) -> str:
     """The same statement with psycopg's `%s` markers (the shared text holds no `%` or `'?'`)."""

@@ -14,9 +14,11 @@ from chat.store.base import StoreError, direct_patterns
 from chat.store.sql import AFTER as _AFTER
 from chat.store.sql import BEFORE as _BEFORE
 from chat.store.sql import DIRECT_OF as _DIRECT_OF
+from chat.store.sql import LAST_SEEN as _LAST_SEEN
 from chat.store.sql import LATEST as _LATEST
 from chat.store.sql import MARK_READ as _MARK_READ
 from chat.store.sql import READ_MARKS as _READ_MARKS
+from chat.store.sql import SAW as _SAW
 from chat.store.sqlite_requests import Append, Prune, Read, WriterStats
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
@@ -176,6 +178,13 @@ class SQLiteStore:
     async def direct_conversations(self, party: str) -> list[tuple[str, int]]:
         rows = await self._on_writer(_DIRECT_OF, direct_patterns(party))
         return [(key, int(last)) for key, last in rows]
+
+    async def saw(self, party: str, ts: int) -> None:
+        await self._on_writer(_SAW, (party, ts))
+
+    async def last_seen(self, party: str) -> int | None:
+        rows = await self._on_writer(_LAST_SEEN, (party,))
+        return int(rows[0][0]) if rows else None
 
     async def _on_writer(self, sql: str, params: tuple[str | int, ...]) -> list[Any]:
         if not self._open:

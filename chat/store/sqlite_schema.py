@@ -90,9 +90,16 @@ def _v4_read_marks(conn: sqlite3.Connection) -> None:
                  " last_read INTEGER NOT NULL, PRIMARY KEY (party, conversation)) WITHOUT ROWID")
 
 
+def _v5_last_seen(conn: sqlite3.Connection) -> None:
+    """When each account (its party, `a:<id>`) was last seen online (chat/people/presence.py)."""
+    conn.execute("CREATE TABLE last_seen (party TEXT PRIMARY KEY, ts INTEGER NOT NULL)"
+                 " WITHOUT ROWID")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts, _v4_read_marks]
+                                                          _v3_accounts, _v4_read_marks,
+                                                          _v5_last_seen]
 
 
 def memory_uri() -> str:
