@@ -150,8 +150,8 @@ class Settings:
     )
     unread_max: int = field(
         default=1000,
-        metadata=_meta("messages", "newest messages of a conversation counted for unread and "
-                                   "mention counts; past it the count says `more`"),
+        metadata=_meta("messages", "unread messages of a conversation counted (and searched "
+                                   "for mentions) on a join; past it the count says `more`"),
     )
     away_after: float = field(
         default=300.0,

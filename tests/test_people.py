@@ -224,3 +224,20 @@ async def test_presence_is_online_then_away_then_offline_with_last_seen(
     assert before <= offline["bob"]["last_seen"] <= before + 5000
     error = await error_of(alice, {"type": "status", "users": []})
     assert (error["code"], error["field"]) == ("invalid_field", "users")
+
+
+@pytest.mark.settings(unread_max=3)
+@pytest.mark.gen_test(timeout=30)
+async def test_unread_counts_stop_at_unread_max_and_say_more(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """Past unread-max unread messages the count is unread-max and `more` is true; mentions
+    are names as words (`@annie` does not name ann)."""
+    bob, _ = await account(app, connect, "bob")
+    for text in ("@ann hi", "@annie hi", "x@ann", "hi @ANN.", "five"):
+        await bob.send({"type": "message", "text": text})
+        await bob.recv_type("message")
+    ann, _ = await account(app, connect, "ann")  # its first join: the room's counts follow
+    unread = await ann.recv_type("unread")
+    assert unread["conversations"] == [{"room": "general", "read": 0, "last": 5, "count": 3,
+                                        "mentions": 1, "more": True}]

@@ -112,17 +112,18 @@ class Reading:
     async def _counts(self, conversation: str, mark: int, user: User,
                       direct: bool) -> dict[str, Any]:
         """One conversation's entry: its mark, last id, and the others' messages after the
-        mark (at most unread-max of the newest; `more` if there may be others)."""
-        newest = await self.store.latest(conversation, self.unread_max)
+        mark (the first unread-max of them; `more` if there are others)."""
+        newest = await self.store.latest(conversation, 1)
         last = newest[-1].id if newest else 0
-        after = [m for m in newest if m.id > mark]
+        # All read (the usual case on a reload): one indexed read, not unread-max messages.
+        after = await self.store.after(conversation, mark, self.unread_max) if last > mark else []
         theirs = [m for m in after if name_key(m.username) != user.key]
         named = mentions(user.name)
         entry: dict[str, Any] = (
             {"with": _peer(after or newest, user)} if direct else {"room": conversation})
         entry.update(read=mark, last=last, count=len(theirs),
                      mentions=sum(1 for m in theirs if named.search(m.text)),
-                     more=len(after) == len(newest) == self.unread_max and newest[0].id > mark + 1)
+                     more=len(after) == self.unread_max and after[-1].id < last)
         return entry
 
 
