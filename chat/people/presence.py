@@ -56,6 +56,7 @@ class Presence:
         self.rooms = rooms
         self._checks: dict[str, asyncio.TimerHandle] = {}  # user key -> its away check
         self._reported: dict[str, float] = {}  # user key -> monotonic time of its last report
+        self._last: dict[str, float] = {}  # user key -> monotonic time of its last activity here
         self._away: set[str] = set()  # users this node announced as away
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -68,7 +69,9 @@ class Presence:
         if reported is None or now - reported >= self.report_every:
             self._reported[user.key] = now
             self.users.roster.active(user.key, now_ms())
-        self._schedule(user, self.away_after)
+        self._last[user.key] = now
+        if user.key not in self._checks:  # a check due finds this activity and looks again
+            self._schedule(user, self.away_after)
         if user.key in self._away:
             self._away.discard(user.key)
             self._spawn(self._announce(user, "online"))
@@ -79,6 +82,7 @@ class Presence:
         if check is not None:
             check.cancel()
         self._reported.pop(user.key, None)
+        self._last.pop(user.key, None)
         self._away.discard(user.key)
         if not user.guest and self.marks is not None:
             self._spawn(self._saw(user.party))
@@ -113,15 +117,16 @@ class Presence:
         return act > 0 and now_ms() - act >= self.away_after * 1000
 
     def _schedule(self, user: User, delay: float) -> None:
-        check = self._checks.get(user.key)
-        if check is not None:
-            check.cancel()
         self._checks[user.key] = asyncio.get_running_loop().call_later(
             delay, lambda: self._spawn(self._check(user)))
 
     async def _check(self, user: User) -> None:
         """away-after has passed since the user's last activity here: and on every node?"""
         self._checks.pop(user.key, None)
+        idle_here = monotonic() - self._last.get(user.key, 0.0)
+        if idle_here < self.away_after:  # active here since the check was set
+            self._schedule(user, self.away_after - idle_here)
+            return
         try:
             act = (await self.users.roster.activity([user.key]))[0]
         except RosterError as exc:
