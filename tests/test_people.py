@@ -4,13 +4,35 @@ every device, typing in direct conversations, each permission tried by the one i
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tornado.ioloop import IOLoop
 
-from chat_server import ChatApplication
+from chat.accounts import AccountService, open_accounts
+from chat.config import Settings
+from chat.store.postgres import PostgresStore
+from chat_server import ChatApplication, make_app
 from tests.helpers import ChatClient, Connect
 from tests.test_auth_socket import bearer, dm_history, error_of, signed_up
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def app(request: pytest.FixtureRequest, app: ChatApplication, settings: Settings,
+        io_loop: IOLoop) -> Iterator[ChatApplication]:
+    """conftest's app (SQLite in memory), or one on PostgreSQL: history, marks and accounts."""
+    if request.param == "sqlite":
+        yield app
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    store = PostgresStore(url, settings.history_per_room)
+    io_loop.run_sync(store.start)
+    accounts = open_accounts(url, pool=store.pool, revocation_poll_s=settings.revocation_poll)
+    io_loop.run_sync(accounts.start)
+    yield make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
+    io_loop.run_sync(accounts.close)
+    io_loop.run_sync(store.close)
 
 
 async def account(app: ChatApplication, connect: Connect, name: str, token: str | None = None,
