@@ -136,6 +136,7 @@ class Hub:
     async def close(self) -> None:
         """Leave the cluster (this node's users leave their rooms) and stop the broker."""
         self.rooms.forget_leaving()
+        self.presence.close()
         await self.roster.close()
         await self.broker.close()
 

@@ -87,6 +87,12 @@ class Presence:
         if not user.guest and self.marks is not None:
             self._spawn(self._saw(user.party))
 
+    def close(self) -> None:
+        """The node stops: no more away checks."""
+        for check in self._checks.values():
+            check.cancel()
+        self._checks.clear()
+
     async def status(self, client: Client, cmd: StatusQuery) -> None:
         """Answer who of the names asked is online, away, or offline (and since when)."""
         user_of(client, "status")
