@@ -107,8 +107,7 @@ class Hub:
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
         self.reading = Reading(store, self.broker, self.users, self.rooms, settings.unread_max)
-        self.presence = Presence(settings.away_after, store, self.broker, self.users,
-                                 self.rooms)
+        self.presence = Presence(settings.away_after, store, self.broker, self.users)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )

@@ -28,7 +28,6 @@ from chat.people.names import name_key
 from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import StatusQuery
-from chat.rooms.registry import Rooms
 from chat.roster.base import RosterError
 from chat.store.base import HistoryStore, ReadMarks, StoreError
 
@@ -47,13 +46,12 @@ class Presence:
     """This node's users' activity, their away notices, `status` answers and last-seen times."""
 
     def __init__(self, away_after: float, store: HistoryStore, broker: Broker,
-                 users: Directory, rooms: Rooms) -> None:
+                 users: Directory) -> None:
         self.away_after = away_after
         self.report_every = min(ACTIVITY_REPORT_S, away_after / 4)
         self.marks = store if isinstance(store, ReadMarks) else None
         self.broker = broker
         self.users = users
-        self.rooms = rooms
         self._checks: dict[str, asyncio.TimerHandle] = {}  # user key -> its away check
         self._reported: dict[str, float] = {}  # user key -> monotonic time of its last report
         self._last: dict[str, float] = {}  # user key -> monotonic time of its last activity here
@@ -148,12 +146,10 @@ class Presence:
 
     async def _announce(self, user: User, state: str) -> None:
         """Tell the rooms this node has the user in (every node's members of them)."""
-        for room in list(self.rooms.values()):
-            if user.key in room.users:
-                payload = channels.notice_payload(
-                    events.status_change(room.name, user.name, state))
-                with contextlib.suppress(BrokerError):  # a notice: not worth an error
-                    await self.broker.publish(channels.room(room.name), payload)
+        for name in sorted({name for client in user.clients for name in client.rooms}):
+            payload = channels.notice_payload(events.status_change(name, user.name, state))
+            with contextlib.suppress(BrokerError):  # a notice: not worth an error
+                await self.broker.publish(channels.room(name), payload)
 
     async def _saw(self, party: str) -> None:
         assert self.marks is not None
