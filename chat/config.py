@@ -138,6 +138,27 @@ class Settings:
         metadata=_meta("members", "members listed in a room's presence and in one page of "
                                   "`members` (the count is always the whole room's)"),
     )
+    join_grace: float = field(
+        default=30.0,
+        metadata=_meta("s", "a user whose last connection to a room closes and who is back "
+                            "within this time (on any server) makes no leave and no join "
+                            "notice; 0 = a notice at once"),
+    )
+    notices_max_members: int = field(
+        default=0,
+        metadata=_meta("members", "rooms with more members than this send no join and leave "
+                                  "notices (presence still counts them); 0 = no limit"),
+    )
+    unread_max: int = field(
+        default=1000,
+        metadata=_meta("messages", "unread messages of a conversation counted (and searched "
+                                   "for mentions) on a join; past it the count says `more`"),
+    )
+    away_after: float = field(
+        default=300.0,
+        metadata=_meta("s", "a user none of whose connections sent a message, typing or "
+                            "`active` frame for this long is away"),
+    )
     shutdown_grace: float = field(
         default=2.0,
         metadata=_meta("s", "time clients get to answer the 1001 close on shutdown"),
@@ -343,6 +364,17 @@ class Settings:
                 # default max-queue-bytes with room to spare.
                 ("presence_max_members", self.presence_max_members, "between 1 and 2000",
                  1 <= self.presence_max_members <= 2000),
+                # A day: a connection away longer than that has left, whatever comes next.
+                ("join_grace", self.join_grace, "between 0 and 86400",
+                 0 <= self.join_grace <= 86_400),
+                ("notices_max_members", self.notices_max_members, "0 or more",
+                 self.notices_max_members >= 0),
+                # Counting reads that many messages per conversation on a join: bounded.
+                ("unread_max", self.unread_max, "between 1 and 10000",
+                 1 <= self.unread_max <= 10_000),
+                # Under a second, every pause between keystrokes would be "away".
+                ("away_after", self.away_after, "between 1 and 86400",
+                 1 <= self.away_after <= 86_400),
                 ("history_per_room", self.history_per_room, "1 or more",
                  self.history_per_room >= 1),
                 ("history_days", self.history_days, "0 or more", self.history_days >= 0),

@@ -13,6 +13,7 @@ from chat.node.faults import Faults
 from chat.node.status import Stats
 from chat.people.connections import Client, User
 from chat.people.directory import Directory
+from chat.people.identity import is_account_party
 from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import Direct, Post, ProtocolError
@@ -65,10 +66,12 @@ class Messages:
         """A message to one user, on whichever node it is."""
         check_broker(self.broker, "dm", cid=cmd.cid, to=cmd.to)
         party = await self.users.party_of(cmd.to)
-        if party is None or not party[2]:
+        # An account receives its direct messages while offline (stored; `unread` tells it on
+        # its next join, chat/people/reading.py); a guest only while online on a typed client.
+        if party is None or not (party[2] or is_account_party(party[1])):
             raise ProtocolError(
-                "not_online", f"{cmd.to!r} is not online (or only on a tutorial client)",
-                request="dm", to=cmd.to, cid=cmd.cid)
+                "not_online", f"{cmd.to!r} is no account and is not online (or only on a "
+                "tutorial client)", request="dm", to=cmd.to, cid=cmd.cid)
         to, target, _ = party
         stored, created = await self._append(
             dm_key(user.party, target), user, cmd.text, cmd.cid, "dm", to=to)

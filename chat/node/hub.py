@@ -25,18 +25,23 @@ from chat.node.signins import CLOSE_NAME_REGISTERED, SignIns
 from chat.node.status import Stats, Status
 from chat.people.connections import Auth, Client, Peer, User, user_of
 from chat.people.directory import Directory, Gone
+from chat.people.presence import Presence
+from chat.people.reading import Reading
 from chat.protocol import events
 from chat.protocol.parse import (
     DEFAULT_ROOM,
+    Active,
     Command,
     Direct,
     History,
     Join,
     Leave,
     LegacyPost,
+    MarkRead,
     Members,
     Post,
     ProtocolError,
+    StatusQuery,
     Typing,
     parse,
     peek,
@@ -94,12 +99,15 @@ class Hub:
                              settings.avatars)
         self.pages = Pages(settings, self.replay, self.stats, self.users)
         self.fanout = Fanout(self.rooms, self.users, self.stats, store,
-                             notice_interval=settings.notice_interval)
+                             notice_interval=settings.notice_interval,
+                             notices_max_members=settings.notices_max_members)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  observe_store_latency, Faults.from_environ())
         self.catchup = Catchup(self.fanout, self.users, store)
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
+        self.reading = Reading(store, self.broker, self.users, self.rooms, settings.unread_max)
+        self.presence = Presence(settings.away_after, store, self.broker, self.users)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )
@@ -126,6 +134,8 @@ class Hub:
 
     async def close(self) -> None:
         """Leave the cluster (this node's users leave their rooms) and stop the broker."""
+        self.rooms.forget_leaving()
+        self.presence.close()
         await self.roster.close()
         await self.broker.close()
 
@@ -137,6 +147,7 @@ class Hub:
 
     def _unsubscribe_user(self, user: User) -> None:
         self.subscriptions.remove(channels.user(user.party))
+        self.presence.gone(user)
 
     def status(self) -> Status:
         """The node's counts and health, now (for /healthz and /metrics)."""
@@ -191,7 +202,7 @@ class Hub:
         if general is not None:
             general.drop(client)
         for name in list(client.rooms):
-            self.rooms.exit(client, name)
+            self.rooms.exit(client, name, closed=True)
         self.users.release(client)
         if not self.clients and self._drained is not None:
             self._drained.set()
@@ -234,6 +245,8 @@ class Hub:
         client.strikes = 0
         try:
             command: Command = parse(text, max_text_chars=self.settings.max_text_chars)
+            if client.user is not None and isinstance(command, (Post, Direct, Typing, Active)):
+                self.presence.touch(client.user)  # the person is there: not away
             pending = self._dispatch(client, command)
         except ProtocolError as err:
             self._error(client, err)
@@ -269,7 +282,7 @@ class Hub:
             case Typing():
                 return self.membership.typing(client, command)
             case Join():
-                return self.membership.join(client, command)
+                return self._join(client, command)
             case Leave():
                 self.membership.leave(client, command)
                 return None
@@ -277,6 +290,13 @@ class Hub:
                 return self._history(client, command)
             case Members():
                 return self.membership.members(client, command)
+            case MarkRead():
+                return self.reading.mark(client, command)
+            case Active():
+                user_of(client, "active")  # touched above once joined
+                return None
+            case StatusQuery():
+                return self.presence.status(client, command)
             case _:
                 assert_never(command)
 
@@ -312,6 +332,14 @@ class Hub:
             await self.users.claim(client, cmd.username, None, None, None)
         if cmd.text:
             await self._post(client, Post(DEFAULT_ROOM, cmd.text, None))
+
+    async def _join(self, client: Client, cmd: Join) -> None:
+        first, again = client.user is None, cmd.room in client.rooms
+        await self.membership.join(client, cmd)
+        if client.user is not None:
+            self.presence.touch(client.user)
+            if not again:  # the read state, after the history
+                await self.reading.unread(client, client.user, cmd.room, directs=first)
 
     async def _post(self, client: Client, cmd: Post) -> None:
         user = user_of(client, "message", cid=cmd.cid)

@@ -109,9 +109,17 @@ def embedded_token(sub: str) -> str:
     return EMBEDDED_TOKEN.format(sub=sub)
 
 
+ACCOUNT_PARTY = "a:"  # what an account's party id starts with
+
+
 def account_party(account_id: int) -> str:
     """An account's id in direct conversations (record.dm_key)."""
-    return f"a:{account_id}"
+    return f"{ACCOUNT_PARTY}{account_id}"
+
+
+def is_account_party(party: str) -> bool:
+    """Whether a party id is an account's (which receives direct messages while offline)."""
+    return party.startswith(ACCOUNT_PARTY)
 
 
 def legacy_party(name: str) -> str:

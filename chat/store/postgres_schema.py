@@ -104,10 +104,22 @@ async def _v7_external_ids(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " ts BIGINT NOT NULL)")
 
 
+async def _v8_read_marks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 9 side by side: read marks (chat/people/reading.py)."""
+    await conn.execute("CREATE TABLE read_marks (party TEXT NOT NULL, conversation TEXT NOT NULL,"
+                       " last_read BIGINT NOT NULL, PRIMARY KEY (party, conversation))")
+
+
+async def _v9_last_seen(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 10 side by side: when each account was last seen (presence.py)."""
+    await conn.execute("CREATE TABLE last_seen (party TEXT PRIMARY KEY, ts BIGINT NOT NULL)")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
-                               _v5_legacy_names, _v6_guest_marks, _v7_external_ids]
+                               _v5_legacy_names, _v6_guest_marks, _v7_external_ids,
+                               _v8_read_marks, _v9_last_seen]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

@@ -23,6 +23,23 @@ ABANDONED = ("SELECT key, last_id FROM conversations WHERE last_ts < ? AND key !
              " ORDER BY last_ts LIMIT ?")
 FORGET_COUNTER = "DELETE FROM conversations WHERE key = ?"
 
+# Read marks (chat/people/reading.py): the last id a party read of a conversation. A mark never
+# moves backwards: the update keeps the larger of the two (CASE: SQLite's max() and
+# PostgreSQL's GREATEST() differ).
+MARK_READ = ("INSERT INTO read_marks (party, conversation, last_read) VALUES (?, ?, ?)"
+             " ON CONFLICT (party, conversation) DO UPDATE SET last_read = CASE WHEN"
+             " excluded.last_read > read_marks.last_read THEN excluded.last_read"
+             " ELSE read_marks.last_read END RETURNING last_read")
+READ_MARKS = "SELECT conversation, last_read FROM read_marks WHERE party = ?"
+# A party's direct conversations (record.dm_key): its id first or second. The patterns are
+# parameters (the shared text holds no '%'); party ids hold no '_' or '%'.
+DIRECT_OF = "SELECT key, last_id FROM conversations WHERE key LIKE ? OR key LIKE ?"
+
+# Last seen (chat/people/presence.py): when a party's last connection to a server closed (ms).
+SAW = ("INSERT INTO last_seen (party, ts) VALUES (?, ?) ON CONFLICT (party) DO UPDATE SET"
+       " ts = CASE WHEN excluded.ts > last_seen.ts THEN excluded.ts ELSE last_seen.ts END")
+LAST_SEEN = "SELECT ts FROM last_seen WHERE party = ?"
+
 
 def postgres(sql: str) -> str:
     """The same statement with psycopg's `%s` markers (the shared text holds no `%` or `'?'`)."""

@@ -126,12 +126,25 @@ def _v8_external_ids(conn: sqlite3.Connection) -> None:
                  " ts INTEGER NOT NULL)")
 
 
+def _v9_read_marks(conn: sqlite3.Connection) -> None:
+    """Read marks: the last id each party (an account, record.dm_key's `a:<id>`) read of each
+    conversation (chat/people/reading.py)."""
+    conn.execute("CREATE TABLE read_marks (party TEXT NOT NULL, conversation TEXT NOT NULL,"
+                 " last_read INTEGER NOT NULL, PRIMARY KEY (party, conversation)) WITHOUT ROWID")
+
+
+def _v10_last_seen(conn: sqlite3.Connection) -> None:
+    """When each account (its party, `a:<id>`) was last seen online (chat/people/presence.py)."""
+    conn.execute("CREATE TABLE last_seen (party TEXT PRIMARY KEY, ts INTEGER NOT NULL)"
+                 " WITHOUT ROWID")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
-                                                          _v5_registrations,
-                                                          _v6_legacy_names, _v7_guest_marks,
-                                                          _v8_external_ids]
+                                                          _v5_registrations, _v6_legacy_names,
+                                                          _v7_guest_marks, _v8_external_ids,
+                                                          _v9_read_marks, _v10_last_seen]
 
 
 def memory_uri() -> str:

@@ -11,6 +11,7 @@ import queue
 import sqlite3
 import threading
 import time
+from typing import Any
 
 from chat.record import StoredMessage
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoreError
@@ -170,7 +171,7 @@ class Writer:
                 self._keeper.close()
             self._keeper = None
 
-    def _read(self, request: Read) -> list[StoredMessage] | StoreError:
+    def _read(self, request: Read) -> Any:
         """Run a read on the read-write connection, outside any transaction."""
         try:
             return request.run(self._connection())
