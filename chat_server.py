@@ -17,6 +17,7 @@ from tornado.log import access_log
 from tornado.web import Application, RequestHandler
 
 from chat.accounts import AccountService, open_accounts
+from chat.accounts.passkeys import PasskeyService
 from chat.accounts.sweep import Sweeper
 from chat.broker import Broker, BrokerError, open_broker
 from chat.commands import COMMANDS, commands_help, run_command
@@ -31,6 +32,14 @@ from chat.urls import redacted
 from handlers.api.accounts import AccountsHandler, MeHandler
 from handlers.api.base import ApiNotFound
 from handlers.api.openapi import OpenApiHandler
+from handlers.api.passkeys import (
+    PASSKEY_ID_PATTERN,
+    OnePasskeyHandler,
+    PasskeyAccountsHandler,
+    PasskeyChallengesHandler,
+    PasskeySessionsHandler,
+    PasskeysHandler,
+)
 from handlers.api.sessions import (
     SESSION_ID_PATTERN,
     CurrentSessionHandler,
@@ -118,11 +127,23 @@ def make_app(
         api_args = {"accounts": accounts, "settings": settings}
         routes += [
             (r"/api/v1/accounts", AccountsHandler, api_args),
-            (r"/api/v1/sessions", SessionsHandler, api_args),
+            # POST takes an embedding application's token too (--jwt-key: names, guests, JWT)
+            (r"/api/v1/sessions", SessionsHandler, {**api_args, "jwt": hub.signins.jwt}),
             (r"/api/v1/sessions/current", CurrentSessionHandler, api_args),
             (rf"/api/v1/sessions/({SESSION_ID_PATTERN})", SessionHandler, api_args),
             (r"/api/v1/me", MeHandler, api_args),
             (r"/api/v1/openapi.json", OpenApiHandler, api_args),
+        ]
+        # Passkeys (WebAuthn; handlers/api/passkeys.py, docs/accounts.md)
+        passkey_args = {**api_args, "passkeys": PasskeyService(accounts)}
+        routes += [
+            (r"/api/v1/passkey-challenges", PasskeyChallengesHandler, passkey_args),
+            (r"/api/v1/passkeys", PasskeysHandler, passkey_args),
+            (rf"/api/v1/passkeys/({PASSKEY_ID_PATTERN})", OnePasskeyHandler, passkey_args),
+            (r"/api/v1/passkey-accounts", PasskeyAccountsHandler, passkey_args),
+            (r"/api/v1/passkey-sessions", PasskeySessionsHandler, passkey_args),
+        ]
+        routes += [
             (r"/api/.*", ApiNotFound, api_args),  # JSON 404s, not the HTML page's
         ]
     app = ChatApplication(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from chat.accounts.policy import AccountPolicy
@@ -136,6 +137,27 @@ class Settings:
         default=500,
         metadata=_meta("members", "members listed in a room's presence and in one page of "
                                   "`members` (the count is always the whole room's)"),
+    )
+    join_grace: float = field(
+        default=30.0,
+        metadata=_meta("s", "a user whose last connection to a room closes and who is back "
+                            "within this time (on any server) makes no leave and no join "
+                            "notice; 0 = a notice at once"),
+    )
+    notices_max_members: int = field(
+        default=0,
+        metadata=_meta("members", "rooms with more members than this send no join and leave "
+                                  "notices (presence still counts them); 0 = no limit"),
+    )
+    unread_max: int = field(
+        default=1000,
+        metadata=_meta("messages", "unread messages of a conversation counted (and searched "
+                                   "for mentions) on a join; past it the count says `more`"),
+    )
+    away_after: float = field(
+        default=300.0,
+        metadata=_meta("s", "a user none of whose connections sent a message, typing or "
+                            "`active` frame for this long is away"),
     )
     shutdown_grace: float = field(
         default=2.0,
@@ -281,8 +303,26 @@ class Settings:
     account_sweep_interval: float = field(
         default=600.0,
         metadata=_meta("s", "how often a server deletes expired sessions (closing their "
-                            "sockets), old counters of failed logins and old revocations; "
-                            "several servers on one database sweep in turn"),
+                            "sockets), old counters of failed logins, old revocations and "
+                            "expired passkey challenges; several servers on one database "
+                            "sweep in turn"),
+    )
+    rp_id: str = field(
+        default="",
+        metadata=_meta("", "passkeys' Relying Party ID: the host name they are bound to "
+                           "(chat.example.org); empty: the host name each request came to "
+                           "(localhost works as is). Passkeys made under one ID never work "
+                           "under another: set it where the page has a public name"),
+    )
+    rp_origins: list[str] = field(
+        default_factory=list,
+        metadata=_meta("", "origins (scheme://host[:port]) a passkey may be made or used "
+                           "from, comma-separated; empty: the request's own (https behind a "
+                           "proxy needs --xheaders)"),
+    )
+    rp_name: str = field(
+        default="Simple Chat",
+        metadata=_meta("characters", "the name an authenticator shows for this chat (1-64)"),
     )
 
     def __post_init__(self) -> None:
@@ -331,6 +371,17 @@ class Settings:
                 # default max-queue-bytes with room to spare.
                 ("presence_max_members", self.presence_max_members, "between 1 and 2000",
                  1 <= self.presence_max_members <= 2000),
+                # A day: a connection away longer than that has left, whatever comes next.
+                ("join_grace", self.join_grace, "between 0 and 86400",
+                 0 <= self.join_grace <= 86_400),
+                ("notices_max_members", self.notices_max_members, "0 or more",
+                 self.notices_max_members >= 0),
+                # Counting reads that many messages per conversation on a join: bounded.
+                ("unread_max", self.unread_max, "between 1 and 10000",
+                 1 <= self.unread_max <= 10_000),
+                # Under a second, every pause between keystrokes would be "away".
+                ("away_after", self.away_after, "between 1 and 86400",
+                 1 <= self.away_after <= 86_400),
                 ("history_per_room", self.history_per_room, "1 or more",
                  self.history_per_room >= 1),
                 ("history_days", self.history_days, "0 or more", self.history_days >= 0),
@@ -390,6 +441,7 @@ class Settings:
             errors.append(f"--broker is {redacted(self.broker)} but --db is {redacted(self.db)}; "
                           "a cluster needs a history all its nodes share: give --db a "
                           "postgresql://user:password@host:port/dbname URL")
+        errors.extend(passkey_setting_errors(self.rp_id, self.rp_origins, self.rp_name))
         if self.jwt_key:
             from chat.people.embedding import JwtError, Verifier  # cryptography: only if used
 
@@ -424,6 +476,34 @@ class Settings:
     def allowed_origins_set(self) -> frozenset[str]:
         """--allowed-origins, normalized for comparison with an Origin header."""
         return frozenset(origin.rstrip("/").lower() for origin in self.allowed_origins)
+
+
+# A host name as an RP ID: labels of letters, digits and hyphens, dots between (no scheme,
+# port or path); an IP address is no RP ID (browsers refuse it).
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+_ORIGIN = re.compile(r"(https?)://([^/:?#]+)(:[0-9]{1,5})?")
+RP_NAME_MAX_CHARS = 64  # shown in the authenticator's prompt: a short name
+
+
+def passkey_setting_errors(rp_id: str, origins: list[str], rp_name: str) -> list[str]:
+    """What is wrong with --rp-id, --rp-origins and --rp-name, one phrase each."""
+    errors = []
+    if rp_id and (not _HOST_NAME.fullmatch(rp_id) or rp_id.replace(".", "").isdigit()):
+        errors.append(f"--rp-id is {rp_id[:100]!r}; it must be a lower-case host name "
+                      "(chat.example.org, localhost), without scheme, port or path")
+    for origin in origins:
+        match = _ORIGIN.fullmatch(origin)
+        if match is None:
+            errors.append(f"--rp-origins has {origin[:100]!r}; each must be "
+                          "http(s)://host[:port], without a path")
+        elif rp_id and not (match[2] == rp_id or match[2].endswith("." + rp_id)):
+            errors.append(f"--rp-origins has {origin[:100]!r}, whose host is not --rp-id "
+                          f"({rp_id}) nor under it")
+    if not 1 <= len(rp_name.strip()) <= RP_NAME_MAX_CHARS:
+        errors.append(f"--rp-name is {rp_name[:100]!r}; it must be 1 to {RP_NAME_MAX_CHARS} "
+                      "characters")
+    return errors
 
 
 def flag(name: str) -> str:

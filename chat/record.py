@@ -17,7 +17,8 @@ class StoredMessage:
     ts: int  # ms since the Unix epoch
     cid: str | None = None
     to: str | None = None  # the recipient's name, for direct messages
-    # Sent by a guest (no account): carried live on the broker, not kept by the stores.
+    # Sent by a guest (no account): kept by the stores (since issue 14's guest marks) and
+    # carried on the broker, so history pages mark it as live events do.
     guest: bool = False
 
 

@@ -32,7 +32,9 @@ T = TypeVar("T")
 
 # Ping off unless a test asks: a test's own timing must not race the keepalive. Join and leave
 # notices unfolded unless a test asks: a test's own timing must not race notice-interval.
-TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0, "notice_interval": 0.0}
+# Leave notices at once unless a test asks: its clients close and expect the leave now.
+TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0, "notice_interval": 0.0,
+                                 "join_grace": 0.0}
 
 
 @pytest.fixture

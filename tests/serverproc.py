@@ -47,6 +47,7 @@ def child_env(**extra: str) -> dict[str, str]:
     """This process's environment without CHAT_* variables, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
     env["CHAT_DB"] = ":memory:"  # never leave a database file in the repository
+    env["CHAT_JOIN_GRACE"] = "0"  # leave notices at once, unless a test asks (as TEST_DEFAULTS)
     env.update(extra)
     return env
 

@@ -1,5 +1,6 @@
 """Account housekeeping on SQLite and PostgreSQL: the last admin kept atomically, invite
-expiry, and the sweep of expired sessions, old login failures and old revocations."""
+expiry, and the sweep of expired sessions, old login failures, old revocations and expired
+passkey challenges."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from chat.accounts import (
     open_accounts,
 )
 from chat.accounts.base import AccountStore
+from chat.accounts.model import Challenge
 from chat.accounts.policy import DAY_MS
 from chat.config import ConfigError, Settings
 from chat.store import postgres_schema, sqlite_schema
@@ -159,7 +161,7 @@ def test_invites_made_before_expiry_existed_expire_a_week_after_they_were_made(
     path = str(tmp_path / "chat.db")
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    before = sqlite_schema.MIGRATIONS.index(sqlite_schema._v4_invite_expiry)
+    before = sqlite_schema.MIGRATIONS.index(sqlite_schema._v11_invite_expiry)
     conn.execute("INSERT INTO schema_version VALUES (?)", (before,))
     for step in sqlite_schema.MIGRATIONS[:before]:
         step(conn)
@@ -230,6 +232,25 @@ async def test_the_sweep_ends_expired_sessions_and_prunes_old_rows(
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_the_sweep_deletes_expired_passkey_challenges_only(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """Passkey ceremonies begun and never finished: a sweep in batches of 2 deletes the
+    three expired challenges, with no new ceremony begun to forget them, and keeps the live one."""
+    clock = Clock()
+    store = make_shared()
+    async with running(store):
+        now = round(clock.now * 1000)
+        for n, expires in enumerate((now - 3, now - 2, now - 1, now + 60_000)):
+            challenge = Challenge(f"h{n}", "signin", None, "{}", expires, f"10.0.0.{n}")
+            assert await store.create_challenge(challenge, now - 10, max_per_address=5)
+        accounts = AccountService(store, passwords=fast_passwords(), clock=clock)
+        swept = await accounts.sweep(DAY_MS, batch=2)
+        assert swept.challenges == 3
+        assert [await store.take_challenge(f"h{n}") for n in range(3)] == [None] * 3
+        assert await store.take_challenge("h3") is not None
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_two_nodes_sweeping_at_once_end_each_session_once(
         make_shared: Callable[[], AccountStore]) -> None:
     """Two stores (two nodes) sweeping the same expired sessions at once: every session is
@@ -291,7 +312,7 @@ def test_the_sweep_interval_is_validated_with_its_limit() -> None:
 async def test_postgres_invites_made_before_expiry_existed_expire_a_week_after(
         postgres_url: str) -> None:
     """PostgreSQL's migration gives invites made without an expiry created_ts + 7 days."""
-    before = postgres_schema.MIGRATIONS.index(postgres_schema._v3_invite_expiry)
+    before = postgres_schema.MIGRATIONS.index(postgres_schema._v10_invite_expiry)
     async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
         await conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         await conn.execute("INSERT INTO schema_version VALUES (%s)", (before,))

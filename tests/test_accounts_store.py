@@ -333,3 +333,41 @@ async def test_no_password_or_token_is_stored(backend: str, tmp_path: Path,
     if backend != "postgres":
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_registration_is_heard_by_every_watcher_and_revokes_nothing(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """Creating an account (a password one or an application's user) is announced to other
+    connections' watchers with its name key and no session."""
+    watcher, admin = make_shared(), make_shared()
+    async with running(watcher, admin):
+        heard: list[Revocation] = []
+        await watcher.watch_revocations(heard.append)
+        ann = await add(admin, "Ann")
+        ext = await admin.create_external("sub-1", "Eve", name_key("Eve"), T0)
+        for _ in range(200):
+            if len(heard) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert [(r.account_id, r.session_id, r.name_key) for r in heard] == [
+            (ann.id, None, name_key("Ann")), (ext.id, None, name_key("Eve"))]
+
+
+@pytest.mark.gen_test
+async def test_an_external_user_is_bound_once_never_to_a_taken_name(
+        make: Callable[[], AccountStore]) -> None:
+    """create_external makes a member bound to its sub (even as the first account); a taken
+    name key or a bound sub is NameTaken and creates nothing."""
+    store = make()
+    async with running(store):
+        eve = await store.create_external("sub-1", "Eve", name_key("Eve"), T0)
+        assert eve.role == "member"
+        assert await store.account_by_external("sub-1") == eve
+        assert await store.account_by_external("sub-2") is None
+        await add(store, "ann")
+        for sub, name in (("sub-2", "ANN"), ("sub-1", "Other")):
+            with pytest.raises(NameTaken):
+                await store.create_external(sub, name, name_key(name), T0)
+        assert len(await store.list_accounts()) == 2
+        assert await store.password_hash(eve.id) == ""

@@ -1,5 +1,6 @@
 """copy-history and backup carry the accounts: SQLite into PostgreSQL and back, with ids,
-password hashes, roles and invites kept, and no session."""
+password hashes, roles, invites, passkeys, external ids and adopted old names kept, and no
+session or passkey challenge."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chat.accounts import Account, AccountPolicy, AccountService, open_accounts
+from chat.accounts import Account, AccountError, AccountPolicy, AccountService, open_accounts
 from chat.accounts.base import AccountStore
-from chat.accounts.model import Invite
+from chat.accounts.model import Challenge, Invite, Passkey
 from tests.serverproc import assert_one_line_error, run
 from tests.test_accounts_service import PASSWORD, fast_passwords
 from tests.test_accounts_store import running
@@ -22,9 +23,16 @@ def service(store: AccountStore) -> AccountService:
     return AccountService(store, AccountPolicy(registration="invite"), fast_passwords())
 
 
+def passkey(credential_id: str, account_id: int) -> Passkey:
+    return Passkey(credential_id, account_id, b"\xa5\x01\x02\x00cose", 7, ("usb", "nfc"),
+                   "aGFuZGxl", f"key {credential_id}", 1_700_000_000_000, None)
+
+
 async def populate(db: str) -> tuple[str, str]:
-    """Accounts in `db`: root (admin), ann (disabled), bob (member, signed in), one of them
-    registered with an invite; an open invite. (The open invite's code, bob's token.)"""
+    """Accounts in `db`: root (admin, with a passkey), ann (disabled), bob (member, signed
+    in), one of them registered with an invite; an open invite; dan, an embedding
+    application's user; root adopted an old name; a ceremony begun. (The open invite's code,
+    bob's token.)"""
     async with running(store := open_accounts(db)):
         accounts = service(store)
         root = await accounts.create("root", PASSWORD)
@@ -32,20 +40,36 @@ async def populate(db: str) -> tuple[str, str]:
         await accounts.set_disabled(ann, True)
         await accounts.create("bob", "Otter-Granite-Violin-4")
         token, _, _ = await accounts.login("bob", "Otter-Granite-Violin-4", "127.0.0.1")
+        await store.add_passkey(passkey("cred-root", root.id))
+        await store.create_external("app-user-9", "dan", "dan", 1_700_000_000_000)
+        await store.adopt_dms(root.id, "Rooty", 1_700_000_000_000)
+        await store.create_challenge(Challenge("begun", "signin", None, "{}", 2**62, "10.0.0.1"),
+                                     1_700_000_000_000, max_per_address=5)
         return await accounts.create_invite(root), token
 
 
-Snapshot = tuple[list[tuple[Account, str | None]], list[Invite], int]
+Snapshot = tuple[list[tuple[Account, str | None, list[Passkey]]], list[Invite], int]
 
 
 async def snapshot(db: str) -> Snapshot:
-    """What the copy must keep: accounts (with password hashes) and invites; and the
-    number of sessions."""
+    """What the copy must keep: accounts (with password hashes and passkeys) and invites; and
+    the number of sessions."""
     async with running(store := open_accounts(db)):
-        accounts = [(account, await store.password_hash(account.id))
+        accounts = [(account, await store.password_hash(account.id),
+                     await store.passkeys_of(account.id))
                     for account, _ in await store.list_accounts()]
         sessions = sum(count for _, count in await store.list_accounts())
         return accounts, sorted(await store.list_invites(), key=lambda i: i.id), sessions
+
+
+async def check_account_tables(db: str) -> None:
+    """The external id and the adopted old name came along; the ceremony's challenge did not."""
+    async with running(store := open_accounts(db)):
+        dan = await store.account_by_external("app-user-9")
+        assert dan is not None and dan.name == "dan"
+        with pytest.raises(AccountError, match="given to another account"):
+            await store.adopt_dms(2, "rooty", 1_700_000_000_000)  # root's already
+        assert await store.take_challenge("begun") is None
 
 
 def copied(source: str, target: str) -> str:
@@ -64,31 +88,34 @@ async def test_accounts_move_from_sqlite_to_postgresql_and_back(
     db = str(tmp_path / "chat.db")
     code, token = await populate(db)
     accounts, invites, sessions = await snapshot(db)
-    assert sessions == 1
+    assert sessions == 1 and accounts[0][2] == [passkey("cred-root", 1)]
     out = copied(db, postgres_url)
-    assert "3 accounts and 2 invites (sessions are not copied" in out
+    assert "4 accounts and 2 invites (sessions are not copied" in out
     assert await snapshot(postgres_url) == (accounts, invites, 0)
+    await check_account_tables(postgres_url)
     async with running(store := open_accounts(postgres_url)):
         moved = service(store)
         assert await moved.authenticate(token) is None  # sessions stayed behind
         _, _, bob = await moved.login("bob", "Otter-Granite-Violin-4", "127.0.0.1")
         assert bob.id == 3
         cat = await moved.register("cat", PASSWORD, invite=code)
-        assert cat.id == 4 and cat.role == "member"  # the sequence follows the copied ids
+        assert cat.id == 5 and cat.role == "member"  # the sequence follows the copied ids
     back = str(tmp_path / "back.db")
     copied(postgres_url, back)
     assert (await snapshot(back))[:2] == (await snapshot(postgres_url))[:2]
     assert (await snapshot(back))[2] == 0
+    await check_account_tables(back)
     async with running(store := open_accounts(back)):
-        assert (await service(store).create("dan", PASSWORD)).id == 5
+        assert (await service(store).create("eve", PASSWORD)).id == 6
 
 
 @pytest.mark.postgres
 @pytest.mark.gen_test(timeout=120)
 async def test_a_rerun_brings_changed_accounts_and_other_accounts_are_refused(
         tmp_path: Path, postgres_url: str) -> None:
-    """A rerun after a password reset and a promotion on the source brings both; a target
-    holding an account the source lacks is refused in one line before anything is written."""
+    """A rerun after a password reset, a promotion, a passkey added and one deleted on the
+    source brings all four; a target holding an account the source lacks is refused in one
+    line before anything is written."""
     db = str(tmp_path / "chat.db")
     await populate(db)
     copied(db, postgres_url)
@@ -96,15 +123,21 @@ async def test_a_rerun_brings_changed_accounts_and_other_accounts_are_refused(
         accounts = service(store)
         await accounts.reset_password(await accounts.find("bob"), "Heron-Basalt-Cello-7")
         await accounts.set_role(await accounts.find("bob"), "admin")
+        await store.add_passkey(passkey("cred-bob", 3))
+        assert await store.delete_passkey("cred-root", 1)  # root's lost key: root has a password
     copied(db, postgres_url)
     assert await snapshot(postgres_url) == (*(await snapshot(db))[:2], 0)
+    async with running(store := open_accounts(postgres_url)):
+        assert await store.passkey_by_id("cred-root") is None  # deleted there: gone here too
+        assert [p.id for p in await store.passkeys_of(3)] == ["cred-bob"]
     other = str(tmp_path / "other.db")
     async with running(store := open_accounts(other)):
         await service(store).create("zoe", PASSWORD)
     refused = run("copy-history", other, postgres_url)
     assert refused.returncode == 1
     assert "holds other accounts" in assert_one_line_error(refused)
-    assert [a.name for a, _ in (await snapshot(postgres_url))[0]] == ["root", "ann", "bob"]
+    assert [a.name for a, _, _ in (await snapshot(postgres_url))[0]] == ["root", "ann", "bob",
+                                                                          "dan"]
 
 
 @pytest.mark.gen_test(timeout=60)

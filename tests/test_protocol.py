@@ -7,14 +7,17 @@ import json
 import pytest
 
 from chat.protocol.parse import (
+    Active,
     Direct,
     History,
     Join,
     Leave,
     LegacyPost,
+    MarkRead,
     Members,
     Post,
     ProtocolError,
+    StatusQuery,
     Typing,
     parse,
 )
@@ -56,6 +59,28 @@ def test_message_dm_typing_leave_history_members_parse() -> None:
     assert p({"type": "members", "room": "dev", "after": " Bob ", "limit": 20}) == Members(
         "dev", "Bob", 20)
     assert p({"type": "members"}) == Members("general", None, None)
+
+
+def test_read_and_direct_typing_parse() -> None:
+    """`read` needs a room or `with` and an id; `typing` may name a user instead of a room."""
+    assert p({"type": "read", "room": "Dev", "id": 3}) == MarkRead("dev", None, 3)
+    assert p({"type": "read", "with": " bob ", "id": 0}) == MarkRead(None, "bob", 0)
+    assert p({"type": "typing", "with": "bob"}) == Typing(None, "bob")
+    assert error_of({"type": "read", "id": 3}).refs["field"] == "room"
+    assert error_of({"type": "read", "room": "dev"}).refs["field"] == "id"
+    assert error_of({"type": "read", "room": "dev", "id": -1}).code == "invalid_field"
+    assert error_of({"type": "typing", "with": ""}).code == "invalid_username"
+
+
+def test_active_and_status_parse() -> None:
+    """`active` has no field; `status` takes 1 to 100 usernames."""
+    assert p({"type": "active"}) == Active()
+    assert p({"type": "status", "users": [" Bob ", "ann"]}) == StatusQuery(("Bob", "ann"))
+    assert error_of({"type": "status"}).refs["field"] == "users"
+    assert error_of({"type": "status", "users": "bob"}).code == "invalid_field"
+    too_many = error_of({"type": "status", "users": ["u"] * 101})
+    assert (too_many.code, too_many.refs["limit"]) == ("invalid_field", 100)
+    assert error_of({"type": "status", "users": [""]}).code == "invalid_username"
 
 
 def test_history_limit_is_capped_at_200() -> None:

@@ -186,6 +186,25 @@ async def test_a_repeated_cid_returns_the_original_acknowledgement(
 
 
 @pytest.mark.gen_test
+async def test_a_guest_s_mark_is_kept_with_its_message(
+        make_store: Callable[..., HistoryStore]) -> None:
+    """A message appended as a guest's reads back marked, by every read and a repeat; others
+    unmarked."""
+    async with running(make_store()) as store:
+        ts = now_ms()
+        marked, _ = await store.append("general", username="gus", avatar="", text="as guest",
+                                       ts=ts, cid="g1", guest=True)
+        await store.append("general", username="ann", avatar="", text="as account", ts=ts)
+        again, created = await store.append("general", username="gus", avatar="",
+                                            text="as guest", ts=ts, cid="g1", guest=True)
+        assert marked.guest and again.guest and not created
+        for page in (await store.latest("general", 10), await store.after("general", 0, 10),
+                     await store.before("general", 3, 10)):
+            assert [(m.text, m.guest) for m in page] == [("as guest", True),
+                                                         ("as account", False)]
+
+
+@pytest.mark.gen_test
 async def test_a_cid_belongs_to_its_user_and_its_window(
         make_store: Callable[..., HistoryStore]) -> None:
     """Another user's equal cid, or the same cid after the window, is a new message."""

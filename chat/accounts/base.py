@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chat.accounts.model import Account, Invite, Revocation, Role, Session, Sweep, Swept
+from chat.accounts.adopt import Adopted
+from chat.accounts.model import (
+    Account,
+    Challenge,
+    Invite,
+    Passkey,
+    Revocation,
+    Role,
+    Session,
+    Sweep,
+    Swept,
+)
 
 OnRevocation = Callable[[Revocation], None]
 
@@ -20,6 +31,10 @@ class InviteInvalid(Exception):
 
 class LastAdmin(Exception):
     """The change would leave no enabled admin: refused, nothing changed."""
+
+
+class PasskeyTaken(Exception):
+    """A passkey with this credential id is registered already (to whichever account)."""
 
 
 class AccountStore(Protocol):
@@ -47,6 +62,10 @@ class AccountStore(Protocol):
       concurrent demotions (or disablings) of the last two admins cannot both succeed.
     - Login attempts are counted per key before the password is checked (try_attempt), so
       any number of concurrent attempts meet the throttle as if they came one by one.
+    - A passkey's credential id is unique across accounts (PasskeyTaken); its sign count
+      moves only by compare-and-set (use_passkey), so one counter value signs in once.
+    - A passkey ceremony's challenge is taken (deleted) by the first finish that presents it,
+      on any node: single use, whatever the interleaving.
     - Ids of accounts are never reused. Timestamps are ms since the epoch, given by the caller.
     Every method raises chat.store.StoreError when the database fails.
     """
@@ -61,11 +80,22 @@ class AccountStore(Protocol):
 
     async def create_account(self, name: str, name_key: str, email: str | None,
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
-                             ) -> Account:
-        """A new account (admin if it is the first); NameTaken, InviteInvalid."""
+                             passkey: Passkey | None = None) -> Account:
+        """A new account (admin if it is the first); NameTaken, InviteInvalid, PasskeyTaken.
+        `password_hash` '' means no password; `passkey` (its account_id ignored) is added in
+        the same transaction: an account made with a passkey never exists without it."""
         ...
 
     async def account_by_id(self, account_id: int) -> Account | None: ...
+
+    async def account_by_external(self, sub: str) -> Account | None:
+        """The account bound to an embedding application's user id (`--jwt-key`'s `sub`)."""
+        ...
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        """A new member account without a password, bound to `sub`, in one transaction;
+        NameTaken if the name key or `sub` is another account's."""
+        ...
 
     async def account_by_name_key(self, name_key: str) -> Account | None: ...
 
@@ -150,9 +180,47 @@ class AccountStore(Protocol):
 
     async def sweep(self, sweep: Sweep) -> Swept:
         """Delete expired sessions (each with a Revocation, so live sockets close on every
-        node), old login-failure counters and old revocations, in transactions of at most
-        `sweep.batch` rows each. Safe on several nodes at once: a session is deleted, and
-        revoked, by one (PostgreSQL: one node sweeps at a time, the others skip the round)."""
+        node), old login-failure counters, old revocations and expired passkey challenges, in
+        transactions of at most `sweep.batch` rows each. Safe on several nodes at once: a
+        session is deleted, and revoked, by one (PostgreSQL: one node sweeps at a time, the
+        others skip the round)."""
+        ...
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        """Register a passkey; PasskeyTaken if its credential id is."""
+        ...
+
+    async def passkey_by_id(self, credential_id: str) -> Passkey | None: ...
+
+    async def passkeys_of(self, account_id: int) -> list[Passkey]:
+        """The account's passkeys, oldest first."""
+        ...
+
+    async def use_passkey(self, credential_id: str, seen_count: int, new_count: int,
+                          ts: int) -> bool:
+        """Move the sign count from `seen_count` to `new_count` and note the use; False if
+        the count was no longer `seen_count` (another sign-in got there first)."""
+        ...
+
+    async def delete_passkey(self, credential_id: str, account_id: int) -> bool:
+        """Delete one of the account's passkeys unless it is the account's last way in (no
+        password, no other passkey); whether it did."""
+        ...
+
+    async def create_challenge(self, challenge: Challenge, ts: int, *,
+                               max_per_address: int) -> bool:
+        """Store a ceremony's challenge, unless its address has `max_per_address` stored
+        already (False); those expired before `ts` are forgotten first."""
+        ...
+
+    async def take_challenge(self, challenge_hash: str) -> Challenge | None:
+        """Remove and return the challenge with this hash (expired or not); None if absent."""
+        ...
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        """Give the direct conversations stored under `old_name` before accounts to the
+        account, in one transaction (chat/accounts/adopt.py); AccountError if another account
+        has that name's. Only for the admin command: nothing else may use the store meanwhile."""
         ...
 
     async def watch_revocations(self, callback: OnRevocation) -> None:

@@ -39,6 +39,8 @@ ACTIONS = {
     "demote": "NAME: make it a member (one enabled admin always remains)",
     "invite": "print a new single-use invite code (for --registration invite), once; it "
               "expires after --ttl-days. --list: every invite; --revoke ID: expire one now",
+    "adopt-dms": "NAME OLD-NAME: give the direct conversations stored under OLD-NAME before "
+                 "accounts to account NAME (once per old name; running it again moves nothing)",
 }
 
 
@@ -52,8 +54,11 @@ def _parser() -> CommandParser:
         sub = actions.add_parser(action, help=summary, description=summary)
         sub.add_argument("--db", required=True, metavar="URL",
                          help="the server's --db: SQLite file or postgresql:// URL")
-        if ":" in summary.split()[0]:
+        if summary.startswith("NAME"):
             sub.add_argument("name", metavar="NAME")
+        if action == "adopt-dms":
+            sub.add_argument("old_name", metavar="OLD-NAME",
+                             help="the name the conversations were stored under")
         if action in ("create", "reset-password"):
             sub.add_argument("--password-stdin", action="store_true",
                              help="read the password from the first line of stdin")
@@ -106,6 +111,12 @@ async def _act(service: AccountService, args: argparse.Namespace) -> int:
                   f" {created:%Y-%m-%d %H:%M:%S}  {sessions}")
     elif action == "invite":
         await _invite(service, args)
+    elif action == "adopt-dms":
+        account = await service.find(args.name)
+        moved = await service.store.adopt_dms(account.id, args.old_name,
+                                              int(time.time() * 1000))
+        print(f"accounts: adopt-dms: {moved.conversations} conversation(s), {moved.messages} "
+              f"message(s) of {args.old_name!r} given to {account.name!r}")
     else:
         account = await service.find(args.name)
         if action in ("disable", "enable"):

@@ -37,19 +37,22 @@ class Session:
 @dataclass(frozen=True, slots=True)
 class Revocation:
     """An account disabled (or its password reset), or one session ended: live sockets of it
-    must close. `seq` counts up in commit order."""
+    must close. `seq` counts up in commit order. With `name_key` set it is no revocation but
+    the news that account `account_id` was registered under that name key: a guest holding the
+    name online must leave it (the account wins)."""
 
     seq: int
     account_id: int
     session_id: str | None  # None: every session of the account
     ts: int  # ms
+    name_key: str | None = None  # set: a registration, nothing of the account is revoked
 
 
 @dataclass(frozen=True, slots=True)
 class Sweep:
     """What to delete in one housekeeping round (ms cutoffs: rows older are deleted)."""
 
-    ts: int  # now: the ts of the revocations written for the expired sessions
+    ts: int  # now: the revocations' ts for the expired sessions; passkey challenges expired
     idle_before: int  # sessions last used before this
     created_before: int  # sessions created before this
     failures_before: int  # login-failure counters last counted before this
@@ -64,6 +67,7 @@ class Swept:
     sessions: int = 0
     failures: int = 0
     revocations: int = 0
+    challenges: int = 0  # passkey ceremonies' challenges, expired
 
 
 # An invite is named in lists by the start of its code's hash (hex characters): enough to tell
@@ -104,3 +108,31 @@ class AccountError(Exception):
         if self.retry_after is not None:
             body["retry_after"] = self.retry_after
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential that signs in as an account (its public key only: the private
+    key never leaves the person's authenticator)."""
+
+    id: str  # the credential id, base64url: public, names the passkey in lists and paths
+    account_id: int
+    public_key: bytes  # COSE, as the authenticator gave it at registration
+    sign_count: int  # the authenticator's counter at the last use (0: it keeps none)
+    transports: tuple[str, ...]  # hints for the browser: usb, nfc, ble, internal, hybrid
+    user_handle: str  # base64url: the WebAuthn user.id given at registration
+    label: str  # chosen by its owner, to tell passkeys apart
+    created_ts: int  # ms
+    last_used_ts: int | None  # ms; None: never used to sign in
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A passkey ceremony begun and not yet finished: single use, until `expires_ts`."""
+
+    challenge_hash: str  # sha256 of the random challenge, hex: how the finish finds it
+    purpose: str  # "add" (to a signed-in account), "signup" (a new account), "signin"
+    account_id: int | None  # add: the account; signin: the named account (0: an unknown name)
+    data: str  # JSON: what the finish needs (the user handle; a signup's name, email, invite)
+    expires_ts: int  # ms
+    address: str  # who began it (as the per-address limits count): bounds what one can leave

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import psycopg
 import psycopg_pool
 
 from chat.accounts import sql
-from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
-from chat.accounts.model import Account, Role, Sweep, Swept
+from chat.accounts.adopt import Adopted, adopt
+from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation, PasskeyTaken
+from chat.accounts.model import Account, Challenge, Passkey, Role, Sweep, Swept
 from chat.accounts.postgres_listen import RevocationListener
 from chat.accounts.sql_store import Row, SQLAccountStore
 from chat.accounts.watch import RevocationWatch
@@ -117,9 +120,17 @@ class PostgresAccounts(SQLAccountStore):
             return (await conn.execute(pg(statement), params)).rowcount
 
     async def _revoke(self, conn: Connection, account_id: int, session_id: str | None,
-                      ts: int) -> None:
-        """Record a revocation and announce it, both at this transaction's commit."""
-        await self._revoke_all(conn, [(account_id, session_id)], ts)
+                      ts: int, *, registered: str | None = None) -> None:
+        """Record a revocation (or, with `registered`, a registration under that name key)
+        and announce it, both at this transaction's commit."""
+        if registered is None:
+            await self._revoke_all(conn, [(account_id, session_id)], ts)
+            return
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (REVOCATION_LOCK,))
+        row = await (await conn.execute(pg(sql.REGISTERED), (account_id, ts, registered))
+                     ).fetchone()
+        assert row is not None
+        await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(row[0])))
 
     async def _revoke_all(self, conn: Connection, ended: Sequence[tuple[int, str | None]],
                           ts: int) -> None:
@@ -136,7 +147,7 @@ class PostgresAccounts(SQLAccountStore):
 
     async def create_account(self, name: str, name_key: str, email: str | None,
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
-                             ) -> Account:
+                             passkey: Passkey | None = None) -> Account:
         try:
             async with self._transaction() as conn:
                 # Held to the commit: a concurrent creation sees this account, or waits.
@@ -148,9 +159,36 @@ class PostgresAccounts(SQLAccountStore):
                 if invite_hash is not None and not (await conn.execute(
                         pg(sql.USE_INVITE), (account.id, ts, invite_hash, ts))).rowcount:
                     raise InviteInvalid()
+                if passkey is not None:
+                    await self._add_passkey(conn, dataclasses.replace(passkey,
+                                                                      account_id=account.id))
+                await self._revoke(conn, account.id, None, ts, registered=name_key)
                 return account
         except psycopg.errors.UniqueViolation:
             raise NameTaken(name_key) from None
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        try:
+            async with self._transaction() as conn:
+                # 'member' for both roles: never the first admin, whatever comes first.
+                row = await (await conn.execute(pg(sql.CREATE_ACCOUNT), (
+                    name, name_key, None, "member", "member", ts, sql.NO_PASSWORD))).fetchone()
+                assert row is not None
+                account = sql.account_from_row(row)
+                await conn.execute(pg(sql.BIND_EXTERNAL), (sub, account.id, ts))
+                await self._revoke(conn, account.id, None, ts, registered=name_key)
+                return account
+        except psycopg.errors.UniqueViolation:
+            raise NameTaken(name_key) from None
+
+    @staticmethod
+    async def _add_passkey(conn: Connection, passkey: Passkey) -> None:
+        # A savepoint: the unique violation is told apart from the account's own (NameTaken).
+        try:
+            async with conn.transaction():
+                await conn.execute(pg(sql.CREATE_PASSKEY), sql.passkey_params(passkey))
+        except psycopg.errors.UniqueViolation:
+            raise PasskeyTaken(passkey.id) from None
 
     async def set_password_hash(self, account_id: int, password_hash: str, ts: int, *,
                                 end_sessions: bool = False) -> bool:
@@ -253,10 +291,43 @@ class PostgresAccounts(SQLAccountStore):
                                            (sweep.failures_before, sweep.batch))).rowcount
             revocations = (await conn.execute(pg(sql.PRUNE_REVOCATIONS),
                                               (sweep.revocations_before, sweep.batch))).rowcount
+            challenges = (await conn.execute(pg(sql.PRUNE_CHALLENGES),
+                                             (sweep.ts, sweep.batch))).rowcount
         swept.sessions += len(ended)
         swept.failures += failures
         swept.revocations += revocations
-        return max(len(ended), failures, revocations) >= sweep.batch
+        swept.challenges += challenges
+        return max(len(ended), failures, revocations, challenges) >= sweep.batch
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        async with self._transaction() as conn:
+            await self._add_passkey(conn, passkey)
+
+    async def delete_passkey(self, credential_id: str, account_id: int) -> bool:
+        async with self._transaction() as conn:
+            # The account row locked first: two deletes of its last two passkeys take turns,
+            # so the second sees the first's and keeps one.
+            await conn.execute(pg("SELECT 1 FROM accounts WHERE id = ? FOR UPDATE"),
+                               (account_id,))
+            return (await conn.execute(pg(sql.DELETE_PASSKEY), (
+                credential_id, account_id, account_id, account_id))).rowcount > 0
+
+    async def create_challenge(self, challenge: Challenge, ts: int, *,
+                               max_per_address: int) -> bool:
+        async with self._transaction() as conn:
+            await conn.execute(pg(sql.FORGET_EXPIRED_CHALLENGES), (ts,))
+            # Concurrent begins from one address may each count the others as absent: the
+            # bound holds within the number of them at once, which is what it is for.
+            row = await (await conn.execute(pg(sql.CHALLENGES_OF),
+                                            (challenge.address,))).fetchone()
+            if row is not None and row[0] >= max_per_address:
+                return False
+            await conn.execute(pg(sql.CREATE_CHALLENGE), sql.challenge_params(challenge))
+            return True
+
+    async def take_challenge(self, challenge_hash: str) -> Challenge | None:
+        row = await self._one(sql.TAKE_CHALLENGE, (challenge_hash,))
+        return None if row is None else sql.challenge_from_row(row)
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)
@@ -275,3 +346,10 @@ class PostgresAccounts(SQLAccountStore):
         self._watch.start(int(row[0]) if row else 0)
         listener.start()
         self._listener = listener
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        async with self._transaction() as conn:
+            async def run(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+                cursor = await conn.execute(pg(statement), params)
+                return await cursor.fetchall() if cursor.description else []
+            return await adopt(run, account_id, old_name, ts)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from chat.accounts.base import AccountStore, InviteInvalid, LastAdmin, NameTaken
-from chat.accounts.model import Account, AccountError, Role, Session, Sweep, Swept
+from chat.accounts.model import Account, AccountError, Passkey, Role, Session, Sweep, Swept
 from chat.accounts.passwords import MAX_PASSWORD_CHARS, Passwords, check_new_password
 from chat.accounts.policy import (
     DAY_MS,
@@ -58,37 +58,76 @@ class AccountService:
     async def register(self, username: str, password: str, email: str | None = None,
                        invite: str | None = None, address: str = "") -> Account:
         """A new account, as --registration allows; AccountError otherwise."""
+        self.check_registration(invite)
+        return await self.create(username, password, email,
+                                 invite=invite if self.policy.registration == "invite" else None)
+
+    def check_registration(self, invite: str | None) -> None:
+        """AccountError unless --registration lets someone with `invite` (or none) register."""
         mode = self.policy.registration
         if mode == "closed":
             raise AccountError("registration_closed", "registration is closed on this server;"
                                " an admin creates accounts")
         if mode == "invite" and not invite:
             raise AccountError("invite_required", "registration here takes an invite code")
-        return await self.create(username, password, email,
-                                 invite=invite if mode == "invite" else None)
 
     async def create(self, username: str, password: str, email: str | None = None, *,
                      invite: str | None = None, role: Role | None = None) -> Account:
         """An account whatever --registration says (the admin command's); `role` None: the
         store's (admin for the first account)."""
-        name = _check_name(username)
-        email = _check_email(email)
+        name = check_name(username)
+        email = check_email(email)
         check_new_password(password)
         encoded = await self.passwords.hash(password)
+        account = await self.insert(name, email, encoded,
+                                    None if invite is None else secret_hash(invite))
+        if role is not None and role != account.role:
+            await self.store.set_role(account.id, role)
+            account = await self._account(account.id)
+        return account
+
+    async def insert(self, name: str, email: str | None, encoded: str,
+                     invite_hash: str | None, passkey: Passkey | None = None) -> Account:
+        """Store a checked new account (`encoded` '': no password; `passkey`: with it)."""
         try:
-            account = await self.store.create_account(
-                name, name_key(name), email, encoded, self._now(),
-                invite_hash=None if invite is None else secret_hash(invite))
+            return await self.store.create_account(name, name_key(name), email, encoded,
+                                                   self._now(), invite_hash=invite_hash,
+                                                   passkey=passkey)
         except NameTaken:
             raise AccountError("name_taken", f"the name {name!r} (or one that looks the same) "
                                "is taken") from None
         except InviteInvalid:
             raise AccountError("invalid_invite", "this invite code is unknown, used or "
                                "expired") from None
-        if role is not None and role != account.role:
-            await self.store.set_role(account.id, role)
-            account = await self._account(account.id)
-        return account
+
+    async def count_attempt(self, counters: tuple[str, ...]) -> None:
+        """Count a sign-in attempt as a failure on each counter until it succeeds
+        (`succeeded`); login_throttled instead when one of them must wait."""
+        now = self._now()
+        wait_ms = await self.store.try_attempt(
+            counters, now, forget_before=now - FAILURES_FORGOTTEN_AFTER_MS,
+            wait_ms=lambda counter: self.policy.wait_ms(counter, now))
+        if wait_ms:
+            wait_s = self.policy.retry_after_s(wait_ms)
+            raise AccountError("login_throttled", f"too many failed logins; try again in "
+                               f"{wait_s} s", retry_after=wait_s)
+
+    async def succeeded(self, counters: tuple[str, ...]) -> None:
+        """An attempt counted by count_attempt succeeded: the name's counter (the last) is
+        cleared, the address's (the first) takes its own count back."""
+        if len(counters) > 1:
+            await self.store.clear_failures(counters[-1])
+        await self.store.forgive_failure(counters[0])
+
+    async def open_session(self, account: Account, address: str,
+                           user_agent: str) -> tuple[str, Session, Account]:
+        """A new session of `account` (signed in): its token, shown once."""
+        now = self._now()
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        session = Session(secrets.token_urlsafe(SESSION_ID_BYTES), account.id, now, now,
+                          address, user_agent[:USER_AGENT_MAX_CHARS])
+        await self.store.create_session(session, secret_hash(token))
+        return token, session, account
 
     async def login(self, username: str, password: str, address: str,
                     user_agent: str = "") -> tuple[str, Session, Account]:
@@ -98,34 +137,49 @@ class AccountService:
         too_long = len(username) > USERNAME_INPUT_MAX_CHARS or len(password) > MAX_PASSWORD_CHARS
         key = "" if too_long else name_key(username.strip())
         counters = (f"address:{address}", f"name:{key}")
-        now = self._now()
-        wait_ms = await self.store.try_attempt(
-            counters, now, forget_before=now - FAILURES_FORGOTTEN_AFTER_MS,
-            wait_ms=lambda counter: self.policy.wait_ms(counter, now))
-        if wait_ms:
-            wait_s = self.policy.retry_after_s(wait_ms)
-            raise AccountError("login_throttled", f"too many failed logins; try again in "
-                               f"{wait_s} s", retry_after=wait_s)
+        await self.count_attempt(counters)
         # From here the attempt counts as a failure (try_attempt) until it succeeds.
         account = await self.store.account_by_name_key(key) if key else None
         encoded = None if account is None else await self.store.password_hash(account.id)
-        if account is None or encoded is None:
+        if account is None or not encoded:  # '': an account with passkeys only
             await self.passwords.verify_nobody(password[:MAX_PASSWORD_CHARS])
             raise _INVALID_LOGIN
         if not await self.passwords.verify(encoded, password):
             raise _INVALID_LOGIN
-        await self.store.clear_failures(counters[1])
-        await self.store.forgive_failure(counters[0])
+        await self.succeeded(counters)
         if account.disabled:  # said only to who knows the password
             raise AccountError("account_disabled", "this account is disabled")
         if self.passwords.needs_rehash(encoded):
             await self.store.set_password_hash(account.id, await self.passwords.hash(password),
-                                               now)
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        session = Session(secrets.token_urlsafe(SESSION_ID_BYTES), account.id, now, now,
-                          address, user_agent[:USER_AGENT_MAX_CHARS])
-        await self.store.create_session(session, secret_hash(token))
-        return token, session, account
+                                               self._now())
+        return await self.open_session(account, address, user_agent)
+
+    async def external(self, sub: str, name: str) -> Account:
+        """The account of an embedding application's user (a checked `--jwt-key` token's `sub`
+        and `name`): bound on first use to a new account under `name` (a member, with no
+        password), which must be no other account's name (name_taken); the same account
+        afterwards, whatever `name` says then."""
+        account = await self.store.account_by_external(sub)
+        if account is None:
+            checked = check_name(name)
+            try:
+                account = await self.store.create_external(sub, checked, name_key(checked),
+                                                           self._now())
+            except NameTaken:
+                account = await self.store.account_by_external(sub)  # the same user, at once
+                if account is None:
+                    raise AccountError("name_taken", f"the name {checked!r} (or one that looks "
+                                       "the same) is another account's on this chat; the "
+                                       "application must give its user another") from None
+        return account
+
+    async def external_login(self, sub: str, name: str, address: str,
+                             user_agent: str = "") -> tuple[str, Session, Account]:
+        """A new session for an embedding application's user, as login() gives one."""
+        account = await self.external(sub, name)
+        if account.disabled:
+            raise AccountError("account_disabled", "this account is disabled")
+        return await self.open_session(account, address, user_agent)
 
     async def session_for(self, token: str) -> tuple[Session, Account] | None:
         """The live session of a token, with its account; None for an unknown, expired or
@@ -189,7 +243,8 @@ class AccountService:
     async def sweep(self, revocations_kept_ms: int, batch: int) -> Swept:
         """Delete what has expired by now (chat/accounts/sweep.py): sessions past the idle
         time or the maximum age (as session_for would refuse them), failure counters past
-        the throttle's forget window, revocations older than `revocations_kept_ms`."""
+        the throttle's forget window, revocations older than `revocations_kept_ms`, passkey
+        challenges expired by now."""
         now = self._now()
         return await self.store.sweep(Sweep(
             now, idle_before=now - self.policy.session_idle_ms,
@@ -239,14 +294,14 @@ def _last_admin(account: Account) -> AccountError:
                         "promote another account first")
 
 
-def _check_name(username: str) -> str:
+def check_name(username: str) -> str:
     try:
         return check_username(username)
     except ProtocolError as exc:
         raise AccountError(exc.code, exc.reason) from None
 
 
-def _check_email(email: str | None) -> str | None:
+def check_email(email: str | None) -> str | None:
     if email is None or not email.strip():
         return None
     email = email.strip()

@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chat.accounts.model import INVITE_ID_CHARS, ROLES, Account, Invite, Revocation, Session
+from chat.accounts.model import (
+    INVITE_ID_CHARS,
+    ROLES,
+    Account,
+    Challenge,
+    Invite,
+    Passkey,
+    Revocation,
+    Session,
+)
 
 ACCOUNT_COLUMNS = "id, name, name_key, email, role, disabled, created_ts"
 SESSION_COLUMNS = "id, account_id, created_ts, last_seen_ts, address, user_agent"
@@ -17,6 +26,12 @@ CREATE_ACCOUNT = ("INSERT INTO accounts (name, name_key, email, role, disabled, 
                   " password_hash) SELECT ?, ?, ?,"
                   " CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN ? ELSE ? END, 0, ?, ?"
                   f" RETURNING {ACCOUNT_COLUMNS}")
+# An embedding application's user (--jwt-key) is bound to an account on first sign-in.
+EXTERNAL_ACCOUNT = (f"SELECT a.{', a.'.join(ACCOUNT_COLUMNS.split(', '))} FROM external_ids e"
+                    " JOIN accounts a ON a.id = e.account_id WHERE e.sub = ?")
+BIND_EXTERNAL = "INSERT INTO external_ids (sub, account_id, ts) VALUES (?, ?, ?)"
+# An account without a password (an application's user, or passkeys only): login refuses it.
+NO_PASSWORD = ""
 # Unused and unexpired at the creation's ts (the 4th `?`).
 USE_INVITE = ("UPDATE invites SET used_by = ?, used_ts = ? WHERE code_hash = ?"
               " AND used_by IS NULL AND (expires_ts IS NULL OR expires_ts > ?)")
@@ -69,9 +84,13 @@ FORGIVE_FAILURE = ("UPDATE login_failures SET failures = failures - 1 WHERE key 
 
 REVOKE = ("INSERT INTO revocations (account_id, session_id, ts) VALUES (?, ?, ?)"
           " RETURNING seq")
+# A registration, written in the account's creating transaction: every node hears it as it
+# hears revocations, and closes a guest who holds the name (chat/node/signins.py).
+REGISTERED = ("INSERT INTO revocations (account_id, session_id, ts, name_key) VALUES (?, NULL,"
+              " ?, ?) RETURNING seq")
 LAST_REVOCATION = "SELECT coalesce(max(seq), 0) FROM revocations"
-REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts FROM revocations WHERE seq > ?"
-                     " ORDER BY seq LIMIT ?")
+REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts, name_key FROM revocations"
+                     " WHERE seq > ? ORDER BY seq LIMIT ?")
 # Most revocations a watcher reads at once (rows): a burst is read in several rounds.
 REVOCATIONS_PER_READ = 1000
 
@@ -84,6 +103,10 @@ PRUNE_FAILURES = ("DELETE FROM login_failures WHERE key IN (SELECT key FROM logi
                   " WHERE last_ts < ? LIMIT ?)")
 PRUNE_REVOCATIONS = ("DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations"
                      " WHERE ts < ? LIMIT ?)")
+# Passkey ceremonies begun and never finished, expired before now: create_challenge forgets
+# them too, but only when another ceremony begins.
+PRUNE_CHALLENGES = ("DELETE FROM passkey_challenges WHERE challenge_hash IN (SELECT"
+                    " challenge_hash FROM passkey_challenges WHERE expires_ts < ? LIMIT ?)")
 
 
 def is_last_admin_params(account_id: int) -> tuple[int, str, str, int]:
@@ -96,6 +119,55 @@ def invite_from_row(row: Sequence[Any]) -> Invite:
     return Invite(str(row[0])[:INVITE_ID_CHARS], int(row[1]),
                   None if row[2] is None else int(row[2]),
                   None if row[3] is None else int(row[3]), None if row[4] is None else str(row[4]))
+
+
+PASSKEY_COLUMNS = ("id, account_id, public_key, sign_count, transports, user_handle, label,"
+                   " created_ts, last_used_ts")
+CREATE_PASSKEY = f"INSERT INTO passkeys ({PASSKEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+PASSKEY_BY_ID = f"SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE id = ?"
+PASSKEYS_OF = f"SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE account_id = ? ORDER BY created_ts, id"
+# Compare-and-set on the counter read before the signature was checked: of two sign-ins
+# with the same counter value (a cloned authenticator, a replay) only one gets through.
+USE_PASSKEY = ("UPDATE passkeys SET sign_count = ?, last_used_ts = ? WHERE id = ?"
+               " AND sign_count = ?")
+# Never the last way in: an account keeps a password or another passkey.
+DELETE_PASSKEY = ("DELETE FROM passkeys WHERE id = ? AND account_id = ?"
+                  " AND (EXISTS (SELECT 1 FROM accounts WHERE id = ? AND length(password_hash) > 0)"
+                  " OR (SELECT count(*) FROM passkeys WHERE account_id = ?) > 1)")
+FORGET_EXPIRED_CHALLENGES = "DELETE FROM passkey_challenges WHERE expires_ts < ?"
+CHALLENGES_OF = "SELECT count(*) FROM passkey_challenges WHERE address = ?"
+CREATE_CHALLENGE = ("INSERT INTO passkey_challenges (challenge_hash, purpose, account_id, data,"
+                    " expires_ts, address) VALUES (?, ?, ?, ?, ?, ?)")
+# Taken (deleted) by the finish that presents it, expired or not: used once at most.
+TAKE_CHALLENGE = ("DELETE FROM passkey_challenges WHERE challenge_hash = ?"
+                  " RETURNING challenge_hash, purpose, account_id, data, expires_ts, address")
+
+
+def passkey_from_row(row: Sequence[Any]) -> Passkey:
+    """A Passkey from a row of PASSKEY_COLUMNS."""
+    transports = tuple(t for t in str(row[4]).split(",") if t)
+    return Passkey(str(row[0]), int(row[1]), bytes(row[2]), int(row[3]), transports,
+                   str(row[5]), str(row[6]), int(row[7]),
+                   None if row[8] is None else int(row[8]))
+
+
+def passkey_params(passkey: Passkey) -> tuple[Any, ...]:
+    """CREATE_PASSKEY's parameters."""
+    return (passkey.id, passkey.account_id, passkey.public_key, passkey.sign_count,
+            ",".join(passkey.transports), passkey.user_handle, passkey.label,
+            passkey.created_ts, passkey.last_used_ts)
+
+
+def challenge_from_row(row: Sequence[Any]) -> Challenge:
+    """A Challenge from a row of TAKE_CHALLENGE."""
+    return Challenge(str(row[0]), str(row[1]), None if row[2] is None else int(row[2]),
+                     str(row[3]), int(row[4]), str(row[5]))
+
+
+def challenge_params(challenge: Challenge) -> tuple[Any, ...]:
+    """CREATE_CHALLENGE's parameters."""
+    return (challenge.challenge_hash, challenge.purpose, challenge.account_id, challenge.data,
+            challenge.expires_ts, challenge.address)
 
 
 def account_from_row(row: Sequence[Any]) -> Account:
@@ -115,4 +187,4 @@ def session_from_row(row: Sequence[Any]) -> Session:
 def revocation_from_row(row: Sequence[Any]) -> Revocation:
     """A Revocation from a row of REVOCATIONS_AFTER."""
     return Revocation(int(row[0]), int(row[1]), None if row[2] is None else str(row[2]),
-                      int(row[3]))
+                      int(row[3]), None if row[4] is None else str(row[4]))

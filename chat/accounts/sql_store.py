@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from chat.accounts import sql
-from chat.accounts.model import Account, Invite, Revocation, Session
+from chat.accounts.model import Account, Invite, Passkey, Revocation, Session
 
 Row = tuple[Any, ...]
 
@@ -82,6 +82,23 @@ class SQLAccountStore(ABC):
 
     async def forgive_failure(self, key: str) -> None:
         await self._write(sql.FORGIVE_FAILURE, (key,))
+
+    async def account_by_external(self, sub: str) -> Account | None:
+        row = await self._one(sql.EXTERNAL_ACCOUNT, (sub,))
+        return None if row is None else sql.account_from_row(row)
+
+    async def passkey_by_id(self, credential_id: str) -> Passkey | None:
+        row = await self._one(sql.PASSKEY_BY_ID, (credential_id,))
+        return None if row is None else sql.passkey_from_row(row)
+
+    async def passkeys_of(self, account_id: int) -> list[Passkey]:
+        return [sql.passkey_from_row(row)
+                for row in await self._all(sql.PASSKEYS_OF, (account_id,))]
+
+    async def use_passkey(self, credential_id: str, seen_count: int, new_count: int,
+                          ts: int) -> bool:
+        return await self._write(sql.USE_PASSKEY,
+                                 (new_count, ts, credential_id, seen_count)) > 0
 
     async def _revocations_after(self, seq: int) -> list[Revocation]:
         rows = await self._all(sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ))

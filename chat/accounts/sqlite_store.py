@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,9 @@ from functools import partial
 from typing import Any, TypeVar
 
 from chat.accounts import sql
-from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
-from chat.accounts.model import Account, Role, Sweep, Swept
+from chat.accounts.adopt import Adopted, adopt
+from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation, PasskeyTaken
+from chat.accounts.model import Account, Challenge, Passkey, Role, Sweep, Swept
 from chat.accounts.sql_store import Row, SQLAccountStore
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
@@ -46,6 +48,13 @@ def _keep_an_admin(conn: sqlite3.Connection, account_id: int) -> None:
     """LastAdmin if the account is the last enabled admin (read under the write lock)."""
     if conn.execute(sql.IS_LAST_ADMIN, sql.is_last_admin_params(account_id)).fetchone():
         raise LastAdmin(account_id)
+
+
+def _add_passkey(conn: sqlite3.Connection, passkey: Passkey) -> None:
+    try:
+        conn.execute(sql.CREATE_PASSKEY, sql.passkey_params(passkey))
+    except sqlite3.IntegrityError:
+        raise PasskeyTaken(passkey.id) from None
 
 
 class SQLiteAccounts(SQLAccountStore):
@@ -117,7 +126,7 @@ class SQLiteAccounts(SQLAccountStore):
 
     async def create_account(self, name: str, name_key: str, email: str | None,
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
-                             ) -> Account:
+                             passkey: Passkey | None = None) -> Account:
         def run() -> Account:
             with _transaction(self._db()) as conn:
                 try:
@@ -129,6 +138,25 @@ class SQLiteAccounts(SQLAccountStore):
                 if invite_hash is not None and not conn.execute(
                         sql.USE_INVITE, (account.id, ts, invite_hash, ts)).rowcount:
                     raise InviteInvalid()
+                if passkey is not None:
+                    _add_passkey(conn, dataclasses.replace(passkey, account_id=account.id))
+                conn.execute(sql.REGISTERED, (account.id, ts, name_key)).fetchall()
+                return account
+        return await self._call(run)
+
+    async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
+        def run() -> Account:
+            with _transaction(self._db()) as conn:
+                try:
+                    # 'member' for both roles: never the first admin, whatever comes first.
+                    row = conn.execute(sql.CREATE_ACCOUNT, (name, name_key, None, "member",
+                                                            "member", ts, sql.NO_PASSWORD)
+                                       ).fetchone()
+                    account = sql.account_from_row(row)
+                    conn.execute(sql.BIND_EXTERNAL, (sub, account.id, ts))
+                except sqlite3.IntegrityError:
+                    raise NameTaken(name_key) from None
+                conn.execute(sql.REGISTERED, (account.id, ts, name_key)).fetchall()
                 return account
         return await self._call(run)
 
@@ -215,14 +243,45 @@ class SQLiteAccounts(SQLAccountStore):
                                         (sweep.failures_before, sweep.batch)).rowcount
                 revocations = conn.execute(sql.PRUNE_REVOCATIONS,
                                            (sweep.revocations_before, sweep.batch)).rowcount
+                challenges = conn.execute(sql.PRUNE_CHALLENGES, (sweep.ts, sweep.batch)).rowcount
             swept.sessions += len(ended)
             swept.failures += failures
             swept.revocations += revocations
-            return max(len(ended), failures, revocations) >= sweep.batch
+            swept.challenges += challenges
+            return max(len(ended), failures, revocations, challenges) >= sweep.batch
 
         while await self._call(run):
             pass
         return swept
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        def run() -> None:
+            with _transaction(self._db()) as conn:
+                _add_passkey(conn, passkey)
+        await self._call(run)
+
+    async def delete_passkey(self, credential_id: str, account_id: int) -> bool:
+        return await self._write(sql.DELETE_PASSKEY,
+                                 (credential_id, account_id, account_id, account_id)) > 0
+
+    async def create_challenge(self, challenge: Challenge, ts: int, *,
+                               max_per_address: int) -> bool:
+        def run() -> bool:
+            with _transaction(self._db()) as conn:
+                conn.execute(sql.FORGET_EXPIRED_CHALLENGES, (ts,))
+                row = conn.execute(sql.CHALLENGES_OF, (challenge.address,)).fetchone()
+                if row[0] >= max_per_address:
+                    return False
+                conn.execute(sql.CREATE_CHALLENGE, sql.challenge_params(challenge))
+                return True
+        return await self._call(run)
+
+    async def take_challenge(self, challenge_hash: str) -> Challenge | None:
+        def run() -> Challenge | None:
+            with _transaction(self._db()) as conn:
+                row = conn.execute(sql.TAKE_CHALLENGE, (challenge_hash,)).fetchone()
+                return None if row is None else sql.challenge_from_row(row)
+        return await self._call(run)
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)
@@ -237,3 +296,18 @@ class SQLiteAccounts(SQLAccountStore):
             # close() would not stop.
             if self._conn is not None and not self._watch.running:
                 self._watch.start(int(row[0]) if row else 0)
+
+    async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
+        # Each statement on the store's thread, the transaction held across them: only the
+        # admin command calls this, with nothing else running on the store meanwhile.
+        async def run(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+            return await self._call(lambda: self._db().execute(statement, params).fetchall())
+        await self._call(lambda: self._db().execute("BEGIN IMMEDIATE"))
+        try:
+            moved = await adopt(run, account_id, old_name, ts)
+            await self._call(lambda: self._db().execute("COMMIT"))
+        except BaseException:
+            await self._call(lambda: self._db().in_transaction
+                             and self._db().execute("ROLLBACK"))
+            raise
+        return moved

@@ -1,6 +1,7 @@
 """The accounts' housekeeping: every node deletes expired sessions (their live sockets close
 as for any revocation, 4003, on every node), login-failure counters past the throttle's
-forget window, and revocations every node has long since read, every sweep interval.
+forget window, revocations every node has long since read, and the challenges of passkey
+ceremonies never finished, once expired, every sweep interval.
 
 Several nodes may sweep the same database: a session is deleted, and revoked, by one of them
 (SQLite's write lock; on PostgreSQL one node sweeps at a time and the others skip the round).
@@ -55,10 +56,10 @@ class Sweeper:
     async def sweep(self) -> Swept:
         """One round now: what it deleted."""
         swept = await self._accounts.sweep(self._kept_ms, SWEEP_BATCH_ROWS)
-        if swept.sessions or swept.failures or swept.revocations:
-            log.info("account sweep: %d expired sessions ended, %d login-failure counters "
-                     "and %d revocations deleted", swept.sessions, swept.failures,
-                     swept.revocations)
+        if swept.sessions or swept.failures or swept.revocations or swept.challenges:
+            log.info("account sweep: %d expired sessions ended, %d login-failure counters, "
+                     "%d revocations and %d passkey challenges deleted", swept.sessions,
+                     swept.failures, swept.revocations, swept.challenges)
         return swept
 
     async def _run(self) -> None:

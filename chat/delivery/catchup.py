@@ -49,15 +49,19 @@ class Catchup:
         self.fanout = fanout
         self.users = users
         self.store = store
-        # (due, conversation, first id, last id), in the order heard (so in order of due).
-        self._due: deque[tuple[float, str, int, int]] = deque()
+        # (due, conversation, first id, last id, parties then online here), in the order heard
+        # (so in order of due).
+        self._due: deque[tuple[float, str, int, int, frozenset[str]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._reads: set[asyncio.Task[None]] = set()
 
     def committed(self, conversation: str, first: int, last: int) -> None:
         """The store's callback: ids `first` to `last` of `conversation` were committed."""
         loop = asyncio.get_running_loop()
-        self._due.append((loop.time() + CATCHUP_GRACE_S, conversation, first, last))
+        # A party that connects later reads these in its `unread` and history: not live again.
+        direct = conversation.startswith("@")
+        here = frozenset(self._online(conversation) if direct else ())
+        self._due.append((loop.time() + CATCHUP_GRACE_S, conversation, first, last, here))
         if self._timer is None:
             self._timer = loop.call_at(self._due[0][0], self._check)
 
@@ -70,9 +74,9 @@ class Catchup:
         self._timer = None
         now = loop.time()
         while self._due and self._due[0][0] <= now:
-            _, conversation, first, last = self._due.popleft()
+            _, conversation, first, last, then = self._due.popleft()
             if conversation.startswith("@"):
-                self._direct(conversation, first, last)
+                self._direct(conversation, first, last, then)
             else:
                 self._room(conversation, first, last)
         if self._due:
@@ -84,16 +88,21 @@ class Catchup:
             return  # no reader here, or delivered
         if room.is_filling:  # a fill (or a wait) under way may have read before this commit
             loop = asyncio.get_running_loop()
-            self._due.appendleft((loop.time() + RECHECK_S, name, first, last))
+            self._due.appendleft((loop.time() + RECHECK_S, name, first, last, frozenset()))
             return
         log.info("%s: ids up to %d were committed but not published; read from the store",
                  name, last)
         self.fanout.fill(room)
 
-    def _direct(self, conversation: str, first: int, last: int) -> None:
-        here = [user for party in dm_parties(conversation)  # [] for one of old, by names
+    def _online(self, conversation: str) -> list[str]:
+        """The conversation's parties with a connection here now."""
+        return [party for party in dm_parties(conversation)  # [] for one of old, by names
                 if (user := self.users.by_party.get(party)) is not None
                 and user.typed_clients()]
+
+    def _direct(self, conversation: str, first: int, last: int, then: frozenset[str]) -> None:
+        here = [self.users.by_party[party] for party in self._online(conversation)
+                if party in then]
         if any(not self.fanout.dm_seen(user, conversation, id_)
                for user in here for id_ in range(first, last + 1)):
             self.fanout.stats.gap_fills += 1

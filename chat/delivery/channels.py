@@ -9,11 +9,14 @@ and a compact JSON object, keys in the order listed:
 
 - `m` a room message and `d` a direct message: the stored fields `conversation`, `id`, `u`
   (username), `a` (avatar), `t` (text), `ts`, then `c` (cid), `to` and `g` ("1": sent by a
-  guest, live only: the store keeps no such mark) when set; every value a
+  guest) when set; every value a
   string (as the retired Redis store's Lua wrote them: the format stays);
 - `n` a notice: the event exactly as clients receive it, forwarded as it is (`join`: type, room,
   username, avatar, count, and `guest: true` for a guest; `leave`: type, room, username,
   count; `typing`: type, room, username). The Redis roster's scripts publish joins and leaves.
+- `u` (on a user's channel) an event for every connection of that user, exactly as they
+  receive it: `read` (type, room or with, id: the user's read mark, chat/people/reading.py)
+  and `typing` in a direct conversation (type, with, username).
 
 A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`,
 with `"guest": true` for a guest (no account).
@@ -32,6 +35,7 @@ PREFIX = "chat:"  # shared with the roster's keys: one chat per prefix
 MESSAGE = ord("m")
 DIRECT = ord("d")
 NOTICE = ord("n")
+USER_EVENT = ord("u")
 
 
 def room(name: str, prefix: str = PREFIX) -> str:
@@ -83,6 +87,11 @@ def message_payload(stored: StoredMessage) -> bytes:
 def notice_payload(event: dict[str, Any]) -> bytes:
     """The payload of a notice event."""
     return b"n" + jsoncodec.dumps(event)
+
+
+def user_event_payload(event: dict[str, Any]) -> bytes:
+    """The payload of an event for every connection of one user (on the user's channel)."""
+    return b"u" + jsoncodec.dumps(event)
 
 
 def join_payload(room: str, username: str, avatar: str, count: int,

@@ -90,9 +90,11 @@ class Fanout:
     """
 
     def __init__(self, rooms: dict[str, Room], users: Directory, stats: Stats,
-                 store: HistoryStore, *, notice_interval: float = 0.0) -> None:
+                 store: HistoryStore, *, notice_interval: float = 0.0,
+                 notices_max_members: int = 0) -> None:
         self.rooms = rooms
         self.notices = Notices(rooms, notice_interval)
+        self.notices_max_members = notices_max_members  # 0: every room has notices
         self.users = users
         self.stats = stats
         self.store = store
@@ -118,6 +120,12 @@ class Fanout:
             room = self.rooms.get(channel.removeprefix(self._room_prefix))
             if room is not None:
                 self._notice(room, body)
+        elif kind == channels.USER_EVENT:
+            user = self.users.by_party.get(channel.removeprefix(self._user_prefix))
+            if user is not None:
+                frame = Frame(body)
+                for client in user.typed_clients():
+                    client.peer.send(frame)
         else:
             log.warning("ignored a payload of unknown kind %r on %r", payload[:1], channel)
 
@@ -155,6 +163,9 @@ class Fanout:
         """
         event: dict[str, Any] = jsoncodec.loads(body)
         if event.get("type") in ("join", "leave"):
+            busy = self.notices_max_members
+            if busy and isinstance(event.get("count"), int) and event["count"] > busy:
+                return  # a busy room: its members learn who is there from `members`
             self.notices.deliver(room, event, body)
         else:
             send(room, Frame(body), name_key(str(event.get("username", ""))))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from chat.node.faults import Faults
 from chat.node.status import Stats
 from chat.people.connections import Client, User
 from chat.people.directory import Directory
+from chat.people.identity import is_account_party
 from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import Direct, Post, ProtocolError
@@ -66,10 +66,12 @@ class Messages:
         """A message to one user, on whichever node it is."""
         check_broker(self.broker, "dm", cid=cmd.cid, to=cmd.to)
         party = await self.users.party_of(cmd.to)
-        if party is None or not party[2]:
+        # An account receives its direct messages while offline (stored; `unread` tells it on
+        # its next join, chat/people/reading.py); a guest only while online on a typed client.
+        if party is None or not (party[2] or is_account_party(party[1])):
             raise ProtocolError(
-                "not_online", f"{cmd.to!r} is not online (or only on a tutorial client)",
-                request="dm", to=cmd.to, cid=cmd.cid)
+                "not_online", f"{cmd.to!r} is no account and is not online (or only on a "
+                "tutorial client)", request="dm", to=cmd.to, cid=cmd.cid)
         to, target, _ = party
         stored, created = await self._append(
             dm_key(user.party, target), user, cmd.text, cmd.cid, "dm", to=to)
@@ -86,7 +88,7 @@ class Messages:
         try:
             stored, created = await self.store.append(
                 conversation, username=user.name, avatar=user.avatar, text=text,
-                ts=int(time.time() * 1000), cid=cid, to=to)
+                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest)
         except CidReused:
             raise ProtocolError(
                 "cid_reused", f"cid {cid!r} was already used for another conversation in the "
@@ -99,8 +101,6 @@ class Messages:
             raise ProtocolError("store_failed", "the message could not be stored; "
                                 "it was not sent", request=request, cid=cid) from None
         self.stats.store_failing = 0
-        if user.guest:  # marked in what is announced; the stores keep no such column
-            stored = dataclasses.replace(stored, guest=True)
         if self._observe_store_latency is not None:
             self._observe_store_latency(time.monotonic() - started)
         if created:

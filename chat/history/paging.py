@@ -11,6 +11,7 @@ from chat.limits import TokenBucket
 from chat.node.status import Stats
 from chat.people.connections import Client
 from chat.people.directory import Directory
+from chat.people.identity import legacy_party
 from chat.protocol.frame import Frame
 from chat.protocol.parse import History, ProtocolError
 from chat.record import dm_key
@@ -37,13 +38,14 @@ class Pages:
         """The page `cmd` asks for, of a room (`conversation`) or of the DMs with cmd.peer.
 
         `asker`: the user's party id (people/identity.py); the peer's is resolved by the
-        server (people/directory.py's party_of): a name nobody holds has no conversation.
+        server (people/directory.py's party_of); a name nobody holds, its legacy party.
         """
         if cmd.peer is not None:
             party = await self.directory.party_of(cmd.peer)
-            if party is None:
-                return self.replay.page_frame([], False, room=cmd.room, peer=cmd.peer)
-            conversation = dm_key(asker, party[1])  # includes the asker: always private
+            # A name nobody holds may be the legacy party of conversations from before
+            # accounts that an admin gave the asker (accounts/adopt.py); a guest has none.
+            other = legacy_party(cmd.peer) if party is None else party[1]
+            conversation = dm_key(asker, other)  # includes the asker: always private
         assert conversation is not None
         budget = self._budgets.get(client)
         if budget is None:

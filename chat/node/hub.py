@@ -21,22 +21,27 @@ from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
 from chat.node.faults import Faults
 from chat.node.recovery import Recovery
-from chat.node.signins import SignIns
+from chat.node.signins import CLOSE_NAME_REGISTERED, SignIns
 from chat.node.status import Stats, Status
 from chat.people.connections import Auth, Client, Peer, User, user_of
 from chat.people.directory import Directory, Gone
+from chat.people.presence import Presence
+from chat.people.reading import Reading
 from chat.protocol import events
 from chat.protocol.parse import (
     DEFAULT_ROOM,
+    Active,
     Command,
     Direct,
     History,
     Join,
     Leave,
     LegacyPost,
+    MarkRead,
     Members,
     Post,
     ProtocolError,
+    StatusQuery,
     Typing,
     parse,
     peek,
@@ -79,14 +84,14 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.signins = SignIns(accounts, settings.jwt_key)
+        self.signins = SignIns(accounts, settings.jwt_key, self._name_registered)
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.subscriptions = Subscriptions(self.broker)
         self.clients: set[Client] = set()
         self.users = Directory(  # names online on this node
             roster if roster is not None else LocalRoster(self._deliver),
             self._subscribe_user, self._unsubscribe_user, settings.avatars,
-            self.signins.registered, settings.guests)
+            self.signins.registered, settings.guests, self.signins.registered_since)
         self.roster = self.users.roster
         self.rooms = Rooms(settings, self.roster, self.subscriptions)
         self.stats = Stats()
@@ -94,12 +99,15 @@ class Hub:
                              settings.avatars)
         self.pages = Pages(settings, self.replay, self.stats, self.users)
         self.fanout = Fanout(self.rooms, self.users, self.stats, store,
-                             notice_interval=settings.notice_interval)
+                             notice_interval=settings.notice_interval,
+                             notices_max_members=settings.notices_max_members)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  observe_store_latency, Faults.from_environ())
         self.catchup = Catchup(self.fanout, self.users, store)
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
+        self.reading = Reading(store, self.broker, self.users, self.rooms, settings.unread_max)
+        self.presence = Presence(settings.away_after, store, self.broker, self.users)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )
@@ -126,6 +134,8 @@ class Hub:
 
     async def close(self) -> None:
         """Leave the cluster (this node's users leave their rooms) and stop the broker."""
+        self.rooms.forget_leaving()
+        self.presence.close()
         await self.roster.close()
         await self.broker.close()
 
@@ -137,6 +147,7 @@ class Hub:
 
     def _unsubscribe_user(self, user: User) -> None:
         self.subscriptions.remove(channels.user(user.party))
+        self.presence.gone(user)
 
     def status(self) -> Status:
         """The node's counts and health, now (for /healthz and /metrics)."""
@@ -170,10 +181,13 @@ class Hub:
         return client, self._watch_general(client)
 
     async def _watch_general(self, client: Client) -> None:
-        # Before it joins, a connection watches `general` (chat/rooms/room.py).
+        # Before it joins, a connection watches `general` (chat/rooms/room.py), the tutorial's
+        # page's behaviour; only while guests may read: with --guests off, nothing is readable
+        # before signing in (docs/protocol.md, "Signing in and guests").
         await self.start()
-        if not client.closed:
-            await self.replay.watch(client, self.rooms[DEFAULT_ROOM])
+        if client.closed or (client.auth is None and not self.settings.guests):
+            return
+        await self.replay.watch(client, self.rooms[DEFAULT_ROOM])
 
     def disconnect(self, client: Client) -> None:
         """Remove a connection from everything it joined; safe to call twice."""
@@ -188,10 +202,23 @@ class Hub:
         if general is not None:
             general.drop(client)
         for name in list(client.rooms):
-            self.rooms.exit(client, name)
+            self.rooms.exit(client, name, closed=True)
         self.users.release(client)
         if not self.clients and self._drained is not None:
             self._drained.set()
+
+    def _name_registered(self, key: str) -> None:
+        """An account was registered under a name a guest (or an embedded user) holds here:
+        the account wins; each node closes its own connections of that user."""
+        user = self.users.get(key)
+        if user is None or user.account is not None:
+            return
+        err = ProtocolError("name_registered", f"{user.name!r} is now a registered account's "
+                            "name: join with another name, or sign in as it", request=None,
+                            field="username")
+        for client in list(user.clients):
+            self._error(client, err)
+            client.peer.close(CLOSE_NAME_REGISTERED, "this name was registered as an account")
 
     def evicted(self) -> None:
         """Count a connection the transport dropped for not reading its frames."""
@@ -218,6 +245,8 @@ class Hub:
         client.strikes = 0
         try:
             command: Command = parse(text, max_text_chars=self.settings.max_text_chars)
+            if client.user is not None and isinstance(command, (Post, Direct, Typing, Active)):
+                self.presence.touch(client.user)  # the person is there: not away
             pending = self._dispatch(client, command)
         except ProtocolError as err:
             self._error(client, err)
@@ -253,7 +282,7 @@ class Hub:
             case Typing():
                 return self.membership.typing(client, command)
             case Join():
-                return self.membership.join(client, command)
+                return self._join(client, command)
             case Leave():
                 self.membership.leave(client, command)
                 return None
@@ -261,6 +290,13 @@ class Hub:
                 return self._history(client, command)
             case Members():
                 return self.membership.members(client, command)
+            case MarkRead():
+                return self.reading.mark(client, command)
+            case Active():
+                user_of(client, "active")  # touched above once joined
+                return None
+            case StatusQuery():
+                return self.presence.status(client, command)
             case _:
                 assert_never(command)
 
@@ -296,6 +332,14 @@ class Hub:
             await self.users.claim(client, cmd.username, None, None, None)
         if cmd.text:
             await self._post(client, Post(DEFAULT_ROOM, cmd.text, None))
+
+    async def _join(self, client: Client, cmd: Join) -> None:
+        first, again = client.user is None, cmd.room in client.rooms
+        await self.membership.join(client, cmd)
+        if client.user is not None:
+            self.presence.touch(client.user)
+            if not again:  # the read state, after the history
+                await self.reading.unread(client, client.user, cmd.room, directs=first)
 
     async def _post(self, client: Client, cmd: Post) -> None:
         user = user_of(client, "message", cid=cmd.cid)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from time import monotonic
 
 from chat.accounts.model import Account, Revocation
@@ -24,6 +25,7 @@ from chat.store.base import StoreError
 log = logging.getLogger("chat.hub")
 
 CLOSE_REVOKED = 4003  # the session ended or the account was disabled (docs/protocol.md)
+CLOSE_NAME_REGISTERED = 4004  # a guest's name became an account's (docs/protocol.md)
 # How long revocations are remembered for upgrades whose check was under way (s): a session
 # check is one indexed read, far shorter; a revocation older than this was in the database
 # before any check still running began.
@@ -33,8 +35,11 @@ RECENT_REVOCATIONS_S = 60.0
 class SignIns:
     """The upgrade's check, and the connections signed in, by account id."""
 
-    def __init__(self, accounts: AccountService | None, jwt_key: str) -> None:
+    def __init__(self, accounts: AccountService | None, jwt_key: str,
+                 on_registered: Callable[[str], None] = lambda key: None) -> None:
         self.accounts = accounts
+        # Called with the name key of each account registered (here or anywhere else).
+        self.on_registered = on_registered
         self.jwt = Verifier.from_setting(jwt_key) if jwt_key else None
         self.signed_in: dict[int, set[Client]] = {}
         # Revocations heard lately, with when: one heard while an upgrade's check was under
@@ -66,6 +71,10 @@ class SignIns:
             embedded = self.jwt.check(token)
             if embedded is None:
                 return None
+            bound = (None if self.accounts is None
+                     else await self.accounts.store.account_by_external(embedded.sub))
+            if bound is not None:  # it signed in with a token before: it is that account
+                return None if bound.disabled else Auth("", bound, checked, embedded)
             try:
                 check_username(embedded.name)
             except ProtocolError:
@@ -87,7 +96,9 @@ class SignIns:
         if auth.account is not None:
             self.signed_in.setdefault(auth.account.id, set()).add(client)
             for heard, revocation in self.revocations:
-                if heard >= auth.checked:  # while the session was checked: may have missed it
+                # Heard while the session was checked: may have missed it (a registration
+                # revokes nothing).
+                if heard >= auth.checked and revocation.name_key is None:
                     loop.call_soon(self._close_if_revoked, client, revocation)
 
     def remove(self, client: Client) -> None:
@@ -107,8 +118,17 @@ class SignIns:
         self.revocations.append((now, revocation))
         while self.revocations[0][0] < now - RECENT_REVOCATIONS_S:
             self.revocations.popleft()
+        if revocation.name_key is not None:  # a registration: the account's sockets stay
+            self.on_registered(revocation.name_key)
+            return
         for client in list(self.signed_in.get(revocation.account_id, ())):
             self._close_if_revoked(client, revocation)
+
+    def registered_since(self, key: str, since: float) -> bool:
+        """Whether an account was registered under `key` since monotonic time `since` (a
+        guest's claim that began before may have missed it in the store)."""
+        return any(heard >= since and revocation.name_key == key
+                   for heard, revocation in self.revocations)
 
     @staticmethod
     def _expired(client: Client) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from time import monotonic
 
 from chat.accounts.model import Account
 from chat.people.connections import Client, User
@@ -23,10 +24,16 @@ from chat.protocol.parse import ProtocolError
 from chat.roster.base import Roster, token_digest
 
 Registered = Callable[[str], Awaitable[Account | None]]  # the account of a name key, if any
+# Whether an account was registered under a name key since a monotonic time (heard lately).
+RegisteredSince = Callable[[str, float], bool]
 
 
 async def _nobody(key: str) -> Account | None:
     return None
+
+
+def _never(key: str, since: float) -> bool:
+    return False
 
 
 class Gone(Exception):
@@ -49,11 +56,13 @@ class Directory(dict[str, User]):
 
     def __init__(self, roster: Roster, on_first: Callable[[User], asyncio.Future[None]],
                  on_last: Callable[[User], None], avatars: str = "initials",
-                 registered: Registered = _nobody, guests: bool = True) -> None:
+                 registered: Registered = _nobody, guests: bool = True,
+                 registered_since: RegisteredSince = _never) -> None:
         super().__init__()
         self.avatars = avatars
         self.roster = roster
         self.registered = registered
+        self.registered_since = registered_since
         self.guests = guests
         self.by_party: dict[str, User] = {}  # the same users by User.party
         self._on_first = on_first
@@ -75,7 +84,7 @@ class Directory(dict[str, User]):
             return client.user
         account = client.auth.account if client.auth is not None else None
         embedded = client.auth.embedded if client.auth is not None else None
-        if embedded is not None:
+        if embedded is not None and account is None:
             if username is not None and name_key(username) != name_key(embedded.name):
                 raise ProtocolError(
                     "not_your_name", f"this connection's token names {embedded.name!r}; it "
@@ -116,6 +125,7 @@ class Directory(dict[str, User]):
                          account: Account | None, embedded: Embedded | None) -> User:
         key = name_key(username)
         waiting = self._claiming[key] = asyncio.get_running_loop().create_future()
+        asked = monotonic()
         try:
             if account is None and await self.registered(key) is not None:
                 raise self._registered(username, request)
@@ -132,6 +142,11 @@ class Directory(dict[str, User]):
             if client.closed:  # gone while the roster answered: give the name back
                 self.roster.release(key)
                 raise Gone
+            if account is None and self.registered_since(key, asked):
+                # Registered after the store was asked, and heard before this user existed
+                # here to be closed: the account wins (docs/protocol.md, "Signing in").
+                self.roster.release(key)
+                raise self._registered(username, request)
             # Not an account: the party follows from the token, so every node computes it from
             # the roster's digest (party_of); an embedded user's token is `jwt:<sub>`.
             party = (account_party(account.id) if account is not None

@@ -109,9 +109,23 @@ def embedded_token(sub: str) -> str:
     return EMBEDDED_TOKEN.format(sub=sub)
 
 
+ACCOUNT_PARTY = "a:"  # what an account's party id starts with
+
+
 def account_party(account_id: int) -> str:
     """An account's id in direct conversations (record.dm_key)."""
-    return f"a:{account_id}"
+    return f"{ACCOUNT_PARTY}{account_id}"
+
+
+def is_account_party(party: str) -> bool:
+    """Whether a party id is an account's (which receives direct messages while offline)."""
+    return party.startswith(ACCOUNT_PARTY)
+
+
+def legacy_party(name: str) -> str:
+    """A name's id in conversations from before accounts, once its other side was given to an
+    account (accounts/adopt.py): no user online or signed in ever has it."""
+    return "n:" + name.casefold()
 
 
 def guest_party(token_hash: str) -> str:

@@ -44,7 +44,8 @@ class Direct:
 
 @dataclass(frozen=True, slots=True)
 class Typing:
-    room: str
+    room: str | None
+    peer: str | None = None  # typing to the user `with`, in a direct conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,4 +77,26 @@ class LegacyPost:
     text: str
 
 
-Command = Join | Post | Direct | Typing | Leave | History | Members | LegacyPost
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    """`read`: the last id read of a room or of the direct conversation with `peer`."""
+
+    room: str | None
+    peer: str | None
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    """`active`: the person is using the page (not away)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQuery:
+    """`status`: who of `users` is online, away, or offline since when."""
+
+    users: tuple[str, ...]
+
+
+Command = (Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | MarkRead
+           | Active | StatusQuery)

@@ -103,6 +103,37 @@ def typing(room: str, username: str) -> dict[str, Any]:
     return {"type": "typing", "room": room, "username": username}
 
 
+def typing_direct(username: str) -> dict[str, Any]:
+    """`username` types in the direct conversation with the receiver (`with` names it)."""
+    return {"type": "typing", "with": username, "username": username}
+
+
+def read(last_read: int, *, room: str | None = None, peer: str | None = None) -> dict[str, Any]:
+    """The user's read mark of a room or of the direct conversation `with` a peer, as stored."""
+    event: dict[str, Any] = {"type": "read"}
+    if room is not None:
+        event["room"] = room
+    if peer is not None:
+        event["with"] = peer
+    event["id"] = last_read
+    return event
+
+
+def status(users: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answer to `status`: each user's state (online, away, offline) and last_seen."""
+    return {"type": "status", "users": users}
+
+
+def status_change(room: str, username: str, state: str) -> dict[str, Any]:
+    """A member of the room is away, or back online (a room notice)."""
+    return {"type": "status", "room": room, "username": username, "state": state}
+
+
+def unread(conversations: list[dict[str, Any]]) -> dict[str, Any]:
+    """Conversations with their read mark, last id, unread and mention counts."""
+    return {"type": "unread", "conversations": conversations}
+
+
 def history(
     messages: list[dict[str, Any]], *, room: str | None = None, peer: str | None = None,
     recovered: bool | None = None, more: bool | None = None,

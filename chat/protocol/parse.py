@@ -10,15 +10,18 @@ from typing import Any
 from chat.people import names
 from chat.protocol import jsoncodec
 from chat.protocol.commands import (
+    Active,
     Command,
     Direct,
     History,
     Join,
     Leave,
     LegacyPost,
+    MarkRead,
     Members,
     Post,
     ProtocolError,
+    StatusQuery,
     Typing,
 )
 from chat.protocol.text import expand_shortcodes, forbidden_control, shows
@@ -30,6 +33,9 @@ CID_MAX_CHARS = 64
 TOKEN_MAX_CHARS = 64
 EMAIL_MAX_CHARS = 254  # RFC 5321's longest forward path
 HISTORY_PAGE_MAX = 200  # messages one `history` request returns at most
+# Users one `status` request asks about: a screen of a member list, or the open DMs; each costs
+# an account lookup, so a frame may not ask for a whole directory.
+STATUS_USERS_MAX = 100
 # The largest integer field: 2^53 - 1, the largest every JSON client holds exactly (a double).
 # Beyond it ids mean nothing to a browser, and past 2^63 the stores cannot bind them.
 INTEGER_MAX = 2**53 - 1
@@ -40,15 +46,18 @@ _FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # parse() returns these (chat/protocol/commands.py), and raises ProtocolError: importable from here.
 __all__ = [
     "DEFAULT_ROOM",
+    "Active",
     "Command",
     "Direct",
     "History",
     "Join",
     "Leave",
     "LegacyPost",
+    "MarkRead",
     "Members",
     "Post",
     "ProtocolError",
+    "StatusQuery",
     "Typing",
     "parse",
     "peek",
@@ -260,12 +269,46 @@ def _parse_members(frame: _Frame, _: int) -> Members:
     )
 
 
+def _parse_typing(frame: _Frame, _: int) -> Typing:
+    peer = frame.string("with")
+    if peer is not None:
+        return Typing(None, check_username(peer, "typing"))
+    return Typing(frame.room(default=None))
+
+
+def _parse_read(frame: _Frame, _: int) -> MarkRead:
+    peer = frame.string("with")
+    last = frame.integer("id")
+    if last is None:
+        raise frame.fail("missing_field", "the field 'id' is required", field="id")
+    return MarkRead(
+        room=None if peer is not None else frame.room(default=None),
+        peer=check_username(peer, "read") if peer is not None else None,
+        id=last,
+    )
+
+
+def _parse_status(frame: _Frame, _: int) -> StatusQuery:
+    users = frame.obj.get("users")
+    if users is None:
+        raise frame.fail("missing_field", "the field 'users' is required", field="users")
+    if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+        raise frame.fail("invalid_field", "'users' must be a list of usernames", field="users")
+    if not 1 <= len(users) <= STATUS_USERS_MAX:
+        raise frame.fail("invalid_field", f"'users' holds {len(users):,} names; it must hold "
+                         f"1 to {STATUS_USERS_MAX}", field="users", limit=STATUS_USERS_MAX)
+    return StatusQuery(tuple(check_username(u, "status") for u in users))
+
+
 _PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
     "dm": _parse_dm,
-    "typing": lambda frame, _: Typing(frame.room(default=None)),
+    "typing": _parse_typing,
     "leave": lambda frame, _: Leave(frame.room(default=None)),
     "history": _parse_history,
     "members": _parse_members,
+    "read": _parse_read,
+    "active": lambda frame, _: Active(),
+    "status": _parse_status,
 }

@@ -67,19 +67,43 @@ class Membership:
             room.presented(client)
 
     async def typing(self, client: Client, cmd: Typing) -> None:
-        """Tell the room the user types, at most once per typing-interval."""
+        """Tell the room (or the user `with`) the user types, at most once per typing-interval."""
+        if cmd.peer is not None:
+            await self._typing_direct(client, cmd.peer)
+            return
+        assert cmd.room is not None
         user = user_of(client, "typing", room=cmd.room)
         room = self.rooms.of(client, cmd.room, "typing")
-        now = monotonic()
-        if client.typing_at is None:
-            client.typing_at = {}
-        last = client.typing_at.get(cmd.room)
-        if last is not None and now - last < self.settings.typing_interval:
-            return  # ephemeral: dropping extras loses nothing
-        client.typing_at[cmd.room] = now
+        if self._throttled(client, cmd.room):
+            return
         payload = channels.notice_payload(events.typing(room.name, user.name))
         with contextlib.suppress(BrokerError):  # ephemeral: not worth an error
             await self.broker.publish(channels.room(room.name), payload)
+
+    async def _typing_direct(self, client: Client, peer: str) -> None:
+        """Tell the other party's connections only (not the typist's other ones)."""
+        user = user_of(client, "typing", to=peer)
+        party = await self.users.party_of(peer)
+        if party is None:  # as a `dm` to it would be answered
+            raise ProtocolError("not_online", f"{peer!r} is no account and is not online",
+                                request="typing", to=peer)
+        _, target, online = party
+        if target == user.party or not online or self._throttled(client, "@" + target):
+            return  # nobody to tell, or told lately
+        payload = channels.user_event_payload(events.typing_direct(user.name))
+        with contextlib.suppress(BrokerError):
+            await self.broker.publish(channels.user(target), payload)
+
+    def _throttled(self, client: Client, about: str) -> bool:
+        """Whether the client sent a typing notice about `about` within typing-interval."""
+        now = monotonic()
+        if client.typing_at is None:
+            client.typing_at = {}
+        last = client.typing_at.get(about)
+        if last is not None and now - last < self.settings.typing_interval:
+            return True  # ephemeral: dropping extras loses nothing
+        client.typing_at[about] = now
+        return False
 
     def leave(self, client: Client, cmd: Leave) -> None:
         """Take the connection out of a room, and acknowledge it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -40,6 +41,9 @@ class Rooms(dict[str, Room]):
         # one user or address may open only so many that were not open already.
         self.created_by_user = HourlyQuota(settings.room_creations_per_user)
         self.created_by_address = HourlyQuota(settings.room_creations_per_ip)
+        # (room, user key) -> the roster exit a closed connection's user is owed, after
+        # join-grace: back in the room here before then, the user never left (no notices).
+        self._leaving: dict[tuple[str, str], asyncio.TimerHandle] = {}
 
     def open(self, name: str) -> Room:
         """The room, made (and subscribed to) if this node has none of its members yet."""
@@ -76,6 +80,10 @@ class Rooms(dict[str, Room]):
         await room.subscribed  # before our join notice is published, or any history read
         if client.closed:
             raise Gone  # the hub's disconnect() has taken it out again
+        pending = self._leaving.pop((name, user.key), None)
+        if pending is not None:  # back within join-grace: still counted in the roster
+            pending.cancel()
+            room.count_in(user.key)
         try:
             if not room.count_in(user.key):
                 return room, await self.page(name)
@@ -105,8 +113,12 @@ class Rooms(dict[str, Room]):
         self.created_by_user.take(user.key, now)
         self.created_by_address.take(address, now)
 
-    def exit(self, client: Client, name: str) -> None:
-        """Take the client out of a room; the room goes when its last member here does."""
+    def exit(self, client: Client, name: str, *, closed: bool = False) -> None:
+        """Take the client out of a room; the room goes when its last member here does.
+
+        `closed`: the connection closed (not a `leave`): its user stays counted in the room
+        for join-grace, so that coming back (here or on another node) makes no notices.
+        """
         client.leave_room(name)
         if client.typing_at:
             client.typing_at.pop(name, None)
@@ -115,10 +127,26 @@ class Rooms(dict[str, Room]):
             return
         key = client.user.key
         if room.remove_member(key, client) and room.count_out(key):
-            self.roster.exit(name, key)
+            grace = self.settings.join_grace
+            if closed and grace > 0:
+                self._leaving[(name, key)] = asyncio.get_running_loop().call_later(
+                    grace, self._exit_late, name, key)
+            else:
+                self.roster.exit(name, key)
         if not room.users and name != DEFAULT_ROOM:
             del self[name]
             self.subscriptions.remove(channels.room(name))
+
+    def _exit_late(self, name: str, key: str) -> None:
+        """join-grace is over and the user did not come back here: it leaves the room."""
+        if self._leaving.pop((name, key), None) is not None:
+            self.roster.exit(name, key)
+
+    def forget_leaving(self) -> None:
+        """The node leaves the cluster: the roster takes out all it counted, at once."""
+        for pending in self._leaving.values():
+            pending.cancel()
+        self._leaving.clear()
 
     def page(self, name: str, after: str | None = None,
              limit: int | None = None) -> Awaitable[MemberPage]:

@@ -87,6 +87,15 @@ class Roster(Protocol):
         """
         ...
 
+    def active(self, key: str, ts: int) -> None:
+        """The user (held by this node) was active at `ts` (ms); the latest time is kept."""
+        ...
+
+    def activity(self, keys: list[str]) -> Awaitable[list[int | None]]:
+        """Per key, the user's last activity on any node (ms; 0: none reported yet), or None
+        when the name is online on no node (people/presence.py)."""
+        ...
+
     def elsewhere(self, key: str) -> Awaitable[tuple[str, str] | None]:
         """(name, token digest) of a user online on another node (for a direct message), else
         None. The digest tells whose the name is (people/directory.py's party_of).

@@ -24,6 +24,7 @@ class LocalRoster:
         self._deliver = deliver
         self._rooms: dict[str, dict[str, Member]] = {}
         self._keys: dict[str, list[str]] = {}  # each room's member keys, sorted, for pages
+        self._active: dict[str, int] = {}  # names held -> last activity (ms), 0: none yet
 
     async def start(self, on_lost: Callable[[], None] | None = None) -> None:
         return None  # one process: nothing to lose
@@ -34,10 +35,18 @@ class LocalRoster:
     def claim(self, key: str, name: str, avatar: str, token: str | None, fresh: str, *,
               legacy: bool = False, again: bool = False) -> Awaitable[Claim | None]:
         # The hub asks only for a name it does not hold, and this process is the only node.
+        self._active[key] = 0
         return ready(Claim(name, avatar, fresh))
 
     def release(self, key: str) -> None:
-        return None
+        self._active.pop(key, None)
+
+    def active(self, key: str, ts: int) -> None:
+        if key in self._active:
+            self._active[key] = max(self._active[key], ts)
+
+    def activity(self, keys: list[str]) -> Awaitable[list[int | None]]:
+        return ready([self._active.get(key) for key in keys])
 
     def enter(self, room: str, key: str, name: str, avatar: str,
               limit: int, guest: bool = False) -> Awaitable[MemberPage]:

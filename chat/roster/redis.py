@@ -54,6 +54,12 @@ from chat.delivery import channels
 from chat.redisqueue import CommandQueue
 from chat.roster.base import Claim, Member, MemberPage, Rebuilding, RosterError, token_digest
 from chat.roster.redis_scripts import (
+    ACTIVE as _ACTIVE,
+)
+from chat.roster.redis_scripts import (
+    ACTIVITY as _ACTIVITY,
+)
+from chat.roster.redis_scripts import (
     CLAIM as _CLAIM,
 )
 from chat.roster.redis_scripts import (
@@ -200,6 +206,14 @@ class RedisRoster:
             ("EVALSHA", self._sha[_ELSEWHERE], 2, self._key("u", key),
              self._key("nu", self.node), key),
             lambda reply: (reply[0], reply[1]) if reply else None)
+
+    def active(self, key: str, ts: int) -> None:
+        self._background(self._run(_ACTIVE, [self._key("u", key)], ts))
+
+    def activity(self, keys: list[str]) -> Awaitable[list[int | None]]:
+        return self._queue.put(
+            ("EVALSHA", self._sha[_ACTIVITY], len(keys), *(self._key("u", k) for k in keys)),
+            lambda reply: [int(act) if act != "" else None for act in reply])
 
     @staticmethod
     def _background(done: asyncio.Future[Any]) -> None:

@@ -155,4 +155,25 @@ redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
 return 1
 """
 
-SCRIPTS = (CLAIM, RELEASE, ENTER, EXIT, REAP, ELSEWHERE, REGISTER, MEMBERS)
+# KEYS: u:<key>. ARGV: ms since the epoch. The user's last activity (`act`), only ever later,
+# and only for a name that is online (a hash made here would read as a name held).
+ACTIVE = """#!lua
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(ARGV[1]) > tonumber(redis.call('HGET', KEYS[1], 'act') or '0') then
+  redis.call('HSET', KEYS[1], 'act', ARGV[1])
+end
+return 1
+"""
+
+# KEYS: u:<key> of each user asked. Returns per key its `act` ('0' if none yet), or '' when
+# the name is online on no node.
+ACTIVITY = """#!lua
+local out = {}
+for i, key in ipairs(KEYS) do
+  local name, act = unpack(redis.call('HMGET', key, 'name', 'act'))
+  if name then out[i] = act or '0' else out[i] = '' end
+end
+return out
+"""
+
+SCRIPTS = (CLAIM, RELEASE, ENTER, EXIT, REAP, ELSEWHERE, REGISTER, MEMBERS, ACTIVE, ACTIVITY)

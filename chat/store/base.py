@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from chat.record import StoredMessage
+from chat.record import DM_PREFIX, StoredMessage
 
 # A repeated `cid` from the same user within this window returns the original message.
 IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000  # 10 min, as promised in docs/protocol.md
@@ -61,6 +61,7 @@ class HistoryStore(Protocol):
         ts: int,
         cid: str | None = None,
         to: str | None = None,
+        guest: bool = False,
     ) -> tuple[StoredMessage, bool]:
         """Store a message; (message, True), or (the original, False) for a repeated cid;
         CidReused for a cid the sender used in another conversation."""
@@ -77,3 +78,33 @@ class HistoryStore(Protocol):
     async def prune(self) -> int:
         """Apply retention (room retention too) now; the number of messages it deleted."""
         ...
+
+
+@runtime_checkable
+class ReadMarks(Protocol):
+    """The last id each party read of each conversation, and when it was last seen (both
+    stores keep them).
+
+    `mark_read` keeps the larger of the stored and the given id (a mark never moves back) and
+    returns the mark as stored; `direct_conversations` lists the direct conversations
+    (record.dm_key) a party is in, with their last ids.
+    """
+
+    async def mark_read(self, party: str, conversation: str, last_read: int) -> int: ...
+
+    async def read_marks(self, party: str) -> dict[str, int]: ...
+
+    async def direct_conversations(self, party: str) -> list[tuple[str, int]]: ...
+
+    async def saw(self, party: str, ts: int) -> None:
+        """Note that the party was online until `ts` (ms); the latest time is kept."""
+        ...
+
+    async def last_seen(self, party: str) -> int | None:
+        """When the party was last seen online (ms), or None if never noted."""
+        ...
+
+
+def direct_patterns(party: str) -> tuple[str, str]:
+    """The LIKE patterns of the keys of a party's direct conversations (sql.DIRECT_OF)."""
+    return f"{DM_PREFIX}{party}\x1f%", f"{DM_PREFIX}%\x1f{party}"

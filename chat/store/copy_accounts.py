@@ -1,10 +1,15 @@
 """copy-history's second half: the accounts and invites, by id, so everyone keeps their
-account, their password and their direct conversations (keyed by account id) in the new store.
+account, their password and their direct conversations (keyed by account id) in the new store;
+with them the tables that belong to accounts: passkeys (a way in, as the password hash is),
+external ids (an embedding application's user stays the same account) and legacy names (which
+account adopted each old name's conversations, moved with the history; without it the name
+could be adopted a second time, by another account).
 
 Sessions are not copied: the source may still be served while the copy runs, and a session
 ended there afterwards (a logout, a revocation, a disabled account) would live on in the
 target with no revocation to tell anyone; a stolen token would open sockets again. Everyone
-signs in once after the move instead. Login-failure counters and revocations are a running
+signs in once after the move instead. Login-failure counters, revocations and passkey
+challenges (a ceremony begun on the source is finished there, within 5 minutes) are a running
 server's own short-lived bookkeeping and are not copied either.
 
 Rows are upserted by their key: a rerun (say, just before the switch) brings each account's
@@ -20,6 +25,8 @@ from chat.store.copy_sides import CopyError, Side
 
 ACCOUNT_COLUMNS = "id, name, name_key, email, role, disabled, created_ts, password_hash"
 INVITE_COLUMNS = "code_hash, created_by, created_ts, used_by, used_ts, expires_ts"
+PASSKEY_COLUMNS = ("id, account_id, public_key, sign_count, transports, user_handle, label,"
+                   " created_ts, last_used_ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,9 @@ class Table:
     name: str
     columns: str
     key: str
+    # The target's rows are deleted first, not only upserted: a row deleted on the source
+    # between two runs must not live on in the target.
+    replace: bool = False
 
     def select(self) -> str:
         return f"SELECT {self.columns} FROM {self.name} ORDER BY {self.key}"
@@ -42,9 +52,14 @@ class Table:
                 f" ON CONFLICT ({self.key}) DO UPDATE SET {refreshed}")
 
 
-# In this order: invites name accounts. (A table another part adds, such as passkey
-# credentials, is one more line here.)
-TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id"), Table("invites", INVITE_COLUMNS, "code_hash")]
+# In this order: the others name accounts. Not passkey_challenges: a challenge lives 5 minutes
+# for a ceremony the source's server began, and the target is not served until the copy is
+# done, so by then none could be finished anyway.
+TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id"), Table("invites", INVITE_COLUMNS, "code_hash"),
+          # A passkey its owner deleted (a lost device) must stop opening the account.
+          Table("passkeys", PASSKEY_COLUMNS, "id", replace=True),
+          Table("external_ids", "sub, account_id, ts", "sub"),
+          Table("legacy_names", "name, account_id, ts", "name")]
 
 
 def check_accounts(source: Side, target: Side) -> None:
@@ -63,6 +78,8 @@ def copy_accounts(source: Side, target: Side) -> dict[str, int]:
     rows = {table.name: source.rows(table.select()) for table in TABLES}
     with target.transaction():
         for table in TABLES:
+            if table.replace:
+                target.execute(f"DELETE FROM {table.name}")
             if rows[table.name]:
                 target.execute_many(table.upsert(), rows[table.name])
             copied[table.name] = len(rows[table.name])

@@ -38,9 +38,9 @@ WITH counter AS (
     UPDATE conversations SET last_id = last_id + 1, last_ts = greatest(last_ts, %(ts)s)
     WHERE key = %(conversation)s RETURNING last_id),
 message AS (
-    INSERT INTO messages (conversation, id, username, avatar, text, ts, cid, recipient)
+    INSERT INTO messages (conversation, id, username, avatar, text, ts, cid, recipient, guest)
     SELECT %(conversation)s, last_id, %(username)s, %(avatar)s, %(text)s, %(ts)s, %(cid)s,
-           %(to)s FROM counter
+           %(to)s, %(guest)s FROM counter
     RETURNING id),
 claim AS (
     INSERT INTO cids AS c (user_key, cid, conversation, id, ts)
@@ -122,7 +122,7 @@ async def _insert(conn: Connection, messages: list[StoredMessage]) -> list[Store
         return []
     params: list[dict[str, Any]] = [
         {"conversation": m.conversation, "username": m.username, "avatar": m.avatar,
-         "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to,
+         "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to, "guest": int(m.guest),
          "user_key": m.username.casefold(), "window": IDEMPOTENCY_WINDOW_MS}
         for m in messages]
     stored: list[StoredMessage] = []

@@ -65,8 +65,59 @@ async def _v2_accounts(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " ts BIGINT NOT NULL)")
 
 
-async def _v3_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
-    """SQLite's version 4 side by side: invites expire (NULL: never)."""
+async def _v3_passkeys(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 4 side by side: passkeys and the passkey ceremonies begun."""
+    await conn.execute("CREATE TABLE passkeys (id TEXT PRIMARY KEY,"
+                       " account_id BIGINT NOT NULL REFERENCES accounts (id),"
+                       " public_key BYTEA NOT NULL, sign_count BIGINT NOT NULL,"
+                       " transports TEXT NOT NULL, user_handle TEXT NOT NULL,"
+                       " label TEXT NOT NULL, created_ts BIGINT NOT NULL, last_used_ts BIGINT)")
+    await conn.execute("CREATE INDEX passkeys_by_account ON passkeys (account_id)")
+    await conn.execute("CREATE TABLE passkey_challenges (challenge_hash TEXT PRIMARY KEY,"
+                       " purpose TEXT NOT NULL, account_id BIGINT, data TEXT NOT NULL,"
+                       " expires_ts BIGINT NOT NULL, address TEXT NOT NULL)")
+    await conn.execute("CREATE INDEX passkey_challenges_by_expiry"
+                       " ON passkey_challenges (expires_ts)")
+    await conn.execute("CREATE INDEX passkey_challenges_by_address"
+                       " ON passkey_challenges (address)")
+
+
+async def _v4_registrations(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 5: registrations follow the revocations' path (their name key)."""
+    await conn.execute("ALTER TABLE revocations ADD COLUMN name_key TEXT")
+
+
+async def _v5_legacy_names(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 6: which account each old name's direct conversations went to."""
+    await conn.execute("CREATE TABLE legacy_names (name TEXT PRIMARY KEY,"
+                       " account_id BIGINT NOT NULL, ts BIGINT NOT NULL)")
+
+
+async def _v6_guest_marks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 7: messages remember whether a guest wrote them (0/1, as SQLite)."""
+    await conn.execute("ALTER TABLE messages ADD COLUMN guest SMALLINT NOT NULL DEFAULT 0")
+
+
+async def _v7_external_ids(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 8: the accounts of an embedding application's users, by `sub`."""
+    await conn.execute("CREATE TABLE external_ids (sub TEXT PRIMARY KEY,"
+                       " account_id BIGINT NOT NULL UNIQUE REFERENCES accounts (id),"
+                       " ts BIGINT NOT NULL)")
+
+
+async def _v8_read_marks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 9 side by side: read marks (chat/people/reading.py)."""
+    await conn.execute("CREATE TABLE read_marks (party TEXT NOT NULL, conversation TEXT NOT NULL,"
+                       " last_read BIGINT NOT NULL, PRIMARY KEY (party, conversation))")
+
+
+async def _v9_last_seen(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 10 side by side: when each account was last seen (presence.py)."""
+    await conn.execute("CREATE TABLE last_seen (party TEXT PRIMARY KEY, ts BIGINT NOT NULL)")
+
+
+async def _v10_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 11 side by side: invites expire (NULL: never)."""
     await conn.execute("ALTER TABLE invites ADD COLUMN expires_ts BIGINT")
     await conn.execute("UPDATE invites SET expires_ts = created_ts + %s",
                        (INVITE_TTL_BEFORE_MS,))
@@ -74,7 +125,9 @@ async def _v3_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
 
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
-MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_invite_expiry]
+MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
+                               _v5_legacy_names, _v6_guest_marks, _v7_external_ids,
+                               _v8_read_marks, _v9_last_seen, _v10_invite_expiry]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
@@ -130,4 +183,5 @@ def one_line(exc: BaseException) -> str:
 
 def message_from_row(row: TupleRow) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row)
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                         bool(row[8]))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient"
+# `guest` last: added by a migration (1: written by a guest, no account; 0 before it existed).
+MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient, guest"
 
 # Reads: the same in both dialects.
 LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
@@ -21,6 +22,23 @@ LAST_ID = "SELECT last_id FROM conversations WHERE key = ?"
 ABANDONED = ("SELECT key, last_id FROM conversations WHERE last_ts < ? AND key != ?"
              " ORDER BY last_ts LIMIT ?")
 FORGET_COUNTER = "DELETE FROM conversations WHERE key = ?"
+
+# Read marks (chat/people/reading.py): the last id a party read of a conversation. A mark never
+# moves backwards: the update keeps the larger of the two (CASE: SQLite's max() and
+# PostgreSQL's GREATEST() differ).
+MARK_READ = ("INSERT INTO read_marks (party, conversation, last_read) VALUES (?, ?, ?)"
+             " ON CONFLICT (party, conversation) DO UPDATE SET last_read = CASE WHEN"
+             " excluded.last_read > read_marks.last_read THEN excluded.last_read"
+             " ELSE read_marks.last_read END RETURNING last_read")
+READ_MARKS = "SELECT conversation, last_read FROM read_marks WHERE party = ?"
+# A party's direct conversations (record.dm_key): its id first or second. The patterns are
+# parameters (the shared text holds no '%'); party ids hold no '_' or '%'.
+DIRECT_OF = "SELECT key, last_id FROM conversations WHERE key LIKE ? OR key LIKE ?"
+
+# Last seen (chat/people/presence.py): when a party's last connection to a server closed (ms).
+SAW = ("INSERT INTO last_seen (party, ts) VALUES (?, ?) ON CONFLICT (party) DO UPDATE SET"
+       " ts = CASE WHEN excluded.ts > last_seen.ts THEN excluded.ts ELSE last_seen.ts END")
+LAST_SEEN = "SELECT ts FROM last_seen WHERE party = ?"
 
 
 def postgres(sql: str) -> str:

@@ -7,12 +7,18 @@ import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 from chat.record import StoredMessage
-from chat.store.base import StoreError
+from chat.store.base import StoreError, direct_patterns
 from chat.store.sql import AFTER as _AFTER
 from chat.store.sql import BEFORE as _BEFORE
+from chat.store.sql import DIRECT_OF as _DIRECT_OF
+from chat.store.sql import LAST_SEEN as _LAST_SEEN
 from chat.store.sql import LATEST as _LATEST
+from chat.store.sql import MARK_READ as _MARK_READ
+from chat.store.sql import READ_MARKS as _READ_MARKS
+from chat.store.sql import SAW as _SAW
 from chat.store.sqlite_requests import Append, Prune, Read, WriterStats
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
@@ -116,12 +122,13 @@ class SQLiteStore:
         ts: int,
         cid: str | None = None,
         to: str | None = None,
+        guest: bool = False,
     ) -> tuple[StoredMessage, bool]:
         if not self._open:
             raise StoreError("the history store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[StoredMessage, bool]] = loop.create_future()
-        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to)
+        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest)
         self._writer.submit(Append(loop, future, message))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         return await future
@@ -158,3 +165,36 @@ class SQLiteStore:
         assert self._reader is not None  # set before _open
         fetch = partial(_fetch, self._reader, sql, (*keys, limit), newest_first=newest_first)
         return await loop.run_in_executor(self._reads, fetch)
+
+    # Read marks (chat/store/base.py's ReadMarks): on the writer's connection, between its
+    # transactions, so a mark is committed (one statement) before the call returns.
+
+    async def mark_read(self, party: str, conversation: str, last_read: int) -> int:
+        rows = await self._on_writer(_MARK_READ, (party, conversation, last_read))
+        return int(rows[0][0])
+
+    async def read_marks(self, party: str) -> dict[str, int]:
+        return {key: int(last) for key, last in await self._on_writer(_READ_MARKS, (party,))}
+
+    async def direct_conversations(self, party: str) -> list[tuple[str, int]]:
+        rows = await self._on_writer(_DIRECT_OF, direct_patterns(party))
+        return [(key, int(last)) for key, last in rows]
+
+    async def saw(self, party: str, ts: int) -> None:
+        await self._on_writer(_SAW, (party, ts))
+
+    async def last_seen(self, party: str) -> int | None:
+        rows = await self._on_writer(_LAST_SEEN, (party,))
+        return int(rows[0][0]) if rows else None
+
+    async def _on_writer(self, sql: str, params: tuple[str | int, ...]) -> list[Any]:
+        if not self._open:
+            raise StoreError("the history store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
+
+        self._writer.submit(Read(loop, future, run))
+        return await future

@@ -36,8 +36,9 @@ class Read:
     database has no reader connection: see SQLiteStore), and the future that gets the rows."""
 
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[list[StoredMessage]]
-    run: Callable[[sqlite3.Connection], list[StoredMessage]]
+    future: asyncio.Future[Any]
+    # Messages, or the rows of a read mark's statement (a single statement, its own commit).
+    run: Callable[[sqlite3.Connection], Any]
 
 
 @dataclass(slots=True)

@@ -85,7 +85,63 @@ def _v3_accounts(conn: sqlite3.Connection) -> None:
                  " account_id INTEGER NOT NULL, session_id TEXT, ts INTEGER NOT NULL)")
 
 
-def _v4_invite_expiry(conn: sqlite3.Connection) -> None:
+def _v4_passkeys(conn: sqlite3.Connection) -> None:
+    """Passkeys (WebAuthn credentials) and the ceremonies begun (chat/accounts/passkeys.py)."""
+    # An account with passkeys only has password_hash '' (no password opens it).
+    conn.execute("CREATE TABLE passkeys (id TEXT PRIMARY KEY,"
+                 " account_id INTEGER NOT NULL REFERENCES accounts (id),"
+                 " public_key BLOB NOT NULL, sign_count INTEGER NOT NULL,"
+                 " transports TEXT NOT NULL, user_handle TEXT NOT NULL, label TEXT NOT NULL,"
+                 " created_ts INTEGER NOT NULL, last_used_ts INTEGER)")
+    conn.execute("CREATE INDEX passkeys_by_account ON passkeys (account_id)")
+    # In the database, not a node's memory: any node finishes a ceremony another began.
+    conn.execute("CREATE TABLE passkey_challenges (challenge_hash TEXT PRIMARY KEY,"
+                 " purpose TEXT NOT NULL, account_id INTEGER, data TEXT NOT NULL,"
+                 " expires_ts INTEGER NOT NULL, address TEXT NOT NULL)")
+    conn.execute("CREATE INDEX passkey_challenges_by_expiry ON passkey_challenges (expires_ts)")
+    conn.execute("CREATE INDEX passkey_challenges_by_address ON passkey_challenges (address)")
+
+
+def _v5_registrations(conn: sqlite3.Connection) -> None:
+    """Registrations follow the revocations' path: a row with the new account's name key."""
+    # Every node hears it as it hears a revocation and closes a guest holding the name.
+    conn.execute("ALTER TABLE revocations ADD COLUMN name_key TEXT")
+
+
+def _v6_legacy_names(conn: sqlite3.Connection) -> None:
+    """Which account an admin gave each old name's direct conversations to (adopt-dms)."""
+    # The case-folded name as conversation keys from before accounts spell it.
+    conn.execute("CREATE TABLE legacy_names (name TEXT PRIMARY KEY, account_id INTEGER NOT NULL,"
+                 " ts INTEGER NOT NULL)")
+
+
+def _v7_guest_marks(conn: sqlite3.Connection) -> None:
+    """Messages remember whether a guest wrote them, so history pages mark them as live ones."""
+    # Rows from before are unmarked (0): before accounts everyone was what a guest is now.
+    conn.execute("ALTER TABLE messages ADD COLUMN guest INTEGER NOT NULL DEFAULT 0")
+
+
+def _v8_external_ids(conn: sqlite3.Connection) -> None:
+    """Accounts an embedding application's users sign in as (`--jwt-key`), by their `sub`."""
+    conn.execute("CREATE TABLE external_ids (sub TEXT PRIMARY KEY,"
+                 " account_id INTEGER NOT NULL UNIQUE REFERENCES accounts (id),"
+                 " ts INTEGER NOT NULL)")
+
+
+def _v9_read_marks(conn: sqlite3.Connection) -> None:
+    """Read marks: the last id each party (an account, record.dm_key's `a:<id>`) read of each
+    conversation (chat/people/reading.py)."""
+    conn.execute("CREATE TABLE read_marks (party TEXT NOT NULL, conversation TEXT NOT NULL,"
+                 " last_read INTEGER NOT NULL, PRIMARY KEY (party, conversation)) WITHOUT ROWID")
+
+
+def _v10_last_seen(conn: sqlite3.Connection) -> None:
+    """When each account (its party, `a:<id>`) was last seen online (chat/people/presence.py)."""
+    conn.execute("CREATE TABLE last_seen (party TEXT PRIMARY KEY, ts INTEGER NOT NULL)"
+                 " WITHOUT ROWID")
+
+
+def _v11_invite_expiry(conn: sqlite3.Connection) -> None:
     """Invites expire (chat/accounts/: `accounts invite --ttl-days`)."""
     # NULL: never (only a store's caller that gives no expiry). An invite made before this
     # expires as one made now would by default: a week after it was made.
@@ -95,7 +151,11 @@ def _v4_invite_expiry(conn: sqlite3.Connection) -> None:
 
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts, _v4_invite_expiry]
+                                                          _v3_accounts, _v4_passkeys,
+                                                          _v5_registrations, _v6_legacy_names,
+                                                          _v7_guest_marks, _v8_external_ids,
+                                                          _v9_read_marks, _v10_last_seen,
+                                                          _v11_invite_expiry]
 
 
 def memory_uri() -> str:
@@ -175,7 +235,7 @@ def describe(exc: BaseException) -> str:
     return f"{text} ({hint})" if hint else text
 
 
-def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None],
+def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int],
                      ) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row)
+    return StoredMessage(*row[:8], bool(row[8]))

@@ -28,6 +28,13 @@ STATUS_OF_CODE = {
     "name_taken": 409,
     "last_admin": 409,
     "login_throttled": 429,
+    # passkeys (handlers/api/passkeys.py)
+    "invalid_passkey": 401,
+    "no_such_passkey": 404,
+    "passkey_taken": 409,
+    "last_sign_in": 409,
+    "too_many_passkeys": 409,
+    "too_many_ceremonies": 429,
 }
 UNSAFE_METHODS = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 

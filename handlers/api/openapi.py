@@ -81,6 +81,13 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["username", "password"],
         "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
     },
+    "ApplicationToken": {
+        "type": "object", "required": ["jwt"],
+        "properties": {"jwt": {
+            "type": "string", "description": "a token the embedding application signed with "
+            "the key of --jwt-key, with sub, name and exp (docs/api.md)"}},
+    },
+    "SignIn": {"oneOf": [_ref("Credentials"), _ref("ApplicationToken")]},
     "AccountAnswer": {
         "type": "object", "required": ["account"], "properties": {"account": _ref("Account")},
     },
@@ -100,7 +107,62 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"sessions": {"type": "array", "items": _ref("Session")},
                        "current": {"type": "string"}},
     },
+    # Passkeys (handlers/api/passkeys.py)
+    "PasskeyBegin": {
+        "type": "object", "required": ["purpose"],
+        "properties": {
+            "purpose": {"enum": ["add", "signup", "signin"], "description":
+                        "add: another passkey for the signed-in account (needs a session); "
+                        "signup: a new account with a passkey and no password; signin"},
+            "username": {"type": ["string", "null"], "description":
+                         "signup: required; signin: optional (only that account's passkeys "
+                         "are allowed; without it any passkey of this site, discoverable)"},
+            "email": {"type": ["string", "null"], "description": "signup"},
+            "invite": {"type": ["string", "null"], "description": "signup, --registration "
+                                                                  "invite"},
+        },
+    },
+    "PasskeyOptions": {
+        "type": "object", "required": ["options"],
+        "properties": {"options": {"type": "object", "description":
+                                   "PublicKeyCredentialCreationOptionsJSON (add, signup) or "
+                                   "PublicKeyCredentialRequestOptionsJSON (signin), binary "
+                                   "fields base64url, for navigator.credentials"}},
+    },
+    "PasskeyFinish": {
+        "type": "object", "required": ["credential"],
+        "properties": {
+            "credential": {"type": "object", "description":
+                           "the PublicKeyCredential the browser gave, as JSON (base64url: "
+                           "what credential.toJSON() returns)"},
+            "label": {"type": ["string", "null"], "maxLength": 64,
+                      "description": "add, signup: a name to tell passkeys apart"},
+        },
+    },
+    "Passkey": {
+        "type": "object", "required": ["id", "label", "created_ts", "last_used_ts", "transports"],
+        "properties": {
+            "id": {"type": "string", "description": "the credential id, base64url (public)"},
+            "label": {"type": "string"},
+            "created_ts": {"type": "integer"},
+            "last_used_ts": {"type": ["integer", "null"]},
+            "transports": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "PasskeyAnswer": {
+        "type": "object", "required": ["passkey"], "properties": {"passkey": _ref("Passkey")},
+    },
+    "PasskeyList": {
+        "type": "object", "required": ["passkeys"],
+        "properties": {"passkeys": {"type": "array", "items": _ref("Passkey")}},
+    },
 }
+
+_SIGNED_IN_COOKIE = ("signed in; Set-Cookie: chat_session=<token> as POST /api/v1/sessions "
+                     "sets it")
+_CEREMONY = _error("`bad_request` (the reason says what), `invalid_challenge` (never begun, "
+                   "used, expired, or begun for another purpose or account), `invalid_label`, "
+                   "`passkey_rejected` (the attestation failed: wrong origin or RP ID, ...)")
 
 PATHS: dict[str, Any] = {
     "/api/v1/accounts": {"post": {
@@ -118,17 +180,24 @@ PATHS: dict[str, Any] = {
     }},
     "/api/v1/sessions": {
         "post": {
-            "summary": "Sign in: sets the chat_session cookie and returns the token",
-            "requestBody": {"required": True, **_body("Credentials")},
+            "summary": "Sign in (a name and password, or an embedding application's token): "
+                       "sets the chat_session cookie and returns the token",
+            "requestBody": {"required": True, **_body("SignIn")},
             "responses": {
                 "200": {"description": "signed in; Set-Cookie: chat_session=<token>; "
                                        "HttpOnly; SameSite=Lax; Path=/; Max-Age (Secure "
                                        "over HTTPS)", **_body("SignedIn")},
-                "400": _BAD_REQUEST,
+                "400": _error("`bad_request` (the reason names the field); "
+                              "`jwt_not_accepted`: a token, and the server runs without "
+                              "--jwt-key; `invalid_username`...: a token's `name` this chat "
+                              "does not allow"),
                 "401": _error("`invalid_login`: the same for an unknown name and a wrong "
-                              "password"),
-                "403": _error("`account_disabled` (only after the right password), "
-                              "`cross_origin`"),
+                              "password; `invalid_jwt`: a token the key does not verify "
+                              "(another key or algorithm, `none`, expired, a claim missing)"),
+                "403": _error("`account_disabled` (only after the right password, or a "
+                              "valid token), `cross_origin`"),
+                "409": _error("`name_taken`: a token's first sign-in names another "
+                              "account's name"),
                 "415": _NOT_JSON,
                 "429": _error("`login_throttled`", **{"Retry-After": {
                     "description": "seconds", "schema": {"type": "integer"}}}),
@@ -161,6 +230,78 @@ PATHS: dict[str, Any] = {
         "security": _SECURED,
         "responses": {"200": {"description": "you", **_body("Me")}, "401": _NOT_SIGNED_IN},
     }},
+    "/api/v1/passkey-challenges": {"post": {
+        "summary": "Begin a passkey ceremony: the options for navigator.credentials",
+        "requestBody": {"required": True, **_body("PasskeyBegin")},
+        "responses": {
+            "200": {"description": "the challenge is stored for 5 minutes, single use",
+                    **_body("PasskeyOptions")},
+            "400": _error("`bad_request`, `invalid_username`, `invalid_email`, "
+                          "`passkeys_unavailable` (the page was reached by an IP address "
+                          "and no --rp-id is set)"),
+            "401": _NOT_SIGNED_IN,
+            "403": _error("`registration_closed`, `invite_required`, `cross_origin`"),
+            "409": _error("`name_taken` (signup), `too_many_passkeys` (add)"),
+            "415": _NOT_JSON,
+            "429": _error("`too_many_ceremonies`: 20 begun and unfinished from this address"),
+        },
+    }},
+    "/api/v1/passkeys": {
+        "get": {
+            "summary": "Your passkeys", "security": _SECURED,
+            "responses": {"200": {"description": "oldest first", **_body("PasskeyList")},
+                          "401": _NOT_SIGNED_IN},
+        },
+        "post": {
+            "summary": "Finish adding a passkey to your account (purpose add)",
+            "security": _SECURED,
+            "requestBody": {"required": True, **_body("PasskeyFinish")},
+            "responses": {
+                "201": {"description": "added", **_body("PasskeyAnswer")},
+                "400": _CEREMONY, "401": _NOT_SIGNED_IN, "403": _CROSS_ORIGIN,
+                "409": _error("`passkey_taken`, `too_many_passkeys`"), "415": _NOT_JSON,
+            },
+        },
+    },
+    "/api/v1/passkeys/{id}": {"delete": {
+        "summary": "Delete one of your passkeys", "security": _SECURED,
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,1400}$"},
+                        "example": "3ViOSp0zkoRF0um7OSp-wliRJXQ"}],
+        "responses": {"204": {"description": "deleted"}, "401": _NOT_SIGNED_IN,
+                      "403": _CROSS_ORIGIN,
+                      "404": _error("`no_such_passkey`: not one of yours (or unknown)"),
+                      "409": _error("`last_sign_in`: the account has no password and no "
+                                    "other passkey")},
+    }},
+    "/api/v1/passkey-accounts": {"post": {
+        "summary": "Finish creating an account with a passkey and no password (purpose "
+                   "signup); signed in at once",
+        "requestBody": {"required": True, **_body("PasskeyFinish")},
+        "responses": {
+            "201": {"description": _SIGNED_IN_COOKIE, **_body("SignedIn")},
+            "400": _CEREMONY,
+            "403": _error("`registration_closed`, `invalid_invite`, `cross_origin`"),
+            "409": _error("`name_taken` (taken since the begin), `passkey_taken`"),
+            "415": _NOT_JSON,
+        },
+    }},
+    "/api/v1/passkey-sessions": {"post": {
+        "summary": "Finish signing in with a passkey (purpose signin): the cookie and token",
+        "requestBody": {"required": True, **_body("PasskeyFinish")},
+        "responses": {
+            "200": {"description": _SIGNED_IN_COOKIE, **_body("SignedIn")},
+            "400": _error("`bad_request`, `invalid_challenge`"),
+            "401": _error("`invalid_passkey`: unknown, another account's, a bad signature, "
+                          "origin or RP ID, or a sign count not above the last"),
+            "403": _error("`account_disabled` (only to who holds the passkey), "
+                          "`cross_origin`"),
+            "415": _NOT_JSON,
+            "429": _error("`login_throttled`: failed sign-ins, passkeys and passwords alike",
+                          **{"Retry-After": {"description": "seconds",
+                                             "schema": {"type": "integer"}}}),
+        },
+    }},
     "/api/v1/openapi.json": {"get": {
         "summary": "This document",
         "responses": {"200": {"description": "OpenAPI 3.1",
@@ -170,7 +311,7 @@ PATHS: dict[str, Any] = {
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Simple Chat accounts and sessions", "version": "1",
+    "info": {"title": "Simple Chat accounts, sessions and passkeys", "version": "1",
              "description": "See docs/api.md. Errors are {code, reason}; a cookie request "
                             "that changes something must come from the page's own origin."},
     "paths": PATHS,

@@ -3,6 +3,7 @@
 // this account's sessions, and what happens when a session ends while the page is open.
 import { api } from './api.js';
 import { sendIdentifyingJoin } from './joining.js';
+import { createPasskey, getPasskey } from './passkeys.js';
 import * as change from './state/index.js';
 import { session, state } from './state/index.js';
 
@@ -37,6 +38,10 @@ const TEXT_OF = {
   weak_password: 'That password is one of the most common ones. Choose another.',
   account_disabled: 'This account is disabled. Ask an administrator.',
   sign_in_required: 'This chat is for members: sign in, or create an account.',
+  invalid_passkey: 'That passkey does not sign in here. Try another, or your password.',
+  invalid_challenge: 'That took too long, or was already used. Try again.',
+  passkey_taken: 'That passkey is registered already.',
+  last_sign_in: 'This passkey is your only way to sign in: add another one before deleting it.',
 };
 
 export function reasonFor({ code, reason }) {
@@ -194,9 +199,83 @@ export async function submitEntry() {
     if (mode === 'register') change.setFormMode('signin'); // the account exists now
     return refused(r);
   }
-  enter(r.data.account, true);
-  if (channel) channel.postMessage('signed-in');
+  signedInHere(r.data.account);
   return undefined;
+}
+
+// ---- passkeys at the entry form ----------------------------------------------------------------
+
+// Sign in with a passkey: any of this site's (the browser offers them), or the typed name's.
+export async function passkeySignIn() {
+  if (state.form.busy) return undefined;
+  const username = state.form.username.trim();
+  change.formSent();
+  const begun = await api('POST', '/passkey-challenges',
+    username ? { purpose: 'signin', username } : { purpose: 'signin' });
+  if (!begun.ok) return refused(begun);
+  const used = await getPasskey(begun.data.options);
+  if (!used.ok) return change.formRefused(null, used.text);
+  const r = await api('POST', '/passkey-sessions', { credential: used.credential });
+  if (!r.ok) return refused(r);
+  return signedInHere(r.data.account);
+}
+
+// Create an account whose way in is a passkey (no password).
+export async function passkeySignUp() {
+  if (state.form.busy) return undefined;
+  const username = state.form.username.trim();
+  if (!username) return change.setFormError('username', 'Choose a username.');
+  const body = { purpose: 'signup', username };
+  if (state.form.email.trim()) body.email = state.form.email.trim();
+  if (state.form.invite.trim()) body.invite = state.form.invite.trim();
+  change.formSent();
+  const begun = await api('POST', '/passkey-challenges', body);
+  if (!begun.ok) return refused(begun);
+  const made = await createPasskey(begun.data.options);
+  if (!made.ok) return change.formRefused(null, made.text);
+  const r = await api('POST', '/passkey-accounts', { credential: made.credential });
+  if (!r.ok) return refused(r);
+  return signedInHere(r.data.account);
+}
+
+function signedInHere(account) {
+  enter(account, true);
+  if (channel) channel.postMessage('signed-in');
+}
+
+// ---- the account dialog's passkeys -------------------------------------------------------------
+
+export async function loadPasskeys() {
+  change.passkeysLoading();
+  const r = await api('GET', '/passkeys');
+  if (r.status === 401) return sessionEnded(true);
+  if (!r.ok) return change.passkeysFailed(reasonFor(r.data));
+  return change.passkeysListed(Array.isArray(r.data.passkeys) ? r.data.passkeys : []);
+}
+
+export async function addPasskey() {
+  if (state.passkeys.busy) return undefined;
+  change.passkeysBusy(true);
+  const begun = await api('POST', '/passkey-challenges', { purpose: 'add' });
+  if (begun.status === 401) return sessionEnded(true);
+  if (!begun.ok) return change.passkeysFailed(reasonFor(begun.data));
+  const made = await createPasskey(begun.data.options);
+  if (!made.ok) return change.passkeysFailed(made.text);
+  const r = await api('POST', '/passkeys', { credential: made.credential });
+  if (r.status === 401) return sessionEnded(true);
+  if (!r.ok) return change.passkeysFailed(reasonFor(r.data));
+  change.passkeysBusy(false, 'Passkey added: you can sign in with it now.');
+  return loadPasskeys();
+}
+
+export async function deletePasskey(id) {
+  if (state.passkeys.busy) return undefined;
+  change.passkeysBusy(true);
+  const r = await api('DELETE', '/passkeys/' + encodeURIComponent(id));
+  if (r.status === 401) return sessionEnded(true);
+  if (!r.ok && r.status !== 404) return change.passkeysFailed(reasonFor(r.data));
+  change.passkeysBusy(false, 'Passkey deleted.');
+  return loadPasskeys();
 }
 
 // ---- signing out, and the account's sessions --------------------------------------------------
@@ -234,6 +313,7 @@ export async function endSession(id) {
 export function openAccount() {
   change.sessionsOpen(true);
   loadSessions();
+  loadPasskeys();
 }
 
 export function closeAccount() {

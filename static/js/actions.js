@@ -11,7 +11,17 @@ import * as change from './state/index.js';
 import { isMe, session, state } from './state/index.js';
 
 export { show } from './state/index.js';
-export { closeAccount, endSession, openAccount, signOut, submitEntry } from './accounts.js';
+export {
+  addPasskey,
+  closeAccount,
+  deletePasskey,
+  endSession,
+  openAccount,
+  passkeySignIn,
+  passkeySignUp,
+  signOut,
+  submitEntry,
+} from './accounts.js';
 export { discard, edit, retry, send } from './outbox.js';
 export { typed } from './typing.js';
 

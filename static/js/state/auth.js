@@ -130,3 +130,29 @@ export function sessionsFailed(text) {
   state.sessions.loading = false;
   state.sessions.error = text;
 }
+
+// ---- the account dialog's passkeys ----------------------------------------------------------
+
+export function passkeysLoading() {
+  state.passkeys.loading = true;
+  state.passkeys.error = '';
+}
+
+export function passkeysListed(list) {
+  state.passkeys.loading = false;
+  state.passkeys.list = list;
+}
+
+// A passkey is being added or deleted: busy until the API answers.
+export function passkeysBusy(busy, notice = '') {
+  state.passkeys.busy = busy;
+  state.passkeys.notice = notice;
+  if (busy) state.passkeys.error = '';
+}
+
+export function passkeysFailed(text) {
+  state.passkeys.loading = false;
+  state.passkeys.busy = false;
+  state.passkeys.notice = '';
+  state.passkeys.error = text;
+}

@@ -70,7 +70,7 @@ function receive(conv, m, news) {
     epoch: conv.epoch,
     id: m.id,
     username: m.username,
-    guest: m.guest === true, // a live message from a guest (history does not say)
+    guest: m.guest === true, // from a guest (live, and in history since the store keeps it)
     avatar: typeof m.avatar === 'string' ? m.avatar : '',
     text: m.text,
     ts: Number.isFinite(m.ts) ? m.ts : Date.now(),

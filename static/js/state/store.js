@@ -38,6 +38,8 @@ export const state = reactive({
   },
   // The account dialog: the signed-in sessions of this account (GET /api/v1/sessions).
   sessions: { open: false, list: [], current: '', loading: false, error: '' },
+  // The account dialog's passkeys (GET /api/v1/passkeys); `notice`: what the last change did.
+  passkeys: { list: [], loading: false, busy: false, error: '', notice: '' },
   rooms: {}, // room name → conversation
   roomOrder: [], // the joined rooms, as the sidebar lists them
   dms: {}, // lower-cased peer name → conversation

@@ -1,7 +1,8 @@
 // The account dialog (from the top bar's name): who is signed in, signing out, and the
 // account's sessions, each other one with a button that ends it. A modal <dialog>: the browser
 // keeps the focus in it, Escape closes it, and the focus goes back to the name's button.
-import { closeAccount, endSession, signOut } from '../actions.js';
+import { addPasskey, closeAccount, deletePasskey, endSession, signOut } from '../actions.js';
+import { passkeysSupported } from '../passkeys.js';
 import { state } from '../state/index.js';
 import { h, onMounted, ref } from '../vue.js';
 
@@ -59,6 +60,52 @@ function sessionRow(s, current) {
   ]);
 }
 
+function passkeyRow(p, busy) {
+  const used = p.last_used_ts ? 'last used ' + dateOf(p.last_used_ts) : 'not used yet';
+  return h('li', { key: p.id, class: 'session passkey-row' }, [
+    h('div', { class: 'session-what' }, [
+      h('span', { class: 'session-agent' }, p.label || 'Passkey'),
+      h('span', { class: 'muted session-when' }, 'Added ' + dateOf(p.created_ts) + ', ' + used),
+    ]),
+    h(
+      'button',
+      {
+        type: 'button',
+        disabled: busy,
+        'aria-label': 'Delete passkey ' + (p.label || ''),
+        onClick: () => deletePasskey(p.id),
+      },
+      'Delete',
+    ),
+  ]);
+}
+
+// The passkeys section: the list, each with Delete, and "Add a passkey" (this browser's).
+function passkeysSection() {
+  const { list, loading, busy, error, notice } = state.passkeys;
+  return [
+    h('h3', { id: 'passkeys-title' }, 'Your passkeys'),
+    error ? h('p', { class: 'field-error', role: 'alert' }, error) : null,
+    notice ? h('p', { class: 'muted', role: 'status' }, notice) : null,
+    loading && !list.length
+      ? h('p', { class: 'muted' }, 'Loading…')
+      : list.length
+        ? h(
+            'ul',
+            { class: 'sessions passkeys', 'aria-labelledby': 'passkeys-title' },
+            list.map((p) => passkeyRow(p, busy)),
+          )
+        : h(
+            'p',
+            { class: 'muted passkeys-empty' },
+            'No passkeys yet: add one to sign in without a password.',
+          ),
+    passkeysSupported
+      ? h('button', { type: 'button', disabled: busy, onClick: addPasskey }, 'Add a passkey')
+      : h('p', { class: 'muted' }, 'This browser does not support passkeys.'),
+  ];
+}
+
 export const AccountDialog = {
   setup() {
     const dialog = ref(null);
@@ -101,6 +148,7 @@ export const AccountDialog = {
                 { class: 'sessions', 'aria-labelledby': 'sessions-title', 'aria-busy': String(loading) },
                 list.map((s) => sessionRow(s, current)),
               ),
+          ...passkeysSection(),
         ],
       );
     };

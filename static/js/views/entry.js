@@ -1,8 +1,9 @@
 // The way in: sign in, create an account (with an invite code when the server asks for one),
 // or join as a guest; one form whose mode the buttons under it switch. Each error shows
 // beside the field it is about, and a session that ended while the page was open says so.
-import { submitEntry } from '../actions.js';
+import { passkeySignIn, passkeySignUp, submitEntry } from '../actions.js';
 import { usesGravatar } from '../avatar.js';
+import { passkeysSupported } from '../passkeys.js';
 import { setFormField, setFormMode, state } from '../state/index.js';
 import { h, nextTick } from '../vue.js';
 import { field } from './parts.js';
@@ -10,6 +11,7 @@ import { field } from './parts.js';
 const TITLE = { signin: 'Sign in', register: 'Create an account', guest: 'Join as a guest' };
 const SUBMIT = { signin: 'Sign in', register: 'Create account', guest: 'Join' };
 const BUSY = { signin: 'Signing in…', register: 'Creating…', guest: 'Joining…' };
+const PASSKEY = { signin: 'Sign in with a passkey', register: 'Create account with a passkey' };
 const SWITCH = {
   signin: 'Sign in with an account',
   register: 'Create an account',
@@ -142,6 +144,19 @@ export const EntryForm = {
             { type: 'submit', class: 'primary', disabled: form.busy },
             form.busy ? BUSY[mode] : SUBMIT[mode],
           ),
+          // Instead of the password: the browser asks for a passkey (docs/accounts.md).
+          account && passkeysSupported && state.auth.accounts
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'passkey',
+                  disabled: form.busy,
+                  onClick: mode === 'signin' ? passkeySignIn : passkeySignUp,
+                },
+                PASSKEY[mode],
+              )
+            : null,
           modes.length
             ? h('div', { class: 'entry-modes' }, [
                 h('span', { class: 'muted' }, 'or'),
