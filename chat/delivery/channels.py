@@ -15,6 +15,12 @@ and a compact JSON object, keys in the order listed:
   username, avatar, count, and `guest: true` for a guest; `leave`: type, room, username,
   count; `typing`: type, room, username). The Redis roster's scripts publish joins and leaves.
 
+- `c` a control (chat/rooms/control.py): `{"op", ...}` for the nodes, not for clients as is:
+  on a room's channel `evict` (a party's connections leave the room, each sent `event`),
+  `guests_out` (every connection with no account leaves, sent `event`), `mute` (a party's
+  mute ends at `until` ms, 0: none), `notify` (`event` to every member); on a user's channel
+  `notify` (`event` to every connection of the user).
+
 A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`,
 with `"guest": true` for a guest (no account).
 """
@@ -32,6 +38,7 @@ PREFIX = "chat:"  # shared with the roster's keys: one chat per prefix
 MESSAGE = ord("m")
 DIRECT = ord("d")
 NOTICE = ord("n")
+CONTROL = ord("c")
 
 
 def room(name: str, prefix: str = PREFIX) -> str:
@@ -83,6 +90,11 @@ def message_payload(stored: StoredMessage) -> bytes:
 def notice_payload(event: dict[str, Any]) -> bytes:
     """The payload of a notice event."""
     return b"n" + jsoncodec.dumps(event)
+
+
+def control_payload(op: str, **fields: Any) -> bytes:
+    """The payload of a control for the nodes (chat/rooms/control.py)."""
+    return b"c" + jsoncodec.dumps({"op": op, **fields})
 
 
 def join_payload(room: str, username: str, avatar: str, count: int,

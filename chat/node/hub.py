@@ -35,18 +35,25 @@ from chat.protocol.parse import (
     Leave,
     LegacyPost,
     Members,
+    Moderate,
     Post,
     ProtocolError,
+    RoomDirectory,
+    RoomSet,
     Typing,
     parse,
     peek,
 )
 from chat.protocol.tutorial import TUTORIAL
+from chat.rooms.access import RoomAccess, left_ms
+from chat.rooms.control import Controls, now_ms
 from chat.rooms.membership import Membership
+from chat.rooms.moderation import Moderation
 from chat.rooms.registry import Rooms
+from chat.rooms.store import RoomStore
 from chat.roster.base import Rebuilding, Roster, RosterError
 from chat.roster.local import LocalRoster
-from chat.store.base import HistoryStore
+from chat.store.base import HistoryStore, StoreError
 
 log = logging.getLogger("chat.hub")
 
@@ -98,7 +105,17 @@ class Hub:
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  observe_store_latency, Faults.from_environ())
         self.catchup = Catchup(self.fanout, self.users, store)
-        self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay)
+        # Rooms with owners, private rooms and moderation live with the accounts (chat/rooms/).
+        self.controls = Controls(self.rooms, self.broker)
+        self.fanout.on_control = self.controls.apply
+        self.room_access = None if accounts is None else RoomAccess(
+            settings, RoomStore(accounts.store), accounts.store, self.controls)
+        self.moderation = (None if self.room_access is None
+                           else Moderation(self.room_access, self.users))
+        self.controls.on_guest_banned = self._ban_address
+        self._background: set[asyncio.Task[None]] = set()
+        self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,
+                                     self.room_access)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
@@ -255,14 +272,44 @@ class Hub:
             case Join():
                 return self.membership.join(client, command)
             case Leave():
-                self.membership.leave(client, command)
-                return None
+                return self.membership.leave(client, command)
             case History():
                 return self._history(client, command)
             case Members():
                 return self.membership.members(client, command)
+            case RoomSet():
+                return self._rooms_only(command.name, "room").set_room(client, command)
+            case RoomDirectory():
+                return self._rooms_only("", "rooms").directory(client, command)
+            case Moderate():
+                self._rooms_only(command.room, command.action)
+                assert self.moderation is not None
+                return self.moderation.act(client, command)
             case _:
                 assert_never(command)
+
+    def _rooms_only(self, room: str, request: str) -> RoomAccess:
+        """The rooms' durable side, or ProtocolError on a server without accounts."""
+        if self.room_access is None:
+            raise ProtocolError("forbidden", "this server keeps no accounts, so rooms have no "
+                                "owners, settings nor moderation", request=request, room=room)
+        return self.room_access
+
+    def _ban_address(self, room: str, address: str, key: str, until: int) -> None:
+        """A guest banned by session is banned by its address too (written by this node,
+        the one that knows the address)."""
+        if self.room_access is None:
+            return
+        task = asyncio.ensure_future(self._ban_address_now(room, address, key, until))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _ban_address_now(self, room: str, address: str, key: str, until: int) -> None:
+        assert self.room_access is not None
+        try:
+            await self.room_access.store.sanction(room, "ban", ["ip:" + address], key, until)
+        except StoreError as exc:
+            log.warning("could not ban a guest's address from %s: %s", room, exc)
 
     def _refuse_for_rate(self, client: Client, text: str) -> None:
         self.stats.rate_limited += 1
@@ -288,6 +335,8 @@ class Hub:
             client.dialect = TUTORIAL  # its first frame is the tutorial's: so are its events
             check_broker(self.broker, "message")
             user = await self.users.claim(client, cmd.username, cmd.email, None, None)
+            if self.room_access is not None:  # a ban from general holds for the tutorial too
+                await self.room_access.admit(client, user, DEFAULT_ROOM, "message")
             await self.rooms.enter(client, user, DEFAULT_ROOM)
         elif client.typed:
             raise ProtocolError("unknown_type", "this connection speaks typed frames; "
@@ -299,8 +348,19 @@ class Hub:
 
     async def _post(self, client: Client, cmd: Post) -> None:
         user = user_of(client, "message", cid=cmd.cid)
-        self.rooms.of(client, cmd.room, "message", cid=cmd.cid)
+        room = self.rooms.of(client, cmd.room, "message", cid=cmd.cid)
+        if room.muted:
+            self._check_mute(room.muted, user, cmd)
         await self.messages.post(client, user, cmd)
+
+    @staticmethod
+    def _check_mute(muted: dict[str, int], user: User, cmd: Post) -> None:
+        until = muted.get(user.party)
+        now = now_ms()
+        if until is None or until <= now:
+            return
+        raise ProtocolError("muted", f"you are muted in {cmd.room!r} {left_ms(until, now)}",
+                            request="message", room=cmd.room, cid=cmd.cid, until=until)
 
     async def _direct(self, client: Client, cmd: Direct) -> None:
         await self.messages.direct(client, user_of(client, "dm", cid=cmd.cid, to=cmd.to), cmd)

@@ -17,10 +17,13 @@ from chat.protocol.commands import (
     Leave,
     LegacyPost,
     Members,
+    Moderate,
     Post,
     ProtocolError,
+    RoomSet,
     Typing,
 )
+from chat.protocol.commands import Directory as RoomDirectory
 from chat.protocol.text import expand_shortcodes, forbidden_control, shows
 
 DEFAULT_ROOM = "general"
@@ -30,6 +33,12 @@ CID_MAX_CHARS = 64
 TOKEN_MAX_CHARS = 64
 EMAIL_MAX_CHARS = 254  # RFC 5321's longest forward path
 HISTORY_PAGE_MAX = 200  # messages one `history` request returns at most
+ROOMS_PAGE_MAX = 200  # rooms one `rooms` request returns at most (the page's size bound)
+TOPIC_MAX_CHARS = 250  # a room's topic: one line of a channel header (Slack's limit is 250)
+# Longest ban or mute in minutes (one year); a ban without `minutes` lasts until lifted.
+SANCTION_MAX_MINUTES = 525_600
+VISIBILITIES = ("public", "private")
+ROOM_ROLES = ("member", "moderator", "owner")
 # The largest integer field: 2^53 - 1, the largest every JSON client holds exactly (a double).
 # Beyond it ids mean nothing to a browser, and past 2^63 the stores cannot bind them.
 INTEGER_MAX = 2**53 - 1
@@ -47,8 +56,11 @@ __all__ = [
     "Leave",
     "LegacyPost",
     "Members",
+    "Moderate",
     "Post",
     "ProtocolError",
+    "RoomDirectory",
+    "RoomSet",
     "Typing",
     "parse",
     "peek",
@@ -260,7 +272,52 @@ def _parse_members(frame: _Frame, _: int) -> Members:
     )
 
 
+def _parse_room(frame: _Frame, _: int) -> RoomSet:
+    topic = frame.string("topic", max_chars=TOPIC_MAX_CHARS)
+    if topic is not None and forbidden_control(topic.replace("\n", " ")) is not None:
+        raise frame.fail("invalid_field", "a topic cannot contain control characters",
+                         field="topic")
+    visibility = frame.string("visibility")
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise frame.fail("invalid_field", f"'visibility' is {visibility[:20]!r}; it must be "
+                         "'public' or 'private'", field="visibility")
+    return RoomSet(frame.room("name", default=None), None if topic is None else topic.strip(),
+                   visibility)
+
+
+def _parse_rooms(frame: _Frame, _: int) -> RoomDirectory:
+    prefix = (frame.string("prefix", max_chars=32) or "").strip().lower()
+    after = frame.string("after", max_chars=32) or ""
+    limit = frame.integer("limit")
+    return RoomDirectory(prefix, after.strip().lower(),
+                         50 if limit is None else max(1, min(limit, ROOMS_PAGE_MAX)))
+
+
+def _moderation(action: str) -> Callable[[_Frame, int], Moderate]:
+    def parse_one(frame: _Frame, _: int) -> Moderate:
+        room = frame.room(default=None)
+        user = check_username(frame.string("user", required=True) or "", action)
+        minutes = frame.integer("minutes")
+        if action == "mute" and minutes is None:
+            raise frame.fail("missing_field", "the field 'minutes' is required (0 lifts a "
+                             "mute)", field="minutes")
+        if minutes is not None and minutes > SANCTION_MAX_MINUTES:
+            raise frame.fail("invalid_field", f"'minutes' is {minutes:,}; the limit is "
+                             f"{SANCTION_MAX_MINUTES:,} (a year)", field="minutes",
+                             limit=SANCTION_MAX_MINUTES)
+        role = frame.string("role", required=action == "role") if action == "role" else None
+        if role is not None and role not in ROOM_ROLES:
+            raise frame.fail("invalid_field", f"'role' is {role[:20]!r}; it must be one of "
+                             f"{', '.join(ROOM_ROLES)}", field="role")
+        return Moderate(action, room, user, minutes, role)
+    return parse_one
+
+
 _PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
+    "room": _parse_room,
+    "rooms": _parse_rooms,
+    **{action: _moderation(action)
+       for action in ("invite", "kick", "ban", "unban", "mute", "role")},
     "join": _parse_join,
     "message": _parse_post,
     "dm": _parse_dm,

@@ -10,6 +10,7 @@ from typing import Literal
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
+from chat.store.sql import ROOM_TABLES
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -83,9 +84,15 @@ def _v3_accounts(conn: sqlite3.Connection) -> None:
                  " account_id INTEGER NOT NULL, session_id TEXT, ts INTEGER NOT NULL)")
 
 
+def _v4_rooms(conn: sqlite3.Connection) -> None:
+    """Rooms, accounts' durable memberships, bans and mutes, the audit log (chat/rooms/)."""
+    for statement in ROOM_TABLES:
+        conn.execute(statement.replace("BIGSERIAL", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
-                                                          _v3_accounts]
+                                                          _v3_accounts, _v4_rooms]
 
 
 def memory_uri() -> str:

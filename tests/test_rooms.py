@@ -1,0 +1,235 @@
+"""Rooms with owners, private rooms and moderation, from the attacker's side (one server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chat_server import ChatApplication
+from tests.helpers import ChatClient, Connect
+from tests.test_auth_socket import bearer, error_of, signed_up
+
+
+async def signed_in(app: ChatApplication, connect: Connect, name: str,
+                    room: str = "general") -> ChatClient:
+    """A new account `name` (the first one made is the admin), its socket joined to `room`."""
+    client = await connect(**bearer(await signed_up(app, name)))
+    await client.join(name, room)
+    return client
+
+
+async def team(app: ChatApplication, connect: Connect,
+               *names: str) -> list[ChatClient]:
+    """`root` (the server admin, in general only), then the accounts `names`."""
+    return [await signed_in(app, connect, name) for name in ("root", *names)]
+
+
+async def answer(client: ChatClient, frame: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Send `frame`; the next frame of type `kind` or an error, whichever comes first."""
+    await client.send(frame)
+    while True:
+        got = await client.recv()
+        if got["type"] in (kind, "error"):
+            return got
+
+
+async def each(client: ChatClient, *kinds: str) -> dict[str, dict[str, Any]]:
+    """The first frame of each of `kinds`, in whatever order they come."""
+    got: dict[str, dict[str, Any]] = {}
+    while len(got) < len(kinds):
+        frame = await client.recv()
+        if frame["type"] in kinds:
+            got.setdefault(frame["type"], frame)
+    return got
+
+
+async def make_room(owner: ChatClient, name: str, **fields: Any) -> dict[str, Any]:
+    got = await answer(owner, {"type": "room", "name": name, **fields}, "room")
+    assert got["type"] == "room", got
+    return got
+
+
+def same_error(one: dict[str, Any], other: dict[str, Any], names: tuple[str, str]) -> None:
+    """Two errors are the same but for the room's name."""
+    assert one["type"] == other["type"] == "error"
+    swapped = {k: (v.replace(names[0], names[1]) if isinstance(v, str) else v)
+               for k, v in one.items()}
+    assert swapped == other
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_general_is_public_and_an_account_s_rooms_come_back_on_another_device(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A room made by joining is owned by its maker; a second device's welcome lists it."""
+    token = await signed_up(app, "ann")
+    first = await connect(**bearer(token))
+    welcome = await first.join("ann", "general")
+    assert welcome["room"] == {"name": "general", "topic": "", "visibility": "public",
+                               "role": "member"}
+    made = await first.join("ann", "builds")
+    assert made["room"]["role"] == "owner"
+    second = await connect(**bearer(token))
+    again = await second.join("ann")
+    assert {"room": "builds", "role": "owner"} in again["member_of"]
+    assert {"room": "general", "role": "member"} in again["member_of"]
+    # Leaving is explicit, and for every device: the other one leaves too, the rooms forget.
+    await second.join("ann", "builds")
+    await first.send({"type": "leave", "room": "builds"})
+    assert (await second.recv_type("leave"))["room"] == "builds"
+    third = await connect(**bearer(token))
+    assert "builds" not in {m["room"] for m in (await third.join("ann"))["member_of"]}
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.settings(room_creation="explicit")
+async def test_a_private_room_is_invisible_to_non_members_in_every_way(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """Join, resume, history, members, typing, posting and the directory answer a
+    non-member (account or guest) of a private room as for a room that does not exist."""
+    _, ann, bob = await team(app, connect, "ann", "bob")
+    await make_room(ann, "secret", visibility="private", topic="plans")
+    await make_room(ann, "open", topic="all welcome")
+    await ann.join("ann", "secret")
+    await ann.send({"type": "message", "room": "secret", "text": "the plan", "cid": "p1"})
+    await ann.recv_type("message")
+    guest = await connect()
+    await guest.join("gus")
+    for outsider in (bob, guest):
+        for frame in ({"type": "join", "room": "{}"}, {"type": "join", "room": "{}", "since": 0},
+                      {"type": "history", "room": "{}"}, {"type": "members", "room": "{}"},
+                      {"type": "typing", "room": "{}"},
+                      {"type": "message", "room": "{}", "text": "hi", "cid": "x"},
+                      {"type": "kick", "room": "{}", "user": "ann"}):
+            asked = {k: (v.replace("{}", "secret") if isinstance(v, str) else v)
+                     for k, v in frame.items()}
+            control = {k: (v.replace("{}", "nothing") if isinstance(v, str) else v)
+                       for k, v in frame.items()}
+            same_error(await error_of(outsider, asked), await error_of(outsider, control),
+                       ("secret", "nothing"))
+        listing = await answer(outsider, {"type": "rooms"}, "rooms")
+        assert [r["room"] for r in listing["rooms"]] == ["general", "open"]
+        assert listing["rooms"][1]["topic"] == "all welcome"
+    # Invited, bob can; his welcome lists it, and he reads its history.
+    await ann.send({"type": "invite", "room": "secret", "user": "bob"})
+    assert (await bob.recv_type("moderated"))["action"] == "invite"
+    await bob.send({"type": "join", "room": "secret"})
+    assert (await bob.recv_type("welcome"))["room"]["visibility"] == "private"
+    history = await bob.recv_type("history")
+    assert [m["message"] for m in history["messages"]] == ["the plan"]
+    # A guest cannot be invited (memberships are an account's).
+    assert (await error_of(ann, {"type": "invite", "room": "secret",
+                                 "user": "gus"}))["code"] == "not_an_account"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_joining_an_unknown_room_creates_it_unless_creation_is_explicit(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """--room-creation join (the default) makes a public room; a name already taken by a
+    private room cannot be made again, nor read by its `room` frame."""
+    _, ann, bob = await team(app, connect, "ann", "bob")
+    await make_room(ann, "hidden", visibility="private")
+    taken = await error_of(bob, {"type": "room", "name": "hidden"})
+    assert taken["code"] == "room_name_taken"
+    assert (await error_of(bob, {"type": "join", "room": "hidden"}))["code"] == "no_such_room"
+    guest = await connect()
+    welcome = await guest.join("gus", "newroom")
+    assert welcome["room"]["visibility"] == "public"
+    assert welcome["room"]["role"] is None  # a guest owns nothing
+    assert (await error_of(guest, {"type": "room", "name": "other"}))["code"] == "forbidden"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_roles_cannot_be_escalated_and_a_member_cannot_moderate(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A member cannot kick, ban, mute or change the topic; a moderator cannot change roles
+    (not even their own to owner), nor kick the owner; the owner and an admin can."""
+    root, ann, bob, cat = await team(app, connect, "ann", "bob", "cat")
+    await make_room(ann, "ops")
+    await ann.join("ann", "ops")
+    await bob.join("bob", "ops")
+    await cat.join("cat", "ops")
+    for frame in ({"type": "kick", "room": "ops", "user": "cat"},
+                  {"type": "ban", "room": "ops", "user": "cat"},
+                  {"type": "mute", "room": "ops", "user": "cat", "minutes": 5},
+                  {"type": "role", "room": "ops", "user": "bob", "role": "moderator"},
+                  {"type": "room", "name": "ops", "topic": "mine now"}):
+        assert (await error_of(bob, frame))["code"] == "forbidden", frame
+    await ann.send({"type": "role", "room": "ops", "user": "bob", "role": "moderator"})
+    assert (await ann.recv_type("moderation"))["role"] == "moderator"
+    assert (await cat.recv_type("role")) == {"type": "role", "room": "ops", "username": "bob",
+                                             "role": "moderator", "by": "ann"}
+    for frame in ({"type": "role", "room": "ops", "user": "bob", "role": "owner"},
+                  {"type": "role", "room": "ops", "user": "cat", "role": "moderator"},
+                  {"type": "kick", "room": "ops", "user": "ann"},
+                  {"type": "ban", "room": "ops", "user": "ann"}):
+        assert (await error_of(bob, frame))["code"] == "forbidden", frame
+    await bob.send({"type": "room", "name": "ops", "topic": "deploys only"})
+    assert (await cat.recv_type("room"))["topic"] == "deploys only"  # members are told
+    # The server admin, in no role in ops, can: make cat owner, kick the owner ann.
+    await root.send({"type": "role", "room": "ops", "user": "cat", "role": "owner"})
+    assert (await root.recv_type("moderation"))["role"] == "owner"
+    await root.send({"type": "kick", "room": "ops", "user": "ann"})
+    assert (await ann.recv_type("moderated"))["by"] == "root"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_kick_ban_and_mute_take_effect_at_once(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A kicked user's socket leaves at once; a banned one cannot rejoin until unbanned; a
+    muted one's posts are refused with the time left, until the mute is lifted."""
+    _, ann, cat = await team(app, connect, "ann", "cat")
+    await make_room(ann, "ops")
+    await ann.join("ann", "ops")
+    await cat.join("cat", "ops")
+    await ann.send({"type": "kick", "room": "ops", "user": "cat"})
+    kicked = await cat.recv_type("moderated")
+    assert (kicked["action"], kicked["by"]) == ("kick", "ann")
+    seen = await each(ann, "moderation", "leave")
+    assert seen["moderation"]["action"] == "kick"
+    assert seen["leave"]["username"] == "cat"
+    post = {"type": "message", "room": "ops", "text": "still here?", "cid": "k1"}
+    assert (await error_of(cat, post))["code"] == "not_in_room"
+    await cat.join("cat", "ops")  # a kick is no ban
+    await ann.send({"type": "ban", "room": "ops", "user": "cat", "minutes": 10})
+    assert (await cat.recv_type("moderated"))["action"] == "ban"
+    assert (await ann.recv_type("moderation"))["action"] == "ban"
+    refused = await error_of(cat, {"type": "join", "room": "ops"})
+    assert refused["code"] == "banned"
+    assert "10 more minute" in refused["reason"]
+    await ann.send({"type": "unban", "room": "ops", "user": "cat"})
+    assert (await ann.recv_type("moderation"))["action"] == "unban"
+    await cat.join("cat", "ops")
+    await ann.send({"type": "mute", "room": "ops", "user": "cat", "minutes": 3})
+    assert (await cat.recv_type("moderated"))["action"] == "mute"
+    muted = await error_of(cat, {**post, "cid": "m1"})
+    assert muted["code"] == "muted"
+    assert "3 more minute" in muted["reason"]
+    await ann.send({"type": "mute", "room": "ops", "user": "cat", "minutes": 0})
+    assert (await cat.recv_type("moderated"))["action"] == "unmute"
+    await cat.send({**post, "cid": "m2"})
+    assert (await cat.recv_type("message"))["message"] == "still here?"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_guest_is_banned_by_session_and_by_address(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A banned guest cannot come back under a new name (a new session) from its address."""
+    _, ann = await team(app, connect, "ann")
+    await make_room(ann, "lobby")
+    guest = await connect()
+    await guest.join("spammer", "lobby")
+    await ann.send({"type": "ban", "room": "lobby", "user": "spammer"})
+    assert (await guest.recv_type("moderated"))["action"] == "ban"
+    await ann.recv_type("moderation")
+    again = await connect()
+    await again.join("innocent")
+    refused = await error_of(again, {"type": "join", "room": "lobby"})
+    assert refused["code"] == "banned"
+    assert "until a moderator lifts it" in refused["reason"]
