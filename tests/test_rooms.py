@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from chat_server import ChatApplication
+from tests.apiclient import Api
 from tests.helpers import ChatClient, Connect
 from tests.test_auth_socket import bearer, error_of, signed_up
 
@@ -233,3 +234,37 @@ async def test_a_guest_is_banned_by_session_and_by_address(
     refused = await error_of(again, {"type": "join", "room": "lobby"})
     assert refused["code"] == "banned"
     assert "until a moderator lifts it" in refused["reason"]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_only_server_admins_read_the_audit_log_and_every_action_is_in_it(
+    app: ChatApplication, connect: Connect, http_port: int,
+) -> None:
+    """GET /api/v1/audit: 401 without a session, 403 for a member (even a room's owner), and
+    for the admin every action with who, what, whom, where, when and details."""
+    root_token = await signed_up(app, "root")
+    ann_token = await signed_up(app, "ann")
+    ann = await connect(**bearer(ann_token))
+    await ann.join("ann")
+    cat = await signed_in(app, connect, "cat")
+    await make_room(ann, "ops", topic="deploys")
+    await cat.join("cat", "ops")
+    for frame in ({"type": "mute", "room": "ops", "user": "cat", "minutes": 2},
+                  {"type": "role", "room": "ops", "user": "cat", "role": "moderator"},
+                  {"type": "kick", "room": "ops", "user": "cat"}):
+        assert (await answer(ann, frame, "moderation"))["type"] == "moderation", frame
+    api = Api(http_port)
+    assert (await api.call("GET", "/api/v1/audit")).status == 401
+    refused = await api.call("GET", "/api/v1/audit", token=ann_token)
+    assert (refused.status, refused.body["code"]) == (403, "forbidden")
+    log = await api.call("GET", "/api/v1/audit?room=ops", token=root_token)
+    assert log.status == 200
+    entries = log.body["entries"]
+    assert [(e["action"], e["actor"], e["target_name"]) for e in entries] == [
+        ("kick", "ann", "cat"), ("role", "ann", "cat"), ("mute", "ann", "cat"),
+        ("create", "ann", None)]
+    assert entries[1]["details"] == {"role": "moderator"}
+    assert entries[2]["details"] == {"minutes": 2}
+    assert entries[3]["details"] == {"topic": "deploys", "visibility": "public"}
+    assert all(e["room"] == "ops" and e["ts"] > 0 for e in entries)
+    assert (await api.call("GET", "/api/v1/audit?limit=0", token=root_token)).status == 400
