@@ -268,3 +268,59 @@ async def test_only_server_admins_read_the_audit_log_and_every_action_is_in_it(
     assert entries[3]["details"] == {"topic": "deploys", "visibility": "public"}
     assert all(e["room"] == "ops" and e["ts"] > 0 for e in entries)
     assert (await api.call("GET", "/api/v1/audit?limit=0", token=root_token)).status == 400
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_more_attacks_on_a_private_room_are_refused(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A plain member cannot invite to a private room; an outsider cannot invite itself nor
+    give itself a role; a guest cannot act at all; a moderator cannot ban a moderator; an
+    admin demoted meanwhile loses its rights at once."""
+    root, ann, bob, cat, dan = await team(app, connect, "ann", "bob", "cat", "dan")
+    await make_room(ann, "inner", visibility="private")
+    for frame in ({"type": "role", "room": "inner", "user": "bob", "role": "moderator"},
+                  {"type": "invite", "room": "inner", "user": "cat"}):
+        assert (await answer(ann, frame, "moderation"))["type"] == "moderation"
+    assert (await error_of(cat, {"type": "invite", "room": "inner",
+                                 "user": "dan"}))["code"] == "forbidden"
+    for frame in ({"type": "invite", "room": "inner", "user": "dan"},
+                  {"type": "role", "room": "inner", "user": "dan", "role": "owner"},
+                  {"type": "room", "name": "inner", "topic": "mine"}):
+        code = (await error_of(dan, frame))["code"]
+        assert code in ("no_such_room", "room_name_taken"), frame
+    guest = await connect()
+    await guest.join("gus")
+    assert (await error_of(guest, {"type": "kick", "room": "general",
+                                   "user": "ann"}))["code"] == "forbidden"
+    await ann.send({"type": "role", "room": "inner", "user": "cat", "role": "moderator"})
+    await ann.recv_type("moderation")
+    assert (await error_of(bob, {"type": "ban", "room": "inner",
+                                 "user": "cat"}))["code"] == "forbidden"
+    # root, the admin, may act anywhere, until demoted.
+    assert (await answer(root, {"type": "kick", "room": "inner", "user": "cat"},
+                         "moderation"))["type"] == "moderation"
+    assert app.accounts is not None
+    await app.accounts.store.set_role(1, "member")
+    assert (await error_of(root, {"type": "kick", "room": "inner",
+                                  "user": "bob"}))["code"] == "no_such_room"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_room_made_private_sends_its_guests_out(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """Guests have no membership: a public room made private drops their sockets from it and
+    they cannot come back; its accounts stay."""
+    _, ann, bob = await team(app, connect, "ann", "bob")
+    await make_room(ann, "cafe")
+    await bob.join("bob", "cafe")
+    guest = await connect()
+    await guest.join("gus", "cafe")
+    await make_room(ann, "cafe", visibility="private")
+    out = await guest.recv_type("moderated")
+    assert (out["room"], out["action"]) == ("cafe", "private")
+    assert (await bob.recv_type("room"))["visibility"] == "private"
+    assert (await error_of(guest, {"type": "join", "room": "cafe"}))["code"] == "no_such_room"
+    await bob.send({"type": "message", "room": "cafe", "text": "still in", "cid": "c1"})
+    assert (await bob.recv_type("message"))["message"] == "still in"

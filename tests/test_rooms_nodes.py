@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from tests.helpers import ChatClient
-from tests.serverproc import child_env
+from tests.serverproc import Spawn, child_env, free_port
 from tests.test_accounts_cli import PASSWORD, login
 from tests.test_auth_nodes import create, signed_in
 from tests.test_cluster import Cluster, cluster, redis_db  # noqa: F401 (fixtures)
 
-pytestmark = [pytest.mark.subprocess, pytest.mark.redis, pytest.mark.postgres]
+pytestmark = pytest.mark.subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def rooms_command(db: str, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=60, check=False)
 
 
-async def first(client: ChatClient, *kinds: str) -> dict[str, Any]:
+async def first_of(client: ChatClient, *kinds: str) -> dict[str, Any]:
     """The next frame of one of `kinds` (others skipped)."""
     while True:
         frame = await client.recv(10)
@@ -36,6 +36,38 @@ async def first(client: ChatClient, *kinds: str) -> dict[str, Any]:
             return frame
 
 
+@pytest.mark.gen_test(timeout=90)
+async def test_an_account_s_rooms_and_roles_come_back_after_a_restart(
+    spawn: Spawn, tmp_path: Path,
+) -> None:
+    """A private room, its topic and its members' roles survive the server's restart (SQLite
+    file): the member's new welcome lists them, and it joins the private room again."""
+    db = str(tmp_path / "chat.db")
+    create(db, "root", "ann", "bob")
+    port = free_port()
+    first = spawn(f"--port={port}", f"--db={db}", ready_port=port)
+    ann = await signed_in(port, await login(db, "ann", PASSWORD), "ann")
+    await ann.send({"type": "room", "name": "core", "visibility": "private", "topic": "t"})
+    assert (await first_of(ann, "room", "error"))["type"] == "room"
+    await ann.send({"type": "role", "room": "core", "user": "bob", "role": "moderator"})
+    assert (await first_of(ann, "moderation", "error"))["type"] == "moderation"
+    ann.close()
+    first.kill()
+    spawn(f"--port={port}", f"--db={db}", ready_port=port)
+    bob = await signed_in(port, await login(db, "bob", PASSWORD), "bob")
+    try:
+        await bob.send({"type": "join"})
+        assert {"room": "core", "role": "moderator"} in (
+            await first_of(bob, "welcome"))["member_of"]
+        welcome = await bob.join("bob", "core")
+        assert welcome["room"] == {"name": "core", "topic": "t", "visibility": "private",
+                                   "role": "moderator"}
+    finally:
+        bob.close()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
 @pytest.mark.gen_test(timeout=120)
 async def test_a_ban_and_a_mute_on_one_node_hold_on_the_other_and_are_audited(
     cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
@@ -51,23 +83,23 @@ async def test_a_ban_and_a_mute_on_one_node_hold_on_the_other_and_are_audited(
     cat = await signed_in(b.port, cat_token, "cat")
     try:
         await ann.send({"type": "room", "name": "ops", "topic": "deploys"})
-        assert (await first(ann, "room", "error"))["type"] == "room"
+        assert (await first_of(ann, "room", "error"))["type"] == "room"
         for client, name in ((ann, "ann"), (bob, "bob"), (cat, "cat")):
             await client.join(name, "ops")
         await ann.send({"type": "ban", "room": "ops", "user": "cat", "minutes": 30})
-        banned = await first(cat, "moderated")
+        banned = await first_of(cat, "moderated")
         assert (banned["action"], banned["by"]) == ("ban", "ann")
         await cat.send({"type": "message", "room": "ops", "text": "spam", "cid": "s1"})
-        assert (await first(cat, "error", "message"))["code"] == "not_in_room"
+        assert (await first_of(cat, "error", "message"))["code"] == "not_in_room"
         again = await ChatClient.connect(f"ws://127.0.0.1:{a.port}/ws",
                                          Authorization=f"Bearer {cat_token}")
         await again.send({"type": "join", "room": "ops"})
-        assert (await first(again, "error", "welcome"))["code"] == "banned"
+        assert (await first_of(again, "error", "welcome"))["code"] == "banned"
         again.close()
         await ann.send({"type": "mute", "room": "ops", "user": "bob", "minutes": 5})
-        assert (await first(bob, "moderated"))["action"] == "mute"
+        assert (await first_of(bob, "moderated"))["action"] == "mute"
         await bob.send({"type": "message", "room": "ops", "text": "hello?", "cid": "b1"})
-        assert (await first(bob, "error", "message"))["code"] == "muted"
+        assert (await first_of(bob, "error", "message"))["code"] == "muted"
     finally:
         for client in (ann, bob, cat):
             client.close()

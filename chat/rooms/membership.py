@@ -40,12 +40,17 @@ class Membership:
                                 request="join")
         check_broker(self.broker, "join", room=cmd.room)
         user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
+        member_of = None if self.access is None else await self.access.member_of(user)
         if cmd.room in client.rooms:
-            self.welcome(client, user, cmd.room, await self.rooms.page(cmd.room))
+            self.welcome(client, user, cmd.room, await self.rooms.page(cmd.room),
+                         member_of=member_of)
             return
         settings, muted = (None, None) if self.access is None else await self.access.admit(
             client, user, cmd.room)
-        member_of = None if self.access is None else await self.access.member_of(user)
+        if member_of is not None and settings is not None and not any(
+                entry["room"] == cmd.room for entry in member_of):
+            member_of = sorted([*member_of, {"room": cmd.room, "role": str(settings["role"])}],
+                               key=lambda entry: entry["room"])
         room, page = await self.rooms.enter(client, user, cmd.room)
         if muted is not None:
             room.muted[user.party] = muted
