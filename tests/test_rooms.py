@@ -9,7 +9,7 @@ import pytest
 from chat_server import ChatApplication
 from tests.apiclient import Api
 from tests.helpers import ChatClient, Connect
-from tests.test_auth_socket import bearer, error_of, signed_up
+from tests.test_auth_socket import PASSWORD, bearer, error_of, signed_up
 
 
 async def signed_in(app: ChatApplication, connect: Connect, name: str,
@@ -324,3 +324,35 @@ async def test_a_room_made_private_sends_its_guests_out(
     assert (await error_of(guest, {"type": "join", "room": "cafe"}))["code"] == "no_such_room"
     await bob.send({"type": "message", "room": "cafe", "text": "still in", "cid": "c1"})
     assert (await bob.recv_type("message"))["message"] == "still in"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_admin_bans_from_the_whole_server_and_no_one_else_can(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """`ban` without a room: a member (even a room owner) is refused; an admin cannot be
+    banned; the banned account's sockets close with 4004 and every join (a new room's too)
+    is refused until `unban`; a banned guest's address is banned with it."""
+    root, ann, bob = await team(app, connect, "ann", "bob")
+    await make_room(ann, "mine")
+    assert (await error_of(ann, {"type": "ban", "user": "bob"}))["code"] == "forbidden"
+    await signed_up(app, "boss")
+    assert app.accounts is not None
+    await app.accounts.store.set_role(4, "admin")  # boss
+    assert (await error_of(root, {"type": "ban", "user": "boss"}))["code"] == "forbidden"
+    token, _, _ = await app.accounts.login("bob", PASSWORD, "127.0.0.1")  # a second session
+    assert (await answer(root, {"type": "ban", "user": "bob", "minutes": 60},
+                         "moderation"))["room"] == ""
+    assert await bob.closed() == 4004
+    assert bob.conn.close_reason is not None and "60 more minute" in bob.conn.close_reason
+    again = await connect(**bearer(token))
+    for room in ("general", "brandnew"):
+        assert (await error_of(again, {"type": "join", "room": room}))["code"] == "banned"
+    await answer(root, {"type": "unban", "user": "bob"}, "moderation")
+    await again.join("bob", "brandnew")
+    guest = await connect()
+    await guest.join("pest")
+    await answer(root, {"type": "ban", "user": "pest"}, "moderation")
+    assert await guest.closed() == 4004
+    other = await connect()
+    assert (await error_of(other, {"type": "join", "username": "nice"}))["code"] == "banned"

@@ -96,7 +96,8 @@ class Directory:
 
 @dataclass(frozen=True, slots=True)
 class Moderate:
-    """`invite`, `kick`, `ban`, `unban`, `mute` or `role`, about `user` in `room`."""
+    """`invite`, `kick`, `ban`, `unban`, `mute` or `role`, about `user` in `room` ("" for a
+    ban or unban from the whole server)."""
 
     action: str
     room: str

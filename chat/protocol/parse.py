@@ -38,6 +38,7 @@ TOPIC_MAX_CHARS = 250  # a room's topic: one line of a channel header (Slack's l
 # Longest ban or mute in minutes (one year); a ban without `minutes` lasts until lifted.
 SANCTION_MAX_MINUTES = 525_600
 VISIBILITIES = ("public", "private")
+SERVER_WIDE = ""  # the `room` of a ban from the whole server: no room has an empty name
 ROOM_ROLES = ("member", "moderator", "owner")
 # The largest integer field: 2^53 - 1, the largest every JSON client holds exactly (a double).
 # Beyond it ids mean nothing to a browser, and past 2^63 the stores cannot bind them.
@@ -295,7 +296,9 @@ def _parse_rooms(frame: _Frame, _: int) -> RoomDirectory:
 
 def _moderation(action: str) -> Callable[[_Frame, int], Moderate]:
     def parse_one(frame: _Frame, _: int) -> Moderate:
-        room = frame.room(default=None)
+        # A ban (or unban) with no room is from the whole server (SERVER_WIDE; admins only).
+        wide = action in ("ban", "unban") and frame.obj.get("room") is None
+        room = SERVER_WIDE if wide else frame.room(default=None)
         user = check_username(frame.string("user", required=True) or "", action)
         minutes = frame.integer("minutes")
         if action == "mute" and minutes is None:

@@ -80,6 +80,11 @@ class RoomAccess:
         account = user.account
         access = await self.access(client, user, name, request)
         info, role = access.room, access.role
+        if access.banned_until is not None:  # from the room, or from the whole server
+            raise ProtocolError(
+                "banned", f"you are banned from {name!r} "
+                f"{left_ms(access.banned_until, now_ms())}", request=request, room=name,
+                until=access.banned_until)
         try:
             if info is None:
                 if self.settings.room_creation != "join":
@@ -87,11 +92,6 @@ class RoomAccess:
                 info, role = await self._create_on_join(user, name)
             elif info.visibility == "private" and role is None:
                 raise no_such_room(name, request)
-            if access.banned_until is not None:
-                raise ProtocolError(
-                    "banned", f"you are banned from {name!r} "
-                    f"{left_ms(access.banned_until, now_ms())}", request=request, room=name,
-                    until=access.banned_until)
             if account is not None and role is None:
                 await self.store.add_member(name, account.id, now_ms())
                 role = "member"

@@ -52,7 +52,8 @@ async def _audit(args: argparse.Namespace) -> int:
     for entry in entries:
         when = datetime.datetime.fromtimestamp(entry.ts / 1000, datetime.UTC)
         who = entry.actor + ("" if entry.actor_id is None else f" (#{entry.actor_id})")
-        print(f"{when:%Y-%m-%d %H:%M:%S}  {who:<24} {entry.action:<8} {entry.room:<20}"
+        room = entry.room or "(server)"  # a ban from the whole server has no room
+        print(f"{when:%Y-%m-%d %H:%M:%S}  {who:<24} {entry.action:<8} {room:<20}"
               f" {entry.target_name or '-':<24} {json.dumps(entry.details or {})}")
     return 0
 

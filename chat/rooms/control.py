@@ -20,6 +20,7 @@ from chat.protocol.frame import Frame
 from chat.rooms.registry import Rooms
 from chat.rooms.room import Room
 
+CLOSE_BANNED = 4004  # the user was banned from the whole server (docs/protocol.md, Closing)
 # (room, address group, the guest's name key, until ms): a guest banned by session here is
 # banned by address too, by the node that holds its connections (only it knows the address).
 OnGuestBanned = Callable[[str, str, str, int], None]
@@ -42,11 +43,12 @@ class Controls:
         with contextlib.suppress(BrokerError):  # the store holds the decision; joins check it
             await self.broker.publish(channels.room(room), channels.control_payload(op, **fields))
 
-    async def to_user(self, party: str, event: dict[str, Any]) -> None:
-        """An event to every connection of a user, on every node."""
+    async def to_user(self, party: str, event: dict[str, Any] | None = None,
+                      op: str = "notify", **fields: Any) -> None:
+        """An event to every connection of a user, on every node (or another op: `close`)."""
         with contextlib.suppress(BrokerError):
             await self.broker.publish(channels.user(party),
-                                      channels.control_payload("notify", event=event))
+                                      channels.control_payload(op, event=event, **fields))
 
     def apply(self, room: Room | None, user: User | None, control: dict[str, Any]) -> None:
         """The fan-out's callback: a control delivered on a room's or a user's channel."""
@@ -56,6 +58,12 @@ class Controls:
         if user is not None and op == "notify" and frame is not None:
             for client in user.typed_clients():
                 client.peer.send(frame)
+        if user is not None and op == "close":  # banned from the server: every socket closes
+            until = control.get("ban_until")
+            for client in list(user.clients):
+                if isinstance(until, int) and user.guest and self.on_guest_banned is not None:
+                    self.on_guest_banned("", address_group(client.address), user.key, until)
+                client.peer.close(CLOSE_BANNED, str(control.get("reason", "banned")))
         if room is None:
             return
         if op == "notify" and frame is not None:

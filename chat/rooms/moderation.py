@@ -17,9 +17,9 @@ from chat.people.names import name_key
 from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import Moderate, ProtocolError
-from chat.rooms.access import RoomAccess, no_such_room, store_failed
+from chat.rooms.access import RoomAccess, left_ms, no_such_room, store_failed
 from chat.rooms.control import now_ms
-from chat.rooms.store import FOREVER, AuditEntry, RoomRole
+from chat.rooms.store import FOREVER, SERVER_WIDE, AuditEntry, RoomRole
 from chat.store.base import StoreError
 
 log = logging.getLogger("chat.rooms")
@@ -38,6 +38,9 @@ class Moderation:
     async def act(self, client: Client, cmd: Moderate) -> None:
         """Check the actor's rank and the target, do it, record it, tell those concerned."""
         actor = user_of(client, cmd.action, room=cmd.room)
+        if cmd.room == SERVER_WIDE:
+            await self._server_ban(client, actor, cmd)
+            return
         access = await self.access.access(client, actor, cmd.room, cmd.action)
         admin = await self.access.is_admin(actor.account)
         if access.room is None or (access.room.visibility == "private" and access.role is None
@@ -88,6 +91,48 @@ class Moderation:
             ack["until"] = until
         if cmd.role is not None:
             ack["role"] = cmd.role
+        client.reply(Frame.of(ack))
+
+    async def _server_ban(self, client: Client, actor: User, cmd: Moderate) -> None:
+        """`ban` or `unban` with no room: from the whole server, by server admins only. Every
+        socket of the user closes (4004) on every node; every join is refused meanwhile."""
+        if not await self.access.is_admin(actor.account):
+            raise ProtocolError("forbidden", f"only server admins may {cmd.action} from the "
+                                "whole server (give a room)", request=cmd.action)
+        found = await self.users.party_of(cmd.user)
+        if found is None and cmd.action == "ban":
+            raise ProtocolError("no_such_user", f"there is no user {cmd.user!r}",
+                                request=cmd.action, user=cmd.user)
+        spelling, party = (found[0], found[1]) if found is not None else (cmd.user, "")
+        if cmd.action == "ban" and party.startswith("a:"):
+            target = await self.access.accounts.account_by_id(int(party[2:]))
+            if target is not None and target.role == "admin":
+                raise ProtocolError("forbidden", f"{spelling!r} is a server admin: demote "
+                                    "it first", request=cmd.action, user=spelling)
+        now = now_ms()
+        until = (now + cmd.minutes * 60_000 if cmd.minutes else FOREVER
+                 if cmd.action == "ban" else None)
+        entry = AuditEntry(now, actor.account.id if actor.account else None, actor.name,
+                           cmd.action, SERVER_WIDE, party or None, spelling,
+                           details={} if cmd.minutes is None else {"minutes": cmd.minutes})
+        store = self.access.store
+        try:
+            if until is None:
+                await store.lift(SERVER_WIDE, "ban", party, name_key(spelling), entry)
+            else:
+                await store.sanction(SERVER_WIDE, "ban", [party], name_key(spelling), until,
+                                     audit=entry)
+        except StoreError as exc:
+            log.warning("could not %s from the server: %s", cmd.action, exc)
+            raise store_failed(cmd.action, None) from None
+        if until is not None:
+            await self.access.controls.to_user(
+                party, op="close", ban_until=until,
+                reason=f"banned from this server {left_ms(until, now)}")
+        ack: dict[str, Any] = {"type": "moderation", "action": cmd.action, "room": SERVER_WIDE,
+                               "user": spelling}
+        if until is not None and until < FOREVER:
+            ack["until"] = until
         client.reply(Frame.of(ack))
 
     @staticmethod

@@ -21,6 +21,9 @@ ROOM_ROLES: tuple[RoomRole, ...] = ("member", "moderator", "owner")
 FOREVER = 2**62
 
 Step = tuple[str, tuple[Any, ...]]
+# The room of a ban from the whole server (chat.protocol.parse.SERVER_WIDE): every room's
+# access reads it too.
+SERVER_WIDE = ""
 
 
 class Sql(Protocol):
@@ -46,7 +49,7 @@ class Access:
 
     room: RoomInfo | None  # None: no such room
     role: RoomRole | None  # None: not a durable member
-    banned_until: int | None  # ms; None: not banned now
+    banned_until: int | None  # ms; None: not banned now (from the room or the server)
     muted_until: int | None
 
 
@@ -71,13 +74,14 @@ class AuditEntry:
                 "target_name": self.target_name, "details": self.details or {}}
 
 
+# One row whether or not the room exists: a ban from the whole server holds for any name.
 _ACCESS = ("SELECT r.visibility, r.topic, r.owner_id,"
-           " (SELECT role FROM room_members WHERE room = r.name AND account_id = ?),"
-           " (SELECT max(until_ts) FROM room_sanctions WHERE room = r.name AND kind = ?"
+           " (SELECT role FROM room_members WHERE room = ? AND account_id = ?),"
+           " (SELECT max(until_ts) FROM room_sanctions WHERE room IN (?, ?) AND kind = ?"
            "  AND target IN (?, ?) AND until_ts > ?),"
-           " (SELECT max(until_ts) FROM room_sanctions WHERE room = r.name AND kind = ?"
+           " (SELECT max(until_ts) FROM room_sanctions WHERE room = ? AND kind = ?"
            "  AND target IN (?, ?) AND until_ts > ?)"
-           " FROM rooms r WHERE r.name = ?")
+           " FROM (SELECT 1 AS one) AS x LEFT JOIN rooms r ON r.name = ?")
 _CREATE = ("INSERT INTO rooms (name, visibility, topic, owner_id, created_ts)"
            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
 # The creator is its owner only if this very creation made the room (an owner and a ts).
@@ -125,13 +129,14 @@ class RoomStore:
         """The room, the account's role in it, and a ban or mute of any of `targets` now."""
         first, second = ([*list(targets), "", ""])[:2]
         rows = await self.sql.sql_rows(_ACCESS, (
-            account_id if account_id is not None else -1, "ban", first, second, now,
-            "mute", first, second, now, name))
-        if not rows:
-            return Access(None, None, None, None)
+            name, account_id if account_id is not None else -1,
+            name, SERVER_WIDE, "ban", first, second, now,
+            name, "mute", first, second, now, name))
         visibility, topic, owner, role, banned, muted = rows[0]
-        info = RoomInfo(name, visibility, str(topic), None if owner is None else int(owner))
-        return Access(info, role, None if banned is None else int(banned),
+        info = None if visibility is None else RoomInfo(
+            name, visibility, str(topic), None if owner is None else int(owner))
+        return Access(info, role if info is not None else None,
+                      None if banned is None else int(banned),
                       None if muted is None else int(muted))
 
     async def create(self, name: str, visibility: Visibility, topic: str, owner_id: int | None,
