@@ -45,15 +45,15 @@ from chat.protocol.parse import (
     peek,
 )
 from chat.protocol.tutorial import TUTORIAL
-from chat.rooms.access import RoomAccess, left_ms
-from chat.rooms.control import Controls, now_ms
+from chat.rooms.access import RoomAccess, check_mute
+from chat.rooms.control import Controls
 from chat.rooms.membership import Membership
 from chat.rooms.moderation import Moderation
 from chat.rooms.registry import Rooms
 from chat.rooms.store import RoomStore
 from chat.roster.base import Rebuilding, Roster, RosterError
 from chat.roster.local import LocalRoster
-from chat.store.base import HistoryStore, StoreError
+from chat.store.base import HistoryStore
 
 log = logging.getLogger("chat.hub")
 
@@ -112,8 +112,8 @@ class Hub:
             settings, RoomStore(accounts.store), accounts.store, self.controls)
         self.moderation = (None if self.room_access is None
                            else Moderation(self.room_access, self.users))
-        self.controls.on_guest_banned = self._ban_address
-        self._background: set[asyncio.Task[None]] = set()
+        if self.room_access is not None:
+            self.controls.on_guest_banned = self.room_access.ban_address
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,
                                      self.room_access)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
@@ -295,22 +295,6 @@ class Hub:
                                 "owners, settings nor moderation", request=request, room=room)
         return self.room_access
 
-    def _ban_address(self, room: str, address: str, key: str, until: int) -> None:
-        """A guest banned by session is banned by its address too (written by this node,
-        the one that knows the address)."""
-        if self.room_access is None:
-            return
-        task = asyncio.ensure_future(self._ban_address_now(room, address, key, until))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _ban_address_now(self, room: str, address: str, key: str, until: int) -> None:
-        assert self.room_access is not None
-        try:
-            await self.room_access.store.sanction(room, "ban", ["ip:" + address], key, until)
-        except StoreError as exc:
-            log.warning("could not ban a guest's address from %s: %s", room, exc)
-
     def _refuse_for_rate(self, client: Client, text: str) -> None:
         self.stats.rate_limited += 1
         client.strikes += 1
@@ -350,17 +334,8 @@ class Hub:
         user = user_of(client, "message", cid=cmd.cid)
         room = self.rooms.of(client, cmd.room, "message", cid=cmd.cid)
         if room.muted:
-            self._check_mute(room.muted, user, cmd)
+            check_mute(room.muted, user.party, cmd.room, cmd.cid)
         await self.messages.post(client, user, cmd)
-
-    @staticmethod
-    def _check_mute(muted: dict[str, int], user: User, cmd: Post) -> None:
-        until = muted.get(user.party)
-        now = now_ms()
-        if until is None or until <= now:
-            return
-        raise ProtocolError("muted", f"you are muted in {cmd.room!r} {left_ms(until, now)}",
-                            request="message", room=cmd.room, cid=cmd.cid, until=until)
 
     async def _direct(self, client: Client, cmd: Direct) -> None:
         await self.messages.direct(client, user_of(client, "dm", cid=cmd.cid, to=cmd.to), cmd)

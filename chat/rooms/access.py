@@ -7,6 +7,7 @@ guest's lasts as its connections do. Server admins (account role `admin`) may ch
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -44,6 +45,15 @@ def left_ms(until: int, now: int) -> str:
     return f"for {max(1, -(-(until - now) // 60_000)):,} more minute(s)"
 
 
+def check_mute(muted: dict[str, int], party: str, room: str, cid: str | None) -> None:
+    """ProtocolError('muted') if the party's mute in the room (Room.muted) is not over."""
+    until = muted.get(party)
+    now = now_ms()
+    if until is not None and until > now:
+        raise ProtocolError("muted", f"you are muted in {room!r} {left_ms(until, now)}",
+                            request="message", room=room, cid=cid, until=until)
+
+
 class RoomAccess:
     """The rooms' durable side on this node: admission, settings, the directory."""
 
@@ -53,6 +63,20 @@ class RoomAccess:
         self.store = store
         self.accounts = accounts
         self.controls = controls
+        self._background: set[asyncio.Task[None]] = set()  # address bans being written
+
+    def ban_address(self, room: str, address: str, key: str, until: int) -> None:
+        """A guest banned by session is banned by its address too, written by the node that
+        holds its connections (the one that knows the address): Controls.on_guest_banned."""
+        task = asyncio.ensure_future(self._ban_address(room, address, key, until))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _ban_address(self, room: str, address: str, key: str, until: int) -> None:
+        try:
+            await self.store.sanction(room, "ban", ["ip:" + address], key, until)
+        except StoreError as exc:
+            log.warning("could not ban a guest's address from %s: %s", room, exc)
 
     async def is_admin(self, account: Account | None) -> bool:
         """Whether the account is a server admin now (read again: a demotion counts at once)."""
