@@ -356,3 +356,33 @@ async def test_an_admin_bans_from_the_whole_server_and_no_one_else_can(
     assert await guest.closed() == 4004
     other = await connect()
     assert (await error_of(other, {"type": "join", "username": "nice"}))["code"] == "banned"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_bad_room_and_moderation_frames_get_errors_naming_the_field_and_limit(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A topic over 250 characters, an unknown visibility or role, a mute without minutes,
+    minutes over a year: `invalid_field` / `missing_field` naming the field (and limit)."""
+    _, ann = await team(app, connect, "ann")
+    cases = [({"type": "room", "name": "x", "topic": "t" * 251}, "invalid_field", "topic"),
+             ({"type": "room", "name": "x", "visibility": "secret"}, "invalid_field",
+              "visibility"),
+             ({"type": "room", "name": "no spaces"}, "invalid_room", "room"),
+             ({"type": "role", "room": "x", "user": "ann", "role": "king"}, "invalid_field",
+              "role"),
+             ({"type": "mute", "room": "x", "user": "ann"}, "missing_field", "minutes"),
+             ({"type": "ban", "room": "x", "user": "ann", "minutes": 525_601}, "invalid_field",
+              "minutes")]
+    for frame, code, field in cases:
+        error = await error_of(ann, frame)
+        assert (error["code"], error["field"]) == (code, field), (frame, error)
+    assert "250" in (await error_of(ann, cases[0][0]))["reason"]
+    assert (await error_of(ann, cases[-1][0]))["limit"] == 525_600
+    for name in ("a1", "a2", "a3"):
+        await make_room(ann, name)
+    page = await answer(ann, {"type": "rooms", "prefix": "A", "limit": 2}, "rooms")
+    assert ([r["room"] for r in page["rooms"]], page["more"]) == (["a1", "a2"], True)
+    page = await answer(ann, {"type": "rooms", "prefix": "a", "after": "a2"}, "rooms")
+    assert ([r["room"] for r in page["rooms"]], page["more"]) == (["a3"], False)
+    assert page["rooms"][0]["members"] == 1  # its owner
