@@ -392,7 +392,8 @@ async def test_bad_room_and_moderation_frames_get_errors_naming_the_field_and_li
     """A topic over 250 characters, an unknown visibility or role, a mute without minutes,
     minutes over a year: `invalid_field` / `missing_field` naming the field (and limit)."""
     _, ann = await team(app, connect, "ann")
-    cases = [({"type": "room", "name": "x", "topic": "t" * 251}, "invalid_field", "topic"),
+    cases: list[tuple[dict[str, Any], str, str]] = [
+             ({"type": "room", "name": "x", "topic": "t" * 251}, "invalid_field", "topic"),
              ({"type": "room", "name": "x", "visibility": "secret"}, "invalid_field",
               "visibility"),
              ({"type": "room", "name": "no spaces"}, "invalid_room", "room"),
