@@ -414,3 +414,65 @@ async def test_bad_room_and_moderation_frames_get_errors_naming_the_field_and_li
     page = await answer(ann, {"type": "rooms", "prefix": "a", "after": "a2"}, "rooms")
     assert ([r["room"] for r in page["rooms"]], page["more"]) == (["a3"], False)
     assert page["rooms"][0]["members"] == 1  # its owner
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_removed_message_is_hidden_from_history_resume_and_live_readers(
+    app: ChatApplication, connect: Connect, http_port: int,
+) -> None:
+    """`remove` by the owner: members are told at once; pages, a join's replay and a resume
+    skip it (still `recovered`); a member cannot remove, an outsider of a private room gets
+    no_such_room; the audit log has it."""
+    root_token = await signed_up(app, "root")
+    _, ann, bob, cat = [await connect(**bearer(root_token)),
+                        *[await signed_in(app, connect, name) for name in ("ann", "bob", "cat")]]
+    await make_room(ann, "ops")
+    for client, name in ((ann, "ann"), (bob, "bob"), (cat, "cat")):
+        await client.join(name, "ops")
+    ids = []
+    for n in (1, 2, 3):
+        await cat.send({"type": "message", "room": "ops", "text": f"m{n}", "cid": f"c{n}"})
+        ids.append((await cat.recv_type("message"))["id"])
+    assert (await error_of(cat, {"type": "remove", "room": "ops",
+                                 "id": ids[1]}))["code"] == "forbidden"
+    await make_room(ann, "inner", visibility="private")
+    same_error(await error_of(cat, {"type": "remove", "room": "inner", "id": 1}),
+               await error_of(cat, {"type": "remove", "room": "nothing", "id": 1}),
+               ("inner", "nothing"))
+    assert (await answer(ann, {"type": "remove", "room": "ops", "id": ids[1]},
+                         "moderation"))["id"] == ids[1]
+    assert (await bob.recv_type("removed")) == {"type": "removed", "room": "ops",
+                                                "id": ids[1], "by": "ann"}
+    assert (await error_of(ann, {"type": "remove", "room": "ops",
+                                 "id": ids[2] + 100}))["code"] == "no_such_message"
+    page = await answer(bob, {"type": "history", "room": "ops"}, "history")
+    assert [m["message"] for m in page["messages"]] == ["m1", "m3"]
+    fresh = await connect(**bearer(root_token))
+    await fresh.send({"type": "join", "username": "root", "room": "ops"})
+    joined = await fresh.recv_type("history")
+    assert [m["message"] for m in joined["messages"]] == ["m1", "m3"]
+    resumed = await connect(**bearer(root_token))
+    await resumed.send({"type": "join", "room": "ops", "since": ids[0]})
+    replay = await resumed.recv_type("history")
+    assert ([m["message"] for m in replay["messages"]], replay["recovered"]) == (["m3"], True)
+    log = await Api(http_port).call("GET", "/api/v1/audit?room=ops&limit=1", token=root_token)
+    assert [(e["action"], e["target_name"], e["details"]) for e in log.body["entries"]] == [
+        ("remove", "cat", {"id": ids[1]})]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_removed_message_of_general_is_not_shown_before_joining(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A server admin removes a message of general (which has no owner): a connection that
+    reads general before joining (the tutorial's page) is not sent it."""
+    root, ann = await team(app, connect, "ann")
+    ids = []
+    for text in ("keep", "spam"):
+        await ann.send({"type": "message", "text": text, "cid": text})
+        ids.append((await ann.recv_type("message"))["id"])
+    await answer(root, {"type": "remove", "room": "general", "id": ids[1]}, "moderation")
+    reader = await connect()
+    first = await reader.recv_type("message")
+    assert first["message"] == "keep"
+    await reader.nothing()

@@ -18,8 +18,9 @@ and a compact JSON object, keys in the order listed:
 - `c` a control (chat/rooms/control.py): `{"op", ...}` for the nodes, not for clients as is:
   on a room's channel `evict` (a party's connections leave the room, each sent `event`),
   `guests_out` (every connection with no account leaves, sent `event`), `mute` (a party's
-  mute ends at `until` ms, 0: none), `notify` (`event` to every member); on a user's channel
-  `notify` (`event` to every connection of the user).
+  mute ends at `until` ms, 0: none), `notify` (`event` to every member), `removed` (a message
+  was removed: `event` to every member, and history reads filter); on a user's channel
+  `notify` (`event` to every connection of the user) and `close` (banned from the server).
 
 A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`,
 with `"guest": true` for a guest (no account).

@@ -38,6 +38,7 @@ from chat.protocol.parse import (
     Moderate,
     Post,
     ProtocolError,
+    Remove,
     RoomDirectory,
     RoomSet,
     Typing,
@@ -111,9 +112,11 @@ class Hub:
         self.room_access = None if accounts is None else RoomAccess(
             settings, RoomStore(accounts.store), accounts.store, self.controls)
         self.moderation = (None if self.room_access is None
-                           else Moderation(self.room_access, self.users))
+                           else Moderation(self.room_access, self.users, store))
         if self.room_access is not None:
             self.controls.on_guest_banned = self.room_access.ban_address
+            self.replay.rooms = self.rooms  # removed messages are hidden from history reads
+            self.replay.hidden = self.room_access.store.removed_between
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,
                                      self.room_access)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
@@ -139,6 +142,8 @@ class Hub:
         await self.broker.start(self._deliver, self.recovery.broker_back)
         await self.roster.start(self.recovery.roster_lost)
         await self.rooms.open(DEFAULT_ROOM).subscribed  # every connection reads it before joining
+        if self.room_access is not None:  # its pre-join readers skip removed messages too
+            await self.room_access.mark_removals(self.rooms[DEFAULT_ROOM])
         await self.signins.start()  # each node follows the revocations itself
 
     async def close(self) -> None:
@@ -285,6 +290,10 @@ class Hub:
                 self._rooms_only(command.room, command.action)
                 assert self.moderation is not None
                 return self.moderation.act(client, command)
+            case Remove():
+                self._rooms_only(command.room, "remove")
+                assert self.moderation is not None
+                return self.moderation.remove(client, command)
             case _:
                 assert_never(command)
 

@@ -106,5 +106,13 @@ class Moderate:
     role: str | None  # role's new role
 
 
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """`remove`: a moderator hides message `id` of `room`."""
+
+    room: str
+    id: int
+
+
 Command = (Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | RoomSet
-           | Directory | Moderate)
+           | Directory | Moderate | Remove)

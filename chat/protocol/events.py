@@ -156,6 +156,11 @@ def moderated(room: str, action: str, by: str, until: int | None = None,
     return event
 
 
+def removed(room: str, message_id: int, by: str) -> dict[str, Any]:
+    """A message of the room was removed by a moderator: readers hide it."""
+    return {"type": "removed", "room": room, "id": message_id, "by": by}
+
+
 def role(room: str, username: str, new_role: str, by: str) -> dict[str, Any]:
     """A member's role changed (to the room's members)."""
     return {"type": "role", "room": room, "username": username, "role": new_role, "by": by}

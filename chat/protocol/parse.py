@@ -20,6 +20,7 @@ from chat.protocol.commands import (
     Moderate,
     Post,
     ProtocolError,
+    Remove,
     RoomSet,
     Typing,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Moderate",
     "Post",
     "ProtocolError",
+    "Remove",
     "RoomDirectory",
     "RoomSet",
     "Typing",
@@ -316,7 +318,15 @@ def _moderation(action: str) -> Callable[[_Frame, int], Moderate]:
     return parse_one
 
 
+def _parse_remove(frame: _Frame, _: int) -> Remove:
+    message_id = frame.integer("id")
+    if message_id is None:
+        raise frame.fail("missing_field", "the field 'id' is required", field="id")
+    return Remove(frame.room(default=None), message_id)
+
+
 _PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
+    "remove": _parse_remove,
     "room": _parse_room,
     "rooms": _parse_rooms,
     **{action: _moderation(action)

@@ -20,6 +20,7 @@ from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import ProtocolError, RoomDirectory, RoomSet
 from chat.rooms.control import Controls, now_ms
+from chat.rooms.room import Room
 from chat.rooms.store import Access, AuditEntry, RoomInfo, RoomRole, RoomStore, Visibility
 from chat.store.base import StoreError
 
@@ -78,6 +79,17 @@ class RoomAccess:
         except StoreError as exc:
             log.warning("could not ban a guest's address from %s: %s", room, exc)
 
+    async def mark_removals(self, room: Room) -> None:
+        """Note on the room whether its history has removed messages (history reads skip
+        them; chat/history/replay.py)."""
+        try:
+            info = (await self.store.access(room.name, None, [], now_ms())).room
+        except StoreError as exc:
+            log.warning("could not read the room %s: %s", room.name, exc)
+            return
+        if info is not None and info.removals:
+            room.removals = True
+
     async def is_admin(self, account: Account | None) -> bool:
         """Whether the account is a server admin now (read again: a demotion counts at once)."""
         if account is None:
@@ -98,9 +110,10 @@ class RoomAccess:
             raise store_failed(request, name) from None
 
     async def admit(self, client: Client, user: User, name: str,
-                    request: str = "join") -> tuple[dict[str, Any], int | None]:
+                    request: str = "join") -> tuple[dict[str, Any], int | None, bool]:
         """Check that the user may enter the room (making it, or the account a member, as
-        needed); the room's settings for the welcome, and the user's mute if any (ms)."""
+        needed); the room's settings for the welcome, the user's mute if any (ms), and
+        whether messages were removed from the room."""
         account = user.account
         access = await self.access(client, user, name, request)
         info, role = access.room, access.role
@@ -123,7 +136,7 @@ class RoomAccess:
             log.warning("could not admit to the room %s: %s", name, exc)
             raise store_failed(request, name) from None
         return ({"name": info.name, "topic": info.topic, "visibility": info.visibility,
-                 "role": role}, access.muted_until)
+                 "role": role}, access.muted_until, info.removals > 0)
 
     async def _create_on_join(self, user: User, name: str) -> tuple[RoomInfo, RoomRole | None]:
         """--room-creation join: a new name is a new public room, owned by an account joiner."""

@@ -66,7 +66,9 @@ class Controls:
                 client.peer.close(CLOSE_BANNED, str(control.get("reason", "banned")))
         if room is None:
             return
-        if op == "notify" and frame is not None:
+        if op == "removed":  # a message was removed: history reads filter from now on
+            room.removals = True
+        if op in ("notify", "removed") and frame is not None:
             for client in list(room.listeners):
                 client.peer.send(frame)
         elif op == "evict":

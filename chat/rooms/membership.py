@@ -45,8 +45,8 @@ class Membership:
             self.welcome(client, user, cmd.room, await self.rooms.page(cmd.room),
                          member_of=member_of)
             return
-        settings, muted = (None, None) if self.access is None else await self.access.admit(
-            client, user, cmd.room)
+        settings, muted, removals = ((None, None, False) if self.access is None
+                                     else await self.access.admit(client, user, cmd.room))
         if member_of is not None and settings is not None and not any(
                 entry["room"] == cmd.room for entry in member_of):
             member_of = sorted([*member_of, {"room": cmd.room, "role": str(settings["role"])}],
@@ -54,6 +54,8 @@ class Membership:
         room, page = await self.rooms.enter(client, user, cmd.room)
         if muted is not None:
             room.muted[user.party] = muted
+        if removals:
+            room.removals = True
         self.welcome(client, user, room.name, page, settings, member_of)
         general = self.rooms[DEFAULT_ROOM]
         first_live = general.watched_from(client)

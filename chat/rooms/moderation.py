@@ -16,11 +16,11 @@ from chat.people.directory import Directory
 from chat.people.names import name_key
 from chat.protocol import events
 from chat.protocol.frame import Frame
-from chat.protocol.parse import Moderate, ProtocolError
+from chat.protocol.parse import Moderate, ProtocolError, Remove
 from chat.rooms.access import RoomAccess, left_ms, no_such_room, store_failed
 from chat.rooms.control import now_ms
 from chat.rooms.store import FOREVER, SERVER_WIDE, AuditEntry, RoomRole
-from chat.store.base import StoreError
+from chat.store.base import HistoryStore, StoreError
 
 log = logging.getLogger("chat.rooms")
 
@@ -31,9 +31,41 @@ ADMIN_RANK = 3
 class Moderation:
     """The moderation frames of this node's connections."""
 
-    def __init__(self, access: RoomAccess, users: Directory) -> None:
+    def __init__(self, access: RoomAccess, users: Directory, history: HistoryStore) -> None:
         self.access = access
         self.users = users
+        self.history = history
+
+    async def remove(self, client: Client, cmd: Remove) -> None:
+        """`remove`: a moderator hides a message of the room from history, resume and pages
+        from now on, and its readers are told (`removed`) to hide it too."""
+        actor = user_of(client, "remove", room=cmd.room)
+        access = await self.access.access(client, actor, cmd.room, "remove")
+        admin = await self.access.is_admin(actor.account)
+        if access.room is None or (access.room.visibility == "private" and access.role is None
+                                   and not admin):
+            raise no_such_room(cmd.room, "remove")
+        rank = ADMIN_RANK if admin else RANKS[access.role] if actor.account else -1
+        if rank < RANKS["moderator"]:
+            raise ProtocolError("forbidden", f"only the owners and moderators of {cmd.room!r} "
+                                "(and server admins) remove messages", request="remove",
+                                room=cmd.room)
+        try:
+            found = await self.history.after(cmd.room, cmd.id - 1, 1)
+            if not found or found[0].id != cmd.id:
+                raise ProtocolError("no_such_message", f"{cmd.room!r} has no message "
+                                    f"{cmd.id}", request="remove", room=cmd.room, id=cmd.id)
+            now = now_ms()
+            await self.access.store.remove_message(cmd.room, cmd.id, AuditEntry(
+                now, actor.account.id if actor.account else None, actor.name, "remove",
+                cmd.room, None, found[0].username, {"id": cmd.id}))
+        except StoreError as exc:
+            log.warning("could not remove a message of %s: %s", cmd.room, exc)
+            raise store_failed("remove", cmd.room) from None
+        await self.access.controls.to_room(cmd.room, "removed",
+                                           event=events.removed(cmd.room, cmd.id, actor.name))
+        client.reply(Frame.of({"type": "moderation", "action": "remove", "room": cmd.room,
+                               "user": found[0].username, "id": cmd.id}))
 
     async def act(self, client: Client, cmd: Moderate) -> None:
         """Check the actor's rank and the target, do it, record it, tell those concerned."""

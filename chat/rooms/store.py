@@ -41,6 +41,7 @@ class RoomInfo:
     visibility: Visibility
     topic: str
     owner_id: int | None
+    removals: int = 0  # messages removed by moderators (0: no history read needs filtering)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class AuditEntry:
 
 
 # One row whether or not the room exists: a ban from the whole server holds for any name.
-_ACCESS = ("SELECT r.visibility, r.topic, r.owner_id,"
+_ACCESS = ("SELECT r.visibility, r.topic, r.owner_id, r.removals,"
            " (SELECT role FROM room_members WHERE room = ? AND account_id = ?),"
            " (SELECT max(until_ts) FROM room_sanctions WHERE room IN (?, ?) AND kind = ?"
            "  AND target IN (?, ?) AND until_ts > ?),"
@@ -132,9 +133,9 @@ class RoomStore:
             name, account_id if account_id is not None else -1,
             name, SERVER_WIDE, "ban", first, second, now,
             name, "mute", first, second, now, name))
-        visibility, topic, owner, role, banned, muted = rows[0]
+        visibility, topic, owner, removals, role, banned, muted = rows[0]
         info = None if visibility is None else RoomInfo(
-            name, visibility, str(topic), None if owner is None else int(owner))
+            name, visibility, str(topic), None if owner is None else int(owner), int(removals))
         return Access(info, role if info is not None else None,
                       None if banned is None else int(banned),
                       None if muted is None else int(muted))
@@ -201,6 +202,22 @@ class RoomStore:
         done = await self.sql.sql_writes([(_LIFT, (name, kind, target, name_key)),
                                           *_audit_step(audit)])
         return done[0]
+
+    async def remove_message(self, name: str, message_id: int, audit: AuditEntry) -> bool:
+        """Hide a message of the room from now on; False if it was removed already."""
+        done = await self.sql.sql_writes([
+            ("INSERT INTO removed_messages (room, id, by_id, ts) VALUES (?, ?, ?, ?)"
+             " ON CONFLICT (room, id) DO NOTHING", (name, message_id, audit.actor_id, audit.ts)),
+            ("UPDATE rooms SET removals = (SELECT count(*) FROM removed_messages"
+             " WHERE room = ?) WHERE name = ?", (name, name)),
+            *_audit_step(audit)])
+        return done[0] == 1
+
+    async def removed_between(self, name: str, low: int, high: int) -> set[int]:
+        """The ids from `low` to `high` (inclusive) removed from the room."""
+        rows = await self.sql.sql_rows("SELECT id FROM removed_messages WHERE room = ?"
+                                       " AND id >= ? AND id <= ?", (name, low, high))
+        return {int(row[0]) for row in rows}
 
     async def record(self, entry: AuditEntry) -> None:
         """Append an entry to the audit log."""

@@ -34,7 +34,8 @@ def postgres(sql: str) -> str:
 ROOM_TABLES = (
     "CREATE TABLE rooms (name TEXT PRIMARY KEY, visibility TEXT NOT NULL"
     " CHECK (visibility IN ('public', 'private')), topic TEXT NOT NULL DEFAULT '',"
-    " owner_id INTEGER, created_ts INTEGER NOT NULL)",
+    " owner_id INTEGER, created_ts INTEGER NOT NULL,"
+    " removals INTEGER NOT NULL DEFAULT 0)",
     "INSERT INTO rooms (name, visibility, topic, owner_id, created_ts)"
     " VALUES ('general', 'public', '', NULL, 0)",
     # Accounts' memberships only: a guest's last as its connections do.
@@ -51,4 +52,8 @@ ROOM_TABLES = (
     " actor TEXT NOT NULL, action TEXT NOT NULL, room TEXT NOT NULL, target TEXT,"
     " target_name TEXT, details TEXT NOT NULL)",
     "CREATE INDEX audit_by_room ON audit (room, seq)",
+    # Messages a moderator removed: hidden from history, resume and pages (rooms.removals
+    # counts them, so a room with none costs no read).
+    "CREATE TABLE removed_messages (room TEXT NOT NULL, id INTEGER NOT NULL,"
+    " by_id INTEGER, ts INTEGER NOT NULL, PRIMARY KEY (room, id))",
 )
