@@ -117,6 +117,14 @@ class PostgresAccounts:
         async with self._transaction() as conn:
             return (await conn.execute(pg(statement), params)).rowcount
 
+    async def sql_rows(self, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return await self._all(statement, params)
+
+    async def sql_writes(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        async with self._transaction() as conn:
+            return [(await conn.execute(pg(statement), params)).rowcount
+                    for statement, params in steps]
+
     async def _revoke(self, conn: Connection, account_id: int, session_id: str | None,
                       ts: int, *, registered: str | None = None) -> None:
         """Record a revocation (or, with `registered`, a registration under that name key)

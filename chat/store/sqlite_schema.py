@@ -10,6 +10,7 @@ from typing import Literal
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
+from chat.store.sql import ROOM_TABLES
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -139,12 +140,19 @@ def _v10_last_seen(conn: sqlite3.Connection) -> None:
                  " WITHOUT ROWID")
 
 
+def _v11_rooms(conn: sqlite3.Connection) -> None:
+    """Rooms, accounts' durable memberships, bans and mutes, the audit log (chat/rooms/)."""
+    for statement in ROOM_TABLES:
+        conn.execute(statement.replace("BIGSERIAL", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
                                                           _v5_registrations, _v6_legacy_names,
                                                           _v7_guest_marks, _v8_external_ids,
-                                                          _v9_read_marks, _v10_last_seen]
+                                                          _v9_read_marks, _v10_last_seen,
+                                                          _v11_rooms]
 
 
 def memory_uri() -> str:
