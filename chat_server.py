@@ -30,6 +30,7 @@ from chat.roster.base import Roster, RosterError
 from chat.store import HistoryStore, PostgresOptions, StoreError, open_store
 from chat.urls import redacted
 from handlers.api.accounts import AccountsHandler, MeHandler
+from handlers.api.audit import AuditHandler
 from handlers.api.base import ApiNotFound
 from handlers.api.openapi import OpenApiHandler
 from handlers.api.passkeys import (
@@ -132,6 +133,8 @@ def make_app(
             (r"/api/v1/sessions/current", CurrentSessionHandler, api_args),
             (rf"/api/v1/sessions/({SESSION_ID_PATTERN})", SessionHandler, api_args),
             (r"/api/v1/me", MeHandler, api_args),
+            # Rooms (issue 15): the moderation audit log, admins only.
+            (r"/api/v1/audit", AuditHandler, api_args),
             (r"/api/v1/openapi.json", OpenApiHandler, api_args),
         ]
         # Passkeys (WebAuthn; handlers/api/passkeys.py, docs/accounts.md)

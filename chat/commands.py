@@ -25,6 +25,9 @@ COMMANDS = {
     "accounts": ("chat.accounts.cli",
                  "create|list|disable|enable|reset-password|promote|demote|invite --db URL: "
                  "manage accounts in a server's database, SQLite or PostgreSQL (no restart)"),
+    "rooms": ("chat.rooms.cli",
+              "audit --db URL [--room R] [--limit N]: read the rooms' moderation audit log "
+              "(who kicked, banned, muted, changed roles or topics, when)"),
 }
 
 

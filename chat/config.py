@@ -324,6 +324,14 @@ class Settings:
         default="Simple Chat",
         metadata=_meta("characters", "the name an authenticator shows for this chat (1-64)"),
     )
+    room_creation: str = field(
+        default="join",
+        metadata=_meta("", "join: joining a room that does not exist creates it (public, "
+                           "owned by the joiner if signed in), as before rooms had owners; "
+                           "explicit: only the `room` frame creates one, and a join of an "
+                           "unknown name gets no_such_room, the same answer as a private room "
+                           "one is not in (the name of a private room then stays secret)"),
+    )
 
     def __post_init__(self) -> None:
         errors = [
@@ -411,6 +419,8 @@ class Settings:
                  self.node_timeout >= 2 * self.node_heartbeat),
                 ("avatars", self.avatars, " or ".join(AVATAR_KINDS),
                  self.avatars in AVATAR_KINDS),
+                ("room_creation", self.room_creation, "join or explicit",
+                 self.room_creation in ("join", "explicit")),
                 ("registration", self.registration, "open, invite or closed",
                  self.registration in ("open", "invite", "closed")),
                 ("session_idle_days", self.session_idle_days, "more than 0",

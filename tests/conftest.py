@@ -51,9 +51,17 @@ def app(settings: Settings, io_loop: IOLoop) -> Iterator[ChatApplication]:
     accounts = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
     io_loop.run_sync(store.start)
     io_loop.run_sync(accounts.start)
-    yield make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
-    io_loop.run_sync(accounts.close)
-    io_loop.run_sync(store.close)
+    made = make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
+    yield made
+    close_app(made, io_loop, accounts.close, store.close)
+
+
+def close_app(app: ChatApplication, io_loop: IOLoop,
+              *closes: Callable[[], Awaitable[None]]) -> None:
+    """Stop the app's hub (its last writes finish), then close its stores, in that order."""
+    io_loop.run_sync(app.hub.close)
+    for close in closes:
+        io_loop.run_sync(close)
 
 
 @pytest.fixture

@@ -161,7 +161,7 @@ def test_invites_made_before_expiry_existed_expire_a_week_after_they_were_made(
     path = str(tmp_path / "chat.db")
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    before = sqlite_schema.MIGRATIONS.index(sqlite_schema._v11_invite_expiry)
+    before = sqlite_schema.MIGRATIONS.index(sqlite_schema._v12_invite_expiry)
     conn.execute("INSERT INTO schema_version VALUES (?)", (before,))
     for step in sqlite_schema.MIGRATIONS[:before]:
         step(conn)
@@ -312,7 +312,7 @@ def test_the_sweep_interval_is_validated_with_its_limit() -> None:
 async def test_postgres_invites_made_before_expiry_existed_expire_a_week_after(
         postgres_url: str) -> None:
     """PostgreSQL's migration gives invites made without an expiry created_ts + 7 days."""
-    before = postgres_schema.MIGRATIONS.index(postgres_schema._v10_invite_expiry)
+    before = postgres_schema.MIGRATIONS.index(postgres_schema._v11_invite_expiry)
     async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
         await conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         await conn.execute("INSERT INTO schema_version VALUES (%s)", (before,))

@@ -20,6 +20,7 @@ from chat.store.postgres import PostgresStore
 from chat.store.sqlite import SQLiteStore
 from chat.store.sqlite_schema import MIGRATIONS
 from chat_server import ChatApplication, make_app
+from tests.conftest import close_app
 from tests.helpers import ChatClient, Connect
 from tests.test_accounts_cli import PASSWORD, accounts, ok
 from tests.test_auth_socket import bearer, dm_history, signed_up
@@ -62,9 +63,9 @@ def app(settings: Settings, io_loop: IOLoop, db: str) -> Iterator[ChatApplicatio
     accounts = open_accounts(db, revocation_poll_s=settings.revocation_poll)
     io_loop.run_sync(store.start)
     io_loop.run_sync(accounts.start)
-    yield make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
-    io_loop.run_sync(accounts.close)
-    io_loop.run_sync(store.close)
+    made = make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
+    yield made
+    close_app(made, io_loop, accounts.close, store.close)
 
 
 def adopt(db: str, account: str, old_name: str) -> str:

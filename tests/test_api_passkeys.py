@@ -19,7 +19,7 @@ from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer
 from tests.apiclient import Answer, Api
-from tests.conftest import TEST_DEFAULTS
+from tests.conftest import TEST_DEFAULTS, close_app
 from tests.softauthn import SoftAuthenticator
 from tests.test_api_openapi import check
 
@@ -62,8 +62,9 @@ def app(settings: Settings, io_loop: IOLoop, service: AccountService,
         ) -> Iterator[ChatApplication]:
     store = SQLiteStore(":memory:", settings.history_per_room)
     io_loop.run_sync(store.start)
-    yield make_app(settings, store, accounts=service)
-    io_loop.run_sync(store.close)
+    made = make_app(settings, store, accounts=service)
+    yield made
+    close_app(made, io_loop, store.close)
 
 
 @pytest.fixture

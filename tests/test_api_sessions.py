@@ -15,6 +15,7 @@ from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer
 from tests.apiclient import STRONG_PASSWORD, Api
+from tests.conftest import close_app
 
 
 class Clock:
@@ -39,10 +40,10 @@ def app(settings: Settings, io_loop: IOLoop, clock: Clock) -> Iterator[ChatAppli
     accounts = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
     io_loop.run_sync(store.start)
     io_loop.run_sync(accounts.start)
-    yield make_app(settings, store, accounts=AccountService(accounts, settings.account_policy,
+    made = make_app(settings, store, accounts=AccountService(accounts, settings.account_policy,
                                                             clock=clock))
-    io_loop.run_sync(accounts.close)
-    io_loop.run_sync(store.close)
+    yield made
+    close_app(made, io_loop, accounts.close, store.close)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from chat.accounts import AccountService, open_accounts
 from chat.config import Settings
 from chat.store.postgres import PostgresStore
 from chat_server import ChatApplication, make_app
+from tests.conftest import close_app
 from tests.helpers import ChatClient, Connect
 from tests.test_auth_socket import bearer, dm_history, error_of, signed_up
 
@@ -30,9 +31,9 @@ def app(request: pytest.FixtureRequest, app: ChatApplication, settings: Settings
     io_loop.run_sync(store.start)
     accounts = open_accounts(url, pool=store.pool, revocation_poll_s=settings.revocation_poll)
     io_loop.run_sync(accounts.start)
-    yield make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
-    io_loop.run_sync(accounts.close)
-    io_loop.run_sync(store.close)
+    made = make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
+    yield made
+    close_app(made, io_loop, accounts.close, store.close)
 
 
 async def account(app: ChatApplication, connect: Connect, name: str, token: str | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from chat.accounts.adopt import Adopted
 from chat.accounts.model import (
@@ -225,4 +225,15 @@ class AccountStore(Protocol):
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         """From now on, call `callback` for each revocation committed by anyone, until close."""
+        ...
+
+    # The same database for what else belongs to accounts (chat/rooms/store.py): statements
+    # in SQLite's words with `?` markers and no quotes (chat.store.sql.postgres), run as given.
+
+    async def sql_rows(self, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """The rows of one read."""
+        ...
+
+    async def sql_writes(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        """Run the statements in one transaction; the rows each changed."""
         ...

@@ -119,6 +119,11 @@ class PostgresAccounts(SQLAccountStore):
         async with self._transaction() as conn:
             return (await conn.execute(pg(statement), params)).rowcount
 
+    async def sql_writes(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        async with self._transaction() as conn:
+            return [(await conn.execute(pg(statement), params)).rowcount
+                    for statement, params in steps]
+
     async def _revoke(self, conn: Connection, account_id: int, session_id: str | None,
                       ts: int, *, registered: str | None = None) -> None:
         """Record a revocation (or, with `registered`, a registration under that name key)

@@ -29,6 +29,9 @@ class SQLAccountStore(ABC):
     async def _write(self, statement: str, params: Row) -> int:
         """Run one statement in a transaction of its own; the rows it changed."""
 
+    async def sql_rows(self, statement: str, params: Row) -> list[Row]:
+        return await self._all(statement, params)
+
     async def account_by_id(self, account_id: int) -> Account | None:
         row = await self._one(sql.ACCOUNT_BY_ID, (account_id,))
         return None if row is None else sql.account_from_row(row)

@@ -124,6 +124,12 @@ class SQLiteAccounts(SQLAccountStore):
                 return conn.execute(statement, params).rowcount
         return await self._call(run)
 
+    async def sql_writes(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        def run() -> list[int]:
+            with _transaction(self._db()) as conn:
+                return [conn.execute(statement, params).rowcount for statement, params in steps]
+        return await self._call(run)
+
     async def create_account(self, name: str, name_key: str, email: str | None,
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
                              passkey: Passkey | None = None) -> Account:

@@ -17,6 +17,12 @@ and a compact JSON object, keys in the order listed:
 - `u` (on a user's channel) an event for every connection of that user, exactly as they
   receive it: `read` (type, room or with, id: the user's read mark, chat/people/reading.py)
   and `typing` in a direct conversation (type, with, username).
+- `c` a control (chat/rooms/control.py): `{"op", ...}` for the nodes, not for clients as is:
+  on a room's channel `evict` (a party's connections leave the room, each sent `event`),
+  `guests_out` (every connection with no account leaves, sent `event`), `mute` (a party's
+  mute ends at `until` ms, 0: none), `notify` (`event` to every member), `removed` (a message
+  was removed: `event` to every member, and history reads filter); on a user's channel
+  `notify` (`event` to every connection of the user) and `close` (banned from the server).
 
 A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`,
 with `"guest": true` for a guest (no account).
@@ -36,6 +42,7 @@ MESSAGE = ord("m")
 DIRECT = ord("d")
 NOTICE = ord("n")
 USER_EVENT = ord("u")
+CONTROL = ord("c")
 
 
 def room(name: str, prefix: str = PREFIX) -> str:
@@ -92,6 +99,11 @@ def notice_payload(event: dict[str, Any]) -> bytes:
 def user_event_payload(event: dict[str, Any]) -> bytes:
     """The payload of an event for every connection of one user (on the user's channel)."""
     return b"u" + jsoncodec.dumps(event)
+
+
+def control_payload(op: str, **fields: Any) -> bytes:
+    """The payload of a control for the nodes (chat/rooms/control.py)."""
+    return b"c" + jsoncodec.dumps({"op": op, **fields})
 
 
 def join_payload(room: str, username: str, avatar: str, count: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 from chat.broker.base import Broker
@@ -103,6 +104,8 @@ class Fanout:
         self._fills: set[asyncio.Task[None]] = set()
         self._waiting: dict[str, asyncio.TimerHandle] = {}  # rooms in their REORDER_WAIT_S
         self._dm_seen: OrderedDict[tuple[str, str], deque[int]] = OrderedDict()
+        # Controls from any node (chat/rooms/control.py): (room or None, user or None, control).
+        self.on_control: Callable[[Room | None, User | None, dict[str, Any]], None] | None = None
 
     def deliver(self, channel: str, payload: bytes) -> None:
         """The broker's callback: one payload (chat/delivery/channels.py) on one channel."""
@@ -126,6 +129,11 @@ class Fanout:
                 frame = Frame(body)
                 for client in user.typed_clients():
                     client.peer.send(frame)
+        elif kind == channels.CONTROL:
+            if self.on_control is not None:
+                self.on_control(self.rooms.get(channel.removeprefix(self._room_prefix)),
+                                self.users.by_party.get(channel.removeprefix(self._user_prefix)),
+                                jsoncodec.loads(body))
         else:
             log.warning("ignored a payload of unknown kind %r on %r", payload[:1], channel)
 

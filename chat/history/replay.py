@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from chat.people import identity
@@ -43,6 +43,21 @@ class Replay:
         self.max_bytes = max_bytes  # bytes of history one reply holds at most
         # Reads under way, by room, `since` and the room's version when each started.
         self._reads: dict[tuple[str, int | None, int], asyncio.Future[Missed]] = {}
+        # Messages moderators removed (chat/rooms/): the rooms of this node, whose `removals`
+        # says whether to ask, and the ids removed between two ids. None: none are hidden.
+        self.rooms: Mapping[str, Room] | None = None
+        self.hidden: Callable[[str, int, int], Awaitable[set[int]]] | None = None
+
+    async def _hidden(self, name: str, messages: list[StoredMessage]) -> set[int]:
+        """The ids of `messages` removed by moderators (read only for a room that has any)."""
+        room = self.rooms.get(name) if self.rooms is not None else None
+        if room is None or not room.removals or self.hidden is None or not messages:
+            return set()
+        try:
+            return await self.hidden(name, messages[0].id, messages[-1].id)
+        except StoreError as exc:  # not knowing which, show none rather than a removed one
+            log.warning("removed messages of %s unavailable: %s", name, exc)
+            return {message.id for message in messages}
 
     def _shared(self, room: Room, since: int | None) -> Awaitable[Missed]:
         """missed() for a client held in `room`, sharing a read already under way.
@@ -103,27 +118,29 @@ class Replay:
         """Send a member a room's missed history, then make it a live reader: no gap, no repeat."""
         room.hold(client)
         missed, recovered, more = await self._shared(room, since)
+        hidden = await self._hidden(room.name, missed)  # while held: no live message is lost
         held = room.unhold(client)
         if held is None or client.closed or room.name not in client.rooms:
             return  # left or closed while the store was read
         payloads, cut = fit(missed, self._message, self.max_bytes - ENVELOPE_BYTES)
-        client.reply(history_frame(payloads, room=room.name,
+        missed = missed[len(missed) - len(payloads):]
+        client.reply(history_frame(_shown(payloads, missed, hidden), room=room.name,
                                     recovered=recovered and not (cut and since is not None),
                                     more=more or cut))
-        missed = missed[len(missed) - len(payloads):]
         room.settle(client, _send_held(client, held, missed[-1].id if missed else (since or 0)))
 
     async def watch(self, client: Client, room: Room) -> None:
         """Show a connection that is no member the room's latest messages, then live ones."""
         room.hold(client)
         missed, _, _ = await self._shared(room, None)
+        hidden = await self._hidden(room.name, missed)
         held = room.unhold(client)
         if held is None or client.closed:
             return  # joined elsewhere or closed while the store was read
         payloads, _ = fit(missed, self._message, self.max_bytes)
-        for payload in payloads:  # as message events: what the tutorial's page shows
-            client.peer.reply(Frame(payload))
         missed = missed[len(missed) - len(payloads):]
+        for payload in _shown(payloads, missed, hidden):  # as the tutorial's page shows them
+            client.peer.reply(Frame(payload))
         last = missed[-1].id if missed else 0
         first_live = min([missed[0].id if missed else last + 1, *(i for i, _ in held)])
         room.watch(client, first_live)
@@ -134,9 +151,11 @@ class Replay:
         """Answer the join to a room of a connection that has read it live from `first_live`."""
         missed, recovered, more = await self._read(
             room.name, self.missed_before(room.name, since, first_live))
+        hidden = await self._hidden(room.name, missed)
         payloads, cut = fit(missed, self._message, self.max_bytes - ENVELOPE_BYTES)
-        client.reply(history_frame(payloads, room=room.name, recovered=recovered and not cut,
-                                    more=more or cut))
+        missed = missed[len(missed) - len(payloads):]
+        client.reply(history_frame(_shown(payloads, missed, hidden), room=room.name,
+                                    recovered=recovered and not cut, more=more or cut))
 
     def _message(self, stored: StoredMessage) -> dict[str, Any]:
         return events.message(identity.shown(stored, self.avatars))
@@ -162,7 +181,10 @@ class Replay:
         else:
             page = await self.store.before(conversation, before, limit + 1)
         more = len(page) > limit
-        return (page[1:] if more else page), more
+        page = page[1:] if more else page
+        hidden = await self._hidden(conversation, page)
+        return ([message for message in page if message.id not in hidden] if hidden
+                else page), more
 
     def page_frame(self, page: list[StoredMessage], more: bool, *, room: str | None,
                    peer: str | None) -> Frame:
@@ -170,6 +192,15 @@ class Replay:
         render = self._direct if peer is not None else self._message
         payloads, cut = fit(page, render, self.max_bytes - ENVELOPE_BYTES)
         return history_frame(payloads, room=room, peer=peer, more=more or cut)
+
+
+def _shown(payloads: list[bytes], messages: list[StoredMessage],
+           hidden: set[int]) -> list[bytes]:
+    """The payloads of `messages` (one each, in order) but those of the hidden ids."""
+    if not hidden:
+        return payloads
+    return [payload for payload, message in zip(payloads, messages, strict=True)
+            if message.id not in hidden]
 
 
 def fit(messages: list[StoredMessage], render: Callable[[StoredMessage], dict[str, Any]],

@@ -39,16 +39,24 @@ from chat.protocol.parse import (
     LegacyPost,
     MarkRead,
     Members,
+    Moderate,
     Post,
     ProtocolError,
+    Remove,
+    RoomDirectory,
+    RoomSet,
     StatusQuery,
     Typing,
     parse,
     peek,
 )
 from chat.protocol.tutorial import TUTORIAL
+from chat.rooms.access import RoomAccess, check_mute
+from chat.rooms.control import Controls
 from chat.rooms.membership import Membership
+from chat.rooms.moderation import Moderation
 from chat.rooms.registry import Rooms
+from chat.rooms.store import RoomStore
 from chat.roster.base import Rebuilding, Roster, RosterError
 from chat.roster.local import LocalRoster
 from chat.store.base import HistoryStore
@@ -104,7 +112,19 @@ class Hub:
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  observe_store_latency, Faults.from_environ())
         self.catchup = Catchup(self.fanout, self.users, store)
-        self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay)
+        # Rooms with owners, private rooms and moderation live with the accounts (chat/rooms/).
+        self.controls = Controls(self.rooms, self.broker)
+        self.fanout.on_control = self.controls.apply
+        self.room_access = None if accounts is None else RoomAccess(
+            settings, RoomStore(accounts.store), accounts.store, self.controls)
+        self.moderation = (None if self.room_access is None
+                           else Moderation(self.room_access, self.users, store))
+        if self.room_access is not None:
+            self.controls.on_guest_banned = self.room_access.ban_address
+            self.replay.rooms = self.rooms  # removed messages are hidden from history reads
+            self.replay.hidden = self.room_access.store.removed_between
+        self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,
+                                     self.room_access)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
         self.reading = Reading(store, self.broker, self.users, self.rooms, settings.unread_max)
         self.presence = Presence(settings.away_after, store, self.broker, self.users)
@@ -130,12 +150,14 @@ class Hub:
         await self.broker.start(self._deliver, self.recovery.broker_back)
         await self.roster.start(self.recovery.roster_lost)
         await self.rooms.open(DEFAULT_ROOM).subscribed  # every connection reads it before joining
+        if self.room_access is not None:  # its pre-join readers skip removed messages too
+            await self.room_access.mark_removals(self.rooms[DEFAULT_ROOM])
         await self.signins.start()  # each node follows the revocations itself
 
     async def close(self) -> None:
         """Leave the cluster (this node's users leave their rooms) and stop the broker."""
         self.rooms.forget_leaving()
-        self.presence.close()
+        await self.presence.close()
         await self.roster.close()
         await self.broker.close()
 
@@ -284,8 +306,7 @@ class Hub:
             case Join():
                 return self._join(client, command)
             case Leave():
-                self.membership.leave(client, command)
-                return None
+                return self.membership.leave(client, command)
             case History():
                 return self._history(client, command)
             case Members():
@@ -297,8 +318,27 @@ class Hub:
                 return None
             case StatusQuery():
                 return self.presence.status(client, command)
+            case RoomSet():
+                return self._rooms_only(command.name, "room").set_room(client, command)
+            case RoomDirectory():
+                return self._rooms_only("", "rooms").directory(client, command)
+            case Moderate():
+                self._rooms_only(command.room, command.action)
+                assert self.moderation is not None
+                return self.moderation.act(client, command)
+            case Remove():
+                self._rooms_only(command.room, "remove")
+                assert self.moderation is not None
+                return self.moderation.remove(client, command)
             case _:
                 assert_never(command)
+
+    def _rooms_only(self, room: str, request: str) -> RoomAccess:
+        """The rooms' durable side, or ProtocolError on a server without accounts."""
+        if self.room_access is None:
+            raise ProtocolError("forbidden", "this server keeps no accounts, so rooms have no "
+                                "owners, settings nor moderation", request=request, room=room)
+        return self.room_access
 
     def _refuse_for_rate(self, client: Client, text: str) -> None:
         self.stats.rate_limited += 1
@@ -324,6 +364,8 @@ class Hub:
             client.dialect = TUTORIAL  # its first frame is the tutorial's: so are its events
             check_broker(self.broker, "message")
             user = await self.users.claim(client, cmd.username, cmd.email, None, None)
+            if self.room_access is not None:  # a ban from general holds for the tutorial too
+                await self.room_access.admit(client, user, DEFAULT_ROOM, "message")
             await self.rooms.enter(client, user, DEFAULT_ROOM)
         elif client.typed:
             raise ProtocolError("unknown_type", "this connection speaks typed frames; "
@@ -343,7 +385,9 @@ class Hub:
 
     async def _post(self, client: Client, cmd: Post) -> None:
         user = user_of(client, "message", cid=cmd.cid)
-        self.rooms.of(client, cmd.room, "message", cid=cmd.cid)
+        room = self.rooms.of(client, cmd.room, "message", cid=cmd.cid)
+        if room.muted:
+            check_mute(room.muted, user.party, cmd.room, cmd.cid)
         await self.messages.post(client, user, cmd)
 
     async def _direct(self, client: Client, cmd: Direct) -> None:

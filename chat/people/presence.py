@@ -36,6 +36,8 @@ log = logging.getLogger("chat.presence")
 # How often a node reports one user's activity to the roster at most (s): a user typing sends
 # a frame a second; the roster needs to know only to within a small part of away-after.
 ACTIVITY_REPORT_S = 10.0
+# Seconds a stopping node waits for its last-seen writes: one store round trip, with margin.
+CLOSE_WAIT_S = 2.0
 
 
 def now_ms() -> int:
@@ -85,11 +87,14 @@ class Presence:
         if not user.guest and self.marks is not None:
             self._spawn(self._saw(user.party))
 
-    def close(self) -> None:
-        """The node stops: no more away checks."""
+    async def close(self) -> None:
+        """The node stops: no more away checks; the last-seen writes under way finish."""
         for check in self._checks.values():
             check.cancel()
         self._checks.clear()
+        if self._tasks:
+            # Bounded: a store that hangs must not hold the shutdown.
+            await asyncio.wait(set(self._tasks), timeout=CLOSE_WAIT_S)
 
     async def status(self, client: Client, cmd: StatusQuery) -> None:
         """Answer who of the names asked is online, away, or offline (and since when)."""

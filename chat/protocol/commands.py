@@ -98,5 +98,43 @@ class StatusQuery:
     users: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RoomSet:
+    """`room`: create a room, or change its topic or visibility (None: unchanged)."""
+
+    name: str
+    topic: str | None
+    visibility: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """`rooms`: a page of the public rooms whose names start with `prefix`, after `after`."""
+
+    prefix: str
+    after: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Moderate:
+    """`invite`, `kick`, `ban`, `unban`, `mute` or `role`, about `user` in `room` ("" for a
+    ban or unban from the whole server)."""
+
+    action: str
+    room: str
+    user: str
+    minutes: int | None  # ban (None: until lifted), mute (0: lift it)
+    role: str | None  # role's new role
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """`remove`: a moderator hides message `id` of `room`."""
+
+    room: str
+    id: int
+
+
 Command = (Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | MarkRead
-           | Active | StatusQuery)
+           | Active | StatusQuery | RoomSet | Directory | Moderate | Remove)

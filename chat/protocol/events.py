@@ -48,6 +48,7 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
 def welcome(
     username: str, avatar: str, token: str, rooms: AbstractSet[str], text_chars: int,
     account: dict[str, Any] | None = None, embedded: dict[str, Any] | None = None,
+    room: dict[str, Any] | None = None, member_of: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Who the joiner is: a guest (`guest`, and the `token` that proves its name), a signed-in
     `account` ({id, username, role}), or a user an application vouches for (`embedded`:
@@ -62,6 +63,10 @@ def welcome(
         event["token"] = token
         event["guest"] = True
     event["rooms"] = sorted(rooms)
+    if room is not None:  # the joined room's settings and the joiner's role there
+        event["room"] = room
+    if member_of is not None:  # an account's durable memberships: {room, role}
+        event["member_of"] = member_of
     event["limits"] = {"text_chars": text_chars}
     return event
 
@@ -149,6 +154,47 @@ def history(
     if more is not None:
         event["more"] = more
     return event
+
+
+def room(name: str, topic: str, visibility: str, role: str | None = None,
+         by: str | None = None) -> dict[str, Any]:
+    """A room's settings: to the asker of `room` (with its `role`), to members when they
+    change (`by`: who changed them)."""
+    event: dict[str, Any] = {"type": "room", "room": name, "topic": topic,
+                             "visibility": visibility}
+    if role is not None:
+        event["role"] = role
+    if by is not None:
+        event["by"] = by
+    return event
+
+
+def directory(rooms: list[tuple[str, str, int]], prefix: str, more: bool) -> dict[str, Any]:
+    """A page of the public rooms (`rooms`): name, topic, members."""
+    return {"type": "rooms", "prefix": prefix, "more": more,
+            "rooms": [{"room": name, "topic": topic, "members": count}
+                      for name, topic, count in rooms]}
+
+
+def moderated(room: str, action: str, by: str, until: int | None = None,
+              role: str | None = None) -> dict[str, Any]:
+    """To the user a moderation action is about: invite, kick, ban, mute, unmute, role."""
+    event: dict[str, Any] = {"type": "moderated", "room": room, "action": action, "by": by}
+    if until is not None:
+        event["until"] = until
+    if role is not None:
+        event["role"] = role
+    return event
+
+
+def removed(room: str, message_id: int, by: str) -> dict[str, Any]:
+    """A message of the room was removed by a moderator: readers hide it."""
+    return {"type": "removed", "room": room, "id": message_id, "by": by}
+
+
+def role(room: str, username: str, new_role: str, by: str) -> dict[str, Any]:
+    """A member's role changed (to the room's members)."""
+    return {"type": "role", "room": room, "username": username, "role": new_role, "by": by}
 
 
 def error(err: ProtocolError) -> dict[str, Any]:

@@ -19,11 +19,15 @@ from chat.protocol.commands import (
     LegacyPost,
     MarkRead,
     Members,
+    Moderate,
     Post,
     ProtocolError,
+    Remove,
+    RoomSet,
     StatusQuery,
     Typing,
 )
+from chat.protocol.commands import Directory as RoomDirectory
 from chat.protocol.text import expand_shortcodes, forbidden_control, shows
 
 DEFAULT_ROOM = "general"
@@ -36,6 +40,13 @@ HISTORY_PAGE_MAX = 200  # messages one `history` request returns at most
 # Users one `status` request asks about: a screen of a member list, or the open DMs; each costs
 # an account lookup, so a frame may not ask for a whole directory.
 STATUS_USERS_MAX = 100
+ROOMS_PAGE_MAX = 200  # rooms one `rooms` request returns at most (the page's size bound)
+TOPIC_MAX_CHARS = 250  # a room's topic: one line of a channel header (Slack's limit is 250)
+# Longest ban or mute in minutes (one year); a ban without `minutes` lasts until lifted.
+SANCTION_MAX_MINUTES = 525_600
+VISIBILITIES = ("public", "private")
+SERVER_WIDE = ""  # the `room` of a ban from the whole server: no room has an empty name
+ROOM_ROLES = ("member", "moderator", "owner")
 # The largest integer field: 2^53 - 1, the largest every JSON client holds exactly (a double).
 # Beyond it ids mean nothing to a browser, and past 2^63 the stores cannot bind them.
 INTEGER_MAX = 2**53 - 1
@@ -55,8 +66,12 @@ __all__ = [
     "LegacyPost",
     "MarkRead",
     "Members",
+    "Moderate",
     "Post",
     "ProtocolError",
+    "Remove",
+    "RoomDirectory",
+    "RoomSet",
     "StatusQuery",
     "Typing",
     "parse",
@@ -300,6 +315,56 @@ def _parse_status(frame: _Frame, _: int) -> StatusQuery:
     return StatusQuery(tuple(check_username(u, "status") for u in users))
 
 
+def _parse_room(frame: _Frame, _: int) -> RoomSet:
+    topic = frame.string("topic", max_chars=TOPIC_MAX_CHARS)
+    if topic is not None and forbidden_control(topic.replace("\n", " ")) is not None:
+        raise frame.fail("invalid_field", "a topic cannot contain control characters",
+                         field="topic")
+    visibility = frame.string("visibility")
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise frame.fail("invalid_field", f"'visibility' is {visibility[:20]!r}; it must be "
+                         "'public' or 'private'", field="visibility")
+    return RoomSet(frame.room("name", default=None), None if topic is None else topic.strip(),
+                   visibility)
+
+
+def _parse_rooms(frame: _Frame, _: int) -> RoomDirectory:
+    prefix = (frame.string("prefix", max_chars=32) or "").strip().lower()
+    after = frame.string("after", max_chars=32) or ""
+    limit = frame.integer("limit")
+    return RoomDirectory(prefix, after.strip().lower(),
+                         50 if limit is None else max(1, min(limit, ROOMS_PAGE_MAX)))
+
+
+def _moderation(action: str) -> Callable[[_Frame, int], Moderate]:
+    def parse_one(frame: _Frame, _: int) -> Moderate:
+        # A ban (or unban) with no room is from the whole server (SERVER_WIDE; admins only).
+        wide = action in ("ban", "unban") and frame.obj.get("room") is None
+        room = SERVER_WIDE if wide else frame.room(default=None)
+        user = check_username(frame.string("user", required=True) or "", action)
+        minutes = frame.integer("minutes")
+        if action == "mute" and minutes is None:
+            raise frame.fail("missing_field", "the field 'minutes' is required (0 lifts a "
+                             "mute)", field="minutes")
+        if minutes is not None and minutes > SANCTION_MAX_MINUTES:
+            raise frame.fail("invalid_field", f"'minutes' is {minutes:,}; the limit is "
+                             f"{SANCTION_MAX_MINUTES:,} (a year)", field="minutes",
+                             limit=SANCTION_MAX_MINUTES)
+        role = frame.string("role", required=action == "role") if action == "role" else None
+        if role is not None and role not in ROOM_ROLES:
+            raise frame.fail("invalid_field", f"'role' is {role[:20]!r}; it must be one of "
+                             f"{', '.join(ROOM_ROLES)}", field="role")
+        return Moderate(action, room, user, minutes, role)
+    return parse_one
+
+
+def _parse_remove(frame: _Frame, _: int) -> Remove:
+    message_id = frame.integer("id")
+    if message_id is None:
+        raise frame.fail("missing_field", "the field 'id' is required", field="id")
+    return Remove(frame.room(default=None), message_id)
+
+
 _PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
@@ -311,4 +376,9 @@ _PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
     "read": _parse_read,
     "active": lambda frame, _: Active(),
     "status": _parse_status,
+    "remove": _parse_remove,
+    "room": _parse_room,
+    "rooms": _parse_rooms,
+    **{action: _moderation(action)
+       for action in ("invite", "kick", "ban", "unban", "mute", "role")},
 }

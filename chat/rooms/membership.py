@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from time import monotonic
+from typing import Any
 
 from chat.broker.base import Broker, BrokerError
 from chat.config import Settings
@@ -15,6 +16,7 @@ from chat.people.directory import Directory
 from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import DEFAULT_ROOM, Join, Leave, Members, ProtocolError, Typing
+from chat.rooms.access import RoomAccess
 from chat.rooms.registry import Rooms
 from chat.roster.base import MemberPage
 
@@ -23,12 +25,13 @@ class Membership:
     """Puts connections in rooms and takes them out; answers who is in one."""
 
     def __init__(self, settings: Settings, broker: Broker, users: Directory, rooms: Rooms,
-                 replay: Replay) -> None:
+                 replay: Replay, access: RoomAccess | None = None) -> None:
         self.settings = settings
         self.broker = broker
         self.users = users
         self.rooms = rooms
         self.replay = replay
+        self.access = access  # None: no accounts, so no owners, no private rooms (tests)
 
     async def join(self, client: Client, cmd: Join) -> None:
         """Claim the name, enter the room, welcome the client, then send what it missed."""
@@ -37,11 +40,23 @@ class Membership:
                                 request="join")
         check_broker(self.broker, "join", room=cmd.room)
         user = await self.users.claim(client, cmd.username, cmd.email, cmd.token, "join")
+        member_of = None if self.access is None else await self.access.member_of(user)
         if cmd.room in client.rooms:
-            self.welcome(client, user, cmd.room, await self.rooms.page(cmd.room))
+            self.welcome(client, user, cmd.room, await self.rooms.page(cmd.room),
+                         member_of=member_of)
             return
+        settings, muted, removals = ((None, None, False) if self.access is None
+                                     else await self.access.admit(client, user, cmd.room))
+        if member_of is not None and settings is not None and not any(
+                entry["room"] == cmd.room for entry in member_of):
+            member_of = sorted([*member_of, {"room": cmd.room, "role": str(settings["role"])}],
+                               key=lambda entry: entry["room"])
         room, page = await self.rooms.enter(client, user, cmd.room)
-        self.welcome(client, user, room.name, page)
+        if muted is not None:
+            room.muted[user.party] = muted
+        if removals:
+            room.removals = True
+        self.welcome(client, user, room.name, page, settings, member_of)
         general = self.rooms[DEFAULT_ROOM]
         first_live = general.watched_from(client)
         if first_live is not None:
@@ -52,15 +67,17 @@ class Membership:
             general.drop(client)  # a joined connection reads only its rooms
         await self.replay.catch_up(client, room, cmd.since)
 
-    def welcome(self, client: Client, user: User, name: str, page: MemberPage) -> None:
-        """Tell a joiner who it is and who is in the room."""
+    def welcome(self, client: Client, user: User, name: str, page: MemberPage,
+                settings: dict[str, Any] | None = None,
+                member_of: list[dict[str, str]] | None = None) -> None:
+        """Tell a joiner who it is and who is in the room (and the room's settings)."""
         account = user.account
         embedded = client.auth.embedded if client.auth is not None else None
         client.reply(Frame.of(events.welcome(
             user.name, user.avatar, user.token, client.rooms, self.settings.max_text_chars,
             None if account is None else {"id": account.id, "username": account.name,
                                           "role": account.role},
-            None if embedded is None else {"sub": embedded.sub})))
+            None if embedded is None else {"sub": embedded.sub}, settings, member_of)))
         client.reply(Frame.of(events.presence(name, page.members, page.total, page.more)))
         room = self.rooms.get(name)
         if room is not None:
@@ -105,12 +122,15 @@ class Membership:
         client.typing_at[about] = now
         return False
 
-    def leave(self, client: Client, cmd: Leave) -> None:
-        """Take the connection out of a room, and acknowledge it."""
+    async def leave(self, client: Client, cmd: Leave) -> None:
+        """Take the connection out of a room, and acknowledge it; an account leaves it on
+        every device (its membership ends), a guest's other connections stay."""
         user = user_of(client, "leave", room=cmd.room)
         self.rooms.of(client, cmd.room, "leave")
         self.rooms.exit(client, cmd.room)
         client.reply(Frame.of(events.left(cmd.room, user.name)))  # the acknowledgement
+        if self.access is not None:
+            await self.access.leave(user, cmd.room)
 
     async def members(self, client: Client, cmd: Members) -> None:
         """Answer a page of a room's members."""

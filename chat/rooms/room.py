@@ -51,7 +51,8 @@ class Room:
     """A room's audiences, kept as ready-made sets so that fan-out is one loop."""
 
     __slots__ = ("entered", "filling", "fresh", "held", "joining", "last_id", "listeners",
-                 "name", "readers", "settling", "subscribed", "users", "version", "watchers")
+                 "muted", "name", "readers", "removals", "settling", "subscribed", "users",
+                 "version", "watchers")
 
     def __init__(self, name: str, subscribed: asyncio.Future[None]) -> None:
         self.name = name
@@ -78,6 +79,10 @@ class Room:
         # Listeners whose member list may not reflect the state the held notices started from,
         # so they get each changed user's final state: True once their `presence` was sent.
         self.fresh: dict[Client, bool] = {}
+        # Parties muted here -> when the mute ends (ms since the epoch; chat/rooms/control.py).
+        self.muted: dict[str, int] = {}
+        # Whether moderators removed messages here: history reads then skip those (replay.py).
+        self.removals = False
 
     # Members
 

@@ -46,3 +46,32 @@ def postgres(sql: str) -> str:
     assert "%" not in sql, sql
     assert "'" not in sql, sql
     return sql.replace("?", "%s")
+
+# Rooms (chat/rooms/store.py): written in SQLite's words; the PostgreSQL migration reads
+# INTEGER as BIGINT, and BIGSERIAL is each one's auto-increasing key (never reused).
+ROOM_TABLES = (
+    "CREATE TABLE rooms (name TEXT PRIMARY KEY, visibility TEXT NOT NULL"
+    " CHECK (visibility IN ('public', 'private')), topic TEXT NOT NULL DEFAULT '',"
+    " owner_id INTEGER, created_ts INTEGER NOT NULL,"
+    " removals INTEGER NOT NULL DEFAULT 0)",
+    "INSERT INTO rooms (name, visibility, topic, owner_id, created_ts)"
+    " VALUES ('general', 'public', '', NULL, 0)",
+    # Accounts' memberships only: a guest's last as its connections do.
+    "CREATE TABLE room_members (room TEXT NOT NULL, account_id INTEGER NOT NULL,"
+    " role TEXT NOT NULL CHECK (role IN ('member', 'moderator', 'owner')),"
+    " joined_ts INTEGER NOT NULL, PRIMARY KEY (room, account_id))",
+    "CREATE INDEX room_members_by_account ON room_members (account_id)",
+    # A ban or mute of a party (a:<account id>, g:<guest>) or a guest's address (ip:<group>);
+    # name_key lets `unban` name a guest who has left; until_ts is ms (FOREVER: until lifted).
+    "CREATE TABLE room_sanctions (room TEXT NOT NULL, kind TEXT NOT NULL"
+    " CHECK (kind IN ('ban', 'mute')), target TEXT NOT NULL, name_key TEXT NOT NULL,"
+    " until_ts INTEGER NOT NULL, PRIMARY KEY (room, kind, target))",
+    "CREATE TABLE audit (seq BIGSERIAL, ts INTEGER NOT NULL, actor_id INTEGER,"
+    " actor TEXT NOT NULL, action TEXT NOT NULL, room TEXT NOT NULL, target TEXT,"
+    " target_name TEXT, details TEXT NOT NULL)",
+    "CREATE INDEX audit_by_room ON audit (room, seq)",
+    # Messages a moderator removed: hidden from history, resume and pages (rooms.removals
+    # counts them, so a room with none costs no read).
+    "CREATE TABLE removed_messages (room TEXT NOT NULL, id INTEGER NOT NULL,"
+    " by_id INTEGER, ts INTEGER NOT NULL, PRIMARY KEY (room, id))",
+)

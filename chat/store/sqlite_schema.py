@@ -10,6 +10,7 @@ from typing import Literal
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
+from chat.store.sql import ROOM_TABLES
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -141,7 +142,13 @@ def _v10_last_seen(conn: sqlite3.Connection) -> None:
                  " WITHOUT ROWID")
 
 
-def _v11_invite_expiry(conn: sqlite3.Connection) -> None:
+def _v11_rooms(conn: sqlite3.Connection) -> None:
+    """Rooms, accounts' durable memberships, bans and mutes, the audit log (chat/rooms/)."""
+    for statement in ROOM_TABLES:
+        conn.execute(statement.replace("BIGSERIAL", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+
+
+def _v12_invite_expiry(conn: sqlite3.Connection) -> None:
     """Invites expire (chat/accounts/: `accounts invite --ttl-days`)."""
     # NULL: never (only a store's caller that gives no expiry). An invite made before this
     # expires as one made now would by default: a week after it was made.
@@ -155,7 +162,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_refer
                                                           _v5_registrations, _v6_legacy_names,
                                                           _v7_guest_marks, _v8_external_ids,
                                                           _v9_read_marks, _v10_last_seen,
-                                                          _v11_invite_expiry]
+                                                          _v11_rooms, _v12_invite_expiry]
 
 
 def memory_uri() -> str:
