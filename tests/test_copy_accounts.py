@@ -1,6 +1,6 @@
 """copy-history and backup carry the accounts: SQLite into PostgreSQL and back, with ids,
-password hashes, roles, invites, passkeys, external ids and adopted old names kept, and no
-session or passkey challenge."""
+password hashes, roles, invites, passkeys, external ids, adopted old names and the rooms
+(members, bans, removed messages, audit log) kept, and no session or passkey challenge."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from chat.accounts import Account, AccountError, AccountPolicy, AccountService, open_accounts
 from chat.accounts.base import AccountStore
 from chat.accounts.model import Challenge, Invite, Passkey
+from chat.rooms.store import FOREVER, AuditEntry, RoomStore
 from tests.serverproc import assert_one_line_error, run
 from tests.test_accounts_service import PASSWORD, fast_passwords
 from tests.test_accounts_store import running
@@ -45,7 +46,24 @@ async def populate(db: str) -> tuple[str, str]:
         await store.adopt_dms(root.id, "Rooty", 1_700_000_000_000)
         await store.create_challenge(Challenge("begun", "signin", None, "{}", 2**62, "10.0.0.1"),
                                      1_700_000_000_000, max_per_address=5)
+        rooms, ts = RoomStore(store), 1_700_000_000_000
+        await rooms.create("den", "private", "quiet", root.id, ts,
+                           AuditEntry(ts, root.id, "root", "create", "den"))
+        await rooms.add_member("den", 3, ts)
+        await rooms.sanction("den", "ban", ["a:2"], "ann", FOREVER,
+                             audit=AuditEntry(ts, root.id, "root", "ban", "den", "a:2", "ann"))
+        await rooms.remove_message("den", 5, AuditEntry(ts, root.id, "root", "remove", "den"))
         return await accounts.create_invite(root), token
+
+
+async def rooms_of(db: str) -> tuple[object, ...]:
+    """What the copy must keep of the rooms: den as bob and as ann see it (ban included),
+    bob's memberships, the removed message, the audit log."""
+    async with running(store := open_accounts(db)):
+        rooms = RoomStore(store)
+        return (await rooms.access("den", 3, ["a:3"], 1), await rooms.access("den", 2, ["a:2"], 1),
+                await rooms.memberships(3), await rooms.removed_between("den", 0, 99),
+                await rooms.audit_log(None, 10))
 
 
 Snapshot = tuple[list[tuple[Account, str | None, list[Passkey]]], list[Invite], int]
@@ -93,7 +111,10 @@ async def test_accounts_move_from_sqlite_to_postgresql_and_back(
     assert "4 accounts and 2 invites (sessions are not copied" in out
     assert await snapshot(postgres_url) == (accounts, invites, 0)
     await check_account_tables(postgres_url)
+    assert await rooms_of(postgres_url) == await rooms_of(db)
     async with running(store := open_accounts(postgres_url)):
+        # The audit's sequence follows the copied entries, as the accounts' does.
+        await RoomStore(store).record(AuditEntry(1, 1, "root", "update", "den"))
         moved = service(store)
         assert await moved.authenticate(token) is None  # sessions stayed behind
         _, _, bob = await moved.login("bob", "Otter-Granite-Violin-4", "127.0.0.1")
@@ -113,9 +134,9 @@ async def test_accounts_move_from_sqlite_to_postgresql_and_back(
 @pytest.mark.gen_test(timeout=120)
 async def test_a_rerun_brings_changed_accounts_and_other_accounts_are_refused(
         tmp_path: Path, postgres_url: str) -> None:
-    """A rerun after a password reset, a promotion, a passkey added and one deleted on the
-    source brings all four; a target holding an account the source lacks is refused in one
-    line before anything is written."""
+    """A rerun after a password reset, a promotion, a passkey added and one deleted, a room
+    member removed and a ban lifted on the source brings them all; a target holding an
+    account the source lacks is refused in one line before anything is written."""
     db = str(tmp_path / "chat.db")
     await populate(db)
     copied(db, postgres_url)
@@ -125,7 +146,10 @@ async def test_a_rerun_brings_changed_accounts_and_other_accounts_are_refused(
         await accounts.set_role(await accounts.find("bob"), "admin")
         await store.add_passkey(passkey("cred-bob", 3))
         assert await store.delete_passkey("cred-root", 1)  # root's lost key: root has a password
+        await RoomStore(store).remove_member("den", 3)
+        assert await RoomStore(store).lift("den", "ban", "a:2", "ann") == 1
     copied(db, postgres_url)
+    assert await rooms_of(postgres_url) == await rooms_of(db)  # bob out, ann's ban lifted
     assert await snapshot(postgres_url) == (*(await snapshot(db))[:2], 0)
     async with running(store := open_accounts(postgres_url)):
         assert await store.passkey_by_id("cred-root") is None  # deleted there: gone here too

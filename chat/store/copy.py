@@ -1,6 +1,6 @@
 """`chat_server.py copy-history FROM TO`: everything a history store holds, into another store,
-and then its accounts (with their passkeys) and invites (copy_accounts.py; sessions are not
-copied).
+and then its accounts (with their passkeys), invites and rooms (copy_accounts.py; sessions
+are not copied).
 
 Ids, order, timestamps, each conversation's counter, the retired floor and the cids still in
 their window are kept. Each conversation is copied in chunks, one transaction per chunk that
@@ -164,8 +164,8 @@ def main(argv: Sequence[str]) -> int:
     parser = CommandParser(
         prog="chat_server.py copy-history", description="Copy a history store (a SQLite file or a "
         "postgresql:// URL) into another, keeping ids, timestamps and counters, then its "
-        "accounts (with their passkeys) and invites (not its sessions: everyone signs in "
-        "again); or the Redis "
+        "accounts (with their passkeys), invites and rooms (not its sessions: everyone signs "
+        "in again); or the Redis "
         "history of a cluster of an earlier version (redis://host:port/db, as its --db named "
         "it; only read) into one. A rerun after an interruption goes on where it stopped. "
         "The source may be in use; do not serve the target until the copy is done.")

@@ -3,7 +3,7 @@ account, their password and their direct conversations (keyed by account id) in 
 with them the tables that belong to accounts: passkeys (a way in, as the password hash is),
 external ids (an embedding application's user stays the same account) and legacy names (which
 account adopted each old name's conversations, moved with the history; without it the name
-could be adopted a second time, by another account).
+could be adopted a second time, by another account); and the rooms, which live beside them.
 
 Sessions are not copied: the source may still be served while the copy runs, and a session
 ended there afterwards (a logout, a revocation, a disabled account) would live on in the
@@ -40,13 +40,16 @@ class Table:
     # The target's rows are deleted first, not only upserted: a row deleted on the source
     # between two runs must not live on in the target.
     replace: bool = False
+    # PostgreSQL draws the key from an identity sequence: set past the copied keys after.
+    identity: bool = False
 
     def select(self) -> str:
         return f"SELECT {self.columns} FROM {self.name} ORDER BY {self.key}"
 
     def upsert(self) -> str:
         names = [column.strip() for column in self.columns.split(",")]
-        refreshed = ", ".join(f"{name} = excluded.{name}" for name in names if name != self.key)
+        keys = {column.strip() for column in self.key.split(",")}
+        refreshed = ", ".join(f"{name} = excluded.{name}" for name in names if name not in keys)
         return (f"INSERT INTO {self.name} ({self.columns}) VALUES"
                 f" ({', '.join('?' for _ in names)})"
                 f" ON CONFLICT ({self.key}) DO UPDATE SET {refreshed}")
@@ -55,11 +58,24 @@ class Table:
 # In this order: the others name accounts. Not passkey_challenges: a challenge lives 5 minutes
 # for a ceremony the source's server began, and the target is not served until the copy is
 # done, so by then none could be finished anyway.
-TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id"), Table("invites", INVITE_COLUMNS, "code_hash"),
+TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id", identity=True),
+          Table("invites", INVITE_COLUMNS, "code_hash"),
           # A passkey its owner deleted (a lost device) must stop opening the account.
           Table("passkeys", PASSKEY_COLUMNS, "id", replace=True),
           Table("external_ids", "sub, account_id, ts", "sub"),
-          Table("legacy_names", "name, account_id, ts", "name")]
+          Table("legacy_names", "name, account_id, ts", "name"),
+          # The rooms live in the accounts' database (chat/rooms/store.py): who owns, moderates
+          # and may read a private room, its bans and mutes (mirrored, as a member removed or a
+          # ban lifted on the source stays so), the messages moderators removed (without them
+          # a removed message would be read again) and the audit log.
+          Table("rooms", "name, visibility, topic, owner_id, created_ts, removals", "name"),
+          Table("room_members", "room, account_id, role, joined_ts", "room, account_id",
+                replace=True),
+          Table("room_sanctions", "room, kind, target, name_key, until_ts", "room, kind, target",
+                replace=True),
+          Table("removed_messages", "room, id, by_id, ts", "room, id"),
+          Table("audit", "seq, ts, actor_id, actor, action, room, target, target_name, details",
+                "seq", identity=True)]
 
 
 def check_accounts(source: Side, target: Side) -> None:
@@ -83,9 +99,11 @@ def copy_accounts(source: Side, target: Side) -> dict[str, int]:
             if rows[table.name]:
                 target.execute_many(table.upsert(), rows[table.name])
             copied[table.name] = len(rows[table.name])
-        if target.dialect == "postgresql":
-            # Ids were given, not drawn: the next account created there must come after them.
-            target.execute("SELECT setval(pg_get_serial_sequence(?, ?), max(id))"
-                           " FROM accounts HAVING count(*) > 0", ("accounts", "id"))
+        for table in TABLES:
+            if target.dialect == "postgresql" and table.identity:
+                # Keys were given, not drawn: the next row made there must come after them.
+                target.execute(f"SELECT setval(pg_get_serial_sequence(?, ?), max({table.key}))"
+                               f" FROM {table.name} HAVING count(*) > 0",
+                               (table.name, table.key))
         # SQLite's AUTOINCREMENT counter follows the highest id inserted by itself.
     return copied
