@@ -179,3 +179,41 @@ def test_an_accounts_rooms_come_back_on_reload_and_on_another_device(people: Peo
         re.compile(r"You left #books on another tab or device"))
     alice.assert_clean()
     laptop.assert_clean()
+
+
+def test_a_mute_and_a_room_made_private_reach_the_members_pages(people: People) -> None:
+    """A mute from the menu refuses the member's posts; made private, a guest's page leaves."""
+    alice = signed_up(people, "alice")
+    create_room(alice, "club")
+    bob = signed_up(people, "bob")
+    browse(bob, "club").get_by_role("button", name="Join #club").click()
+    carol = people("carol")
+    carol.open()
+    carol.join()
+    carol.join_room("club")
+    expect(carol.room_button("club")).to_be_visible()
+
+    alice.page.locator(".members-button").click()
+    bob_row = panel(alice, "Members of #club").locator(".member", has_text="bob")
+    expect(bob_row).to_be_visible()
+    bob_row.locator("summary").click()
+    bob_row.get_by_label(re.compile("^Minutes")).fill("5")
+    bob_row.get_by_role("button", name="Mute", exact=True).click()
+    expect(panel(alice, "Members of #club").get_by_role("status")).to_contain_text(
+        "bob is muted in #club until")
+    expect(bob.page.locator(".notice", has_text="alice muted you in #club until")).to_be_visible()
+    bob.say("can I speak")
+    expect(bob.page.locator(".message.failed")).to_contain_text("muted")
+
+    alice.page.get_by_role("button", name="Settings of #club").click()
+    settings = panel(alice, "Settings of #club")
+    settings.get_by_label("Who can join").select_option("private")
+    settings.get_by_role("button", name="Save").click()
+    expect(settings.get_by_role("status")).to_have_text("Saved.")
+    expect(carol.room_button("club")).to_have_count(0)
+    expect(carol.page.locator(".rooms-notice")).to_contain_text("#club is now private")
+    expect(bob.room_button("club")).to_be_visible()  # an account's membership stays
+    expect(bob.page.locator(".private-mark")).to_have_text("private")
+    alice.assert_clean()
+    bob.assert_clean()
+    carol.assert_clean()
