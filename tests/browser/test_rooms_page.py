@@ -8,8 +8,9 @@ import re
 import pytest
 from playwright.sync_api import Locator, expect
 
-from tests.browser.conftest import People, Person
+from tests.browser.conftest import PHONE, People, Person, box
 from tests.browser.test_accounts_page import open_signed_out, register, sign_in
+from tests.browser.test_layout import no_sideways_scroll
 
 pytestmark = pytest.mark.browser
 
@@ -35,8 +36,8 @@ def create_room(person: Person, name: str, topic: str = "", private: bool = Fals
         form.get_by_label("Topic (optional)").fill(topic)
     form.get_by_label("Who can join").select_option("private" if private else "public")
     form.get_by_role("button", name="Create").click()
-    expect(person.room_button(name)).to_be_visible()
     expect(person.page.locator(".channel-name")).to_contain_text("#" + name)
+    expect(person.room_button(name)).to_have_count(1)  # in the sidebar (a phone's is shut)
 
 
 def browse(person: Person, prefix: str = "") -> Locator:
@@ -217,3 +218,22 @@ def test_a_mute_and_a_room_made_private_reach_the_members_pages(people: People) 
     alice.assert_clean()
     bob.assert_clean()
     carol.assert_clean()
+
+
+def test_the_header_and_the_panels_fit_a_phone(people: People) -> None:
+    """On a 360 px screen the room's header and its panels fit, with nothing scrolled sideways."""
+    alice = people("alice", viewport=PHONE)
+    open_signed_out(alice)
+    register(alice)
+    create_room(alice, "a-long-room-name.with-parts", topic="A topic long enough to be cut " * 4)
+    header = alice.page.locator(".channel-header")
+    assert box(header)["width"] <= PHONE["width"]
+    no_sideways_scroll(alice)
+    alice.snap("header")
+    alice.page.locator(".members-button").click()
+    members = panel(alice, "Members of #a-long-room-name.with-parts")
+    expect(members.locator(".member", has_text="alice")).to_contain_text("owner")
+    rect = box(members)
+    assert rect["x"] >= 0 and rect["x"] + rect["width"] <= PHONE["width"], rect
+    no_sideways_scroll(alice)
+    alice.assert_clean()

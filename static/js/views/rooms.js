@@ -61,7 +61,11 @@ export const ChannelHeader = {
             '#' + conv.name,
             info.visibility === 'private' ? h('span', { class: 'private-mark' }, 'private') : null,
           ]),
-          h('p', { class: ['channel-topic', { muted: !info.topic }] }, info.topic || 'No topic'),
+          h(
+            'p',
+            { class: ['channel-topic', { muted: !info.topic }], title: info.topic || null },
+            info.topic || 'No topic',
+          ),
         ]),
         h('div', { class: 'channel-tools' }, [
           button(memberCount(conv), () => openMembers(conv.name), {
