@@ -9,7 +9,8 @@ import { Composer } from './composer.js';
 import { MessageList, TypingLine } from './conversation.js';
 import { EntryForm } from './entry.js';
 import { Avatar, titleOf } from './parts.js';
-import { ChannelHeader, RoomPanel } from './rooms.js';
+import { RoomPanel } from './roompanel.js';
+import { ChannelHeader } from './rooms.js';
 import { Sidebar } from './sidebar.js';
 
 // ---- the frame ----------------------------------------------------------------------------
