@@ -237,3 +237,29 @@ def test_the_header_and_the_panels_fit_a_phone(people: People) -> None:
     assert rect["x"] >= 0 and rect["x"] + rect["width"] <= PHONE["width"], rect
     no_sideways_scroll(alice)
     alice.assert_clean()
+
+
+def test_a_ban_from_the_menu_keeps_the_member_out_and_the_page_says_why(
+        people: People) -> None:
+    """Banned from the member menu, a member leaves the room; joining again is refused."""
+    alice = signed_up(people, "alice")
+    create_room(alice, "club")
+    bob = signed_up(people, "bob")
+    browse(bob, "club").get_by_role("button", name="Join #club").click()
+    expect(bob.room_button("club")).to_be_visible()
+
+    alice.page.locator(".members-button").click()
+    bob_row = panel(alice, "Members of #club").locator(".member", has_text="bob")
+    bob_row.locator("summary").click()
+    bob_row.get_by_label(re.compile("^Minutes")).fill("60")
+    bob_row.get_by_role("button", name="Ban", exact=True).click()
+    expect(panel(alice, "Members of #club").get_by_role("status")).to_contain_text(
+        "bob was banned from #club until")
+
+    expect(bob.room_button("club")).to_have_count(0)
+    expect(bob.page.locator(".rooms-notice")).to_contain_text("alice banned you from #club until")
+    bob.join_room("club")
+    expect(bob.page.locator("#room-name-error")).to_contain_text("banned")
+    expect(bob.room_button("club")).to_have_count(0)
+    alice.assert_clean()
+    bob.assert_clean()
