@@ -477,3 +477,25 @@ async def test_a_removed_message_of_general_is_not_shown_before_joining(
     first = await reader.recv_type("message")
     assert first["message"] == "keep"
     await reader.nothing()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_reading_a_room_lists_its_owners_and_moderators(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A `room` reply names the room's owners and moderators (`staff`), not its members."""
+    _root, ann, bob, cat = await team(app, connect, "ann", "bob", "cat")
+    made = await make_room(ann, "ops")
+    assert made["staff"] == [{"username": "ann", "role": "owner"}]
+    await bob.join("bob", "ops")
+    await cat.join("cat", "ops")
+    await ann.send({"type": "role", "room": "ops", "user": "bob", "role": "moderator"})
+    await ann.recv_type("moderation")
+    got = await answer(cat, {"type": "room", "name": "ops"}, "room")
+    assert got["role"] == "member"
+    assert got["staff"] == [{"username": "ann", "role": "owner"},
+                            {"username": "bob", "role": "moderator"}]
+    changed = await answer(bob, {"type": "room", "name": "ops", "topic": "deploys"}, "room")
+    while "by" in changed:  # the announcement to members; the reply follows it
+        changed = await bob.recv_type("room")
+    assert changed["topic"] == "deploys" and len(changed["staff"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -157,15 +158,18 @@ def history(
 
 
 def room(name: str, topic: str, visibility: str, role: str | None = None,
-         by: str | None = None) -> dict[str, Any]:
-    """A room's settings: to the asker of `room` (with its `role`), to members when they
-    change (`by`: who changed them)."""
+         by: str | None = None,
+         staff: Sequence[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A room's settings: to the asker of `room` (with its `role`, and the room's owners and
+    moderators as `staff`), to members when they change (`by`: who changed them)."""
     event: dict[str, Any] = {"type": "room", "room": name, "topic": topic,
                              "visibility": visibility}
     if role is not None:
         event["role"] = role
     if by is not None:
         event["by"] = by
+    if staff is not None:
+        event["staff"] = [{"username": who, "role": what} for who, what in staff]
     return event
 
 

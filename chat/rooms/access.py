@@ -196,7 +196,8 @@ class RoomAccess:
                                                               "visibility": made,
                                                               "topic": topic})):
                     raise self._taken(cmd.name)
-                client.reply(Frame.of(events.room(cmd.name, topic, made, "owner")))
+                client.reply(Frame.of(events.room(cmd.name, topic, made, "owner",
+                                                  staff=[(user.name, "owner")])))
                 return
             admin = await self.is_admin(account)
             if info.visibility == "private" and access.role is None and not admin:
@@ -216,6 +217,7 @@ class RoomAccess:
                                         else "public" if "visibility" in changes else None,
                                         AuditEntry(now, account.id, user.name, "update",
                                                    cmd.name, details=changes))
+            staff = await self.store.staff(cmd.name)
         except StoreError as exc:
             log.warning("could not change the room %s: %s", cmd.name, exc)
             raise store_failed("room", cmd.name) from None
@@ -227,7 +229,8 @@ class RoomAccess:
             if changes.get("visibility") == "private":  # no account: no membership
                 await self.controls.to_room(cmd.name, "guests_out", event=events.moderated(
                     cmd.name, "private", user.name))
-        client.reply(Frame.of(events.room(cmd.name, topic, visibility, access.role)))
+        client.reply(Frame.of(events.room(cmd.name, topic, visibility, access.role,
+                                          staff=staff)))
 
     @staticmethod
     def _taken(name: str) -> ProtocolError:

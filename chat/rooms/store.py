@@ -97,6 +97,11 @@ _SET_ROLE = ("INSERT INTO room_members (room, account_id, role, joined_ts) VALUE
 _REMOVE = "DELETE FROM room_members WHERE room = ? AND account_id = ?"
 _MEMBERSHIPS = ("SELECT m.room, m.role FROM room_members m JOIN rooms r ON r.name = m.room"
                 " WHERE m.account_id = ? ORDER BY m.room")
+# A room's owners and moderators, by name (the `room` reply's `staff`); the accounts table is in
+# the same database. STAFF_LISTED bounds the reply: a room has a handful, a frame stays small.
+STAFF_LISTED = 200
+_STAFF = ("SELECT a.name, m.role FROM room_members m JOIN accounts a ON a.id = m.account_id"
+          " WHERE m.room = ? AND m.role <> ? ORDER BY a.name_key LIMIT ?")
 _DIRECTORY = ("SELECT r.name, r.topic, (SELECT count(*) FROM room_members m"
               " WHERE m.room = r.name) FROM rooms r WHERE r.visibility = ?"
               " AND substr(r.name, 1, ?) = ? AND r.name > ? ORDER BY r.name LIMIT ?")
@@ -180,6 +185,11 @@ class RoomStore:
         """The rooms the account is a member of, by name, with its role in each."""
         rows = await self.sql.sql_rows(_MEMBERSHIPS, (account_id,))
         return [(str(room), role) for room, role in rows]
+
+    async def staff(self, name: str) -> list[tuple[str, RoomRole]]:
+        """The room's owners and moderators (at most STAFF_LISTED): (account name, role)."""
+        rows = await self.sql.sql_rows(_STAFF, (name, "member", STAFF_LISTED))
+        return [(str(account), role) for account, role in rows]
 
     async def directory(self, prefix: str, after: str, limit: int) -> list[tuple[str, str, int]]:
         """Public rooms whose name starts with `prefix`, after `after`: (name, topic, members)."""

@@ -6,6 +6,7 @@ import { flushOutbox, resendUnacknowledged, sendRefused } from './outbox.js';
 import { HISTORY_PAGE, dmKey } from './protocol.js';
 import { isUsableAvatar } from './avatar.js';
 import { joinFrame, sendIdentifyingJoin } from './joining.js';
+import { leftElsewhere, onRoomFrame, roomError, welcomeRooms } from './rooms.js';
 import * as change from './state/index.js';
 import { isMe, session, state } from './state/index.js';
 
@@ -53,6 +54,7 @@ const onFrame = {
       rooms: (Array.isArray(f.rooms) ? f.rooms : []).filter((name) => typeof name === 'string'),
     });
     if (first) rejoinTheRest();
+    welcomeRooms(f); // the room's settings; the account's rooms joined on other devices
     change.showAfterWelcome(first);
     flushOutbox();
   },
@@ -84,7 +86,10 @@ const onFrame = {
   presence: change.presence,
   members: change.members,
   join: change.joined,
-  leave: change.left,
+  leave(f) {
+    if (!leftElsewhere(f)) change.left(f);
+  },
+  ...onRoomFrame, // room, rooms, moderation, moderated, role, removed (rooms.js)
 
   typing(f) {
     if (typeof f.room !== 'string' || !state.rooms[f.room]) return;
@@ -99,6 +104,7 @@ const onFrame = {
     if (f.request === 'history') return change.historyRefused(f.code);
     if (f.request === 'members') return change.membersRefused(f.room);
     if (f.request === 'join') return joinRefused(f, reason);
+    if (roomError(f, reason)) return;
     if (typeof f.cid === 'string') return sendRefused(f.cid, f.code, reason);
     if (f.code === 'rate_limited') return resendUnacknowledged();
     if (f.request === 'typing') return; // a dropped typing notice does not matter

@@ -54,6 +54,13 @@ export const state = reactive({
   // What the server's welcome says it accepts; 0 = not said (an older server): not checked.
   limits: { textChars: 0 },
   drafts: {}, // 'room:name' or 'dm:name' → the composer's unsent text, kept while switching
+  // Rooms' settings and roles (docs/protocol.md "Rooms: owners, privacy and moderation"),
+  // the directory, invitations and the rooms' panels: see state/rooms.js.
+  roomInfo: {}, // room name → {topic, visibility, role (ours), roles: {username → role}}
+  roomPanel: { kind: '', error: '', status: '', busy: false }, // the open panel, its outcome
+  directory: { prefix: '', list: [], more: false, loading: false },
+  invites: [], // [{room, by}]: invitations not yet taken up
+  roomsNotice: '', // why a room went from the sidebar (kicked, banned, left elsewhere)
 });
 
 // What belongs to the connection and is never drawn.

@@ -9,6 +9,8 @@ import { Composer } from './composer.js';
 import { MessageList, TypingLine } from './conversation.js';
 import { EntryForm } from './entry.js';
 import { Avatar, titleOf } from './parts.js';
+import { RoomPanel } from './roompanel.js';
+import { ChannelHeader } from './rooms.js';
 import { Sidebar } from './sidebar.js';
 
 // ---- the frame ----------------------------------------------------------------------------
@@ -126,6 +128,8 @@ export const App = {
               })
             : null,
           h('main', { class: 'chat' }, [
+            joined && conv && conv.kind === 'room' ? h(ChannelHeader, { conv }) : null,
+            joined ? h(RoomPanel) : null,
             conv
               ? h(MessageList, { conv, key: conv.kind + ':' + conv.name })
               : h('p', { class: 'empty muted' }, 'Join a room to start.'),

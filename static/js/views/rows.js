@@ -4,6 +4,7 @@ import { discard, edit, loadGap, retry } from '../actions.js';
 import { state } from '../state/index.js';
 import { h } from '../vue.js';
 import { Avatar, richText, timeOfDay, timeTag } from './parts.js';
+import { messageTools } from './rooms.js';
 
 const GROUP_MS = 5 * 60 * 1000; // one sender's messages this close together share a heading
 const weekday = new Intl.DateTimeFormat(undefined, {
@@ -94,7 +95,7 @@ export function rows(conv, pending) {
     }
     if (item.type === 'notice') out.push(noticeRow(item));
     else if (item.type === 'gap') out.push(gapRow(conv, item));
-    else out.push(messageRow(item, continues(prev, item)));
+    else out.push(messageRow(item, continues(prev, item), conv));
     prev = item;
     const after = anchored.get(item.key);
     if (after) {
@@ -105,7 +106,7 @@ export function rows(conv, pending) {
   return out.concat(tail.map(pendingRow));
 }
 
-function messageRow(item, continued) {
+function messageRow(item, continued, conv) {
   const classes = ['message', { mine: item.mine, 'mentions-me': item.mentionsMe, continued }];
   return h('li', { key: item.key, class: classes }, [
     continued
@@ -122,6 +123,7 @@ function messageRow(item, continued) {
         item.guest ? h('span', { class: 'guest-mark' }, 'guest') : null,
         item.mine ? h('span', { class: 'tag' }, 'you') : null,
         timeTag(item.ts),
+        messageTools(conv, item), // a moderator's "Remove" (views/rooms.js)
       ]),
       h('p', { class: 'text' }, richText(item, item.text)),
     ]),

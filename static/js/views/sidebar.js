@@ -11,6 +11,7 @@ import {
 import { currentConversation, state } from '../state/index.js';
 import { h, ref } from '../vue.js';
 import { Avatar, badge } from './parts.js';
+import { RoomsNav } from './rooms.js';
 
 const RoomForm = {
   setup() {
@@ -169,6 +170,7 @@ export const Sidebar = {
           h('h2', 'Rooms'),
           h('ul', { class: 'conv-list rooms' }, state.roomOrder.map(roomRow)),
           h(RoomForm),
+          h(RoomsNav), // browse, create, invitations (views/rooms.js)
           state.dmOrder.length
             ? [
                 h('h2', 'Direct messages'),
