@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from time import monotonic
-from typing import assert_never
 
 from chat.accounts.service import AccountService
 from chat.broker.base import Broker
@@ -15,15 +14,16 @@ from chat.config import Settings
 from chat.delivery import channels
 from chat.delivery.catchup import Catchup, CommitFeed
 from chat.delivery.fanout import Fanout, Subscriptions
-from chat.delivery.sending import Messages, check_broker
+from chat.delivery.sending import Messages
 from chat.history.paging import Pages
 from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
+from chat.node.dispatch import Dispatcher
 from chat.node.faults import Faults
 from chat.node.recovery import Recovery
 from chat.node.signins import CLOSE_NAME_REGISTERED, SignIns
 from chat.node.status import Stats, Status
-from chat.people.connections import Auth, Client, Peer, User, user_of
+from chat.people.connections import Auth, Client, Peer, User
 from chat.people.directory import Directory, Gone
 from chat.people.presence import Presence
 from chat.people.reading import Reading
@@ -33,30 +33,15 @@ from chat.protocol.parse import (
     Active,
     Command,
     Direct,
-    History,
-    Join,
-    Leave,
-    LegacyPost,
-    MarkRead,
-    Members,
-    Moderate,
     Post,
     ProtocolError,
-    Remove,
-    RoomDirectory,
-    RoomSet,
-    StatusQuery,
     Typing,
     parse,
     peek,
 )
-from chat.protocol.tutorial import TUTORIAL
-from chat.rooms.access import RoomAccess, check_mute
-from chat.rooms.control import Controls
 from chat.rooms.membership import Membership
-from chat.rooms.moderation import Moderation
+from chat.rooms.owned import OwnedRooms
 from chat.rooms.registry import Rooms
-from chat.rooms.store import RoomStore
 from chat.roster.base import Rebuilding, Roster, RosterError
 from chat.roster.local import LocalRoster
 from chat.store.base import HistoryStore
@@ -68,7 +53,8 @@ CLOSE_POLICY = 1008
 
 
 class Hub:
-    """This node's connections, and what their frames do: the commands' dispatcher.
+    """This node's connections, and their frames: parsed, rate-limited, then dispatched
+    (chat/node/dispatch.py) to the services this composes.
 
     Who receives what is decided by each room's audiences (chat/rooms/room.py), the fan-out of
     broker deliveries (chat/delivery/fanout.py) and a connection's dialect
@@ -112,22 +98,17 @@ class Hub:
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  observe_store_latency, Faults.from_environ())
         self.catchup = Catchup(self.fanout, self.users, store)
-        # Rooms with owners, private rooms and moderation live with the accounts (chat/rooms/).
-        self.controls = Controls(self.rooms, self.broker)
-        self.fanout.on_control = self.controls.apply
-        self.room_access = None if accounts is None else RoomAccess(
-            settings, RoomStore(accounts.store), accounts.store, self.controls)
-        self.moderation = (None if self.room_access is None
-                           else Moderation(self.room_access, self.users, store))
-        if self.room_access is not None:
-            self.controls.on_guest_banned = self.room_access.ban_address
-            self.replay.rooms = self.rooms  # removed messages are hidden from history reads
-            self.replay.hidden = self.room_access.store.removed_between
+        # Owners, private rooms and moderation come with accounts (chat/rooms/owned.py).
+        self.owned = OwnedRooms.wire(settings, accounts, self.rooms, self.broker, self.users,
+                                     store, self.fanout, self.replay)
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,
-                                     self.room_access)
+                                     self.owned.access)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
         self.reading = Reading(store, self.broker, self.users, self.rooms, settings.unread_max)
         self.presence = Presence(settings.away_after, store, self.broker, self.users)
+        self.dispatcher = Dispatcher(self.broker, self.users, self.rooms, self.owned,
+                                     self.membership, self.messages, self.pages, self.reading,
+                                     self.presence)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )
@@ -150,8 +131,8 @@ class Hub:
         await self.broker.start(self._deliver, self.recovery.broker_back)
         await self.roster.start(self.recovery.roster_lost)
         await self.rooms.open(DEFAULT_ROOM).subscribed  # every connection reads it before joining
-        if self.room_access is not None:  # its pre-join readers skip removed messages too
-            await self.room_access.mark_removals(self.rooms[DEFAULT_ROOM])
+        if self.owned.access is not None:  # its pre-join readers skip removed messages too
+            await self.owned.access.mark_removals(self.rooms[DEFAULT_ROOM])
         await self.signins.start()  # each node follows the revocations itself
 
     async def close(self) -> None:
@@ -269,7 +250,7 @@ class Hub:
             command: Command = parse(text, max_text_chars=self.settings.max_text_chars)
             if client.user is not None and isinstance(command, (Post, Direct, Typing, Active)):
                 self.presence.touch(client.user)  # the person is there: not away
-            pending = self._dispatch(client, command)
+            pending = self.dispatcher.dispatch(client, command)
         except ProtocolError as err:
             self._error(client, err)
             return None
@@ -292,54 +273,6 @@ class Hub:
         except Gone:
             pass
 
-    def _dispatch(self, client: Client, command: Command) -> Awaitable[None] | None:
-        """Act on a parsed command; an awaitable if the action waits on the store or roster."""
-        match command:  # the tutorial's and room messages first: nearly every frame is one
-            case LegacyPost():
-                return self._legacy(client, command)
-            case Post():
-                return self._post(client, command)
-            case Direct():
-                return self._direct(client, command)
-            case Typing():
-                return self.membership.typing(client, command)
-            case Join():
-                return self._join(client, command)
-            case Leave():
-                return self.membership.leave(client, command)
-            case History():
-                return self._history(client, command)
-            case Members():
-                return self.membership.members(client, command)
-            case MarkRead():
-                return self.reading.mark(client, command)
-            case Active():
-                user_of(client, "active")  # touched above once joined
-                return None
-            case StatusQuery():
-                return self.presence.status(client, command)
-            case RoomSet():
-                return self._rooms_only(command.name, "room").set_room(client, command)
-            case RoomDirectory():
-                return self._rooms_only("", "rooms").directory(client, command)
-            case Moderate():
-                self._rooms_only(command.room, command.action)
-                assert self.moderation is not None
-                return self.moderation.act(client, command)
-            case Remove():
-                self._rooms_only(command.room, "remove")
-                assert self.moderation is not None
-                return self.moderation.remove(client, command)
-            case _:
-                assert_never(command)
-
-    def _rooms_only(self, room: str, request: str) -> RoomAccess:
-        """The rooms' durable side, or ProtocolError on a server without accounts."""
-        if self.room_access is None:
-            raise ProtocolError("forbidden", "this server keeps no accounts, so rooms have no "
-                                "owners, settings nor moderation", request=request, room=room)
-        return self.room_access
-
     def _refuse_for_rate(self, client: Client, text: str) -> None:
         self.stats.rate_limited += 1
         client.strikes += 1
@@ -356,47 +289,3 @@ class Hub:
     def _error(self, client: Client, err: ProtocolError) -> None:
         self.stats.errors += 1
         client.error(events.error(err))
-
-    # Commands
-
-    async def _legacy(self, client: Client, cmd: LegacyPost) -> None:
-        if client.user is None:
-            client.dialect = TUTORIAL  # its first frame is the tutorial's: so are its events
-            check_broker(self.broker, "message")
-            user = await self.users.claim(client, cmd.username, cmd.email, None, None)
-            if self.room_access is not None:  # a ban from general holds for the tutorial too
-                await self.room_access.admit(client, user, DEFAULT_ROOM, "message")
-            await self.rooms.enter(client, user, DEFAULT_ROOM)
-        elif client.typed:
-            raise ProtocolError("unknown_type", "this connection speaks typed frames; "
-                                "add a type", request=None)
-        else:
-            await self.users.claim(client, cmd.username, None, None, None)
-        if cmd.text:
-            await self._post(client, Post(DEFAULT_ROOM, cmd.text, None))
-
-    async def _join(self, client: Client, cmd: Join) -> None:
-        first, again = client.user is None, cmd.room in client.rooms
-        await self.membership.join(client, cmd)
-        if client.user is not None:
-            self.presence.touch(client.user)
-            if not again:  # the read state, after the history
-                await self.reading.unread(client, client.user, cmd.room, directs=first)
-
-    async def _post(self, client: Client, cmd: Post) -> None:
-        user = user_of(client, "message", cid=cmd.cid)
-        room = self.rooms.of(client, cmd.room, "message", cid=cmd.cid)
-        if room.muted:
-            check_mute(room.muted, user.party, cmd.room, cmd.cid)
-        await self.messages.post(client, user, cmd)
-
-    async def _direct(self, client: Client, cmd: Direct) -> None:
-        await self.messages.direct(client, user_of(client, "dm", cid=cmd.cid, to=cmd.to), cmd)
-
-    async def _history(self, client: Client, cmd: History) -> None:
-        user = user_of(client, "history")
-        room = None
-        if cmd.peer is None:
-            assert cmd.room is not None
-            room = self.rooms.of(client, cmd.room, "history").name
-        client.reply(await self.pages.page(client, user.party, room, cmd))

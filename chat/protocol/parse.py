@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable
-from typing import Any
 
-from chat.people import names
 from chat.protocol import jsoncodec
 from chat.protocol.commands import (
     Active,
@@ -28,11 +24,17 @@ from chat.protocol.commands import (
     Typing,
 )
 from chat.protocol.commands import Directory as RoomDirectory
-from chat.protocol.text import expand_shortcodes, forbidden_control, shows
+from chat.protocol.fields import (
+    DEFAULT_ROOM,
+    USERNAME_MAX_CHARS,
+    Fields,
+    check_room,
+    check_text,
+    check_username,
+    json_kind,
+)
+from chat.protocol.text import forbidden_control
 
-DEFAULT_ROOM = "general"
-USERNAME_MAX_CHARS = 32
-ROOM_RE = re.compile(r"[a-z0-9_.\-]{1,32}")
 CID_MAX_CHARS = 64
 TOKEN_MAX_CHARS = 64
 EMAIL_MAX_CHARS = 254  # RFC 5321's longest forward path
@@ -47,16 +49,12 @@ SANCTION_MAX_MINUTES = 525_600
 VISIBILITIES = ("public", "private")
 SERVER_WIDE = ""  # the `room` of a ban from the whole server: no room has an empty name
 ROOM_ROLES = ("member", "moderator", "owner")
-# The largest integer field: 2^53 - 1, the largest every JSON client holds exactly (a double).
-# Beyond it ids mean nothing to a browser, and past 2^63 the stores cannot bind them.
-INTEGER_MAX = 2**53 - 1
-# Unicode categories a name may not contain: controls, format (bidi overrides, zero-width
-# joiners), surrogates, private use, unassigned, line and paragraph separators.
-_FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
-# parse() returns these (chat/protocol/commands.py), and raises ProtocolError: importable from here.
+# parse() returns these (chat/protocol/commands.py), and raises ProtocolError; the field checks
+# (chat/protocol/fields.py) other modules use: importable from here.
 __all__ = [
     "DEFAULT_ROOM",
+    "USERNAME_MAX_CHARS",
     "Active",
     "Command",
     "Direct",
@@ -74,126 +72,12 @@ __all__ = [
     "RoomSet",
     "StatusQuery",
     "Typing",
+    "check_room",
+    "check_text",
+    "check_username",
     "parse",
     "peek",
 ]
-
-
-class _Frame:
-    """Typed access to the fields of one client frame, raising ProtocolError on misuse."""
-
-    def __init__(self, obj: dict[str, Any], request: str | None) -> None:
-        self.obj = obj
-        self.request = request
-
-    def fail(self, code: str, reason: str, **refs: Any) -> ProtocolError:
-        return ProtocolError(code, reason, request=self.request, **refs)
-
-    def string(self, key: str, *, required: bool = False, max_chars: int = 0) -> str | None:
-        value = self.obj.get(key)
-        if value is None:
-            if required:
-                raise self.fail("missing_field", f"the field {key!r} is required", field=key)
-            return None
-        if not isinstance(value, str):
-            raise self.fail(
-                "invalid_field", f"{key!r} must be a string, not {_json_kind(value)}", field=key
-            )
-        if max_chars and len(value) > max_chars:
-            raise self.fail(
-                "invalid_field",
-                f"{key!r} is {len(value):,} characters; the limit is {max_chars:,}",
-                field=key,
-                limit=max_chars,
-            )
-        return value
-
-    def integer(self, key: str) -> int | None:
-        value = self.obj.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(
-                "invalid_field", f"{key!r} must be a whole number of 0 or more", field=key
-            )
-        if value > INTEGER_MAX:
-            raise self.fail(
-                "invalid_field", f"{key!r} is {value:,}; the limit is {INTEGER_MAX:,}",
-                field=key, limit=INTEGER_MAX,
-            )
-        return value
-
-    def room(self, key: str = "room", default: str | None = DEFAULT_ROOM) -> str:
-        raw = self.string(key, required=default is None)
-        if raw is None:
-            assert default is not None
-            return default
-        return check_room(raw, self.request)
-
-    def text(self, key: str, max_chars: int) -> str:
-        raw = self.string(key, required=True)
-        assert raw is not None
-        return check_text(raw, max_chars, self.request, self.obj.get("cid"))
-
-
-def _json_kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), "null" if value is None else "a string")
-
-
-def check_username(raw: str, request: str | None = None) -> str:
-    """The trimmed username, or ProtocolError('invalid_username')."""
-    name = raw.strip()
-    if not 1 <= len(name) <= USERNAME_MAX_CHARS:
-        raise ProtocolError(
-            "invalid_username",
-            f"a username is 1 to {USERNAME_MAX_CHARS} characters; {name!r} has {len(name)}",
-            request=request, field="username", limit=USERNAME_MAX_CHARS,
-        )
-    for char in name:
-        if unicodedata.category(char) in _FORBIDDEN_IN_NAMES:
-            raise ProtocolError(
-                "invalid_username",
-                f"a username cannot contain the character U+{ord(char):04X}",
-                request=request, field="username",
-            )
-    refused = names.refusal(name)  # look-alikes: invisible characters, stacked marks, `server`
-    if refused is not None:
-        raise ProtocolError("invalid_username", refused, request=request, field="username")
-    return name
-
-
-def check_room(raw: str, request: str | None = None) -> str:
-    """The lower-cased room name, or ProtocolError('invalid_room')."""
-    room = raw.strip().lower()
-    if not ROOM_RE.fullmatch(room):
-        raise ProtocolError(
-            "invalid_room",
-            f"a room name is 1 to 32 of a-z, 0-9, '-', '_', '.'; {raw[:40]!r} is not",
-            request=request, field="room",
-        )
-    return room
-
-
-def check_text(raw: str, max_chars: int, request: str | None, cid: Any = None) -> str:
-    """The text with emoji shortcodes replaced, or ProtocolError (invalid_text, empty_text...)."""
-    cid = cid if isinstance(cid, str) else None
-    control = forbidden_control(raw)
-    if control is not None:
-        raise ProtocolError(
-            "invalid_text",
-            f"the message contains the control character U+{ord(control):04X}; only newline "
-            "and tab are allowed", request=request, cid=cid)
-    if not shows(raw):
-        raise ProtocolError("empty_text", "the message is empty (or only invisible characters)",
-                            request=request, cid=cid)
-    if len(raw) > max_chars:
-        raise ProtocolError(
-            "too_long",
-            f"the message is {len(raw):,} characters; the limit is {max_chars:,}",
-            request=request, cid=cid, limit=max_chars,
-        )
-    return expand_shortcodes(raw)
 
 
 def parse(text: str, *, max_text_chars: int) -> Command:
@@ -204,11 +88,11 @@ def parse(text: str, *, max_text_chars: int) -> Command:
         raise ProtocolError("invalid_json", "the frame is not valid JSON") from None
     if not isinstance(obj, dict):
         raise ProtocolError(
-            "not_an_object", f"the frame must be a JSON object, not {_json_kind(obj)}"
+            "not_an_object", f"the frame must be a JSON object, not {json_kind(obj)}"
         )
     kind = obj.get("type")
     if kind is None and "username" in obj and "message" in obj:
-        return _parse_legacy(_Frame(obj, None), max_text_chars)
+        return _parse_legacy(Fields(obj, None), max_text_chars)
     if not isinstance(kind, str) or kind not in _PARSERS:
         shown = "missing" if kind is None else repr(kind)[:40]
         raise ProtocolError(
@@ -216,7 +100,7 @@ def parse(text: str, *, max_text_chars: int) -> Command:
             f"type is {shown}; expected one of {', '.join(sorted(_PARSERS))}",
             request=kind if isinstance(kind, str) else None,
         )
-    return _PARSERS[kind](_Frame(obj, kind), max_text_chars)
+    return _PARSERS[kind](Fields(obj, kind), max_text_chars)
 
 
 def peek(text: str) -> tuple[str | None, str | None]:
@@ -232,7 +116,7 @@ def peek(text: str) -> tuple[str | None, str | None]:
             cid if isinstance(cid, str) and len(cid) <= CID_MAX_CHARS else None)
 
 
-def _parse_legacy(frame: _Frame, max_text_chars: int) -> LegacyPost:
+def _parse_legacy(frame: Fields, max_text_chars: int) -> LegacyPost:
     username = check_username(frame.string("username", required=True) or "")
     email = frame.string("email", max_chars=EMAIL_MAX_CHARS)
     message = frame.string("message", required=True) or ""
@@ -240,7 +124,7 @@ def _parse_legacy(frame: _Frame, max_text_chars: int) -> LegacyPost:
     return LegacyPost(username, email, text)
 
 
-def _parse_join(frame: _Frame, _: int) -> Join:
+def _parse_join(frame: Fields, _: int) -> Join:
     username = frame.string("username")
     return Join(
         username=check_username(username, "join") if username is not None else None,
@@ -251,18 +135,18 @@ def _parse_join(frame: _Frame, _: int) -> Join:
     )
 
 
-def _parse_post(frame: _Frame, max_text_chars: int) -> Post:
+def _parse_post(frame: Fields, max_text_chars: int) -> Post:
     cid = frame.string("cid", max_chars=CID_MAX_CHARS)
     return Post(frame.room(), frame.text("text", max_text_chars), cid)
 
 
-def _parse_dm(frame: _Frame, max_text_chars: int) -> Direct:
+def _parse_dm(frame: Fields, max_text_chars: int) -> Direct:
     cid = frame.string("cid", max_chars=CID_MAX_CHARS)
     to = check_username(frame.string("to", required=True) or "", "dm")
     return Direct(to, frame.text("text", max_text_chars), cid)
 
 
-def _parse_history(frame: _Frame, _: int) -> History:
+def _parse_history(frame: Fields, _: int) -> History:
     peer = frame.string("with")
     limit = frame.integer("limit")
     if limit is None or limit > HISTORY_PAGE_MAX:
@@ -275,7 +159,7 @@ def _parse_history(frame: _Frame, _: int) -> History:
     )
 
 
-def _parse_members(frame: _Frame, _: int) -> Members:
+def _parse_members(frame: Fields, _: int) -> Members:
     after = frame.string("after")
     return Members(
         room=frame.room(),
@@ -284,14 +168,14 @@ def _parse_members(frame: _Frame, _: int) -> Members:
     )
 
 
-def _parse_typing(frame: _Frame, _: int) -> Typing:
+def _parse_typing(frame: Fields, _: int) -> Typing:
     peer = frame.string("with")
     if peer is not None:
         return Typing(None, check_username(peer, "typing"))
     return Typing(frame.room(default=None))
 
 
-def _parse_read(frame: _Frame, _: int) -> MarkRead:
+def _parse_read(frame: Fields, _: int) -> MarkRead:
     peer = frame.string("with")
     last = frame.integer("id")
     if last is None:
@@ -303,7 +187,7 @@ def _parse_read(frame: _Frame, _: int) -> MarkRead:
     )
 
 
-def _parse_status(frame: _Frame, _: int) -> StatusQuery:
+def _parse_status(frame: Fields, _: int) -> StatusQuery:
     users = frame.obj.get("users")
     if users is None:
         raise frame.fail("missing_field", "the field 'users' is required", field="users")
@@ -315,7 +199,7 @@ def _parse_status(frame: _Frame, _: int) -> StatusQuery:
     return StatusQuery(tuple(check_username(u, "status") for u in users))
 
 
-def _parse_room(frame: _Frame, _: int) -> RoomSet:
+def _parse_room(frame: Fields, _: int) -> RoomSet:
     topic = frame.string("topic", max_chars=TOPIC_MAX_CHARS)
     if topic is not None and forbidden_control(topic.replace("\n", " ")) is not None:
         raise frame.fail("invalid_field", "a topic cannot contain control characters",
@@ -328,7 +212,7 @@ def _parse_room(frame: _Frame, _: int) -> RoomSet:
                    visibility)
 
 
-def _parse_rooms(frame: _Frame, _: int) -> RoomDirectory:
+def _parse_rooms(frame: Fields, _: int) -> RoomDirectory:
     prefix = (frame.string("prefix", max_chars=32) or "").strip().lower()
     after = frame.string("after", max_chars=32) or ""
     limit = frame.integer("limit")
@@ -336,8 +220,8 @@ def _parse_rooms(frame: _Frame, _: int) -> RoomDirectory:
                          50 if limit is None else max(1, min(limit, ROOMS_PAGE_MAX)))
 
 
-def _moderation(action: str) -> Callable[[_Frame, int], Moderate]:
-    def parse_one(frame: _Frame, _: int) -> Moderate:
+def _moderation(action: str) -> Callable[[Fields, int], Moderate]:
+    def parse_one(frame: Fields, _: int) -> Moderate:
         # A ban (or unban) with no room is from the whole server (SERVER_WIDE; admins only).
         wide = action in ("ban", "unban") and frame.obj.get("room") is None
         room = SERVER_WIDE if wide else frame.room(default=None)
@@ -358,14 +242,14 @@ def _moderation(action: str) -> Callable[[_Frame, int], Moderate]:
     return parse_one
 
 
-def _parse_remove(frame: _Frame, _: int) -> Remove:
+def _parse_remove(frame: Fields, _: int) -> Remove:
     message_id = frame.integer("id")
     if message_id is None:
         raise frame.fail("missing_field", "the field 'id' is required", field="id")
     return Remove(frame.room(default=None), message_id)
 
 
-_PARSERS: dict[str, Callable[[_Frame, int], Command]] = {
+_PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
     "dm": _parse_dm,
