@@ -889,6 +889,7 @@ async def test_postgresql_restarted_mid_chat_refuses_then_resumes_losing_nothing
     alice, bob = await ws(a.port), await ws(b.port)
     await enter(alice, "alice", "vault")
     await enter(bob, "bob", "vault")
+    await expect(alice, "join", username="bob")  # notices fold per second: not later, below
     acked = [(await post(alice, "vault", "before", "b"))["message"]]
     await expect(bob, "message", message="before")
 
