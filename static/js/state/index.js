@@ -50,4 +50,5 @@ export {
   roomMessage,
 } from './messages.js';
 export * from './members.js';
+export * from './people.js';
 export * as outbox from './outbox.js';

@@ -10,6 +10,7 @@ import { MessageList, TypingLine } from './conversation.js';
 import { EntryForm } from './entry.js';
 import { Avatar, titleOf } from './parts.js';
 import { Sidebar } from './sidebar.js';
+import { DmHeader } from './people.js';
 
 // ---- the frame ----------------------------------------------------------------------------
 
@@ -126,6 +127,7 @@ export const App = {
               })
             : null,
           h('main', { class: 'chat' }, [
+            conv && conv.kind === 'dm' ? h(DmHeader, { conv, key: 'dm:' + conv.name }) : null,
             conv
               ? h(MessageList, { conv, key: conv.kind + ':' + conv.name })
               : h('p', { class: 'empty muted' }, 'Join a room to start.'),
