@@ -81,6 +81,7 @@ export function statusRefused() {
 
 // The socket closed: the answers still owed will not come.
 export function socketGone() {
+  change.readUnconfirmed();
   const owed = asked;
   asked = [];
   for (const lookup of owed) if (lookup) lookup(null);

@@ -78,6 +78,13 @@ export function readFrame(target) {
     : { type: 'read', with: conv.name, id };
 }
 
+// A new socket: marks sent on the old one may not have arrived, so they may be sent again.
+export function readUnconfirmed() {
+  for (const conv of [...Object.values(state.rooms), ...Object.values(state.dms)]) {
+    conv.readSent = conv.readMark;
+  }
+}
+
 // The list is scrolled to its end (or not): what arrives is seen only then.
 export function setAtBottom(atBottom) {
   session.atBottom = atBottom;
