@@ -119,7 +119,7 @@ export function start() {
     if (!document.hidden) readIfSeen();
   });
   // The person is using the page (docs/protocol.md, "Presence"): not away.
-  for (const kind of ['keydown', 'pointerdown', 'focus']) {
+  for (const kind of ['keydown', 'pointerdown']) {
     window.addEventListener(kind, userActive, { capture: true, passive: true });
   }
   document.addEventListener('keydown', onKeydown);

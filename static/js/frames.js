@@ -6,7 +6,7 @@ import { flushOutbox, resendUnacknowledged, sendRefused } from './outbox.js';
 import { HISTORY_PAGE, dmKey } from './protocol.js';
 import { isUsableAvatar } from './avatar.js';
 import { joinFrame, sendIdentifyingJoin } from './joining.js';
-import { askStatusOf, readIfSeen, statusReply, statusRefused } from './people.js';
+import { askStatusOf, joinedNow, readIfSeen, statusReply, statusRefused } from './people.js';
 import * as change from './state/index.js';
 import { isMe, session, state } from './state/index.js';
 
@@ -53,6 +53,7 @@ const onFrame = {
       textChars: Number.isInteger(limits.text_chars) ? limits.text_chars : 0,
       rooms: (Array.isArray(f.rooms) ? f.rooms : []).filter((name) => typeof name === 'string'),
     });
+    joinedNow();
     if (first) rejoinTheRest();
     change.showAfterWelcome(first);
     flushOutbox();

@@ -23,6 +23,11 @@ export function readIfSeen() {
   if (frame) session.conn.send(frame);
 }
 
+// A `join` went out: the server counts it as activity, so an `active` now would say nothing.
+export function joinedNow() {
+  activeSentAt = Date.now();
+}
+
 // A key, a click, the tab coming to the front. Activity within the interval is not lost: it
 // is told when the interval ends (it may be what brings the person back from away).
 export function userActive() {
