@@ -152,7 +152,7 @@ def test_a_direct_conversation_shows_away_then_last_seen(
     bob.open_room("general")
     dm_button(bob, "alice").click()  # the header asks again when it is shown
     expect(header.locator(".presence-text")).to_have_text(
-        re.compile(r"^Offline, last seen (now|\d+ seconds? ago)$"))
+        "Offline, last seen just now")
     expect(dm_button(bob, "alice").locator(".presence-dot.offline")).to_have_count(1)
     bob.snap("last-seen")
     bob.assert_clean()

@@ -19,6 +19,7 @@ const STEPS = [
 
 function lastSeenText(ms) {
   let amount = Math.round((ms - Date.now()) / 1000);
+  if (Math.abs(amount) < 60) return 'just now';
   for (const [size, unit] of STEPS) {
     if (Math.abs(amount) < size) return ago.format(amount, unit);
     amount = Math.round(amount / size);
