@@ -123,6 +123,16 @@ def test_a_new_message_by_name_reaches_an_offline_account_when_it_signs_in(
     bobby.composer.fill("typing back")
     expect(alice.page.locator(".typing")).to_have_text("bobby is typing…")
     expect(alice.page.locator(".dm-header .presence-text")).to_have_text("Online")
+    # By keyboard: the arrow picks a suggestion (bobby is known now), Enter opens it.
+    alice.open_room("general")
+    side.get_by_role("button", name="New message").click()
+    to = side.get_by_role("combobox", name=re.compile("^To"))
+    to.fill("BOB")
+    expect(side.get_by_role("option")).to_have_text(["bobby (Online)"])
+    to.press("ArrowDown")
+    expect(to).to_have_attribute("aria-activedescendant", "new-message-option-0")
+    to.press("Enter")
+    expect(alice.page.locator(".topbar .where")).to_have_text("@bobby")
     # A name that is nobody's is said to be so.
     side.get_by_role("button", name="New message").click()
     side.get_by_role("combobox", name=re.compile("^To")).fill("nobody-at-all")

@@ -200,7 +200,7 @@ export const NewMessage = {
                   onMousedown: (e) => e.preventDefault(), // keep the focus in the input
                   onClick: () => start(who),
                 },
-                [presenceDot(who), h('span', who)],
+                [h('span', who), presenceDot(who)],
               ),
             ),
           ),
