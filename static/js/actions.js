@@ -6,6 +6,7 @@ import { Connection, socketUrl } from './connection.js';
 import { dispatch } from './frames.js';
 import { onKeydown } from './keys.js';
 import { joinFrame } from './joining.js';
+import { readIfSeen, socketGone, userActive } from './people.js';
 import { DEFAULT_ROOM, ROOM_NAME, dmKey, roomFromHash } from './protocol.js';
 import * as change from './state/index.js';
 import { isMe, session, state } from './state/index.js';
@@ -24,6 +25,7 @@ export {
 } from './accounts.js';
 export { discard, edit, retry, send } from './outbox.js';
 export { typed } from './typing.js';
+export { askStatusOfPeer, findPerson, knownNames, readIfSeen } from './people.js';
 
 // Close code of a socket whose session was revoked (docs/protocol.md).
 const SESSION_REVOKED = 4003;
@@ -35,6 +37,7 @@ function onOpen() {
 
 function onClose(delayMs, code, opened) {
   change.socketClosed(delayMs);
+  socketGone();
   change.sessionUnverified();
   if (code === SESSION_REVOKED) sessionEnded();
   else if (!opened) upgradeFailed(); // refused for a dead session cookie?
@@ -112,7 +115,13 @@ export function start() {
   });
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) change.tabShown();
+    if (!document.hidden) userActive();
+    if (!document.hidden) readIfSeen();
   });
+  // The person is using the page (docs/protocol.md, "Presence"): not away.
+  for (const kind of ['keydown', 'pointerdown']) {
+    window.addEventListener(kind, userActive, { capture: true, passive: true });
+  }
   document.addEventListener('keydown', onKeydown);
   setInterval(change.tick, 1000);
   const conn = new Connection(socketUrl(), {

@@ -7,6 +7,7 @@ import { HISTORY_PAGE, dmKey } from './protocol.js';
 import { isUsableAvatar } from './avatar.js';
 import { joinFrame, sendIdentifyingJoin } from './joining.js';
 import { leftElsewhere, onRoomFrame, roomError, welcomeRooms } from './rooms.js';
+import { askStatusOf, joinedNow, readIfSeen, statusReply, statusRefused } from './people.js';
 import * as change from './state/index.js';
 import { isMe, session, state } from './state/index.js';
 
@@ -53,6 +54,7 @@ const onFrame = {
       textChars: Number.isInteger(limits.text_chars) ? limits.text_chars : 0,
       rooms: (Array.isArray(f.rooms) ? f.rooms : []).filter((name) => typeof name === 'string'),
     });
+    joinedNow();
     if (first) rejoinTheRest();
     welcomeRooms(f); // the room's settings; the account's rooms joined on other devices
     change.showAfterWelcome(first);
@@ -83,17 +85,50 @@ const onFrame = {
     change.historyPage(target, list, { recovered: f.recovered, more: f.more });
   },
 
-  presence: change.presence,
-  members: change.members,
-  join: change.joined,
+  presence(f) {
+    change.presence(f);
+    askStatusOf(f.room);
+  },
+  members(f) {
+    change.members(f);
+    askStatusOf(f.room);
+  },
+  join(f) {
+    change.joined(f);
+    change.seenOnline(f.username);
+  },
   leave(f) {
     if (!leftElsewhere(f)) change.left(f);
   },
   ...onRoomFrame, // room, rooms, moderation, moderated, role, removed (rooms.js)
 
+  // After a join's history: the account's unread counts (read marks kept by the server).
+  unread(f) {
+    for (const entry of Array.isArray(f.conversations) ? f.conversations : []) {
+      if (!entry || typeof entry !== 'object') continue;
+      const conv = change.unreadEntry(entry);
+      // A direct conversation the page did not show yet: its latest messages.
+      if (conv && conv.kind === 'dm' && conv.items.length === 0) sendIfAny(change.olderPage(conv));
+    }
+    readIfSeen();
+  },
+
+  read: change.readMarked,
+
+  status(f) {
+    if (typeof f.room === 'string') change.statusChanged(f);
+    else statusReply(f.users);
+  },
+
   typing(f) {
-    if (typeof f.room !== 'string' || !state.rooms[f.room]) return;
     if (typeof f.username !== 'string' || isMe(f.username)) return;
+    if (typeof f.with === 'string') {
+      const until = Date.now() + TYPING_SHOWN_MS;
+      change.dmTypingUntil(f.username, until);
+      setTimeout(() => change.dmTypingEnded(f.username, until), TYPING_SHOWN_MS);
+      return;
+    }
+    if (typeof f.room !== 'string' || !state.rooms[f.room]) return;
     const until = Date.now() + TYPING_SHOWN_MS;
     change.typingUntil(f.room, f.username, until);
     setTimeout(() => change.typingEnded(f.room, f.username, until), TYPING_SHOWN_MS);
@@ -104,6 +139,10 @@ const onFrame = {
     if (f.request === 'history') return change.historyRefused(f.code);
     if (f.request === 'members') return change.membersRefused(f.room);
     if (f.request === 'join') return joinRefused(f, reason);
+    // Before rate_limited: `status` answers are matched to their questions in order.
+    if (f.request === 'status') return statusRefused();
+    // A refused mark goes again with the next message seen; `active` with the next activity.
+    if (f.request === 'read' || f.request === 'active') return;
     if (roomError(f, reason)) return;
     if (typeof f.cid === 'string') return sendRefused(f.cid, f.code, reason);
     if (f.code === 'rate_limited') return resendUnacknowledged();

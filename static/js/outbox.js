@@ -3,6 +3,7 @@
 // server stores only once. The entries are state/outbox.js's; this module decides when they
 // go out and what a refusal means.
 import { focusComposer } from './keys.js';
+import { dmKey } from './protocol.js';
 import { outbox, session, state } from './state/index.js';
 import { stoppedTyping } from './typing.js';
 import { nextTick } from './vue.js';
@@ -72,7 +73,7 @@ export function send(text) {
   const cid = outbox.enqueue(text);
   if (cid === null) return false;
   const entry = find(cid);
-  if (entry.kind === 'room') stoppedTyping(entry.target);
+  stoppedTyping(entry.kind === 'room' ? entry.target : '@' + dmKey(entry.target));
   flushOutbox(); // if the socket is down it goes out after the rejoin
   return true;
 }

@@ -12,10 +12,12 @@ export const {
   nextTick,
   onBeforeUpdate,
   onMounted,
+  onUnmounted,
   onUpdated,
   reactive,
   readonly,
   ref,
   toRaw,
+  watch,
   watchEffect,
 } = Vue;

@@ -51,4 +51,5 @@ export {
 } from './messages.js';
 export * from './members.js';
 export * from './rooms.js';
+export * from './people.js';
 export * as outbox from './outbox.js';

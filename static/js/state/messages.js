@@ -91,6 +91,7 @@ function countUnread(conv, item) {
     if (conv.unread === 0) conv.firstUnreadKey = item.key; // where "New messages" will go
     conv.unread += 1;
     if (item.mentionsMe) conv.mentioned = true;
+    if (item.mentionsMe) conv.mentions += 1;
   }
   if (!document.hidden) return null;
   state.hiddenUnread += 1;

@@ -132,10 +132,14 @@ export function setNotifications(permission) {
 export function show(kind, id) {
   const left = currentConversation();
   if (left) left.dividerKey = null; // what was new there has been seen
+  if (left) left.dividerAfter = null;
   state.current = { kind, id };
   const conv = currentConversation();
   if (conv) {
     conv.dividerKey = conv.unread > 0 ? conv.firstUnreadKey : null;
+    // An account's line goes after its read mark, wherever it was read (state/people.js).
+    conv.dividerAfter = conv.unread > 0 && conv.readKnown ? conv.readMark : null;
+    conv.mentions = 0;
     conv.firstUnreadKey = null;
     conv.unread = 0;
     conv.mentioned = false;
@@ -158,6 +162,7 @@ export function tabShown() {
     conv.unread = 0;
     conv.firstUnreadKey = null;
     conv.mentioned = false;
+    conv.mentions = 0;
   }
 }
 

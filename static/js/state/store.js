@@ -61,6 +61,9 @@ export const state = reactive({
   directory: { prefix: '', list: [], more: false, loading: false },
   invites: [], // [{room, by}]: invitations not yet taken up
   roomsNotice: '', // why a room went from the sidebar (kicked, banned, left elsewhere)
+  // What the page knows of people (lower-cased name → {username, state, lastSeen}): state is
+  // 'online', 'away' or 'offline' (see state/people.js); lastSeen in ms, 0 if not told.
+  people: {},
 });
 
 // What belongs to the connection and is never drawn.
@@ -77,6 +80,7 @@ export const session = {
   switchTo: null, // a room to show as soon as its welcome arrives
   liveRooms: new Set(), // rooms the current socket has joined
   requested: new Set(), // rooms whose join is in flight on the current socket
+  atBottom: true, // the message list shown is scrolled to its end: what arrives is seen
 };
 
 // A room or a direct conversation.
@@ -109,6 +113,15 @@ function conversation(kind, name) {
     firstUnreadKey: null, // the first message counted in `unread`
     dividerKey: null, // "New messages" is drawn above this item while the room is shown
     sendError: '', // why the server refused the message that went back into the composer
+    // The account's read state (state/people.js): the server's mark, whether the server told
+    // it, the last id we sent as read, the mentions among `unread`, and the mark the "New
+    // messages" line is drawn after while the conversation is shown (null: none).
+    readMark: 0,
+    readKnown: false,
+    readSent: 0,
+    unreadMore: false,
+    mentions: 0,
+    dividerAfter: null,
     // Whether the replay after our join is news (a rejoin: what we missed) or just the
     // room's recent past (a first join), which is not counted as unread.
     replayIsNews: false,

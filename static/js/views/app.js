@@ -12,6 +12,7 @@ import { Avatar, titleOf } from './parts.js';
 import { RoomPanel } from './roompanel.js';
 import { ChannelHeader } from './rooms.js';
 import { Sidebar } from './sidebar.js';
+import { DmHeader } from './people.js';
 
 // ---- the frame ----------------------------------------------------------------------------
 
@@ -130,6 +131,7 @@ export const App = {
           h('main', { class: 'chat' }, [
             joined && conv && conv.kind === 'room' ? h(ChannelHeader, { conv }) : null,
             joined ? h(RoomPanel) : null,
+            conv && conv.kind === 'dm' ? h(DmHeader, { conv, key: 'dm:' + conv.name }) : null,
             conv
               ? h(MessageList, { conv, key: conv.kind + ':' + conv.name })
               : h('p', { class: 'empty muted' }, 'Join a room to start.'),

@@ -1,7 +1,7 @@
 // The conversation: the message list (scrolling, history) and who is typing. Its rows are
 // drawn by rows.js, the composer below it by composer.js.
-import { loadOlder } from '../actions.js';
-import { pendingFor, state } from '../state/index.js';
+import { loadOlder, readIfSeen } from '../actions.js';
+import { pendingFor, setAtBottom, state } from '../state/index.js';
 import { h, onBeforeUpdate, onMounted, onUpdated, ref } from '../vue.js';
 import { titleOf } from './parts.js';
 import { rows } from './rows.js';
@@ -23,6 +23,13 @@ export const MessageList = {
     let before = null; // the list's scroll geometry just before this render's DOM patch
 
     const atBottom = (el) => el.scrollHeight - el.scrollTop - el.clientHeight < AT_BOTTOM_PX;
+    // What the reader can see at the end of the list is read (sent as `read`, for accounts).
+    const seen = () => {
+      const el = box.value;
+      if (!el) return;
+      setAtBottom(atBottom(el));
+      readIfSeen();
+    };
     const scrollToBottom = () => {
       if (box.value) box.value.scrollTop = box.value.scrollHeight;
       unseen.value = false;
@@ -47,6 +54,7 @@ export const MessageList = {
       if (divider && divider.offsetTop < el.scrollHeight - el.clientHeight) {
         el.scrollTop = divider.offsetTop - AT_BOTTOM_PX;
       } else scrollToBottom();
+      seen();
     });
     // The state has changed already; the DOM not yet: measure what the reader saw.
     onBeforeUpdate(() => {
@@ -68,12 +76,14 @@ export const MessageList = {
         if (before.bottom || now.lastMine) scrollToBottom();
         else unseen.value = true;
       }
+      seen();
     });
 
     const onScroll = () => {
       const el = box.value;
       if (!el) return; // a scroll event that arrives after the list was replaced
       if (atBottom(el)) unseen.value = false;
+      seen();
       if (el.scrollTop < LOAD_OLDER_PX) loadOlder(props.conv);
     };
 

@@ -89,8 +89,17 @@ export function field(id, label, input, error, hint) {
 
 export function badge(conv) {
   if (!conv.unread) return null;
-  return h('span', { class: ['badge', { mention: conv.mentioned }] }, [
-    String(conv.unread),
+  const count = h('span', { class: ['badge', { mention: conv.mentioned }] }, [
+    String(conv.unread) + (conv.unreadMore ? '+' : ''),
     h('span', { class: 'sr-only' }, conv.mentioned ? ' unread, mentions you' : ' unread'),
   ]);
+  if (!conv.mentioned) return count;
+  // Mentions get a badge of their own, beside the count (the count's text says it too).
+  const times = conv.mentions > 1 ? String(conv.mentions) : '';
+  return [
+    h('span', { class: 'mention-badge', 'aria-hidden': 'true', title: 'Mentions you' }, [
+      '@' + times,
+    ]),
+    count,
+  ];
 }

@@ -83,13 +83,14 @@ export function rows(conv, pending) {
   const out = (anchored.get('') || []).map(pendingRow);
   let prev = null;
   let day = null;
+  const divider = dividerAbove(conv);
   for (const item of conv.items) {
     if (item.type !== 'gap' && dayOf(item.ts) !== day) {
       day = dayOf(item.ts);
       out.push(dayRow(item.ts));
       prev = null;
     }
-    if (item.key === conv.dividerKey) {
+    if (item.key === divider) {
       out.push(dividerRow());
       prev = null;
     }
@@ -104,6 +105,16 @@ export function rows(conv, pending) {
     }
   }
   return out.concat(tail.map(pendingRow));
+}
+
+// The key of the item "New messages" goes above: after the account's read mark when the
+// server told it (the messages of others after it), else the first one counted here.
+function dividerAbove(conv) {
+  if (conv.dividerAfter === null) return conv.dividerKey;
+  const first = conv.items.find(
+    (i) => i.type === 'message' && i.epoch === conv.epoch && i.id > conv.dividerAfter && !i.mine,
+  );
+  return first ? first.key : null;
 }
 
 function messageRow(item, continued, conv) {

@@ -12,6 +12,7 @@ import { currentConversation, state } from '../state/index.js';
 import { h, ref } from '../vue.js';
 import { Avatar, badge } from './parts.js';
 import { RoomsNav } from './rooms.js';
+import { NewMessage, presenceDot } from './people.js';
 
 const RoomForm = {
   setup() {
@@ -95,6 +96,7 @@ function dmRow(key) {
       [
         h(Avatar, { name: conv.name, url: conv.avatar }),
         h('span', { class: 'conv-name' }, conv.name),
+        presenceDot(conv.name),
         badge(conv),
       ],
     ),
@@ -134,6 +136,7 @@ function personRow(user) {
       [
         h(Avatar, { name: user.username, url: user.avatar }),
         h('span', { class: 'conv-name' }, user.username),
+        presenceDot(user.username, 'online'),
         // not signed in: anyone may hold this name once its holder leaves
         user.guest ? h('span', { class: 'guest-mark' }, 'guest') : null,
       ],
@@ -177,6 +180,7 @@ export const Sidebar = {
                 h('ul', { class: 'conv-list dms' }, state.dmOrder.map(dmRow)),
               ]
             : null,
+          h(NewMessage),
         ]),
         room
           ? h('section', { class: 'people', 'aria-label': 'Online in #' + room.name }, [
