@@ -118,7 +118,8 @@ def make_app(
     socket_args = {"hub": hub, "flusher": flusher, "keepalive": keepalive, "settings": settings}
     routes: list[Any] = [
         (r"/", PageHandler, {"avatars": settings.avatars, "registration": settings.registration,
-                             "guests": settings.guests}),
+                             "guests": settings.guests,
+                             "room_creation": settings.room_creation}),
         (r"/ws", ChatSocket, socket_args),
         (r"/healthz", HealthHandler, {"status": hub.status}),
         (r"/metrics", MetricsHandler, {"metrics": metrics}),

@@ -83,6 +83,8 @@ def our_server_spec(python: Path, extra: list[str]) -> ServerSpec | None:
         argv += ["--db", ":memory:"]
     if "--address" in options:
         argv += ["--address", "127.0.0.1"]
+    if "--room-creation" in options:
+        argv += ["--room-creation", "join"]  # the load joins rooms nobody made first
     if "--max-unfinished-per-ip" in options:
         # One loopback address stands in for every client, as with --max-connections-per-ip:
         # the per-address cap on handshakes in flight would refuse the load generator's own.

@@ -325,12 +325,12 @@ class Settings:
         metadata=_meta("characters", "the name an authenticator shows for this chat (1-64)"),
     )
     room_creation: str = field(
-        default="join",
-        metadata=_meta("", "join: joining a room that does not exist creates it (public, "
-                           "owned by the joiner if signed in), as before rooms had owners; "
-                           "explicit: only the `room` frame creates one, and a join of an "
-                           "unknown name gets no_such_room, the same answer as a private room "
-                           "one is not in (the name of a private room then stays secret)"),
+        default="explicit",
+        metadata=_meta("", "explicit: only the `room` frame (an account's) creates a room, and "
+                           "a join of an unknown name gets no_such_room, the same answer as a "
+                           "private room one is not in, so a private room's name stays secret; "
+                           "join: joining a room that does not exist creates it (public, owned "
+                           "by the joiner if signed in), as before rooms had owners"),
     )
 
     def __post_init__(self) -> None:

@@ -65,14 +65,17 @@ class ResponseHeaders(OutputTransform):
 class PageHandler(RequestHandler):
     """The chat page, told what the server's settings change in its forms: `avatars`
     (--avatars: whether to ask for an email), `registration` (--registration: whether creating
-    an account takes an invite, or is closed) and `guests` (--guests)."""
+    an account takes an invite, or is closed), `guests` (--guests) and `room_creation`
+    (--room-creation: whether joining a new name makes a room)."""
 
     def initialize(self, template: str = "index.html", avatars: str = "initials",
-                   registration: str = "open", guests: bool = True) -> None:
+                   registration: str = "open", guests: bool = True,
+                   room_creation: str = "explicit") -> None:
         self.template = template
         self.avatars = avatars
         self.page_settings = {"avatars": avatars, "registration": registration,
-                              "guests": "on" if guests else "off"}
+                              "guests": "on" if guests else "off",
+                              "room_creation": room_creation}
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-cache")

@@ -33,8 +33,10 @@ T = TypeVar("T")
 # Ping off unless a test asks: a test's own timing must not race the keepalive. Join and leave
 # notices unfolded unless a test asks: a test's own timing must not race notice-interval.
 # Leave notices at once unless a test asks: its clients close and expect the leave now.
+# room_creation join: most tests meet in rooms made by joining them (as before rooms had owners);
+# tests of --room-creation explicit, the default, say so.
 TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0, "notice_interval": 0.0,
-                                 "join_grace": 0.0}
+                                 "join_grace": 0.0, "room_creation": "join"}
 
 
 @pytest.fixture

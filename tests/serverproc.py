@@ -48,6 +48,7 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
     env["CHAT_DB"] = ":memory:"  # never leave a database file in the repository
     env["CHAT_JOIN_GRACE"] = "0"  # leave notices at once, unless a test asks (as TEST_DEFAULTS)
+    env["CHAT_ROOM_CREATION"] = "join"  # rooms made by joining them, as TEST_DEFAULTS
     env.update(extra)
     return env
 

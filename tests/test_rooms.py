@@ -112,12 +112,13 @@ async def test_general_is_public_and_an_account_s_rooms_come_back_on_another_dev
 
 
 @pytest.mark.gen_test(timeout=30)
-@pytest.mark.settings(room_creation="explicit")
+@pytest.mark.settings(room_creation=Settings().room_creation)  # the server's default
 async def test_a_private_room_is_invisible_to_non_members_in_every_way(
     app: ChatApplication, connect: Connect,
 ) -> None:
-    """Join, resume, history, members, typing, posting and the directory answer a
-    non-member (account or guest) of a private room as for a room that does not exist."""
+    """By default, join, resume, history, members, typing, posting and the directory answer
+    a non-member (account or guest) of a private room as for a room that does not exist."""
+    assert app.hub.settings.room_creation == "explicit"
     _, ann, bob = await team(app, connect, "ann", "bob")
     await make_room(ann, "secret", visibility="private", topic="plans")
     await make_room(ann, "open", topic="all welcome")
@@ -157,8 +158,8 @@ async def test_a_private_room_is_invisible_to_non_members_in_every_way(
 async def test_joining_an_unknown_room_creates_it_unless_creation_is_explicit(
     app: ChatApplication, connect: Connect,
 ) -> None:
-    """--room-creation join (the default) makes a public room; a name already taken by a
-    private room cannot be made again, nor read by its `room` frame."""
+    """--room-creation join (the tests' setting) makes a public room; a name already taken by
+    a private room cannot be made again, nor read by its `room` frame."""
     _, ann, bob = await team(app, connect, "ann", "bob")
     await make_room(ann, "hidden", visibility="private")
     taken = await error_of(bob, {"type": "room", "name": "hidden"})

@@ -206,7 +206,12 @@ function joinRefused(f, reason) {
     change.backToForm(field, f.code === 'name_registered' ? reasonFor(f) : reason);
     return;
   }
-  change.roomRefused(f.room, reason);
+  // Only "Create room" makes rooms on this server (--room-creation explicit): say where it is.
+  const hint =
+    f.code === 'no_such_room' && !state.auth.roomsByJoining && state.auth.account
+      ? ' To make it, use "Create room".'
+      : '';
+  change.roomRefused(f.room, reason + hint);
 }
 
 export function dispatch(frame) {

@@ -263,3 +263,22 @@ def test_a_ban_from_the_menu_keeps_the_member_out_and_the_page_says_why(
     expect(bob.room_button("club")).to_have_count(0)
     alice.assert_clean()
     bob.assert_clean()
+
+
+@pytest.mark.server_args("--room-creation=explicit")
+def test_by_default_only_create_room_makes_a_room(people: People) -> None:
+    """With --room-creation explicit (the default), the form joins rooms and says where rooms
+    are made; "Create room" makes one, which then joins by name."""
+    alice = signed_up(people, "alice")
+    side = alice.sidebar()
+    expect(side.get_by_label("Join or create a room")).to_have_count(0)
+    side.get_by_label("Join a room").fill("garden")
+    side.get_by_role("button", name="Join", exact=True).click()
+    expect(side.get_by_role("alert")).to_contain_text("there is no room 'garden'")
+    expect(side.get_by_role("alert")).to_contain_text('use "Create room"')
+    expect(alice.room_button("garden")).to_have_count(0)
+    create_room(alice, "garden")
+    bob = signed_up(people, "bob")
+    bob.sidebar().get_by_label("Join a room").fill("garden")
+    bob.sidebar().get_by_role("button", name="Join", exact=True).click()
+    expect(bob.room_button("garden")).to_be_visible()

@@ -32,6 +32,8 @@ export const state = reactive({
     phase: 'checking', // 'checking' (asking GET /me) | 'out' | 'in'
     accounts: true, // false: the server has no accounts API; only guests join
     guests: setting('guests') !== 'off', // false: the server takes no guests (--guests off)
+    // --room-creation join: joining a new name makes the room (else only "Create room" does)
+    roomsByJoining: setting('room-creation') === 'join',
     registration: setting('registration') || 'open', // 'closed': no "create an account"
     account: null, // {id, username, role} while signed in
     notice: '', // why the sign-in form is back: the session ended while the page was open

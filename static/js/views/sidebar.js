@@ -23,7 +23,11 @@ const RoomForm = {
     };
     return () =>
       h('form', { class: 'room-form', onSubmit: submit, novalidate: true }, [
-        h('label', { for: 'room-name' }, 'Join or create a room'),
+        h(
+          'label',
+          { for: 'room-name' },
+          state.auth.roomsByJoining ? 'Join or create a room' : 'Join a room',
+        ),
         h('div', { class: 'inline' }, [
           h('input', {
             id: 'room-name',
