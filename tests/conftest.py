@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +38,21 @@ T = TypeVar("T")
 # tests of --room-creation explicit, the default, say so.
 TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0, "notice_interval": 0.0,
                                  "join_grace": 0.0, "room_creation": "join"}
+
+
+class Clock:
+    """The accounts' time, which a test moves on instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture

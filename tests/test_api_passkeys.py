@@ -4,7 +4,6 @@ with one, sign in with one; and every way an attacker could try to misuse a cere
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,26 +18,11 @@ from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer
 from tests.apiclient import Answer, Api
-from tests.conftest import TEST_DEFAULTS, close_app
+from tests.conftest import TEST_DEFAULTS, Clock, close_app
 from tests.softauthn import SoftAuthenticator
 from tests.test_api_openapi import check
 
 ORIGIN = "http://localhost:8000"  # what --rp-origins says the page is reached at
-
-
-class Clock:
-    """The accounts' time, which a test moves on instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

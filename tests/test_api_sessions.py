@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,22 +14,7 @@ from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer
 from tests.apiclient import STRONG_PASSWORD, Api
-from tests.conftest import close_app
-
-
-class Clock:
-    """The accounts' time, which a test moves on instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.conftest import Clock, close_app
 
 
 @pytest.fixture
