@@ -41,6 +41,7 @@ TABLES = {
 }
 # A direct conversation as stored before accounts (under the names): copied like any other.
 ANN_BOB = "@ann\x1fbob"
+WRITES_TIMEOUT_S = 30.0  # 200 acked messages take ~1 s here; CI machines are shared
 
 
 def now_ms() -> int:
@@ -301,12 +302,17 @@ async def test_a_copy_while_the_server_writes_then_a_rerun_after_it_stops_copies
         while True:
             await alice.send({"type": "message", "room": "general", "text": f"m{n}",
                               "cid": f"c{n}"})
-            acked.append((await alice.recv_type("message"))["id"])
+            acked.append((await alice.recv_type("message", WRITES_TIMEOUT_S))["id"])
             n += 1
 
     writer = asyncio.create_task(keep_writing())
     try:
+        # The writer's own failure (an ack later than TIMEOUT_S) fails the test at once,
+        # naming itself, rather than leaving this loop to wait out the test's timeout.
+        deadline = asyncio.get_running_loop().time() + WRITES_TIMEOUT_S
         while len(acked) < 200:
+            assert not writer.done(), f"the writer stopped after {len(acked)} acks: {writer!r}"
+            assert asyncio.get_running_loop().time() < deadline, f"{len(acked)} acks"
             await asyncio.sleep(0.05)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "chat_server.py", "copy-history", str(db), postgres_url,
