@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat.broker.base import Broker
@@ -106,6 +106,9 @@ class Fanout:
         self._dm_seen: OrderedDict[tuple[str, str], deque[int]] = OrderedDict()
         # Controls from any node (chat/rooms/control.py): (room or None, user or None, control).
         self.on_control: Callable[[Room | None, User | None, dict[str, Any]], None] | None = None
+        # The ids moderators removed from a room between two ids (chat/rooms/), for gap fills:
+        # a removal made while this node was cut off must not reach its readers live.
+        self.removed: Callable[[str, int, int], Awaitable[set[int]]] | None = None
 
     def deliver(self, channel: str, payload: bytes) -> None:
         """The broker's callback: one payload (chat/delivery/channels.py) on one channel."""
@@ -236,5 +239,20 @@ class Fanout:
         except StoreError as exc:
             log.warning("could not fill a gap in %s from the store: %s", room.name, exc)
             missed = []
+        removed = await self._removed(room.name, missed)
         for stored in room.end_fill(missed):
-            self.stats.deliveries += room.broadcast(stored)
+            if stored.id in removed:
+                room.skip(stored.id)
+            else:
+                self.stats.deliveries += room.broadcast(stored)
+
+    async def _removed(self, name: str, missed: list[StoredMessage]) -> set[int]:
+        """The ids of `missed` removed by moderators (asked whatever Room.removals says: a
+        removal during an outage did not reach this node's room)."""
+        if self.removed is None or not missed:
+            return set()
+        try:
+            return await self.removed(name, missed[0].id, missed[-1].id)
+        except StoreError as exc:  # not knowing which, send none rather than a removed one
+            log.warning("removed messages of %s unavailable: %s", name, exc)
+            return {stored.id for stored in missed}

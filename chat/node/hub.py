@@ -103,7 +103,8 @@ class Hub:
                                      store, self.fanout, self.replay)
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,
                                      self.owned.access)
-        self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster)
+        self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster,
+                                 self.owned.access)
         self.reading = Reading(store, self.broker, self.users, self.rooms, settings.unread_max)
         self.presence = Presence(settings.away_after, store, self.broker, self.users)
         self.dispatcher = Dispatcher(self.broker, self.users, self.rooms, self.owned,

@@ -10,6 +10,8 @@ from typing import Any
 from chat.delivery.fanout import Fanout
 from chat.people.connections import User
 from chat.people.directory import Directory
+from chat.rooms.access import RoomAccess
+from chat.rooms.recheck import recheck
 from chat.rooms.registry import Rooms
 from chat.roster.base import Claim, Roster
 
@@ -23,15 +25,20 @@ CLOSE_NAME_LOST = 4001
 class Recovery:
     """The broker's and the roster's callbacks for a node that was cut off from the others."""
 
-    def __init__(self, fanout: Fanout, rooms: Rooms, users: Directory, roster: Roster) -> None:
+    def __init__(self, fanout: Fanout, rooms: Rooms, users: Directory, roster: Roster,
+                 access: RoomAccess | None = None) -> None:
         self.fanout = fanout
         self.rooms = rooms
         self.users = users
         self.roster = roster
+        self.access = access  # None: no accounts, so no moderation to have missed
 
     def broker_back(self) -> None:
-        """The broker reconnected: fill what this node missed, and resend presence lists."""
+        """The broker reconnected: fill what this node missed, apply the moderation it missed
+        (chat/rooms/recheck.py), and resend presence lists."""
         self.fanout.fill_all()
+        if self.access is not None:
+            background(recheck(self.access, self.rooms, self.users))
         background(self.rooms.refresh_presence())
 
     def roster_lost(self) -> None:

@@ -44,6 +44,7 @@ class OwnedRooms:
         controls.on_guest_banned = access.ban_address
         replay.rooms = rooms  # removed messages are hidden from history reads
         replay.hidden = access.store.removed_between
+        fanout.removed = access.store.removed_between  # and from the gap fills
         return cls(controls, access, Moderation(access, users, history))
 
     def access_for(self, room: str, request: str) -> RoomAccess:

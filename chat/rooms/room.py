@@ -218,6 +218,10 @@ class Room:
             held.append((stored.id, frame))
         return sent
 
+    def skip(self, message_id: int) -> None:
+        """Go on past a message no reader is sent (a moderator removed it)."""
+        self.last_id = message_id
+
     # Gaps
 
     def begin_fill(self) -> None:
