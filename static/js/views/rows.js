@@ -136,7 +136,7 @@ function messageRow(item, continued, conv) {
         timeTag(item.ts),
         messageTools(conv, item), // a moderator's "Remove" (views/rooms.js)
       ]),
-      h('p', { class: 'text' }, richText(item, item.text)),
+      h('div', { class: 'text' }, richText(item, item.text)),
     ]),
   ]);
 }
@@ -159,7 +159,7 @@ function pendingRow(entry) {
         h('span', { class: 'name' }, me.username),
         h('span', { class: 'status' }, failed ? 'Not sent: ' + entry.reason : 'Sending…'),
       ]),
-      h('p', { class: 'text' }, richText(entry, entry.text)),
+      h('div', { class: 'text' }, richText(entry, entry.text)),
       failed
         ? h('div', { class: 'actions' }, [
             entry.permanent
