@@ -4,11 +4,14 @@ nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from chat.history.quotes import EXCERPT_CHARS
+from chat.delivery import channels
+from chat.history.quotes import EXCERPT_CHARS, excerpt
+from chat.record import Quote, StoredMessage
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, Connect
 from tests.test_auth_socket import error_of
@@ -124,3 +127,20 @@ async def test_a_reply_to_a_removed_message_shows_it_as_deleted(
     refused = await error_of(bob, {"type": "message", "room": "ops", "text": "?",
                                    "reply_to": original})
     assert refused["code"] == "no_such_message"
+
+
+@pytest.mark.parametrize("quote", [Quote(3, "ann", "the plan"), Quote(3, deleted=True), None])
+def test_a_reply_s_quote_crosses_the_broker_as_it_was_read(quote: Quote | None) -> None:
+    """The broker payload carries the reply's id and the quote the sender's node read, so
+    another node sends the same event without reading the store."""
+    stored = StoredMessage("general", 4, "bob", "", "agreed", 1, reply_to=3, quote=quote)
+    payload = channels.message_payload(stored)
+    assert channels.from_fields(json.loads(payload[1:])) == stored
+
+
+def test_an_excerpt_is_one_line_cut_with_an_ellipsis() -> None:
+    """White space runs become one space; a long text is cut to EXCERPT_CHARS, … included."""
+    assert excerpt("  a\n\n  b\tc ") == "a b c"
+    assert excerpt("x" * EXCERPT_CHARS) == "x" * EXCERPT_CHARS
+    cut = excerpt("y" * (EXCERPT_CHARS + 1))
+    assert (len(cut), cut[-1]) == (EXCERPT_CHARS, "…")
