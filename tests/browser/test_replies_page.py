@@ -3,10 +3,13 @@ it that shows the original, loading older history until it is there."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import People
+from tests.browser.test_rooms_page import browse, create_room, signed_up
 
 pytestmark = pytest.mark.browser
 
@@ -50,5 +53,32 @@ def test_a_reply_quotes_its_original_and_jumps_to_it_through_older_history(
     expect(bob.message("original").locator("strong")).to_have_text("original")
     sent = [f for frames in alice.sent for f in frames if f.get("type") == "message"]
     assert [f.get("reply_to") for f in sent if f["text"] == "here is the answer"] == [1]
+    alice.assert_clean()
+    bob.assert_clean()
+
+
+def test_a_quote_shows_its_original_deleted_once_a_moderator_removes_it(
+    people: People,
+) -> None:
+    """The owner removes a message that bob answered: on both pages the original goes and the
+    reply's quote says the message was deleted, with none of its text."""
+    alice = signed_up(people, "alice")
+    create_room(alice, "club")
+    bob = signed_up(people, "bob")
+    browse(bob, "club").get_by_role("button", name="Join #club").click()
+    expect(bob.room_button("club")).to_be_visible()
+    alice.say("my password is hunter2")
+    original = bob.message("hunter2")
+    original.hover()
+    original.get_by_role("button", name="Reply to alice").click()
+    bob.say("you pasted a password")
+    for person in (alice, bob):
+        expect(person.message("you pasted").locator(".quote")).to_contain_text("hunter2")
+    alice.message("hunter2").get_by_role("button", name="Remove the message of alice").click()
+    for person in (alice, bob):
+        expect(person.message("hunter2")).to_have_count(0)
+        quote = person.message("you pasted").locator(".quote")
+        expect(quote).to_have_text("Replying to a deleted message")
+        expect(quote).to_have_class(re.compile(r"\bdeleted\b"))
     alice.assert_clean()
     bob.assert_clean()
