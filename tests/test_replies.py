@@ -12,6 +12,9 @@ import pytest
 from chat.delivery import channels
 from chat.history.quotes import EXCERPT_CHARS, excerpt
 from chat.record import Quote, StoredMessage
+from chat.store import SQLiteStore
+from chat.store.postgres import PostgresStore
+from chat.store.sql import postgres
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, Connect
 from tests.test_auth_socket import error_of
@@ -144,3 +147,38 @@ def test_an_excerpt_is_one_line_cut_with_an_ellipsis() -> None:
     assert excerpt("x" * EXCERPT_CHARS) == "x" * EXCERPT_CHARS
     cut = excerpt("y" * (EXCERPT_CHARS + 1))
     assert (len(cut), cut[-1]) == (EXCERPT_CHARS, "…")
+
+
+async def rewrite(chat: ChatApplication, sql: str, params: tuple[Any, ...]) -> None:
+    """Change stored messages in place, as an edit or delete of the original would."""
+    store = chat.hub.store
+    if isinstance(store, PostgresStore):
+        async with store._connection() as conn:
+            await conn.execute(postgres(sql), params)
+    else:
+        assert isinstance(store, SQLiteStore)
+        await store._on_writer(sql, params)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_quote_is_read_from_the_original_as_it_is_now(
+    app: ChatApplication, connect: Connect,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """History shows a reply's quote from the original's current text: changed in the store
+    (as an edit does), the quote follows; gone (as a delete does), the quote says deleted."""
+    _, ann, bob = await team(app, connect, "ann", "bob")
+    original = await say(ann, "meet at 10")
+    await bob.recv_type("message")
+    await say(bob, "ok", reply_to=original)
+    update = "UPDATE messages SET text = ? WHERE conversation = ? AND id = ?"
+    await rewrite(app, update, ("meet at 11", "general", original))
+    page = await answer(ann, {"type": "history", "room": "general"}, "history")
+    assert page["messages"][-1]["reply_to"] == {"id": original, "author": "ann",
+                                                "excerpt": "meet at 11"}
+    await rewrite(app, update, ("", "general", original))  # a delete that blanks the text
+    page = await answer(ann, {"type": "history", "room": "general"}, "history")
+    assert page["messages"][-1]["reply_to"] == {"id": original, "deleted": True}
+    await rewrite(app, "DELETE FROM messages WHERE conversation = ? AND id = ?",
+                  ("general", original))  # a delete that drops the row
+    page = await answer(ann, {"type": "history", "room": "general"}, "history")
+    assert page["messages"][-1]["reply_to"] == {"id": original, "deleted": True}
