@@ -25,7 +25,7 @@ from chat.config import ConfigError, Settings
 from chat.node.hub import Hub
 from chat.node.metrics import Metrics
 from chat.options import FALSE_WORDS, TRUE_WORDS, define_options, from_options, parse_bool
-from chat.protocol.text import expand_shortcodes
+from chat.protocol.shortcodes import expand_shortcodes_in_prose
 from chat.roster.base import Roster, RosterError
 from chat.store import HistoryStore, PostgresOptions, StoreError, open_store
 from chat.urls import redacted
@@ -182,7 +182,7 @@ def settle_heap() -> None:
     What importing Tornado and the emoji tables made lives as long as the process; left in the
     collector's generations, each full collection walks it again (~6 ms of pause here).
     """
-    expand_shortcodes(":robot:")  # builds the shortcode table now, before the freeze
+    expand_shortcodes_in_prose(":robot:")  # builds the shortcode table now, before the freeze
     gc.collect()
     gc.freeze()
 

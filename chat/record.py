@@ -20,6 +20,24 @@ class StoredMessage:
     # Sent by a guest (no account): kept by the stores (since issue 14's guest marks) and
     # carried on the broker, so history pages mark it as live events do.
     guest: bool = False
+    # The id of the message of the same conversation this one answers (replies, issue 16).
+    reply_to: int | None = None
+    # What the reader is shown of that message, looked up when the event is made (never
+    # stored): chat/history/quotes.py. None: not looked up.
+    quote: Quote | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A replied-to message as a reply shows it: its author and the start of its text now.
+
+    `deleted`: it was deleted or removed by a moderator (author and excerpt are then empty).
+    """
+
+    id: int
+    author: str = ""
+    excerpt: str = ""
+    deleted: bool = False
 
 
 # A direct conversation's key starts with '@' (which no room name has). Since issue 14 its two

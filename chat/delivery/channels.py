@@ -9,7 +9,8 @@ and a compact JSON object, keys in the order listed:
 
 - `m` a room message and `d` a direct message: the stored fields `conversation`, `id`, `u`
   (username), `a` (avatar), `t` (text), `ts`, then `c` (cid), `to` and `g` ("1": sent by a
-  guest) when set; every value a
+  guest) when set, and for a reply `r` (the id it answers) with its quote as the sender's node
+  read it: `ra` (author) and `rx` (excerpt), or `rd` ("1": deleted); every value a
   string (as the retired Redis store's Lua wrote them: the format stays);
 - `n` a notice: the event exactly as clients receive it, forwarded as it is (`join`: type, room,
   username, avatar, count, and `guest: true` for a guest; `leave`: type, room, username,
@@ -33,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from chat.protocol import events, jsoncodec
-from chat.record import StoredMessage
+from chat.record import Quote, StoredMessage
 from chat.urls import redis_database
 
 PREFIX = "chat:"  # shared with the roster's keys: one chat per prefix
@@ -75,14 +76,27 @@ def stored_fields(stored: StoredMessage) -> dict[str, str]:
         fields["to"] = stored.to
     if stored.guest:
         fields["g"] = "1"
+    if stored.reply_to is not None:
+        fields["r"] = str(stored.reply_to)
+        quote = stored.quote
+        if quote is not None and quote.deleted:
+            fields["rd"] = "1"
+        elif quote is not None:
+            fields["ra"], fields["rx"] = quote.author, quote.excerpt
     return fields
 
 
 def from_fields(fields: dict[str, Any]) -> StoredMessage:
     """The inverse of stored_fields() (KeyError or ValueError for anything else)."""
+    reply_to = int(fields["r"]) if "r" in fields else None
+    quote = None
+    if reply_to is not None and fields.get("rd") == "1":
+        quote = Quote(reply_to, deleted=True)
+    elif reply_to is not None and "ra" in fields:
+        quote = Quote(reply_to, fields["ra"], fields.get("rx", ""))
     return StoredMessage(fields["conversation"], int(fields["id"]), fields["u"], fields["a"],
                          fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"),
-                         fields.get("g") == "1")
+                         fields.get("g") == "1", reply_to, quote)
 
 
 def message_payload(stored: StoredMessage) -> bytes:

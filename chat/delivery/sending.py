@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from typing import Any
 
 from chat.broker.base import Broker, BrokerError
 from chat.delivery import channels
+from chat.history.replay import Replay
 from chat.node.faults import Faults
 from chat.node.status import Stats
 from chat.people.connections import Client, User
@@ -17,7 +19,7 @@ from chat.people.identity import is_account_party
 from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import Direct, Post, ProtocolError
-from chat.record import StoredMessage, dm_key
+from chat.record import Quote, StoredMessage, dm_key
 from chat.roster.base import Roster
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, HistoryStore, StoreError
 
@@ -51,11 +53,16 @@ class Messages:
         # Seconds from append to durable, per message (chat/node/metrics.py's histogram).
         self._observe_store_latency = observe_store_latency
         self._faults = faults if faults is not None else Faults(None)  # tests' only
+        # Reads replies' originals, hiding removed ones as history does (set by the hub).
+        self.replay: Replay | None = None
 
     async def post(self, client: Client, user: User, cmd: Post) -> None:
         """A message to a room the client is in."""
         check_broker(self.broker, "message", cid=cmd.cid)
-        stored, created = await self._append(cmd.room, user, cmd.text, cmd.cid, "message")
+        quote = await self._quote(cmd.room, cmd.reply_to, "message", cmd.cid)
+        stored, created = await self._append(cmd.room, user, cmd.text, cmd.cid, "message",
+                                             reply_to=cmd.reply_to)
+        stored = await self._quoted(stored, created, quote)
         if not created:
             client.peer.reply(Frame.of(events.message(stored)))  # the original acknowledgement
         else:
@@ -73,8 +80,11 @@ class Messages:
                 "not_online", f"{cmd.to!r} is no account and is not online (or only on a "
                 "tutorial client)", request="dm", to=cmd.to, cid=cmd.cid)
         to, target, _ = party
+        conversation = dm_key(user.party, target)
+        quote = await self._quote(conversation, cmd.reply_to, "dm", cmd.cid)
         stored, created = await self._append(
-            dm_key(user.party, target), user, cmd.text, cmd.cid, "dm", to=to)
+            conversation, user, cmd.text, cmd.cid, "dm", to=to, reply_to=cmd.reply_to)
+        stored = await self._quoted(stored, created, quote)
         if not created:
             client.peer.reply(Frame.of(events.direct(stored)))
         else:
@@ -82,13 +92,46 @@ class Messages:
             for channel in sorted({user.party, target}):  # all connections of both, any node
                 await self._publish(channels.user(channel), payload, "dm", cmd.cid)
 
+    async def _quote(self, conversation: str, reply_to: int | None, request: str,
+                     cid: str | None) -> Quote | None:
+        """The quote of the message a reply answers; no_such_message unless the sender may
+        read it: one of this same conversation, neither deleted nor removed."""
+        if reply_to is None or self.replay is None:
+            return None
+        try:
+            quote = await self.replay.quote(conversation, reply_to)
+        except StoreError as exc:
+            log.warning("could not read message %d of %s: %s", reply_to, conversation, exc)
+            raise ProtocolError("store_failed", "the message answered could not be read; "
+                                "nothing was sent", request=request, cid=cid) from None
+        if quote.deleted:
+            raise ProtocolError(
+                "no_such_message", f"reply_to {reply_to} is no message of this conversation "
+                "(or it was deleted); nothing was sent", request=request, cid=cid,
+                field="reply_to", id=reply_to)
+        return quote
+
+    async def _quoted(self, stored: StoredMessage, created: bool,
+                      quote: Quote | None) -> StoredMessage:
+        """The stored message with its quote: the one just read, or for a repeated cid the
+        original's, read now."""
+        if stored.reply_to is None:
+            return stored
+        if created and quote is not None:
+            return dataclasses.replace(stored, quote=quote)
+        if self.replay is None:
+            return stored
+        return (await self.replay.with_quotes(stored.conversation, [stored]))[0]
+
     async def _append(self, conversation: str, user: User, text: str, cid: str | None,
-                      request: str, to: str | None = None) -> tuple[StoredMessage, bool]:
+                      request: str, to: str | None = None,
+                      reply_to: int | None = None) -> tuple[StoredMessage, bool]:
         started = time.monotonic()
         try:
             stored, created = await self.store.append(
                 conversation, username=user.name, avatar=user.avatar, text=text,
-                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest)
+                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest,
+                reply_to=reply_to)
         except CidReused:
             raise ProtocolError(
                 "cid_reused", f"cid {cid!r} was already used for another conversation in the "

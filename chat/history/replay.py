@@ -7,11 +7,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from chat.history import quotes
 from chat.people import identity
 from chat.people.connections import Client
 from chat.protocol import events, jsoncodec
 from chat.protocol.frame import Frame
-from chat.record import StoredMessage
+from chat.record import Quote, StoredMessage
 from chat.rooms.room import Room
 from chat.store.base import HistoryStore, StoreError
 
@@ -58,6 +59,16 @@ class Replay:
         except StoreError as exc:  # not knowing which, show none rather than a removed one
             log.warning("removed messages of %s unavailable: %s", name, exc)
             return {message.id for message in messages}
+
+    async def with_quotes(self, conversation: str,
+                          messages: list[StoredMessage]) -> list[StoredMessage]:
+        """`messages` with their replies' quotes as the originals are now (history/quotes.py)."""
+        return await quotes.attach(self.store, self._hidden, conversation, messages)
+
+    async def quote(self, conversation: str, message_id: int) -> Quote:
+        """The quote of one message of `conversation` (deleted: none it shows); StoreError."""
+        found = await quotes.originals(self.store, self._hidden, conversation, {message_id})
+        return found[message_id]
 
     def _shared(self, room: Room, since: int | None) -> Awaitable[Missed]:
         """missed() for a client held in `room`, sharing a read already under way.
@@ -163,15 +174,17 @@ class Replay:
     def _direct(self, stored: StoredMessage) -> dict[str, Any]:
         return events.direct(identity.shown(stored, self.avatars))
 
-    @staticmethod
-    async def _read(conversation: str, reading: Awaitable[tuple[list[StoredMessage], bool, bool]]
+    async def _read(self, conversation: str,
+                    reading: Awaitable[tuple[list[StoredMessage], bool, bool]]
                     ) -> tuple[list[StoredMessage], bool, bool]:
-        """What missed() reads; with a store that fails, nothing (and older ones may exist)."""
+        """What missed() reads, replies quoted; with a store that fails, nothing (and older
+        ones may exist)."""
         try:
-            return await reading
+            messages, recovered, more = await reading
         except StoreError as exc:
             log.warning("history of %s unavailable: %s", conversation, exc)
             return [], False, True
+        return await self.with_quotes(conversation, messages), recovered, more
 
     async def page(self, conversation: str, before: int | None, limit: int) -> tuple[
             list[StoredMessage], bool]:
@@ -183,8 +196,8 @@ class Replay:
         more = len(page) > limit
         page = page[1:] if more else page
         hidden = await self._hidden(conversation, page)
-        return ([message for message in page if message.id not in hidden] if hidden
-                else page), more
+        shown = [message for message in page if message.id not in hidden] if hidden else page
+        return await self.with_quotes(conversation, shown), more
 
     def page_frame(self, page: list[StoredMessage], more: bool, *, room: str | None,
                    peer: str | None) -> Frame:

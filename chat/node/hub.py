@@ -97,6 +97,7 @@ class Hub:
                              notices_max_members=settings.notices_max_members)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  observe_store_latency, Faults.from_environ())
+        self.messages.replay = self.replay  # replies: their originals, read as history is
         self.catchup = Catchup(self.fanout, self.users, store)
         # Owners, private rooms and moderation come with accounts (chat/rooms/owned.py).
         self.owned = OwnedRooms.wire(settings, accounts, self.rooms, self.broker, self.users,

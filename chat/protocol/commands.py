@@ -33,6 +33,7 @@ class Post:
     room: str
     text: str
     cid: str | None
+    reply_to: int | None = None  # the id of the room's message it answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Direct:
     to: str
     text: str
     cid: str | None
+    reply_to: int | None = None  # the id of the conversation's message it answers
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,20 @@ from chat.protocol.parse import ProtocolError
 from chat.record import StoredMessage
 
 
+def _reply(event: dict[str, Any], stored: StoredMessage) -> dict[str, Any]:
+    """`reply_to` for a reply: {id, author, excerpt}, {id, deleted: true}, or {id} if unknown."""
+    if stored.reply_to is None:
+        return event
+    quote = stored.quote
+    if quote is None:
+        event["reply_to"] = {"id": stored.reply_to}
+    elif quote.deleted:
+        event["reply_to"] = {"id": quote.id, "deleted": True}
+    else:
+        event["reply_to"] = {"id": quote.id, "author": quote.author, "excerpt": quote.excerpt}
+    return event
+
+
 def message(stored: StoredMessage) -> dict[str, Any]:
     """A room message; `username` and `message` are the keys the tutorial's page reads."""
     event: dict[str, Any] = {
@@ -25,7 +39,7 @@ def message(stored: StoredMessage) -> dict[str, Any]:
         event["cid"] = stored.cid
     if stored.guest:
         event["guest"] = True
-    return event
+    return _reply(event, stored)
 
 
 def direct(stored: StoredMessage) -> dict[str, Any]:
@@ -43,7 +57,7 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
         event["cid"] = stored.cid
     if stored.guest:
         event["guest"] = True
-    return event
+    return _reply(event, stored)
 
 
 def welcome(

@@ -8,7 +8,8 @@ from typing import Any
 
 from chat.people import names
 from chat.protocol.commands import ProtocolError
-from chat.protocol.text import expand_shortcodes, forbidden_control, shows
+from chat.protocol.shortcodes import expand_shortcodes_in_prose
+from chat.protocol.text import forbidden_control, shows
 
 DEFAULT_ROOM = "general"
 USERNAME_MAX_CHARS = 32
@@ -118,7 +119,7 @@ def check_room(raw: str, request: str | None = None) -> str:
 
 
 def check_text(raw: str, max_chars: int, request: str | None, cid: Any = None) -> str:
-    """The text with emoji shortcodes replaced, or ProtocolError (invalid_text, empty_text...)."""
+    """The text with shortcodes in its prose made emoji, or ProtocolError (invalid_text...)."""
     cid = cid if isinstance(cid, str) else None
     control = forbidden_control(raw)
     if control is not None:
@@ -135,4 +136,4 @@ def check_text(raw: str, max_chars: int, request: str | None, cid: Any = None) -
             f"the message is {len(raw):,} characters; the limit is {max_chars:,}",
             request=request, cid=cid, limit=max_chars,
         )
-    return expand_shortcodes(raw)
+    return expand_shortcodes_in_prose(raw)

@@ -137,13 +137,13 @@ def _parse_join(frame: Fields, _: int) -> Join:
 
 def _parse_post(frame: Fields, max_text_chars: int) -> Post:
     cid = frame.string("cid", max_chars=CID_MAX_CHARS)
-    return Post(frame.room(), frame.text("text", max_text_chars), cid)
+    return Post(frame.room(), frame.text("text", max_text_chars), cid, frame.integer("reply_to"))
 
 
 def _parse_dm(frame: Fields, max_text_chars: int) -> Direct:
     cid = frame.string("cid", max_chars=CID_MAX_CHARS)
     to = check_username(frame.string("to", required=True) or "", "dm")
-    return Direct(to, frame.text("text", max_text_chars), cid)
+    return Direct(to, frame.text("text", max_text_chars), cid, frame.integer("reply_to"))
 
 
 def _parse_history(frame: Fields, _: int) -> History:

@@ -26,7 +26,7 @@ _SHOWS = regex.compile(r"[^\s\p{Default_Ignorable_Code_Point}\p{Mn}\p{Me}\u2800]
 
 # emoji.emojize's own pattern for a :shortcode: (its name characters), so that the same runs
 # of text are taken as codes: `:a:b:` is `:a:` then `b:`, as before.
-_SHORTCODE = re.compile(f"(:[{emoji.core._EMOJI_NAME_PATTERN}]+:)")
+SHORTCODE = re.compile(f"(:[{emoji.core._EMOJI_NAME_PATTERN}]+:)")
 
 
 def forbidden_control(text: str) -> str | None:
@@ -53,12 +53,19 @@ def expand_shortcodes(text: str) -> str:
     """
     if ":" not in text:
         return text
-    parts = _SHORTCODE.split(text)
+    parts = SHORTCODE.split(text)
     if len(parts) == 1:
         return text
     table = _table()
     parts[1::2] = [table.get(code) or _normalized(code, table) for code in parts[1::2]]
     return "".join(parts)
+
+
+def shortcode_emoji(code: str) -> str | None:
+    """The emoji a whole `:code:` stands for, or None when it is no known code."""
+    table = _table()
+    found = table.get(code) or _normalized(code, table)
+    return None if found == code else found
 
 
 def _normalized(code: str, table: dict[str, str]) -> str:

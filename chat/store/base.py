@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol, runtime_checkable
 
 from chat.record import DM_PREFIX, StoredMessage
@@ -62,6 +63,7 @@ class HistoryStore(Protocol):
         cid: str | None = None,
         to: str | None = None,
         guest: bool = False,
+        reply_to: int | None = None,
     ) -> tuple[StoredMessage, bool]:
         """Store a message; (message, True), or (the original, False) for a repeated cid;
         CidReused for a cid the sender used in another conversation."""
@@ -74,6 +76,10 @@ class HistoryStore(Protocol):
     ) -> list[StoredMessage]: ...
 
     async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]: ...
+
+    async def by_ids(self, conversation: str, ids: Collection[int]) -> list[StoredMessage]:
+        """The messages of `conversation` with these ids that it still has, oldest first."""
+        ...
 
     async def prune(self) -> int:
         """Apply retention (room retention too) now; the number of messages it deleted."""

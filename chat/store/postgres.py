@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import psycopg
 import psycopg_pool
@@ -26,7 +26,7 @@ from chat.store.postgres_schema import (
     migrate,
     one_line,
 )
-from chat.store.sql import AFTER, BEFORE, LATEST, postgres
+from chat.store.sql import AFTER, BEFORE, LATEST, by_ids, postgres
 from chat.store.sqlite_requests import WriterStats
 
 log = logging.getLogger("chat.store")
@@ -161,12 +161,14 @@ class PostgresStore(Marks):
         cid: str | None = None,
         to: str | None = None,
         guest: bool = False,
+        reply_to: int | None = None,
     ) -> tuple[StoredMessage, bool]:
         if not self._open:
             raise StoreError("the history store is not open")
         future: asyncio.Future[tuple[StoredMessage, bool]] = (
             asyncio.get_running_loop().create_future())
-        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest)
+        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest,
+                                reply_to)
         self._queue.put_nowait(_Append(message, future))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         return await future
@@ -195,6 +197,11 @@ class PostgresStore(Marks):
 
     async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
         return await self._read(_AFTER, (conversation, after_id), limit, newest_first=False)
+
+    async def by_ids(self, conversation: str, ids: Collection[int]) -> list[StoredMessage]:
+        wanted = sorted(set(ids))
+        return await self._read(postgres(by_ids(len(wanted))),
+                                (conversation, *wanted), len(wanted), newest_first=False)
 
     async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
                     newest_first: bool) -> list[StoredMessage]:

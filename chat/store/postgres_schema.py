@@ -132,11 +132,17 @@ async def _v11_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        (INVITE_TTL_BEFORE_MS,))
 
 
+async def _v12_replies(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 13 side by side: the id of the message a message answers, or NULL."""
+    await conn.execute("ALTER TABLE messages ADD COLUMN reply_to BIGINT")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
                                _v5_legacy_names, _v6_guest_marks, _v7_external_ids,
-                               _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry]
+                               _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry,
+                               _v12_replies]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
@@ -193,4 +199,4 @@ def one_line(exc: BaseException) -> str:
 def message_from_row(row: TupleRow) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                         bool(row[8]))
+                         bool(row[8]), row[9])

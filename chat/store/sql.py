@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-# `guest` last: added by a migration (1: written by a guest, no account; 0 before it existed).
-MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient, guest"
+# `guest` and `reply_to` last: added by migrations (guest 1: written by a guest, no account;
+# 0 before it existed; reply_to: the id of the message of the conversation it answers, or NULL).
+MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient, guest, reply_to"
 
 # Reads: the same in both dialects.
 LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
@@ -13,6 +14,13 @@ AFTER = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id 
          " ORDER BY id LIMIT ?")
 FIND_CID = "SELECT conversation, id, ts FROM cids WHERE user_key = ? AND cid = ?"
 FIND_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id = ?"
+
+
+def by_ids(count: int) -> str:
+    """The messages of a conversation with `count` given ids (replies' originals), then LIMIT."""
+    marks = ", ".join("?" * count)
+    return (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id IN ({marks})"
+            " ORDER BY id LIMIT ?")
 
 # Retention: the same in both dialects (row values and `DELETE ... WHERE (a, b) IN` are in both).
 # SQLite's cids is WITHOUT ROWID (keyed by its primary key): no rowid to pick a batch by.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -19,6 +20,7 @@ from chat.store.sql import LATEST as _LATEST
 from chat.store.sql import MARK_READ as _MARK_READ
 from chat.store.sql import READ_MARKS as _READ_MARKS
 from chat.store.sql import SAW as _SAW
+from chat.store.sql import by_ids
 from chat.store.sqlite_requests import Append, Prune, Read, WriterStats
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
@@ -123,12 +125,14 @@ class SQLiteStore:
         cid: str | None = None,
         to: str | None = None,
         guest: bool = False,
+        reply_to: int | None = None,
     ) -> tuple[StoredMessage, bool]:
         if not self._open:
             raise StoreError("the history store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[StoredMessage, bool]] = loop.create_future()
-        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest)
+        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest,
+                                reply_to)
         self._writer.submit(Append(loop, future, message))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         return await future
@@ -149,6 +153,11 @@ class SQLiteStore:
 
     async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
         return await self._read(_AFTER, (conversation, after_id), limit, newest_first=False)
+
+    async def by_ids(self, conversation: str, ids: Collection[int]) -> list[StoredMessage]:
+        wanted = sorted(set(ids))
+        return await self._read(by_ids(len(wanted)),
+                                (conversation, *wanted), len(wanted), newest_first=False)
 
     async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
                     newest_first: bool) -> list[StoredMessage]:

@@ -156,13 +156,19 @@ def _v12_invite_expiry(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE invites SET expires_ts = created_ts + ?", (INVITE_TTL_BEFORE_MS,))
 
 
+def _v13_replies(conn: sqlite3.Connection) -> None:
+    """A message may answer another of its conversation (issue 16): that one's id, or NULL."""
+    conn.execute("ALTER TABLE messages ADD COLUMN reply_to INTEGER")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
                                                           _v5_registrations, _v6_legacy_names,
                                                           _v7_guest_marks, _v8_external_ids,
                                                           _v9_read_marks, _v10_last_seen,
-                                                          _v11_rooms, _v12_invite_expiry]
+                                                          _v11_rooms, _v12_invite_expiry,
+                                                          _v13_replies]
 
 
 def memory_uri() -> str:
@@ -242,7 +248,7 @@ def describe(exc: BaseException) -> str:
     return f"{text} ({hint})" if hint else text
 
 
-def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int],
-                     ) -> StoredMessage:
+def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int,
+                                int | None]) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row[:8], bool(row[8]))
+    return StoredMessage(*row[:8], bool(row[8]), row[9])

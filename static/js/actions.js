@@ -4,12 +4,13 @@
 import { checkSession, sessionEnded, socketReady, upgradeFailed } from './accounts.js';
 import { Connection, socketUrl } from './connection.js';
 import { dispatch } from './frames.js';
-import { onKeydown } from './keys.js';
+import { focusComposer, onKeydown } from './keys.js';
 import { joinFrame } from './joining.js';
 import { readIfSeen, socketGone, userActive } from './people.js';
 import { DEFAULT_ROOM, ROOM_NAME, dmKey, roomFromHash } from './protocol.js';
 import * as change from './state/index.js';
 import { isMe, session, state } from './state/index.js';
+import { nextTick } from './vue.js';
 
 export { show } from './state/index.js';
 export {
@@ -89,6 +90,20 @@ export function loadOlder(conv) {
 // Asks for the missed messages just before a gap row's end (the next click asks for more).
 export function loadGap(conv, gap) {
   sendIfAny(change.gapPage(conv, gap.key));
+}
+
+// Replying: the composer answers `item` until it is sent or cancelled.
+export function replyTo(conv, item) {
+  change.startReply(conv, item);
+  nextTick(focusComposer);
+}
+
+export const cancelReply = change.cancelReply;
+
+// Shows a quote's original, loading older pages until it is there (views/conversation.js
+// scrolls to it).
+export function jumpToOriginal(conv, id) {
+  sendIfAny(change.jumpTo(conv, id));
 }
 
 // The room's next page of members (a big room's presence lists only the first ones).

@@ -40,7 +40,16 @@ function fromServer(m) {
     ts: m.ts,
     cid: m.cid,
     guest: m.guest === true,
+    replyTo: m.reply_to,
   };
+}
+
+// The conversation an `edited` or `deleted` event is about: its `room`, or the direct one
+// `with` a person; else the one shown (ids are only unique within a conversation).
+function conversationOf(f) {
+  if (typeof f.room === 'string') return { kind: 'room', name: f.room };
+  if (typeof f.with === 'string') return { kind: 'dm', name: f.with };
+  return change.currentConversation();
 }
 
 const onFrame = {
@@ -83,6 +92,18 @@ const onFrame = {
       typeof f.with === 'string' ? { kind: 'dm', name: f.with } : { kind: 'room', name: f.room };
     const list = (Array.isArray(f.messages) ? f.messages : []).map(fromServer);
     change.historyPage(target, list, { recovered: f.recovered, more: f.more });
+    sendIfAny(change.jumpStep(target)); // a quote's original not loaded yet: the next page
+  },
+
+  // Replies' quotes follow their originals (the edit and delete frames' events: the seam
+  // with issue 16's edit/delete part, which may update the originals here too).
+  edited(f) {
+    const conv = conversationOf(f);
+    if (conv) change.quoteEdited(conv, f.id, f.text);
+  },
+  deleted(f) {
+    const conv = conversationOf(f);
+    if (conv) change.quoteDeleted(conv, f.id);
   },
 
   presence(f) {

@@ -11,7 +11,8 @@ import { nextTick } from './vue.js';
 const RETRY_MS = 1000; // after a refusal that is not the message's fault
 const RETRIES = 5;
 // Refusals of the message itself: sending it again can never succeed, only editing it.
-const PERMANENT = ['too_long', 'empty_text', 'invalid_field', 'missing_field'];
+// (no_such_message: the message it answers was deleted meanwhile.)
+const PERMANENT = ['too_long', 'empty_text', 'invalid_field', 'missing_field', 'no_such_message'];
 // The outbox keeps itself under the server's default rate limit (10 frames/s, burst 20), so
 // a backlog sent after a reconnect is not refused (and, refused often, cut off with 1008).
 const SEND_BURST = 16;
@@ -31,9 +32,12 @@ function takeToken() {
 }
 
 function frameFor(entry) {
-  return entry.kind === 'room'
-    ? { type: 'message', room: entry.target, text: entry.text, cid: entry.cid }
-    : { type: 'dm', to: entry.target, text: entry.text, cid: entry.cid };
+  const frame =
+    entry.kind === 'room'
+      ? { type: 'message', room: entry.target, text: entry.text, cid: entry.cid }
+      : { type: 'dm', to: entry.target, text: entry.text, cid: entry.cid };
+  if (entry.replyTo) frame.reply_to = entry.replyTo.id;
+  return frame;
 }
 
 // Sends whatever in the outbox has not gone out on this socket yet.

@@ -174,7 +174,9 @@ export const onRoomFrame = {
   },
 
   removed(f) {
-    if (typeof f.room === 'string') change.messageRemoved(f.room, f.id);
+    if (typeof f.room !== 'string') return;
+    change.messageRemoved(f.room, f.id);
+    change.quoteDeleted({ kind: 'room', name: f.room }, f.id); // replies to it say so
   },
 };
 

@@ -15,7 +15,7 @@ function escapeRegExp(text) {
 
 // The link's href, or null: only http and https, so "javascript:" and friends never
 // become clickable whatever the text says.
-function safeHref(raw) {
+export function safeHref(raw) {
   try {
     const url = new URL(raw);
     return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;

@@ -77,7 +77,7 @@ def test_links_are_clickable_only_for_http_and_https(people: People) -> None:
     links = text.locator("a")
     expect(links).to_have_count(1)
     expect(links).to_have_attribute("href", "https://example.org/a?b=1&c=2")
-    expect(links).to_have_attribute("rel", "noopener noreferrer")
+    expect(links).to_have_attribute("rel", "noopener noreferrer nofollow")
     expect(links).to_have_attribute("target", "_blank")
     alice.assert_clean()
 

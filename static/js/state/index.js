@@ -53,3 +53,4 @@ export * from './members.js';
 export * from './rooms.js';
 export * from './people.js';
 export * as outbox from './outbox.js';
+export * from './replies.js';

@@ -3,6 +3,7 @@
 import { HISTORY_MAX, HISTORY_PAGE, newCid } from '../protocol.js';
 import { mentions } from '../text.js';
 import { settle } from './outbox.js';
+import { quoteFrom } from './replies.js';
 import {
   currentConversation,
   ensureDm,
@@ -76,6 +77,7 @@ function receive(conv, m, news) {
     ts: Number.isFinite(m.ts) ? m.ts : Date.now(),
     mine,
     mentionsMe: !mine && state.me !== null && mentions(m.text, state.me.username),
+    replyTo: quoteFrom(m.replyTo), // the quote of the message it answers, or null
   };
   const isNewest = m.id > conv.lastId;
   insertInOrder(conv, item);

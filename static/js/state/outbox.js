@@ -21,11 +21,14 @@ export function enqueue(text) {
   conv.sendError = '';
   const last = conv.items[conv.items.length - 1];
   const cid = newCid();
+  const replyTo = conv.replyingTo; // sent with it, shown on it while it is on its way
+  conv.replyingTo = null;
   state.outbox.push({
     cid,
     kind: conv.kind,
     target: conv.name,
     text,
+    replyTo,
     status: 'sending', // or 'failed', with the server's reason
     reason: '',
     sentOn: 0, // the socket it went out on; 0 = not yet

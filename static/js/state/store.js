@@ -127,6 +127,8 @@ function conversation(kind, name) {
     // Whether the replay after our join is news (a rejoin: what we missed) or just the
     // room's recent past (a first join), which is not counted as unread.
     replayIsNews: false,
+    replyingTo: null, // the message the composer answers: {id, author, excerpt} (replies.js)
+    jump: null, // the id of a quoted original the list is to scroll to once it is loaded
   };
 }
 

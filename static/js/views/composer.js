@@ -1,6 +1,6 @@
 // The composer: the text of the next message, its length against the server's limit, and
 // why the last one came back.
-import { send, typed } from '../actions.js';
+import { cancelReply, send, typed } from '../actions.js';
 import { charCount, draftKey } from '../protocol.js';
 import { clearSendError, setDraft, state } from '../state/index.js';
 import { h, onMounted, ref } from '../vue.js';
@@ -56,16 +56,40 @@ export const Composer = {
     const onKeydown = (e) => {
       // Enter sends, Shift+Enter is a new line; not while an IME is composing a character.
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) submit(e);
+      if (e.key === 'Escape' && props.conv.replyingTo) cancelReply(props.conv);
     };
     return () => {
       const text = draft();
       const label = 'Message ' + titleOf(props.conv);
       const { over, counted, notes } = composerNotes(props.conv, text);
-      const described = [props.conv.sendError && 'composer-error', counted && 'composer-count']
+      const replying = props.conv.replyingTo;
+      const described = [
+        props.conv.sendError && 'composer-error',
+        counted && 'composer-count',
+        replying && 'composer-reply',
+      ]
         .filter(Boolean)
         .join(' ');
       return h('form', { class: 'composer', onSubmit: submit }, [
         notes.length ? h('div', { class: 'composer-notes' }, notes) : null,
+        replying
+          ? h('div', { class: 'replying', id: 'composer-reply' }, [
+              h('span', { class: 'replying-label' }, 'Replying to '),
+              h('span', { class: 'quote-author' }, replying.author),
+              ' ',
+              h('span', { class: 'quote-text' }, replying.excerpt),
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'cancel-reply',
+                  'aria-label': 'Cancel the reply',
+                  onClick: () => cancelReply(props.conv),
+                },
+                '×',
+              ),
+            ])
+          : null,
         h('label', { for: 'composer-text', class: 'sr-only' }, label),
         h('textarea', {
           id: 'composer-text',

@@ -1,13 +1,14 @@
 // The conversation: the message list (scrolling, history) and who is typing. Its rows are
 // drawn by rows.js, the composer below it by composer.js.
 import { loadOlder, readIfSeen } from '../actions.js';
-import { pendingFor, setAtBottom, state } from '../state/index.js';
+import { jumpDone, pendingFor, setAtBottom, state } from '../state/index.js';
 import { h, onBeforeUpdate, onMounted, onUpdated, ref } from '../vue.js';
 import { titleOf } from './parts.js';
 import { rows } from './rows.js';
 
 const AT_BOTTOM_PX = 48; // this close to the end still counts as "reading the newest"
 const LOAD_OLDER_PX = 80; // this close to the top asks for older history
+const FLASH_MS = 1600; // how long a quote's original, jumped to, is highlighted
 
 function hasOlder(conv) {
   const oldest = conv.items.find((i) => i.type === 'message' && i.epoch === conv.epoch);
@@ -77,7 +78,20 @@ export const MessageList = {
         else unseen.value = true;
       }
       seen();
+      showJumped(el);
     });
+
+    // A quote's original asked for (actions.jumpToOriginal) and now in the list: scroll it
+    // into the middle and flash it (an animation: no class or style of ours to patch).
+    const showJumped = (el) => {
+      const conv = props.conv;
+      if (conv.jump === null) return;
+      const row = el.querySelector('[data-key="' + conv.epoch + ':' + conv.jump + '"]');
+      if (!row) return;
+      jumpDone(conv);
+      row.scrollIntoView({ block: 'center' });
+      row.animate([{ backgroundColor: '#fff4d1' }, { backgroundColor: 'transparent' }], FLASH_MS);
+    };
 
     const onScroll = () => {
       const el = box.value;
@@ -99,6 +113,7 @@ export const MessageList = {
             class: 'messages',
             role: 'log',
             'aria-label': 'Messages in ' + titleOf(conv),
+            'data-jump': conv.jump, // read here, so a jump's change redraws (and onUpdated runs)
             tabindex: 0, // scrollable with the keyboard
             onScroll,
           },

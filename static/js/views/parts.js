@@ -3,7 +3,7 @@
 // the views sets innerHTML.
 import { fallbackAvatar, isUsableAvatar } from '../avatar.js';
 import { state } from '../state/index.js';
-import { parseText } from '../text.js';
+import { LINK_REL, parseMarkdown } from '../markdown.js';
 import { h, reactive, toRaw } from '../vue.js';
 
 // Avatar URLs that failed to load, shared so each is tried once per page, not once per message.
@@ -46,30 +46,33 @@ export function timeTag(ts) {
   );
 }
 
-// Parsing is cached per message: the list re-renders often, messages never change.
+// Parsing is cached per message (its text changes only by an edit, which the cache notices).
 const parsed = new WeakMap();
 
+// A message's text as elements: its Markdown (markdown.js) with links and mentions.
 export function richText(item, text) {
   const me = state.me ? state.me.username : null;
   const raw = toRaw(item);
   let cached = parsed.get(raw);
-  if (!cached || cached.me !== me) {
-    cached = { me, pieces: parseText(text, me) };
+  if (!cached || cached.me !== me || cached.text !== text) {
+    cached = { me, text, nodes: parseMarkdown(text, me) };
     parsed.set(raw, cached);
   }
-  return cached.pieces.map((piece) => {
-    if (piece.kind === 'link') {
-      return h(
-        'a',
-        { href: piece.href, target: '_blank', rel: 'noopener noreferrer' },
-        piece.text,
-      );
-    }
-    if (piece.kind === 'mention') {
-      return h('span', { class: ['mention', { me: piece.me }] }, piece.text);
-    }
-    return piece.text; // a string child is a text node
-  });
+  return cached.nodes.map(vnode);
+}
+
+// One node of markdown.js's tree as a vnode; a string child is a text node.
+function vnode(node) {
+  if (typeof node === 'string') return node;
+  if (node.kind === 'link') {
+    return h('a', { href: node.href, target: '_blank', rel: LINK_REL }, node.text);
+  }
+  if (node.kind === 'mention') {
+    return h('span', { class: ['mention', { me: node.me }] }, node.text);
+  }
+  if (node.kind === 'text') return node.text;
+  const children = node.children.map(vnode);
+  return node.tag ? h(node.tag, node.attrs, children) : children;
 }
 
 export function titleOf(conv) {

@@ -1,6 +1,6 @@
 // The rows of a conversation's message list: messages grouped by sender, date lines, the
 // "New messages" divider, notices, gap rows and our messages on their way.
-import { discard, edit, loadGap, retry } from '../actions.js';
+import { discard, edit, jumpToOriginal, loadGap, replyTo, retry } from '../actions.js';
 import { state } from '../state/index.js';
 import { h } from '../vue.js';
 import { Avatar, richText, timeOfDay, timeTag } from './parts.js';
@@ -117,9 +117,47 @@ function dividerAbove(conv) {
   return first ? first.key : null;
 }
 
+// The quote of the message a reply answers: a button that shows the original (or, deleted,
+// a line saying so). Its text is the server's excerpt, shown as plain text.
+export function quoteBlock(quote, onJump) {
+  if (!quote) return null;
+  if (quote.deleted) {
+    return h('div', { class: 'quote deleted' }, 'Replying to a deleted message');
+  }
+  const author = quote.author || 'a message';
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'quote',
+      'aria-label': 'Replying to ' + author + ': ' + quote.excerpt + '. Show the message',
+      onClick: onJump,
+    },
+    [
+      h('span', { class: 'quote-author' }, quote.author),
+      ' ',
+      h('span', { class: 'quote-text' }, quote.excerpt),
+    ],
+  );
+}
+
 function messageRow(item, continued, conv) {
   const classes = ['message', { mine: item.mine, 'mentions-me': item.mentionsMe, continued }];
-  return h('li', { key: item.key, class: classes }, [
+  return h('li', { key: item.key, class: classes, 'data-key': item.key }, [
+    state.me
+      ? h('div', { class: 'hover-actions' }, [
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'reply-action',
+              'aria-label': 'Reply to ' + item.username,
+              onClick: () => replyTo(conv, item),
+            },
+            'Reply',
+          ),
+        ])
+      : null,
     continued
       ? h(
           'span',
@@ -136,7 +174,8 @@ function messageRow(item, continued, conv) {
         timeTag(item.ts),
         messageTools(conv, item), // a moderator's "Remove" (views/rooms.js)
       ]),
-      h('p', { class: 'text' }, richText(item, item.text)),
+      quoteBlock(item.replyTo, () => jumpToOriginal(conv, item.replyTo.id)),
+      h('div', { class: 'text' }, richText(item, item.text)),
     ]),
   ]);
 }
@@ -159,7 +198,8 @@ function pendingRow(entry) {
         h('span', { class: 'name' }, me.username),
         h('span', { class: 'status' }, failed ? 'Not sent: ' + entry.reason : 'Sending…'),
       ]),
-      h('p', { class: 'text' }, richText(entry, entry.text)),
+      quoteBlock(entry.replyTo, () => null),
+      h('div', { class: 'text' }, richText(entry, entry.text)),
       failed
         ? h('div', { class: 'actions' }, [
             entry.permanent
