@@ -75,6 +75,8 @@ def stored_fields(stored: StoredMessage) -> dict[str, str]:
         fields["to"] = stored.to
     if stored.guest:
         fields["g"] = "1"
+    if stored.bot:
+        fields["b"] = "1"
     return fields
 
 
@@ -82,7 +84,7 @@ def from_fields(fields: dict[str, Any]) -> StoredMessage:
     """The inverse of stored_fields() (KeyError or ValueError for anything else)."""
     return StoredMessage(fields["conversation"], int(fields["id"]), fields["u"], fields["a"],
                          fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"),
-                         fields.get("g") == "1")
+                         fields.get("g") == "1", fields.get("b") == "1")
 
 
 def message_payload(stored: StoredMessage) -> bytes:

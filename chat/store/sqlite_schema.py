@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Callable
 from typing import Literal
 
-from chat.record import StoredMessage
+from chat.record import StoredMessage, author_flags
 from chat.store.base import StoreError
+from chat.store.sql import HOOK_TABLES, ROOM_TABLES
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
-from chat.store.sql import ROOM_TABLES
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -156,13 +156,20 @@ def _v12_invite_expiry(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE invites SET expires_ts = created_ts + ?", (INVITE_TTL_BEFORE_MS,))
 
 
+def _v13_webhooks(conn: sqlite3.Connection) -> None:
+    """Incoming and outgoing webhooks of rooms (chat/hooks/, issue 17)."""
+    for statement in HOOK_TABLES:
+        conn.execute(statement)
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
                                                           _v5_registrations, _v6_legacy_names,
                                                           _v7_guest_marks, _v8_external_ids,
                                                           _v9_read_marks, _v10_last_seen,
-                                                          _v11_rooms, _v12_invite_expiry]
+                                                          _v11_rooms, _v12_invite_expiry,
+                                                          _v13_webhooks]
 
 
 def memory_uri() -> str:
@@ -245,4 +252,4 @@ def describe(exc: BaseException) -> str:
 def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int],
                      ) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row[:8], bool(row[8]))
+    return StoredMessage(*row[:8], *author_flags(int(row[8])))
