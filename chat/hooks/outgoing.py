@@ -102,11 +102,21 @@ class OutgoingHooks:
 
     def message(self, stored: StoredMessage) -> None:
         """A room message a person sent, just stored: queue a call to each hook it triggers."""
-        if time.monotonic() - self._loaded_at > REFRESH_S and self._loading is None:
-            self._loading = asyncio.ensure_future(self.refresh())
-            self._loading.add_done_callback(lambda _: setattr(self, "_loading", None))
         if stored.bot or stored.to is not None:  # a hook's own post never triggers a hook
             return
+        if time.monotonic() - self._loaded_at <= REFRESH_S:
+            self._match(stored)
+            return
+        # The list is old (or was never read: a node just started): match once it is read.
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self.refresh())
+            self._loading.add_done_callback(self._loaded)
+        self._loading.add_done_callback(lambda _: self._match(stored))
+
+    def _loaded(self, _: object) -> None:
+        self._loading = None
+
+    def _match(self, stored: StoredMessage) -> None:
         for hook in self._by_room.get(stored.conversation, ()):
             trigger = trigger_of(hook, stored.text)
             if trigger is not None:
