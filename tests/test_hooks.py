@@ -11,11 +11,15 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from chat_server import ChatApplication
+from tests import test_rooms
 from tests.apiclient import Answer, Api
 from tests.helpers import ChatClient, Connect
+from tests.test_api_openapi import check
 from tests.test_auth_socket import PASSWORD, bearer, signed_up
 from tests.test_metrics import sample
-from tests.test_rooms import app, make_room, signed_in  # noqa: F401  (app: both databases)
+from tests.test_rooms import make_room
+
+app = test_rooms.app  # the fixture: each test runs on SQLite and on PostgreSQL
 
 ALERTMANAGER = {  # Alertmanager's Slack receiver, default templates (attachments, mrkdwn_in)
     "channel": "#ops", "username": "Alertmanager", "icon_emoji": ":fire:", "link_names": False,
@@ -212,3 +216,33 @@ async def test_a_hook_never_posts_under_an_accounts_name(
     assert (await hook_post(http_port, path, {"text": "hi", "username": "Deploys"})).status \
         == 200
     assert (await ann.recv_type("message"))["username"] == "Deploys"
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.settings(webhook_max_body_bytes=1024)
+async def test_the_webhook_answers_fit_the_documented_schemas(
+    app: ChatApplication, connect: Connect, http_port: int,
+) -> None:
+    """Every webhook route's success and error answers validate against the OpenAPI
+    document."""
+    api = Api(http_port)
+    _, path, token = await owner_with_hook(app, connect, api)
+    hooks, one, incoming = "/api/v1/webhooks", "/api/v1/webhooks/{id}", "/hooks/{secret}"
+    listed = await api.call("GET", hooks + "?room=ops", token=token)
+    check(listed, hooks, "get")
+    check(await api.call("GET", hooks + "?room=nowhere", token=token), hooks, "get")  # 404
+    made = await api.call("POST", hooks, {"room": "ops", "name": "Out", "kind": "outgoing",
+                                          "url": "https://example.org/x", "triggers": ["!a"]},
+                          token=token)
+    check(made, hooks, "post")
+    check(await api.call("POST", hooks, {"room": "ops", "name": "Out", "kind": "outgoing",
+                                         "url": "ftp://x"}, token=token), hooks, "post")  # 400
+    check(await hook_post(http_port, path, {"text": "ok"}), incoming, "post")
+    check(await hook_post(http_port, path, {"nothing": 1}), incoming, "post")  # 400
+    check(await hook_post(http_port, "/hooks/nope", {"text": "x"}), incoming, "post")  # 404
+    check(await hook_post(http_port, path, {"text": "x" * 2000}), incoming, "post")  # 413
+    bob = await signed_up(app, "bob")
+    check(await api.call("GET", hooks + "?room=ops", token=bob), hooks, "get")  # 403
+    check(await api.call("DELETE", f"/api/v1/webhooks/{made.body['webhook']['id']}",
+                         token=token), one, "delete")
+    check(await api.call("DELETE", "/api/v1/webhooks/abc", token=token), one, "delete")  # 404

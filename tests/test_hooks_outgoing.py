@@ -21,11 +21,14 @@ from tornado.web import Application, RequestHandler
 
 from chat.hooks.guard import refusal
 from chat_server import ChatApplication
+from tests import test_rooms
 from tests.apiclient import Api
 from tests.helpers import ChatClient, Connect
 from tests.test_auth_socket import bearer, signed_up
 from tests.test_metrics import sample
-from tests.test_rooms import app, make_room  # noqa: F401  (app: both databases)
+from tests.test_rooms import make_room
+
+app = test_rooms.app  # the fixture: each test runs on SQLite and on PostgreSQL
 
 TIMEOUT_S = 10.0
 
