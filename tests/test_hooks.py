@@ -4,12 +4,15 @@ live and into its history, on SQLite and PostgreSQL, and refused from the attack
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from chat.config import ConfigError, Settings
 from chat_server import ChatApplication
 from tests import test_rooms
 from tests.apiclient import Answer, Api
@@ -246,3 +249,35 @@ async def test_the_webhook_answers_fit_the_documented_schemas(
     check(await api.call("DELETE", f"/api/v1/webhooks/{made.body['webhook']['id']}",
                          token=token), one, "delete")
     check(await api.call("DELETE", "/api/v1/webhooks/abc", token=token), one, "delete")  # 404
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_access_log_never_shows_a_hooks_secret(
+    app: ChatApplication, connect: Connect, http_port: int, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The secret is the hook's only credential: its requests are logged as /hooks/***."""
+    caplog.set_level(logging.INFO, "tornado.access")
+    _, path, _ = await owner_with_hook(app, connect, Api(http_port))
+    assert (await hook_post(http_port, path, {"text": "hi"})).status == 200
+    assert (await hook_post(http_port, path, {"no": "text"})).status == 400
+    secret = path.rsplit("/", 1)[1]
+    lines = [record.getMessage() for record in caplog.records]
+    assert sum("/hooks/***" in line for line in lines) == 2
+    assert not [line for line in lines if secret in line]
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("webhook_max_body_bytes", 100, "--webhook-max-body-bytes is 100; it must be at least 1024"),
+    ("webhook_max_text_chars", 0, "--webhook-max-text-chars is 0; it must be 1 or more"),
+    ("webhook_rate", 0.0, "--webhook-rate is 0.0; it must be more than 0"),
+    ("webhook_burst", 0, "--webhook-burst is 0; it must be 1 or more"),
+    ("webhook_timeout", 0.0, "--webhook-timeout is 0.0; it must be more than 0"),
+    ("webhook_retries", 11, "--webhook-retries is 11; it must be between 0 and 10"),
+    ("webhook_backoff", -1.0, "--webhook-backoff is -1.0; it must be 0 or more"),
+    ("webhook_queue", 0, "--webhook-queue is 0; it must be 1 or more"),
+])
+def test_a_bad_webhook_setting_names_its_value_and_limit(setting: str, value: Any,
+                                                         message: str) -> None:
+    """Each webhook limit is validated, with the flag, the value and the rule."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings(**{setting: value})
