@@ -68,6 +68,8 @@ class IncomingHookHandler(RequestHandler):
         return f"{self.request.method} /hooks/*** ({self.request.remote_ip})"
 
     async def post(self, secret: str) -> None:
+        # Answered as JSON with `"ok": true`: Alertmanager's and Grafana's Slack senders take
+        # that (or a text/html body of exactly "ok") as success, anything else as a failure.
         try:
             posted = await self.hooks.receive(secret, self._payload(b"".join(self.chunks)))
         except HookError as exc:
@@ -92,7 +94,10 @@ class IncomingHookHandler(RequestHandler):
         self.set_status(exc.status)
         if exc.retry_after is not None:
             self.set_header("Retry-After", str(exc.retry_after))
-        self.finish(json.dumps({"code": exc.code, "reason": exc.reason}, ensure_ascii=False))
+        # `ok` and `error` as Slack's JSON answers have them: Alertmanager and Grafana read a
+        # JSON answer's `ok` (a text one must be "ok"), and log its `error`.
+        self.finish(json.dumps({"ok": False, "error": exc.code, "code": exc.code,
+                                "reason": exc.reason}, ensure_ascii=False))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -102,6 +102,9 @@ async def test_a_slack_payload_posts_its_text_live_and_into_history(
     ann, path, _ = await owner_with_hook(app, connect, api)
     answer = await hook_post(http_port, path, payload)
     assert answer.status == 200, answer.body
+    # What Alertmanager's and Grafana's Slack senders read as success from a JSON answer.
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert answer.body["ok"] is True
     live = await ann.recv_type("message")
     assert (live["room"], live["message"], live.get("bot")) == ("ops", expected, True)
     assert live["username"] == payload.get("username", "CI")
@@ -131,6 +134,7 @@ async def test_a_wrong_secret_is_404_and_a_revoked_hook_stops_at_once(
     ann, path, token = await owner_with_hook(app, connect, api)
     wrong = await hook_post(http_port, path[:-4] + "AAAA", {"text": "guess"})
     assert (wrong.status, wrong.body["code"]) == (404, "no_such_webhook")
+    assert (wrong.body["ok"], wrong.body["error"]) == (False, "no_such_webhook")  # as Slack's
     listed = await api.call("GET", "/api/v1/webhooks?room=ops", token=token)
     [hook] = listed.body["webhooks"]
     assert "secret" not in json.dumps(hook) and path.split("/")[-1] not in json.dumps(hook)
