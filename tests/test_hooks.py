@@ -13,6 +13,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from chat.config import ConfigError, Settings
+from chat.hooks.service import HOOKS_PER_ROOM
 from chat_server import ChatApplication
 from tests import test_rooms
 from tests.apiclient import Answer, Api
@@ -285,3 +286,24 @@ def test_a_bad_webhook_setting_names_its_value_and_limit(setting: str, value: An
     """Each webhook limit is validated, with the flag, the value and the rule."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         Settings(**{setting: value})
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_room_has_a_bounded_number_of_hooks(
+    app: ChatApplication, connect: Connect, http_port: int,
+) -> None:
+    """Past HOOKS_PER_ROOM live hooks a room's next one is 409, until one is revoked."""
+    api = Api(http_port)
+    _, _, token = await owner_with_hook(app, connect, api)
+    for number in range(1, HOOKS_PER_ROOM):
+        made = await api.call("POST", "/api/v1/webhooks", {"room": "ops", "name": f"h{number}"},
+                              token=token)
+        assert made.status == 201, made.body
+    refused = await api.call("POST", "/api/v1/webhooks", {"room": "ops", "name": "one more"},
+                             token=token)
+    assert (refused.status, refused.body["code"]) == (409, "too_many_webhooks")
+    assert "limit is 50" in refused.body["reason"]
+    assert (await api.call("DELETE", f"/api/v1/webhooks/{made.body['webhook']['id']}",
+                           token=token)).status == 204
+    assert (await api.call("POST", "/api/v1/webhooks", {"room": "ops", "name": "one more"},
+                           token=token)).status == 201

@@ -20,6 +20,7 @@ from tornado.testing import bind_unused_port
 from tornado.web import Application, RequestHandler
 
 from chat.hooks.guard import refusal
+from chat.hooks.outgoing import WORKERS
 from chat_server import ChatApplication
 from tests import test_rooms
 from tests.apiclient import Api
@@ -230,3 +231,24 @@ def test_localhost_resolves_to_a_refused_address() -> None:
     """`localhost` is checked by what it resolves to, not by its name."""
     addresses = {info[4][0] for info in socket.getaddrinfo("localhost", 80)}
     assert addresses and all(refusal(str(a)) is not None for a in addresses)
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.settings(webhook_allow_private=True, webhook_queue=1, webhook_timeout=5.0)
+async def test_a_full_queue_drops_calls_and_counts_them_and_the_chat_goes_on(
+    app: ChatApplication, connect: Connect, http_port: int, receiver: tuple[Script, str],
+) -> None:
+    """With a receiver taking a second per call, WORKERS calls in flight and --webhook-queue
+    waiting, further triggers are dropped and counted; every message is still acknowledged
+    at once, and every call not dropped is made."""
+    script, url = receiver
+    script.answers = [(200, None, 1.0)]
+    ann, _ = await room_with_hook(app, connect, http_port, url, ["!x"])
+    sent = WORKERS + 1 + 2
+    for number in range(sent):
+        assert (await say(ann, f"!x {number}"))["message"] == f"!x {number}"
+    dropped = sample(await metrics(http_port), "chat_webhook_calls_dropped_total")
+    assert dropped >= 1
+    await calls(script, sent - int(dropped))
+    await asyncio.sleep(0.5)
+    assert len(script.calls) == sent - dropped

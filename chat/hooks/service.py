@@ -33,6 +33,9 @@ from chat.store.base import StoreError
 TRIGGERS_MAX = 10  # trigger words per outgoing hook: a few commands, not a vocabulary
 TRIGGER_MAX_CHARS = 32
 URL_MAX_CHARS = 2000  # what browsers and most servers take in a request line
+# Live hooks per room: every message of the room is matched against its outgoing ones, and a
+# room's integrations are a handful; a bound keeps an owner from filling the table.
+HOOKS_PER_ROOM = 50
 # Posting as an account's name is never allowed: such a name gets this after it.
 BOT_SUFFIX = " (bot)"
 
@@ -123,6 +126,7 @@ class Webhooks:
         """A new incoming hook of the room and its secret (shown once)."""
         room = await self.authorize(account, room)
         name = self.check_name(name)
+        await self._check_room_count(room)
         try:
             return await self.store.create_incoming(room, name, _id(account), now_ms())
         except StoreError:
@@ -134,6 +138,7 @@ class Webhooks:
         room = await self.authorize(account, room)
         name = self.check_name(name)
         url, words = self.check_outgoing(url, triggers)
+        await self._check_room_count(room)
         try:
             hook = await self.store.create_outgoing(room, name, url, words, _id(account),
                                                     now_ms())
@@ -141,6 +146,15 @@ class Webhooks:
             raise HookError(503, "store_failed", "the webhook could not be saved") from None
         await self.outgoing.refresh()
         return hook
+
+    async def _check_room_count(self, room: str) -> None:
+        try:
+            count = len(await self.store.of_room(room))
+        except StoreError:
+            raise HookError(503, "store_failed", "the webhooks cannot be read now") from None
+        if count >= HOOKS_PER_ROOM:
+            raise HookError(409, "too_many_webhooks", f"{room!r} has {count} webhooks; the "
+                            f"limit is {HOOKS_PER_ROOM}: revoke one first")
 
     async def list(self, account: Account | None, room: str) -> list[Hook]:
         room = await self.authorize(account, room)

@@ -438,7 +438,9 @@ PATHS: dict[str, Any] = {
                 "401": _NOT_SIGNED_IN,
                 "403": _error("`forbidden`: not an owner of the room nor a server admin; "
                               "`cross_origin`"),
-                "404": _NO_ROOM, "415": _NOT_JSON, "503": _STORE_FAILED,
+                "404": _NO_ROOM,
+                "409": _error("`too_many_webhooks`: the room has 50 live ones"),
+                "415": _NOT_JSON, "503": _STORE_FAILED,
             },
         },
     },
