@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
@@ -71,7 +72,7 @@ class OutgoingHooks:
     """Matches room messages against the room's outgoing hooks and calls them."""
 
     def __init__(self, settings: Settings, store: HookStore, counters: HookCounters,
-                 reply: Callable[[Hook, str], Awaitable[None]]) -> None:
+                 reply: Callable[[Hook, str], Awaitable[bool]]) -> None:
         self.settings = settings
         self.store = store
         self.counters = counters
@@ -193,9 +194,10 @@ class OutgoingHooks:
 
     def _give_up(self, call: Call, reason: str, detail: str) -> None:
         self.counters.failures.labels(reason).inc()
-        # The receiver's fault or a refused address, never this server's: a warning.
+        # The receiver's fault or a refused address, never this server's: a warning. The host
+        # only: a URL's path or query often holds the receiver's own secret.
         log.warning("outgoing webhook %s (%s) to %s failed: %s", call.hook.id, call.hook.room,
-                    call.hook.url, detail)
+                    urlsplit(call.hook.url or "").hostname, detail)
 
     async def _answer(self, hook: Hook, response: HTTPResponse) -> None:
         """Post the `text` of a JSON answer into the hook's room; ignore any other answer."""
@@ -207,8 +209,7 @@ class OutgoingHooks:
             log.warning("outgoing webhook %s answered with malformed JSON", hook.id)
             return
         text = answer.get("text") if isinstance(answer, dict) else None
-        if isinstance(text, str) and text.strip():
-            await self.reply(hook, text)
+        if isinstance(text, str) and text.strip() and await self.reply(hook, text):
             self.counters.replies.inc()
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ then published, so every node's sockets and the history have it (chat/delivery/s
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ from chat.protocol.parse import ProtocolError, check_room
 from chat.protocol.text import forbidden_control
 from chat.rooms.store import RoomStore
 from chat.store.base import StoreError
+
+log = logging.getLogger("chat.hooks")
 
 TRIGGERS_MAX = 10  # trigger words per outgoing hook: a few commands, not a vocabulary
 TRIGGER_MAX_CHARS = 32
@@ -251,12 +254,23 @@ class Webhooks:
             raise HookError(503, "store_failed", "the accounts cannot be read now") from None
         return name + BOT_SUFFIX if taken is not None else name
 
-    async def _reply(self, hook: Hook, text: str) -> None:
-        """An outgoing hook's answer, posted into its room under its name."""
-        text = text[:self.settings.max_text_chars]
-        name = await self._unclaimed(hook.name)
-        await self.messages.post_as_bot(hook.room, name,
-                                        avatar_for(self.settings.avatars, None, name), text)
+    async def _reply(self, hook: Hook, text: str) -> bool:
+        """An outgoing hook's answer, posted into its room under its name (cut at
+        --max-text-chars; with its control characters, not at all)."""
+        text = text[:self.settings.max_text_chars].replace("\r\n", "\n")
+        if forbidden_control(text) is not None:
+            log.warning("outgoing webhook %s answered a text with control characters: not "
+                        "posted", hook.id)
+            return False
+        try:
+            name = await self._unclaimed(hook.name)
+            await self.messages.post_as_bot(hook.room, name,
+                                            avatar_for(self.settings.avatars, None, name), text)
+        except (HookError, ProtocolError) as exc:  # the database or the broker, for now
+            log.warning("the answer of outgoing webhook %s could not be posted: %s", hook.id,
+                        exc.reason)
+            return False
+        return True
 
     async def close(self) -> None:
         await self.outgoing.close()
