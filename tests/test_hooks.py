@@ -307,3 +307,17 @@ async def test_a_room_has_a_bounded_number_of_hooks(
                            token=token)).status == 204
     assert (await api.call("POST", "/api/v1/webhooks", {"room": "ops", "name": "one more"},
                            token=token)).status == 201
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_body_larger_than_the_apis_cap_is_taken_up_to_the_hooks_own(
+    app: ChatApplication, connect: Connect, http_port: int,
+) -> None:
+    """The HTTP server's 16 KiB cap is the API's: a hook takes a 100 KiB body (Alertmanager's
+    grouped alerts carry much that is not shown) up to --webhook-max-body-bytes."""
+    ann, path, _ = await owner_with_hook(app, connect, Api(http_port))
+    payload = {"text": "grouped", "attachments": [{"fallback": "f", "color": "danger",
+                                                   "callback_id": "x" * 100_000}]}
+    answer = await hook_post(http_port, path, payload)
+    assert answer.status == 200, answer.body
+    assert (await ann.recv_type("message"))["message"] == "grouped\nf"
