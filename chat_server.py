@@ -22,6 +22,8 @@ from chat.accounts.sweep import Sweeper
 from chat.broker import Broker, BrokerError, open_broker
 from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
+from chat.hooks.counters import HookCounters
+from chat.hooks.service import Webhooks
 from chat.node.hub import Hub
 from chat.node.metrics import Metrics
 from chat.options import FALSE_WORDS, TRUE_WORDS, define_options, from_options, parse_bool
@@ -47,8 +49,11 @@ from handlers.api.sessions import (
     SessionHandler,
     SessionsHandler,
 )
+from handlers.api.webhooks import HOOK_ID_PATTERN, WebhookHandler, WebhooksHandler
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
+from handlers.hooks import SECRET_PATTERN as HOOK_SECRET_PATTERN
+from handlers.hooks import IncomingHookHandler
 from handlers.hosts import HostCheck, WrongHostHandler
 from handlers.httpserver import chat_http_server
 from handlers.keepalive import Keepalive
@@ -146,6 +151,18 @@ def make_app(
             (rf"/api/v1/passkeys/({PASSKEY_ID_PATTERN})", OnePasskeyHandler, passkey_args),
             (r"/api/v1/passkey-accounts", PasskeyAccountsHandler, passkey_args),
             (r"/api/v1/passkey-sessions", PasskeySessionsHandler, passkey_args),
+        ]
+        # Webhooks (issue 17; chat/hooks/, docs/api.md "Webhooks"): management, and the
+        # incoming hooks' secret URLs; outgoing calls start from the send path.
+        hooks = Webhooks(settings, accounts.store, hub.messages, HookCounters(metrics.registry))
+        hub.messages.on_room_message = hooks.outgoing.message
+        hub.closing.append(hooks.close)
+        hook_args = {**api_args, "hooks": hooks}
+        routes += [
+            (r"/api/v1/webhooks", WebhooksHandler, hook_args),
+            (rf"/api/v1/webhooks/({HOOK_ID_PATTERN})", WebhookHandler, hook_args),
+            (rf"/hooks/({HOOK_SECRET_PATTERN})", IncomingHookHandler,
+             {"hooks": hooks, "settings": settings}),
         ]
         routes += [
             (r"/api/.*", ApiNotFound, api_args),  # JSON 404s, not the HTML page's

@@ -28,6 +28,9 @@ COMMANDS = {
     "rooms": ("chat.rooms.cli",
               "audit --db URL [--room R] [--limit N]: read the rooms' moderation audit log "
               "(who kicked, banned, muted, changed roles or topics, when)"),
+    "webhooks": ("chat.hooks.cli",
+                 "list|create|revoke --db URL: rooms' incoming webhooks (Slack-format POSTs to "
+                 "/hooks/SECRET) and outgoing ones (signed calls to a URL on a trigger word)"),
 }
 
 

@@ -332,6 +332,48 @@ class Settings:
                            "join: joining a room that does not exist creates it (public, owned "
                            "by the joiner if signed in), as before rooms had owners"),
     )
+    # Webhooks (issue 17: chat/hooks/, docs/api.md "Webhooks")
+    webhook_max_body_bytes: int = field(
+        default=256 * 1024,
+        metadata=_meta("bytes", "largest body an incoming webhook (/hooks/...) accepts; "
+                                "Alertmanager's grouped alerts reach tens of KiB"),
+    )
+    webhook_max_text_chars: int = field(
+        default=8000,
+        metadata=_meta("characters", "longest text an incoming webhook may post (after its "
+                                     "attachments and blocks are reduced to text)"),
+    )
+    webhook_rate: float = field(
+        default=1.0,
+        metadata=_meta("posts/s", "posts one incoming webhook may make per second, on average"),
+    )
+    webhook_burst: int = field(
+        default=20,
+        metadata=_meta("posts", "posts one incoming webhook may make at once"),
+    )
+    webhook_timeout: float = field(
+        default=10.0,
+        metadata=_meta("s", "how long an outgoing webhook's call may take, connecting included"),
+    )
+    webhook_retries: int = field(
+        default=3,
+        metadata=_meta("calls", "further tries of an outgoing call after a 5xx, a timeout or "
+                                "a refused connection (0: none)"),
+    )
+    webhook_backoff: float = field(
+        default=1.0,
+        metadata=_meta("s", "wait before an outgoing call's first retry; doubled for each next"),
+    )
+    webhook_queue: int = field(
+        default=1000,
+        metadata=_meta("calls", "outgoing calls waiting at most; more are dropped and counted "
+                                "(the chat never waits on a webhook)"),
+    )
+    webhook_allow_private: bool = field(
+        default=False,
+        metadata=_meta("", "let outgoing webhooks call loopback, private and link-local "
+                           "addresses (refused by default: server-side request forgery)"),
+    )
 
     def __post_init__(self) -> None:
         errors = [
@@ -441,6 +483,21 @@ class Settings:
                  self.account_sweep_interval > 0),
                 ("broker", redacted(self.broker), BROKER_URL_FORMS,
                  self.broker_kind in ("memory", "redis")),
+                # Below 1 KiB not even Slack's smallest payload fits.
+                ("webhook_max_body_bytes", self.webhook_max_body_bytes, "at least 1024",
+                 self.webhook_max_body_bytes >= 1024),
+                ("webhook_max_text_chars", self.webhook_max_text_chars, "1 or more",
+                 self.webhook_max_text_chars >= 1),
+                ("webhook_rate", self.webhook_rate, "more than 0", self.webhook_rate > 0),
+                ("webhook_burst", self.webhook_burst, "1 or more", self.webhook_burst >= 1),
+                ("webhook_timeout", self.webhook_timeout, "more than 0",
+                 self.webhook_timeout > 0),
+                # Ten retries with doubling waits already span ~17 minutes at 1 s.
+                ("webhook_retries", self.webhook_retries, "between 0 and 10",
+                 0 <= self.webhook_retries <= 10),
+                ("webhook_backoff", self.webhook_backoff, "0 or more",
+                 self.webhook_backoff >= 0),
+                ("webhook_queue", self.webhook_queue, "1 or more", self.webhook_queue >= 1),
             )
             if not ok
         ]

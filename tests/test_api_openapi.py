@@ -35,7 +35,7 @@ def api_rules(app: ChatApplication) -> list[tuple[re.Pattern[str], set[str]]]:
         matcher = rule.matcher
         if not isinstance(matcher, PathMatches) or rule.target is ApiNotFound:
             continue
-        if matcher.regex.pattern.startswith("/api/"):
+        if matcher.regex.pattern.startswith(("/api/", "/hooks/")):  # webhooks' too
             methods = {method.lower() for method in rule.target.SUPPORTED_METHODS}
             found.append((matcher.regex, methods))
     return found

@@ -12,6 +12,7 @@ import pytest
 from chat.accounts import Account, AccountError, AccountPolicy, AccountService, open_accounts
 from chat.accounts.base import AccountStore
 from chat.accounts.model import Challenge, Invite, Passkey
+from chat.hooks.store import HookStore
 from chat.rooms.store import FOREVER, AuditEntry, RoomStore
 from tests.serverproc import assert_one_line_error, run
 from tests.test_accounts_service import PASSWORD, fast_passwords
@@ -53,17 +54,25 @@ async def populate(db: str) -> tuple[str, str]:
         await rooms.sanction("den", "ban", ["a:2"], "ann", FOREVER,
                              audit=AuditEntry(ts, root.id, "root", "ban", "den", "a:2", "ann"))
         await rooms.remove_message("den", 5, AuditEntry(ts, root.id, "root", "remove", "den"))
+        hooks = HookStore(store)
+        await hooks.create_incoming("den", "Alerts", root.id, ts)
+        await hooks.create_outgoing("den", "Pinger", "https://example.org/x", ("!ping",), None,
+                                    ts)
+        await hooks.revoke((await hooks.create_incoming("den", "Old", None, ts))[0].id, ts + 1)
         return await accounts.create_invite(root), token
 
 
 async def rooms_of(db: str) -> tuple[object, ...]:
     """What the copy must keep of the rooms: den as bob and as ann see it (ban included),
-    bob's memberships, the removed message, the audit log."""
+    bob's memberships, the removed message, the audit log, its webhooks (secrets' hashes and
+    the revoked one too)."""
     async with running(store := open_accounts(db)):
         rooms = RoomStore(store)
         return (await rooms.access("den", 3, ["a:3"], 1), await rooms.access("den", 2, ["a:2"], 1),
                 await rooms.memberships(3), await rooms.removed_between("den", 0, 99),
-                await rooms.audit_log(None, 10))
+                await rooms.audit_log(None, 10), await HookStore(store).of_room("den"),
+                await store.sql_rows("SELECT id, secret_hash, revoked_ts FROM webhooks"
+                                     " ORDER BY id", ()))
 
 
 Snapshot = tuple[list[tuple[Account, str | None, list[Passkey]]], list[Invite], int]

@@ -83,6 +83,8 @@ def stored_fields(stored: StoredMessage) -> dict[str, str]:
             fields["rd"] = "1"
         elif quote is not None:
             fields["ra"], fields["rx"] = quote.author, quote.excerpt
+    if stored.bot:
+        fields["b"] = "1"
     return fields
 
 
@@ -96,7 +98,8 @@ def from_fields(fields: dict[str, Any]) -> StoredMessage:
         quote = Quote(reply_to, fields["ra"], fields.get("rx", ""))
     return StoredMessage(fields["conversation"], int(fields["id"]), fields["u"], fields["a"],
                          fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"),
-                         fields.get("g") == "1", reply_to, quote)
+                         fields.get("g") == "1", reply_to, quote,
+                         fields.get("b") == "1")
 
 
 def message_payload(stored: StoredMessage) -> bytes:

@@ -55,6 +55,9 @@ class Messages:
         self._faults = faults if faults is not None else Faults(None)  # tests' only
         # Reads replies' originals, hiding removed ones as history does (set by the hub).
         self.replay: Replay | None = None
+        # Told of each new room message a person sent, once, on the node that stored it
+        # (outgoing webhooks: chat/hooks/outgoing.py); never waits.
+        self.on_room_message: Callable[[StoredMessage], None] | None = None
 
     async def post(self, client: Client, user: User, cmd: Post) -> None:
         """A message to a room the client is in."""
@@ -66,8 +69,22 @@ class Messages:
         if not created:
             client.peer.reply(Frame.of(events.message(stored)))  # the original acknowledgement
         else:
-            await self._publish(channels.room(cmd.room), channels.message_payload(stored),
-                                "message", cmd.cid)
+            try:
+                await self._publish(channels.room(cmd.room), channels.message_payload(stored),
+                                    "message", cmd.cid)
+            finally:  # stored is sent: it reaches the other nodes later if not now
+                if self.on_room_message is not None:
+                    self.on_room_message(stored)
+
+    async def post_as_bot(self, room: str, name: str, avatar: str, text: str,
+                          request: str = "webhook") -> StoredMessage:
+        """A webhook's message to a room (chat/hooks/): stored marked `bot`, then announced,
+        as a person's is; ProtocolError (broker_down, store_failed) if it could not be."""
+        check_broker(self.broker, request)
+        stored, _ = await self._append_as(room, name, avatar, text, None, request, bot=True)
+        await self._publish(channels.room(room), channels.message_payload(stored), request,
+                            None)
+        return stored
 
     async def direct(self, client: Client, user: User, cmd: Direct) -> None:
         """A message to one user, on whichever node it is."""
@@ -126,11 +143,18 @@ class Messages:
     async def _append(self, conversation: str, user: User, text: str, cid: str | None,
                       request: str, to: str | None = None,
                       reply_to: int | None = None) -> tuple[StoredMessage, bool]:
+        return await self._append_as(conversation, user.name, user.avatar, text, cid, request,
+                                     to, guest=user.guest, reply_to=reply_to)
+
+    async def _append_as(self, conversation: str, username: str, avatar: str, text: str,
+                         cid: str | None, request: str, to: str | None = None, *,
+                         guest: bool = False, bot: bool = False,
+                         reply_to: int | None = None) -> tuple[StoredMessage, bool]:
         started = time.monotonic()
         try:
             stored, created = await self.store.append(
-                conversation, username=user.name, avatar=user.avatar, text=text,
-                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest,
+                conversation, username=username, avatar=avatar, text=text,
+                ts=int(time.time() * 1000), cid=cid, to=to, guest=guest, bot=bot,
                 reply_to=reply_to)
         except CidReused:
             raise ProtocolError(

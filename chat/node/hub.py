@@ -117,6 +117,8 @@ class Hub:
         self.started = monotonic()
         self._starting: asyncio.Future[None] | None = None
         self._drained: asyncio.Event | None = None
+        # What else stops with the node, after its connections (outgoing webhooks' calls).
+        self.closing: list[Callable[[], Awaitable[None]]] = []
 
     # Life cycle
 
@@ -140,6 +142,8 @@ class Hub:
     async def close(self) -> None:
         """Leave the cluster (this node's users leave their rooms) and stop the broker."""
         self.rooms.forget_leaving()
+        for close in self.closing:
+            await close()
         await self.presence.close()
         await self.roster.close()
         await self.broker.close()

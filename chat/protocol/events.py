@@ -39,6 +39,8 @@ def message(stored: StoredMessage) -> dict[str, Any]:
         event["cid"] = stored.cid
     if stored.guest:
         event["guest"] = True
+    if stored.bot:
+        event["bot"] = True  # a webhook's post (chat/hooks/): no person wrote it
     return _reply(event, stored)
 
 

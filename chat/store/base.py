@@ -64,6 +64,7 @@ class HistoryStore(Protocol):
         to: str | None = None,
         guest: bool = False,
         reply_to: int | None = None,
+        bot: bool = False,
     ) -> tuple[StoredMessage, bool]:
         """Store a message; (message, True), or (the original, False) for a repeated cid;
         CidReused for a cid the sender used in another conversation."""

@@ -75,7 +75,10 @@ TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id", identity=True),
                 replace=True),
           Table("removed_messages", "room, id, by_id, ts", "room, id"),
           Table("audit", "seq, ts, actor_id, actor, action, room, target, target_name, details",
-                "seq", identity=True)]
+                "seq", identity=True),
+          # Rooms' webhooks (chat/hooks/store.py), revoked ones too (as the source has them).
+          Table("webhooks", "id, kind, room, name, secret_hash, url, triggers, signing_key,"
+                " created_by, created_ts, revoked_ts", "id", replace=True)]
 
 
 def check_accounts(source: Side, target: Side) -> None:

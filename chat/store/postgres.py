@@ -162,13 +162,14 @@ class PostgresStore(Marks):
         to: str | None = None,
         guest: bool = False,
         reply_to: int | None = None,
+        bot: bool = False,
     ) -> tuple[StoredMessage, bool]:
         if not self._open:
             raise StoreError("the history store is not open")
         future: asyncio.Future[tuple[StoredMessage, bool]] = (
             asyncio.get_running_loop().create_future())
         message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest,
-                                reply_to)
+                                reply_to, bot=bot)
         self._queue.put_nowait(_Append(message, future))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         return await future

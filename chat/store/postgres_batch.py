@@ -123,7 +123,7 @@ async def _insert(conn: Connection, messages: list[StoredMessage]) -> list[Store
         return []
     params: list[dict[str, Any]] = [
         {"conversation": m.conversation, "username": m.username, "avatar": m.avatar,
-         "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to, "guest": int(m.guest),
+         "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to, "guest": m.author_code,
          "reply_to": m.reply_to,
          "user_key": m.username.casefold(), "window": IDEMPOTENCY_WINDOW_MS}
         for m in messages]

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from psycopg.rows import TupleRow
 
-from chat.record import StoredMessage
+from chat.record import StoredMessage, author_flags
 from chat.store.base import StoreError
 from chat.store.postgres_options import PostgresOptions
-from chat.store.sql import ROOM_TABLES
+from chat.store.sql import HOOK_TABLES, ROOM_TABLES
 from chat.store.sqlite_schema import INVITE_TTL_BEFORE_MS
 from chat.urls import redacted
 
@@ -137,12 +137,19 @@ async def _v12_replies(conn: psycopg.AsyncConnection[TupleRow]) -> None:
     await conn.execute("ALTER TABLE messages ADD COLUMN reply_to BIGINT")
 
 
+async def _v13_webhooks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 14 side by side: rooms' incoming and outgoing webhooks (chat/hooks/)."""
+    for statement in HOOK_TABLES:
+        await conn.execute(statement.replace("INTEGER", "BIGINT"))
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
                                _v5_legacy_names, _v6_guest_marks, _v7_external_ids,
                                _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry,
-                               _v12_replies]
+                               _v12_replies,
+                               _v13_webhooks]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
@@ -198,5 +205,6 @@ def one_line(exc: BaseException) -> str:
 
 def message_from_row(row: TupleRow) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
+    guest, bot = author_flags(int(row[8]))
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                         bool(row[8]), row[9])
+                         guest, row[9], bot=bot)

@@ -83,3 +83,15 @@ ROOM_TABLES = (
     "CREATE TABLE removed_messages (room TEXT NOT NULL, id INTEGER NOT NULL,"
     " by_id INTEGER, ts INTEGER NOT NULL, PRIMARY KEY (room, id))",
 )
+
+# Webhooks (chat/hooks/store.py, issue 17), in SQLite's words as ROOM_TABLES. An incoming
+# hook is found by the SHA-256 of its secret (the secret itself is shown once, never stored);
+# an outgoing one keeps its signing key in the clear, since every call is signed with it.
+# A revoked hook keeps its row (revoked_ts) for the record; `id` is a random public name.
+HOOK_TABLES = (
+    "CREATE TABLE webhooks (id TEXT PRIMARY KEY, kind TEXT NOT NULL"
+    " CHECK (kind IN ('incoming', 'outgoing')), room TEXT NOT NULL, name TEXT NOT NULL,"
+    " secret_hash TEXT UNIQUE, url TEXT, triggers TEXT NOT NULL DEFAULT '',"
+    " signing_key TEXT, created_by INTEGER, created_ts INTEGER NOT NULL, revoked_ts INTEGER)",
+    "CREATE INDEX webhooks_by_room ON webhooks (room, kind)",
+)

@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Callable
 from typing import Literal
 
-from chat.record import StoredMessage
+from chat.record import StoredMessage, author_flags
 from chat.store.base import StoreError
+from chat.store.sql import HOOK_TABLES, ROOM_TABLES
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
-from chat.store.sql import ROOM_TABLES
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -161,6 +161,12 @@ def _v13_replies(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN reply_to INTEGER")
 
 
+def _v14_webhooks(conn: sqlite3.Connection) -> None:
+    """Incoming and outgoing webhooks of rooms (chat/hooks/, issue 17)."""
+    for statement in HOOK_TABLES:
+        conn.execute(statement)
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
@@ -168,7 +174,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_refer
                                                           _v7_guest_marks, _v8_external_ids,
                                                           _v9_read_marks, _v10_last_seen,
                                                           _v11_rooms, _v12_invite_expiry,
-                                                          _v13_replies]
+                                                          _v13_replies,
+                                                          _v14_webhooks]
 
 
 def memory_uri() -> str:
@@ -251,4 +258,5 @@ def describe(exc: BaseException) -> str:
 def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int,
                                 int | None]) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row[:8], bool(row[8]), row[9])
+    guest, bot = author_flags(int(row[8]))
+    return StoredMessage(*row[:8], guest, row[9], bot=bot)

@@ -224,7 +224,7 @@ class Writer:
             last_id = counters.get(key)
             stored = dataclasses.replace(message, id=(last_id or self._last_id(conn, key)) + 1)
             values = (key, stored.id, stored.username, stored.avatar, stored.text, stored.ts,
-                      stored.cid, stored.to, int(stored.guest), stored.reply_to)
+                      stored.cid, stored.to, stored.author_code, stored.reply_to)
             conn.execute(_INSERT_MESSAGE, values)
             if message.cid is not None:
                 conn.execute(_INSERT_CID, (user_key, stored.cid, key, stored.id, stored.ts))

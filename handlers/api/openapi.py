@@ -179,6 +179,75 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["passkeys"],
         "properties": {"passkeys": {"type": "array", "items": _ref("Passkey")}},
     },
+    # Webhooks (issue 17)
+    "Webhook": {
+        "type": "object", "required": ["id", "kind", "room", "name", "created_by",
+                                       "created_ts"],
+        "properties": {
+            "id": {"type": "string", "description": "public: names it, opens nothing"},
+            "kind": {"enum": ["incoming", "outgoing"]},
+            "room": {"type": "string"},
+            "name": {"type": "string", "description": "its messages' username (bot: true)"},
+            "created_by": {"type": ["integer", "null"],
+                           "description": "the account; null: the admin command"},
+            "created_ts": {"type": "integer"},
+            "url": {"type": "string", "description": "outgoing: the URL called"},
+            "triggers": {"type": "array", "items": {"type": "string"},
+                         "description": "outgoing: words that, first in a message, call it"},
+        },
+    },
+    "WebhookList": {
+        "type": "object", "required": ["webhooks"],
+        "properties": {"webhooks": {"type": "array", "items": _ref("Webhook")}},
+    },
+    "WebhookCreate": {
+        "type": "object", "required": ["room", "name"],
+        "properties": {
+            "room": {"type": "string"},
+            "name": {"type": "string", "description": "1 to 32 characters, as a username"},
+            "kind": {"enum": ["incoming", "outgoing"], "default": "incoming"},
+            "url": {"type": "string", "description": "outgoing (required): http(s) URL"},
+            "triggers": {"type": "array", "items": {"type": "string"}, "maxItems": 10,
+                         "description": "outgoing: one word each; a mention of @name "
+                                        "always calls it too"},
+        },
+    },
+    "WebhookCreated": {
+        "type": "object", "required": ["webhook"],
+        "properties": {
+            "webhook": _ref("Webhook"),
+            "path": {"type": "string", "description": "incoming: /hooks/<secret>, shown "
+                                                      "this once"},
+            "url": {"type": "string", "description": "incoming: the path on this host"},
+            "signing_key": {"type": "string", "description": "outgoing: the HMAC key of "
+                                                             "X-Chat-Signature, shown once"},
+        },
+    },
+    "SlackPayload": {
+        "type": "object", "description": "Slack's incoming-webhook payload; other fields "
+                                         "(channel, icon_emoji, ...) are ignored",
+        "properties": {
+            "text": {"type": "string", "description": "mrkdwn"},
+            "username": {"type": "string", "description": "posted under this name instead "
+                                                          "of the hook's (still bot: true)"},
+            "icon_url": {"type": "string", "description": "ignored: avatars are drawn "
+                                                          "here"},
+            "attachments": {"type": "array", "items": {"type": "object"}},
+            "blocks": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "HookPosted": {
+        "type": "object", "required": ["ok", "message"],
+        "properties": {
+            "ok": {"const": True},
+            "message": {"type": "object", "required": ["id", "room", "username", "text", "ts",
+                                                       "bot"],
+                        "properties": {"id": {"type": "integer"}, "room": {"type": "string"},
+                                       "username": {"type": "string"},
+                                       "text": {"type": "string"},
+                                       "ts": {"type": "integer"}, "bot": {"const": True}}},
+        },
+    },
 }
 
 _SIGNED_IN_COOKIE = ("signed in; Set-Cookie: chat_session=<token> as POST /api/v1/sessions "
@@ -186,6 +255,10 @@ _SIGNED_IN_COOKIE = ("signed in; Set-Cookie: chat_session=<token> as POST /api/v
 _CEREMONY = _error("`bad_request` (the reason says what), `invalid_challenge` (never begun, "
                    "used, expired, or begun for another purpose or account), `invalid_label`, "
                    "`passkey_rejected` (the attestation failed: wrong origin or RP ID, ...)")
+
+_HOOK_FORBIDDEN = _error("`forbidden`: not an owner of the room nor a server admin")
+_NO_ROOM = _error("`no_such_room`: no such room, or a private one you are not in")
+_STORE_FAILED = _error("`store_failed`: the database cannot be read or written now")
 
 PATHS: dict[str, Any] = {
     "/api/v1/accounts": {"post": {
@@ -339,6 +412,76 @@ PATHS: dict[str, Any] = {
                       "401": _NOT_SIGNED_IN,
                       "403": _error("`forbidden`: not a server admin"),
                       "503": _error("`store_failed`: the database cannot be read now")},
+    }},
+    # Webhooks (issue 17; handlers/api/webhooks.py, handlers/hooks.py)
+    "/api/v1/webhooks": {
+        "get": {
+            "summary": "A room's live webhooks (its owners and server admins only)",
+            "security": _SECURED,
+            "parameters": [{"name": "room", "in": "query", "required": True, "example": "ops",
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "oldest first; never a secret or a key",
+                                  **_body("WebhookList")},
+                          "400": _error("`bad_request` (no room), `invalid_room`"),
+                          "401": _NOT_SIGNED_IN, "403": _HOOK_FORBIDDEN, "404": _NO_ROOM,
+                          "503": _STORE_FAILED},
+        },
+        "post": {
+            "summary": "Create a webhook of a room (its owners and server admins only); its "
+                       "secret URL or signing key is in this answer only",
+            "security": _SECURED,
+            "requestBody": {"required": True, **_body("WebhookCreate")},
+            "responses": {
+                "201": {"description": "created", **_body("WebhookCreated")},
+                "400": _error("`bad_request`, `invalid_room`, `invalid_name`, `invalid_url`, "
+                              "`invalid_triggers`"),
+                "401": _NOT_SIGNED_IN,
+                "403": _error("`forbidden`: not an owner of the room nor a server admin; "
+                              "`cross_origin`"),
+                "404": _NO_ROOM,
+                "409": _error("`too_many_webhooks`: the room has 50 live ones"),
+                "415": _NOT_JSON, "503": _STORE_FAILED,
+            },
+        },
+    },
+    "/api/v1/webhooks/{id}": {"delete": {
+        "summary": "Revoke a webhook at once: its URL answers 404, its calls stop",
+        "security": _SECURED,
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": "^[0-9a-f]{1,64}$"},
+                        "example": "3f9a0c1d2e4b5a69"}],
+        "responses": {"204": {"description": "revoked"}, "401": _NOT_SIGNED_IN,
+                      "403": _error("`forbidden`: not an owner of its room nor a server "
+                                    "admin; `cross_origin`"),
+                      "404": _error("`no_such_webhook`: unknown, revoked, or of a private "
+                                    "room you are not in"),
+                      "503": _STORE_FAILED},
+    }},
+    "/hooks/{secret}": {"post": {
+        "summary": "An incoming webhook: post Slack's incoming-webhook payload into the room "
+                   "(JSON, or form-encoded with the JSON in `payload`)",
+        "parameters": [{"name": "secret", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"},
+                        "example": "Ugmwe4FdqTAojWfM-c_YCzrCBRzPped_q7ru3Yrjz8Q",
+                        "description": "the secret, shown once when the hook was made"}],
+        "requestBody": {"required": True, "content": {
+            JSON: {"schema": _ref("SlackPayload")},
+            "application/x-www-form-urlencoded": {"schema": {
+                "type": "object", "required": ["payload"],
+                "properties": {"payload": {"type": "string",
+                                           "description": "a SlackPayload as JSON"}}}}}},
+        "responses": {
+            "200": {"description": "posted", **_body("HookPosted")},
+            "400": _error("`invalid_payload` (not JSON, not an object, no text), `too_long` "
+                          "(--webhook-max-text-chars), `invalid_text`, `invalid_name` (the "
+                          "`username`)"),
+            "404": _error("`no_such_webhook`: no live hook has this secret"),
+            "413": _error("`too_large`: the body is over --webhook-max-body-bytes"),
+            "429": _error("`rate_limited`: over --webhook-rate / --webhook-burst",
+                          **{"Retry-After": {"description": "seconds",
+                                             "schema": {"type": "integer"}}}),
+            "503": _error("`store_failed`, `broker_down`: nothing was posted; try again"),
+        },
     }},
     "/api/v1/openapi.json": {"get": {
         "summary": "This document",

@@ -1,0 +1,1 @@
+"""Rooms' incoming and outgoing webhooks (issue 17; docs/api.md, "Webhooks")."""
