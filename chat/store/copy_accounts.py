@@ -75,7 +75,12 @@ TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id", identity=True),
                 replace=True),
           Table("removed_messages", "room, id, by_id, ts", "room, id"),
           Table("audit", "seq, ts, actor_id, actor, action, room, target, target_name, details",
-                "seq", identity=True)]
+                "seq", identity=True),
+          # API tokens (their hashes; mirrored: a token revoked on the source stays revoked)
+          # and which accounts are bots (chat/accounts/tokens.py).
+          Table("api_tokens", "id, account_id, name, token_hash, scopes, created_ts,"
+                " created_by, last_used_ts", "id", replace=True),
+          Table("bots", "account_id, created_by, created_ts", "account_id")]
 
 
 def check_accounts(source: Side, target: Side) -> None:

@@ -75,3 +75,15 @@ ROOM_TABLES = (
     "CREATE TABLE removed_messages (room TEXT NOT NULL, id INTEGER NOT NULL,"
     " by_id INTEGER, ts INTEGER NOT NULL, PRIMARY KEY (room, id))",
 )
+
+# Personal access tokens and bots (chat/accounts/tokens.py), in SQLite's words as ROOM_TABLES.
+TOKEN_TABLES = (
+    "CREATE TABLE api_tokens (id TEXT PRIMARY KEY, account_id INTEGER NOT NULL"
+    " REFERENCES accounts (id), name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,"
+    " scopes TEXT NOT NULL, created_ts INTEGER NOT NULL, created_by INTEGER,"
+    " last_used_ts INTEGER)",
+    "CREATE INDEX api_tokens_by_account ON api_tokens (account_id)",
+    # Accounts that are bots: made by an admin, without a password or passkey, used by tokens.
+    "CREATE TABLE bots (account_id INTEGER PRIMARY KEY REFERENCES accounts (id),"
+    " created_by INTEGER, created_ts INTEGER NOT NULL)",
+)
