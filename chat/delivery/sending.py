@@ -54,33 +54,49 @@ class Messages:
 
     async def post(self, client: Client, user: User, cmd: Post) -> None:
         """A message to a room the client is in."""
-        check_broker(self.broker, "message", cid=cmd.cid)
-        stored, created = await self._append(cmd.room, user, cmd.text, cmd.cid, "message")
+        stored, created = await self.send_room(user, cmd.room, cmd.text, cmd.cid)
         if not created:
             client.peer.reply(Frame.of(events.message(stored)))  # the original acknowledgement
-        else:
-            await self._publish(channels.room(cmd.room), channels.message_payload(stored),
-                                "message", cmd.cid)
+
+    async def send_room(self, user: User, room: str, text: str,
+                        cid: str | None) -> tuple[StoredMessage, bool]:
+        """Store a message of `user` in `room`, then publish it to every node; (the message,
+        True), or (the original, False) for a repeated cid (not published again). No socket
+        needed: the HTTP API and webhooks send with it; the caller checks the room's access
+        and the text (chat/node/actions.py)."""
+        check_broker(self.broker, "message", cid=cid)
+        stored, created = await self._append(room, user, text, cid, "message")
+        if created:
+            await self._publish(channels.room(room), channels.message_payload(stored),
+                                "message", cid)
+        return stored, created
 
     async def direct(self, client: Client, user: User, cmd: Direct) -> None:
         """A message to one user, on whichever node it is."""
-        check_broker(self.broker, "dm", cid=cmd.cid, to=cmd.to)
-        party = await self.users.party_of(cmd.to)
+        stored, created = await self.send_direct(user, cmd.to, cmd.text, cmd.cid)
+        if not created:
+            client.peer.reply(Frame.of(events.direct(stored)))
+
+    async def send_direct(self, user: User, to_name: str, text: str,
+                          cid: str | None) -> tuple[StoredMessage, bool]:
+        """Store a direct message of `user` to the user named `to_name`, then publish it to
+        every connection of both; as send_room (no socket needed)."""
+        check_broker(self.broker, "dm", cid=cid, to=to_name)
+        party = await self.users.party_of(to_name)
         # An account receives its direct messages while offline (stored; `unread` tells it on
         # its next join, chat/people/reading.py); a guest only while online on a typed client.
         if party is None or not (party[2] or is_account_party(party[1])):
             raise ProtocolError(
-                "not_online", f"{cmd.to!r} is no account and is not online (or only on a "
-                "tutorial client)", request="dm", to=cmd.to, cid=cmd.cid)
+                "not_online", f"{to_name!r} is no account and is not online (or only on a "
+                "tutorial client)", request="dm", to=to_name, cid=cid)
         to, target, _ = party
         stored, created = await self._append(
-            dm_key(user.party, target), user, cmd.text, cmd.cid, "dm", to=to)
-        if not created:
-            client.peer.reply(Frame.of(events.direct(stored)))
-        else:
+            dm_key(user.party, target), user, text, cid, "dm", to=to)
+        if created:
             payload = channels.message_payload(stored)
             for channel in sorted({user.party, target}):  # all connections of both, any node
-                await self._publish(channels.user(channel), payload, "dm", cmd.cid)
+                await self._publish(channels.user(channel), payload, "dm", cid)
+        return stored, created
 
     async def _append(self, conversation: str, user: User, text: str, cid: str | None,
                       request: str, to: str | None = None) -> tuple[StoredMessage, bool]:
