@@ -19,9 +19,11 @@ from tornado.web import Application, RequestHandler
 from chat.accounts import AccountService, open_accounts
 from chat.accounts.passkeys import PasskeyService
 from chat.accounts.sweep import Sweeper
+from chat.accounts.tokens import Tokens
 from chat.broker import Broker, BrokerError, open_broker
 from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
+from chat.node.apiuse import ApiUse
 from chat.node.hub import Hub
 from chat.node.metrics import Metrics
 from chat.options import FALSE_WORDS, TRUE_WORDS, define_options, from_options, parse_bool
@@ -32,6 +34,15 @@ from chat.urls import redacted
 from handlers.api.accounts import AccountsHandler, MeHandler
 from handlers.api.audit import AuditHandler
 from handlers.api.base import ApiNotFound
+from handlers.api.messages import (
+    NAME_PATTERN,
+    ROOM_PATTERN,
+    DirectMessagesHandler,
+    MembershipHandler,
+    RoomMembersHandler,
+    RoomMessagesHandler,
+    RoomsHandler,
+)
 from handlers.api.openapi import OpenApiHandler
 from handlers.api.passkeys import (
     PASSKEY_ID_PATTERN,
@@ -46,6 +57,16 @@ from handlers.api.sessions import (
     CurrentSessionHandler,
     SessionHandler,
     SessionsHandler,
+)
+from handlers.api.tokens import (
+    BOT_NAME_PATTERN,
+    TOKEN_ID_PATTERN,
+    AdminTokenHandler,
+    AdminTokensHandler,
+    BotsHandler,
+    BotTokensHandler,
+    OneTokenHandler,
+    TokensHandler,
 )
 from handlers.chatsocket import ChatSocket
 from handlers.health import HealthHandler, LoopLagMonitor, MetricsHandler
@@ -146,6 +167,24 @@ def make_app(
             (rf"/api/v1/passkeys/({PASSKEY_ID_PATTERN})", OnePasskeyHandler, passkey_args),
             (r"/api/v1/passkey-accounts", PasskeyAccountsHandler, passkey_args),
             (r"/api/v1/passkey-sessions", PasskeySessionsHandler, passkey_args),
+        ]
+        # Tokens, bots and the messages routes (issue 17; handlers/api/tokens.py, messages.py)
+        tokens = Tokens(accounts)
+        use = ApiUse(settings.api_rate_limit, settings.api_rate_burst, metrics.registry)
+        token_args = {**api_args, "tokens": tokens, "use": use}
+        chat_args = {**token_args, "actions": hub.actions}
+        routes += [
+            (r"/api/v1/tokens", TokensHandler, token_args),
+            (rf"/api/v1/tokens/({TOKEN_ID_PATTERN})", OneTokenHandler, token_args),
+            (r"/api/v1/admin/tokens", AdminTokensHandler, token_args),
+            (rf"/api/v1/admin/tokens/({TOKEN_ID_PATTERN})", AdminTokenHandler, token_args),
+            (r"/api/v1/bots", BotsHandler, token_args),
+            (rf"/api/v1/bots/({BOT_NAME_PATTERN})/tokens", BotTokensHandler, token_args),
+            (r"/api/v1/rooms", RoomsHandler, chat_args),
+            (rf"/api/v1/rooms/({ROOM_PATTERN})/members", RoomMembersHandler, chat_args),
+            (rf"/api/v1/rooms/({ROOM_PATTERN})/membership", MembershipHandler, chat_args),
+            (rf"/api/v1/rooms/({ROOM_PATTERN})/messages", RoomMessagesHandler, chat_args),
+            (rf"/api/v1/dms/({NAME_PATTERN})/messages", DirectMessagesHandler, chat_args),
         ]
         routes += [
             (r"/api/.*", ApiNotFound, api_args),  # JSON 404s, not the HTML page's

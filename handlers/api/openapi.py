@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from handlers.api import openapi_chat
 from handlers.api.base import ApiHandler
 
 JSON = "application/json"
@@ -347,11 +348,16 @@ PATHS: dict[str, Any] = {
     }},
 }
 
+# Tokens, bots and the messages routes (issue 17)
+SCHEMAS.update(openapi_chat.SCHEMAS)
+PATHS.update(openapi_chat.PATHS)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Simple Chat accounts, sessions and passkeys", "version": "1",
+    "info": {"title": "Simple Chat HTTP API", "version": "1",
              "description": "See docs/api.md. Errors are {code, reason}; a cookie request "
-                            "that changes something must come from the page's own origin."},
+                            "that changes something must come from the page's own origin. "
+                            "Programs use API tokens: Authorization: Bearer chat_pat_..."},
     "paths": PATHS,
     "components": {
         "schemas": SCHEMAS,
