@@ -20,6 +20,9 @@ class StoredMessage:
     # Sent by a guest (no account): kept by the stores (since issue 14's guest marks) and
     # carried on the broker, so history pages mark it as live events do.
     guest: bool = False
+    # Sent by a bot account (chat/accounts/tokens.py, through the HTTP API): kept and carried
+    # as `guest` is.
+    bot: bool = False
 
 
 # A direct conversation's key starts with '@' (which no room name has). Since issue 14 its two

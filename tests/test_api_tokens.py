@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from chat.protocol.parse import ProtocolError
+from chat_server import ChatApplication
 from handlers.httpserver import ChatHTTPServer
 from tests.apiclient import Api
 from tests.helpers import ChatClient, Connect
@@ -67,12 +69,17 @@ async def test_a_bot_posts_through_the_api_and_a_socket_receives_it_live(
     assert posted.status == 201, posted.body
     live = await watcher.recv_type("message")
     assert live == posted.body["message"]
-    assert (live["username"], live["room"], live["cid"]) == ("deploy-bot", "ops", "d1")
+    assert (live["username"], live["room"], live["cid"], live["bot"]) == (
+        "deploy-bot", "ops", "d1", True)
     assert live["message"] == "deployed 🚀"
     members = await api.call("GET", "/api/v1/rooms/ops/members", token=bot)
     assert members.body["members"] == [{"username": "deploy-bot", "role": "owner",
                                         "bot": True},
                                        {"username": "root", "role": "member"}]
+    await watcher.send({"type": "history", "room": "ops"})
+    assert (await watcher.recv_type("history"))["messages"] == [live]  # stored marked
+    await watcher.send({"type": "message", "room": "ops", "text": "thanks"})
+    assert "bot" not in await watcher.recv_type("message")
     login = await api.login("deploy-bot", "")
     assert login.status == 401  # a bot has no password: tokens only
 
@@ -285,3 +292,24 @@ async def test_a_token_is_shown_once_and_never_logged(
     assert "api_token" in made and "token" not in made["api_token"]
     assert caplog.records  # the server did log (its access lines)
     assert not [r for r in caplog.records if secret in r.getMessage()]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_integration_posts_under_its_own_name(
+    app: ChatApplication, api: Api, connect: Connect,
+) -> None:
+    """post_as (the seam for incoming webhooks) sends to an existing room under a name, marked
+    bot, live and stored; an unknown room is no_such_room."""
+    ann = await api.signed_up("ann")
+    watcher = await signed_socket(connect, ann, "ann")
+    actions = app.hub.actions
+    assert actions is not None
+    stored, created = await actions.post_as("general", "Alertmanager", "", "w:1",
+                                            "[FIRING] disk", "h1")
+    assert created and stored.bot
+    live = await watcher.recv_type("message")
+    assert (live["username"], live["message"], live["bot"]) == ("Alertmanager", "[FIRING] disk",
+                                                                True)
+    with pytest.raises(ProtocolError) as refused:
+        await actions.post_as("nowhere", "Alertmanager", "", "w:1", "x")
+    assert refused.value.code == "no_such_room"

@@ -82,7 +82,7 @@ async def test_a_bot_s_post_on_one_node_reaches_a_socket_on_another_and_revocati
         assert posted.status == 201, posted.body
         live = await root.recv_type("message")
         assert live == posted.body["message"]
-        assert live["username"] == "ci-bot"
+        assert (live["username"], live["bot"]) == ("ci-bot", True)
         by_b = await on_b.call("GET", "/api/v1/rooms/general/messages", token=secret)
         assert by_b.body["messages"][-1] == live
         out = await on_b.call("DELETE", f"/api/v1/admin/tokens/{token_id}", token=session)

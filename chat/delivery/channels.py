@@ -8,8 +8,8 @@ user's channel carries the direct messages to and from that user. Each payload i
 and a compact JSON object, keys in the order listed:
 
 - `m` a room message and `d` a direct message: the stored fields `conversation`, `id`, `u`
-  (username), `a` (avatar), `t` (text), `ts`, then `c` (cid), `to` and `g` ("1": sent by a
-  guest) when set; every value a
+  (username), `a` (avatar), `t` (text), `ts`, then `c` (cid), `to`, `g` ("1": sent by a
+  guest) and `b` ("1": sent by a bot) when set; every value a
   string (as the retired Redis store's Lua wrote them: the format stays);
 - `n` a notice: the event exactly as clients receive it, forwarded as it is (`join`: type, room,
   username, avatar, count, and `guest: true` for a guest; `leave`: type, room, username,
@@ -75,6 +75,8 @@ def stored_fields(stored: StoredMessage) -> dict[str, str]:
         fields["to"] = stored.to
     if stored.guest:
         fields["g"] = "1"
+    if stored.bot:
+        fields["b"] = "1"
     return fields
 
 
@@ -82,7 +84,7 @@ def from_fields(fields: dict[str, Any]) -> StoredMessage:
     """The inverse of stored_fields() (KeyError or ValueError for anything else)."""
     return StoredMessage(fields["conversation"], int(fields["id"]), fields["u"], fields["a"],
                          fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"),
-                         fields.get("g") == "1")
+                         fields.get("g") == "1", fields.get("b") == "1")
 
 
 def message_payload(stored: StoredMessage) -> bytes:

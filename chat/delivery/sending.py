@@ -58,14 +58,14 @@ class Messages:
         if not created:
             client.peer.reply(Frame.of(events.message(stored)))  # the original acknowledgement
 
-    async def send_room(self, user: User, room: str, text: str,
-                        cid: str | None) -> tuple[StoredMessage, bool]:
+    async def send_room(self, user: User, room: str, text: str, cid: str | None, *,
+                        bot: bool = False) -> tuple[StoredMessage, bool]:
         """Store a message of `user` in `room`, then publish it to every node; (the message,
         True), or (the original, False) for a repeated cid (not published again). No socket
         needed: the HTTP API and webhooks send with it; the caller checks the room's access
-        and the text (chat/node/actions.py)."""
+        and the text (chat/node/actions.py). `bot`: the user is a bot account (marked so)."""
         check_broker(self.broker, "message", cid=cid)
-        stored, created = await self._append(room, user, text, cid, "message")
+        stored, created = await self._append(room, user, text, cid, "message", bot=bot)
         if created:
             await self._publish(channels.room(room), channels.message_payload(stored),
                                 "message", cid)
@@ -77,8 +77,8 @@ class Messages:
         if not created:
             client.peer.reply(Frame.of(events.direct(stored)))
 
-    async def send_direct(self, user: User, to_name: str, text: str,
-                          cid: str | None) -> tuple[StoredMessage, bool]:
+    async def send_direct(self, user: User, to_name: str, text: str, cid: str | None, *,
+                          bot: bool = False) -> tuple[StoredMessage, bool]:
         """Store a direct message of `user` to the user named `to_name`, then publish it to
         every connection of both; as send_room (no socket needed)."""
         check_broker(self.broker, "dm", cid=cid, to=to_name)
@@ -91,7 +91,7 @@ class Messages:
                 "tutorial client)", request="dm", to=to_name, cid=cid)
         to, target, _ = party
         stored, created = await self._append(
-            dm_key(user.party, target), user, text, cid, "dm", to=to)
+            dm_key(user.party, target), user, text, cid, "dm", to=to, bot=bot)
         if created:
             payload = channels.message_payload(stored)
             for channel in sorted({user.party, target}):  # all connections of both, any node
@@ -99,12 +99,14 @@ class Messages:
         return stored, created
 
     async def _append(self, conversation: str, user: User, text: str, cid: str | None,
-                      request: str, to: str | None = None) -> tuple[StoredMessage, bool]:
+                      request: str, to: str | None = None,
+                      bot: bool = False) -> tuple[StoredMessage, bool]:
         started = time.monotonic()
         try:
             stored, created = await self.store.append(
                 conversation, username=user.name, avatar=user.avatar, text=text,
-                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest)
+                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest,
+                bot=bot)
         except CidReused:
             raise ProtocolError(
                 "cid_reused", f"cid {cid!r} was already used for another conversation in the "

@@ -1,5 +1,7 @@
 """What an account does without a socket: post, read history, list rooms and members, join and
-leave (the HTTP API's messages routes; webhooks post through `post` too).
+leave (the HTTP API's messages routes). Integrations post the same way: an outgoing webhook's
+reply as its bot account (`join`, then `post`), an incoming webhook under its own name
+(`post_as`).
 
 The same checks as the socket's (chat/rooms/access.py): a private room one is not in, and an
 unknown room, are `no_such_room`; a ban refuses everything, a mute refuses posting, and only a
@@ -89,13 +91,42 @@ class AccountActions:
         if access.muted_until is not None:
             party = account_party(account.id)
             check_mute({party: access.muted_until}, party, room, cid)
-        return await self.messages.send_room(self.user(account), room, checked, cid)
+        return await self.messages.send_room(self.user(account), room, checked, cid,
+                                             bot=await self.is_bot(account))
 
     async def direct(self, account: Account, to: str, text: str,
                      cid: str | None) -> tuple[StoredMessage, bool]:
         """A direct message of the account to the user named `to` (as post)."""
         checked = self._checked(text, cid, "dm")
-        return await self.messages.send_direct(self.user(account), to, checked, cid)
+        return await self.messages.send_direct(self.user(account), to, checked, cid,
+                                               bot=await self.is_bot(account))
+
+    async def is_bot(self, account: Account) -> bool:
+        """Whether the account is a bot (its messages are marked `bot`)."""
+        try:
+            rows = await self.access.store.sql.sql_rows(
+                "SELECT 1 FROM bots WHERE account_id = ?", (account.id,))
+        except StoreError as exc:
+            log.warning("could not read whether account %d is a bot: %s", account.id, exc)
+            raise store_failed("message", None) from None
+        return bool(rows)
+
+    async def post_as(self, room: str, name: str, avatar: str, party: str, text: str,
+                      cid: str | None = None) -> tuple[StoredMessage, bool]:
+        """A message in an existing room under `name`, for an integration that is no account
+        (an incoming webhook: its name and a party of its own, `w:<id>`), marked `bot`; as
+        post otherwise. The caller has decided that it may (a webhook's secret): no
+        membership, ban or mute is read here."""
+        checked = self._checked(text, cid, "message")
+        try:
+            access = await self.access.store.access(room, None, [party], now_ms())
+        except StoreError as exc:
+            log.warning("could not read the room %s: %s", room, exc)
+            raise store_failed("message", room) from None
+        if access.room is None:
+            raise no_such_room(room, "message")
+        sender = User(name, avatar, "", party, None, guest=False)
+        return await self.messages.send_room(sender, room, checked, cid, bot=True)
 
     def _checked(self, text: str, cid: str | None, request: str) -> str:
         if cid is not None and not 1 <= len(cid) <= CID_MAX_CHARS:

@@ -62,6 +62,7 @@ class HistoryStore(Protocol):
         cid: str | None = None,
         to: str | None = None,
         guest: bool = False,
+        bot: bool = False,
     ) -> tuple[StoredMessage, bool]:
         """Store a message; (message, True), or (the original, False) for a repeated cid;
         CidReused for a cid the sender used in another conversation."""

@@ -140,7 +140,7 @@ class RedisSource:
             entries = cast("list[tuple[str, dict[str, str]]]", self._redis.xrange(
                 f"{PREFIX}h:{key}", start, end, count=limit))
         return [(key, int(entry_id.partition("-")[0]), fields["u"], fields["a"], fields["t"],
-                 int(fields["ts"]), fields.get("c"), fields.get("to"), 0)
+                 int(fields["ts"]), fields.get("c"), fields.get("to"), 0, 0)
                 for entry_id, fields in entries]
 
     def live_cids(self, cutoff_ms: int) -> list[Row]:

@@ -161,12 +161,14 @@ class PostgresStore(Marks):
         cid: str | None = None,
         to: str | None = None,
         guest: bool = False,
+        bot: bool = False,
     ) -> tuple[StoredMessage, bool]:
         if not self._open:
             raise StoreError("the history store is not open")
         future: asyncio.Future[tuple[StoredMessage, bool]] = (
             asyncio.get_running_loop().create_future())
-        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest)
+        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest,
+                                bot)
         self._queue.put_nowait(_Append(message, future))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         return await future

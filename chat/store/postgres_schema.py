@@ -133,9 +133,11 @@ async def _v11_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
 
 
 async def _v12_api_tokens(conn: psycopg.AsyncConnection[TupleRow]) -> None:
-    """SQLite's version 13 side by side: personal access tokens' hashes and bot accounts."""
+    """SQLite's version 13 side by side: personal access tokens' hashes and bot accounts, and
+    messages' bot marks (0/1, as SQLite)."""
     for statement in TOKEN_TABLES:
         await conn.execute(statement.replace("INTEGER", "BIGINT"))
+    await conn.execute("ALTER TABLE messages ADD COLUMN bot SMALLINT NOT NULL DEFAULT 0")
 
 
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
@@ -200,4 +202,4 @@ def one_line(exc: BaseException) -> str:
 def message_from_row(row: TupleRow) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                         bool(row[8]))
+                         bool(row[8]), bool(row[9]))

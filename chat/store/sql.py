@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-# `guest` last: added by a migration (1: written by a guest, no account; 0 before it existed).
-MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient, guest"
+# `guest` and `bot` last: added by migrations (1: written by a guest, no account; by a bot
+# account; 0 before they existed).
+MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient, guest, bot"
 
 # Reads: the same in both dialects.
 LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"

@@ -123,12 +123,14 @@ class SQLiteStore:
         cid: str | None = None,
         to: str | None = None,
         guest: bool = False,
+        bot: bool = False,
     ) -> tuple[StoredMessage, bool]:
         if not self._open:
             raise StoreError("the history store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[StoredMessage, bool]] = loop.create_future()
-        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest)
+        message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest,
+                                bot)
         self._writer.submit(Append(loop, future, message))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         return await future

@@ -157,9 +157,11 @@ def _v12_invite_expiry(conn: sqlite3.Connection) -> None:
 
 
 def _v13_api_tokens(conn: sqlite3.Connection) -> None:
-    """Personal access tokens (their hashes) and bot accounts (chat/accounts/tokens.py)."""
+    """Personal access tokens (their hashes) and bot accounts (chat/accounts/tokens.py), and
+    messages remember whether a bot wrote them (as `guest`)."""
     for statement in TOKEN_TABLES:
         conn.execute(statement)
+    conn.execute("ALTER TABLE messages ADD COLUMN bot INTEGER NOT NULL DEFAULT 0")
 
 
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
@@ -249,7 +251,7 @@ def describe(exc: BaseException) -> str:
     return f"{text} ({hint})" if hint else text
 
 
-def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int],
+def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int, int],
                      ) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row[:8], bool(row[8]))
+    return StoredMessage(*row[:8], bool(row[8]), bool(row[9]))
