@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from chat.config import ConfigError, Settings
 from chat.protocol.parse import ProtocolError
 from chat_server import ChatApplication
 from handlers.httpserver import ChatHTTPServer
@@ -313,3 +314,22 @@ async def test_an_integration_posts_under_its_own_name(
     with pytest.raises(ProtocolError) as refused:
         await actions.post_as("nowhere", "Alertmanager", "", "w:1", "x")
     assert refused.value.code == "no_such_room"
+
+
+def test_the_api_rate_limit_settings_are_validated() -> None:
+    """--api-rate-limit must be 0 or more and --api-rate-burst 1 or more, said with the value."""
+    with pytest.raises(ConfigError, match=r"--api-rate-limit is -1\.0; it must be 0 or more"):
+        Settings(api_rate_limit=-1.0)
+    with pytest.raises(ConfigError, match=r"--api-rate-burst is 0; it must be 1 or more"):
+        Settings(api_rate_burst=0)
+    assert (Settings().api_rate_limit, Settings().api_rate_burst) == (10.0, 20)
+
+
+@pytest.mark.settings(api_rate_limit=0.0, api_rate_burst=1)
+@pytest.mark.gen_test(timeout=60)
+async def test_a_rate_limit_of_0_turns_it_off(api: Api) -> None:
+    """With --api-rate-limit 0 a token is never slowed."""
+    ann = await api.signed_up("ann")
+    token = (await issued(api, ann))["token"]
+    answers = [await api.call("GET", "/api/v1/rooms", token=token) for _ in range(5)]
+    assert {a.status for a in answers} == {200}

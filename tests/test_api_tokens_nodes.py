@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.apiclient import Api
-from tests.serverproc import Spawn, free_port
+from tests.serverproc import Spawn, assert_one_line_error, free_port
 from tests.test_accounts_cli import PASSWORD, accounts, login, ok
 from tests.test_auth_nodes import create, signed_in
 from tests.test_cluster import Cluster, cluster, redis_db  # noqa: F401 (fixtures)
@@ -40,6 +40,13 @@ async def test_the_admin_command_s_token_works_and_only_its_hash_is_stored(
     secret, token_id = bot_with_token(db)
     listing = ok(accounts(db, "tokens"))
     assert token_id in listing and "ci-bot" in listing and secret not in listing
+    assert "ci-bot" in ok(accounts(db, "bots"))
+    for args, refusal in ((("revoke-token", "nope"), "no_such_token"),
+                          (("token", "ci-bot", "--scopes", "admin"), "forbidden"),
+                          (("token", "ci-bot", "--scopes", "all"), "invalid_field")):
+        failed = accounts(db, *args)
+        assert failed.returncode == 1
+        assert refusal in assert_one_line_error(failed)
     port = free_port()
     server = spawn(f"--port={port}", f"--db={db}", ready_port=port)
     api = Api(port)
