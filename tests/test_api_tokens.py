@@ -16,6 +16,7 @@ from chat_server import ChatApplication
 from handlers.httpserver import ChatHTTPServer
 from tests.apiclient import Api
 from tests.helpers import ChatClient, Connect
+from tests.test_api_openapi import check
 
 
 @pytest.fixture
@@ -333,3 +334,60 @@ async def test_a_rate_limit_of_0_turns_it_off(api: Api) -> None:
     token = (await issued(api, ann))["token"]
     answers = [await api.call("GET", "/api/v1/rooms", token=token) for _ in range(5)]
     assert {a.status for a in answers} == {200}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_real_answers_of_the_token_and_message_routes_fit_the_document(api: Api) -> None:
+    """Successes and refusals of the tokens, bots and messages routes validate against the
+    OpenAPI document's schemas."""
+    root = await api.signed_up("root")
+    made = await api.call("POST", "/api/v1/tokens", {"name": "t", "scopes": ["read", "write"]},
+                          token=root)
+    check(made, "/api/v1/tokens", "post")
+    token = made.body["token"]
+    check(await api.call("POST", "/api/v1/tokens", {"name": "", "scopes": ["read"]},
+                         token=root), "/api/v1/tokens", "post")
+    check(await api.call("GET", "/api/v1/tokens", token=root), "/api/v1/tokens", "get")
+    check(await api.call("GET", "/api/v1/tokens", token=token), "/api/v1/tokens", "get")
+    check(await api.call("POST", "/api/v1/bots", {"username": "b"}, token=root),
+          "/api/v1/bots", "post")
+    check(await api.call("GET", "/api/v1/bots", token=root), "/api/v1/bots", "get")
+    check(await api.call("POST", "/api/v1/bots/b/tokens", {"name": "x", "scopes": ["read"]},
+                         token=root), "/api/v1/bots/{username}/tokens", "post")
+    check(await api.call("POST", "/api/v1/bots/nobody/tokens", {"name": "x", "scopes": ["read"]},
+                         token=root), "/api/v1/bots/{username}/tokens", "post")
+    check(await api.call("GET", "/api/v1/admin/tokens", token=root), "/api/v1/admin/tokens",
+          "get")
+    check(await api.call("GET", "/api/v1/admin/tokens", token=token), "/api/v1/admin/tokens",
+          "get")
+    join = "/api/v1/rooms/{room}/membership"
+    check(await api.call("PUT", "/api/v1/rooms/ops/membership", token=token), join, "put")
+    check(await api.call("GET", "/api/v1/rooms", token=token), "/api/v1/rooms", "get")
+    check(await api.call("GET", "/api/v1/rooms/ops/members", token=token),
+          "/api/v1/rooms/{room}/members", "get")
+    messages = "/api/v1/rooms/{room}/messages"
+    check(await api.call("POST", "/api/v1/rooms/ops/messages", {"text": "hi", "cid": "1"},
+                         token=token), messages, "post")
+    check(await api.call("POST", "/api/v1/rooms/ops/messages", {"text": "hi", "cid": "1"},
+                         token=token), messages, "post")
+    check(await api.call("POST", "/api/v1/rooms/ops/messages", {"text": " "}, token=token),
+          messages, "post")
+    check(await api.call("GET", "/api/v1/rooms/ops/messages?limit=2", token=token), messages,
+          "get")
+    check(await api.call("GET", "/api/v1/rooms/ops/messages?limit=0", token=token), messages,
+          "get")
+    check(await api.call("GET", "/api/v1/rooms/nowhere/messages", token=token), messages, "get")
+    dms = "/api/v1/dms/{username}/messages"
+    check(await api.call("POST", "/api/v1/dms/root/messages", {"text": "hi"}, token=token),
+          dms, "post")
+    check(await api.call("POST", "/api/v1/dms/nobody/messages", {"text": "hi"}, token=token),
+          dms, "post")
+    check(await api.call("GET", "/api/v1/dms/root/messages", token=token), dms, "get")
+    check(await api.call("DELETE", "/api/v1/rooms/ops/membership", token=token), join, "delete")
+    check(await api.call("DELETE", "/api/v1/rooms/ops/membership", token=token), join, "delete")
+    token_id = made.body["api_token"]["id"]
+    check(await api.call("DELETE", f"/api/v1/tokens/{token_id}", token=root),
+          "/api/v1/tokens/{id}", "delete")
+    check(await api.call("GET", "/api/v1/rooms", token=token), "/api/v1/rooms", "get")
+    check(await api.call("DELETE", f"/api/v1/admin/tokens/{token_id}", token=root),
+          "/api/v1/admin/tokens/{id}", "delete")

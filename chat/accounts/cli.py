@@ -137,6 +137,9 @@ async def _act(service: AccountService, args: argparse.Namespace) -> int:
             await service.set_disabled(account, action == "disable")
         elif action in ("promote", "demote"):
             await service.set_role(account, "admin" if action == "promote" else "member")
+        elif await Tokens(service).is_bot(account.id):
+            raise AccountError("bot_account", f"{account.name!r} is a bot: it signs in by "
+                               "tokens only (accounts token), never by a password")
         else:
             await service.reset_password(account, _password(args))
         print(f"accounts: {action}: done for {account.name!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat.accounts.model import Account
@@ -48,8 +49,12 @@ class AccountActions:
     """An account's messages and memberships, by the socket's rules, with no socket."""
 
     def __init__(self, settings: Settings, messages: Messages, access: RoomAccess,
-                 replay: Replay, users: Directory) -> None:
+                 replay: Replay, users: Directory,
+                 started: Callable[[], Awaitable[None]]) -> None:
         self.settings = settings
+        # The node's broker and roster are started by its first socket, or here by the first
+        # request that needs them (a bot may post before any socket connects).
+        self.started = started
         self.messages = messages
         self.access = access
         self.replay = replay
@@ -86,6 +91,7 @@ class AccountActions:
                    cid: str | None) -> tuple[StoredMessage, bool]:
         """A message of the account in a room it is a member of: (the message, whether it is
         new; False: a repeated cid's original)."""
+        await self.started()
         checked = self._checked(text, cid, "message")
         access = await self.room_access(account, room, "message")
         if access.muted_until is not None:
@@ -97,6 +103,7 @@ class AccountActions:
     async def direct(self, account: Account, to: str, text: str,
                      cid: str | None) -> tuple[StoredMessage, bool]:
         """A direct message of the account to the user named `to` (as post)."""
+        await self.started()
         checked = self._checked(text, cid, "dm")
         return await self.messages.send_direct(self.user(account), to, checked, cid,
                                                bot=await self.is_bot(account))
@@ -117,6 +124,7 @@ class AccountActions:
         (an incoming webhook: its name and a party of its own, `w:<id>`), marked `bot`; as
         post otherwise. The caller has decided that it may (a webhook's secret): no
         membership, ban or mute is read here."""
+        await self.started()
         checked = self._checked(text, cid, "message")
         try:
             access = await self.access.store.access(room, None, [party], now_ms())
@@ -138,6 +146,7 @@ class AccountActions:
                       before: int | None, limit: int) -> dict[str, Any]:
         """A page of a room's history (the account a member) or of its direct conversation
         with `peer`: the socket's `history` event for the same request."""
+        await self.started()
         hidden: set[int] = set()
         if room is not None:
             access = await self.room_access(account, room, "history")
@@ -165,6 +174,7 @@ class AccountActions:
     async def join(self, account: Account, room: str) -> dict[str, Any]:
         """Make the account a member of a room it may enter (as a socket's join does, making
         the room with --room-creation join); the room's settings with the account's role."""
+        await self.started()
         try:
             access = await self.access.store.access(room, account.id,
                                                     [account_party(account.id)], now_ms())
@@ -176,6 +186,7 @@ class AccountActions:
 
     async def leave(self, account: Account, room: str) -> None:
         """End the account's membership of a room (its sockets leave it too, on every node)."""
+        await self.started()
         await self.room_access(account, room, "leave")
         await self.access.leave(self.user(account), room)
 
