@@ -148,6 +148,10 @@ def make_app(
     ]
     if accounts is not None:  # the HTTP API (docs/api.md)
         api_args = {"accounts": accounts, "settings": settings}
+        # API tokens (issue 17): resolved and counted for the routes that take them
+        tokens = Tokens(accounts)
+        use = ApiUse(settings.api_rate_limit, settings.api_rate_burst, metrics.registry)
+        token_args = {**api_args, "tokens": tokens, "use": use}
         routes += [
             (r"/api/v1/accounts", AccountsHandler, api_args),
             # POST takes an embedding application's token too (--jwt-key: names, guests, JWT)
@@ -156,7 +160,7 @@ def make_app(
             (rf"/api/v1/sessions/({SESSION_ID_PATTERN})", SessionHandler, api_args),
             (r"/api/v1/me", MeHandler, api_args),
             # Rooms (issue 15): the moderation audit log, admins only.
-            (r"/api/v1/audit", AuditHandler, api_args),
+            (r"/api/v1/audit", AuditHandler, token_args),
             (r"/api/v1/openapi.json", OpenApiHandler, api_args),
         ]
         # Passkeys (WebAuthn; handlers/api/passkeys.py, docs/accounts.md)
@@ -169,9 +173,6 @@ def make_app(
             (r"/api/v1/passkey-sessions", PasskeySessionsHandler, passkey_args),
         ]
         # Tokens, bots and the messages routes (issue 17; handlers/api/tokens.py, messages.py)
-        tokens = Tokens(accounts)
-        use = ApiUse(settings.api_rate_limit, settings.api_rate_burst, metrics.registry)
-        token_args = {**api_args, "tokens": tokens, "use": use}
         chat_args = {**token_args, "actions": hub.actions}
         routes += [
             (r"/api/v1/tokens", TokensHandler, token_args),

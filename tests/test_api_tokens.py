@@ -180,6 +180,8 @@ async def test_scopes_are_enforced(api: Api) -> None:
             assert (answer.status, answer.body["code"]) == (403, "token_not_accepted"), path
     rooted = (await issued(api, root, scopes=("admin",)))["token"]
     assert (await api.call("GET", "/api/v1/admin/tokens", token=rooted)).status == 200
+    assert (await api.call("GET", "/api/v1/audit", token=rooted)).status == 200
+    assert (await api.call("GET", "/api/v1/audit", token=reader)).status == 403
     made = await api.call("POST", "/api/v1/bots", {"username": "helper"}, token=rooted)
     assert made.status == 201, made.body
     member = await api.call("GET", "/api/v1/bots", token=ann)

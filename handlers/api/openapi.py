@@ -327,7 +327,8 @@ PATHS: dict[str, Any] = {
         },
     }},
     "/api/v1/audit": {"get": {
-        "summary": "The rooms' moderation audit log, newest first (server admins only)",
+        "summary": "The rooms' moderation audit log, newest first (server admins only; an "
+                   "API token needs the admin scope)",
         "security": _SECURED,
         "parameters": [
             {"name": "room", "in": "query", "required": False, "example": "general",
@@ -338,7 +339,12 @@ PATHS: dict[str, Any] = {
         "responses": {"200": {"description": "the entries", **_body("AuditLog")},
                       "400": _error("`invalid_room` or `invalid_field` (limit)"),
                       "401": _NOT_SIGNED_IN,
-                      "403": _error("`forbidden`: not a server admin"),
+                      "403": _error("`forbidden`: not a server admin; "
+                                    "`insufficient_scope`: an API token without the admin "
+                                    "scope"),
+                      "429": _error("`rate_limited`: an API token over --api-rate-limit",
+                                    **{"Retry-After": {"description": "seconds",
+                                                       "schema": {"type": "integer"}}}),
                       "503": _error("`store_failed`: the database cannot be read now")},
     }},
     "/api/v1/openapi.json": {"get": {
