@@ -393,3 +393,31 @@ async def test_real_answers_of_the_token_and_message_routes_fit_the_document(api
     check(await api.call("GET", "/api/v1/rooms", token=token), "/api/v1/rooms", "get")
     check(await api.call("DELETE", f"/api/v1/admin/tokens/{token_id}", token=root),
           "/api/v1/admin/tokens/{id}", "delete")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_mutes_bans_and_leaving_hold_over_the_api(api: Api, connect: Connect) -> None:
+    """A mute decided on the socket refuses the account's API posts (403 muted), a ban every
+    request about the room (403 banned); leaving by the API takes its sockets out of it."""
+    root = await api.signed_up("root")
+    ann = await api.signed_up("ann")
+    token = (await issued(api, ann))["token"]
+    owner = await signed_socket(connect, root, "root", "ops")
+    anns = await signed_socket(connect, ann, "ann", "ops")
+    left = await api.call("DELETE", "/api/v1/rooms/ops/membership", token=token)
+    assert left.status == 204
+    gone = await anns.recv_type("leave")
+    assert (gone["room"], gone["username"]) == ("ops", "ann")
+    assert (await api.call("PUT", "/api/v1/rooms/ops/membership", token=token)).status == 200
+    await owner.send({"type": "mute", "room": "ops", "user": "ann", "minutes": 5})
+    await owner.recv_type("moderation")
+    muted = await api.call("POST", "/api/v1/rooms/ops/messages", {"text": "hi"}, token=token)
+    assert (muted.status, muted.body["code"]) == (403, "muted")
+    assert (await api.call("GET", "/api/v1/rooms/ops/messages", token=token)).status == 200
+    await owner.send({"type": "ban", "room": "ops", "user": "ann", "minutes": 5})
+    await owner.recv_type("moderation")
+    for method, path in (("GET", "/api/v1/rooms/ops/messages"),
+                         ("PUT", "/api/v1/rooms/ops/membership"),
+                         ("GET", "/api/v1/rooms/ops/members")):
+        banned = await api.call(method, path, token=token)
+        assert (banned.status, banned.body["code"]) == (403, "banned"), path
