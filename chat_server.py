@@ -19,11 +19,13 @@ from tornado.web import Application, RequestHandler
 from chat.accounts import AccountService, open_accounts
 from chat.accounts.passkeys import PasskeyService
 from chat.accounts.sweep import Sweeper
+from chat.accounts.tokens import Tokens
 from chat.broker import Broker, BrokerError, open_broker
 from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
 from chat.hooks.counters import HookCounters
 from chat.hooks.service import Webhooks
+from chat.node.apiuse import ApiUse
 from chat.node.hub import Hub
 from chat.node.metrics import Metrics
 from chat.options import FALSE_WORDS, TRUE_WORDS, define_options, from_options, parse_bool
@@ -34,6 +36,15 @@ from chat.urls import redacted
 from handlers.api.accounts import AccountsHandler, MeHandler
 from handlers.api.audit import AuditHandler
 from handlers.api.base import ApiNotFound
+from handlers.api.messages import (
+    NAME_PATTERN,
+    ROOM_PATTERN,
+    DirectMessagesHandler,
+    MembershipHandler,
+    RoomMembersHandler,
+    RoomMessagesHandler,
+    RoomsHandler,
+)
 from handlers.api.openapi import OpenApiHandler
 from handlers.api.passkeys import (
     PASSKEY_ID_PATTERN,
@@ -48,6 +59,16 @@ from handlers.api.sessions import (
     CurrentSessionHandler,
     SessionHandler,
     SessionsHandler,
+)
+from handlers.api.tokens import (
+    BOT_NAME_PATTERN,
+    TOKEN_ID_PATTERN,
+    AdminTokenHandler,
+    AdminTokensHandler,
+    BotsHandler,
+    BotTokensHandler,
+    OneTokenHandler,
+    TokensHandler,
 )
 from handlers.api.webhooks import HOOK_ID_PATTERN, WebhookHandler, WebhooksHandler
 from handlers.chatsocket import ChatSocket
@@ -132,6 +153,10 @@ def make_app(
     ]
     if accounts is not None:  # the HTTP API (docs/api.md)
         api_args = {"accounts": accounts, "settings": settings}
+        # API tokens (issue 17): resolved and counted for the routes that take them
+        tokens = Tokens(accounts)
+        use = ApiUse(settings.api_rate_limit, settings.api_rate_burst, metrics.registry)
+        token_args = {**api_args, "tokens": tokens, "use": use}
         routes += [
             (r"/api/v1/accounts", AccountsHandler, api_args),
             # POST takes an embedding application's token too (--jwt-key: names, guests, JWT)
@@ -140,7 +165,7 @@ def make_app(
             (rf"/api/v1/sessions/({SESSION_ID_PATTERN})", SessionHandler, api_args),
             (r"/api/v1/me", MeHandler, api_args),
             # Rooms (issue 15): the moderation audit log, admins only.
-            (r"/api/v1/audit", AuditHandler, api_args),
+            (r"/api/v1/audit", AuditHandler, token_args),
             (r"/api/v1/openapi.json", OpenApiHandler, api_args),
         ]
         # Passkeys (WebAuthn; handlers/api/passkeys.py, docs/accounts.md)
@@ -163,6 +188,21 @@ def make_app(
             (rf"/api/v1/webhooks/({HOOK_ID_PATTERN})", WebhookHandler, hook_args),
             (rf"/hooks/({HOOK_SECRET_PATTERN})", IncomingHookHandler,
              {"hooks": hooks, "settings": settings}),
+        ]
+        # Tokens, bots and the messages routes (issue 17; handlers/api/tokens.py, messages.py)
+        chat_args = {**token_args, "actions": hub.actions}
+        routes += [
+            (r"/api/v1/tokens", TokensHandler, token_args),
+            (rf"/api/v1/tokens/({TOKEN_ID_PATTERN})", OneTokenHandler, token_args),
+            (r"/api/v1/admin/tokens", AdminTokensHandler, token_args),
+            (rf"/api/v1/admin/tokens/({TOKEN_ID_PATTERN})", AdminTokenHandler, token_args),
+            (r"/api/v1/bots", BotsHandler, token_args),
+            (rf"/api/v1/bots/({BOT_NAME_PATTERN})/tokens", BotTokensHandler, token_args),
+            (r"/api/v1/rooms", RoomsHandler, chat_args),
+            (rf"/api/v1/rooms/({ROOM_PATTERN})/members", RoomMembersHandler, chat_args),
+            (rf"/api/v1/rooms/({ROOM_PATTERN})/membership", MembershipHandler, chat_args),
+            (rf"/api/v1/rooms/({ROOM_PATTERN})/messages", RoomMessagesHandler, chat_args),
+            (rf"/api/v1/dms/({NAME_PATTERN})/messages", DirectMessagesHandler, chat_args),
         ]
         routes += [
             (r"/api/.*", ApiNotFound, api_args),  # JSON 404s, not the HTML page's

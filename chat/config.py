@@ -374,6 +374,16 @@ class Settings:
         metadata=_meta("", "let outgoing webhooks call loopback, private and link-local "
                            "addresses (refused by default: server-side request forgery)"),
     )
+    api_rate_limit: float = field(
+        default=10.0,
+        metadata=_meta("requests/s", "HTTP API requests one API token may make per second, on "
+                                     "each server (429 with Retry-After above it); 0 turns it "
+                                     "off"),
+    )
+    api_rate_burst: int = field(
+        default=20,
+        metadata=_meta("requests", "HTTP API requests one API token may make at once"),
+    )
 
     def __post_init__(self) -> None:
         errors = [
@@ -382,6 +392,8 @@ class Settings:
                 ("port", self.port, "between 0 and 65535", 0 <= self.port <= 65535),
                 ("rate_limit", self.rate_limit, "0 or more", self.rate_limit >= 0),
                 ("rate_burst", self.rate_burst, "1 or more", self.rate_burst >= 1),
+                ("api_rate_limit", self.api_rate_limit, "0 or more", self.api_rate_limit >= 0),
+                ("api_rate_burst", self.api_rate_burst, "1 or more", self.api_rate_burst >= 1),
                 ("rate_abuse_frames", self.rate_abuse_frames, "1 or more",
                  self.rate_abuse_frames >= 1),
                 ("max_connections", self.max_connections, "0 or more",

@@ -25,16 +25,9 @@ class StoredMessage:
     # What the reader is shown of that message, looked up when the event is made (never
     # stored): chat/history/quotes.py. None: not looked up.
     quote: Quote | None = None
-
-    # Posted by a webhook (chat/hooks/), not by a person: its name is the hook's, never an
-    # account's. Until bot accounts land (issue 17's tokens part) the stores keep it as the
-    # value 2 of the `guest` column (author_code), so no migration of messages is needed.
+    # Sent by a bot account (chat/accounts/tokens.py, through the HTTP API) or posted by a
+    # webhook (chat/hooks/): no person wrote it. Kept and carried as `guest` is.
     bot: bool = False
-
-    @property
-    def author_code(self) -> int:
-        """The stores' `guest` column: 0 an account, 1 a guest, 2 a bot (a webhook)."""
-        return 2 if self.bot else int(self.guest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +41,6 @@ class Quote:
     author: str = ""
     excerpt: str = ""
     deleted: bool = False
-
-
-def author_flags(code: int) -> tuple[bool, bool]:
-    """StoredMessage's `guest` and `bot` from the stores' `guest` column (author_code)."""
-    return code == 1, code == 2
 
 
 # A direct conversation's key starts with '@' (which no room name has). Since issue 14 its two

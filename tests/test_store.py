@@ -205,6 +205,27 @@ async def test_a_guest_s_mark_is_kept_with_its_message(
 
 
 @pytest.mark.gen_test
+async def test_a_bot_s_message_reads_back_marked(
+        make_store: Callable[..., HistoryStore]) -> None:
+    """A message appended as a bot's reads back marked `bot` by every read (and a direct one,
+    and a repeat); others unmarked."""
+    async with running(make_store()) as store:
+        ts = now_ms()
+        marked, _ = await store.append("general", username="ci", avatar="", text="built",
+                                       ts=ts, cid="b1", bot=True)
+        await store.append("general", username="ann", avatar="", text="thanks", ts=ts)
+        again, created = await store.append("general", username="ci", avatar="",
+                                            text="built", ts=ts, cid="b1", bot=True)
+        assert marked.bot and again.bot and not created and not marked.guest
+        for page in (await store.latest("general", 10), await store.after("general", 0, 10),
+                     await store.before("general", 3, 10)):
+            assert [(m.text, m.bot) for m in page] == [("built", True), ("thanks", False)]
+        direct, _ = await store.append("@\x1ea:1\x1fa:2", username="ci", avatar="", text="hi",
+                                       ts=ts, to="ann", bot=True)
+        assert [m.bot for m in await store.latest(direct.conversation, 10)] == [True]
+
+
+@pytest.mark.gen_test
 async def test_a_cid_belongs_to_its_user_and_its_window(
         make_store: Callable[..., HistoryStore]) -> None:
     """Another user's equal cid, or the same cid after the window, is a new message."""

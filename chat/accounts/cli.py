@@ -24,6 +24,7 @@ from chat.accounts import AccountError, AccountService, open_accounts
 from chat.accounts.base import AccountStore
 from chat.accounts.model import INVITE_ID_CHARS
 from chat.accounts.policy import INVITE_TTL_DAYS, INVITE_TTL_MAX_DAYS, check_invite_ttl
+from chat.accounts.tokens import Tokens
 from chat.commands import CommandParser, say
 from chat.store.base import StoreError
 from chat.store.sqlite_schema import describe
@@ -39,6 +40,11 @@ ACTIONS = {
     "demote": "NAME: make it a member (one enabled admin always remains)",
     "invite": "print a new single-use invite code (for --registration invite), once; it "
               "expires after --ttl-days. --list: every invite; --revoke ID: expire one now",
+    "bot": "NAME: a new bot account (no password: it uses the HTTP API by tokens only)",
+    "bots": "every bot account",
+    "token": "NAME: print a new API token of account NAME (a bot's, say), once; --scopes",
+    "tokens": "every API token: id, account, name, scopes, created, last used",
+    "revoke-token": "ID: revoke an API token (it stops working at once, on every server)",
     "adopt-dms": "NAME OLD-NAME: give the direct conversations stored under OLD-NAME before "
                  "accounts to account NAME (once per old name; running it again moves nothing)",
 }
@@ -56,6 +62,12 @@ def _parser() -> CommandParser:
                          help="the server's --db: SQLite file or postgresql:// URL")
         if summary.startswith("NAME"):
             sub.add_argument("name", metavar="NAME")
+        if summary.startswith("ID"):
+            sub.add_argument("token_id", metavar="ID")
+        if action == "token":
+            sub.add_argument("--scopes", default="read,write", metavar="LIST",
+                             help="comma-separated: read, write, admin (default read,write)")
+            sub.add_argument("--label", default="cli", help="the token's name (default cli)")
         if action == "adopt-dms":
             sub.add_argument("old_name", metavar="OLD-NAME",
                              help="the name the conversations were stored under")
@@ -111,6 +123,8 @@ async def _act(service: AccountService, args: argparse.Namespace) -> int:
                   f" {created:%Y-%m-%d %H:%M:%S}  {sessions}")
     elif action == "invite":
         await _invite(service, args)
+    elif action in ("bot", "bots", "token", "tokens", "revoke-token"):
+        await _tokens(Tokens(service), args)
     elif action == "adopt-dms":
         account = await service.find(args.name)
         moved = await service.store.adopt_dms(account.id, args.old_name,
@@ -123,6 +137,9 @@ async def _act(service: AccountService, args: argparse.Namespace) -> int:
             await service.set_disabled(account, action == "disable")
         elif action in ("promote", "demote"):
             await service.set_role(account, "admin" if action == "promote" else "member")
+        elif await Tokens(service).is_bot(account.id):
+            raise AccountError("bot_account", f"{account.name!r} is a bot: it signs in by "
+                               "tokens only (accounts token), never by a password")
         else:
             await service.reset_password(account, _password(args))
         print(f"accounts: {action}: done for {account.name!r}")
@@ -153,6 +170,38 @@ async def _invite(service: AccountService, args: argparse.Namespace) -> None:
         print(code, flush=True)
         say(f"accounts invite: shown once; usable once until {_utc(expires)} UTC "
             f"({args.ttl_days:g} days)")
+
+
+async def _tokens(tokens: Tokens, args: argparse.Namespace) -> None:
+    """Bots and API tokens; a new token alone on stdout (a script reads it), once."""
+    action = args.action
+    if action == "bot":
+        bot = await tokens.create_bot(args.name, None)
+        print(f"accounts: created bot {bot.name!r} (id {bot.id}); give it a token with "
+              "`accounts token`")
+    elif action == "bots":
+        print(f"{'NAME':<32} {'ID':>6} {'DISABLED':<8} CREATED (UTC)")
+        for bot in await tokens.bots():
+            print(f"{bot.name:<32} {bot.id:>6} {'yes' if bot.disabled else 'no':<8} "
+                  f"{_utc(bot.created_ts)}")
+    elif action == "token":
+        owner = await tokens.accounts.find(args.name)
+        scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
+        secret, token = await tokens.create(owner, args.label, scopes, None)
+        print(secret, flush=True)
+        say(f"accounts token: shown once; id {token.id}, scopes {' '.join(token.scopes)}, "
+            f"of {owner.name!r}")
+    elif action == "tokens":
+        print(f"{'ID':<12} {'ACCOUNT':<32} {'NAME':<20} {'SCOPES':<18} {'CREATED (UTC)':<16} "
+              "LAST USED (UTC)")
+        for token, name in await tokens.every():
+            print(f"{token.id:<12} {name:<32} {token.name:<20} {' '.join(token.scopes):<18} "
+                  f"{_utc(token.created_ts)} {_utc(token.last_used_ts)}")
+    elif not await tokens.revoke(args.token_id, None):
+        raise AccountError("no_such_token", f"no token has id {args.token_id!r} (see "
+                           "accounts tokens)")
+    else:
+        print(f"accounts: token {args.token_id} revoked")
 
 
 def _utc(ts: int | None) -> str:

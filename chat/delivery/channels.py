@@ -8,9 +8,10 @@ user's channel carries the direct messages to and from that user. Each payload i
 and a compact JSON object, keys in the order listed:
 
 - `m` a room message and `d` a direct message: the stored fields `conversation`, `id`, `u`
-  (username), `a` (avatar), `t` (text), `ts`, then `c` (cid), `to` and `g` ("1": sent by a
-  guest) when set, and for a reply `r` (the id it answers) with its quote as the sender's node
-  read it: `ra` (author) and `rx` (excerpt), or `rd` ("1": deleted); every value a
+  (username), `a` (avatar), `t` (text), `ts`, then `c` (cid), `to`, `g` ("1": sent by a
+  guest) and `b` ("1": sent by a bot) when set, and for a reply `r` (the id it answers) with
+  its quote as the sender's node read it: `ra` (author) and `rx` (excerpt), or `rd` ("1":
+  deleted); every value a
   string (as the retired Redis store's Lua wrote them: the format stays);
 - `n` a notice: the event exactly as clients receive it, forwarded as it is (`join`: type, room,
   username, avatar, count, and `guest: true` for a guest; `leave`: type, room, username,

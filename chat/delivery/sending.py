@@ -61,20 +61,32 @@ class Messages:
 
     async def post(self, client: Client, user: User, cmd: Post) -> None:
         """A message to a room the client is in."""
-        check_broker(self.broker, "message", cid=cmd.cid)
-        quote = await self._quote(cmd.room, cmd.reply_to, "message", cmd.cid)
-        stored, created = await self._append(cmd.room, user, cmd.text, cmd.cid, "message",
-                                             reply_to=cmd.reply_to)
-        stored = await self._quoted(stored, created, quote)
+        stored, created = await self.send_room(user, cmd.room, cmd.text, cmd.cid,
+                                               reply_to=cmd.reply_to)
         if not created:
             client.peer.reply(Frame.of(events.message(stored)))  # the original acknowledgement
-        else:
+
+    async def send_room(self, user: User, room: str, text: str, cid: str | None, *,
+                        bot: bool = False,
+                        reply_to: int | None = None) -> tuple[StoredMessage, bool]:
+        """Store a message of `user` in `room`, then publish it to every node; (the message,
+        True), or (the original, False) for a repeated cid (not published again). No socket
+        needed: the HTTP API sends with it; the caller checks the room's access and the text
+        (chat/node/actions.py). `bot`: the user is a bot account (marked so, and its messages
+        call no outgoing webhook: no loops between bots)."""
+        check_broker(self.broker, "message", cid=cid)
+        quote = await self._quote(room, reply_to, "message", cid)
+        stored, created = await self._append(room, user, text, cid, "message", bot=bot,
+                                             reply_to=reply_to)
+        stored = await self._quoted(stored, created, quote)
+        if created:
             try:
-                await self._publish(channels.room(cmd.room), channels.message_payload(stored),
-                                    "message", cmd.cid)
+                await self._publish(channels.room(room), channels.message_payload(stored),
+                                    "message", cid)
             finally:  # stored is sent: it reaches the other nodes later if not now
-                if self.on_room_message is not None:
+                if self.on_room_message is not None and not bot:
                     self.on_room_message(stored)
+        return stored, created
 
     async def post_as_bot(self, room: str, name: str, avatar: str, text: str,
                           request: str = "webhook") -> StoredMessage:
@@ -88,26 +100,35 @@ class Messages:
 
     async def direct(self, client: Client, user: User, cmd: Direct) -> None:
         """A message to one user, on whichever node it is."""
-        check_broker(self.broker, "dm", cid=cmd.cid, to=cmd.to)
-        party = await self.users.party_of(cmd.to)
+        stored, created = await self.send_direct(user, cmd.to, cmd.text, cmd.cid,
+                                                 reply_to=cmd.reply_to)
+        if not created:
+            client.peer.reply(Frame.of(events.direct(stored)))
+
+    async def send_direct(self, user: User, to_name: str, text: str, cid: str | None, *,
+                          bot: bool = False,
+                          reply_to: int | None = None) -> tuple[StoredMessage, bool]:
+        """Store a direct message of `user` to the user named `to_name`, then publish it to
+        every connection of both; as send_room (no socket needed)."""
+        check_broker(self.broker, "dm", cid=cid, to=to_name)
+        party = await self.users.party_of(to_name)
         # An account receives its direct messages while offline (stored; `unread` tells it on
         # its next join, chat/people/reading.py); a guest only while online on a typed client.
         if party is None or not (party[2] or is_account_party(party[1])):
             raise ProtocolError(
-                "not_online", f"{cmd.to!r} is no account and is not online (or only on a "
-                "tutorial client)", request="dm", to=cmd.to, cid=cmd.cid)
+                "not_online", f"{to_name!r} is no account and is not online (or only on a "
+                "tutorial client)", request="dm", to=to_name, cid=cid)
         to, target, _ = party
         conversation = dm_key(user.party, target)
-        quote = await self._quote(conversation, cmd.reply_to, "dm", cmd.cid)
-        stored, created = await self._append(
-            conversation, user, cmd.text, cmd.cid, "dm", to=to, reply_to=cmd.reply_to)
+        quote = await self._quote(conversation, reply_to, "dm", cid)
+        stored, created = await self._append(conversation, user, text, cid, "dm", to=to,
+                                             bot=bot, reply_to=reply_to)
         stored = await self._quoted(stored, created, quote)
-        if not created:
-            client.peer.reply(Frame.of(events.direct(stored)))
-        else:
+        if created:
             payload = channels.message_payload(stored)
             for channel in sorted({user.party, target}):  # all connections of both, any node
-                await self._publish(channels.user(channel), payload, "dm", cmd.cid)
+                await self._publish(channels.user(channel), payload, "dm", cid)
+        return stored, created
 
     async def _quote(self, conversation: str, reply_to: int | None, request: str,
                      cid: str | None) -> Quote | None:
@@ -141,10 +162,10 @@ class Messages:
         return (await self.replay.with_quotes(stored.conversation, [stored]))[0]
 
     async def _append(self, conversation: str, user: User, text: str, cid: str | None,
-                      request: str, to: str | None = None,
+                      request: str, to: str | None = None, *, bot: bool = False,
                       reply_to: int | None = None) -> tuple[StoredMessage, bool]:
         return await self._append_as(conversation, user.name, user.avatar, text, cid, request,
-                                     to, guest=user.guest, reply_to=reply_to)
+                                     to, guest=user.guest, bot=bot, reply_to=reply_to)
 
     async def _append_as(self, conversation: str, username: str, avatar: str, text: str,
                          cid: str | None, request: str, to: str | None = None, *,

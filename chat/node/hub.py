@@ -18,6 +18,7 @@ from chat.delivery.sending import Messages
 from chat.history.paging import Pages
 from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
+from chat.node.actions import AccountActions
 from chat.node.dispatch import Dispatcher
 from chat.node.faults import Faults
 from chat.node.recovery import Recovery
@@ -108,6 +109,9 @@ class Hub:
                                  self.owned.access)
         self.reading = Reading(store, self.broker, self.users, self.rooms, settings.unread_max)
         self.presence = Presence(settings.away_after, store, self.broker, self.users)
+        # An account's messages and memberships without a socket (the HTTP API, webhooks).
+        self.actions = (None if self.owned.access is None else AccountActions(
+            settings, self.messages, self.owned.access, self.replay, self.users, self.start))
         self.dispatcher = Dispatcher(self.broker, self.users, self.rooms, self.owned,
                                      self.membership, self.messages, self.pages, self.reading,
                                      self.presence)

@@ -40,7 +40,7 @@ def message(stored: StoredMessage) -> dict[str, Any]:
     if stored.guest:
         event["guest"] = True
     if stored.bot:
-        event["bot"] = True  # a webhook's post (chat/hooks/): no person wrote it
+        event["bot"] = True  # a bot account's or a webhook's post: no person wrote it
     return _reply(event, stored)
 
 
@@ -59,6 +59,8 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
         event["cid"] = stored.cid
     if stored.guest:
         event["guest"] = True
+    if stored.bot:
+        event["bot"] = True
     return _reply(event, stored)
 
 

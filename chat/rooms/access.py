@@ -114,8 +114,14 @@ class RoomAccess:
         """Check that the user may enter the room (making it, or the account a member, as
         needed); the room's settings for the welcome, the user's mute if any (ms), and
         whether messages were removed from the room."""
+        return await self.admit_as(await self.access(client, user, name, request), user, name,
+                                   request)
+
+    async def admit_as(self, access: Access, user: User, name: str,
+                       request: str) -> tuple[dict[str, Any], int | None, bool]:
+        """admit() with the room as `access` read it for the user: with or without a socket
+        (the HTTP API's join, chat/node/actions.py)."""
         account = user.account
-        access = await self.access(client, user, name, request)
         info, role = access.room, access.role
         if access.banned_until is not None:  # from the room, or from the whole server
             raise ProtocolError(

@@ -46,7 +46,8 @@ CHUNK_MESSAGES = 500
 PROGRESS_INTERVAL_S = 1.0
 
 _TARGET_MAX_ID = "SELECT max(id) FROM messages WHERE conversation = ?"
-_INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS})"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                    " ON CONFLICT (conversation, id) DO NOTHING")
 # {greater} is max() in SQLite, greatest() in PostgreSQL (copy_sides.Side.greater).
 _RAISE_COUNTER = ("INSERT INTO conversations (key, last_id, last_ts) VALUES (?, ?, ?)"

@@ -78,7 +78,12 @@ TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id", identity=True),
                 "seq", identity=True),
           # Rooms' webhooks (chat/hooks/store.py), revoked ones too (as the source has them).
           Table("webhooks", "id, kind, room, name, secret_hash, url, triggers, signing_key,"
-                " created_by, created_ts, revoked_ts", "id", replace=True)]
+                " created_by, created_ts, revoked_ts", "id", replace=True),
+          # API tokens (their hashes; mirrored: a token revoked on the source stays revoked)
+          # and which accounts are bots (chat/accounts/tokens.py).
+          Table("api_tokens", "id, account_id, name, token_hash, scopes, created_ts,"
+                " created_by, last_used_ts", "id", replace=True),
+          Table("bots", "account_id, created_by, created_ts", "account_id")]
 
 
 def check_accounts(source: Side, target: Side) -> None:

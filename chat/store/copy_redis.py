@@ -140,8 +140,8 @@ class RedisSource:
             entries = cast("list[tuple[str, dict[str, str]]]", self._redis.xrange(
                 f"{PREFIX}h:{key}", start, end, count=limit))
         return [(key, int(entry_id.partition("-")[0]), fields["u"], fields["a"], fields["t"],
-                 int(fields["ts"]), fields.get("c"), fields.get("to"), 0, None)
-                for entry_id, fields in entries]  # 0, None: no guest mark, no reply then
+                 int(fields["ts"]), fields.get("c"), fields.get("to"), 0, None, 0)
+                for entry_id, fields in entries]  # 0, None, 0: no guest mark, no reply, no bot then
 
     def live_cids(self, cutoff_ms: int) -> list[Row]:
         """(user key, cid, conversation, id, ts) of each cid whose message is after the cutoff."""

@@ -39,9 +39,9 @@ WITH counter AS (
     WHERE key = %(conversation)s RETURNING last_id),
 message AS (
     INSERT INTO messages (conversation, id, username, avatar, text, ts, cid, recipient, guest,
-                          reply_to)
+                          reply_to, bot)
     SELECT %(conversation)s, last_id, %(username)s, %(avatar)s, %(text)s, %(ts)s, %(cid)s,
-           %(to)s, %(guest)s, %(reply_to)s FROM counter
+           %(to)s, %(guest)s, %(reply_to)s, %(bot)s FROM counter
     RETURNING id),
 claim AS (
     INSERT INTO cids AS c (user_key, cid, conversation, id, ts)
@@ -123,8 +123,9 @@ async def _insert(conn: Connection, messages: list[StoredMessage]) -> list[Store
         return []
     params: list[dict[str, Any]] = [
         {"conversation": m.conversation, "username": m.username, "avatar": m.avatar,
-         "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to, "guest": m.author_code,
+         "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to, "guest": int(m.guest),
          "reply_to": m.reply_to,
+         "bot": int(m.bot),
          "user_key": m.username.casefold(), "window": IDEMPOTENCY_WINDOW_MS}
         for m in messages]
     stored: list[StoredMessage] = []

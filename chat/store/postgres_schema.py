@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from psycopg.rows import TupleRow
 
-from chat.record import StoredMessage, author_flags
+from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_options import PostgresOptions
-from chat.store.sql import HOOK_TABLES, ROOM_TABLES
+from chat.store.sql import HOOK_TABLES, ROOM_TABLES, TOKEN_TABLES
 from chat.store.sqlite_schema import INVITE_TTL_BEFORE_MS
 from chat.urls import redacted
 
@@ -143,13 +143,22 @@ async def _v13_webhooks(conn: psycopg.AsyncConnection[TupleRow]) -> None:
         await conn.execute(statement.replace("INTEGER", "BIGINT"))
 
 
+async def _v14_api_tokens(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 15 side by side: personal access tokens' hashes and bot accounts, and
+    messages' bot marks (0/1, as SQLite)."""
+    for statement in TOKEN_TABLES:
+        await conn.execute(statement.replace("INTEGER", "BIGINT"))
+    await conn.execute("ALTER TABLE messages ADD COLUMN bot SMALLINT NOT NULL DEFAULT 0")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
                                _v5_legacy_names, _v6_guest_marks, _v7_external_ids,
                                _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry,
                                _v12_replies,
-                               _v13_webhooks]
+                               _v13_webhooks,
+                               _v14_api_tokens]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
@@ -205,6 +214,5 @@ def one_line(exc: BaseException) -> str:
 
 def message_from_row(row: TupleRow) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    guest, bot = author_flags(int(row[8]))
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                         guest, row[9], bot=bot)
+                         bool(row[8]), row[9], bot=bool(row[10]))

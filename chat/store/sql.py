@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-# `guest` and `reply_to` last: added by migrations (guest 1: written by a guest, no account;
-# 0 before it existed; reply_to: the id of the message of the conversation it answers, or NULL).
-MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient, guest, reply_to"
+# `guest`, `reply_to` and `bot` last: added by migrations (guest 1: written by a guest, no
+# account; bot 1: by a bot account or a webhook; 0 before they existed; reply_to: the id of
+# the message of the conversation it answers, or NULL).
+MESSAGE_COLUMNS = ("conversation, id, username, avatar, text, ts, cid, recipient, guest, reply_to,"
+                   " bot")
 
 # Reads: the same in both dialects.
 LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
@@ -94,4 +96,16 @@ HOOK_TABLES = (
     " secret_hash TEXT UNIQUE, url TEXT, triggers TEXT NOT NULL DEFAULT '',"
     " signing_key TEXT, created_by INTEGER, created_ts INTEGER NOT NULL, revoked_ts INTEGER)",
     "CREATE INDEX webhooks_by_room ON webhooks (room, kind)",
+)
+
+# Personal access tokens and bots (chat/accounts/tokens.py), in SQLite's words as ROOM_TABLES.
+TOKEN_TABLES = (
+    "CREATE TABLE api_tokens (id TEXT PRIMARY KEY, account_id INTEGER NOT NULL"
+    " REFERENCES accounts (id), name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,"
+    " scopes TEXT NOT NULL, created_ts INTEGER NOT NULL, created_by INTEGER,"
+    " last_used_ts INTEGER)",
+    "CREATE INDEX api_tokens_by_account ON api_tokens (account_id)",
+    # Accounts that are bots: made by an admin, without a password or passkey, used by tokens.
+    "CREATE TABLE bots (account_id INTEGER PRIMARY KEY REFERENCES accounts (id),"
+    " created_by INTEGER, created_ts INTEGER NOT NULL)",
 )

@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Callable
 from typing import Literal
 
-from chat.record import StoredMessage, author_flags
+from chat.record import StoredMessage
 from chat.store.base import StoreError
-from chat.store.sql import HOOK_TABLES, ROOM_TABLES
+from chat.store.sql import HOOK_TABLES, ROOM_TABLES, TOKEN_TABLES
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -167,6 +167,14 @@ def _v14_webhooks(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v15_api_tokens(conn: sqlite3.Connection) -> None:
+    """Personal access tokens (their hashes) and bot accounts (chat/accounts/tokens.py), and
+    messages remember whether a bot wrote them (as `guest`)."""
+    for statement in TOKEN_TABLES:
+        conn.execute(statement)
+    conn.execute("ALTER TABLE messages ADD COLUMN bot INTEGER NOT NULL DEFAULT 0")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
@@ -175,7 +183,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_refer
                                                           _v9_read_marks, _v10_last_seen,
                                                           _v11_rooms, _v12_invite_expiry,
                                                           _v13_replies,
-                                                          _v14_webhooks]
+                                                          _v14_webhooks,
+                                                          _v15_api_tokens]
 
 
 def memory_uri() -> str:
@@ -256,7 +265,6 @@ def describe(exc: BaseException) -> str:
 
 
 def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int,
-                                int | None]) -> StoredMessage:
+                                int | None, int]) -> StoredMessage:
     """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    guest, bot = author_flags(int(row[8]))
-    return StoredMessage(*row[:8], guest, row[9], bot=bot)
+    return StoredMessage(*row[:8], bool(row[8]), row[9], bot=bool(row[10]))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from chat.accounts import AccountService
+from chat.accounts.tokens import Tokens
+from chat.config import Settings
+from chat.node.apiuse import ApiUse
 from chat.protocol.commands import ProtocolError
 from chat.protocol.parse import check_room
 from chat.rooms.store import RoomStore
@@ -15,10 +19,16 @@ class AuditHandler(ApiHandler):
     """The latest moderation actions (of one room with ?room=), newest first."""
 
     SUPPORTED_METHODS = ("GET",)
+    ROUTE = "audit"
+
+    def initialize(self, accounts: AccountService, settings: Settings,
+                   tokens: Tokens | None = None, use: ApiUse | None = None) -> None:
+        super().initialize(accounts, settings)
+        self.tokens = tokens  # an admin's token with the admin scope reads it too
+        self.use = use
 
     async def get(self) -> None:
-        signed = await self.signed_in()
-        account = signed.account
+        account = (await self.authorized("admin")).account
         if account.role != "admin" or account.disabled:
             raise ApiError(403, "forbidden", "only server admins may read the audit log")
         room = self.get_query_argument("room", None)

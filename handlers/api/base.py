@@ -10,8 +10,10 @@ from tornado.web import HTTPError, RequestHandler
 
 from chat.accounts import AccountService
 from chat.accounts.model import Account, AccountError, Session
+from chat.accounts.tokens import TOKEN_PREFIX, ApiToken, Scope, Tokens
 from chat.addresses import address_group
 from chat.config import Settings
+from chat.node.apiuse import ApiUse
 from chat.people.identity import avatar_for
 
 COOKIE_NAME = "chat_session"  # the contract with the page and the socket: the token itself
@@ -35,6 +37,9 @@ STATUS_OF_CODE = {
     "last_sign_in": 409,
     "too_many_passkeys": 409,
     "too_many_ceremonies": 429,
+    # tokens and bots (handlers/api/tokens.py)
+    "no_such_bot": 404,
+    "too_many_tokens": 409,
 }
 UNSAFE_METHODS = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 
@@ -90,6 +95,18 @@ class Signed:
         self.by_cookie = by_cookie
 
 
+class Caller:
+    """Who a request acts as: an account, by an API token (`token`) or by a session."""
+
+    __slots__ = ("account", "session_id", "token")
+
+    def __init__(self, account: Account, token: ApiToken | None,
+                 session_id: str | None) -> None:
+        self.account = account
+        self.token = token
+        self.session_id = session_id
+
+
 class ApiHandler(RequestHandler):
     """JSON in and out; refusals as ApiError; unsafe cookie requests only from the page's origin.
 
@@ -98,6 +115,11 @@ class ApiHandler(RequestHandler):
     """
 
     SUPPORTED_METHODS: tuple[str, ...] = ()
+    ROUTE = ""  # the route's name in /metrics (chat_api_requests_total{route=...})
+    # Set by the routes that take API tokens (handlers/api/tokens.py, messages.py); None:
+    # sessions only.
+    tokens: Tokens | None = None
+    use: ApiUse | None = None
 
     def initialize(self, accounts: AccountService, settings: Settings) -> None:
         self.accounts = accounts
@@ -175,9 +197,49 @@ class ApiHandler(RequestHandler):
                            "'Bearer <token>'")
         return token.strip()
 
+    async def authorized(self, scope: Scope) -> Caller:
+        """Who the request acts as: an API token that has `scope` (rate-limited per token), or
+        a session (cookie or bearer), which may do whatever its account may; else 401, 403 or
+        429. The one place a bearer token is resolved (uploads and webhooks' admin routes
+        too)."""
+        secret = self._bearer()
+        if secret is None or not secret.startswith(TOKEN_PREFIX):
+            signed = await self.signed_in()
+            if self.use is not None:
+                self.use.used(self.ROUTE, "session")
+            return Caller(signed.account, None, signed.session.id)
+        found = None if self.tokens is None else await self.tokens.resolve(secret)
+        if found is None:
+            self._refused("unknown")
+            raise ApiError(401, "invalid_token", "this API token is unknown, revoked, or its "
+                           "account is disabled")
+        token, account = found
+        if scope not in token.scopes:
+            self._refused("scope")
+            raise ApiError(403, "insufficient_scope", f"this token has the scopes "
+                           f"{', '.join(token.scopes)}; this request needs {scope!r}")
+        wait = 0 if self.use is None else self.use.take(token.id)
+        if wait:
+            self._refused("rate")
+            raise ApiError(429, "rate_limited", f"more than "
+                           f"{self.chat_settings.api_rate_limit:g} requests per second with "
+                           "this token (--api-rate-limit); slow down", retry_after=wait)
+        if self.use is not None:
+            self.use.used(self.ROUTE, "token")
+        return Caller(account, token, None)
+
+    def _refused(self, reason: str) -> None:
+        if self.use is not None:
+            self.use.refused(reason)
+
     async def signed_in(self) -> Signed:
-        """The live session of the request's bearer token or cookie; 401 without one."""
+        """The live session of the request's bearer token or cookie; 401 without one (403 for
+        an API token: the routes that use this take sessions only)."""
         token = self._bearer()
+        if token is not None and token.startswith(TOKEN_PREFIX):
+            self._refused("not_accepted")
+            raise ApiError(403, "token_not_accepted", "this route takes a session (sign in: "
+                           "POST /api/v1/sessions), not an API token")
         by_cookie = token is None
         if token is None:
             token = self.get_cookie(COOKIE_NAME)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from handlers.api import openapi_chat
 from handlers.api.base import ApiHandler
 
 JSON = "application/json"
@@ -399,7 +400,8 @@ PATHS: dict[str, Any] = {
         },
     }},
     "/api/v1/audit": {"get": {
-        "summary": "The rooms' moderation audit log, newest first (server admins only)",
+        "summary": "The rooms' moderation audit log, newest first (server admins only; an "
+                   "API token needs the admin scope)",
         "security": _SECURED,
         "parameters": [
             {"name": "room", "in": "query", "required": False, "example": "general",
@@ -410,7 +412,12 @@ PATHS: dict[str, Any] = {
         "responses": {"200": {"description": "the entries", **_body("AuditLog")},
                       "400": _error("`invalid_room` or `invalid_field` (limit)"),
                       "401": _NOT_SIGNED_IN,
-                      "403": _error("`forbidden`: not a server admin"),
+                      "403": _error("`forbidden`: not a server admin; "
+                                    "`insufficient_scope`: an API token without the admin "
+                                    "scope"),
+                      "429": _error("`rate_limited`: an API token over --api-rate-limit",
+                                    **{"Retry-After": {"description": "seconds",
+                                                       "schema": {"type": "integer"}}}),
                       "503": _error("`store_failed`: the database cannot be read now")},
     }},
     # Webhooks (issue 17; handlers/api/webhooks.py, handlers/hooks.py)
@@ -490,11 +497,16 @@ PATHS: dict[str, Any] = {
     }},
 }
 
+# Tokens, bots and the messages routes (issue 17)
+SCHEMAS.update(openapi_chat.SCHEMAS)
+PATHS.update(openapi_chat.PATHS)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Simple Chat accounts, sessions and passkeys", "version": "1",
+    "info": {"title": "Simple Chat HTTP API", "version": "1",
              "description": "See docs/api.md. Errors are {code, reason}; a cookie request "
-                            "that changes something must come from the page's own origin."},
+                            "that changes something must come from the page's own origin. "
+                            "Programs use API tokens: Authorization: Bearer chat_pat_..."},
     "paths": PATHS,
     "components": {
         "schemas": SCHEMAS,
