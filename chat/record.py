@@ -20,6 +20,13 @@ class StoredMessage:
     # Sent by a guest (no account): kept by the stores (since issue 14's guest marks) and
     # carried on the broker, so history pages mark it as live events do.
     guest: bool = False
+    # The message lifecycle (issue 16, chat/history/changes.py): when it was last edited and
+    # deleted (ms; None: not), its conversation's change number of that change (0: none), and
+    # its author's party (people/identity.py; None for messages stored before it was kept).
+    edited: int | None = None
+    deleted: int | None = None
+    change: int = 0
+    author: str | None = None
 
 
 # A direct conversation's key starts with '@' (which no room name has). Since issue 14 its two

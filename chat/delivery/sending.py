@@ -88,7 +88,8 @@ class Messages:
         try:
             stored, created = await self.store.append(
                 conversation, username=user.name, avatar=user.avatar, text=text,
-                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest)
+                ts=int(time.time() * 1000), cid=cid, to=to, guest=user.guest,
+                author=user.party)
         except CidReused:
             raise ProtocolError(
                 "cid_reused", f"cid {cid!r} was already used for another conversation in the "

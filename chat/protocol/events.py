@@ -25,6 +25,7 @@ def message(stored: StoredMessage) -> dict[str, Any]:
         event["cid"] = stored.cid
     if stored.guest:
         event["guest"] = True
+    _lifecycle(event, stored)
     return event
 
 
@@ -43,6 +44,55 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
         event["cid"] = stored.cid
     if stored.guest:
         event["guest"] = True
+    _lifecycle(event, stored)
+    return event
+
+
+def _lifecycle(event: dict[str, Any], stored: StoredMessage) -> None:
+    """A message's `edited` mark (ms), and `deleted` (ms) for the tombstone a gap fill sends."""
+    if stored.edited is not None:
+        event["edited"] = stored.edited
+    if stored.deleted is not None:
+        event["deleted"] = stored.deleted
+
+
+def _where(stored: StoredMessage) -> dict[str, Any]:
+    """Which conversation a change is in: `room`, or a direct message's `from` and `to`."""
+    if stored.to is not None:
+        return {"from": stored.username, "to": stored.to}
+    return {"room": stored.conversation}
+
+
+def edited(stored: StoredMessage) -> dict[str, Any]:
+    """A message's new text (chat/history/changes.py), with its change number."""
+    return {"type": "edited", **_where(stored), "id": stored.id, "message": stored.text,
+            "edited": stored.edited, "change": stored.change}
+
+
+def deleted(stored: StoredMessage, by: str | None = None) -> dict[str, Any]:
+    """A message was deleted (by its author, or `by` a moderator): readers drop it."""
+    event = {"type": "deleted", **_where(stored), "id": stored.id, "deleted": stored.deleted,
+             "change": stored.change}
+    if by is not None and by != stored.username:
+        event["by"] = by
+    return event
+
+
+def change_of(stored: StoredMessage) -> dict[str, Any]:
+    """The event that brings a reader up to date with a changed message as it is now."""
+    return deleted(stored) if stored.deleted is not None else edited(stored)
+
+
+def changes(changed: list[dict[str, Any]], change: int, more: bool, *, room: str | None,
+            peer: str | None) -> dict[str, Any]:
+    """The reply to `changes`: `edited`/`deleted` events in change order, and the number to
+    ask after next (`more`: ask again, some did not fit)."""
+    event: dict[str, Any] = {"type": "changes"}
+    if room is not None:
+        event["room"] = room
+    if peer is not None:
+        event["with"] = peer
+    event.update(changes=changed, change=change, more=more)
     return event
 
 
@@ -142,9 +192,10 @@ def unread(conversations: list[dict[str, Any]]) -> dict[str, Any]:
 
 def history(
     messages: list[dict[str, Any]], *, room: str | None = None, peer: str | None = None,
-    recovered: bool | None = None, more: bool | None = None,
+    recovered: bool | None = None, more: bool | None = None, change: int | None = None,
 ) -> dict[str, Any]:
-    """A batch of stored events, oldest first: on join (with `recovered`) or a page (`more`)."""
+    """A batch of stored events, oldest first: on join (with `recovered`) or a page (`more`);
+    `change`: the conversation's change number read before the messages were."""
     event: dict[str, Any] = {"type": "history", "messages": messages}
     if room is not None:
         event["room"] = room
@@ -154,6 +205,8 @@ def history(
         event["recovered"] = recovered
     if more is not None:
         event["more"] = more
+    if change is not None:
+        event["change"] = change
     return event
 
 

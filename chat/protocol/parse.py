@@ -7,6 +7,8 @@ from collections.abc import Callable
 from chat.protocol import jsoncodec
 from chat.protocol.commands import (
     Active,
+    Change,
+    Changes,
     Command,
     Direct,
     History,
@@ -56,6 +58,8 @@ __all__ = [
     "DEFAULT_ROOM",
     "USERNAME_MAX_CHARS",
     "Active",
+    "Change",
+    "Changes",
     "Command",
     "Direct",
     "History",
@@ -132,6 +136,7 @@ def _parse_join(frame: Fields, _: int) -> Join:
         room=frame.room(),
         token=frame.string("token", max_chars=TOKEN_MAX_CHARS),
         since=frame.integer("since"),
+        changes=frame.integer("changes"),
     )
 
 
@@ -249,6 +254,41 @@ def _parse_remove(frame: Fields, _: int) -> Remove:
     return Remove(frame.room(default=None), message_id)
 
 
+def _where(frame: Fields, request: str) -> tuple[str | None, str | None]:
+    """A lifecycle frame's conversation: (`room`, None) or (None, `with`'s name)."""
+    peer = frame.string("with")
+    if peer is not None:
+        return None, check_username(peer, request)
+    return frame.room(default=None), None
+
+
+def _message_id(frame: Fields) -> int:
+    message_id = frame.integer("id")
+    if message_id is None:
+        raise frame.fail("missing_field", "the field 'id' is required", field="id")
+    return message_id
+
+
+def _parse_edit(frame: Fields, max_text_chars: int) -> Change:
+    room, peer = _where(frame, "edit")
+    message_id = _message_id(frame)
+    return Change("edit", room, peer, message_id, frame.text("text", max_text_chars))
+
+
+def _parse_delete(frame: Fields, _: int) -> Change:
+    room, peer = _where(frame, "delete")
+    return Change("delete", room, peer, _message_id(frame), None)
+
+
+def _parse_changes(frame: Fields, _: int) -> Changes:
+    room, peer = _where(frame, "changes")
+    after = frame.integer("after")
+    if after is None:
+        raise frame.fail("missing_field", "the field 'after' is required (the last `change` "
+                         "number received; 0 for all)", field="after")
+    return Changes(room, peer, after)
+
+
 _PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
@@ -263,6 +303,9 @@ _PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "remove": _parse_remove,
     "room": _parse_room,
     "rooms": _parse_rooms,
+    "edit": _parse_edit,
+    "delete": _parse_delete,
+    "changes": _parse_changes,
     **{action: _moderation(action)
        for action in ("invite", "kick", "ban", "unban", "mute", "role")},
 }

@@ -15,7 +15,7 @@ import psycopg
 
 from chat.store import postgres_schema, sqlite_schema
 from chat.store.base import StoreError
-from chat.store.sql import AFTER, MESSAGE_COLUMNS, postgres
+from chat.store.sql import MESSAGE_COLUMNS, postgres
 from chat.urls import REDIS_DB_PREFIXES, redacted
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -29,6 +29,9 @@ URL_FORMS = "a SQLite file nor a postgresql://user:password@host:port/dbname URL
 
 # What a source is read with (SQL shared by both dialects).
 _CONVERSATIONS = "SELECT key, last_id, last_ts FROM conversations ORDER BY key"
+# sql.AFTER less the lifecycle's columns (edits and deletes are not copied: copy.py).
+AFTER = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id > ?"
+         " ORDER BY id LIMIT ?")
 _MESSAGE_RANGE = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?"
                   " AND id BETWEEN ? AND ? ORDER BY id")
 _LIVE_CIDS = "SELECT user_key, cid, conversation, id, ts FROM cids WHERE ts > ?"

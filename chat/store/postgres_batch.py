@@ -38,9 +38,10 @@ WITH counter AS (
     UPDATE conversations SET last_id = last_id + 1, last_ts = greatest(last_ts, %(ts)s)
     WHERE key = %(conversation)s RETURNING last_id),
 message AS (
-    INSERT INTO messages (conversation, id, username, avatar, text, ts, cid, recipient, guest)
+    INSERT INTO messages (conversation, id, username, avatar, text, ts, cid, recipient, guest,
+                          author)
     SELECT %(conversation)s, last_id, %(username)s, %(avatar)s, %(text)s, %(ts)s, %(cid)s,
-           %(to)s, %(guest)s FROM counter
+           %(to)s, %(guest)s, %(author)s FROM counter
     RETURNING id),
 claim AS (
     INSERT INTO cids AS c (user_key, cid, conversation, id, ts)
@@ -123,7 +124,7 @@ async def _insert(conn: Connection, messages: list[StoredMessage]) -> list[Store
     params: list[dict[str, Any]] = [
         {"conversation": m.conversation, "username": m.username, "avatar": m.avatar,
          "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to, "guest": int(m.guest),
-         "user_key": m.username.casefold(), "window": IDEMPOTENCY_WINDOW_MS}
+         "author": m.author, "user_key": m.username.casefold(), "window": IDEMPOTENCY_WINDOW_MS}
         for m in messages]
     stored: list[StoredMessage] = []
     async with conn.cursor() as cur:

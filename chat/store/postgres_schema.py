@@ -132,11 +132,23 @@ async def _v11_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        (INVITE_TTL_BEFORE_MS,))
 
 
+async def _v12_message_changes(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 13 side by side: edits, deletes and the change counter."""
+    for column in ("edited_ts BIGINT", "deleted_ts BIGINT",
+                   "change_seq BIGINT NOT NULL DEFAULT 0", "author TEXT"):
+        await conn.execute(f"ALTER TABLE messages ADD COLUMN {column}")
+    await conn.execute("CREATE INDEX messages_by_change ON messages (conversation, change_seq)"
+                       " WHERE change_seq > 0")
+    await conn.execute("ALTER TABLE conversations ADD COLUMN last_change BIGINT NOT NULL"
+                       " DEFAULT 0")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
                                _v5_legacy_names, _v6_guest_marks, _v7_external_ids,
-                               _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry]
+                               _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry,
+                               _v12_message_changes]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
@@ -191,6 +203,10 @@ def one_line(exc: BaseException) -> str:
 
 
 def message_from_row(row: TupleRow) -> StoredMessage:
-    """A StoredMessage from a row of MESSAGE_COLUMNS."""
+    """A StoredMessage from a row of MESSAGE_COLUMNS or READ_COLUMNS (sql.py)."""
+    if len(row) == 9:
+        return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                             bool(row[8]))
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                         bool(row[8]))
+                         bool(row[8]), edited=row[9], deleted=row[10], change=int(row[11]),
+                         author=row[12])
