@@ -83,11 +83,12 @@ async def test_a_deleted_text_is_in_neither_the_sqlite_file_nor_its_wal(tmp_path
 async def test_a_deleted_text_is_in_no_live_postgres_row(postgres_url: str) -> None:
     """In PostgreSQL the row keeps no text once delete() returns (docs/deployment.md says
     what vacuum does with the old row version)."""
-    async with running(PostgresStore(postgres_url)) as store:
+    postgres = PostgresStore(postgres_url)
+    async with running(postgres) as store:
         stored, _ = await store.append("r", username="ann", avatar="", text="hunter2",
                                        ts=now_ms())
         assert await store.delete("r", stored.id, now_ms()) is not None
-        pool = store.pool
+        pool = postgres.pool
         assert pool is not None
         async with pool.connection() as conn:
             rows = await (await conn.execute(
