@@ -100,7 +100,7 @@ const onFrame = {
   leave(f) {
     if (!leftElsewhere(f)) change.left(f);
   },
-  ...onRoomFrame, // room, rooms, moderation, moderated, role, removed (rooms.js)
+  ...onRoomFrame, // room, rooms, moderation, moderated, role, removed, deleted (rooms.js)
 
   // After a join's history: the account's unread counts (read marks kept by the server).
   unread(f) {
