@@ -193,6 +193,7 @@ BAD_VALUES = [  # (command-line words and CHAT_ variables, what the error line m
     ("--join-grace=-1", ["--join-grace", "-1", "86400"]),
     ("--notices-max-members=-1", ["--notices-max-members", "-1"]),
     ("--unread-max=0", ["--unread-max", "0", "10000"]),
+    ("--edit-window=-1", ["--edit-window", "-1", "0 or more"]),
     ("CHAT_AWAY_AFTER=0.5", ["away-after", "0.5", "86400"]),
     ("--avatars=robohash", ["--avatars", "robohash", "initials or gravatar"]),
     ("--port=abc", ["abc"]),
