@@ -236,6 +236,10 @@ class Settings:
         metadata=_meta("s", "how long after sending its author may edit a message; 0 = always "
                             "(deleting has no limit)"),
     )
+    max_reactions: int = field(
+        default=20,
+        metadata=_meta("reactions", "most distinct emoji reactions one message holds"),
+    )
     avatars: str = field(
         default="initials",
         metadata=_meta("", "initials: pictures drawn by the server, no browser asks another host "
@@ -409,6 +413,9 @@ class Settings:
                 ("history_bytes_per_s", self.history_bytes_per_s, "0 or more",
                  self.history_bytes_per_s >= 0),
                 ("edit_window", self.edit_window, "0 or more", self.edit_window >= 0),
+                # Each distinct emoji is a line under the message: a few dozen fill a screen.
+                ("max_reactions", self.max_reactions, "between 1 and 100",
+                 1 <= self.max_reactions <= 100),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 # 1,000: far above any useful pool, far below what would exhaust PostgreSQL.
                 ("db_pool_size", self.db_pool_size, "between 1 and 1000",

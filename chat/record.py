@@ -27,6 +27,7 @@ class StoredMessage:
     deleted: int | None = None
     change: int = 0
     author: str | None = None
+    reactions: str | None = None  # JSON (chat/store/reactions.py); None: no reactions
 
 
 # A direct conversation's key starts with '@' (which no room name has). Since issue 14 its two

@@ -194,3 +194,70 @@ async def test_a_client_that_was_away_learns_the_changes_on_resume(
     assert (got["change"], got["more"]) == (3, False)
     again = await answer(back, {"type": "changes", "room": "general", "after": 3}, "changes")
     assert (again["changes"], again["change"]) == ([], 3)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_reactions_toggled_from_two_tabs_end_the_same_everywhere(
+    app: ChatApplication, connect: Connect,  # noqa: F811
+) -> None:
+    """ann's two tabs each add 👍 (one as :+1:) then each take it back, all at once, while bob
+    adds 🎉: every reader's last `reacted` and the history show bob's 🎉 alone; a resume's
+    `changes` brings the reactions to a reader that was away."""
+    _root, ann = await team(app, connect, "ann")
+    token = await signed_up(app, "bob")
+    bob = await connect(**bearer(token))
+    await bob.join("bob")
+    tab = await connect(**bearer(await signed_up(app, "cat")))
+    await tab.join("cat")
+    ann2 = await connect(**bearer(token))
+    await ann2.join("bob")
+    target = await post(ann, "react to me")
+    bob.close()
+    for frame in ({"emoji": "👍"}, {"emoji": ":+1:"}, {"emoji": "👍", "remove": True},
+                  {"emoji": ":thumbsup:", "remove": True}):
+        await ann2.send({"type": "react", "room": "general", "id": target, **frame})
+        await tab.send({"type": "react", "room": "general", "id": target, **frame})
+    await tab.send({"type": "react", "room": "general", "id": target, "emoji": "🎉"})
+    last: dict[str, Any] = {}
+    while last.get("change") != 9:
+        last = await ann.recv_type("reacted")
+    assert last["reactions"] == [{"emoji": "🎉", "count": 1, "users": ["cat"]}]
+    page = await answer(ann, {"type": "history", "room": "general"}, "history")
+    assert page["messages"][-1]["reactions"] == last["reactions"]
+    back = await connect(**bearer(token))
+    await back.send({"type": "join", "room": "general", "since": target, "changes": 0})
+    got = await back.recv_type("changes")
+    assert [(c["type"], c["reactions"]) for c in got["changes"]] == [
+        ("reacted", last["reactions"])]
+
+
+@pytest.mark.settings(max_reactions=2)
+@pytest.mark.gen_test(timeout=30)
+async def test_a_reaction_is_one_emoji_and_a_message_holds_a_limited_number(
+    app: ChatApplication, connect: Connect,  # noqa: F811
+) -> None:
+    """Text, two emoji or an unknown shortcode is invalid_field; a third distinct emoji past
+    --max-reactions 2 is too_many_reactions with the limit, adding to one there is fine; a
+    non-member of a private room cannot react there."""
+    _root, ann, bob = await team(app, connect, "ann", "bob")
+    target = await post(ann, "react")
+    for bad in ("a", "👍👍", ":no_such_shortcode:", ""):
+        error = await error_of(ann, {"type": "react", "room": "general", "id": target,
+                                     "emoji": bad})
+        assert (error["code"], error.get("field")) in (("invalid_field", "emoji"),
+                                                       ("missing_field", "emoji")), bad
+    for emoji in ("👍", "🎉"):
+        await ann.send({"type": "react", "room": "general", "id": target, "emoji": emoji})
+        await ann.recv_type("reacted")
+    error = await error_of(bob, {"type": "react", "room": "general", "id": target,
+                                 "emoji": "🚀"})
+    assert (error["code"], error["limit"]) == ("too_many_reactions", 2)
+    assert "--max-reactions" in error["reason"]
+    await bob.send({"type": "react", "room": "general", "id": target, "emoji": "👍"})
+    assert (await bob.recv_type("reacted"))["reactions"][0] == {
+        "emoji": "👍", "count": 2, "users": ["ann", "bob"]}
+    await make_room(ann, "inner", visibility="private")
+    await ann.join("ann", "inner")
+    inner = await post(ann, "inner", "inner")
+    assert (await error_of(bob, {"type": "react", "room": "inner", "id": inner,
+                                 "emoji": "👍"}))["code"] == "not_in_room"

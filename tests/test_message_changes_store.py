@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chat.store import HistoryStore, SQLiteStore
+from chat.store import HistoryStore, SQLiteStore, reactions
 from chat.store.postgres import PostgresStore
+from chat.store.reactions import TooManyReactions
 from tests.test_store import make_store, now_ms, running  # noqa: F401 (make_store: a fixture)
 
 
@@ -94,3 +95,27 @@ async def test_a_deleted_text_is_in_no_live_postgres_row(postgres_url: str) -> N
             rows = await (await conn.execute(
                 "SELECT count(*) FROM messages WHERE text LIKE '%hunter2%'")).fetchall()
         assert rows == [(0,)]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_reactions_are_kept_per_party_and_limited_per_message(
+        make_store: Callable[..., HistoryStore]) -> None:  # noqa: F811
+    """Adding twice or taking back what is not there changes nothing (but takes a number);
+    a new emoji past the limit raises TooManyReactions and stores nothing; a deleted message
+    takes no reaction."""
+    async with running(make_store()) as store:
+        stored, _ = await store.append("r", username="ann", avatar="", text="hi", ts=now_ms())
+        for party, name in (("a:1", "ann"), ("a:1", "ann"), ("a:2", "bob")):
+            await store.react("r", stored.id, "👍", party, name, True, 2)
+        await store.react("r", stored.id, "🎉", "a:2", "bob", False, 2)
+        now = await store.react("r", stored.id, "🎉", "a:2", "bob", True, 2)
+        assert now is not None and now.change == 5
+        assert reactions.shown(now.reactions) == [
+            {"emoji": "👍", "count": 2, "users": ["ann", "bob"]},
+            {"emoji": "🎉", "count": 1, "users": ["bob"]}]
+        with pytest.raises(TooManyReactions):
+            await store.react("r", stored.id, "🚀", "a:1", "ann", True, 2)
+        assert await store.last_change("r") == 5
+        await store.delete("r", stored.id, now_ms())
+        assert await store.react("r", stored.id, "👍", "a:3", "cat", True, 2) is None
+        assert await store.last_change("r") == 6

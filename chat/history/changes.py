@@ -22,6 +22,7 @@ from chat.protocol import events
 from chat.protocol.parse import ProtocolError
 from chat.record import StoredMessage, dm_parties
 from chat.store.base import HistoryStore, StoreError
+from chat.store.reactions import TooManyReactions
 
 log = logging.getLogger("chat.messages")
 
@@ -44,12 +45,13 @@ class MessageChanges:
     """The `edit` and `delete` service: checks, stores, announces; returns the message as now."""
 
     def __init__(self, store: HistoryStore, broker: Broker, edit_window_s: float,
-                 moderates: Moderates | None = None) -> None:
+                 moderates: Moderates | None = None, max_reactions: int = 20) -> None:
         self.store = store
         self.broker = broker
         self.edit_window_s = edit_window_s  # 0: always
         self.moderates = moderates  # None: nobody moderates (a server without accounts)
         self.on_deleted: list[OnDeleted] = []
+        self.max_reactions = max_reactions  # distinct emoji per message
 
     async def edit(self, actor: Actor, conversation: str, message_id: int, text: str, *,
                    request: str = "edit", **refs: Any) -> StoredMessage:
@@ -86,6 +88,28 @@ class MessageChanges:
         for hook in self.on_deleted:
             await hook(changed)
         await self._announce(changed, events.deleted(changed, actor.name), request, refs)
+        return changed
+
+    async def react(self, actor: Actor, conversation: str, message_id: int, emoji: str,
+                    add: bool, *, request: str = "react", **refs: Any) -> StoredMessage:
+        """Add (or take back) the actor's reaction on a message it can read (the caller
+        checked that: a joined room, or a conversation key that holds the actor)."""
+        try:
+            changed = await self.store.react(conversation, message_id, emoji, actor.party,
+                                             actor.name, add, self.max_reactions)
+        except TooManyReactions as exc:
+            raise ProtocolError(
+                "too_many_reactions", f"message {message_id} has {exc.limit} distinct "
+                f"reactions already, the limit (--max-reactions): add to one of them",
+                request=request, id=message_id, limit=exc.limit, **refs) from None
+        except StoreError as exc:
+            log.warning("could not react to message %d of %s: %s", message_id, conversation,
+                        exc)
+            raise _store_failed(request, refs) from None
+        if changed is None:
+            raise ProtocolError("no_such_message", f"there is no message {message_id} there",
+                                request=request, id=message_id, **refs)
+        await self._announce(changed, events.reacted(changed), request, refs)
         return changed
 
     async def _find(self, conversation: str, message_id: int, request: str,

@@ -30,6 +30,7 @@ from chat.protocol.parse import (
     Moderate,
     Post,
     ProtocolError,
+    React,
     Remove,
     RoomDirectory,
     RoomSet,
@@ -101,6 +102,8 @@ class Dispatcher:
                 return self._change(client, command)
             case Changes():
                 return self._changes(client, command)
+            case React():
+                return self._react(client, command)
             case _:
                 assert_never(command)
 
@@ -162,6 +165,12 @@ class Dispatcher:
             await self.changes.edit(actor, conversation, cmd.id, cmd.text, **refs)
         else:
             await self.changes.delete(actor, conversation, cmd.id, **refs)
+
+    async def _react(self, client: Client, cmd: React) -> None:
+        user = user_of(client, "react")
+        conversation, refs = await self._conversation(client, user, cmd.room, cmd.peer, "react")
+        actor = Actor(user.party, user.name, user.account.id if user.account else None)
+        await self.changes.react(actor, conversation, cmd.id, cmd.emoji, cmd.add, **refs)
 
     async def _changes(self, client: Client, cmd: Changes) -> None:
         user = user_of(client, "changes")

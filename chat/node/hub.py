@@ -105,7 +105,8 @@ class Hub:
         # Edits and deletes (issue 16): any caller's, checked in the service.
         self.changes = MessageChanges(store, self.broker, settings.edit_window,
                                       self.owned.moderation.moderates
-                                      if self.owned.moderation is not None else None)
+                                      if self.owned.moderation is not None else None,
+                                      settings.max_reactions)
         if self.owned.moderation is not None:
             self.owned.moderation.changes = self.changes
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,

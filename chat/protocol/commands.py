@@ -158,5 +158,17 @@ class Changes:
     after: int
 
 
+@dataclass(frozen=True, slots=True)
+class React:
+    """`react`: add (or with `remove`, take back) one's `emoji` on message `id`."""
+
+    room: str | None
+    peer: str | None
+    id: int
+    emoji: str  # one emoji, shortcodes already turned into theirs
+    add: bool
+
+
 Command = (Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | MarkRead
-           | Active | StatusQuery | RoomSet | Directory | Moderate | Remove | Change | Changes)
+           | Active | StatusQuery | RoomSet | Directory | Moderate | Remove | Change | Changes
+           | React)

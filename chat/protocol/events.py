@@ -8,6 +8,7 @@ from typing import Any
 
 from chat.protocol.parse import ProtocolError
 from chat.record import StoredMessage
+from chat.store import reactions
 
 
 def message(stored: StoredMessage) -> dict[str, Any]:
@@ -49,9 +50,12 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
 
 
 def _lifecycle(event: dict[str, Any], stored: StoredMessage) -> None:
-    """A message's `edited` mark (ms), and `deleted` (ms) for the tombstone a gap fill sends."""
+    """A message's `edited` mark (ms), its `reactions`, and `deleted` (ms) for the tombstone a
+    gap fill sends."""
     if stored.edited is not None:
         event["edited"] = stored.edited
+    if stored.reactions:
+        event["reactions"] = reactions.shown(stored.reactions)
     if stored.deleted is not None:
         event["deleted"] = stored.deleted
 
@@ -64,9 +68,19 @@ def _where(stored: StoredMessage) -> dict[str, Any]:
 
 
 def edited(stored: StoredMessage) -> dict[str, Any]:
-    """A message's new text (chat/history/changes.py), with its change number."""
-    return {"type": "edited", **_where(stored), "id": stored.id, "message": stored.text,
-            "edited": stored.edited, "change": stored.change}
+    """A message's new text (chat/history/changes.py), with its change number (and, in a
+    `changes` reply, its reactions as they are now)."""
+    event = {"type": "edited", **_where(stored), "id": stored.id, "message": stored.text,
+             "edited": stored.edited, "change": stored.change}
+    if stored.reactions:
+        event["reactions"] = reactions.shown(stored.reactions)
+    return event
+
+
+def reacted(stored: StoredMessage) -> dict[str, Any]:
+    """A message's reactions as they are now: [{emoji, count, users}], with its change number."""
+    return {"type": "reacted", **_where(stored), "id": stored.id,
+            "reactions": reactions.shown(stored.reactions), "change": stored.change}
 
 
 def deleted(stored: StoredMessage, by: str | None = None) -> dict[str, Any]:
@@ -80,7 +94,9 @@ def deleted(stored: StoredMessage, by: str | None = None) -> dict[str, Any]:
 
 def change_of(stored: StoredMessage) -> dict[str, Any]:
     """The event that brings a reader up to date with a changed message as it is now."""
-    return deleted(stored) if stored.deleted is not None else edited(stored)
+    if stored.deleted is not None:
+        return deleted(stored)
+    return edited(stored) if stored.edited is not None else reacted(stored)
 
 
 def changes(changed: list[dict[str, Any]], change: int, more: bool, *, room: str | None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import emoji
+
 from chat.protocol import jsoncodec
 from chat.protocol.commands import (
     Active,
@@ -20,6 +22,7 @@ from chat.protocol.commands import (
     Moderate,
     Post,
     ProtocolError,
+    React,
     Remove,
     RoomSet,
     StatusQuery,
@@ -71,6 +74,7 @@ __all__ = [
     "Moderate",
     "Post",
     "ProtocolError",
+    "React",
     "Remove",
     "RoomDirectory",
     "RoomSet",
@@ -289,6 +293,26 @@ def _parse_changes(frame: Fields, _: int) -> Changes:
     return Changes(room, peer, after)
 
 
+# A shortcode is at most this long (characters), colons included: the longest of the emoji
+# package's aliases is ~60; a longer one is no shortcode.
+SHORTCODE_MAX_CHARS = 64
+
+
+def _parse_react(frame: Fields, _: int) -> React:
+    room, peer = _where(frame, "react")
+    message_id = _message_id(frame)
+    raw = frame.string("emoji", required=True, max_chars=SHORTCODE_MAX_CHARS) or ""
+    # A shortcode (:thumbs_up:, :+1:) is stored as its emoji, so both are one reaction.
+    given = emoji.emojize(raw, language="alias") if raw.startswith(":") else raw
+    if not emoji.is_emoji(given):
+        raise frame.fail("invalid_field", f"'emoji' is {raw[:20]!r}: it must be one emoji "
+                         "or a shortcode such as :thumbs_up:", field="emoji")
+    remove = frame.obj.get("remove", False)
+    if not isinstance(remove, bool):
+        raise frame.fail("invalid_field", "'remove' must be true or false", field="remove")
+    return React(room, peer, message_id, given, not remove)
+
+
 _PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
@@ -306,6 +330,7 @@ _PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "edit": _parse_edit,
     "delete": _parse_delete,
     "changes": _parse_changes,
+    "react": _parse_react,
     **{action: _moderation(action)
        for action in ("invite", "kick", "ban", "unban", "mute", "role")},
 }

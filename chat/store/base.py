@@ -103,6 +103,13 @@ class HistoryStore(Protocol):
         such message or it was deleted already."""
         ...
 
+    async def react(self, conversation: str, message_id: int, emoji: str, party: str,
+                    name: str, add: bool, limit: int) -> StoredMessage | None:
+        """Add (or take back) `party`'s `emoji` (chat/store/reactions.py) under the next change
+        number; the message now, None if there is no such message or it was deleted;
+        TooManyReactions for a new emoji past `limit` distinct ones."""
+        ...
+
     async def changes(self, conversation: str, after_change: int,
                       limit: int) -> list[StoredMessage]:
         """The messages changed after change number `after_change`, in change order (each

@@ -10,13 +10,25 @@ import psycopg
 import psycopg_pool
 
 from chat.record import StoredMessage
+from chat.store import reactions
 from chat.store.base import StoreError
 from chat.store.postgres_retention import Connection
 from chat.store.postgres_schema import message_from_row, one_line
-from chat.store.sql import CHANGES, DELETE, EDIT, FIND_MESSAGE, LAST_CHANGE, NEXT_CHANGE, postgres
+from chat.store.sql import (
+    CHANGES,
+    DELETE,
+    EDIT,
+    FIND_MESSAGE,
+    LAST_CHANGE,
+    NEXT_CHANGE,
+    REACTIONS_OF,
+    SET_REACTIONS,
+    postgres,
+)
 
 _NEXT_CHANGE, _EDIT, _DELETE = postgres(NEXT_CHANGE), postgres(EDIT), postgres(DELETE)
 _FIND, _CHANGES, _LAST_CHANGE = postgres(FIND_MESSAGE), postgres(CHANGES), postgres(LAST_CHANGE)
+_REACTIONS_OF, _SET_REACTIONS = postgres(REACTIONS_OF), postgres(SET_REACTIONS)
 
 
 class Lifecycle:
@@ -39,6 +51,27 @@ class Lifecycle:
                      ts: int) -> StoredMessage | None:
         # The old row version keeps the text until vacuum reuses its space: docs/deployment.md.
         return await self._change(_DELETE, conversation, message_id, "", ts)
+
+    async def react(self, conversation: str, message_id: int, emoji: str, party: str,
+                    name: str, add: bool, limit: int) -> StoredMessage | None:
+        if not self._open:
+            raise StoreError("the history store is not open")
+        try:
+            async with self._connection() as conn, conn.transaction() as tx:
+                # The counter's row lock first: a conversation's reactions change one at a time.
+                number = await (await conn.execute(_NEXT_CHANGE, (conversation,))).fetchone()
+                row = await (await conn.execute(_REACTIONS_OF, (conversation,
+                                                                message_id))).fetchone()
+                if number is None or row is None:
+                    raise psycopg.Rollback(tx)
+                after = reactions.changed(row[0], emoji, party, name, add, limit)
+                await conn.execute(_SET_REACTIONS, (after, int(number[0]), conversation,
+                                                    message_id))
+                found = await (await conn.execute(_FIND, (conversation, message_id))).fetchone()
+                return message_from_row(found) if found is not None else None
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StoreError(one_line(exc)) from None
+        return None  # rolled back
 
     async def changes(self, conversation: str, after_change: int,
                       limit: int) -> list[StoredMessage]:

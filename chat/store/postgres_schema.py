@@ -135,7 +135,7 @@ async def _v11_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
 async def _v12_message_changes(conn: psycopg.AsyncConnection[TupleRow]) -> None:
     """SQLite's version 13 side by side: edits, deletes and the change counter."""
     for column in ("edited_ts BIGINT", "deleted_ts BIGINT",
-                   "change_seq BIGINT NOT NULL DEFAULT 0", "author TEXT"):
+                   "change_seq BIGINT NOT NULL DEFAULT 0", "author TEXT", "reactions TEXT"):
         await conn.execute(f"ALTER TABLE messages ADD COLUMN {column}")
     await conn.execute("CREATE INDEX messages_by_change ON messages (conversation, change_seq)"
                        " WHERE change_seq > 0")
@@ -209,4 +209,4 @@ def message_from_row(row: TupleRow) -> StoredMessage:
                              bool(row[8]))
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
                          bool(row[8]), edited=row[9], deleted=row[10], change=int(row[11]),
-                         author=row[12])
+                         author=row[12], reactions=row[13])

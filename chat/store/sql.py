@@ -7,8 +7,9 @@ MESSAGE_COLUMNS = "conversation, id, username, avatar, text, ts, cid, recipient,
 
 # What reads return: MESSAGE_COLUMNS, then the message lifecycle's columns (issue 16, migrations
 # appended): when it was last edited (ms, NULL: never), deleted (ms, NULL: not; its text is ''),
-# the conversation's change number of its last change (0: none), and its author's party.
-READ_COLUMNS = f"{MESSAGE_COLUMNS}, edited_ts, deleted_ts, change_seq, author"
+# the conversation's change number of its last change (0: none), its author's party, and its
+# reactions (JSON, chat/store/reactions.py; NULL: none).
+READ_COLUMNS = f"{MESSAGE_COLUMNS}, edited_ts, deleted_ts, change_seq, author, reactions"
 
 # Reads: the same in both dialects.
 LATEST = f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
@@ -31,6 +32,12 @@ EDIT = ("UPDATE messages SET text = ?, edited_ts = ?, change_seq = ? WHERE conve
         " AND id = ? AND deleted_ts IS NULL")
 DELETE = ("UPDATE messages SET text = ?, deleted_ts = ?, change_seq = ? WHERE conversation = ?"
           " AND id = ? AND deleted_ts IS NULL")
+# A reaction is a change too: read, changed (chat/store/reactions.py), written back under the
+# next change number, in one transaction (the counter's row lock orders them).
+REACTIONS_OF = ("SELECT reactions FROM messages WHERE conversation = ? AND id = ?"
+                " AND deleted_ts IS NULL")
+SET_REACTIONS = ("UPDATE messages SET reactions = ?, change_seq = ? WHERE conversation = ?"
+                 " AND id = ?")
 CHANGES = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND change_seq > ?"
            " ORDER BY change_seq LIMIT ?")
 

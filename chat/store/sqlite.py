@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from chat.record import StoredMessage
 from chat.store import sqlite_changes as lifecycle
 from chat.store.base import StoreError, direct_patterns
+from chat.store.reactions import TooManyReactions
 from chat.store.sql import AFTER as _AFTER
 from chat.store.sql import BEFORE as _BEFORE
 from chat.store.sql import DELETE as _DELETE
@@ -213,6 +214,14 @@ class SQLiteStore:
         return await self._run(partial(lifecycle.change, statement=_DELETE,
                                        conversation=conversation, message_id=message_id,
                                        text="", ts=ts, checkpoint=not self._in_memory))
+
+    async def react(self, conversation: str, message_id: int, emoji: str, party: str,
+                    name: str, add: bool, limit: int) -> StoredMessage | None:
+        result = await self._run(partial(lifecycle.react, conversation=conversation,
+                                         message_id=message_id, emoji=emoji, party=party,
+                                         name=name, add=add, limit=limit))
+        assert not isinstance(result, TooManyReactions)  # raised by the await (settle)
+        return result
 
     async def changes(self, conversation: str, after_change: int,
                       limit: int) -> list[StoredMessage]:

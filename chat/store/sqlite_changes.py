@@ -8,8 +8,17 @@ import logging
 import sqlite3
 
 from chat.record import StoredMessage
+from chat.store import reactions
 from chat.store.base import StoreError
-from chat.store.sql import CHANGES, FIND_MESSAGE, LAST_CHANGE, NEXT_CHANGE
+from chat.store.reactions import TooManyReactions
+from chat.store.sql import (
+    CHANGES,
+    FIND_MESSAGE,
+    LAST_CHANGE,
+    NEXT_CHANGE,
+    REACTIONS_OF,
+    SET_REACTIONS,
+)
 from chat.store.sqlite_schema import describe, message_from_row
 
 log = logging.getLogger("chat.store")
@@ -57,6 +66,36 @@ def _truncate_wal(conn: sqlite3.Connection) -> None:
             return
     log.warning("a deleted message's old page is still in the WAL: readers kept it busy; "
                 "the next checkpoint removes it")
+
+
+def react(conn: sqlite3.Connection, conversation: str, message_id: int, emoji: str, party: str,
+          name: str, add: bool, limit: int) -> StoredMessage | TooManyReactions | None:
+    """Change a message's reactions under the next change number; the message after, None,
+    or TooManyReactions past `limit`, returned: the writer hands a returned exception to the
+    caller as raised, and ends its thread on one raised that is no sqlite3.Error."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(REACTIONS_OF, (conversation, message_id)).fetchone()
+            number = conn.execute(NEXT_CHANGE, (conversation,)).fetchone()
+            if row is None or number is None:
+                conn.execute("ROLLBACK")
+                return None
+            try:
+                after = reactions.changed(row[0], emoji, party, name, add, limit)
+            except TooManyReactions as exc:
+                conn.execute("ROLLBACK")
+                return exc
+            conn.execute(SET_REACTIONS, (after, int(number[0]), conversation, message_id))
+            found = conn.execute(FIND_MESSAGE, (conversation, message_id)).fetchone()
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return message_from_row(found)
+    except sqlite3.Error as exc:
+        raise StoreError(describe(exc)) from None
 
 
 def find(conn: sqlite3.Connection, conversation: str, message_id: int) -> StoredMessage | None:

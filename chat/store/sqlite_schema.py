@@ -160,7 +160,7 @@ def _v12_invite_expiry(conn: sqlite3.Connection) -> None:
 def _v13_message_changes(conn: sqlite3.Connection) -> None:
     """Edits, deletes and the change counter (chat/history/changes.py, docs/protocol.md)."""
     for column in ("edited_ts INTEGER", "deleted_ts INTEGER",
-                   "change_seq INTEGER NOT NULL DEFAULT 0", "author TEXT"):
+                   "change_seq INTEGER NOT NULL DEFAULT 0", "author TEXT", "reactions TEXT"):
         conn.execute(f"ALTER TABLE messages ADD COLUMN {column}")
     # Partial: only changed messages are in it, so appends pay nothing for it.
     conn.execute("CREATE INDEX messages_by_change ON messages (conversation, change_seq)"
@@ -265,4 +265,4 @@ def message_from_row(row: tuple[Any, ...]) -> StoredMessage:
     if len(row) == 9:
         return message
     return dataclasses.replace(message, edited=row[9], deleted=row[10], change=int(row[11]),
-                               author=row[12])
+                               author=row[12], reactions=row[13])
