@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from chat.history.changes import Actor
+from chat.protocol.parse import ProtocolError
+from chat.record import StoredMessage
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, Connect
 from tests.test_auth_socket import bearer, error_of, signed_up
@@ -261,3 +264,32 @@ async def test_a_reaction_is_one_emoji_and_a_message_holds_a_limited_number(
     inner = await post(ann, "inner", "inner")
     assert (await error_of(bob, {"type": "react", "room": "inner", "id": inner,
                                  "emoji": "👍"}))["code"] == "not_in_room"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_service_works_without_a_socket_and_tells_its_delete_hooks(
+    app: ChatApplication, connect: Connect,  # noqa: F811
+) -> None:
+    """hub.changes (what the HTTP API and bots call) edits and deletes for an actor with no
+    connection, checks the same rights, and hands each deleted message to its hooks (where
+    a message's files follow it) once its text is gone."""
+    _root, ann, bob = await team(app, connect, "ann", "bob")
+    target = await post(ann, "from the api")
+    service = app.hub.changes
+    found = await service.store.find("general", target)
+    assert found is not None and found.author is not None
+    author = Actor(found.author, "ann")
+    seen: list[tuple[int, str]] = []
+
+    async def hook(message: StoredMessage) -> None:
+        seen.append((message.id, message.text))
+
+    service.on_deleted.append(hook)
+    with pytest.raises(ProtocolError) as refused:
+        await service.edit(Actor("a:999", "mallory"), "general", target, "pwned")
+    assert refused.value.code == "forbidden"
+    edited = await service.edit(author, "general", target, "edited by api")
+    assert (await bob.recv_type("edited"))["change"] == edited.change == 1
+    await service.delete(author, "general", target)
+    assert (await bob.recv_type("deleted"))["id"] == target
+    assert seen == [(target, "")]

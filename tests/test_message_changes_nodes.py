@@ -78,8 +78,9 @@ async def test_changes_made_before_a_restart_reach_a_client_resuming_after_it(
 async def test_an_edit_on_one_node_reaches_the_other_live_and_on_resume(
     cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
 ) -> None:
-    """ann on node A edits: bob on node B is told live; bob leaves, ann deletes on A, and
-    bob's resume on B gets the delete from `changes`, after the number he held."""
+    """ann on node A edits and reacts: bob on node B is told both live; bob leaves, ann
+    deletes on A, and bob's resume on B gets the delete from `changes`, after the number he
+    held."""
     create(postgres_url, "root", "ann", "bob")
     a, b = cluster()
     ann = await signed_in(a.port, await login(postgres_url, "ann", PASSWORD), "ann")
@@ -89,11 +90,15 @@ async def test_an_edit_on_one_node_reaches_the_other_live_and_on_resume(
     await ann.send({"type": "edit", "room": "general", "id": ids[0], "text": "ONE"})
     told = await first_of(bob, "edited")
     assert (told["id"], told["message"], told["change"]) == (ids[0], "ONE", 1)
+    await ann.send({"type": "react", "room": "general", "id": ids[0], "emoji": ":tada:"})
+    reacted = await first_of(bob, "reacted")
+    assert (reacted["reactions"], reacted["change"]) == (
+        [{"emoji": "🎉", "count": 1, "users": ["ann"]}], 2)
     bob.close()
     await ann.send({"type": "delete", "room": "general", "id": ids[1]})
     await first_of(ann, "deleted")
-    history, changes = await resume(b.port, bob_token, ids[1], 1)
+    history, changes = await resume(b.port, bob_token, ids[1], 2)
     assert history["recovered"] is True
     assert [(c["type"], c["id"]) for c in changes["changes"]] == [("deleted", ids[1])]
-    assert changes["change"] == 2
+    assert changes["change"] == 3
     ann.close()

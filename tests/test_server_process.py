@@ -194,6 +194,7 @@ BAD_VALUES = [  # (command-line words and CHAT_ variables, what the error line m
     ("--notices-max-members=-1", ["--notices-max-members", "-1"]),
     ("--unread-max=0", ["--unread-max", "0", "10000"]),
     ("--edit-window=-1", ["--edit-window", "-1", "0 or more"]),
+    ("--max-reactions=0", ["--max-reactions", "0", "100"]),
     ("CHAT_AWAY_AFTER=0.5", ["away-after", "0.5", "86400"]),
     ("--avatars=robohash", ["--avatars", "robohash", "initials or gravatar"]),
     ("--port=abc", ["abc"]),
