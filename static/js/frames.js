@@ -40,6 +40,8 @@ function fromServer(m) {
     ts: m.ts,
     cid: m.cid,
     guest: m.guest === true,
+    edited: m.edited,
+    reactions: m.reactions,
   };
 }
 
@@ -100,7 +102,17 @@ const onFrame = {
   leave(f) {
     if (!leftElsewhere(f)) change.left(f);
   },
-  ...onRoomFrame, // room, rooms, moderation, moderated, role, removed, deleted (rooms.js)
+  ...onRoomFrame, // room, rooms, moderation, moderated, role, removed (rooms.js)
+
+  // Changes of messages we hold, live or in answer to `changes` (docs/protocol.md).
+  edited: change.messageChanged,
+  reacted: change.messageChanged,
+  deleted: change.messageChanged,
+  changes(f) {
+    for (const entry of Array.isArray(f.changes) ? f.changes : []) {
+      if (entry && typeof entry === 'object') change.messageChanged(entry);
+    }
+  },
 
   // After a join's history: the account's unread counts (read marks kept by the server).
   unread(f) {

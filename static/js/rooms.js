@@ -176,11 +176,6 @@ export const onRoomFrame = {
   removed(f) {
     if (typeof f.room === 'string') change.messageRemoved(f.room, f.id);
   },
-
-  // A message of a room deleted (by its author, or a moderator's `remove`): it goes.
-  deleted(f) {
-    if (typeof f.room === 'string') change.messageRemoved(f.room, f.id);
-  },
 };
 
 // A `leave` about ourselves from the server, for a room still listed: another tab or device of

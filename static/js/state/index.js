@@ -51,5 +51,6 @@ export {
 } from './messages.js';
 export * from './members.js';
 export * from './rooms.js';
+export * from './changes.js';
 export * from './people.js';
 export * as outbox from './outbox.js';

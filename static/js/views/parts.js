@@ -46,15 +46,16 @@ export function timeTag(ts) {
   );
 }
 
-// Parsing is cached per message: the list re-renders often, messages never change.
+// Parsing is cached per message and text: the list re-renders often, a text changes only by
+// an edit (state/changes.js).
 const parsed = new WeakMap();
 
 export function richText(item, text) {
   const me = state.me ? state.me.username : null;
   const raw = toRaw(item);
   let cached = parsed.get(raw);
-  if (!cached || cached.me !== me) {
-    cached = { me, pieces: parseText(text, me) };
+  if (!cached || cached.me !== me || cached.text !== text) {
+    cached = { me, text, pieces: parseText(text, me) };
     parsed.set(raw, cached);
   }
   return cached.pieces.map((piece) => {
