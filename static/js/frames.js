@@ -85,6 +85,7 @@ const onFrame = {
       typeof f.with === 'string' ? { kind: 'dm', name: f.with } : { kind: 'room', name: f.room };
     const list = (Array.isArray(f.messages) ? f.messages : []).map(fromServer);
     change.historyPage(target, list, { recovered: f.recovered, more: f.more });
+    change.changeMarked(target, f.change); // the first mark: changes after it follow or resume
   },
 
   presence(f) {
@@ -112,6 +113,7 @@ const onFrame = {
     for (const entry of Array.isArray(f.changes) ? f.changes : []) {
       if (entry && typeof entry === 'object') change.messageChanged(entry);
     }
+    if (typeof f.room === 'string') change.changeMarked({ kind: 'room', name: f.room }, f.change);
   },
 
   // After a join's history: the account's unread counts (read marks kept by the server).

@@ -12,11 +12,24 @@ function convOf(f, me) {
   return state.dms[dmKey(peer)] || null;
 }
 
+// The highest change number applied to a conversation (its mark): a rejoin asks for the
+// changes after it (joining.js). `conv` is the one a history reply or change is about.
+export function changeMarked(conv, change) {
+  const mine = conv ? own(conv) : null;
+  if (mine && Number.isInteger(change)) mine.changeMark = Math.max(mine.changeMark || 0, change);
+}
+
+export function changeMarkOf(room) {
+  const conv = roomNamed(room);
+  return conv && Number.isInteger(conv.changeMark) ? conv.changeMark : undefined;
+}
+
 // Apply one change; a message we do not hold is skipped (history brings it as it is now).
 export function messageChanged(f) {
   if (state.me === null || !Number.isInteger(f.id)) return;
   const conv = convOf(f, state.me.username.toLowerCase());
   if (!conv) return;
+  changeMarked(conv, f.change);
   // Through the list, not byId (kept raw: a change there would not redraw the message).
   const at = conv.items.findIndex(
     (i) => i.type === 'message' && i.epoch === conv.epoch && i.id === f.id,

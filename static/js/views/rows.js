@@ -135,11 +135,14 @@ function messageRow(item, continued, conv) {
         item.guest ? h('span', { class: 'guest-mark' }, 'guest') : null,
         item.mine ? h('span', { class: 'tag' }, 'you') : null,
         timeTag(item.ts),
-        item.edited ? h('span', { class: 'edited-mark', title: 'edited' }, '(edited)') : null,
-        ownTools(conv, item),
         messageTools(conv, item), // a moderator's "Remove" (views/rooms.js)
       ]),
-      h('p', { class: 'text' }, richText(item, item.text)),
+      h('p', { class: 'text' }, [
+        ...richText(item, item.text),
+        item.edited ? h('span', { class: 'edited-mark', title: 'edited' }, ' (edited)') : null,
+      ]),
+      // Out of the heading, which a continued message hides: every message has them.
+      ownTools(conv, item),
       reactionRow(conv, item),
     ]),
   ]);
