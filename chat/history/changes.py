@@ -86,7 +86,11 @@ class MessageChanges:
             self.store.delete(conversation, message_id, int(time.time() * 1000)),
             conversation, message_id, request, refs)
         for hook in self.on_deleted:
-            await hook(changed)
+            try:
+                await hook(changed)
+            except Exception:  # the text is gone all the same: readers must still be told
+                log.exception("a hook on deleting message %d of %s failed", message_id,
+                              conversation)
         await self._announce(changed, events.deleted(changed, actor.name), request, refs)
         return changed
 
