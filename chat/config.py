@@ -231,6 +231,15 @@ class Settings:
         metadata=_meta("bytes/s", "bytes of history pages a connection may read per second "
                                   "(burst: history-max-bytes); 0 turns it off"),
     )
+    edit_window: float = field(
+        default=24 * 60 * 60.0,
+        metadata=_meta("s", "how long after sending its author may edit a message; 0 = always "
+                            "(deleting has no limit)"),
+    )
+    max_reactions: int = field(
+        default=20,
+        metadata=_meta("reactions", "most distinct emoji reactions one message holds"),
+    )
     avatars: str = field(
         default="initials",
         metadata=_meta("", "initials: pictures drawn by the server, no browser asks another host "
@@ -457,6 +466,10 @@ class Settings:
                  or 1024 <= self.history_max_bytes < self.max_queue_bytes),
                 ("history_bytes_per_s", self.history_bytes_per_s, "0 or more",
                  self.history_bytes_per_s >= 0),
+                ("edit_window", self.edit_window, "0 or more", self.edit_window >= 0),
+                # Each distinct emoji is a line under the message: a few dozen fill a screen.
+                ("max_reactions", self.max_reactions, "between 1 and 100",
+                 1 <= self.max_reactions <= 100),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 # 1,000: far above any useful pool, far below what would exhaust PostgreSQL.
                 ("db_pool_size", self.db_pool_size, "between 1 and 1000",

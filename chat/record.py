@@ -29,6 +29,15 @@ class StoredMessage:
     # webhook (chat/hooks/): no person wrote it. Kept and carried as `guest` is.
     bot: bool = False
 
+    # The message lifecycle (issue 16, chat/history/changes.py): when it was last edited and
+    # deleted (ms; None: not), its conversation's change number of that change (0: none), and
+    # its author's party (people/identity.py; None for messages stored before it was kept).
+    edited: int | None = None
+    deleted: int | None = None
+    change: int = 0
+    author: str | None = None
+    reactions: str | None = None  # JSON (chat/store/reactions.py); None: no reactions
+
 
 @dataclass(frozen=True, slots=True)
 class Quote:

@@ -33,9 +33,11 @@ from tests.serverproc import (
 pytestmark = [pytest.mark.postgres, pytest.mark.subprocess]
 
 TABLES = {
-    "messages": "SELECT conversation, id, username, avatar, text, ts, cid, recipient"
+    # With the lifecycle's columns (issue 16): edits, tombstones, authors, reactions, changes.
+    "messages": "SELECT conversation, id, username, avatar, text, ts, cid, recipient,"
+                " edited_ts, deleted_ts, change_seq, author, reactions"
                 " FROM messages ORDER BY conversation, id",
-    "conversations": "SELECT key, last_id, last_ts FROM conversations ORDER BY key",
+    "conversations": "SELECT key, last_id, last_ts, last_change FROM conversations ORDER BY key",
     "cids": "SELECT user_key, cid, conversation, id, ts FROM cids ORDER BY user_key, cid",
     "retired": "SELECT last_id FROM retired",
 }
@@ -63,7 +65,8 @@ def dump(store: str) -> dict[str, list[tuple[Any, ...]]]:
 
 async def populate(path: Path, *, lobby: int = 100, cap: int = 40) -> None:
     """A SQLite history: rooms and a direct conversation, the oldest pruned by the cap of 40,
-    a room that room retention deleted (retired floor 70), cids in their window."""
+    a room that room retention deleted (retired floor 70), cids in their window; in general
+    an edited message, a deleted one and one with reactions (change number 3)."""
     store = SQLiteStore(str(path), per_conversation=cap, room_days=30)
     await store.start()
     try:
@@ -72,7 +75,10 @@ async def populate(path: Path, *, lobby: int = 100, cap: int = 40) -> None:
                                text=f"lobby {n} é 🙂", ts=now_ms(), cid=f"lobby-{n}")
         for n in range(30):
             await store.append("general", username="carol", avatar="", text=f"g{n}",
-                               ts=now_ms())
+                               ts=now_ms(), author="a:3")
+        await store.edit("general", 2, "g1, edited", now_ms())
+        await store.delete("general", 3, now_ms())
+        await store.react("general", 4, "👍", "a:1", "ann", True, 20)
         for n in range(20):
             await store.append(ANN_BOB, username=("ann", "bob")[n % 2], avatar="",
                                text=f"dm{n}", ts=now_ms(), cid=f"dm-{n}",

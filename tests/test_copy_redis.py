@@ -185,8 +185,8 @@ async def test_the_old_redis_history_is_served_the_same_from_postgresql(
     assert "11 messages copied (0 already there)" in rest.stdout
     copied = dump(postgres_url)
     assert copied["retired"] == [(5,)]
-    assert copied["conversations"][:2] == [("@ann\x1fbob", 14, last_dm["ts"]),
-                                           ("general", 8, old_general[-1]["ts"])]
+    assert copied["conversations"][:2] == [("@ann\x1fbob", 14, last_dm["ts"], 0),
+                                           ("general", 8, old_general[-1]["ts"], 0)]
     assert [row[1] for row in copied["messages"] if row[0] == "lobby"] == list(range(6, 46))
     assert ("ann", "l29", "lobby", 35, old_lobby[29]["ts"]) in copied["cids"]
     assert len(copied["cids"]) == 57  # the retired room's too: they are in their window

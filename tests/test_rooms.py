@@ -422,9 +422,9 @@ async def test_bad_room_and_moderation_frames_get_errors_naming_the_field_and_li
 async def test_a_removed_message_is_hidden_from_history_resume_and_live_readers(
     app: ChatApplication, connect: Connect, http_port: int,
 ) -> None:
-    """`remove` by the owner: members are told at once; pages, a join's replay and a resume
-    skip it (still `recovered`); a member cannot remove, an outsider of a private room gets
-    no_such_room; the audit log has it."""
+    """`remove` by the owner deletes: members are told at once (`deleted`); pages, a join's
+    replay and a resume skip it (still `recovered`); a member cannot remove, an outsider of a
+    private room gets no_such_room; the audit log has it."""
     root_token = await signed_up(app, "root")
     _, ann, bob, cat = [await connect(**bearer(root_token)),
                         *[await signed_in(app, connect, name) for name in ("ann", "bob", "cat")]]
@@ -443,8 +443,8 @@ async def test_a_removed_message_is_hidden_from_history_resume_and_live_readers(
                ("inner", "nothing"))
     assert (await answer(ann, {"type": "remove", "room": "ops", "id": ids[1]},
                          "moderation"))["id"] == ids[1]
-    assert (await bob.recv_type("removed")) == {"type": "removed", "room": "ops",
-                                                "id": ids[1], "by": "ann"}
+    told = await bob.recv_type("deleted")
+    assert (told["room"], told["id"], told["by"], told["change"]) == ("ops", ids[1], "ann", 1)
     assert (await error_of(ann, {"type": "remove", "room": "ops",
                                  "id": ids[2] + 100}))["code"] == "no_such_message"
     page = await answer(bob, {"type": "history", "room": "ops"}, "history")

@@ -17,13 +17,15 @@ and a compact JSON object, keys in the order listed:
   username, avatar, count, and `guest: true` for a guest; `leave`: type, room, username,
   count; `typing`: type, room, username). The Redis roster's scripts publish joins and leaves.
 - `u` (on a user's channel) an event for every connection of that user, exactly as they
-  receive it: `read` (type, room or with, id: the user's read mark, chat/people/reading.py)
-  and `typing` in a direct conversation (type, with, username).
+  receive it: `read` (type, room or with, id: the user's read mark, chat/people/reading.py),
+  `typing` in a direct conversation (type, with, username), and `edited`, `deleted`,
+  `reacted` of a direct message (chat/history/changes.py).
 - `c` a control (chat/rooms/control.py): `{"op", ...}` for the nodes, not for clients as is:
   on a room's channel `evict` (a party's connections leave the room, each sent `event`),
   `guests_out` (every connection with no account leaves, sent `event`), `mute` (a party's
-  mute ends at `until` ms, 0: none), `notify` (`event` to every member), `removed` (a message
-  was removed: `event` to every member, and history reads filter); on a user's channel
+  mute ends at `until` ms, 0: none), `notify` (`event` to every member: also a message's
+  `edited`, `deleted` and `reacted`), `removed` (sent by nodes of before deletes: `event` to
+  every member, and history reads filter); on a user's channel
   `notify` (`event` to every connection of the user) and `close` (banned from the server).
 
 A room member, as the roster keeps it and `presence` lists it, is `{"username", "avatar"}`,

@@ -241,7 +241,7 @@ class Fanout:
             missed = []
         removed = await self._removed(room.name, missed)
         for stored in room.end_fill(missed):
-            if stored.id in removed:
+            if stored.id in removed or stored.deleted is not None:  # a tombstone: skipped too
                 room.skip(stored.id)
             else:
                 self.stats.deliveries += room.broadcast(stored)

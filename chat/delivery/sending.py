@@ -165,18 +165,19 @@ class Messages:
                       request: str, to: str | None = None, *, bot: bool = False,
                       reply_to: int | None = None) -> tuple[StoredMessage, bool]:
         return await self._append_as(conversation, user.name, user.avatar, text, cid, request,
-                                     to, guest=user.guest, bot=bot, reply_to=reply_to)
+                                     to, guest=user.guest, bot=bot, reply_to=reply_to,
+                                     author=user.party)
 
     async def _append_as(self, conversation: str, username: str, avatar: str, text: str,
                          cid: str | None, request: str, to: str | None = None, *,
-                         guest: bool = False, bot: bool = False,
-                         reply_to: int | None = None) -> tuple[StoredMessage, bool]:
+                         guest: bool = False, bot: bool = False, reply_to: int | None = None,
+                         author: str | None = None) -> tuple[StoredMessage, bool]:
         started = time.monotonic()
         try:
             stored, created = await self.store.append(
                 conversation, username=username, avatar=avatar, text=text,
                 ts=int(time.time() * 1000), cid=cid, to=to, guest=guest, bot=bot,
-                reply_to=reply_to)
+                reply_to=reply_to, author=author)
         except CidReused:
             raise ProtocolError(
                 "cid_reused", f"cid {cid!r} was already used for another conversation in the "

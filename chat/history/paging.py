@@ -51,13 +51,15 @@ class Pages:
         if budget is None:
             budget = self._budgets[client] = TokenBucket(self.rate, self.burst, monotonic())
         self._spend(budget, 0)  # in debt: not even worth reading the store
+        # The latest page carries the change number read before it (docs/protocol.md).
+        mark = await self.replay.last_change(conversation) if cmd.before is None else None
         try:
             page, more = await self.replay.page(conversation, cmd.before, cmd.limit)
         except StoreError as exc:
             log.warning("history of %s could not be read: %s", conversation, exc)
             raise ProtocolError("store_failed", f"history could not be read: {exc}",
                                 request="history") from None
-        frame = self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer)
+        frame = self.replay.page_frame(page, more, room=cmd.room, peer=cmd.peer, change=mark)
         self._spend(budget, len(frame.payload))
         return frame
 

@@ -23,6 +23,10 @@ log = logging.getLogger("chat.replay")
 Missed = tuple[list[StoredMessage], bool, bool]
 
 
+# Most changed messages one `changes` reply holds (also bounded by history-max-bytes): a
+# client away long asks again (`more`) rather than get one huge frame.
+CHANGES_PER_REPLY = 200
+
 # Room in a history frame's budget for all but its messages: type, room or with (up to
 # 32 characters of up to 4 bytes each), recovered, more, brackets.
 ENVELOPE_BYTES = 256
@@ -50,12 +54,14 @@ class Replay:
         self.hidden: Callable[[str, int, int], Awaitable[set[int]]] | None = None
 
     async def _hidden(self, name: str, messages: list[StoredMessage]) -> set[int]:
-        """The ids of `messages` removed by moderators (read only for a room that has any)."""
+        """The ids of `messages` deleted (tombstones) or removed by moderators before removing
+        was deleting (read only for a room that has any)."""
+        deleted = {message.id for message in messages if message.deleted is not None}
         room = self.rooms.get(name) if self.rooms is not None else None
         if room is None or not room.removals or self.hidden is None or not messages:
-            return set()
+            return deleted
         try:
-            return await self.hidden(name, messages[0].id, messages[-1].id)
+            return deleted | await self.hidden(name, messages[0].id, messages[-1].id)
         except StoreError as exc:  # not knowing which, show none rather than a removed one
             log.warning("removed messages of %s unavailable: %s", name, exc)
             return {message.id for message in messages}
@@ -125,9 +131,13 @@ class Replay:
         last = await self.store.latest(conversation, 1)
         return last[-1].id if last else 0
 
-    async def catch_up(self, client: Client, room: Room, since: int | None) -> None:
-        """Send a member a room's missed history, then make it a live reader: no gap, no repeat."""
+    async def catch_up(self, client: Client, room: Room, since: int | None,
+                       changes: int | None = None) -> None:
+        """Send a member a room's missed history, then make it a live reader: no gap, no repeat.
+        Then what changed after `changes` (a resume's), or after the number the history reply
+        carries (read before its messages: what changed meanwhile follows in `changes`)."""
         room.hold(client)
+        mark = await self.last_change(room.name) if changes is None else None
         missed, recovered, more = await self._shared(room, since)
         hidden = await self._hidden(room.name, missed)  # while held: no live message is lost
         held = room.unhold(client)
@@ -137,8 +147,49 @@ class Replay:
         missed = missed[len(missed) - len(payloads):]
         client.reply(history_frame(_shown(payloads, missed, hidden), room=room.name,
                                     recovered=recovered and not (cut and since is not None),
-                                    more=more or cut))
+                                    more=more or cut, change=mark))
         room.settle(client, _send_held(client, held, missed[-1].id if missed else (since or 0)))
+        await self._follow_changes(client, room.name, changes, mark)
+
+    async def _follow_changes(self, client: Client, name: str, changes: int | None,
+                              mark: int | None) -> None:
+        """After a join's history, now that the client reads live: the changes it lacks."""
+        after = changes if changes is not None else mark
+        if after is None or client.closed:
+            return  # the store failed: the client asks `changes` itself
+        try:
+            await self.send_changes(client, name, after, room=name, always=changes is not None)
+        except StoreError as exc:
+            log.warning("changes of %s unavailable: %s", name, exc)
+
+    async def last_change(self, conversation: str) -> int | None:
+        """The conversation's change number, or None (logged) if the store failed."""
+        try:
+            return await self.store.last_change(conversation)
+        except StoreError as exc:
+            log.warning("the change number of %s is unavailable: %s", conversation, exc)
+            return None
+
+    async def send_changes(self, client: Client, conversation: str, after: int, *,
+                           room: str | None = None, peer: str | None = None,
+                           always: bool = True) -> None:
+        """A `changes` reply: the messages changed after change number `after` as they are
+        now, in change order, the newest that fit in history-max-bytes (`more`: ask again)."""
+        changed = await self.store.changes(conversation, after, CHANGES_PER_REPLY + 1)
+        if not changed and not always:
+            return
+        budget = self.max_bytes - ENVELOPE_BYTES
+        sent: list[dict[str, Any]] = []
+        mark = after
+        for stored in changed[:CHANGES_PER_REPLY]:
+            event = events.change_of(identity.shown(stored, self.avatars))
+            budget -= len(jsoncodec.dumps(event)) + 1
+            if sent and budget < 0:
+                break
+            sent.append(event)
+            mark = stored.change
+        more = len(sent) < len(changed)
+        client.reply(Frame.of(events.changes(sent, mark, more, room=room, peer=peer)))
 
     async def watch(self, client: Client, room: Room) -> None:
         """Show a connection that is no member the room's latest messages, then live ones."""
@@ -158,15 +209,18 @@ class Replay:
         room.settle(client, _send_held(client, held, last))
 
     async def catch_up_watcher(self, client: Client, room: Room, since: int | None,
-                               first_live: int) -> None:
+                               first_live: int, changes: int | None = None) -> None:
         """Answer the join to a room of a connection that has read it live from `first_live`."""
+        mark = await self.last_change(room.name) if changes is None else None
         missed, recovered, more = await self._read(
             room.name, self.missed_before(room.name, since, first_live))
         hidden = await self._hidden(room.name, missed)
         payloads, cut = fit(missed, self._message, self.max_bytes - ENVELOPE_BYTES)
         missed = missed[len(missed) - len(payloads):]
         client.reply(history_frame(_shown(payloads, missed, hidden), room=room.name,
-                                    recovered=recovered and not cut, more=more or cut))
+                                    recovered=recovered and not cut, more=more or cut,
+                                    change=mark))
+        await self._follow_changes(client, room.name, changes, mark)
 
     def _message(self, stored: StoredMessage) -> dict[str, Any]:
         return events.message(identity.shown(stored, self.avatars))
@@ -200,11 +254,11 @@ class Replay:
         return await self.with_quotes(conversation, shown), more
 
     def page_frame(self, page: list[StoredMessage], more: bool, *, room: str | None,
-                   peer: str | None) -> Frame:
+                   peer: str | None, change: int | None = None) -> Frame:
         """The `history` frame answering a page request: the newest of `page` that fit."""
         render = self._direct if peer is not None else self._message
         payloads, cut = fit(page, render, self.max_bytes - ENVELOPE_BYTES)
-        return history_frame(payloads, room=room, peer=peer, more=more or cut)
+        return history_frame(payloads, room=room, peer=peer, more=more or cut, change=change)
 
 
 def _shown(payloads: list[bytes], messages: list[StoredMessage],

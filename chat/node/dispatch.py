@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import assert_never
+from typing import Any, assert_never
 
 from chat.broker.base import Broker
 from chat.delivery.sending import Messages, check_broker
+from chat.history.changes import Actor, MessageChanges
 from chat.history.paging import Pages
-from chat.people.connections import Client, user_of
+from chat.people.connections import Client, User, user_of
 from chat.people.directory import Directory
+from chat.people.identity import legacy_party
 from chat.people.presence import Presence
 from chat.people.reading import Reading
 from chat.protocol.parse import (
     DEFAULT_ROOM,
     Active,
+    Change,
+    Changes,
     Command,
     Direct,
     History,
@@ -26,6 +30,7 @@ from chat.protocol.parse import (
     Moderate,
     Post,
     ProtocolError,
+    React,
     Remove,
     RoomDirectory,
     RoomSet,
@@ -33,10 +38,12 @@ from chat.protocol.parse import (
     Typing,
 )
 from chat.protocol.tutorial import TUTORIAL
+from chat.record import dm_key
 from chat.rooms.access import check_mute
 from chat.rooms.membership import Membership
 from chat.rooms.owned import OwnedRooms
 from chat.rooms.registry import Rooms
+from chat.store.base import StoreError
 
 
 class Dispatcher:
@@ -44,7 +51,7 @@ class Dispatcher:
 
     def __init__(self, broker: Broker, users: Directory, rooms: Rooms, owned: OwnedRooms,
                  membership: Membership, messages: Messages, pages: Pages, reading: Reading,
-                 presence: Presence) -> None:
+                 presence: Presence, changes: MessageChanges) -> None:
         self.broker = broker
         self.users = users
         self.rooms = rooms
@@ -54,6 +61,7 @@ class Dispatcher:
         self.pages = pages
         self.reading = reading
         self.presence = presence
+        self.changes = changes
 
     def dispatch(self, client: Client, command: Command) -> Awaitable[None] | None:
         """Act on a parsed command; an awaitable if the action waits on the store or roster."""
@@ -90,6 +98,12 @@ class Dispatcher:
                                                                                    command)
             case Remove():
                 return self.owned.moderation_for(command.room, "remove").remove(client, command)
+            case Change():
+                return self._change(client, command)
+            case Changes():
+                return self._changes(client, command)
+            case React():
+                return self._react(client, command)
             case _:
                 assert_never(command)
 
@@ -126,6 +140,48 @@ class Dispatcher:
 
     async def _direct(self, client: Client, cmd: Direct) -> None:
         await self.messages.direct(client, user_of(client, "dm", cid=cmd.cid, to=cmd.to), cmd)
+
+    async def _conversation(self, client: Client, user: User, room: str | None,
+                            peer: str | None, request: str) -> tuple[str, dict[str, Any]]:
+        """A lifecycle frame's conversation key (a joined room, or the DMs with `peer`) and
+        the fields that name it in an error."""
+        if peer is None:
+            assert room is not None
+            self.rooms.of(client, room, request)
+            return room, {"room": room}
+        party = await self.users.party_of(peer)
+        return dm_key(user.party, legacy_party(peer) if party is None else party[1]), {
+            "with": peer}
+
+    async def _change(self, client: Client, cmd: Change) -> None:
+        user = user_of(client, cmd.action)
+        conversation, refs = await self._conversation(client, user, cmd.room, cmd.peer,
+                                                      cmd.action)
+        actor = Actor(user.party, user.name, user.account.id if user.account else None)
+        if cmd.action == "edit":
+            assert cmd.text is not None
+            if cmd.room is not None and self.rooms[cmd.room].muted:
+                check_mute(self.rooms[cmd.room].muted, user.party, cmd.room, None)
+            await self.changes.edit(actor, conversation, cmd.id, cmd.text, **refs)
+        else:
+            await self.changes.delete(actor, conversation, cmd.id, **refs)
+
+    async def _react(self, client: Client, cmd: React) -> None:
+        user = user_of(client, "react")
+        conversation, refs = await self._conversation(client, user, cmd.room, cmd.peer, "react")
+        actor = Actor(user.party, user.name, user.account.id if user.account else None)
+        await self.changes.react(actor, conversation, cmd.id, cmd.emoji, cmd.add, **refs)
+
+    async def _changes(self, client: Client, cmd: Changes) -> None:
+        user = user_of(client, "changes")
+        conversation, refs = await self._conversation(client, user, cmd.room, cmd.peer,
+                                                      "changes")
+        try:
+            await self.pages.replay.send_changes(client, conversation, cmd.after,
+                                                 room=cmd.room, peer=cmd.peer)
+        except StoreError as exc:
+            raise ProtocolError("store_failed", f"changes could not be read: {exc}",
+                                request="changes", **refs) from None
 
     async def _history(self, client: Client, cmd: History) -> None:
         user = user_of(client, "history")

@@ -15,6 +15,7 @@ from chat.delivery import channels
 from chat.delivery.catchup import Catchup, CommitFeed
 from chat.delivery.fanout import Fanout, Subscriptions
 from chat.delivery.sending import Messages
+from chat.history.changes import MessageChanges
 from chat.history.paging import Pages
 from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
@@ -103,6 +104,13 @@ class Hub:
         # Owners, private rooms and moderation come with accounts (chat/rooms/owned.py).
         self.owned = OwnedRooms.wire(settings, accounts, self.rooms, self.broker, self.users,
                                      store, self.fanout, self.replay)
+        # Edits and deletes (issue 16): any caller's, checked in the service.
+        self.changes = MessageChanges(store, self.broker, settings.edit_window,
+                                      self.owned.moderation.moderates
+                                      if self.owned.moderation is not None else None,
+                                      settings.max_reactions)
+        if self.owned.moderation is not None:
+            self.owned.moderation.changes = self.changes
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,
                                      self.owned.access)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster,
@@ -114,7 +122,7 @@ class Hub:
             settings, self.messages, self.owned.access, self.replay, self.users, self.start))
         self.dispatcher = Dispatcher(self.broker, self.users, self.rooms, self.owned,
                                      self.membership, self.messages, self.pages, self.reading,
-                                     self.presence)
+                                     self.presence, self.changes)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )

@@ -26,6 +26,7 @@ class Join:
     room: str
     token: str | None
     since: int | None
+    changes: int | None = None  # the last change number the client holds (a resume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,5 +139,38 @@ class Remove:
     id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """`edit` (with `text`) or `delete` of message `id` of a room, or of the direct
+    conversation with `peer` (then `room` is None); `remove` is `delete` by its old name."""
+
+    action: str  # "edit" or "delete"
+    room: str | None
+    peer: str | None
+    id: int
+    text: str | None  # edit's new text
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """`changes`: what changed in a room or direct conversation after change number `after`."""
+
+    room: str | None
+    peer: str | None
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class React:
+    """`react`: add (or with `remove`, take back) one's `emoji` on message `id`."""
+
+    room: str | None
+    peer: str | None
+    id: int
+    emoji: str  # one emoji, shortcodes already turned into theirs
+    add: bool
+
+
 Command = (Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | MarkRead
-           | Active | StatusQuery | RoomSet | Directory | Moderate | Remove)
+           | Active | StatusQuery | RoomSet | Directory | Moderate | Remove | Change | Changes
+           | React)

@@ -8,6 +8,7 @@ from typing import Any
 
 from chat.protocol.parse import ProtocolError
 from chat.record import StoredMessage
+from chat.store import reactions
 
 
 def _reply(event: dict[str, Any], stored: StoredMessage) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def message(stored: StoredMessage) -> dict[str, Any]:
         event["guest"] = True
     if stored.bot:
         event["bot"] = True  # a bot account's or a webhook's post: no person wrote it
+    _lifecycle(event, stored)
     return _reply(event, stored)
 
 
@@ -61,7 +63,71 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
         event["guest"] = True
     if stored.bot:
         event["bot"] = True
+    _lifecycle(event, stored)
     return _reply(event, stored)
+
+
+def _lifecycle(event: dict[str, Any], stored: StoredMessage) -> None:
+    """A message's `edited` mark (ms), its `reactions`, and `deleted` (ms) for the tombstone a
+    gap fill sends."""
+    if stored.edited is not None:
+        event["edited"] = stored.edited
+    if stored.reactions:
+        event["reactions"] = reactions.shown(stored.reactions)
+    if stored.deleted is not None:
+        event["deleted"] = stored.deleted
+
+
+def _where(stored: StoredMessage) -> dict[str, Any]:
+    """Which conversation a change is in: `room`, or a direct message's `from` and `to`."""
+    if stored.to is not None:
+        return {"from": stored.username, "to": stored.to}
+    return {"room": stored.conversation}
+
+
+def edited(stored: StoredMessage) -> dict[str, Any]:
+    """A message's new text (chat/history/changes.py), with its change number (and, in a
+    `changes` reply, its reactions as they are now)."""
+    event = {"type": "edited", **_where(stored), "id": stored.id, "message": stored.text,
+             "edited": stored.edited, "change": stored.change}
+    if stored.reactions:
+        event["reactions"] = reactions.shown(stored.reactions)
+    return event
+
+
+def reacted(stored: StoredMessage) -> dict[str, Any]:
+    """A message's reactions as they are now: [{emoji, count, users}], with its change number."""
+    return {"type": "reacted", **_where(stored), "id": stored.id,
+            "reactions": reactions.shown(stored.reactions), "change": stored.change}
+
+
+def deleted(stored: StoredMessage, by: str | None = None) -> dict[str, Any]:
+    """A message was deleted (by its author, or `by` a moderator): readers drop it."""
+    event = {"type": "deleted", **_where(stored), "id": stored.id, "deleted": stored.deleted,
+             "change": stored.change}
+    if by is not None and by != stored.username:
+        event["by"] = by
+    return event
+
+
+def change_of(stored: StoredMessage) -> dict[str, Any]:
+    """The event that brings a reader up to date with a changed message as it is now."""
+    if stored.deleted is not None:
+        return deleted(stored)
+    return edited(stored) if stored.edited is not None else reacted(stored)
+
+
+def changes(changed: list[dict[str, Any]], change: int, more: bool, *, room: str | None,
+            peer: str | None) -> dict[str, Any]:
+    """The reply to `changes`: `edited`/`deleted` events in change order, and the number to
+    ask after next (`more`: ask again, some did not fit)."""
+    event: dict[str, Any] = {"type": "changes"}
+    if room is not None:
+        event["room"] = room
+    if peer is not None:
+        event["with"] = peer
+    event.update(changes=changed, change=change, more=more)
+    return event
 
 
 def welcome(
@@ -160,9 +226,10 @@ def unread(conversations: list[dict[str, Any]]) -> dict[str, Any]:
 
 def history(
     messages: list[dict[str, Any]], *, room: str | None = None, peer: str | None = None,
-    recovered: bool | None = None, more: bool | None = None,
+    recovered: bool | None = None, more: bool | None = None, change: int | None = None,
 ) -> dict[str, Any]:
-    """A batch of stored events, oldest first: on join (with `recovered`) or a page (`more`)."""
+    """A batch of stored events, oldest first: on join (with `recovered`) or a page (`more`);
+    `change`: the conversation's change number read before the messages were."""
     event: dict[str, Any] = {"type": "history", "messages": messages}
     if room is not None:
         event["room"] = room
@@ -172,6 +239,8 @@ def history(
         event["recovered"] = recovered
     if more is not None:
         event["more"] = more
+    if change is not None:
+        event["change"] = change
     return event
 
 

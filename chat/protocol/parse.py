@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import emoji
+
 from chat.protocol import jsoncodec
 from chat.protocol.commands import (
     Active,
+    Change,
+    Changes,
     Command,
     Direct,
     History,
@@ -18,6 +22,7 @@ from chat.protocol.commands import (
     Moderate,
     Post,
     ProtocolError,
+    React,
     Remove,
     RoomSet,
     StatusQuery,
@@ -56,6 +61,8 @@ __all__ = [
     "DEFAULT_ROOM",
     "USERNAME_MAX_CHARS",
     "Active",
+    "Change",
+    "Changes",
     "Command",
     "Direct",
     "History",
@@ -67,6 +74,7 @@ __all__ = [
     "Moderate",
     "Post",
     "ProtocolError",
+    "React",
     "Remove",
     "RoomDirectory",
     "RoomSet",
@@ -132,6 +140,7 @@ def _parse_join(frame: Fields, _: int) -> Join:
         room=frame.room(),
         token=frame.string("token", max_chars=TOKEN_MAX_CHARS),
         since=frame.integer("since"),
+        changes=frame.integer("changes"),
     )
 
 
@@ -249,6 +258,61 @@ def _parse_remove(frame: Fields, _: int) -> Remove:
     return Remove(frame.room(default=None), message_id)
 
 
+def _where(frame: Fields, request: str) -> tuple[str | None, str | None]:
+    """A lifecycle frame's conversation: (`room`, None) or (None, `with`'s name)."""
+    peer = frame.string("with")
+    if peer is not None:
+        return None, check_username(peer, request)
+    return frame.room(default=None), None
+
+
+def _message_id(frame: Fields) -> int:
+    message_id = frame.integer("id")
+    if message_id is None:
+        raise frame.fail("missing_field", "the field 'id' is required", field="id")
+    return message_id
+
+
+def _parse_edit(frame: Fields, max_text_chars: int) -> Change:
+    room, peer = _where(frame, "edit")
+    message_id = _message_id(frame)
+    return Change("edit", room, peer, message_id, frame.text("text", max_text_chars))
+
+
+def _parse_delete(frame: Fields, _: int) -> Change:
+    room, peer = _where(frame, "delete")
+    return Change("delete", room, peer, _message_id(frame), None)
+
+
+def _parse_changes(frame: Fields, _: int) -> Changes:
+    room, peer = _where(frame, "changes")
+    after = frame.integer("after")
+    if after is None:
+        raise frame.fail("missing_field", "the field 'after' is required (the last `change` "
+                         "number received; 0 for all)", field="after")
+    return Changes(room, peer, after)
+
+
+# A shortcode is at most this long (characters), colons included: the longest of the emoji
+# package's aliases is ~60; a longer one is no shortcode.
+SHORTCODE_MAX_CHARS = 64
+
+
+def _parse_react(frame: Fields, _: int) -> React:
+    room, peer = _where(frame, "react")
+    message_id = _message_id(frame)
+    raw = frame.string("emoji", required=True, max_chars=SHORTCODE_MAX_CHARS) or ""
+    # A shortcode (:thumbs_up:, :+1:) is stored as its emoji, so both are one reaction.
+    given = emoji.emojize(raw, language="alias") if raw.startswith(":") else raw
+    if not emoji.is_emoji(given):
+        raise frame.fail("invalid_field", f"'emoji' is {raw[:20]!r}: it must be one emoji "
+                         "or a shortcode such as :thumbs_up:", field="emoji")
+    remove = frame.obj.get("remove", False)
+    if not isinstance(remove, bool):
+        raise frame.fail("invalid_field", "'remove' must be true or false", field="remove")
+    return React(room, peer, message_id, given, not remove)
+
+
 _PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
@@ -263,6 +327,10 @@ _PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "remove": _parse_remove,
     "room": _parse_room,
     "rooms": _parse_rooms,
+    "edit": _parse_edit,
+    "delete": _parse_delete,
+    "changes": _parse_changes,
+    "react": _parse_react,
     **{action: _moderation(action)
        for action in ("invite", "kick", "ban", "unban", "mute", "role")},
 }

@@ -62,10 +62,11 @@ class Membership:
         if first_live is not None:
             if room is general:  # read live all along: only what came before the feed is missing
                 general.end_watch(client)
-                await self.replay.catch_up_watcher(client, general, cmd.since, first_live)
+                await self.replay.catch_up_watcher(client, general, cmd.since, first_live,
+                                                   cmd.changes)
                 return
             general.drop(client)  # a joined connection reads only its rooms
-        await self.replay.catch_up(client, room, cmd.since)
+        await self.replay.catch_up(client, room, cmd.since, cmd.changes)
 
     def welcome(self, client: Client, user: User, name: str, page: MemberPage,
                 settings: dict[str, Any] | None = None,

@@ -65,6 +65,7 @@ class HistoryStore(Protocol):
         guest: bool = False,
         reply_to: int | None = None,
         bot: bool = False,
+        author: str | None = None,
     ) -> tuple[StoredMessage, bool]:
         """Store a message; (message, True), or (the original, False) for a repeated cid;
         CidReused for a cid the sender used in another conversation."""
@@ -84,6 +85,46 @@ class HistoryStore(Protocol):
 
     async def prune(self) -> int:
         """Apply retention (room retention too) now; the number of messages it deleted."""
+        ...
+
+    # The message lifecycle (chat/history/changes.py). Each edit or delete takes the next
+    # number of its conversation's change counter (from 1; 0: nothing changed yet) and stamps
+    # the message with it, in one transaction. A deleted message stays as a tombstone: text
+    # '', `deleted` set (ids keep no gaps); latest/before/after return tombstones too (readers
+    # leave them out). Once `delete` returns, the text is in no file of a SQLite store (its
+    # WAL checkpointed) and in no live row of PostgreSQL's (docs/deployment.md: vacuum).
+
+    async def find(self, conversation: str, message_id: int) -> StoredMessage | None:
+        """The message (a tombstone too), or None if there is none with that id."""
+        ...
+
+    async def edit(self, conversation: str, message_id: int, text: str,
+                   ts: int) -> StoredMessage | None:
+        """Replace the text, mark it edited at `ts`; the message now, or None if there is no
+        such message or it was deleted."""
+        ...
+
+    async def delete(self, conversation: str, message_id: int,
+                     ts: int) -> StoredMessage | None:
+        """Erase the text, mark it deleted at `ts`; the tombstone, or None if there is no
+        such message or it was deleted already."""
+        ...
+
+    async def react(self, conversation: str, message_id: int, emoji: str, party: str,
+                    name: str, add: bool, limit: int) -> StoredMessage | None:
+        """Add (or take back) `party`'s `emoji` (chat/store/reactions.py) under the next change
+        number; the message now, None if there is no such message or it was deleted;
+        TooManyReactions for a new emoji past `limit` distinct ones."""
+        ...
+
+    async def changes(self, conversation: str, after_change: int,
+                      limit: int) -> list[StoredMessage]:
+        """The messages changed after change number `after_change`, in change order (each
+        once, as it is now)."""
+        ...
+
+    async def last_change(self, conversation: str) -> int:
+        """The conversation's last change number (0: none, or no such conversation)."""
         ...
 
 

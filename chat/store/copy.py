@@ -36,7 +36,7 @@ from chat.store.copy_sides import (
     open_target,
 )
 from chat.store.postgres_schema import one_line
-from chat.store.sql import MESSAGE_COLUMNS
+from chat.store.sql import READ_COLUMNS
 from chat.store.sqlite_schema import describe
 
 # Messages per chunk (one transaction on the target): big enough that a commit's flush is
@@ -46,14 +46,19 @@ CHUNK_MESSAGES = 500
 PROGRESS_INTERVAL_S = 1.0
 
 _TARGET_MAX_ID = "SELECT max(id) FROM messages WHERE conversation = ?"
-_INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS})"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_MESSAGE = (f"INSERT INTO messages ({READ_COLUMNS})"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                    " ON CONFLICT (conversation, id) DO NOTHING")
+# What a message of the Redis history of earlier versions (sql.MESSAGE_COLUMNS only) has for
+# the lifecycle's columns: not edited, not deleted, no change, no author kept, no reactions.
+_NO_LIFECYCLE: Row = (None, None, 0, None, None)
 # {greater} is max() in SQLite, greatest() in PostgreSQL (copy_sides.Side.greater).
-_RAISE_COUNTER = ("INSERT INTO conversations (key, last_id, last_ts) VALUES (?, ?, ?)"
-                  " ON CONFLICT (key) DO UPDATE SET"
+_RAISE_COUNTER = ("INSERT INTO conversations (key, last_id, last_ts, last_change)"
+                  " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
                   " last_id = {greater}(conversations.last_id, excluded.last_id),"
-                  " last_ts = {greater}(conversations.last_ts, excluded.last_ts)")
+                  " last_ts = {greater}(conversations.last_ts, excluded.last_ts),"
+                  " last_change = {greater}(conversations.last_change,"
+                  " excluded.last_change)")
 _RAISE_FLOOR = "UPDATE retired SET last_id = {greater}(last_id, ?)"
 _INSERT_CID = ("INSERT INTO cids (user_key, cid, conversation, id, ts) VALUES (?, ?, ?, ?, ?)"
                " ON CONFLICT (user_key, cid) DO NOTHING")
@@ -80,15 +85,17 @@ def copy_history(source: Source, target: Side, *, chunk: int = CHUNK_MESSAGES,
     tally = out if out is not None else Tally()
     conversations = source.conversations()
     tally.conversations = len(conversations)
-    starts = [_check_target(source, target, key, int(last_id))
-              for key, last_id, _ in conversations]  # all before anything is written
+    starts = [_check_target(source, target, str(row[0]), int(row[1]))
+              for row in conversations]  # all before anything is written
     if isinstance(source, Side):  # the Redis history of earlier versions holds no accounts
         check_accounts(source, target)
     tally.floor = source.floor()
     with target.transaction():
         target.execute(_RAISE_FLOOR.format(greater=target.greater), (tally.floor,))
-    for (key, last_id, last_ts), after in zip(conversations, starts, strict=True):
-        _copy_conversation(source, target, key, after, int(last_id), int(last_ts), chunk, tally)
+    for (key, last_id, last_ts, *rest), after in zip(conversations, starts, strict=True):
+        last_change = int(rest[0]) if rest else 0  # the Redis history had no changes
+        _copy_conversation(source, target, key, after, int(last_id), int(last_ts),
+                           last_change, chunk, tally)
         tally.done += 1
     cutoff = time.time_ns() // 1_000_000 - IDEMPOTENCY_WINDOW_MS
     cids = source.live_cids(cutoff)
@@ -116,19 +123,19 @@ def _check_target(source: Source, target: Side, key: str, last_id: int) -> int:
 
 
 def _copy_conversation(source: Source, target: Side, key: str, after: int, last_id: int,
-                       last_ts: int, chunk: int, tally: Tally) -> None:
+                       last_ts: int, last_change: int, chunk: int, tally: Tally) -> None:
     """Copy one conversation's messages after id `after` (the target's highest), and raise
     the target's counter to the source's."""
     raise_counter = _RAISE_COUNTER.format(greater=target.greater)
     while True:
-        rows = source.after(key, after, chunk)
+        rows = _full(source.after(key, after, chunk))
         with target.transaction():
             inserted = target.execute_many(_INSERT_MESSAGE, rows) if rows else 0
             if inserted < len(rows):  # another copy ran at once: what it stored must match
                 _check_same(source, target, key, [row[1] for row in rows], rows)
             top_id = max([last_id, *(row[1] for row in rows)])
             top_ts = max([last_ts, *(row[5] for row in rows)])
-            target.execute(raise_counter, (key, top_id, top_ts))
+            target.execute(raise_counter, (key, top_id, top_ts, last_change))
         tally.copied += inserted
         tally.present += len(rows) - inserted
         _progress(tally, source, target)
@@ -142,13 +149,18 @@ def _check_same(source: Source, target: Side, key: str, ids: Sequence[int],
     """CopyError unless the target's messages at `ids` are the source's (`rows`, if read)."""
     low, high = min(ids), max(ids)
     if rows is None:
-        rows = source.between(key, low, high)
+        rows = _full(source.between(key, low, high))
     theirs = {row[1]: row for row in target.between(key, low, high)}
     for row in rows:
         held = theirs.get(row[1])
         if held is not None and held != row:
             raise CopyError(f"{target.name} holds another history: message {row[1]} of "
                             f"{key!r} differs from {source.name}'s; copy into an empty store")
+
+
+def _full(rows: Sequence[Row]) -> list[Row]:
+    """Rows of sql.READ_COLUMNS (those of a Redis history padded with _NO_LIFECYCLE)."""
+    return [row if len(row) > 11 else (*row, *_NO_LIFECYCLE) for row in rows]
 
 
 def _progress(tally: Tally, source: Source, target: Side, *, final: bool = False) -> None:

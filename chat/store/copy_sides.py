@@ -15,7 +15,7 @@ import psycopg
 
 from chat.store import postgres_schema, sqlite_schema
 from chat.store.base import StoreError
-from chat.store.sql import AFTER, MESSAGE_COLUMNS, postgres
+from chat.store.sql import READ_COLUMNS, postgres
 from chat.urls import REDIS_DB_PREFIXES, redacted
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -28,8 +28,11 @@ _GREATER = {"sqlite": "max", "postgresql": "greatest"}
 URL_FORMS = "a SQLite file nor a postgresql://user:password@host:port/dbname URL"
 
 # What a source is read with (SQL shared by both dialects).
-_CONVERSATIONS = "SELECT key, last_id, last_ts FROM conversations ORDER BY key"
-_MESSAGE_RANGE = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?"
+# With the change counter and the lifecycle's columns (edits, tombstones, authors, reactions).
+_CONVERSATIONS = "SELECT key, last_id, last_ts, last_change FROM conversations ORDER BY key"
+AFTER = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND id > ?"
+         " ORDER BY id LIMIT ?")
+_MESSAGE_RANGE = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ?"
                   " AND id BETWEEN ? AND ? ORDER BY id")
 _LIVE_CIDS = "SELECT user_key, cid, conversation, id, ts FROM cids WHERE ts > ?"
 

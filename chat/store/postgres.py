@@ -15,6 +15,7 @@ import psycopg_pool
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_batch import Outcome, Raced, store_batch
+from chat.store.postgres_changes import Lifecycle
 from chat.store.postgres_marks import Marks
 from chat.store.postgres_notify import CommitListener, OnCommit, channel_for, notify
 from chat.store.postgres_options import PostgresOptions
@@ -67,7 +68,7 @@ class _Append:
     future: asyncio.Future[tuple[StoredMessage, bool]]
 
 
-class PostgresStore(Marks):
+class PostgresStore(Marks, Lifecycle):
     """A HistoryStore in a PostgreSQL database that any number of nodes share."""
 
     def __init__(self, url: str, per_conversation: int = 10_000, days: float = 0, *,
@@ -163,13 +164,14 @@ class PostgresStore(Marks):
         guest: bool = False,
         reply_to: int | None = None,
         bot: bool = False,
+        author: str | None = None,
     ) -> tuple[StoredMessage, bool]:
         if not self._open:
             raise StoreError("the history store is not open")
         future: asyncio.Future[tuple[StoredMessage, bool]] = (
             asyncio.get_running_loop().create_future())
         message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest,
-                                reply_to, bot=bot)
+                                reply_to, bot=bot, author=author)
         self._queue.put_nowait(_Append(message, future))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         return await future

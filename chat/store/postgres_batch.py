@@ -39,9 +39,9 @@ WITH counter AS (
     WHERE key = %(conversation)s RETURNING last_id),
 message AS (
     INSERT INTO messages (conversation, id, username, avatar, text, ts, cid, recipient, guest,
-                          reply_to, bot)
+                          reply_to, bot, author)
     SELECT %(conversation)s, last_id, %(username)s, %(avatar)s, %(text)s, %(ts)s, %(cid)s,
-           %(to)s, %(guest)s, %(reply_to)s, %(bot)s FROM counter
+           %(to)s, %(guest)s, %(reply_to)s, %(bot)s, %(author)s FROM counter
     RETURNING id),
 claim AS (
     INSERT INTO cids AS c (user_key, cid, conversation, id, ts)
@@ -126,7 +126,7 @@ async def _insert(conn: Connection, messages: list[StoredMessage]) -> list[Store
          "text": m.text, "ts": m.ts, "cid": m.cid, "to": m.to, "guest": int(m.guest),
          "reply_to": m.reply_to,
          "bot": int(m.bot),
-         "user_key": m.username.casefold(), "window": IDEMPOTENCY_WINDOW_MS}
+         "author": m.author, "user_key": m.username.casefold(), "window": IDEMPOTENCY_WINDOW_MS}
         for m in messages]
     stored: list[StoredMessage] = []
     async with conn.cursor() as cur:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Awaitable, Callable
 
@@ -151,6 +152,17 @@ async def _v14_api_tokens(conn: psycopg.AsyncConnection[TupleRow]) -> None:
     await conn.execute("ALTER TABLE messages ADD COLUMN bot SMALLINT NOT NULL DEFAULT 0")
 
 
+async def _v15_message_changes(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 16 side by side: edits, deletes and the change counter."""
+    for column in ("edited_ts BIGINT", "deleted_ts BIGINT",
+                   "change_seq BIGINT NOT NULL DEFAULT 0", "author TEXT", "reactions TEXT"):
+        await conn.execute(f"ALTER TABLE messages ADD COLUMN {column}")
+    await conn.execute("CREATE INDEX messages_by_change ON messages (conversation, change_seq)"
+                       " WHERE change_seq > 0")
+    await conn.execute("ALTER TABLE conversations ADD COLUMN last_change BIGINT NOT NULL"
+                       " DEFAULT 0")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
@@ -158,7 +170,8 @@ MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_regi
                                _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry,
                                _v12_replies,
                                _v13_webhooks,
-                               _v14_api_tokens]
+                               _v14_api_tokens,
+                               _v15_message_changes]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
@@ -213,6 +226,10 @@ def one_line(exc: BaseException) -> str:
 
 
 def message_from_row(row: TupleRow) -> StoredMessage:
-    """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                         bool(row[8]), row[9], bot=bool(row[10]))
+    """A StoredMessage from a row of MESSAGE_COLUMNS or READ_COLUMNS (sql.py)."""
+    message = StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                            bool(row[8]), row[9], bot=bool(row[10]))
+    if len(row) == 11:
+        return message
+    return dataclasses.replace(message, edited=row[11], deleted=row[12], change=int(row[13]),
+                               author=row[14], reactions=row[15])

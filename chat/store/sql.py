@@ -8,14 +8,41 @@ from __future__ import annotations
 MESSAGE_COLUMNS = ("conversation, id, username, avatar, text, ts, cid, recipient, guest, reply_to,"
                    " bot")
 
+# What reads return: MESSAGE_COLUMNS, then the message lifecycle's columns (issue 16, migrations
+# appended): when it was last edited (ms, NULL: never), deleted (ms, NULL: not; its text is ''),
+# the conversation's change number of its last change (0: none), its author's party, and its
+# reactions (JSON, chat/store/reactions.py; NULL: none).
+READ_COLUMNS = f"{MESSAGE_COLUMNS}, edited_ts, deleted_ts, change_seq, author, reactions"
+
 # Reads: the same in both dialects.
-LATEST = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
-BEFORE = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id < ?"
+LATEST = f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?"
+BEFORE = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND id < ?"
           " ORDER BY id DESC LIMIT ?")
-AFTER = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id > ?"
+AFTER = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND id > ?"
          " ORDER BY id LIMIT ?")
 FIND_CID = "SELECT conversation, id, ts FROM cids WHERE user_key = ? AND cid = ?"
-FIND_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id = ?"
+FIND_MESSAGE = f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND id = ?"
+
+# The message lifecycle (chat/history/changes.py): edits and deletes change the row in place
+# (the search index follows the messages table by its triggers), each numbered by its
+# conversation's change counter (conversations.last_change) so a client learns on resume what
+# changed since the number it holds. A delete keeps the row as a tombstone (text '', no ids
+# skipped: a resume's gap check stays exact); reads leave tombstones out.
+NEXT_CHANGE = ("UPDATE conversations SET last_change = last_change + 1 WHERE key = ?"
+               " RETURNING last_change")
+LAST_CHANGE = "SELECT last_change FROM conversations WHERE key = ?"
+EDIT = ("UPDATE messages SET text = ?, edited_ts = ?, change_seq = ? WHERE conversation = ?"
+        " AND id = ? AND deleted_ts IS NULL")
+DELETE = ("UPDATE messages SET text = ?, deleted_ts = ?, change_seq = ? WHERE conversation = ?"
+          " AND id = ? AND deleted_ts IS NULL")
+# A reaction is a change too: read, changed (chat/store/reactions.py), written back under the
+# next change number, in one transaction (the counter's row lock orders them).
+REACTIONS_OF = ("SELECT reactions FROM messages WHERE conversation = ? AND id = ?"
+                " AND deleted_ts IS NULL")
+SET_REACTIONS = ("UPDATE messages SET reactions = ?, change_seq = ? WHERE conversation = ?"
+                 " AND id = ?")
+CHANGES = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND change_seq > ?"
+           " ORDER BY change_seq LIMIT ?")
 
 
 def by_ids(count: int) -> str:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from chat.record import StoredMessage
+from chat.store import sqlite_changes as lifecycle
 from chat.store.base import StoreError, direct_patterns
+from chat.store.reactions import TooManyReactions
 from chat.store.sql import AFTER as _AFTER
 from chat.store.sql import BEFORE as _BEFORE
+from chat.store.sql import DELETE as _DELETE
 from chat.store.sql import DIRECT_OF as _DIRECT_OF
+from chat.store.sql import EDIT as _EDIT
 from chat.store.sql import LAST_SEEN as _LAST_SEEN
 from chat.store.sql import LATEST as _LATEST
 from chat.store.sql import MARK_READ as _MARK_READ
@@ -31,6 +35,8 @@ from chat.store.sqlite_schema import (
     message_from_row,
 )
 from chat.store.sqlite_writer import Writer
+
+T = TypeVar("T")
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[str | int, ...], *,
@@ -127,13 +133,14 @@ class SQLiteStore:
         guest: bool = False,
         reply_to: int | None = None,
         bot: bool = False,
+        author: str | None = None,
     ) -> tuple[StoredMessage, bool]:
         if not self._open:
             raise StoreError("the history store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[StoredMessage, bool]] = loop.create_future()
         message = StoredMessage(conversation, 0, username, avatar, text, ts, cid, to, guest,
-                                reply_to, bot=bot)
+                                reply_to, bot=bot, author=author)
         self._writer.submit(Append(loop, future, message))
         # Cancelling this await does not withdraw the message: it is stored all the same.
         return await future
@@ -196,6 +203,48 @@ class SQLiteStore:
     async def last_seen(self, party: str) -> int | None:
         rows = await self._on_writer(_LAST_SEEN, (party,))
         return int(rows[0][0]) if rows else None
+
+    # The message lifecycle (chat/store/base.py): on the writer's connection, so a change is
+    # committed (and a delete's WAL emptied) before the call returns.
+
+    async def find(self, conversation: str, message_id: int) -> StoredMessage | None:
+        return await self._run(partial(lifecycle.find, conversation=conversation,
+                                       message_id=message_id))
+
+    async def edit(self, conversation: str, message_id: int, text: str,
+                   ts: int) -> StoredMessage | None:
+        return await self._run(partial(lifecycle.change, statement=_EDIT,
+                                       conversation=conversation, message_id=message_id,
+                                       text=text, ts=ts, checkpoint=False))
+
+    async def delete(self, conversation: str, message_id: int,
+                     ts: int) -> StoredMessage | None:
+        return await self._run(partial(lifecycle.change, statement=_DELETE,
+                                       conversation=conversation, message_id=message_id,
+                                       text="", ts=ts, checkpoint=not self._in_memory))
+
+    async def react(self, conversation: str, message_id: int, emoji: str, party: str,
+                    name: str, add: bool, limit: int) -> StoredMessage | None:
+        result = await self._run(partial(lifecycle.react, conversation=conversation,
+                                         message_id=message_id, emoji=emoji, party=party,
+                                         name=name, add=add, limit=limit))
+        assert not isinstance(result, TooManyReactions)  # raised by the await (settle)
+        return result
+
+    async def changes(self, conversation: str, after_change: int,
+                      limit: int) -> list[StoredMessage]:
+        return await self._run(partial(lifecycle.changes, conversation=conversation,
+                                       after_change=after_change, limit=limit))
+
+    async def last_change(self, conversation: str) -> int:
+        return await self._run(partial(lifecycle.last_change, conversation=conversation))
+
+    async def _run(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._open:
+            raise StoreError("the history store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._writer.submit(Read(asyncio.get_running_loop(), future, run))
+        return await future
 
     async def _on_writer(self, sql: str, params: tuple[str | int, ...]) -> list[Any]:
         if not self._open:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from chat.record import StoredMessage
 from chat.store.base import StoreError
@@ -175,6 +176,17 @@ def _v15_api_tokens(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN bot INTEGER NOT NULL DEFAULT 0")
 
 
+def _v16_message_changes(conn: sqlite3.Connection) -> None:
+    """Edits, deletes and the change counter (chat/history/changes.py, docs/protocol.md)."""
+    for column in ("edited_ts INTEGER", "deleted_ts INTEGER",
+                   "change_seq INTEGER NOT NULL DEFAULT 0", "author TEXT", "reactions TEXT"):
+        conn.execute(f"ALTER TABLE messages ADD COLUMN {column}")
+    # Partial: only changed messages are in it, so appends pay nothing for it.
+    conn.execute("CREATE INDEX messages_by_change ON messages (conversation, change_seq)"
+                 " WHERE change_seq > 0")
+    conn.execute("ALTER TABLE conversations ADD COLUMN last_change INTEGER NOT NULL DEFAULT 0")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
@@ -184,7 +196,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_refer
                                                           _v11_rooms, _v12_invite_expiry,
                                                           _v13_replies,
                                                           _v14_webhooks,
-                                                          _v15_api_tokens]
+                                                          _v15_api_tokens,
+                                                          _v16_message_changes]
 
 
 def memory_uri() -> str:
@@ -214,6 +227,9 @@ def connect(path: str, *, lock_timeout_s: float, synchronous: Synchronous | None
                 raise StoreError(f"the file system does not support WAL mode ({mode} instead)")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+            # A deleted message's text is overwritten with zeros in the file, not left in a
+            # free page (chat/history/changes.py; the WAL is checkpointed after each delete).
+            conn.execute("PRAGMA secure_delete = ON")
         else:
             conn.execute("PRAGMA query_only = ON")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header
@@ -264,7 +280,11 @@ def describe(exc: BaseException) -> str:
     return f"{text} ({hint})" if hint else text
 
 
-def message_from_row(row: tuple[str, int, str, str, str, int, str | None, str | None, int,
-                                int | None, int]) -> StoredMessage:
-    """A StoredMessage from a row of MESSAGE_COLUMNS."""
-    return StoredMessage(*row[:8], bool(row[8]), row[9], bot=bool(row[10]))
+def message_from_row(row: tuple[Any, ...]) -> StoredMessage:
+    """A StoredMessage from a row of MESSAGE_COLUMNS or READ_COLUMNS (sql.py)."""
+    message = StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                            bool(row[8]), row[9], bot=bool(row[10]))
+    if len(row) == 11:
+        return message
+    return dataclasses.replace(message, edited=row[11], deleted=row[12], change=int(row[13]),
+                               author=row[14], reactions=row[15])

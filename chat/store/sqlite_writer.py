@@ -36,8 +36,8 @@ MAX_BATCH = 512
 # Retention runs this often; in between, a conversation can pass its cap by this much traffic.
 PRUNE_INTERVAL_S = 60.0
 
-_INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS})"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS}, author)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_CID = ("INSERT OR REPLACE INTO cids (user_key, cid, conversation, id, ts)"
                " VALUES (?, ?, ?, ?, ?)")
 _SAVE_COUNTER = ("INSERT INTO conversations (key, last_id, last_ts) VALUES (?, ?, ?)"
@@ -225,7 +225,8 @@ class Writer:
             last_id = counters.get(key)
             stored = dataclasses.replace(message, id=(last_id or self._last_id(conn, key)) + 1)
             values = (key, stored.id, stored.username, stored.avatar, stored.text, stored.ts,
-                      stored.cid, stored.to, int(stored.guest), stored.reply_to, int(stored.bot))
+                      stored.cid, stored.to, int(stored.guest), stored.reply_to, int(stored.bot),
+                      stored.author)
             conn.execute(_INSERT_MESSAGE, values)
             if message.cid is not None:
                 conn.execute(_INSERT_CID, (user_key, stored.cid, key, stored.id, stored.ts))

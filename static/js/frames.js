@@ -41,6 +41,8 @@ function fromServer(m) {
     cid: m.cid,
     guest: m.guest === true,
     replyTo: m.reply_to,
+    edited: m.edited,
+    reactions: m.reactions,
   };
 }
 
@@ -49,6 +51,9 @@ function fromServer(m) {
 function conversationOf(f) {
   if (typeof f.room === 'string') return { kind: 'room', name: f.room };
   if (typeof f.with === 'string') return { kind: 'dm', name: f.with };
+  if (typeof f.from === 'string' && typeof f.to === 'string') {
+    return { kind: 'dm', name: isMe(f.from) ? f.to : f.from };
+  }
   return change.currentConversation();
 }
 
@@ -93,17 +98,7 @@ const onFrame = {
     const list = (Array.isArray(f.messages) ? f.messages : []).map(fromServer);
     change.historyPage(target, list, { recovered: f.recovered, more: f.more });
     sendIfAny(change.jumpStep(target)); // a quote's original not loaded yet: the next page
-  },
-
-  // Replies' quotes follow their originals (the edit and delete frames' events: the seam
-  // with issue 16's edit/delete part, which may update the originals here too).
-  edited(f) {
-    const conv = conversationOf(f);
-    if (conv) change.quoteEdited(conv, f.id, f.text);
-  },
-  deleted(f) {
-    const conv = conversationOf(f);
-    if (conv) change.quoteDeleted(conv, f.id);
+    change.changeMarked(target, f.change); // the first mark: changes after it follow or resume
   },
 
   presence(f) {
@@ -122,6 +117,26 @@ const onFrame = {
     if (!leftElsewhere(f)) change.left(f);
   },
   ...onRoomFrame, // room, rooms, moderation, moderated, role, removed (rooms.js)
+
+  // Changes of messages we hold, live or in answer to `changes` (docs/protocol.md).
+  // Replies' quotes follow their originals.
+  edited(f) {
+    change.messageChanged(f);
+    const conv = conversationOf(f);
+    if (conv) change.quoteEdited(conv, f.id, f.message);
+  },
+  reacted: change.messageChanged,
+  deleted(f) {
+    change.messageChanged(f);
+    const conv = conversationOf(f);
+    if (conv) change.quoteDeleted(conv, f.id);
+  },
+  changes(f) {
+    for (const entry of Array.isArray(f.changes) ? f.changes : []) {
+      if (entry && typeof entry === 'object') change.messageChanged(entry);
+    }
+    if (typeof f.room === 'string') change.changeMarked({ kind: 'room', name: f.room }, f.change);
+  },
 
   // After a join's history: the account's unread counts (read marks kept by the server).
   unread(f) {

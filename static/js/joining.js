@@ -1,6 +1,6 @@
 // The `join` frames: the identifying one that opens each socket, and those for further rooms.
 import { DEFAULT_ROOM } from './protocol.js';
-import { joinSent, session, state } from './state/index.js';
+import { changeMarkOf, joinSent, session, state } from './state/index.js';
 
 export function joinFrame(room, identifying) {
   const frame = { type: 'join', room };
@@ -13,6 +13,9 @@ export function joinFrame(room, identifying) {
   // On a rejoin, ask only for what we missed; the server replays the messages after it.
   const since = joinSent(room);
   if (since !== undefined) frame.since = since;
+  // And the edits, deletes and reactions after the last change number we applied.
+  const mark = changeMarkOf(room);
+  if (since !== undefined && mark !== undefined) frame.changes = mark;
   return frame;
 }
 

@@ -51,6 +51,7 @@ export {
 } from './messages.js';
 export * from './members.js';
 export * from './rooms.js';
+export * from './changes.js';
 export * from './people.js';
 export * as outbox from './outbox.js';
 export * from './replies.js';

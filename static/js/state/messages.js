@@ -75,6 +75,8 @@ function receive(conv, m, news) {
     avatar: typeof m.avatar === 'string' ? m.avatar : '',
     text: m.text,
     ts: Number.isFinite(m.ts) ? m.ts : Date.now(),
+    edited: Number.isFinite(m.edited) ? m.edited : null, // when it was last edited (ms)
+    reactions: Array.isArray(m.reactions) ? m.reactions : [], // [{emoji, count, users}]
     mine,
     mentionsMe: !mine && state.me !== null && mentions(m.text, state.me.username),
     replyTo: quoteFrom(m.replyTo), // the quote of the message it answers, or null

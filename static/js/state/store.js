@@ -56,6 +56,7 @@ export const state = reactive({
   // What the server's welcome says it accepts; 0 = not said (an older server): not checked.
   limits: { textChars: 0 },
   drafts: {}, // 'room:name' or 'dm:name' → the composer's unsent text, kept while switching
+  editing: {}, // 'room:name' or 'dm:name' → the id of our message its composer is editing
   // Rooms' settings and roles (docs/protocol.md "Rooms: owners, privacy and moderation"),
   // the directory, invitations and the rooms' panels: see state/rooms.js.
   roomInfo: {}, // room name → {topic, visibility, role (ours), roles: {username → role}}

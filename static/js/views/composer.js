@@ -1,6 +1,7 @@
 // The composer: the text of the next message, its length against the server's limit, and
 // why the last one came back.
 import { cancelReply, send, typed } from '../actions.js';
+import { cancelEditing, finishEditing, lastOwn, startEditing } from '../changes.js';
 import { charCount, draftKey } from '../protocol.js';
 import { clearSendError, setDraft, state } from '../state/index.js';
 import { h, onMounted, ref } from '../vue.js';
@@ -43,9 +44,11 @@ export const Composer = {
   setup(props) {
     const input = ref(null);
     const draft = () => state.drafts[draftKey(props.conv)] || '';
+    const editing = () => state.editing[draftKey(props.conv)];
     const submit = (e) => {
       e.preventDefault();
-      if (send(draft())) setDraft(props.conv, '');
+      if (editing() !== undefined) finishEditing(props.conv, draft());
+      else if (send(draft())) setDraft(props.conv, '');
       if (input.value) input.value.focus();
     };
     // Just joined: the join form's button, now gone, had the focus. Typing is next.
@@ -56,13 +59,26 @@ export const Composer = {
     const onKeydown = (e) => {
       // Enter sends, Shift+Enter is a new line; not while an IME is composing a character.
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) submit(e);
-      if (e.key === 'Escape' && props.conv.replyingTo) cancelReply(props.conv);
+      // ↑ in an empty composer edits our last message; Escape gives up an edit.
+      else if (e.key === 'ArrowUp' && !e.altKey && !draft() && editing() === undefined) {
+        const last = lastOwn(props.conv);
+        if (last) {
+          e.preventDefault();
+          startEditing(props.conv, last);
+        }
+      } else if (e.key === 'Escape' && editing() !== undefined) {
+        e.preventDefault();
+        cancelEditing(props.conv);
+      } else if (e.key === 'Escape' && props.conv.replyingTo) cancelReply(props.conv);
     };
     return () => {
       const text = draft();
       const label = 'Message ' + titleOf(props.conv);
       const { over, counted, notes } = composerNotes(props.conv, text);
       const replying = props.conv.replyingTo;
+      if (editing() !== undefined) {
+        notes.unshift(h('p', { class: 'editing-note' }, 'Editing your message (Escape: cancel)'));
+      }
       const described = [
         props.conv.sendError && 'composer-error',
         counted && 'composer-count',
@@ -108,7 +124,8 @@ export const Composer = {
             if (e.target.value.trim()) typed();
           },
         }),
-        h('button', { type: 'submit', class: 'primary', disabled: !text.trim() || over }, 'Send'),
+        h('button', { type: 'submit', class: 'primary', disabled: !text.trim() || over },
+          editing() !== undefined ? 'Save' : 'Send'),
       ]);
     };
   },

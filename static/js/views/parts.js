@@ -46,7 +46,8 @@ export function timeTag(ts) {
   );
 }
 
-// Parsing is cached per message (its text changes only by an edit, which the cache notices).
+// Parsing is cached per message and text: the list re-renders often, a text changes only by
+// an edit (state/changes.js).
 const parsed = new WeakMap();
 
 // A message's text as elements: its Markdown (markdown.js) with links and mentions.

@@ -1,10 +1,11 @@
 // The rows of a conversation's message list: messages grouped by sender, date lines, the
 // "New messages" divider, notices, gap rows and our messages on their way.
 import { discard, edit, jumpToOriginal, loadGap, replyTo, retry } from '../actions.js';
+import { deleteMessage, startEditing, toggleReaction } from '../changes.js';
 import { state } from '../state/index.js';
 import { h } from '../vue.js';
 import { Avatar, richText, timeOfDay, timeTag } from './parts.js';
-import { messageTools } from './rooms.js';
+import { button, messageTools } from './rooms.js';
 
 const GROUP_MS = 5 * 60 * 1000; // one sender's messages this close together share a heading
 const weekday = new Intl.DateTimeFormat(undefined, {
@@ -175,8 +176,47 @@ function messageRow(item, continued, conv) {
         messageTools(conv, item), // a moderator's "Remove" (views/rooms.js)
       ]),
       quoteBlock(item.replyTo, () => jumpToOriginal(conv, item.replyTo.id)),
-      h('div', { class: 'text' }, richText(item, item.text)),
+      h('div', { class: 'text' }, [
+        ...richText(item, item.text),
+        item.edited ? h('span', { class: 'edited-mark', title: 'edited' }, ' (edited)') : null,
+      ]),
+      // Out of the heading, which a continued message hides: every message has them.
+      ownTools(conv, item),
+      reactionRow(conv, item),
     ]),
+  ]);
+}
+
+// Our own message: edit it in the composer, or delete it.
+function ownTools(conv, item) {
+  if (!item.mine || !conv) return null;
+  return h('span', { class: 'own-tools' }, [
+    button('Edit', () => startEditing(conv, item), {
+      class: 'edit-message', 'aria-label': 'Edit your message',
+    }),
+    button('Delete', () => deleteMessage(conv, item.id), {
+      class: 'delete-message', 'aria-label': 'Delete your message',
+    }),
+  ]);
+}
+
+// Reactions: each emoji with its count (who reacted in its title); a click adds or takes
+// back ours. "+👍" adds the commonest when there are none yet.
+function reactionRow(conv, item) {
+  if (!conv) return null;
+  const list = item.reactions || [];
+  const me = state.me !== null ? state.me.username : '';
+  return h('div', { class: 'reactions' }, [
+    ...list.map((r) =>
+      button(r.emoji + ' ' + r.count, () => toggleReaction(conv, item, r.emoji), {
+        class: ['reaction', { mine: r.users.includes(me) }],
+        title: r.users.join(', '),
+        'aria-label': r.emoji + ' ' + r.count + ': ' + r.users.join(', '),
+      }),
+    ),
+    button('+👍', () => toggleReaction(conv, item, '👍'), {
+      class: 'add-reaction', 'aria-label': 'React with 👍',
+    }),
   ]);
 }
 
