@@ -7,12 +7,13 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psycopg
 import psycopg_pool
 
 from chat.record import StoredMessage
+from chat.search.query import Term
 from chat.store.base import StoreError
 from chat.store.postgres_batch import Outcome, Raced, store_batch
 from chat.store.postgres_marks import Marks
@@ -26,6 +27,7 @@ from chat.store.postgres_schema import (
     migrate,
     one_line,
 )
+from chat.store.search import POSTGRES_SEARCH, Filters, Found, Scope, page, postgres_params
 from chat.store.sql import AFTER, BEFORE, LATEST, postgres
 from chat.store.sqlite_requests import WriterStats
 
@@ -196,15 +198,25 @@ class PostgresStore(Marks):
     async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
         return await self._read(_AFTER, (conversation, after_id), limit, newest_first=False)
 
-    async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
-                    newest_first: bool) -> list[StoredMessage]:
+    async def search(self, terms: Sequence[Term], scope: Scope, filters: Filters, *,
+                     offset: int, limit: int) -> Found:
+        """chat/store/search.py's MessageSearch: the GIN index, ranked by ts_rank."""
+        if not terms or limit <= 0:
+            return Found()
+        params = postgres_params(terms, scope, filters, offset, limit)
+        return page(await self._read(POSTGRES_SEARCH, params[:-2], limit + 1,
+                                     newest_first=False, offset=offset), limit)
+
+    async def _read(self, sql: str, keys: tuple[object, ...], limit: int, *,
+                    newest_first: bool, offset: int | None = None) -> list[StoredMessage]:
         if not self._open:
             raise StoreError("the history store is not open")
         if limit <= 0:  # PostgreSQL refuses a negative LIMIT
             return []
+        params = (*keys, limit) if offset is None else (*keys, limit, offset)
         try:
             async with self._connection() as conn:
-                rows = await (await conn.execute(sql, (*keys, limit))).fetchall()
+                rows = await (await conn.execute(sql, params)).fetchall()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StoreError(one_line(exc)) from None
         if newest_first:

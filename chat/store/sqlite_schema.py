@@ -156,13 +156,38 @@ def _v12_invite_expiry(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE invites SET expires_ts = created_ts + ?", (INVITE_TTL_BEFORE_MS,))
 
 
+def _v13_search(conn: sqlite3.Connection) -> None:
+    """Full-text search (chat/store/search.py): an FTS5 index over messages' text, kept in
+    step with every insert, update of the text, and delete of a row by triggers."""
+    # External content: the index holds the words, the text stays in `messages` alone (no
+    # second copy to delete). Keyed by messages' rowid, which nothing here changes (the online
+    # backup copies pages as they are; a manual VACUUM may renumber: then 'rebuild').
+    # unicode61 keeps diacritics (remove_diacritics 0), as PostgreSQL's 'simple' config does:
+    # both backends find the same messages.
+    conn.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages',"
+                 " content_rowid='rowid', tokenize='unicode61 remove_diacritics 0')")
+    conn.execute("CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+                 " INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text); END")
+    conn.execute("CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+                 " INSERT INTO messages_fts (messages_fts, rowid, text)"
+                 " VALUES ('delete', old.rowid, old.text); END")
+    conn.execute("CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN"
+                 " INSERT INTO messages_fts (messages_fts, rowid, text)"
+                 " VALUES ('delete', old.rowid, old.text);"
+                 " INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text); END")
+    # The history already stored: read once, in this migration's transaction (docs/search.md:
+    # about a minute per million messages, the file grows by about a third of the text).
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
                                                           _v5_registrations, _v6_legacy_names,
                                                           _v7_guest_marks, _v8_external_ids,
                                                           _v9_read_marks, _v10_last_seen,
-                                                          _v11_rooms, _v12_invite_expiry]
+                                                          _v11_rooms, _v12_invite_expiry,
+                                                          _v13_search]
 
 
 def memory_uri() -> str:
