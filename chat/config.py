@@ -231,6 +231,15 @@ class Settings:
         metadata=_meta("bytes/s", "bytes of history pages a connection may read per second "
                                   "(burst: history-max-bytes); 0 turns it off"),
     )
+    # Search (issue 16, chat/search/): each bounds one request's work on the database.
+    search_query_max_chars: int = field(
+        default=200, metadata=_meta("characters", "longest `search` query (1-1000)"))
+    search_page_max: int = field(
+        default=50, metadata=_meta("results", "most results one `search` page returns (1-200)"))
+    search_offset_max: int = field(
+        default=1000,
+        metadata=_meta("results", "deepest result a `search` page may start at: the database "
+                                  "ranks every hit before the page (0-100000)"))
     avatars: str = field(
         default="initials",
         metadata=_meta("", "initials: pictures drawn by the server, no browser asks another host "
@@ -403,6 +412,13 @@ class Settings:
                  or 1024 <= self.history_max_bytes < self.max_queue_bytes),
                 ("history_bytes_per_s", self.history_bytes_per_s, "0 or more",
                  self.history_bytes_per_s >= 0),
+                ("search_query_max_chars", self.search_query_max_chars, "between 1 and 1000",
+                 1 <= self.search_query_max_chars <= 1000),
+                # 200 results of ~400 bytes: a frame of ~80 KB, as a history page.
+                ("search_page_max", self.search_page_max, "between 1 and 200",
+                 1 <= self.search_page_max <= 200),
+                ("search_offset_max", self.search_offset_max, "between 0 and 100000",
+                 0 <= self.search_offset_max <= 100_000),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 # 1,000: far above any useful pool, far below what would exhaust PostgreSQL.
                 ("db_pool_size", self.db_pool_size, "between 1 and 1000",

@@ -29,6 +29,7 @@ from chat.protocol.parse import (
     Remove,
     RoomDirectory,
     RoomSet,
+    Search,
     StatusQuery,
     Typing,
 )
@@ -37,6 +38,7 @@ from chat.rooms.access import check_mute
 from chat.rooms.membership import Membership
 from chat.rooms.owned import OwnedRooms
 from chat.rooms.registry import Rooms
+from chat.search.service import Searcher
 
 
 class Dispatcher:
@@ -54,6 +56,7 @@ class Dispatcher:
         self.pages = pages
         self.reading = reading
         self.presence = presence
+        self.searcher: Searcher | None = None  # set by the hub (chat/search/)
 
     def dispatch(self, client: Client, command: Command) -> Awaitable[None] | None:
         """Act on a parsed command; an awaitable if the action waits on the store or roster."""
@@ -90,6 +93,9 @@ class Dispatcher:
                                                                                    command)
             case Remove():
                 return self.owned.moderation_for(command.room, "remove").remove(client, command)
+            case Search():
+                assert self.searcher is not None  # the hub sets it
+                return self.searcher.answer(client, command)
             case _:
                 assert_never(command)
 

@@ -44,6 +44,7 @@ from chat.rooms.owned import OwnedRooms
 from chat.rooms.registry import Rooms
 from chat.roster.base import Rebuilding, Roster, RosterError
 from chat.roster.local import LocalRoster
+from chat.search.service import Searcher
 from chat.store.base import HistoryStore
 
 log = logging.getLogger("chat.hub")
@@ -109,6 +110,10 @@ class Hub:
         self.dispatcher = Dispatcher(self.broker, self.users, self.rooms, self.owned,
                                      self.membership, self.messages, self.pages, self.reading,
                                      self.presence)
+        # Search (issue 16, chat/search/): within what each user may read.
+        self.dispatcher.searcher = Searcher(settings, store, self.owned.access.store
+                                            if self.owned.access is not None else None,
+                                            self.users)
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )
