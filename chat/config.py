@@ -240,6 +240,11 @@ class Settings:
         default=1000,
         metadata=_meta("results", "deepest result a `search` page may start at: the database "
                                   "ranks every hit before the page (0-100000)"))
+    search_rank_max: int = field(
+        default=10_000,
+        metadata=_meta("messages", "hits one `search` ranks: the newest this many; older ones "
+                                   "are found by narrowing it (dates, room, person); at least "
+                                   "search-offset-max + search-page-max"))
     avatars: str = field(
         default="initials",
         metadata=_meta("", "initials: pictures drawn by the server, no browser asks another host "
@@ -419,6 +424,12 @@ class Settings:
                  1 <= self.search_page_max <= 200),
                 ("search_offset_max", self.search_offset_max, "between 0 and 100000",
                  0 <= self.search_offset_max <= 100_000),
+                # Ranking reads each of these hits: a million is seconds of work per search.
+                ("search_rank_max", self.search_rank_max,
+                 f"between search-offset-max + search-page-max "
+                 f"({self.search_offset_max + self.search_page_max}) and 1000000",
+                 self.search_offset_max + self.search_page_max <= self.search_rank_max
+                 <= 1_000_000),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 # 1,000: far above any useful pool, far below what would exhaust PostgreSQL.
                 ("db_pool_size", self.db_pool_size, "between 1 and 1000",

@@ -151,3 +151,6 @@ def test_search_settings_are_checked() -> None:
         Settings(search_query_max_chars=1001)
     with pytest.raises(ValueError, match="--search-offset-max is -1"):
         Settings(search_offset_max=-1)
+    with pytest.raises(ValueError, match=r"--search-rank-max is 1000; it must be between "
+                       r"search-offset-max \+ search-page-max \(1050\)"):
+        Settings(search_rank_max=1000)

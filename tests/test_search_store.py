@@ -65,7 +65,8 @@ async def running(store: Any) -> AsyncIterator[Any]:
 
 async def post(store: Any, text: str, room: str = "general", *, user: str = "ann",
                ts: int = 1_000, to: str | None = None) -> StoredMessage:
-    message, _ = await store.append(room, username=user, avatar="", text=text, ts=ts, to=to)
+    message: StoredMessage = (await store.append(room, username=user, avatar="", text=text,
+                                                 ts=ts, to=to))[0]
     return message
 
 
@@ -108,6 +109,19 @@ async def test_search_ranks_a_message_about_the_words_first(backend: Backend) ->
                                                       "only once, among many other things "
                                                       "about the week that went by and the "
                                                       "plans for the next"]
+
+
+@pytest.mark.gen_test
+async def test_search_ranks_the_newest_hits_of_its_window_only(backend: Backend) -> None:
+    """With a window of 2, the best hit, older than two others, is not found."""
+    async with running(backend.store()) as store:
+        await post(store, "outage outage outage", ts=1)
+        await post(store, "outage and then many more words about other things", ts=2)
+        await post(store, "an outage and many other words about something else", ts=3)
+        assert texts(await find(store, "outage"))[0] == "outage outage outage"
+        found = await find(store, "outage", filters=Filters(window=2))
+        assert sorted(texts(found)) == ["an outage and many other words about something else",
+                                        "outage and then many more words about other things"]
 
 
 @pytest.mark.gen_test

@@ -80,7 +80,8 @@ class Searcher:
                                                     scope.every_room)
             found = await self.store.search(
                 words, scope, Filters(conversation, cmd.author, cmd.after or TS_FIRST,
-                                      TS_LAST if cmd.before is None else cmd.before),
+                                      TS_LAST if cmd.before is None else cmd.before,
+                                      self.settings.search_rank_max),
                 offset=cmd.offset, limit=limit)
         except StoreError as exc:
             log.warning("a search could not be answered: %s", exc)

@@ -203,20 +203,25 @@ class PostgresStore(Marks):
         """chat/store/search.py's MessageSearch: the GIN index, ranked by ts_rank."""
         if not terms or limit <= 0:
             return Found()
+        if not self._open:
+            raise StoreError("the history store is not open")
         params = postgres_params(terms, scope, filters, offset, limit)
-        return page(await self._read(POSTGRES_SEARCH, params[:-2], limit + 1,
-                                     newest_first=False, offset=offset), limit)
+        try:
+            async with self._connection() as conn:
+                rows = await (await conn.execute(POSTGRES_SEARCH, params)).fetchall()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StoreError(one_line(exc)) from None
+        return page([message_from_row(row) for row in rows], limit)
 
-    async def _read(self, sql: str, keys: tuple[object, ...], limit: int, *,
-                    newest_first: bool, offset: int | None = None) -> list[StoredMessage]:
+    async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
+                    newest_first: bool) -> list[StoredMessage]:
         if not self._open:
             raise StoreError("the history store is not open")
         if limit <= 0:  # PostgreSQL refuses a negative LIMIT
             return []
-        params = (*keys, limit) if offset is None else (*keys, limit, offset)
         try:
             async with self._connection() as conn:
-                rows = await (await conn.execute(sql, params)).fetchall()
+                rows = await (await conn.execute(sql, (*keys, limit))).fetchall()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StoreError(one_line(exc)) from None
         if newest_first:

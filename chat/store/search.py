@@ -19,6 +19,8 @@ from chat.store.sql import MESSAGE_COLUMNS
 
 # Bounds of the `ts` filters when none is given (ms): every message lies within.
 TS_FIRST, TS_LAST = 0, 2**62
+# Hits ranked by default (the service passes --search-rank-max).
+RANK_WINDOW = 10_000
 # Separates a room and an id in a hidden message's key (a room name never holds it).
 _KEY_SEP = "\x1f"
 
@@ -48,6 +50,7 @@ class Filters:
     author: str | None = None
     after: int = TS_FIRST  # ts at or after this
     before: int = TS_LAST  # ts before this
+    window: int = RANK_WINDOW  # hits ranked: the newest this many (see SQLITE_SEARCH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,8 @@ class MessageSearch(Protocol):
     """A store that searches its messages (both SQLite and PostgreSQL stores do).
 
     `search` returns the messages in `scope` that hold every term (a prefix term: a word that
-    starts with it), after `filters`, best ranked first (ties: newest first), skipping
-    `offset` and returning at most `limit`.
+    starts with it), after `filters`: of the newest `filters.window` such, the best ranked
+    first (ties: newest first), skipping `offset` and returning at most `limit`.
     """
 
     async def search(self, terms: Sequence[Term], scope: Scope, filters: Filters, *,
@@ -77,44 +80,54 @@ _FILTERS = ("AND (CAST(? AS TEXT) IS NULL OR m.conversation = ?)"
             " AND (CAST(? AS TEXT) IS NULL OR lower(m.username) = lower(?))"
             " AND m.ts >= ? AND m.ts < ?")
 
+# Ranking reads every hit it ranks: a word in a third of a million messages would cost
+# seconds. So the newest `window` hits in scope are ranked (found newest first through the
+# index, which stops there); older ones are found by narrowing (`before`, a room, a person).
+_OUTER = ", ".join(f"h.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+
 SQLITE_SEARCH = (
-    f"SELECT {_COLUMNS} FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
+    f"SELECT {_OUTER} FROM (SELECT {_COLUMNS}, bm25(messages_fts) AS score"
+    " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
     " WHERE messages_fts MATCH ?"
     " AND (m.conversation IN (SELECT value FROM json_each(?))"
     "  OR (? AND substr(m.conversation, 1, 1) <> '@'))"
     " AND m.conversation || char(31) || m.id NOT IN (SELECT value FROM json_each(?))"
-    f" {_FILTERS}"
-    " ORDER BY bm25(messages_fts), m.ts DESC, m.conversation, m.id LIMIT ? OFFSET ?")
+    f" {_FILTERS} ORDER BY messages_fts.rowid DESC LIMIT ?) h"
+    " ORDER BY h.score, h.ts DESC, h.conversation, h.id LIMIT ? OFFSET ?")
 
 # ts_rank's normalization 1: divided by 1 + the log of the message's length, so a short message
-# about the words ranks above a long one that mentions them once.
+# about the words ranks above a long one that mentions them once. Computed outside the window's
+# query, so only for the hits in the window.
 POSTGRES_SEARCH = (
-    f"SELECT {_COLUMNS} FROM messages m, to_tsquery('simple', %s) q"
-    " WHERE m.search_vector @@ q"
-    " AND (m.conversation = ANY(%s::text[]) OR (%s AND left(m.conversation, 1) <> '@'))"
-    " AND NOT (m.conversation || chr(31) || m.id::text = ANY(%s::text[]))"
-    f" {_FILTERS.replace('?', '%s')}"
-    " ORDER BY ts_rank(m.search_vector, q, 1) DESC, m.ts DESC, m.conversation, m.id"
-    " LIMIT %s OFFSET %s")
-
-
-def _filter_params(filters: Filters) -> tuple[Any, ...]:
-    return (filters.conversation, filters.conversation, filters.author, filters.author,
-            filters.after, filters.before)
+    f"SELECT {_OUTER} FROM (SELECT {_COLUMNS}, m.search_vector"
+    " FROM messages m WHERE m.search_vector @@ to_tsquery('simple', %(q)s)"
+    " AND (m.conversation = ANY(%(rooms)s::text[]) OR (%(every)s"
+    "  AND left(m.conversation, 1) <> '@'))"
+    " AND NOT (m.conversation || chr(31) || m.id::text = ANY(%(hidden)s::text[]))"
+    " AND (CAST(%(conversation)s AS TEXT) IS NULL OR m.conversation = %(conversation)s)"
+    " AND (CAST(%(author)s AS TEXT) IS NULL OR lower(m.username) = lower(%(author)s))"
+    " AND m.ts >= %(after)s AND m.ts < %(before)s ORDER BY m.ts DESC LIMIT %(window)s) h"
+    " ORDER BY ts_rank(h.search_vector, to_tsquery('simple', %(q)s), 1) DESC, h.ts DESC,"
+    " h.conversation, h.id LIMIT %(limit)s OFFSET %(offset)s")
 
 
 def sqlite_params(terms: Sequence[Term], scope: Scope, filters: Filters, offset: int,
                   limit: int) -> tuple[Any, ...]:
     """SQLITE_SEARCH's parameters; one row more than `limit`, to tell whether more follow."""
     return (fts5_match(list(terms)), json.dumps(scope.conversations()), int(scope.every_room),
-            json.dumps(scope.hidden_keys()), *_filter_params(filters), limit + 1, offset)
+            json.dumps(scope.hidden_keys()), filters.conversation, filters.conversation,
+            filters.author, filters.author, filters.after, filters.before, filters.window,
+            limit + 1, offset)
 
 
 def postgres_params(terms: Sequence[Term], scope: Scope, filters: Filters, offset: int,
-                    limit: int) -> tuple[Any, ...]:
+                    limit: int) -> dict[str, Any]:
     """POSTGRES_SEARCH's parameters; one row more than `limit`, as sqlite_params."""
-    return (tsquery(list(terms)), scope.conversations(), scope.every_room, scope.hidden_keys(),
-            *_filter_params(filters), limit + 1, offset)
+    return {"q": tsquery(list(terms)), "rooms": scope.conversations(),
+            "every": scope.every_room, "hidden": scope.hidden_keys(),
+            "conversation": filters.conversation, "author": filters.author,
+            "after": filters.after, "before": filters.before, "window": filters.window,
+            "limit": limit + 1, "offset": offset}
 
 
 def page(messages: list[StoredMessage], limit: int) -> Found:

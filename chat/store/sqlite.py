@@ -158,6 +158,7 @@ class SQLiteStore:
         """chat/store/search.py's MessageSearch: the FTS5 index, ranked by bm25."""
         if not terms or limit <= 0:
             return Found()
+        # The last two parameters, LIMIT and OFFSET, are the ones _read adds.
         params = sqlite_params(terms, scope, filters, offset, limit)
         return page(await self._read(SQLITE_SEARCH, params[:-2], limit + 1, newest_first=False,
                                      offset=offset), limit)
