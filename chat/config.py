@@ -245,6 +245,10 @@ class Settings:
         metadata=_meta("messages", "hits one `search` ranks: the newest this many; older ones "
                                    "are found by narrowing it (dates, room, person); at least "
                                    "search-offset-max + search-page-max"))
+    search_per_minute: int = field(
+        default=30,
+        metadata=_meta("searches/min", "searches one user may run per minute (in bursts of up "
+                                       "to 5); 0 turns the limit off"))
     avatars: str = field(
         default="initials",
         metadata=_meta("", "initials: pictures drawn by the server, no browser asks another host "
@@ -430,6 +434,8 @@ class Settings:
                  f"({self.search_offset_max + self.search_page_max}) and 1000000",
                  self.search_offset_max + self.search_page_max <= self.search_rank_max
                  <= 1_000_000),
+                ("search_per_minute", self.search_per_minute, "0 or more",
+                 self.search_per_minute >= 0),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 # 1,000: far above any useful pool, far below what would exhaust PostgreSQL.
                 ("db_pool_size", self.db_pool_size, "between 1 and 1000",

@@ -9,7 +9,7 @@ import pytest
 from chat.config import Settings
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, Connect
-from tests.test_auth_socket import error_of
+from tests.test_auth_socket import bearer, error_of, signed_up
 from tests.test_rooms import answer, app, make_room, team
 
 __all__ = ["app"]  # the fixture: every test here runs on SQLite and on PostgreSQL
@@ -133,6 +133,20 @@ async def test_bad_searches_are_refused_naming_the_value_and_the_limit(
     assert (await refused(query="a", room="general", **{"with": "ann"}))["field"] == "with"
     missing = await error_of(ann, {"type": "search"})
     assert (missing["code"], missing["field"]) == ("missing_field", "query")
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.settings(search_per_minute=1)
+async def test_a_user_s_searches_are_paced(app: ChatApplication, connect: Connect) -> None:
+    """Past a burst of 5, a user's searches (from any of its connections) are rate_limited."""
+    _, ann = await team(app, connect, "ann")
+    for _ in range(5):
+        assert (await search(ann, "anything"))["type"] == "search_results"
+    other = await connect(**bearer(await signed_up(app, "bob")))
+    await other.join("bob")
+    assert (await search(other, "anything"))["type"] == "search_results"  # bob's own pace
+    got = await error_of(ann, {"type": "search", "query": "anything"})
+    assert (got["code"], got["request"], got["limit"]) == ("rate_limited", "search", 1)
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
+from time import monotonic
 from typing import Any
 
 from chat.config import Settings
+from chat.limits import TokenBucket
 from chat.people.connections import Client, User, user_of
 from chat.people.directory import Directory
 from chat.people.identity import legacy_party
@@ -25,6 +27,17 @@ from chat.store.base import ReadMarks, StoreError
 from chat.store.search import TS_FIRST, TS_LAST, Filters, Found, MessageSearch
 
 log = logging.getLogger("chat.search")
+
+# Searches a user may run at once before --search-per-minute paces it: a person refining a
+# query types a few in a row (searches).
+SEARCH_BURST = 5
+# Users whose search allowance is remembered before the full (idle) ones are forgotten.
+BUCKETS_KEPT = 1000
+
+
+def _full(bucket: TokenBucket, now: float) -> bool:
+    """Whether the bucket has filled up again (its user has not searched for a while)."""
+    return bucket.rate <= 0 or bucket.tokens + (now - bucket.stamp) * bucket.rate >= bucket.burst
 
 
 def _fail(reason: str, **refs: Any) -> ProtocolError:
@@ -43,6 +56,22 @@ class Searcher:
         self.marks = store if isinstance(store, ReadMarks) else None
         self.rooms = rooms
         self.directory = directory
+        self._buckets: dict[str, TokenBucket] = {}  # by party: a user's searches on this node
+
+    def allow(self, user: User) -> None:
+        """Spend one of the user's searches, or ProtocolError('rate_limited')."""
+        per_minute = self.settings.search_per_minute
+        now = monotonic()
+        bucket = self._buckets.get(user.party)
+        if bucket is None:
+            if len(self._buckets) >= BUCKETS_KEPT:  # forget those that are full again
+                self._buckets = {party: kept for party, kept in self._buckets.items()
+                                 if not _full(kept, now)}
+            bucket = self._buckets[user.party] = TokenBucket(per_minute / 60, SEARCH_BURST, now)
+        if not bucket.take(now):
+            raise ProtocolError("rate_limited", f"more than {per_minute} searches per minute "
+                                "(--search-per-minute); search again shortly",
+                                request="search", limit=per_minute)
 
     def check(self, cmd: Search) -> tuple[list[Any], int]:
         """The query's terms and the page size, or ProtocolError naming the value and limit."""
@@ -70,6 +99,7 @@ class Searcher:
     async def search(self, user: User, address: str, cmd: Search) -> dict[str, Any]:
         """The `search_results` event answering `cmd` for `user` (connected from `address`)."""
         words, limit = self.check(cmd)
+        self.allow(user)
         if self.store is None or self.marks is None:
             raise ProtocolError("store_failed", "this server's history store cannot search",
                                 request="search")
