@@ -91,6 +91,28 @@ async def test_a_removed_message_is_not_found(app: ChatApplication, connect: Con
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_a_banned_user_finds_nothing_of_the_room_and_a_leaver_nothing_private(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A ban from a public room, or leaving a private one, ends finding its messages."""
+    _, ann, bob = await team(app, connect, "ann", "bob")
+    await make_room(ann, "ops")
+    await make_room(ann, "inner", visibility="private")
+    await ann.send({"type": "invite", "room": "inner", "user": "bob"})
+    await bob.recv_type("moderated")
+    for room in ("ops", "inner"):
+        await ann.join("ann", room)
+        await bob.join("bob", room)
+        await say(ann, room, f"rollout in {room}")
+    assert places(await search(bob, "rollout")) == ["inner", "ops"]
+    await answer(ann, {"type": "ban", "room": "ops", "user": "bob"}, "moderation")
+    await bob.send({"type": "leave", "room": "inner"})
+    await bob.recv_type("leave")
+    assert places(await search(bob, "rollout")) == []
+    assert places(await search(ann, "rollout")) == ["inner", "ops"]
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_search_pages_by_offset(app: ChatApplication, connect: Connect) -> None:
     """`limit` hits a page, `more` and `next_offset` while others follow; no hit twice."""
     _, ann = await team(app, connect, "ann")
