@@ -156,6 +156,17 @@ async def test_search_filters_by_room_author_and_time(backend: Backend) -> None:
             "build one", "build three"]
         assert texts(await find(store, "build", filters=Filters(after=200, before=300))) == [
             "build two"]
+        # Exactly the conversation named, whatever its words share with others'.
+        await post(store, "build four", "dev-ops", ts=400)
+        await post(store, "build five", "---", ts=500)
+        pair = dm_key("a:1", "a:2")
+        await post(store, "build six", pair, ts=600, to="bob")
+        for conversation, found in (("ops", []), ("dev-ops", ["build four"]),
+                                    ("---", ["build five"]), (pair, ["build six"]),
+                                    (dm_key("a:1", "a:3"), [])):
+            scope = Scope(every_room=True, directs=[pair])
+            assert texts(await find(store, "build", scope,
+                                    Filters(conversation=conversation))) == found, conversation
 
 
 @pytest.mark.gen_test

@@ -44,11 +44,20 @@ def terms(text: str) -> list[Term]:
     return found[:TERMS_MAX]
 
 
-def fts5_match(query: list[Term]) -> str:
-    """The FTS5 MATCH expression: every term, each a quoted string (no operator survives)."""
-    quoted = ['"' + term.word.replace('"', '""') + '"' + ("*" if term.prefix else "")
-              for term in query]
-    return " AND ".join(quoted)
+def _quoted(words: str) -> str:
+    return '"' + words.replace('"', '""') + '"'
+
+
+def fts5_match(query: list[Term], conversation: str | None = None) -> str:
+    """The FTS5 MATCH expression: every term in the text column, each a quoted string (no
+    operator survives); with `conversation`, its words as a phrase in the conversation column
+    (the index then finds a room's hits without reading every other room's)."""
+    match = "{text} : (" + " AND ".join(_quoted(term.word) + ("*" if term.prefix else "")
+                                         for term in query) + ")"
+    words = _WORD.findall(conversation.lower()) if conversation is not None else []
+    if words:  # the exact conversation is compared besides: this only narrows
+        match += " AND {conversation} : " + _quoted(" ".join(words))
+    return match
 
 
 def tsquery(query: list[Term]) -> str:

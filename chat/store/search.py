@@ -86,7 +86,7 @@ _FILTERS = ("AND (CAST(? AS TEXT) IS NULL OR m.conversation = ?)"
 _OUTER = ", ".join(f"h.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
 
 SQLITE_SEARCH = (
-    f"SELECT {_OUTER} FROM (SELECT {_COLUMNS}, bm25(messages_fts) AS score"
+    f"SELECT {_OUTER} FROM (SELECT {_COLUMNS}, bm25(messages_fts, 1.0, 0.0) AS score"
     " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
     " WHERE messages_fts MATCH ?"
     " AND (m.conversation IN (SELECT value FROM json_each(?))"
@@ -114,10 +114,10 @@ POSTGRES_SEARCH = (
 def sqlite_params(terms: Sequence[Term], scope: Scope, filters: Filters, offset: int,
                   limit: int) -> tuple[Any, ...]:
     """SQLITE_SEARCH's parameters; one row more than `limit`, to tell whether more follow."""
-    return (fts5_match(list(terms)), json.dumps(scope.conversations()), int(scope.every_room),
-            json.dumps(scope.hidden_keys()), filters.conversation, filters.conversation,
-            filters.author, filters.author, filters.after, filters.before, filters.window,
-            limit + 1, offset)
+    return (fts5_match(list(terms), filters.conversation), json.dumps(scope.conversations()),
+            int(scope.every_room), json.dumps(scope.hidden_keys()), filters.conversation,
+            filters.conversation, filters.author, filters.author, filters.after,
+            filters.before, filters.window, limit + 1, offset)
 
 
 def postgres_params(terms: Sequence[Term], scope: Scope, filters: Filters, offset: int,

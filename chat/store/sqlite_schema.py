@@ -164,17 +164,23 @@ def _v13_search(conn: sqlite3.Connection) -> None:
     # backup copies pages as they are; a manual VACUUM may renumber: then 'rebuild').
     # unicode61 keeps diacritics (remove_diacritics 0), as PostgreSQL's 'simple' config does:
     # both backends find the same messages.
-    conn.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages',"
-                 " content_rowid='rowid', tokenize='unicode61 remove_diacritics 0')")
+    # The conversation's words are indexed too (not ranked): a search within one room then
+    # reads that room's hits only, not every room's (10x faster over 1M messages:
+    # docs/performance.md, "Search").
+    conn.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(text, conversation,"
+                 " content='messages', content_rowid='rowid',"
+                 " tokenize='unicode61 remove_diacritics 0')")
     conn.execute("CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
-                 " INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text); END")
+                 " INSERT INTO messages_fts (rowid, text, conversation)"
+                 " VALUES (new.rowid, new.text, new.conversation); END")
     conn.execute("CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
-                 " INSERT INTO messages_fts (messages_fts, rowid, text)"
-                 " VALUES ('delete', old.rowid, old.text); END")
+                 " INSERT INTO messages_fts (messages_fts, rowid, text, conversation)"
+                 " VALUES ('delete', old.rowid, old.text, old.conversation); END")
     conn.execute("CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN"
-                 " INSERT INTO messages_fts (messages_fts, rowid, text)"
-                 " VALUES ('delete', old.rowid, old.text);"
-                 " INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text); END")
+                 " INSERT INTO messages_fts (messages_fts, rowid, text, conversation)"
+                 " VALUES ('delete', old.rowid, old.text, old.conversation);"
+                 " INSERT INTO messages_fts (rowid, text, conversation)"
+                 " VALUES (new.rowid, new.text, new.conversation); END")
     # The history already stored: read once, in this migration's transaction (docs/search.md:
     # about a minute per million messages, the file grows by about a third of the text).
     conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
