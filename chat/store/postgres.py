@@ -208,7 +208,11 @@ class PostgresStore(Marks):
         params = postgres_params(terms, scope, filters, offset, limit)
         try:
             async with self._connection() as conn:
-                rows = await (await conn.execute(POSTGRES_SEARCH, params)).fetchall()
+                # Never a prepared statement: its generic plan, made without the query's words,
+                # reads every hit of a common word (seconds); planned each time, PostgreSQL
+                # walks the newest messages for a common word and the GIN index for a rare one.
+                rows = await (await conn.execute(POSTGRES_SEARCH, params,
+                                                 prepare=False)).fetchall()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StoreError(one_line(exc)) from None
         return page([message_from_row(row) for row in rows], limit)

@@ -95,15 +95,17 @@ SQLITE_SEARCH = (
     f" {_FILTERS} ORDER BY messages_fts.rowid DESC LIMIT ?) h"
     " ORDER BY h.score, h.ts DESC, h.conversation, h.id LIMIT ? OFFSET ?")
 
-# ts_rank's normalization 1: divided by 1 + the log of the message's length, so a short message
-# about the words ranks above a long one that mentions them once. Computed outside the window's
-# query, so only for the hits in the window.
+# The scope's lists are sub-selects, not `= ANY(array)`: a hashed set, where ANY compares each
+# row with every name of a 1,000-room scope. ts_rank's normalization 1: divided by 1 + the log
+# of the message's length, so a short message about the words ranks above a long one that
+# mentions them once. Computed outside the window's query, so only for the hits in it.
 POSTGRES_SEARCH = (
     f"SELECT {_OUTER} FROM (SELECT {_COLUMNS}, m.search_vector"
     " FROM messages m WHERE m.search_vector @@ to_tsquery('simple', %(q)s)"
-    " AND (m.conversation = ANY(%(rooms)s::text[]) OR (%(every)s"
+    " AND (m.conversation IN (SELECT unnest(%(rooms)s::text[])) OR (%(every)s"
     "  AND left(m.conversation, 1) <> '@'))"
-    " AND NOT (m.conversation || chr(31) || m.id::text = ANY(%(hidden)s::text[]))"
+    " AND (m.conversation || chr(31) || m.id::text)"
+    "  NOT IN (SELECT unnest(%(hidden)s::text[]))"
     " AND (CAST(%(conversation)s AS TEXT) IS NULL OR m.conversation = %(conversation)s)"
     " AND (CAST(%(author)s AS TEXT) IS NULL OR lower(m.username) = lower(%(author)s))"
     " AND m.ts >= %(after)s AND m.ts < %(before)s ORDER BY m.ts DESC LIMIT %(window)s) h"
