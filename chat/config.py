@@ -243,8 +243,8 @@ class Settings:
     search_rank_max: int = field(
         default=10_000,
         metadata=_meta("messages", "hits one `search` ranks: the newest this many; older ones "
-                                   "are found by narrowing it (dates, room, person); at least "
-                                   "search-offset-max + search-page-max"))
+                                   "are found by narrowing it (dates, room, person); no fewer "
+                                   "than the deepest offset plus a page"))
     search_per_minute: int = field(
         default=30,
         metadata=_meta("searches/min", "searches one user may run per minute (in bursts of up "
