@@ -128,7 +128,7 @@ async def test_search_pages_by_offset(app: ChatApplication, connect: Connect) ->
 
 
 @pytest.mark.gen_test(timeout=60)
-@pytest.mark.settings(search_query_max_chars=20, search_page_max=10, search_offset_max=100)
+@pytest.mark.settings(search_query_max_chars=40, search_page_max=10, search_offset_max=100)
 async def test_bad_searches_are_refused_naming_the_value_and_the_limit(
     app: ChatApplication, connect: Connect,
 ) -> None:
@@ -142,9 +142,11 @@ async def test_bad_searches_are_refused_naming_the_value_and_the_limit(
         return got
 
     assert (await refused(query=" *** \"\" "))["field"] == "query"
-    long = await refused(query="x" * 21)
-    assert (long["field"], long["limit"]) == ("query", 20)
-    assert "21" in long["reason"] and "20" in long["reason"]
+    long = await refused(query="x" * 41)
+    assert (long["field"], long["limit"]) == ("query", 40)
+    assert "41" in long["reason"] and "40" in long["reason"]
+    words = await refused(query=" ".join("abcdefghijklmnopq"))  # 17 words, in 33 characters
+    assert (words["field"], words["limit"]) == ("query", 16)
     big = await refused(query="a", limit=11)
     assert (big["field"], big["limit"]) == ("limit", 10)
     deep = await refused(query="a", offset=101)

@@ -34,14 +34,14 @@ class Term:
 
 
 def terms(text: str) -> list[Term]:
-    """The terms of a query, in order, each once; at most TERMS_MAX."""
+    """The terms of a query, in order, each once (the caller refuses more than TERMS_MAX)."""
     found: list[Term] = []
     for match in _TERM.finditer(text):
         word = match.group(1).lower()
         term = Term(word, bool(match.group(2)) and len(word) >= PREFIX_MIN_CHARS)
         if term not in found:
             found.append(term)
-    return found[:TERMS_MAX]
+    return found
 
 
 def _quoted(words: str) -> str:

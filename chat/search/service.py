@@ -21,7 +21,7 @@ from chat.protocol.frame import Frame
 from chat.protocol.parse import ProtocolError, Search
 from chat.record import StoredMessage, dm_key
 from chat.rooms.store import RoomStore
-from chat.search.query import excerpt, terms
+from chat.search.query import TERMS_MAX, excerpt, terms
 from chat.search.scope import scope_of
 from chat.store.base import ReadMarks, StoreError
 from chat.store.search import TS_FIRST, TS_LAST, Filters, Found, MessageSearch
@@ -85,6 +85,9 @@ class Searcher:
             raise _fail("the query holds no word to search for (words are letters and "
                         "digits; end one with * to find words that start with it)",
                         field="query")
+        if len(found) > TERMS_MAX:
+            raise _fail(f"the query has {len(found)} different words; the limit is "
+                        f"{TERMS_MAX}", field="query", limit=TERMS_MAX)
         limit = settings.search_page_max if cmd.limit is None else cmd.limit
         if not 1 <= limit <= settings.search_page_max:
             raise _fail(f"'limit' is {limit:,}; it must be 1 to {settings.search_page_max:,} "
