@@ -21,7 +21,7 @@ from chat.protocol.frame import Frame
 from chat.protocol.parse import ProtocolError, Search
 from chat.record import StoredMessage, dm_key
 from chat.rooms.store import RoomStore
-from chat.search.query import TERMS_MAX, excerpt, terms
+from chat.search.query import TERMS_MAX, Term, excerpt, terms
 from chat.search.scope import scope_of
 from chat.store.base import ReadMarks, StoreError
 from chat.store.search import TS_FIRST, TS_LAST, Filters, Found, MessageSearch
@@ -29,7 +29,7 @@ from chat.store.search import TS_FIRST, TS_LAST, Filters, Found, MessageSearch
 log = logging.getLogger("chat.search")
 
 # Searches a user may run at once before --search-per-minute paces it: a person refining a
-# query types a few in a row (searches).
+# query sends a few in a row.
 SEARCH_BURST = 5
 # Users whose search allowance is remembered before the full (idle) ones are forgotten.
 BUCKETS_KEPT = 1000
@@ -73,7 +73,7 @@ class Searcher:
                                 "(--search-per-minute); search again shortly",
                                 request="search", limit=per_minute)
 
-    def check(self, cmd: Search) -> tuple[list[Any], int]:
+    def check(self, cmd: Search) -> tuple[list[Term], int]:
         """The query's terms and the page size, or ProtocolError naming the value and limit."""
         settings = self.settings
         if len(cmd.query) > settings.search_query_max_chars:
@@ -136,7 +136,7 @@ class Searcher:
             return dm_key(user.party, legacy_party(cmd.peer) if party is None else party[1])
         return None
 
-    def _event(self, user: User, cmd: Search, found: Found, words: list[Any]) -> dict[str, Any]:
+    def _event(self, user: User, cmd: Search, found: Found, words: list[Term]) -> dict[str, Any]:
         results = [self._result(user, message, words) for message in found.messages]
         event: dict[str, Any] = {"type": "search_results", "query": cmd.query,
                                  "offset": cmd.offset, "results": results, "more": found.more}
@@ -145,7 +145,7 @@ class Searcher:
         return event
 
     @staticmethod
-    def _result(user: User, message: StoredMessage, words: list[Any]) -> dict[str, Any]:
+    def _result(user: User, message: StoredMessage, words: list[Term]) -> dict[str, Any]:
         """One hit: where it is (`room`, or `with` for a direct message), who, when, and the
         excerpt as [text, hit] segments (the page marks hits; no markup is in the text)."""
         result: dict[str, Any] = {"id": message.id}
