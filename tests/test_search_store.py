@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from chat.record import StoredMessage, dm_key
-from chat.search.query import terms
+from chat.search.query import excerpt, terms
 from chat.store import SQLiteStore, sqlite_schema
 from chat.store.postgres import PostgresStore
 from chat.store.search import Filters, Found, MessageSearch, Scope
@@ -264,3 +264,15 @@ async def test_search_indexes_the_history_stored_before_it(tmp_path: Path,
         assert texts(await find(store, "kittens")) == ["an old message about kittens"]
         await post(store, "a new message about kittens")
         assert len((await find(store, "kittens")).messages) == 2
+
+
+def test_an_excerpt_shows_the_text_around_its_first_hit_as_plain_segments() -> None:
+    """A long text is cut around the first hit, with … where it goes on; markup stays text."""
+    text = "x " * 200 + "<b>deploy</b> the DEPLOYMENT now " + "y " * 200
+    segments = excerpt(text, terms("deploy*"))
+    shown = "".join(str(part) for part, _ in segments)
+    assert segments[0] == ["…", False] and segments[-1] == ["…", False]
+    assert len(shown) == 160 + 2
+    assert [part for part, hit in segments if hit] == ["deploy", "DEPLOYMENT"]
+    assert "<b>" in shown  # as text: the client never renders it as markup
+    assert excerpt("no hit here", terms("zzz")) == [["no hit here", False]]
