@@ -240,6 +240,24 @@ class Settings:
         default=20,
         metadata=_meta("reactions", "most distinct emoji reactions one message holds"),
     )
+    # Search (issue 16, chat/search/): each bounds one request's work on the database.
+    search_query_max_chars: int = field(
+        default=200, metadata=_meta("characters", "longest `search` query (1-1000)"))
+    search_page_max: int = field(
+        default=50, metadata=_meta("results", "most results one `search` page returns (1-200)"))
+    search_offset_max: int = field(
+        default=1000,
+        metadata=_meta("results", "deepest result a `search` page may start at: the database "
+                                  "ranks every hit before the page (0-100000)"))
+    search_rank_max: int = field(
+        default=10_000,
+        metadata=_meta("messages", "hits one `search` ranks: the newest this many; older ones "
+                                   "are found by narrowing it (dates, room, person); no fewer "
+                                   "than the deepest offset plus a page"))
+    search_per_minute: int = field(
+        default=30,
+        metadata=_meta("searches/min", "searches one user may run per minute (in bursts of up "
+                                       "to 5); 0 turns the limit off"))
     avatars: str = field(
         default="initials",
         metadata=_meta("", "initials: pictures drawn by the server, no browser asks another host "
@@ -470,6 +488,21 @@ class Settings:
                 # Each distinct emoji is a line under the message: a few dozen fill a screen.
                 ("max_reactions", self.max_reactions, "between 1 and 100",
                  1 <= self.max_reactions <= 100),
+                ("search_query_max_chars", self.search_query_max_chars, "between 1 and 1000",
+                 1 <= self.search_query_max_chars <= 1000),
+                # 200 results of ~400 bytes: a frame of ~80 KB, as a history page.
+                ("search_page_max", self.search_page_max, "between 1 and 200",
+                 1 <= self.search_page_max <= 200),
+                ("search_offset_max", self.search_offset_max, "between 0 and 100000",
+                 0 <= self.search_offset_max <= 100_000),
+                # Ranking reads each of these hits: a million is seconds of work per search.
+                ("search_rank_max", self.search_rank_max,
+                 f"between search-offset-max + search-page-max "
+                 f"({self.search_offset_max + self.search_page_max}) and 1000000",
+                 self.search_offset_max + self.search_page_max <= self.search_rank_max
+                 <= 1_000_000),
+                ("search_per_minute", self.search_per_minute, "0 or more",
+                 self.search_per_minute >= 0),
                 ("shutdown_grace", self.shutdown_grace, "0 or more", self.shutdown_grace >= 0),
                 # 1,000: far above any useful pool, far below what would exhaust PostgreSQL.
                 ("db_pool_size", self.db_pool_size, "between 1 and 1000",

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,16 @@ def test_smoke_run_delivers_every_message() -> None:
     if os.environ.get("BENCH_SEED_SRC"):
         # The Go tutorial server's half runs only where its source is given.
         assert "smoke go: " in done.stdout, done.stdout + done.stderr
+
+
+def test_search_bench_builds_migrates_searches_and_appends(tmp_path: Path) -> None:
+    """bench/search_bench.py runs end to end on a small history and prints every table."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.search_bench", "--messages", "3000", "--repeat", "2",
+         "--seconds", "0.3", "--writers", "2", "--dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=240, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "index built over 3,000 stored messages" in done.stdout
+    assert "| common word (rank 3) | 20+ |" in done.stdout
+    assert "| common word, one room |" in done.stdout
+    assert "| off | 2 |" in done.stdout

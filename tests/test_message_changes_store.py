@@ -53,7 +53,8 @@ async def test_a_deleted_text_is_in_neither_the_sqlite_file_nor_its_wal(tmp_path
     """Once delete() returns, the text's bytes are in neither chat.db nor chat.db-wal (they
     were in them before), while a reader connection is open and other rows stay."""
     path = tmp_path / "chat.db"
-    secret = f"hunter2-{uuid.uuid4().hex}".encode()
+    word = uuid.uuid4().hex.encode()  # one word, as the search index keeps words
+    secret = b"hunter2-" + word
 
     def on_disk() -> bytes:
         wal = Path(f"{path}-wal")
@@ -70,6 +71,7 @@ async def test_a_deleted_text_is_in_neither_the_sqlite_file_nor_its_wal(tmp_path
         assert secret in on_disk()
         assert await store.delete("r", stored.id, now_ms()) is not None
         assert secret not in on_disk()
+        assert word not in on_disk()  # nor its word in the search index (chat/store/search.py)
         assert b"filler 49" in on_disk()
         # Long enough for overflow pages: those are freed and zeroed as well.
         big = ("x" * 9000 + secret.decode()).encode()

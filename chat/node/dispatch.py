@@ -34,6 +34,7 @@ from chat.protocol.parse import (
     Remove,
     RoomDirectory,
     RoomSet,
+    Search,
     StatusQuery,
     Typing,
 )
@@ -43,6 +44,7 @@ from chat.rooms.access import check_mute
 from chat.rooms.membership import Membership
 from chat.rooms.owned import OwnedRooms
 from chat.rooms.registry import Rooms
+from chat.search.service import Searcher
 from chat.store.base import StoreError
 
 
@@ -62,6 +64,7 @@ class Dispatcher:
         self.reading = reading
         self.presence = presence
         self.changes = changes
+        self.searcher: Searcher | None = None  # set by the hub (chat/search/)
 
     def dispatch(self, client: Client, command: Command) -> Awaitable[None] | None:
         """Act on a parsed command; an awaitable if the action waits on the store or roster."""
@@ -104,6 +107,9 @@ class Dispatcher:
                 return self._changes(client, command)
             case React():
                 return self._react(client, command)
+            case Search():
+                assert self.searcher is not None  # the hub sets it
+                return self.searcher.answer(client, command)
             case _:
                 assert_never(command)
 

@@ -46,6 +46,7 @@ from chat.rooms.owned import OwnedRooms
 from chat.rooms.registry import Rooms
 from chat.roster.base import Rebuilding, Roster, RosterError
 from chat.roster.local import LocalRoster
+from chat.search.service import Searcher
 from chat.store.base import HistoryStore
 
 log = logging.getLogger("chat.hub")
@@ -123,6 +124,11 @@ class Hub:
         self.dispatcher = Dispatcher(self.broker, self.users, self.rooms, self.owned,
                                      self.membership, self.messages, self.pages, self.reading,
                                      self.presence, self.changes)
+        # Search (issue 16, chat/search/): within what each user may read; the HTTP API can
+        # call self.searcher.search with a User of its own, no socket needed.
+        self.searcher = Searcher(settings, store, self.owned.access.store
+                                 if self.owned.access is not None else None, self.users)
+        self.dispatcher.searcher = self.searcher
         self.connections = ConnectionCounter(
             settings.max_connections, settings.max_connections_per_ip
         )

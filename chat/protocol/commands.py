@@ -171,6 +171,20 @@ class React:
     add: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Search:
+    """`search`: messages the user may read that hold the query's words (chat/search/)."""
+
+    query: str
+    room: str | None  # only this room
+    peer: str | None  # only the direct conversation with this user (`with`)
+    author: str | None  # only messages by this user (`from`)
+    after: int | None  # ms: sent at or after
+    before: int | None  # ms: sent before
+    offset: int
+    limit: int | None  # None: the server's search-page-max
+
+
 Command = (Join | Post | Direct | Typing | Leave | History | Members | LegacyPost | MarkRead
            | Active | StatusQuery | RoomSet | Directory | Moderate | Remove | Change | Changes
-           | React)
+           | React | Search)

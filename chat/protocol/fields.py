@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 
 from chat.people import names
@@ -17,6 +18,8 @@ ROOM_RE = re.compile(r"[a-z0-9_.\-]{1,32}")
 # The largest integer field: 2^53 - 1, the largest every JSON client holds exactly (a double).
 # Beyond it ids mean nothing to a browser, and past 2^63 the stores cannot bind them.
 INTEGER_MAX = 2**53 - 1
+# The longest ISO 8601 time a `search` bound may be: 2026-11-30T12:00:00.000000+00:00 is 32.
+ISO_TIME_MAX_CHARS = 40
 # Unicode categories a name may not contain: controls, format (bidi overrides, zero-width
 # joiners), surrogates, private use, unassigned, line and paragraph separators.
 _FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -77,6 +80,28 @@ class Fields:
         raw = self.string(key, required=True)
         assert raw is not None
         return check_text(raw, max_chars, self.request, self.obj.get("cid"))
+
+
+def search_time(frame: Fields, key: str) -> int | None:
+    """A `search` time bound in ms: a whole number of ms since the epoch, or an ISO 8601 date
+    or date and time (UTC unless it gives an offset); ProtocolError naming the value if not."""
+    value = frame.obj.get(key)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return frame.integer(key)
+    if isinstance(value, str) and len(value) <= ISO_TIME_MAX_CHARS:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            ms = int(when.timestamp() * 1000)
+            if 0 <= ms <= INTEGER_MAX:
+                return ms
+    raise frame.fail("invalid_field", f"{key!r} is {str(value)[:40]!r}; it must be ms since "
+                     "1970 or an ISO 8601 date such as 2026-11-30 or 2026-11-30T12:00:00Z",
+                     field=key)
 
 
 def json_kind(value: Any) -> str:

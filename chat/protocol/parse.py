@@ -25,6 +25,7 @@ from chat.protocol.commands import (
     React,
     Remove,
     RoomSet,
+    Search,
     StatusQuery,
     Typing,
 )
@@ -37,6 +38,7 @@ from chat.protocol.fields import (
     check_text,
     check_username,
     json_kind,
+    search_time,
 )
 from chat.protocol.text import forbidden_control
 
@@ -78,6 +80,7 @@ __all__ = [
     "Remove",
     "RoomDirectory",
     "RoomSet",
+    "Search",
     "StatusQuery",
     "Typing",
     "check_room",
@@ -313,6 +316,24 @@ def _parse_react(frame: Fields, _: int) -> React:
     return React(room, peer, message_id, given, not remove)
 
 
+def _parse_search(frame: Fields, _: int) -> Search:
+    # The query's length and the page's size are the server's settings (chat/search/service.py).
+    query = frame.string("query", required=True) or ""
+    peer = frame.string("with")
+    author = frame.string("from")
+    room = frame.obj.get("room")
+    if peer is not None and room is not None:
+        raise frame.fail("invalid_field", "give 'room' or 'with', not both", field="with")
+    after, before = search_time(frame, "after"), search_time(frame, "before")
+    if after is not None and before is not None and after >= before:
+        raise frame.fail("invalid_field", f"'after' ({after:,}) must be earlier than 'before' "
+                         f"({before:,})", field="after")
+    return Search(query, None if room is None else frame.room(),
+                  None if peer is None else check_username(peer, "search"),
+                  None if author is None else check_username(author, "search"),
+                  after, before, frame.integer("offset") or 0, frame.integer("limit"))
+
+
 _PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "join": _parse_join,
     "message": _parse_post,
@@ -331,6 +352,7 @@ _PARSERS: dict[str, Callable[[Fields, int], Command]] = {
     "delete": _parse_delete,
     "changes": _parse_changes,
     "react": _parse_react,
+    "search": _parse_search,
     **{action: _moderation(action)
        for action in ("invite", "kick", "ban", "unban", "mute", "role")},
 }

@@ -7,12 +7,13 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 import psycopg
 import psycopg_pool
 
 from chat.record import StoredMessage
+from chat.search.query import Term
 from chat.store.base import StoreError
 from chat.store.postgres_batch import Outcome, Raced, store_batch
 from chat.store.postgres_changes import Lifecycle
@@ -27,6 +28,7 @@ from chat.store.postgres_schema import (
     migrate,
     one_line,
 )
+from chat.store.search import POSTGRES_SEARCH, Filters, Found, Scope, page, postgres_params
 from chat.store.sql import AFTER, BEFORE, LATEST, by_ids, postgres
 from chat.store.sqlite_requests import WriterStats
 
@@ -205,6 +207,25 @@ class PostgresStore(Marks, Lifecycle):
         wanted = sorted(set(ids))
         return await self._read(postgres(by_ids(len(wanted))),
                                 (conversation, *wanted), len(wanted), newest_first=False)
+
+    async def search(self, terms: Sequence[Term], scope: Scope, filters: Filters, *,
+                     offset: int, limit: int) -> Found:
+        """chat/store/search.py's MessageSearch: the GIN index, ranked by ts_rank."""
+        if not terms or limit <= 0:
+            return Found()
+        if not self._open:
+            raise StoreError("the history store is not open")
+        params = postgres_params(terms, scope, filters, offset, limit)
+        try:
+            async with self._connection() as conn:
+                # Never a prepared statement: its generic plan, made without the query's words,
+                # reads every hit of a common word (seconds); planned each time, PostgreSQL
+                # walks the newest messages for a common word and the GIN index for a rare one.
+                rows = await (await conn.execute(POSTGRES_SEARCH, params,
+                                                 prepare=False)).fetchall()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StoreError(one_line(exc)) from None
+        return page([message_from_row(row) for row in rows], limit)
 
     async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
                     newest_first: bool) -> list[StoredMessage]:

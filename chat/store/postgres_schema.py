@@ -163,6 +163,21 @@ async def _v15_message_changes(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        " DEFAULT 0")
 
 
+async def _v16_search(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 17 side by side: full-text search (chat/store/search.py) over a
+    generated tsvector column with a GIN index, which every write of a row keeps in step."""
+    # 'simple': lower-cased words, no stemming, no stop words. A chat mixes languages, names
+    # and code; 'english' would drop "the", "who", "it" from every query and stem names, and
+    # would find what SQLite's unicode61 index does not. Punctuation becomes spaces first, so
+    # the parser sees words as unicode61 does (not "host.example.com" or "v1.2" as one token).
+    # Adding a STORED column rewrites the table and builds the index under an exclusive lock:
+    # docs/search.md gives the cost for a large history.
+    await conn.execute("ALTER TABLE messages ADD COLUMN search_vector tsvector GENERATED ALWAYS"
+                       " AS (to_tsvector('simple'::regconfig, regexp_replace(text,"
+                       " '[^[:alnum:]]+', ' ', 'g'))) STORED")
+    await conn.execute("CREATE INDEX messages_search ON messages USING GIN (search_vector)")
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
@@ -171,7 +186,8 @@ MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_regi
                                _v12_replies,
                                _v13_webhooks,
                                _v14_api_tokens,
-                               _v15_message_changes]
+                               _v15_message_changes,
+                               _v16_search]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

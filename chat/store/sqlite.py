@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
 from chat.record import StoredMessage
+from chat.search.query import Term
 from chat.store import sqlite_changes as lifecycle
 from chat.store.base import StoreError, direct_patterns
 from chat.store.reactions import TooManyReactions
+from chat.store.search import SQLITE_SEARCH, Filters, Found, Scope, page, sqlite_params
 from chat.store.sql import AFTER as _AFTER
 from chat.store.sql import BEFORE as _BEFORE
 from chat.store.sql import DELETE as _DELETE
@@ -39,7 +41,7 @@ from chat.store.sqlite_writer import Writer
 T = TypeVar("T")
 
 
-def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[str | int, ...], *,
+def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], *,
            newest_first: bool) -> list[StoredMessage]:
     """Run a read on the reader thread; the messages oldest first."""
     try:
@@ -167,20 +169,31 @@ class SQLiteStore:
         return await self._read(by_ids(len(wanted)),
                                 (conversation, *wanted), len(wanted), newest_first=False)
 
-    async def _read(self, sql: str, keys: tuple[str | int, ...], limit: int, *,
-                    newest_first: bool) -> list[StoredMessage]:
+    async def search(self, terms: Sequence[Term], scope: Scope, filters: Filters, *,
+                     offset: int, limit: int) -> Found:
+        """chat/store/search.py's MessageSearch: the FTS5 index, ranked by bm25."""
+        if not terms or limit <= 0:
+            return Found()
+        # The last two parameters, LIMIT and OFFSET, are the ones _read adds.
+        params = sqlite_params(terms, scope, filters, offset, limit)
+        return page(await self._read(SQLITE_SEARCH, params[:-2], limit + 1, newest_first=False,
+                                     offset=offset), limit)
+
+    async def _read(self, sql: str, keys: tuple[Any, ...], limit: int, *,
+                    newest_first: bool, offset: int | None = None) -> list[StoredMessage]:
         if not self._open:
             raise StoreError("the history store is not open")
         if limit <= 0:  # SQLite would read a negative LIMIT as "no limit"
             return []
+        params = (*keys, limit) if offset is None else (*keys, limit, offset)
         loop = asyncio.get_running_loop()
         if self._in_memory:
             future: asyncio.Future[list[StoredMessage]] = loop.create_future()
-            run = partial(_fetch, sql=sql, params=(*keys, limit), newest_first=newest_first)
+            run = partial(_fetch, sql=sql, params=params, newest_first=newest_first)
             self._writer.submit(Read(loop, future, run))
             return await future
         assert self._reader is not None  # set before _open
-        fetch = partial(_fetch, self._reader, sql, (*keys, limit), newest_first=newest_first)
+        fetch = partial(_fetch, self._reader, sql, params, newest_first=newest_first)
         return await loop.run_in_executor(self._reads, fetch)
 
     # Read marks (chat/store/base.py's ReadMarks): on the writer's connection, between its

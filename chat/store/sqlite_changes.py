@@ -26,6 +26,11 @@ log = logging.getLogger("chat.store")
 # A checkpoint that finds a reader on an older snapshot (each waits its lock timeout) is tried
 # this many times: reads are short, so the second nearly always gets through.
 CHECKPOINT_TRIES = 3
+# The search index (chat/store/search.py) forgets a deleted row's words at once only with
+# FTS5's secure-delete option (SQLite 3.42 and later; the writer turns it on). Before it, the
+# words stay in the index's older segments until merged, so a delete merges them all
+# ('optimize': ~0.25 s per 100,000 messages here, on the writer thread, docs/search.md).
+FTS_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 42, 0)
 
 
 def change(conn: sqlite3.Connection, statement: str, conversation: str, message_id: int,
@@ -47,10 +52,23 @@ def change(conn: sqlite3.Connection, statement: str, conversation: str, message_
                 conn.execute("ROLLBACK")
             raise
         if checkpoint:
+            _forget_words(conn)
             _truncate_wal(conn)
         return message_from_row(found)
     except sqlite3.Error as exc:
         raise StoreError(describe(exc)) from None
+
+
+def _forget_words(conn: sqlite3.Connection) -> None:
+    """Take a deleted text's words out of the search index's file pages (FTS_SECURE_DELETE)."""
+    if not FTS_SECURE_DELETE:
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+
+
+def secure_search_index(conn: sqlite3.Connection) -> None:
+    """Where SQLite has it, make the search index forget deleted words as they go."""
+    if FTS_SECURE_DELETE:
+        conn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1)")
 
 
 def _truncate_wal(conn: sqlite3.Connection) -> None:

@@ -187,6 +187,36 @@ def _v16_message_changes(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE conversations ADD COLUMN last_change INTEGER NOT NULL DEFAULT 0")
 
 
+def _v17_search(conn: sqlite3.Connection) -> None:
+    """Full-text search (chat/store/search.py): an FTS5 index over messages' text, kept in
+    step with every insert, update of the text, and delete of a row by triggers."""
+    # External content: the index holds the words, the text stays in `messages` alone (no
+    # second copy to delete). Keyed by messages' rowid, which nothing here changes (the online
+    # backup copies pages as they are; a manual VACUUM may renumber: then 'rebuild').
+    # unicode61 keeps diacritics (remove_diacritics 0), as PostgreSQL's 'simple' config does:
+    # both backends find the same messages.
+    # The conversation's words are indexed too (not ranked): a search within one room then
+    # reads that room's hits only, not every room's (10x faster over 1M messages:
+    # docs/performance.md, "Search").
+    conn.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(text, conversation,"
+                 " content='messages', content_rowid='rowid',"
+                 " tokenize='unicode61 remove_diacritics 0')")
+    conn.execute("CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+                 " INSERT INTO messages_fts (rowid, text, conversation)"
+                 " VALUES (new.rowid, new.text, new.conversation); END")
+    conn.execute("CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+                 " INSERT INTO messages_fts (messages_fts, rowid, text, conversation)"
+                 " VALUES ('delete', old.rowid, old.text, old.conversation); END")
+    conn.execute("CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN"
+                 " INSERT INTO messages_fts (messages_fts, rowid, text, conversation)"
+                 " VALUES ('delete', old.rowid, old.text, old.conversation);"
+                 " INSERT INTO messages_fts (rowid, text, conversation)"
+                 " VALUES (new.rowid, new.text, new.conversation); END")
+    # The history already stored: read once, in this migration's transaction (docs/search.md:
+    # about a minute per million messages, the file grows by about a third of the text).
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
@@ -197,7 +227,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_refer
                                                           _v13_replies,
                                                           _v14_webhooks,
                                                           _v15_api_tokens,
-                                                          _v16_message_changes]
+                                                          _v16_message_changes,
+                                                          _v17_search]
 
 
 def memory_uri() -> str:

@@ -17,6 +17,7 @@ from chat.record import StoredMessage
 from chat.store.base import IDEMPOTENCY_WINDOW_MS, CidReused, StoreError
 from chat.store.sql import FIND_CID as _FIND_CID
 from chat.store.sql import FIND_MESSAGE as _FIND_MESSAGE
+from chat.store.sqlite_changes import secure_search_index
 from chat.store.sqlite_requests import Append, Prune, Read, WriterStats, hand_back
 from chat.store.sqlite_retention import Retention
 from chat.store.sqlite_schema import (
@@ -153,6 +154,7 @@ class Writer:
                            synchronous=self._synchronous, in_memory=self._in_memory)
             try:
                 migrate(conn)
+                secure_search_index(conn)
             except BaseException:
                 conn.close()
                 raise
