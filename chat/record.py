@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,9 @@ class StoredMessage:
     # Sent by a guest (no account): kept by the stores (since issue 14's guest marks) and
     # carried on the broker, so history pages mark it as live events do.
     guest: bool = False
+    # Uploads the message carries (issue 18), as the API shows them ({id, name, size, type,
+    # url, ...}); the store keeps them beside the message (chat/files/), not in its row.
+    files: tuple[dict[str, Any], ...] = ()
 
 
 # A direct conversation's key starts with '@' (which no room name has). Since issue 14 its two

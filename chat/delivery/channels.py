@@ -65,16 +65,19 @@ def scope(url: str) -> str:
     return f"{redis_database(url)}/"
 
 
-def stored_fields(stored: StoredMessage) -> dict[str, str]:
+def stored_fields(stored: StoredMessage) -> dict[str, Any]:
     """A stored message as its payload's JSON has it."""
-    fields = {"conversation": stored.conversation, "id": str(stored.id), "u": stored.username,
-              "a": stored.avatar, "t": stored.text, "ts": str(stored.ts)}
+    fields: dict[str, Any] = {
+        "conversation": stored.conversation, "id": str(stored.id), "u": stored.username,
+        "a": stored.avatar, "t": stored.text, "ts": str(stored.ts)}
     if stored.cid is not None:
         fields["c"] = stored.cid
     if stored.to is not None:
         fields["to"] = stored.to
     if stored.guest:
         fields["g"] = "1"
+    if stored.files:
+        fields["f"] = list(stored.files)
     return fields
 
 
@@ -82,7 +85,7 @@ def from_fields(fields: dict[str, Any]) -> StoredMessage:
     """The inverse of stored_fields() (KeyError or ValueError for anything else)."""
     return StoredMessage(fields["conversation"], int(fields["id"]), fields["u"], fields["a"],
                          fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"),
-                         fields.get("g") == "1")
+                         fields.get("g") == "1", tuple(fields.get("f", ())))
 
 
 def message_payload(stored: StoredMessage) -> bytes:

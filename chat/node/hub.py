@@ -15,6 +15,8 @@ from chat.delivery import channels
 from chat.delivery.catchup import Catchup, CommitFeed
 from chat.delivery.fanout import Fanout, Subscriptions
 from chat.delivery.sending import Messages
+from chat.files.attach import WithFiles
+from chat.files.service import Files
 from chat.history.paging import Pages
 from chat.history.replay import Replay
 from chat.limits import ConnectionCounter, TokenBucket
@@ -75,7 +77,10 @@ class Hub:
         *,
         observe_store_latency: Callable[[float], None] | None = None,
         accounts: AccountService | None = None,
+        files: Files | None = None,
     ) -> None:
+        if files is not None:  # history reads come with each message's files (issue 18)
+            store = WithFiles(store, files.store)
         self.settings = settings
         self.store = store
         self.signins = SignIns(accounts, settings.jwt_key, self._name_registered)
@@ -97,6 +102,7 @@ class Hub:
                              notices_max_members=settings.notices_max_members)
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  observe_store_latency, Faults.from_environ())
+        self.messages.files = files
         self.catchup = Catchup(self.fanout, self.users, store)
         # Owners, private rooms and moderation come with accounts (chat/rooms/owned.py).
         self.owned = OwnedRooms.wire(settings, accounts, self.rooms, self.broker, self.users,

@@ -33,6 +33,7 @@ class Post:
     room: str
     text: str
     cid: str | None
+    files: tuple[str, ...] = ()  # upload ids (issue 18); the text may be empty with files
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Direct:
     to: str
     text: str
     cid: str | None
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ def message(stored: StoredMessage) -> dict[str, Any]:
         event["cid"] = stored.cid
     if stored.guest:
         event["guest"] = True
+    if stored.files:
+        event["files"] = list(stored.files)
     return event
 
 
@@ -43,6 +45,8 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
         event["cid"] = stored.cid
     if stored.guest:
         event["guest"] = True
+    if stored.files:
+        event["files"] = list(stored.files)
     return event
 
 

@@ -11,7 +11,7 @@ from psycopg.rows import TupleRow
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_options import PostgresOptions
-from chat.store.sql import ROOM_TABLES
+from chat.store.sql import FILE_TABLES, ROOM_TABLES
 from chat.store.sqlite_schema import INVITE_TTL_BEFORE_MS
 from chat.urls import redacted
 
@@ -132,11 +132,19 @@ async def _v11_invite_expiry(conn: psycopg.AsyncConnection[TupleRow]) -> None:
                        (INVITE_TTL_BEFORE_MS,))
 
 
+
+async def _v12_files(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 13 side by side: uploaded files and the messages that carry them."""
+    for statement in FILE_TABLES:
+        await conn.execute(statement.replace("INTEGER", "BIGINT"))
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
                                _v5_legacy_names, _v6_guest_marks, _v7_external_ids,
-                               _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry]
+                               _v8_read_marks, _v9_last_seen, _v10_rooms, _v11_invite_expiry,
+                               _v12_files]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

@@ -9,8 +9,8 @@ from typing import Literal
 
 from chat.record import StoredMessage
 from chat.store.base import StoreError
+from chat.store.sql import FILE_TABLES, ROOM_TABLES
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
-from chat.store.sql import ROOM_TABLES
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -156,13 +156,21 @@ def _v12_invite_expiry(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE invites SET expires_ts = created_ts + ?", (INVITE_TTL_BEFORE_MS,))
 
 
+
+def _v13_files(conn: sqlite3.Connection) -> None:
+    """Uploaded files' records and the messages that carry them (chat/files/)."""
+    for statement in FILE_TABLES:
+        conn.execute(statement)
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
                                                           _v5_registrations, _v6_legacy_names,
                                                           _v7_guest_marks, _v8_external_ids,
                                                           _v9_read_marks, _v10_last_seen,
-                                                          _v11_rooms, _v12_invite_expiry]
+                                                          _v11_rooms, _v12_invite_expiry,
+                                                          _v13_files]
 
 
 def memory_uri() -> str:
