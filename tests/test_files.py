@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,56 @@ async def test_an_oversized_upload_gets_413_before_its_body_is_sent(
     assert status == 413 and sent < 10_000_000
     assert app.files is not None
     assert not list(app.files.disk.tmp.iterdir())  # the partial upload is gone
+
+
+def blobs(app: ChatApplication) -> set[str]:
+    """The names of the blobs in the app's files folder."""
+    assert app.files is not None
+    return {p.name for p in app.files.disk.root.rglob("*") if p.is_file()
+            and p.parent.name != "tmp"}
+
+
+@pytest.mark.settings(unattached_upload_ttl=60, history_per_room=2)
+@pytest.mark.gen_test(timeout=30)
+async def test_files_go_with_their_messages_and_unattached_uploads_expire(
+        app: ChatApplication, connect: Connect, api: Api) -> None:
+    """release_files deletes a deleted message's files unless another message carries them;
+    retention's and a moderator's removals release theirs at the sweep; an upload never
+    attached is swept after --unattached-upload-ttl; blobs go with their last record."""
+    assert app.files is not None
+    files = app.files
+    root_token = await signed_up(app, "root")
+    root = await connect(**bearer(root_token))
+    await root.join("root")
+    kept, shared, pruned, removed, loose = [
+        (await upload(api, root_token, f"content {n}".encode(), f"f{n}.txt")).body
+        for n in range(5)]
+
+    async def post(ids: list[str]) -> int:
+        await root.send({"type": "message", "room": "general", "files": ids})
+        return int((await root.recv_type("message"))["id"])
+
+    first = await post([pruned["id"]])
+    deleted = await post([shared["id"], kept["id"]])
+    await post([shared["id"]])
+    await files.release_files("general", [deleted])
+    assert await files.store.get(kept["id"]) is None  # no other message carried it
+    assert await files.store.get(shared["id"]) is not None  # another one does
+    # Retention keeps 2 messages of general: posting 2 more prunes `first`.
+    gone = await post([removed["id"]])
+    await root.send({"type": "remove", "room": "general", "id": gone})
+    await root.recv_type("removed")
+    await app.hub.store.prune()
+    assert first not in [m.id for m in await app.hub.store.latest("general", 10)]
+    before = blobs(app)
+    now = int(time.time() * 1000)
+    await files.sweep(now)  # within the ttl: the loose upload stays
+    assert await files.store.get(pruned["id"]) is None
+    assert await files.store.get(removed["id"]) is None
+    assert await files.store.get(loose["id"]) is not None
+    assert await files.store.get(shared["id"]) is not None
+    await files.sweep(now + 61_000)
+    assert await files.store.get(loose["id"]) is None
+    left = blobs(app)
+    assert left < before and len(left) == 1  # `shared` alone
+    assert (await download(api, root_token, pruned["url"]))[0] == 404
