@@ -73,6 +73,7 @@ function receive(conv, m, news) {
     guest: m.guest === true, // from a guest (live, and in history since the store keeps it)
     avatar: typeof m.avatar === 'string' ? m.avatar : '',
     text: m.text,
+    files: Array.isArray(m.files) ? m.files : [], // uploads it carries (../files.js)
     ts: Number.isFinite(m.ts) ? m.ts : Date.now(),
     mine,
     mentionsMe: !mine && state.me !== null && mentions(m.text, state.me.username),

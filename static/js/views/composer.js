@@ -1,6 +1,7 @@
 // The composer: the text of the next message, its length against the server's limit, and
 // why the last one came back.
 import { send, typed } from '../actions.js';
+import { attach, canAttach, clear, ready, uploadChips } from '../files.js';
 import { charCount, draftKey } from '../protocol.js';
 import { clearSendError, setDraft, state } from '../state/index.js';
 import { h, onMounted, ref } from '../vue.js';
@@ -43,10 +44,38 @@ export const Composer = {
   setup(props) {
     const input = ref(null);
     const draft = () => state.drafts[draftKey(props.conv)] || '';
+    const picker = ref(null);
+    const dragging = ref(false);
     const submit = (e) => {
       e.preventDefault();
-      if (send(draft())) setDraft(props.conv, '');
+      const { files, busy } = ready(props.conv);
+      if (busy) return; // the Send button says so: wait for the uploads
+      if (send(draft(), files)) {
+        setDraft(props.conv, '');
+        clear(props.conv);
+      }
       if (input.value) input.value.focus();
+    };
+    // Files from the picker, a drop or the clipboard start uploading at once.
+    const take = (list) => {
+      if (list && list.length) attach(props.conv, Array.from(list));
+    };
+    const onDragover = (e) => {
+      if (!canAttach() || !e.dataTransfer || !e.dataTransfer.types.includes('Files')) return;
+      e.preventDefault();
+      dragging.value = true;
+    };
+    const onDrop = (e) => {
+      dragging.value = false;
+      if (!canAttach() || !e.dataTransfer || !e.dataTransfer.files.length) return;
+      e.preventDefault();
+      take(e.dataTransfer.files);
+    };
+    const onPaste = (e) => {
+      const files = e.clipboardData ? e.clipboardData.files : null;
+      if (!canAttach() || !files || !files.length) return;
+      e.preventDefault(); // a pasted screenshot is a file, not text
+      take(files);
     };
     // Just joined: the join form's button, now gone, had the focus. Typing is next.
     onMounted(() => {
@@ -64,8 +93,21 @@ export const Composer = {
       const described = [props.conv.sendError && 'composer-error', counted && 'composer-count']
         .filter(Boolean)
         .join(' ');
-      return h('form', { class: 'composer', onSubmit: submit }, [
+      const { files, busy } = ready(props.conv);
+      return h('form', { class: ['composer', { dragging: dragging.value }], onSubmit: submit,
+        onDragover, onDragleave: () => { dragging.value = false; }, onDrop }, [
         notes.length ? h('div', { class: 'composer-notes' }, notes) : null,
+        uploadChips(props.conv),
+        canAttach()
+          ? h('button', { type: 'button', class: 'attach', 'aria-label': 'Attach files',
+              title: 'Attach files (or drop or paste them here)',
+              onClick: () => picker.value && picker.value.click() }, '+')
+          : null,
+        canAttach()
+          ? h('input', { type: 'file', multiple: true, ref: picker, class: 'sr-only',
+              tabindex: '-1', 'aria-hidden': 'true', 'aria-label': 'Files to attach',
+              onChange: (e) => { take(e.target.files); e.target.value = ''; } })
+          : null,
         h('label', { for: 'composer-text', class: 'sr-only' }, label),
         h('textarea', {
           id: 'composer-text',
@@ -78,13 +120,15 @@ export const Composer = {
           'aria-describedby': described || null,
           'aria-keyshortcuts': 'Alt+ArrowUp Alt+ArrowDown',
           onKeydown,
+          onPaste,
           onInput: (e) => {
             setDraft(props.conv, e.target.value);
             clearSendError(props.conv);
             if (e.target.value.trim()) typed();
           },
         }),
-        h('button', { type: 'submit', class: 'primary', disabled: !text.trim() || over }, 'Send'),
+        h('button', { type: 'submit', class: 'primary', title: busy ? 'Waiting for uploads' : null,
+          disabled: (!text.trim() && !files.length) || over || busy }, 'Send'),
       ]);
     };
   },

@@ -1,5 +1,6 @@
 // The rows of a conversation's message list: messages grouped by sender, date lines, the
 // "New messages" divider, notices, gap rows and our messages on their way.
+import { messageFiles } from '../files.js';
 import { discard, edit, loadGap, retry } from '../actions.js';
 import { state } from '../state/index.js';
 import { h } from '../vue.js';
@@ -136,7 +137,8 @@ function messageRow(item, continued, conv) {
         timeTag(item.ts),
         messageTools(conv, item), // a moderator's "Remove" (views/rooms.js)
       ]),
-      h('p', { class: 'text' }, richText(item, item.text)),
+      item.text ? h('p', { class: 'text' }, richText(item, item.text)) : null,
+      messageFiles(item.files),
     ]),
   ]);
 }
@@ -159,7 +161,8 @@ function pendingRow(entry) {
         h('span', { class: 'name' }, me.username),
         h('span', { class: 'status' }, failed ? 'Not sent: ' + entry.reason : 'Sending…'),
       ]),
-      h('p', { class: 'text' }, richText(entry, entry.text)),
+      entry.text ? h('p', { class: 'text' }, richText(entry, entry.text)) : null,
+      messageFiles(entry.files),
       failed
         ? h('div', { class: 'actions' }, [
             entry.permanent
