@@ -88,6 +88,9 @@ async def test_upload_then_download_as_a_member_and_a_non_member_of_a_private_ro
     bob_token = await signed_up(app, "bob")
     ann = await connect(**bearer(ann_token))
     await ann.join("ann")
+    tutorial = await connect()  # the Go tutorial's page: it reads `message` as text
+    await tutorial.send({"email": "t@example.org", "username": "tut", "message": "hi"})
+    await tutorial.recv()
     picture = image_bytes("PNG", (400, 300))
     answer = await upload(api, ann_token, picture, "holiday.png")
     assert answer.status == 201, answer.body
@@ -97,6 +100,16 @@ async def test_upload_then_download_as_a_member_and_a_non_member_of_a_private_ro
     # Not yet attached: the uploader only.
     assert (await download(api, ann_token, shown["url"]))[0] == 200
     assert (await download(api, bob_token, shown["url"]))[0] == 404
+    while (await ann.recv_type("message"))["username"] != "tut":
+        pass  # the tutorial client's "hi"
+    # In general (public), with a file of its own: the tutorial's client gets its link.
+    note = (await upload(api, ann_token, b"general note", "note.txt")).body
+    await ann.send({"type": "message", "room": "general", "files": [note["id"]], "cid": "g1"})
+    assert (await ann.recv_type("message"))["files"] == [note]
+    await ann.send({"type": "message", "room": "general", "files": [note["id"]], "cid": "g1"})
+    assert (await ann.recv_type("message"))["files"] == [note]  # a repeat: the original
+    seen = await tutorial.recv()
+    assert seen["message"] == f"[note.txt, 12 bytes] {note['url']}"
     await make_room(ann, "secret", visibility="private")
     await ann.join("ann", "secret")
     await ann.send({"type": "message", "room": "secret", "text": "look", "files": [shown["id"]],

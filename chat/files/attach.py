@@ -63,8 +63,12 @@ class WithFiles:
     async def append(self, conversation: str, *, username: str, avatar: str, text: str,
                      ts: int, cid: str | None = None, to: str | None = None,
                      guest: bool = False) -> tuple[StoredMessage, bool]:
-        return await self.inner.append(conversation, username=username, avatar=avatar,
-                                       text=text, ts=ts, cid=cid, to=to, guest=guest)
+        stored, created = await self.inner.append(
+            conversation, username=username, avatar=avatar, text=text, ts=ts, cid=cid, to=to,
+            guest=guest)
+        if not created:  # a repeated cid: the original, which may carry files
+            stored = (await self._add([stored]))[0]
+        return stored, created
 
     async def latest(self, conversation: str, limit: int) -> list[StoredMessage]:
         return await self._add(await self.inner.latest(conversation, limit))
