@@ -119,3 +119,13 @@ async def test_a_file_uploaded_through_one_node_is_served_by_the_other(
     private = json.loads(body)
     assert (await fetch(b.port, private["url"], ann_token))[0] == 404
     assert (await fetch(a.port, private["url"], root_token))[0] == 200
+
+
+def test_an_unusable_files_dir_is_a_one_line_error(tmp_path: Path) -> None:
+    """--files-dir that cannot be made (under a file) stops the server with exit 2, naming it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run(f"--files-dir={blocker / 'files'}", "--port=0")
+    assert result.returncode == 2
+    line = assert_one_line_error(result)
+    assert "--files-dir: cannot use" in line and "a-file/files" in line
