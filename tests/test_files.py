@@ -395,3 +395,20 @@ async def test_files_go_with_their_messages_and_unattached_uploads_expire(
     left = blobs(app)
     assert left < before and len(left) == 1  # `shared` alone
     assert (await download(api, root_token, pruned["url"]))[0] == 404
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_cookie_upload_from_another_site_is_refused(app: ChatApplication,
+                                                            api: Api) -> None:
+    """The session cookie uploads only from the page's own origin (CSRF): another site's
+    request gets 403 cross_origin, and nothing is stored."""
+    token = await signed_up(app, "ann")
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = await api.call("POST", "/api/v1/uploads?name=x", raw=b"data", cookie=token,
+                                 content_type="text/plain", headers=headers)
+        assert refused.status == 403 and refused.body["code"] == "cross_origin"
+    own = await api.call("POST", "/api/v1/uploads?name=x", raw=b"data", cookie=token,
+                         content_type="text/plain", headers={"Origin": api.base})
+    assert own.status == 201
+    assert app.files is not None
+    assert await app.files.store.used(1) == 4  # ann, the first account: the one upload alone
