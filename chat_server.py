@@ -250,11 +250,12 @@ async def serve(settings: Settings) -> int:
     # Expired sessions, old failure counters and revocations (chat/accounts/sweep.py).
     sweeper = Sweeper(accounts, settings.account_sweep_interval, settings.revocation_poll)
     sweeper.start()
-    # Files (issue 18): a folder of their own; with :memory: a temporary one, gone at exit.
+    # Files (issue 18): a folder of their own; with :memory: a temporary one, gone at exit
+    # (made, as any files folder, by the first upload).
     folder = files_folder(settings.files_dir, settings.db)
     temporary_folder = folder is None
     if folder is None:
-        folder = Path(tempfile.mkdtemp(prefix="chat-files-"))
+        folder = Path(tempfile.gettempdir()) / f"chat-files-{os.getpid()}-{os.urandom(4).hex()}"
     files = Files.of(settings, account_store, store, folder)
     file_sweeper = FileSweeper(files, settings.files_sweep_interval)
 

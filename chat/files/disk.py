@@ -9,6 +9,7 @@ every node mounts the same folder (docs/deployment.md).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -27,11 +28,22 @@ class Disk:
         self.tmp = root / TMP_FOLDER
 
     def prepare(self) -> None:
-        """Create the folder (OSError if it cannot be)."""
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        """OSError if the folder could not be made or written; nothing is created yet.
+
+        The folder is made by the first upload: a server that never receives one (a test's,
+        a node without uploads) leaves no empty folder behind.
+        """
+        existing = self.root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
 
     def temporary(self) -> tuple[Path, BinaryIO]:
         """A new temporary file, open for writing (its path: a random name in tmp/)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
         path = self.tmp / f"{secrets.token_hex(16)}.part"
         return path, path.open("xb")
 
