@@ -412,3 +412,26 @@ async def test_a_cookie_upload_from_another_site_is_refused(app: ChatApplication
     assert own.status == 201
     assert app.files is not None
     assert await app.files.store.used(1) == 4  # ann, the first account: the one upload alone
+
+
+@pytest.mark.settings(header_timeout=1.0)
+@pytest.mark.gen_test(timeout=30)
+async def test_an_upload_slower_than_the_header_timeout_still_lands(
+        app: ChatApplication, api: Api, http_port: int) -> None:
+    """A body that takes longer than --header-timeout (the API's body timeout) to arrive is
+    still received: an upload's time is sized to its limit."""
+    token = await signed_up(app, "ann")
+
+    def trickle() -> tuple[int, bytes]:
+        sock = raw_request(http_port, "POST /api/v1/uploads?name=slow.txt HTTP/1.1\r\n"
+                                      f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                                      "Transfer-Encoding: chunked\r\n\r\n")
+        with sock:
+            for _ in range(5):
+                sock.sendall(b"5\r\nslow \r\n")
+                time.sleep(0.5)  # 2.5 s in all: past the 1 s body timeout
+            sock.sendall(b"0\r\n\r\n")
+            return read_status(sock)
+
+    status, head = await asyncio.to_thread(trickle)
+    assert status == 201, head

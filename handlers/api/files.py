@@ -26,6 +26,10 @@ READ_CHUNK_BYTES = 256 * 1024  # sent per write when serving a file: bounded mem
 # No body limit of Tornado's own for an upload: this handler counts the bytes and answers 413
 # itself (Tornado would answer a chunked body past its limit with a bare 400).
 UNLIMITED = 2**62
+# The server's body timeout is --header-timeout (10 s: the API's JSON bodies are small); an
+# upload gets that plus the time its largest body takes at this rate (a slow mobile uplink):
+# 25 MiB at 32 KiB/s is ~13 minutes. Only a signed-in account gets this far.
+UPLOAD_MIN_BYTES_PER_S = 32 * 1024
 # A file's id is its only name: what is under it never changes (a new upload is a new id).
 CACHE_CONTROL = "private, max-age=86400"
 USER_CONTENT_POLICY = "default-src 'none'; sandbox"
@@ -81,6 +85,8 @@ class UploadHandler(ApiHandler):
             if used + (int(declared) if declared.isdigit() else 0) > quota:
                 raise over_quota(quota)
         self.request.connection.set_max_body_size(UNLIMITED)  # type: ignore[union-attr]
+        self.request.connection.set_body_timeout(  # type: ignore[union-attr]
+            self.chat_settings.header_timeout + limit / UPLOAD_MIN_BYTES_PER_S)
         self._temporary, self._file = self.files.disk.temporary()
 
     def data_received(self, chunk: bytes) -> None:
