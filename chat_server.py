@@ -7,8 +7,11 @@ import gc
 import logging
 import os
 import resource
+import shutil
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import tornado.options
@@ -23,6 +26,8 @@ from chat.accounts.tokens import Tokens
 from chat.broker import Broker, BrokerError, open_broker
 from chat.commands import COMMANDS, commands_help, run_command
 from chat.config import ConfigError, Settings
+from chat.files.service import FILE_ID_PATTERN, Files
+from chat.files.sweep import FileSweeper, files_folder
 from chat.hooks.counters import HookCounters
 from chat.hooks.service import Webhooks
 from chat.node.apiuse import ApiUse
@@ -36,6 +41,7 @@ from chat.urls import redacted
 from handlers.api.accounts import AccountsHandler, MeHandler
 from handlers.api.audit import AuditHandler
 from handlers.api.base import ApiNotFound
+from handlers.api.files import FileHandler, UploadHandler
 from handlers.api.messages import (
     NAME_PATTERN,
     ROOM_PATTERN,
@@ -91,6 +97,7 @@ class ChatApplication(Application):
     hub: Hub
     store: HistoryStore
     accounts: AccountService | None
+    files: Files | None
     metrics: Metrics
     hosts: HostCheck
 
@@ -127,17 +134,19 @@ def log_request(handler: RequestHandler) -> None:
 def make_app(
     settings: Settings, store: HistoryStore, broker: Broker | None = None,
     roster: Roster | None = None, accounts: AccountService | None = None,
+    files: Files | None = None,
 ) -> ChatApplication:
     """The route table: everything the server answers, and what each handler is given.
 
     The stores (history, and the accounts' under `accounts`) are started by the caller, who
     closes them after the app. Without a broker and roster the app is one process alone
-    (memory://); without `accounts` it has no accounts (guests only, as before issue 14).
+    (memory://); without `accounts` it has no accounts (guests only, as before issue 14);
+    without `files` (which needs accounts) no uploads.
     """
     # The Go tutorial's `clients` and `broadcast`, one per app.
     metrics = Metrics()
     hub = Hub(settings, store, broker, roster, observe_store_latency=metrics.store_latency.observe,
-              accounts=accounts)
+              accounts=accounts, files=files)
     flusher = Flusher()
     metrics.report(hub.status, flusher)
     keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
@@ -204,6 +213,13 @@ def make_app(
             (rf"/api/v1/rooms/({ROOM_PATTERN})/messages", RoomMessagesHandler, chat_args),
             (rf"/api/v1/dms/({NAME_PATTERN})/messages", DirectMessagesHandler, chat_args),
         ]
+        if files is not None:  # Files (issue 18: handlers/api/files.py, docs/files.md)
+            file_args = {**api_args, "files": files}
+            routes += [
+                (r"/api/v1/uploads", UploadHandler, file_args),
+                (rf"/api/v1/files/({FILE_ID_PATTERN})(?:/(thumbnail))?", FileHandler,
+                 file_args),
+            ]
         routes += [
             (r"/api/.*", ApiNotFound, api_args),  # JSON 404s, not the HTML page's
         ]
@@ -221,6 +237,7 @@ def make_app(
     app.hub = hub
     app.store = store
     app.accounts = accounts
+    app.files = files
     app.metrics = metrics
     return app
 
@@ -290,11 +307,32 @@ async def serve(settings: Settings) -> int:
     # Expired sessions, old failure counters and revocations (chat/accounts/sweep.py).
     sweeper = Sweeper(accounts, settings.account_sweep_interval, settings.revocation_poll)
     sweeper.start()
+    # Files (issue 18): a folder of their own; with :memory: a temporary one, gone at exit
+    # (made, as any files folder, by the first upload).
+    folder = files_folder(settings.files_dir, settings.db)
+    temporary_folder = folder is None
+    if folder is None:
+        folder = Path(tempfile.gettempdir()) / f"chat-files-{os.getpid()}-{os.urandom(4).hex()}"
+    files = Files.of(settings, account_store, store, folder)
+    file_sweeper = FileSweeper(files, settings.files_sweep_interval)
 
     async def close_stores() -> None:
+        await file_sweeper.close()
+        files.close()
+        if temporary_folder:
+            shutil.rmtree(folder, ignore_errors=True)
         await sweeper.close()
         await account_store.close()
         await store.close()
+
+    try:
+        files.disk.prepare()
+    except OSError as exc:
+        print(f"chat_server: --files-dir: cannot use {str(folder)!r}: {exc.strerror}",
+              file=sys.stderr)
+        await close_stores()
+        return 2
+    file_sweeper.start()
 
     try:
         broker, roster = open_cluster(settings)
@@ -302,7 +340,7 @@ async def serve(settings: Settings) -> int:
         print(f"chat_server: --broker: {exc}", file=sys.stderr)
         await close_stores()
         return 2
-    app = make_app(settings, store, broker, roster, accounts)
+    app = make_app(settings, store, broker, roster, accounts, files)
     try:
         await app.hub.start()
     except (BrokerError, RosterError) as exc:

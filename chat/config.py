@@ -411,6 +411,48 @@ class Settings:
         default=20,
         metadata=_meta("requests", "HTTP API requests one API token may make at once"),
     )
+    # Files and images (issue 18: chat/files/, handlers/api/files.py, docs/files.md)
+    files_dir: str = field(
+        default="",
+        metadata=_meta("", "folder of uploaded files (by content hash); empty: `files` beside "
+                           "the SQLite database, a temporary folder (deleted at exit) with "
+                           ":memory:, `files` in the working folder with postgresql://; a "
+                           "cluster's nodes must all mount the same folder"),
+    )
+    max_upload_bytes: int = field(
+        default=25 * 1024 * 1024,
+        metadata=_meta("bytes", "the largest file one upload may be (413 as soon as a body "
+                                "passes it)"),
+    )
+    upload_quota_bytes: int = field(
+        default=1024 * 1024 * 1024,
+        metadata=_meta("bytes", "the bytes of files one account may have stored at once "
+                                "(its uploads, attached or not); 0 = no limit"),
+    )
+    max_image_pixels: int = field(
+        default=50_000_000,
+        metadata=_meta("pixels", "an image larger than this (width x height) is never decoded "
+                                 "(decompression bombs): it is kept as a plain file"),
+    )
+    files_per_message: int = field(
+        default=10,
+        metadata=_meta("files", "uploads one message may carry"),
+    )
+    unattached_upload_ttl: float = field(
+        default=86_400.0,
+        metadata=_meta("s", "an upload not attached to any message this long after it was "
+                            "made is deleted"),
+    )
+    image_workers: int = field(
+        default=2,
+        metadata=_meta("threads", "threads that decode images, strip their metadata and make "
+                                  "thumbnails (never the event loop)"),
+    )
+    files_sweep_interval: float = field(
+        default=600.0,
+        metadata=_meta("s", "how often a server deletes files no message carries any more "
+                            "(deleted, removed, or past retention) and uploads never attached"),
+    )
 
     def __post_init__(self) -> None:
         errors = [
@@ -556,6 +598,24 @@ class Settings:
                 ("webhook_backoff", self.webhook_backoff, "0 or more",
                  self.webhook_backoff >= 0),
                 ("webhook_queue", self.webhook_queue, "1 or more", self.webhook_queue >= 1),
+                # Files (issue 18). A body of 0 bytes is a valid (empty) file; a limit of 0 none.
+                ("max_upload_bytes", self.max_upload_bytes, "1 or more",
+                 self.max_upload_bytes >= 1),
+                ("upload_quota_bytes", self.upload_quota_bytes,
+                 f"0 or at least --max-upload-bytes ({self.max_upload_bytes})",
+                 self.upload_quota_bytes == 0
+                 or self.upload_quota_bytes >= self.max_upload_bytes),
+                # Below a 100x100 thumbnail's worth every photo would be refused.
+                ("max_image_pixels", self.max_image_pixels, "at least 10000",
+                 self.max_image_pixels >= 10_000),
+                ("files_per_message", self.files_per_message, "between 1 and 100",
+                 1 <= self.files_per_message <= 100),
+                ("unattached_upload_ttl", self.unattached_upload_ttl, "at least 60",
+                 self.unattached_upload_ttl >= 60),
+                ("image_workers", self.image_workers, "between 1 and 64",
+                 1 <= self.image_workers <= 64),
+                ("files_sweep_interval", self.files_sweep_interval, "more than 0",
+                 self.files_sweep_interval > 0),
             )
             if not ok
         ]

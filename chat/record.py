@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,10 @@ class StoredMessage:
     change: int = 0
     author: str | None = None
     reactions: str | None = None  # JSON (chat/store/reactions.py); None: no reactions
+
+    # Uploads the message carries (issue 18), as the API shows them ({id, name, size, type,
+    # url, ...}); the store keeps them beside the message (chat/files/), not in its row.
+    files: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

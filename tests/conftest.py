@@ -13,6 +13,7 @@ from tornado.ioloop import IOLoop
 
 from chat.accounts import AccountService, open_accounts
 from chat.config import Settings
+from chat.files.service import Files
 from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer, chat_http_server
@@ -63,15 +64,21 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, io_loop: IOLoop) -> Iterator[ChatApplication]:
-    """The app on an in-memory SQLite history and accounts of its own (`--db :memory:`)."""
+def app(settings: Settings, io_loop: IOLoop,
+        tmp_path: Path) -> Iterator[ChatApplication]:
+    """The app on an in-memory SQLite history and accounts of its own (`--db :memory:`),
+    its uploads in the test's temporary folder."""
     store = SQLiteStore(":memory:", settings.history_per_room)
     accounts = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
     io_loop.run_sync(store.start)
     io_loop.run_sync(accounts.start)
-    made = make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
+    files = Files.of(settings, accounts, store, tmp_path / "files")
+    files.disk.prepare()
+    made = make_app(settings, store, accounts=AccountService(accounts, settings.account_policy),
+                    files=files)
     yield made
     close_app(made, io_loop, accounts.close, store.close)
+    files.close()
 
 
 def close_app(app: ChatApplication, io_loop: IOLoop,

@@ -12,6 +12,7 @@ import pytest
 from chat.accounts import Account, AccountError, AccountPolicy, AccountService, open_accounts
 from chat.accounts.base import AccountStore
 from chat.accounts.model import Challenge, Invite, Passkey
+from chat.files.store import FileRecord, FileStore
 from chat.hooks.store import HookStore
 from chat.rooms.store import FOREVER, AuditEntry, RoomStore
 from tests.serverproc import assert_one_line_error, run
@@ -59,20 +60,26 @@ async def populate(db: str) -> tuple[str, str]:
         await hooks.create_outgoing("den", "Pinger", "https://example.org/x", ("!ping",), None,
                                     ts)
         await hooks.revoke((await hooks.create_incoming("den", "Old", None, ts))[0].id, ts + 1)
+        # A file's record, carried by a message of den (chat/files/store.py).
+        files = FileStore(store)
+        await files.add(FileRecord("F" * 24, root.id, "a.png", 10, "image/png", "a" * 64, 4, 3,
+                                   None, None, ts), 0)
+        await files.link("den", 1, ["F" * 24])
         return await accounts.create_invite(root), token
 
 
 async def rooms_of(db: str) -> tuple[object, ...]:
     """What the copy must keep of the rooms: den as bob and as ann see it (ban included),
     bob's memberships, the removed message, the audit log, its webhooks (secrets' hashes and
-    the revoked one too)."""
+    the revoked one too); a file and its message."""
     async with running(store := open_accounts(db)):
         rooms = RoomStore(store)
         return (await rooms.access("den", 3, ["a:3"], 1), await rooms.access("den", 2, ["a:2"], 1),
                 await rooms.memberships(3), await rooms.removed_between("den", 0, 99),
                 await rooms.audit_log(None, 10), await HookStore(store).of_room("den"),
                 await store.sql_rows("SELECT id, secret_hash, revoked_ts FROM webhooks"
-                                     " ORDER BY id", ()))
+                                     " ORDER BY id", ()),
+                await FileStore(store).get("F" * 24), await FileStore(store).links("F" * 24))
 
 
 Snapshot = tuple[list[tuple[Account, str | None, list[Passkey]]], list[Invite], int]

@@ -69,10 +69,11 @@ def scope(url: str) -> str:
     return f"{redis_database(url)}/"
 
 
-def stored_fields(stored: StoredMessage) -> dict[str, str]:
+def stored_fields(stored: StoredMessage) -> dict[str, Any]:
     """A stored message as its payload's JSON has it."""
-    fields = {"conversation": stored.conversation, "id": str(stored.id), "u": stored.username,
-              "a": stored.avatar, "t": stored.text, "ts": str(stored.ts)}
+    fields: dict[str, Any] = {
+        "conversation": stored.conversation, "id": str(stored.id), "u": stored.username,
+        "a": stored.avatar, "t": stored.text, "ts": str(stored.ts)}
     if stored.cid is not None:
         fields["c"] = stored.cid
     if stored.to is not None:
@@ -88,6 +89,8 @@ def stored_fields(stored: StoredMessage) -> dict[str, str]:
             fields["ra"], fields["rx"] = quote.author, quote.excerpt
     if stored.bot:
         fields["b"] = "1"
+    if stored.files:
+        fields["f"] = list(stored.files)
     return fields
 
 
@@ -102,7 +105,8 @@ def from_fields(fields: dict[str, Any]) -> StoredMessage:
     return StoredMessage(fields["conversation"], int(fields["id"]), fields["u"], fields["a"],
                          fields["t"], int(fields["ts"]), fields.get("c"), fields.get("to"),
                          fields.get("g") == "1", reply_to, quote,
-                         fields.get("b") == "1")
+                         fields.get("b") == "1",
+                         files=tuple(fields.get("f", ())))
 
 
 def message_payload(stored: StoredMessage) -> bytes:

@@ -10,12 +10,15 @@ from typing import Any
 
 from chat.broker.base import Broker, BrokerError
 from chat.delivery import channels
+from chat.files.attach import check_count, text_with_links, with_files
+from chat.files.service import Files
+from chat.files.store import FileRecord
 from chat.history.replay import Replay
 from chat.node.faults import Faults
 from chat.node.status import Stats
 from chat.people.connections import Client, User
 from chat.people.directory import Directory
-from chat.people.identity import is_account_party
+from chat.people.identity import ACCOUNT_PARTY, is_account_party
 from chat.protocol import events
 from chat.protocol.frame import Frame
 from chat.protocol.parse import Direct, Post, ProtocolError
@@ -58,28 +61,33 @@ class Messages:
         # Told of each new room message a person sent, once, on the node that stored it
         # (outgoing webhooks: chat/hooks/outgoing.py); never waits.
         self.on_room_message: Callable[[StoredMessage], None] | None = None
+        # Uploads a message may carry (issue 18); None: this server takes no files.
+        self.files: Files | None = None
 
     async def post(self, client: Client, user: User, cmd: Post) -> None:
         """A message to a room the client is in."""
         stored, created = await self.send_room(user, cmd.room, cmd.text, cmd.cid,
-                                               reply_to=cmd.reply_to)
+                                               reply_to=cmd.reply_to, files=cmd.files)
         if not created:
             client.peer.reply(Frame.of(events.message(stored)))  # the original acknowledgement
 
     async def send_room(self, user: User, room: str, text: str, cid: str | None, *,
-                        bot: bool = False,
-                        reply_to: int | None = None) -> tuple[StoredMessage, bool]:
+                        bot: bool = False, reply_to: int | None = None,
+                        files: tuple[str, ...] = ()) -> tuple[StoredMessage, bool]:
         """Store a message of `user` in `room`, then publish it to every node; (the message,
         True), or (the original, False) for a repeated cid (not published again). No socket
         needed: the HTTP API sends with it; the caller checks the room's access and the text
         (chat/node/actions.py). `bot`: the user is a bot account (marked so, and its messages
         call no outgoing webhook: no loops between bots)."""
         check_broker(self.broker, "message", cid=cid)
+        records = await self._attachable(user, files, "message", cid)
         quote = await self._quote(room, reply_to, "message", cid)
-        stored, created = await self._append(room, user, text, cid, "message", bot=bot,
-                                             reply_to=reply_to)
+        stored, created = await self._append(
+            room, user, text_with_links(text, records) if records else text, cid, "message",
+            bot=bot, reply_to=reply_to)
         stored = await self._quoted(stored, created, quote)
         if created:
+            stored = await self._link(stored, records)
             try:
                 await self._publish(channels.room(room), channels.message_payload(stored),
                                     "message", cid)
@@ -101,13 +109,13 @@ class Messages:
     async def direct(self, client: Client, user: User, cmd: Direct) -> None:
         """A message to one user, on whichever node it is."""
         stored, created = await self.send_direct(user, cmd.to, cmd.text, cmd.cid,
-                                                 reply_to=cmd.reply_to)
+                                                 reply_to=cmd.reply_to, files=cmd.files)
         if not created:
             client.peer.reply(Frame.of(events.direct(stored)))
 
     async def send_direct(self, user: User, to_name: str, text: str, cid: str | None, *,
-                          bot: bool = False,
-                          reply_to: int | None = None) -> tuple[StoredMessage, bool]:
+                          bot: bool = False, reply_to: int | None = None,
+                          files: tuple[str, ...] = ()) -> tuple[StoredMessage, bool]:
         """Store a direct message of `user` to the user named `to_name`, then publish it to
         every connection of both; as send_room (no socket needed)."""
         check_broker(self.broker, "dm", cid=cid, to=to_name)
@@ -120,11 +128,14 @@ class Messages:
                 "tutorial client)", request="dm", to=to_name, cid=cid)
         to, target, _ = party
         conversation = dm_key(user.party, target)
+        records = await self._attachable(user, files, "dm", cid)
         quote = await self._quote(conversation, reply_to, "dm", cid)
-        stored, created = await self._append(conversation, user, text, cid, "dm", to=to,
-                                             bot=bot, reply_to=reply_to)
+        stored, created = await self._append(
+            conversation, user, text_with_links(text, records) if records else text, cid, "dm",
+            to=to, bot=bot, reply_to=reply_to)
         stored = await self._quoted(stored, created, quote)
         if created:
+            stored = await self._link(stored, records)
             payload = channels.message_payload(stored)
             for channel in sorted({user.party, target}):  # all connections of both, any node
                 await self._publish(channels.user(channel), payload, "dm", cid)
@@ -160,6 +171,44 @@ class Messages:
         if self.replay is None:
             return stored
         return (await self.replay.with_quotes(stored.conversation, [stored]))[0]
+
+    async def _attachable(self, user: User, file_ids: tuple[str, ...], request: str,
+                          cid: str | None) -> list[FileRecord]:
+        """The uploads a message will carry: the sender's own (an account's), within
+        --files-per-message; ProtocolError naming what is wrong otherwise."""
+        if not file_ids:
+            return []
+        if self.files is None:
+            raise ProtocolError("files_unavailable", "this server takes no files",
+                                request=request, cid=cid)
+        if not is_account_party(user.party):
+            raise ProtocolError("files_need_account", "only signed-in accounts may share "
+                                "files; sign in to attach one", request=request, cid=cid)
+        check_count(file_ids, self.files.limits.per_message, request, cid)
+        try:
+            return await self.files.attachable(int(user.party[len(ACCOUNT_PARTY):]), file_ids)
+        except LookupError as exc:
+            raise ProtocolError("no_such_file", f"you have no upload {exc.args[0]!r} (upload "
+                                "first: POST /api/v1/uploads)", request=request, cid=cid,
+                                file=exc.args[0]) from None
+        except StoreError as exc:
+            log.warning("files of a message unreadable: %s", exc)
+            raise ProtocolError("store_failed", "the message's files cannot be read now; it "
+                                "was not sent", request=request, cid=cid) from None
+
+    async def _link(self, stored: StoredMessage, records: list[FileRecord]) -> StoredMessage:
+        """Record that the stored message carries its files; the message with them."""
+        if not records or self.files is None:
+            return stored
+        try:
+            await self.files.store.link(stored.conversation, stored.id,
+                                        [record.id for record in records])
+        except StoreError as exc:
+            # Sent all the same (its text has the links); unlinked, the uploads are swept
+            # after --unattached-upload-ttl.
+            log.error("message %d of %s is stored, but not which files it carries: %s",
+                      stored.id, stored.conversation, exc)
+        return with_files(stored, records)
 
     async def _append(self, conversation: str, user: User, text: str, cid: str | None,
                       request: str, to: str | None = None, *, bot: bool = False,

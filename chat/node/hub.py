@@ -15,6 +15,8 @@ from chat.delivery import channels
 from chat.delivery.catchup import Catchup, CommitFeed
 from chat.delivery.fanout import Fanout, Subscriptions
 from chat.delivery.sending import Messages
+from chat.files.attach import WithFiles
+from chat.files.service import Files
 from chat.history.changes import MessageChanges
 from chat.history.paging import Pages
 from chat.history.replay import Replay
@@ -78,7 +80,10 @@ class Hub:
         *,
         observe_store_latency: Callable[[float], None] | None = None,
         accounts: AccountService | None = None,
+        files: Files | None = None,
     ) -> None:
+        if files is not None:  # history reads come with each message's files (issue 18)
+            store = WithFiles(store, files.store)
         self.settings = settings
         self.store = store
         self.signins = SignIns(accounts, settings.jwt_key, self._name_registered)
@@ -101,6 +106,7 @@ class Hub:
         self.messages = Messages(store, self.broker, self.roster, self.users, self.stats,
                                  observe_store_latency, Faults.from_environ())
         self.messages.replay = self.replay  # replies: their originals, read as history is
+        self.messages.files = files
         self.catchup = Catchup(self.fanout, self.users, store)
         # Owners, private rooms and moderation come with accounts (chat/rooms/owned.py).
         self.owned = OwnedRooms.wire(settings, accounts, self.rooms, self.broker, self.users,
@@ -112,6 +118,9 @@ class Hub:
                                       settings.max_reactions)
         if self.owned.moderation is not None:
             self.owned.moderation.changes = self.changes
+        if files is not None:  # a deleted message's files go with it, unless others carry them
+            self.changes.on_deleted.append(
+                lambda stored: files.release_files(stored.conversation, [stored.id]))
         self.membership = Membership(settings, self.broker, self.users, self.rooms, self.replay,
                                      self.owned.access)
         self.recovery = Recovery(self.fanout, self.rooms, self.users, self.roster,

@@ -35,6 +35,7 @@ class Post:
     text: str
     cid: str | None
     reply_to: int | None = None  # the id of the room's message it answers
+    files: tuple[str, ...] = ()  # upload ids (issue 18); the text may be empty with files
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Direct:
     text: str
     cid: str | None
     reply_to: int | None = None  # the id of the conversation's message it answers
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,8 @@ def message(stored: StoredMessage) -> dict[str, Any]:
         event["guest"] = True
     if stored.bot:
         event["bot"] = True  # a bot account's or a webhook's post: no person wrote it
+    if stored.files:
+        event["files"] = list(stored.files)
     _lifecycle(event, stored)
     return _reply(event, stored)
 
@@ -63,6 +65,8 @@ def direct(stored: StoredMessage) -> dict[str, Any]:
         event["guest"] = True
     if stored.bot:
         event["bot"] = True
+    if stored.files:
+        event["files"] = list(stored.files)
     _lifecycle(event, stored)
     return _reply(event, stored)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import emoji
@@ -91,6 +92,11 @@ __all__ = [
 ]
 
 
+# A message's `files` (issue 18): ids as chat/files/service.py makes them (24 URL-safe
+# characters); 100: the most --files-per-message allows.
+FILES_MAX_IDS = 100
+_FILE_ID = re.compile(r"[A-Za-z0-9_-]{24}")
+
 def parse(text: str, *, max_text_chars: int) -> Command:
     """Parse one text frame; raises ProtocolError naming what is wrong."""
     try:
@@ -149,13 +155,38 @@ def _parse_join(frame: Fields, _: int) -> Join:
 
 def _parse_post(frame: Fields, max_text_chars: int) -> Post:
     cid = frame.string("cid", max_chars=CID_MAX_CHARS)
-    return Post(frame.room(), frame.text("text", max_text_chars), cid, frame.integer("reply_to"))
+    files = _file_ids(frame)
+    return Post(frame.room(), _text_with_files(frame, max_text_chars, files), cid,
+                frame.integer("reply_to"), files)
 
 
 def _parse_dm(frame: Fields, max_text_chars: int) -> Direct:
     cid = frame.string("cid", max_chars=CID_MAX_CHARS)
     to = check_username(frame.string("to", required=True) or "", "dm")
-    return Direct(to, frame.text("text", max_text_chars), cid, frame.integer("reply_to"))
+    files = _file_ids(frame)
+    return Direct(to, _text_with_files(frame, max_text_chars, files), cid,
+                  frame.integer("reply_to"), files)
+
+
+def _file_ids(frame: Fields) -> tuple[str, ...]:
+    """The `files` of a message: distinct upload ids (the count's limit is the server's
+    --files-per-message, checked when sending; FILES_MAX_IDS bounds what is even read)."""
+    raw = frame.obj.get("files")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > FILES_MAX_IDS or not all(
+            isinstance(item, str) and _FILE_ID.fullmatch(item) for item in raw):
+        raise frame.fail("invalid_field", "'files' must be a list of at most "
+                         f"{FILES_MAX_IDS} upload ids (from POST /api/v1/uploads)",
+                         field="files", limit=FILES_MAX_IDS)
+    return tuple(dict.fromkeys(raw))
+
+
+def _text_with_files(frame: Fields, max_text_chars: int, files: tuple[str, ...]) -> str:
+    """The message's text; with files it may be empty (or absent): the files are the message."""
+    if files and not (frame.string("text") or "").strip():
+        return ""
+    return frame.text("text", max_text_chars)
 
 
 def _parse_history(frame: Fields, _: int) -> History:

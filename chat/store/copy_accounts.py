@@ -50,9 +50,10 @@ class Table:
         names = [column.strip() for column in self.columns.split(",")]
         keys = {column.strip() for column in self.key.split(",")}
         refreshed = ", ".join(f"{name} = excluded.{name}" for name in names if name not in keys)
+        action = f"DO UPDATE SET {refreshed}" if refreshed else "DO NOTHING"  # all key
         return (f"INSERT INTO {self.name} ({self.columns}) VALUES"
                 f" ({', '.join('?' for _ in names)})"
-                f" ON CONFLICT ({self.key}) DO UPDATE SET {refreshed}")
+                f" ON CONFLICT ({self.key}) {action}")
 
 
 # In this order: the others name accounts. Not passkey_challenges: a challenge lives 5 minutes
@@ -83,7 +84,13 @@ TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id", identity=True),
           # and which accounts are bots (chat/accounts/tokens.py).
           Table("api_tokens", "id, account_id, name, token_hash, scopes, created_ts,"
                 " created_by, last_used_ts", "id", replace=True),
-          Table("bots", "account_id, created_by, created_ts", "account_id")]
+          Table("bots", "account_id, created_by, created_ts", "account_id"),
+          # Files' records (chat/files/store.py; their bytes are in --files-dir, which the
+          # target's servers must use too), mirrored: a file deleted on the source stays so.
+          Table("files", "id, owner_id, name, size, type, sha256, width, height, thumb_sha256,"
+                " thumb_type, created_ts, attached", "id", replace=True),
+          Table("file_links", "conversation, message_id, file_id",
+                "conversation, message_id, file_id", replace=True)]
 
 
 def check_accounts(source: Side, target: Side) -> None:

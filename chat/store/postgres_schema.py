@@ -12,7 +12,7 @@ from psycopg.rows import TupleRow
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_options import PostgresOptions
-from chat.store.sql import HOOK_TABLES, ROOM_TABLES, TOKEN_TABLES
+from chat.store.sql import FILE_TABLES, HOOK_TABLES, ROOM_TABLES, TOKEN_TABLES
 from chat.store.sqlite_schema import INVITE_TTL_BEFORE_MS
 from chat.urls import redacted
 
@@ -178,6 +178,12 @@ async def _v16_search(conn: psycopg.AsyncConnection[TupleRow]) -> None:
     await conn.execute("CREATE INDEX messages_search ON messages USING GIN (search_vector)")
 
 
+async def _v17_files(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 18 side by side: uploaded files and the messages that carry them."""
+    for statement in FILE_TABLES:
+        await conn.execute(statement.replace("INTEGER", "BIGINT"))
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
@@ -187,7 +193,8 @@ MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_regi
                                _v13_webhooks,
                                _v14_api_tokens,
                                _v15_message_changes,
-                               _v16_search]
+                               _v16_search,
+                               _v17_files]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

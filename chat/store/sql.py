@@ -136,3 +136,20 @@ TOKEN_TABLES = (
     "CREATE TABLE bots (account_id INTEGER PRIMARY KEY REFERENCES accounts (id),"
     " created_by INTEGER, created_ts INTEGER NOT NULL)",
 )
+
+# Files (issue 18, chat/files/store.py): uploads' records (the bytes are on disk by sha256) and
+# which messages carry them. `attached` is 1 once a message carried the file: an upload never
+# attached is swept after --unattached-upload-ttl.
+FILE_TABLES = (
+    "CREATE TABLE files (id TEXT PRIMARY KEY, owner_id INTEGER NOT NULL, name TEXT NOT NULL,"
+    " size INTEGER NOT NULL, type TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER,"
+    " height INTEGER, thumb_sha256 TEXT, thumb_type TEXT, created_ts INTEGER NOT NULL,"
+    " attached INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX files_by_owner ON files (owner_id)",
+    "CREATE INDEX files_by_sha ON files (sha256)",
+    "CREATE INDEX files_by_thumb ON files (thumb_sha256)",
+    "CREATE INDEX files_unattached ON files (attached, created_ts)",
+    "CREATE TABLE file_links (conversation TEXT NOT NULL, message_id INTEGER NOT NULL,"
+    " file_id TEXT NOT NULL, PRIMARY KEY (conversation, message_id, file_id))",
+    "CREATE INDEX file_links_by_file ON file_links (file_id)",
+)

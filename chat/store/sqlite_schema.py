@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from chat.record import StoredMessage
 from chat.store.base import StoreError
-from chat.store.sql import HOOK_TABLES, ROOM_TABLES, TOKEN_TABLES
+from chat.store.sql import FILE_TABLES, HOOK_TABLES, ROOM_TABLES, TOKEN_TABLES
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -217,6 +217,12 @@ def _v17_search(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
 
 
+def _v18_files(conn: sqlite3.Connection) -> None:
+    """Uploaded files' records and the messages that carry them (chat/files/)."""
+    for statement in FILE_TABLES:
+        conn.execute(statement)
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
@@ -228,7 +234,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_refer
                                                           _v14_webhooks,
                                                           _v15_api_tokens,
                                                           _v16_message_changes,
-                                                          _v17_search]
+                                                          _v17_search,
+                                                          _v18_files]
 
 
 def memory_uri() -> str:

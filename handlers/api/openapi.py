@@ -45,6 +45,19 @@ SCHEMAS: dict[str, Any] = {
                             "description": "login_throttled: seconds to wait"},
         },
     },
+    "File": {
+        "type": "object", "required": ["id", "name", "size", "type", "url"],
+        "properties": {
+            "id": {"type": "string", "description": "24 random URL-safe characters"},
+            "name": {"type": "string", "description": "for display only"},
+            "size": {"type": "integer", "minimum": 0, "description": "bytes, as served"},
+            "type": {"type": "string", "description": "sniffed from the bytes"},
+            "url": {"type": "string", "description": "GET it (signed in) for the bytes"},
+            "width": {"type": "integer", "description": "images: pixels"},
+            "height": {"type": "integer", "description": "images: pixels"},
+            "thumbnail": {"type": "string", "description": "images larger than a thumbnail"},
+        },
+    },
     "Account": {
         "type": "object", "required": ["id", "username", "role", "avatar", "created_ts"],
         "properties": {
@@ -489,6 +502,60 @@ PATHS: dict[str, Any] = {
                                              "schema": {"type": "integer"}}}),
             "503": _error("`store_failed`, `broker_down`: nothing was posted; try again"),
         },
+    }},
+    # Files (issue 18: handlers/api/files.py, docs/files.md)
+    "/api/v1/uploads": {"post": {
+        "summary": "Upload one file: the body is its bytes (streamed to disk; any "
+                   "Content-Type, which is ignored: the type is sniffed from the bytes); "
+                   "attach it to a message with the frame's `files`",
+        "security": _SECURED,
+        "parameters": [
+            {"name": "name", "in": "query", "required": False, "example": "report.pdf",
+             "schema": {"type": "string"},
+             "description": "the file's name, only shown (cleaned: no path, no control or "
+                            "bidi characters, at most 200 characters)"},
+        ],
+        "requestBody": {"required": True, "content": {"application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"201": {"description": "stored", **_body("File")},
+                      "401": _NOT_SIGNED_IN,
+                      "403": _CROSS_ORIGIN,
+                      "413": _error("`file_too_large` (past --max-upload-bytes: answered as "
+                                    "soon as the body passes it, the rest unread) or "
+                                    "`quota_exceeded` (past --upload-quota-bytes)"),
+                      "503": _error("`store_failed`: the file cannot be stored now")},
+    }},
+    "/api/v1/files/{file_id}": {"get": {
+        "summary": "A file's bytes, to its uploader and to whoever may read a conversation a "
+                   "message carrying it was posted in (Content-Disposition: inline for PNG, "
+                   "JPEG, GIF and WebP, attachment for anything else; nosniff; "
+                   "Content-Security-Policy: sandbox)",
+        "security": _SECURED,
+        "parameters": [{"name": "file_id", "in": "path", "required": True,
+                        "example": "AAAAAAAAAAAAAAAAAAAAAAAA",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{24}$"}}],
+        "responses": {"200": {"description": "the bytes (as stored: images re-encoded "
+                                             "without their metadata)",
+                              "content": {"application/octet-stream": {
+                                  "schema": {"type": "string", "format": "binary"}}}},
+                      "401": _NOT_SIGNED_IN,
+                      "404": _error("`no_such_file`: unknown, or not shared with you (the "
+                                    "same answer)"),
+                      "503": _error("`store_failed`: the database cannot be read now")},
+    }},
+    "/api/v1/files/{file_id}/thumbnail": {"get": {
+        "summary": "An image's thumbnail (at most 320 pixels a side; JPEG, or PNG with "
+                   "transparency), to the same readers as the file",
+        "security": _SECURED,
+        "parameters": [{"name": "file_id", "in": "path", "required": True,
+                        "example": "AAAAAAAAAAAAAAAAAAAAAAAA",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{24}$"}}],
+        "responses": {"200": {"description": "the thumbnail",
+                              "content": {"image/jpeg": {"schema": {"type": "string",
+                                                                    "format": "binary"}}}},
+                      "401": _NOT_SIGNED_IN,
+                      "404": _error("`no_such_file`, or the file has no thumbnail"),
+                      "503": _error("`store_failed`: the database cannot be read now")},
     }},
     "/api/v1/openapi.json": {"get": {
         "summary": "This document",

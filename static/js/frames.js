@@ -1,6 +1,7 @@
 // What each frame from the server changes (docs/protocol.md, "Server → client"): each handler
 // checks the frame's shape and hands it to the verbs of state/; the socket's side effects
 // (joins to send again, notifications) are decided here.
+import { filesOf, withoutFileLines } from './files.js';
 import { accountJoinRefused, reasonFor } from './accounts.js';
 import { flushOutbox, resendUnacknowledged, sendRefused } from './outbox.js';
 import { HISTORY_PAGE, dmKey } from './protocol.js';
@@ -32,11 +33,15 @@ function notify(conv, item) {
 
 // One shape for `message` and `dm` frames and the entries of a `history` frame.
 function fromServer(m) {
+  const files = filesOf(m);
+  const text = typeof m.message === 'string' ? m.message : m.text;
   return {
     id: m.id,
     username: typeof m.from === 'string' ? m.from : m.username,
     avatar: m.avatar,
-    text: typeof m.message === 'string' ? m.message : m.text,
+    // The link lines the server adds for clients that do not show `files`: shown as files here.
+    text: typeof text === 'string' ? withoutFileLines(text, files) : text,
+    files,
     ts: m.ts,
     cid: m.cid,
     guest: m.guest === true,

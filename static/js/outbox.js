@@ -12,7 +12,8 @@ const RETRY_MS = 1000; // after a refusal that is not the message's fault
 const RETRIES = 5;
 // Refusals of the message itself: sending it again can never succeed, only editing it.
 // (no_such_message: the message it answers was deleted meanwhile.)
-const PERMANENT = ['too_long', 'empty_text', 'invalid_field', 'missing_field', 'no_such_message'];
+const PERMANENT = ['too_long', 'empty_text', 'invalid_field', 'missing_field', 'no_such_message',
+  'no_such_file', 'too_many_files', 'files_need_account', 'files_unavailable'];
 // The outbox keeps itself under the server's default rate limit (10 frames/s, burst 20), so
 // a backlog sent after a reconnect is not refused (and, refused often, cut off with 1008).
 const SEND_BURST = 16;
@@ -37,6 +38,7 @@ function frameFor(entry) {
       ? { type: 'message', room: entry.target, text: entry.text, cid: entry.cid }
       : { type: 'dm', to: entry.target, text: entry.text, cid: entry.cid };
   if (entry.replyTo) frame.reply_to = entry.replyTo.id;
+  if (entry.files && entry.files.length) frame.files = entry.files.map((f) => f.id);
   return frame;
 }
 
@@ -73,8 +75,8 @@ function offlineReason(name) {
 }
 
 // The composer's Send: false if there was nothing to send.
-export function send(text) {
-  const cid = outbox.enqueue(text);
+export function send(text, files = []) {
+  const cid = outbox.enqueue(text, files);
   if (cid === null) return false;
   const entry = find(cid);
   stoppedTyping(entry.kind === 'room' ? entry.target : '@' + dmKey(entry.target));

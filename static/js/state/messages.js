@@ -74,6 +74,7 @@ function receive(conv, m, news) {
     guest: m.guest === true, // from a guest (live, and in history since the store keeps it)
     avatar: typeof m.avatar === 'string' ? m.avatar : '',
     text: m.text,
+    files: Array.isArray(m.files) ? m.files : [], // uploads it carries (../files.js)
     ts: Number.isFinite(m.ts) ? m.ts : Date.now(),
     edited: Number.isFinite(m.edited) ? m.edited : null, // when it was last edited (ms)
     reactions: Array.isArray(m.reactions) ? m.reactions : [], // [{emoji, count, users}]

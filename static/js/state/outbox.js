@@ -13,9 +13,9 @@ function conversationOf(entry) {
 
 // A message for the conversation shown; returns its entry's cid, or null if there is nothing
 // to send (or it is over the server's limit: the composer says why).
-export function enqueue(text) {
+export function enqueue(text, files = []) {
   const conv = currentConversation();
-  if (!conv || state.me === null || !text.trim()) return null;
+  if (!conv || state.me === null || (!text.trim() && !files.length)) return null;
   const limit = state.limits.textChars;
   if (limit && charCount(text) > limit) return null;
   conv.sendError = '';
@@ -29,6 +29,7 @@ export function enqueue(text) {
     target: conv.name,
     text,
     replyTo,
+    files, // uploads it carries: the server's {id, name, size, type, url, ...}
     status: 'sending', // or 'failed', with the server's reason
     reason: '',
     sentOn: 0, // the socket it went out on; 0 = not yet

@@ -1,6 +1,7 @@
 // The page's frame: top bar, connection banner, the way in (entry.js), the account dialog
 // (account.js), and the layout holding the sidebar (sidebar.js) and the conversation
 // (conversation.js).
+import { Lightbox } from '../files.js';
 import { openAccount, retryNow } from '../actions.js';
 import { currentConversation, setSidebarOpen, state } from '../state/index.js';
 import { h } from '../vue.js';
@@ -140,6 +141,7 @@ export const App = {
           ]),
         ]),
         joined && state.sessions.open ? h(AccountDialog) : null,
+        h(Lightbox),
       ]);
     };
   },

@@ -2,6 +2,7 @@
 // why the last one came back.
 import { cancelReply, send, typed } from '../actions.js';
 import { cancelEditing, finishEditing, lastOwn, startEditing } from '../changes.js';
+import { attach, canAttach, clear, ready, uploadChips } from '../files.js';
 import { charCount, draftKey } from '../protocol.js';
 import { clearSendError, setDraft, state } from '../state/index.js';
 import { h, onMounted, ref } from '../vue.js';
@@ -45,11 +46,42 @@ export const Composer = {
     const input = ref(null);
     const draft = () => state.drafts[draftKey(props.conv)] || '';
     const editing = () => state.editing[draftKey(props.conv)];
+    const picker = ref(null);
+    const dragging = ref(false);
     const submit = (e) => {
       e.preventDefault();
-      if (editing() !== undefined) finishEditing(props.conv, draft());
-      else if (send(draft())) setDraft(props.conv, '');
+      if (editing() !== undefined) {
+        finishEditing(props.conv, draft());
+      } else {
+        const { files, busy } = ready(props.conv);
+        if (busy) return; // the Send button says so: wait for the uploads
+        if (send(draft(), files)) {
+          setDraft(props.conv, '');
+          clear(props.conv);
+        }
+      }
       if (input.value) input.value.focus();
+    };
+    // Files from the picker, a drop or the clipboard start uploading at once.
+    const take = (list) => {
+      if (list && list.length) attach(props.conv, Array.from(list));
+    };
+    const onDragover = (e) => {
+      if (!canAttach() || !e.dataTransfer || !e.dataTransfer.types.includes('Files')) return;
+      e.preventDefault();
+      dragging.value = true;
+    };
+    const onDrop = (e) => {
+      dragging.value = false;
+      if (!canAttach() || !e.dataTransfer || !e.dataTransfer.files.length) return;
+      e.preventDefault();
+      take(e.dataTransfer.files);
+    };
+    const onPaste = (e) => {
+      const files = e.clipboardData ? e.clipboardData.files : null;
+      if (!canAttach() || !files || !files.length) return;
+      e.preventDefault(); // a pasted screenshot is a file, not text
+      take(files);
     };
     // Just joined: the join form's button, now gone, had the focus. Typing is next.
     onMounted(() => {
@@ -86,7 +118,9 @@ export const Composer = {
       ]
         .filter(Boolean)
         .join(' ');
-      return h('form', { class: 'composer', onSubmit: submit }, [
+      const { files, busy } = ready(props.conv);
+      return h('form', { class: ['composer', { dragging: dragging.value }], onSubmit: submit,
+        onDragover, onDragleave: () => { dragging.value = false; }, onDrop }, [
         notes.length ? h('div', { class: 'composer-notes' }, notes) : null,
         replying
           ? h('div', { class: 'replying', id: 'composer-reply' }, [
@@ -106,6 +140,17 @@ export const Composer = {
               ),
             ])
           : null,
+        uploadChips(props.conv),
+        canAttach()
+          ? h('button', { type: 'button', class: 'attach', 'aria-label': 'Attach files',
+              title: 'Attach files (or drop or paste them here)',
+              onClick: () => picker.value && picker.value.click() }, '+')
+          : null,
+        canAttach()
+          ? h('input', { type: 'file', multiple: true, ref: picker, class: 'sr-only',
+              tabindex: '-1', 'aria-hidden': 'true', 'aria-label': 'Files to attach',
+              onChange: (e) => { take(e.target.files); e.target.value = ''; } })
+          : null,
         h('label', { for: 'composer-text', class: 'sr-only' }, label),
         h('textarea', {
           id: 'composer-text',
@@ -118,13 +163,15 @@ export const Composer = {
           'aria-describedby': described || null,
           'aria-keyshortcuts': 'Alt+ArrowUp Alt+ArrowDown',
           onKeydown,
+          onPaste,
           onInput: (e) => {
             setDraft(props.conv, e.target.value);
             clearSendError(props.conv);
             if (e.target.value.trim()) typed();
           },
         }),
-        h('button', { type: 'submit', class: 'primary', disabled: !text.trim() || over },
+        h('button', { type: 'submit', class: 'primary', title: busy ? 'Waiting for uploads' : null,
+          disabled: (!text.trim() && !files.length) || over || busy },
           editing() !== undefined ? 'Save' : 'Send'),
       ]);
     };

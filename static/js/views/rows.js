@@ -2,6 +2,7 @@
 // "New messages" divider, notices, gap rows and our messages on their way.
 import { discard, edit, jumpToOriginal, loadGap, replyTo, retry } from '../actions.js';
 import { deleteMessage, startEditing, toggleReaction } from '../changes.js';
+import { messageFiles } from '../files.js';
 import { state } from '../state/index.js';
 import { h } from '../vue.js';
 import { Avatar, richText, timeOfDay, timeTag } from './parts.js';
@@ -176,10 +177,15 @@ function messageRow(item, continued, conv) {
         messageTools(conv, item), // a moderator's "Remove" (views/rooms.js)
       ]),
       quoteBlock(item.replyTo, () => jumpToOriginal(conv, item.replyTo.id)),
-      h('div', { class: 'text' }, [
-        ...richText(item, item.text),
-        item.edited ? h('span', { class: 'edited-mark', title: 'edited' }, ' (edited)') : null,
-      ]),
+      item.text
+        ? h('div', { class: 'text' }, [
+            ...richText(item, item.text),
+            item.edited
+              ? h('span', { class: 'edited-mark', title: 'edited' }, ' (edited)')
+              : null,
+          ])
+        : null,
+      messageFiles(item.files),
       // Out of the heading, which a continued message hides: every message has them.
       ownTools(conv, item),
       reactionRow(conv, item),
@@ -239,7 +245,8 @@ function pendingRow(entry) {
         h('span', { class: 'status' }, failed ? 'Not sent: ' + entry.reason : 'Sending…'),
       ]),
       quoteBlock(entry.replyTo, () => null),
-      h('div', { class: 'text' }, richText(entry, entry.text)),
+      entry.text ? h('div', { class: 'text' }, richText(entry, entry.text)) : null,
+      messageFiles(entry.files),
       failed
         ? h('div', { class: 'actions' }, [
             entry.permanent
