@@ -158,6 +158,9 @@ function messageRow(item, continued, conv) {
             },
             'Reply',
           ),
+          // Out of the flow, so a run of messages stays compact: shown on hover or focus.
+          ownTools(conv, item),
+          conv ? addReaction(conv, item) : null,
         ])
       : null,
     continued
@@ -186,8 +189,6 @@ function messageRow(item, continued, conv) {
           ])
         : null,
       messageFiles(item.files),
-      // Out of the heading, which a continued message hides: every message has them.
-      ownTools(conv, item),
       reactionRow(conv, item),
     ]),
   ]);
@@ -207,10 +208,10 @@ function ownTools(conv, item) {
 }
 
 // Reactions: each emoji with its count (who reacted in its title); a click adds or takes
-// back ours. "+👍" adds the commonest when there are none yet.
+// back ours. None: no row at all.
 function reactionRow(conv, item) {
-  if (!conv) return null;
   const list = item.reactions || [];
+  if (!conv || !list.length) return null;
   const me = state.me !== null ? state.me.username : '';
   return h('div', { class: 'reactions' }, [
     ...list.map((r) =>
@@ -220,10 +221,14 @@ function reactionRow(conv, item) {
         'aria-label': r.emoji + ' ' + r.count + ': ' + r.users.join(', '),
       }),
     ),
-    button('+👍', () => toggleReaction(conv, item, '👍'), {
-      class: 'add-reaction', 'aria-label': 'React with 👍',
-    }),
   ]);
+}
+
+// "+👍": the commonest reaction, one click away (the hover toolbar's).
+function addReaction(conv, item) {
+  return button('+👍', () => toggleReaction(conv, item, '👍'), {
+    class: 'add-reaction', 'aria-label': 'React with 👍',
+  });
 }
 
 function noticeRow(item) {
