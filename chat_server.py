@@ -41,6 +41,14 @@ from chat.urls import redacted
 from handlers.api.accounts import AccountsHandler, MeHandler
 from handlers.api.audit import AuditHandler
 from handlers.api.base import ApiNotFound
+from handlers.api.changes import (
+    EMOJI_PATTERN,
+    MESSAGE_ID_PATTERN,
+    DirectMessageHandler,
+    DirectReactionHandler,
+    RoomMessageHandler,
+    RoomReactionHandler,
+)
 from handlers.api.files import FileHandler, UploadHandler
 from handlers.api.messages import (
     NAME_PATTERN,
@@ -212,6 +220,15 @@ def make_app(
             (rf"/api/v1/rooms/({ROOM_PATTERN})/membership", MembershipHandler, chat_args),
             (rf"/api/v1/rooms/({ROOM_PATTERN})/messages", RoomMessagesHandler, chat_args),
             (rf"/api/v1/dms/({NAME_PATTERN})/messages", DirectMessagesHandler, chat_args),
+            # Edits, deletes and reactions (issue 16's changes, handlers/api/changes.py)
+            (rf"/api/v1/rooms/({ROOM_PATTERN})/messages/({MESSAGE_ID_PATTERN})",
+             RoomMessageHandler, chat_args),
+            (rf"/api/v1/dms/({NAME_PATTERN})/messages/({MESSAGE_ID_PATTERN})",
+             DirectMessageHandler, chat_args),
+            (rf"/api/v1/rooms/({ROOM_PATTERN})/messages/({MESSAGE_ID_PATTERN})/reactions/"
+             rf"({EMOJI_PATTERN})", RoomReactionHandler, chat_args),
+            (rf"/api/v1/dms/({NAME_PATTERN})/messages/({MESSAGE_ID_PATTERN})/reactions/"
+             rf"({EMOJI_PATTERN})", DirectReactionHandler, chat_args),
         ]
         if files is not None:  # Files (issue 18: handlers/api/files.py, docs/files.md)
             file_args = {**api_args, "files": files}

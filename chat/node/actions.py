@@ -1,6 +1,7 @@
-"""What an account does without a socket: post, read history, list rooms and members, join and
-leave (the HTTP API's messages routes). A bot account posts the same way (`join`, then
-`post`); a webhook posts under its own name through Messages.post_as_bot (chat/hooks/).
+"""What an account does without a socket: post, edit, delete and react, read history, list rooms
+and members, join and leave (the HTTP API's messages routes). A bot account posts the same way
+(`join`, then `post`); a webhook posts under its own name through Messages.post_as_bot
+(chat/hooks/).
 
 The same checks as the socket's (chat/rooms/access.py): a private room one is not in, and an
 unknown room, are `no_such_room`; a ban refuses everything, a mute refuses posting, and only a
@@ -19,6 +20,7 @@ from typing import Any
 from chat.accounts.model import Account
 from chat.config import Settings
 from chat.delivery.sending import Messages
+from chat.history.changes import Actor, MessageChanges
 from chat.history.replay import Replay
 from chat.people.connections import User
 from chat.people.directory import Directory
@@ -49,8 +51,9 @@ class AccountActions:
 
     def __init__(self, settings: Settings, messages: Messages, access: RoomAccess,
                  replay: Replay, users: Directory,
-                 started: Callable[[], Awaitable[None]]) -> None:
+                 started: Callable[[], Awaitable[None]], changes: MessageChanges) -> None:
         self.settings = settings
+        self.changes = changes
         # The node's broker and roster are started by its first socket, or here by the first
         # request that needs them (a bot may post before any socket connects).
         self.started = started
@@ -107,6 +110,38 @@ class AccountActions:
         return await self.messages.send_direct(self.user(account), to, checked, cid,
                                                bot=await self.is_bot(account))
 
+    async def change(self, account: Account, room: str | None, peer: str | None,
+                     message_id: int, *, text: str | None = None, emoji: str | None = None,
+                     add: bool = True) -> StoredMessage:
+        """Edit (`text`), react (`emoji`, `add`) or else delete message `message_id` of a room
+        the account is a member of, or of its direct conversation with `peer`; the message as
+        it is now. The rights are the socket's (chat/history/changes.py)."""
+        await self.started()
+        request = "edit" if text is not None else "react" if emoji is not None else "delete"
+        if room is not None:
+            access = await self.room_access(account, room, request)
+            if text is not None and access.muted_until is not None:
+                party = account_party(account.id)
+                check_mute({party: access.muted_until}, party, room, None)
+            conversation, refs = room, {"room": room}
+        else:
+            assert peer is not None
+            conversation, refs = await self._direct_key(account, peer), {"with": peer}
+        actor = Actor(account_party(account.id), account.name, account.id)
+        if text is not None:
+            checked = check_text(text, self.settings.max_text_chars, request, None)
+            return await self.changes.edit(actor, conversation, message_id, checked, **refs)
+        if emoji is not None:
+            return await self.changes.react(actor, conversation, message_id, emoji, add,
+                                            **refs)
+        return await self.changes.delete(actor, conversation, message_id, **refs)
+
+    async def _direct_key(self, account: Account, peer: str) -> str:
+        """The key of the account's own direct conversation with `peer`."""
+        party = await self.users.party_of(peer)
+        other = legacy_party(peer) if party is None else party[1]
+        return dm_key(account_party(account.id), other)
+
     async def is_bot(self, account: Account) -> bool:
         """Whether the account is a bot (its messages are marked `bot`)."""
         try:
@@ -134,9 +169,7 @@ class AccountActions:
             conversation = room
         else:
             assert peer is not None
-            party = await self.users.party_of(peer)
-            other = legacy_party(peer) if party is None else party[1]
-            conversation = dm_key(account_party(account.id), other)  # the asker's own
+            conversation = await self._direct_key(account, peer)  # the asker's own
         try:
             page, more = await self.replay.page(conversation, before, limit)
             if room is not None and page and access.room is not None and access.room.removals:

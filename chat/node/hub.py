@@ -129,7 +129,8 @@ class Hub:
         self.presence = Presence(settings.away_after, store, self.broker, self.users)
         # An account's messages and memberships without a socket (the HTTP API, webhooks).
         self.actions = (None if self.owned.access is None else AccountActions(
-            settings, self.messages, self.owned.access, self.replay, self.users, self.start))
+            settings, self.messages, self.owned.access, self.replay, self.users, self.start,
+            self.changes))
         self.dispatcher = Dispatcher(self.broker, self.users, self.rooms, self.owned,
                                      self.membership, self.messages, self.pages, self.reading,
                                      self.presence, self.changes)

@@ -332,13 +332,21 @@ def _parse_changes(frame: Fields, _: int) -> Changes:
 SHORTCODE_MAX_CHARS = 64
 
 
+def reaction_emoji(raw: str) -> str | None:
+    """The emoji a reaction names (one emoji, or a shortcode such as :thumbs_up:, stored as
+    its emoji so both are one reaction); None if it names none."""
+    if len(raw) > SHORTCODE_MAX_CHARS:
+        return None
+    given = emoji.emojize(raw, language="alias") if raw.startswith(":") else raw
+    return given if emoji.is_emoji(given) else None
+
+
 def _parse_react(frame: Fields, _: int) -> React:
     room, peer = _where(frame, "react")
     message_id = _message_id(frame)
     raw = frame.string("emoji", required=True, max_chars=SHORTCODE_MAX_CHARS) or ""
-    # A shortcode (:thumbs_up:, :+1:) is stored as its emoji, so both are one reaction.
-    given = emoji.emojize(raw, language="alias") if raw.startswith(":") else raw
-    if not emoji.is_emoji(given):
+    given = reaction_emoji(raw)
+    if given is None:
         raise frame.fail("invalid_field", f"'emoji' is {raw[:20]!r}: it must be one emoji "
                          "or a shortcode such as :thumbs_up:", field="emoji")
     remove = frame.obj.get("remove", False)

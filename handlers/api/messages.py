@@ -25,7 +25,8 @@ NAME_PATTERN = r"[^/]{1,400}"
 STATUS_OF_PROTOCOL = {
     "no_such_room": 404, "not_online": 404, "not_in_room": 403, "banned": 403, "muted": 403,
     "forbidden": 403, "cid_reused": 409, "room_name_taken": 409, "rate_limited": 429,
-    "store_failed": 503, "broker_down": 503,
+    "store_failed": 503, "broker_down": 503, "no_such_message": 404,
+    "edit_window_passed": 403, "too_many_reactions": 409,
 }
 
 

@@ -1,5 +1,5 @@
 """The OpenAPI description of the tokens, bots and messages routes (handlers/api/tokens.py,
-messages.py), merged into handlers/api/openapi.py's document."""
+messages.py, changes.py), merged into handlers/api/openapi.py's document."""
 
 from __future__ import annotations
 
@@ -61,6 +61,20 @@ _PAGE = [_query("before", "1000", {"type": "integer", "minimum": 1},
 _LIST = [_query("after", "", {"type": "string"}, "only names after this one (the next page)"),
          _query("limit", "100", {"type": "integer", "minimum": 1, "maximum": 200,
                                  "default": 100}, "entries at most")]
+_ID = {"name": "id", "in": "path", "required": True, "example": "42",
+       "description": "the message's id", "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}
+_EMOJI = _path("emoji", "👍", "one emoji, or a shortcode such as :thumbs_up: (percent-encoded)")
+_CHANGE_ERRORS = {
+    "400": _error("`invalid_room`, `invalid_username`, `invalid_field` (the reaction), "
+                  "`invalid_text`, `empty_text`, `too_long`"),
+    "401": _TOKEN_401,
+    "403": _error("`insufficient_scope`: a token without the write scope; `forbidden`: not "
+                  "your message (or, to delete, not a moderator of the room); `not_in_room`, "
+                  "`banned`, `muted`, `edit_window_passed`, `cross_origin`"),
+    "404": _error("`no_such_room`, `no_such_message` (never had, deleted, or another pair's)"),
+    "409": _error("`too_many_reactions`: --max-reactions distinct ones already"),
+    "429": _TOKEN_429, "503": _UNAVAILABLE,
+}
 _SCOPES = {"type": "array", "minItems": 1, "items": {"enum": ["read", "write", "admin"]}}
 
 SCHEMAS: dict[str, Any] = {
@@ -154,6 +168,21 @@ SCHEMAS: dict[str, Any] = {
                        "cid": {"type": ["string", "null"], "maxLength": 64, "description":
                                "the client's id: sent again, the same message comes back "
                                "(200) and none is added"}},
+    },
+    "Edit": {
+        "type": "object", "required": ["text"],
+        "properties": {"text": {"type": "string", "description": "the message's new text"}},
+    },
+    "ChangeAnswer": {
+        "type": "object", "required": ["message"],
+        "properties": {"message": {
+            "type": "object", "required": ["type", "id", "change"],
+            "description": "the socket's `edited` or `reacted` event (docs/protocol.md)",
+            "properties": {"type": {"enum": ["edited", "reacted"]}, "id": {"type": "integer"},
+                           "room": {"type": "string"}, "from": {"type": "string"},
+                           "to": {"type": "string"}, "message": {"type": "string"},
+                           "edited": {"type": "integer"}, "change": {"type": "integer"},
+                           "reactions": {"type": "array", "items": {"type": "object"}}}}},
     },
     "MessagePage": {
         "type": "object", "required": ["messages", "more"],
@@ -298,5 +327,51 @@ PATHS: dict[str, Any] = {
                                "403": _scoped("write", "; `cross_origin`"),
                                "404": _error("`not_online`: no account, and no guest online, "
                                              "has this name")}},
+    },
+    # Edits, deletes and reactions (handlers/api/changes.py)
+    "/api/v1/rooms/{room}/messages/{id}": {
+        "patch": {"summary": "Edit your message of a room (scope write; within --edit-window)",
+                  "security": _BY_TOKEN, "parameters": [_ROOM, _ID],
+                  "requestBody": {"required": True, **_body("Edit")},
+                  "responses": {"200": {"description": "edited: every reader is told",
+                                        **_body("ChangeAnswer")},
+                                **_CHANGE_ERRORS}},
+        "delete": {"summary": "Delete your message of a room (owners, moderators and admins: "
+                              "any; scope write): its text leaves the store",
+                   "security": _BY_TOKEN, "parameters": [_ROOM, _ID],
+                   "responses": {"204": {"description": "deleted: every reader is told"},
+                                 **_CHANGE_ERRORS}},
+    },
+    "/api/v1/dms/{username}/messages/{id}": {
+        "patch": {"summary": "Edit your message of a direct conversation (scope write)",
+                  "security": _BY_TOKEN, "parameters": [_PEER, _ID],
+                  "requestBody": {"required": True, **_body("Edit")},
+                  "responses": {"200": {"description": "edited: both parties are told",
+                                        **_body("ChangeAnswer")},
+                                **_CHANGE_ERRORS}},
+        "delete": {"summary": "Delete your message of a direct conversation (scope write)",
+                   "security": _BY_TOKEN, "parameters": [_PEER, _ID],
+                   "responses": {"204": {"description": "deleted: both parties are told"},
+                                 **_CHANGE_ERRORS}},
+    },
+    "/api/v1/rooms/{room}/messages/{id}/reactions/{emoji}": {
+        "put": {"summary": "Add your reaction to a message of a room you are in (scope write)",
+                "security": _BY_TOKEN, "parameters": [_ROOM, _ID, _EMOJI],
+                "responses": {"200": {"description": "the message's reactions now",
+                                      **_body("ChangeAnswer")}, **_CHANGE_ERRORS}},
+        "delete": {"summary": "Take back your reaction (scope write)",
+                   "security": _BY_TOKEN, "parameters": [_ROOM, _ID, _EMOJI],
+                   "responses": {"200": {"description": "the message's reactions now",
+                                         **_body("ChangeAnswer")}, **_CHANGE_ERRORS}},
+    },
+    "/api/v1/dms/{username}/messages/{id}/reactions/{emoji}": {
+        "put": {"summary": "Add your reaction to a message of a direct conversation",
+                "security": _BY_TOKEN, "parameters": [_PEER, _ID, _EMOJI],
+                "responses": {"200": {"description": "the message's reactions now",
+                                      **_body("ChangeAnswer")}, **_CHANGE_ERRORS}},
+        "delete": {"summary": "Take back your reaction (scope write)",
+                   "security": _BY_TOKEN, "parameters": [_PEER, _ID, _EMOJI],
+                   "responses": {"200": {"description": "the message's reactions now",
+                                         **_body("ChangeAnswer")}, **_CHANGE_ERRORS}},
     },
 }
