@@ -419,6 +419,60 @@ async def test_an_author_s_delete_takes_the_message_s_files_with_it(
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_a_sweep_never_deletes_the_bytes_of_an_upload_that_lands_meanwhile(
+        app: ChatApplication, api: Api) -> None:
+    """The sweep finds a blob unused (its last record deleted), and before it deletes the blob
+    an upload of the same bytes lands: that upload's file stays downloadable."""
+    assert app.files is not None
+    files = app.files
+    token = await signed_up(app, "ann")
+    old = (await upload(api, token, b"the same bytes", "old.txt")).body
+    record = await files.store.get(old["id"])
+    assert record is not None
+    landed: list[dict[str, Any]] = []
+    asked = files.store.blob_used
+
+    async def upload_meanwhile(blob: str) -> bool:
+        used = await asked(blob)  # the sweep's first look: unused
+        if not landed:
+            landed.append((await upload(api, token, b"the same bytes", "new.txt")).body)
+        return used
+
+    files.store.blob_used = upload_meanwhile  # type: ignore[method-assign,assignment]
+    try:
+        await files._delete(old["id"], record.sha256, record.thumb_sha256)  # the sweep's step
+    finally:
+        files.store.blob_used = asked  # type: ignore[method-assign]
+    status, _, body = await download(api, token, landed[0]["url"])
+    assert (status, body) == (200, b"the same bytes")
+    assert (await download(api, token, old["url"]))[0] == 404
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_blob_a_dead_sweep_took_out_is_put_back_or_deleted_by_the_next(
+        app: ChatApplication, api: Api) -> None:
+    """A node died between taking blobs out and settling them: the next sweep puts back the
+    one a record names (downloadable again) and deletes the one no record names."""
+    assert app.files is not None
+    files = app.files
+    token = await signed_up(app, "ann")
+    kept = (await upload(api, token, b"still wanted", "kept.txt")).body
+    gone = (await upload(api, token, b"no longer wanted", "gone.txt")).body
+    kept_record, gone_record = (await files.store.get(kept["id"]),
+                                await files.store.get(gone["id"]))
+    assert kept_record is not None and gone_record is not None
+    await files.store.delete(gone["id"])
+    for record in (kept_record, gone_record):
+        assert files.disk.take_out(record.sha256) is not None  # then the node died
+    assert (await download(api, token, kept["url"]))[0] != 200
+    await files._settle_taken(time.time() + 1)
+    status, _, body = await download(api, token, kept["url"])
+    assert (status, body) == (200, b"still wanted")
+    assert not files.disk.path_of(gone_record.sha256).exists()
+    assert list(files.disk.tmp.glob("*.out")) == []
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_a_cookie_upload_from_another_site_is_refused(app: ChatApplication,
                                                             api: Api) -> None:
     """The session cookie uploads only from the page's own origin (CSRF): another site's

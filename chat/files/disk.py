@@ -61,10 +61,32 @@ class Disk:
         os.replace(temporary, target)
         return target
 
-    def remove(self, sha256: str) -> None:
-        """Delete a blob (gone already: fine; another node may have swept it)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path_of(sha256).unlink()
+    def take_out(self, sha256: str) -> Path | None:
+        """Move a blob out of place (atomic) to be deleted or put back; None if it is gone
+        (another node swept it)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        out = self.tmp / f"{sha256}.{secrets.token_hex(8)}.out"
+        try:
+            os.replace(self.path_of(sha256), out)
+        except FileNotFoundError:
+            return None
+        return out
+
+    def taken(self, before_s: float) -> list[tuple[Path, str]]:
+        """Blobs taken out before `before_s` (their rename's time) and never settled: a node
+        died between taking one out and deleting or putting it back. With their hashes."""
+        found = []
+        for path in self.tmp.glob("*.out") if self.tmp.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_ctime < before_s:
+                    found.append((path, path.name.split(".", 1)[0]))
+        return found
+
+    def put_back(self, taken: Path, sha256: str) -> None:
+        """A blob taken out that a record names after all: in place again (the same bytes an
+        upload may have put there meanwhile are replaced by themselves)."""
+        with contextlib.suppress(FileNotFoundError):  # settled already (another node)
+            self.commit(taken, sha256)
 
     @staticmethod
     def discard(path: Path) -> None:

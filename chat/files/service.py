@@ -35,6 +35,9 @@ log = logging.getLogger("chat.files")
 FILE_ID_BYTES = 18  # 144 random bits, 24 URL-safe characters: an id no one guesses
 FILE_ID_PATTERN = r"[A-Za-z0-9_-]{24}"
 SWEEP_BATCH = 500  # records one sweep step deletes at most, then looks again
+# A blob a sweep took out this long ago (s) and never deleted or put back was left by a node
+# that died meanwhile (a live sweep settles one within a store read): the next sweep settles it.
+SETTLE_AFTER_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +104,24 @@ class Files:
                 thumb_type = images.thumbnail_type(processed.thumbnail)
                 thumb_sha = await loop.run_in_executor(self.executor, sha256_of,
                                                        processed.thumbnail)
-                self.disk.commit(processed.thumbnail, thumb_sha)
-            self.disk.commit(served, sha)
             record = FileRecord(
                 secrets.token_urlsafe(FILE_ID_BYTES), owner.id, display_name(raw_name), size,
                 kind, sha, processed.width if processed else None,
                 processed.height if processed else None, thumb_sha, thumb_type,
                 int(time.time() * 1000))
+            # The record first, then the blobs: a sweep that finds the same bytes unused
+            # takes its blob out of place and asks again before deleting it (_forget_blobs),
+            # so once this record is in, that blob is put back, never lost.
             if not await self.store.add(record, self.limits.quota_bytes):
-                await self._forget_blobs(sha, thumb_sha)
                 raise QuotaExceeded(record.size)
+            try:
+                if processed is not None and processed.thumbnail is not None:
+                    assert thumb_sha is not None
+                    self.disk.commit(processed.thumbnail, thumb_sha)
+                self.disk.commit(served, sha)
+            except OSError:
+                await self.store.delete(record.id)
+                raise
             return record
         finally:
             for leftover in (temporary, temporary.with_suffix(".clean"),
@@ -174,6 +185,7 @@ class Files:
             oldest = await self.history.after(conversation, 0, 1)
             await self.store.unlink_before(conversation, oldest[0].id if oldest else 2**62)
         await self.store.unlink_removed()
+        await self._settle_taken(time.time() - SETTLE_AFTER_S)
         deleted = await self.collect()
         before = now_ms - int(self.limits.unattached_ttl_s * 1000)
         while stale := await self.store.stale(before, SWEEP_BATCH):
@@ -185,6 +197,15 @@ class Files:
         await asyncio.get_running_loop().run_in_executor(
             self.executor, self._clear_tmp, time.time() - self.limits.unattached_ttl_s)
         return deleted
+
+    async def _settle_taken(self, before_s: float) -> None:
+        """Blobs a sweep took out and never settled (its node died meanwhile): put back if a
+        record names them, else deleted."""
+        for path, blob in self.disk.taken(before_s):
+            if await self.store.blob_used(blob):
+                self.disk.put_back(path, blob)
+            else:
+                self.disk.discard(path)
 
     def _clear_tmp(self, before_s: float) -> None:
         """Temporary files an upload left behind (a node that died while receiving)."""
@@ -201,7 +222,16 @@ class Files:
 
     async def _forget_blobs(self, sha: str, thumb: str | None) -> None:
         """Delete these blobs unless a record still names them (another upload of the same
-        bytes keeps them)."""
+        bytes keeps them). An upload adds its record before its blob (accept): so a blob is
+        first taken out of place, then the records are asked again, and it is put back if
+        one names it now."""
         for blob in (sha, thumb):
-            if blob is not None and not await self.store.blob_used(blob):
-                self.disk.remove(blob)
+            if blob is None or await self.store.blob_used(blob):
+                continue
+            taken = self.disk.take_out(blob)
+            if taken is None:
+                continue  # gone already (another node's sweep)
+            if await self.store.blob_used(blob):
+                self.disk.put_back(taken, blob)
+            else:
+                self.disk.discard(taken)
