@@ -37,6 +37,9 @@ VOCABULARY = 20_000  # distinct words, used with Zipf's frequencies (word k: wei
 WORDS_PER_MESSAGE = (4, 20)
 SEED = 16
 BATCH = 50_000  # rows per bulk insert
+# The columns the rows fill (the migrations after search add more, all with defaults).
+_INSERT = ("INSERT INTO messages (conversation, id, username, avatar, text, ts, cid, recipient,"
+           " guest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 SCHEMA = "search_bench"
 # The words a query uses, by their frequency rank (1: the most frequent word).
 QUERIES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -107,9 +110,9 @@ def build_sqlite(path: str, count: int, words: list[str]) -> float | None:
     for row in rows(count, words):
         batch.append(row)
         if len(batch) == BATCH:
-            conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+            conn.executemany(_INSERT, batch)
             batch = []
-    conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+    conn.executemany(_INSERT, batch)
     conn.execute("INSERT INTO conversations (key, last_id, last_ts) SELECT conversation,"
                  " max(id), max(ts) FROM messages GROUP BY conversation")
     conn.execute("COMMIT")
