@@ -135,3 +135,26 @@ def test_the_picker_stays_inside_a_small_window(people: People) -> None:
     inside_window(bob, dialog)
     bob.snap("picker-small-window")
     bob.assert_clean()
+
+
+def test_the_composers_picker_inserts_at_the_cursor(people: People) -> None:
+    """alice types "ab", puts the cursor between, picks 🎉 from the composer's picker: the
+    composer holds "a🎉b" with the cursor after 🎉, and sending it sends that text."""
+    alice = signed_up(people, "alice")
+    alice.composer.fill("ab")
+    alice.composer.evaluate("(el) => el.setSelectionRange(1, 1)")
+    alice.page.get_by_role("button", name="Insert an emoji").click()
+    dialog = alice.page.get_by_role("dialog", name="Insert an emoji")
+    dialog.get_by_role("combobox").fill("party popper")
+    expect(dialog.get_by_role("option")).to_have_accessible_name("party popper")
+    inside_window(alice, dialog)
+    alice.snap("composer-picker")
+    alice.page.keyboard.press("Enter")
+    expect(dialog).to_have_count(0)
+    expect(alice.composer).to_have_value("a🎉b")
+    expect(alice.composer).to_be_focused()
+    after = len("a🎉".encode("utf-16-le")) // 2  # the textarea counts UTF-16 units
+    assert alice.composer.evaluate("(el) => el.selectionStart") == after
+    alice.composer.press("Enter")
+    expect(alice.message("a🎉b")).to_be_visible()
+    alice.assert_clean()

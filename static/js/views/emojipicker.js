@@ -74,7 +74,10 @@ function place() {
   let top = at.bottom + 4;
   if (top + height > window.innerHeight - MARGIN_PX) top = at.top - height - 4;
   picker.top = fit(top, height, window.innerHeight);
-  picker.left = fit(at.right - width, width, window.innerWidth);
+  // Over the side of the window the button is on: from its left edge in the left half,
+  // back from its right edge in the right half.
+  const fromLeft = at.left + at.width / 2 < window.innerWidth / 2;
+  picker.left = fit(fromLeft ? at.left : at.right - width, width, window.innerWidth);
 }
 
 // The groups shown now: the search's results, or the recent row and the categories.
