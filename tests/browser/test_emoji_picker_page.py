@@ -84,7 +84,7 @@ def test_a_reaction_picked_and_searched_in_the_picker_shows_live_on_another_page
 def test_the_keyboard_alone_opens_moves_picks_and_escapes(people: People) -> None:
     """From the focused React button: Enter opens the picker, → → and ↓ move, Enter reacts
     with the emoji under the cursor; Enter opens it again and Escape closes it, focus back
-    on the button."""
+    on the button; Shift+Tab out of it closes it too."""
     alice = signed_up(people, "alice")
     bob = signed_up(people, "bob")
     alice.say("keyboard only")
@@ -114,6 +114,10 @@ def test_the_keyboard_alone_opens_moves_picks_and_escapes(people: People) -> Non
     bob.page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     expect(react).to_be_focused()
+    bob.page.keyboard.press("Enter")
+    expect(search).to_be_focused()
+    bob.page.keyboard.press("Shift+Tab")  # back out of the picker, to the page
+    expect(dialog).to_have_count(0)
     expect(alice.message("keyboard only").locator(".reaction")).to_have_text(f"{char} 1")
     bob.assert_clean()
 

@@ -133,9 +133,12 @@ function moved(groups, index, key) {
 }
 
 function onKey(event, groups, shown) {
+  // The page's own keys (keys.js: Escape for the drawer, Alt+arrows for the next
+  // conversation) are not for the page behind an open picker.
+  event.stopPropagation();
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
   if (event.key === 'Escape') {
     event.preventDefault();
-    event.stopPropagation();
     closeEmojiPicker(true);
   } else if (event.key === 'Enter') {
     event.preventDefault();
@@ -267,6 +270,12 @@ const EmojiPicker = {
         'aria-label': picker.title,
         style: { top: picker.top + 'px', left: picker.left + 'px' },
         onKeydown: (e) => onKey(e, groups, shown),
+        // Tab taking focus to another control of the page closes it (a press outside is
+        // onDown's; focus lost to nothing, a click on a heading inside, keeps it open).
+        onFocusout: (e) => {
+          const to = e.relatedTarget;
+          if (to && !e.currentTarget.contains(to)) closeEmojiPicker(false);
+        },
       },
       [
         h('input', {
