@@ -123,9 +123,10 @@ def test_the_keyboard_alone_opens_moves_picks_and_escapes(people: People) -> Non
 
 
 def test_the_picker_stays_inside_a_small_window(people: People) -> None:
-    """On a phone-sized window, the picker opened from the lowest message fits the window."""
+    """On a phone-sized window (in dark mode), the picker opened from the lowest message fits
+    the window; its Flags tab brings the flags into view."""
     alice = signed_up(people, "alice")
-    bob = people("bob", viewport={"width": 360, "height": 560})
+    bob = people("bob", viewport={"width": 360, "height": 560}, color_scheme="dark")
     open_signed_out(bob)
     register(bob)
     for n in range(3):
@@ -138,6 +139,11 @@ def test_the_picker_stays_inside_a_small_window(people: People) -> None:
     expect(dialog.get_by_role("option", name="grinning face", exact=True)).to_be_visible()
     inside_window(bob, dialog)
     bob.snap("picker-small-window")
+    flag = dialog.get_by_role("option", name="flag: Japan")
+    expect(flag).not_to_be_in_viewport()
+    dialog.get_by_role("button", name="Flags").click()
+    expect(dialog.get_by_role("option", name="chequered flag")).to_be_in_viewport()
+    expect(dialog.get_by_role("combobox")).to_be_focused()
     bob.assert_clean()
 
 
