@@ -1,6 +1,6 @@
 // The emoji picker's data (static/vendor/emoji.json, made from emojibase-data by
-// scripts/emoji_data.py): loaded the first time a picker opens, searched here, and the
-// emoji this browser picked lately, kept in localStorage.
+// scripts/emoji_data.py): loaded the first time a picker opens, searched here, the emoji
+// this browser picked lately (kept in localStorage), and the arrow keys' moves in its grid.
 
 const DATA_URL = new URL('../vendor/emoji.json', import.meta.url);
 const RECENT_KEY = 'chat.emoji.recent';
@@ -79,4 +79,33 @@ export function rememberEmoji(char) {
   } catch {
     // storage full or off: the picker still works, without a recent row
   }
+}
+
+// The index an arrow key leads to from `index` in groups shown as grids `columns` wide:
+// ←/→ step, ↑/↓ keep the column, going to the row above or below, in the next group if need be.
+export function gridMove(groups, index, key, columns) {
+  const total = groups.reduce((n, g) => n + g.emoji.length, 0);
+  if (key === 'ArrowLeft') return Math.max(0, index - 1);
+  if (key === 'ArrowRight') return Math.min(total - 1, index + 1);
+  let start = 0;
+  let g = 0;
+  while (g < groups.length - 1 && index >= start + groups[g].emoji.length) {
+    start += groups[g].emoji.length;
+    g++;
+  }
+  const at = index - start;
+  const column = at % columns;
+  const size = groups[g].emoji.length;
+  if (key === 'ArrowDown') {
+    if (at + columns < size) return index + columns;
+    const lastRow = Math.floor((size - 1) / columns);
+    if (Math.floor(at / columns) < lastRow) return start + size - 1;
+    if (g === groups.length - 1) return index;
+    return start + size + Math.min(column, groups[g + 1].emoji.length - 1);
+  }
+  if (at - columns >= 0) return index - columns;
+  if (g === 0) return index;
+  const above = groups[g - 1].emoji.length;
+  const lastRowStart = Math.floor((above - 1) / columns) * columns;
+  return start - above + Math.min(lastRowStart + column, above - 1);
 }

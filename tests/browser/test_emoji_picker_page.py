@@ -168,3 +168,23 @@ def test_the_composers_picker_inserts_at_the_cursor(people: People) -> None:
     alice.composer.press("Enter")
     expect(alice.message("a🎉b")).to_be_visible()
     alice.assert_clean()
+
+
+def test_the_arrows_cross_from_one_group_to_the_next_keeping_the_column(
+        people: People) -> None:
+    """In groups of 3 and 10 emoji, 8 to a row: ↓ from the first group's second lands on the
+    next group's second, ↓ under a short last row lands on its last, ↑ goes back by column,
+    and ← / → stop at the ends."""
+    person = people("alice")
+    person.open()
+    moves = person.page.evaluate("""async () => {
+      const src = [...document.scripts].map((s) => s.src).find((u) => u.includes('main'));
+      const { gridMove } = await import(src.replace(/main[.]js.*/, 'emoji.js'));
+      const groups = [{ emoji: Array(3).fill(0) }, { emoji: Array(10).fill(0) }];
+      const go = (i, key) => gridMove(groups, i, key, 8);
+      return [go(1, 'ArrowDown'), go(4, 'ArrowUp'), go(12, 'ArrowUp'), go(4, 'ArrowDown'),
+              go(8, 'ArrowDown'), go(12, 'ArrowDown'), go(1, 'ArrowUp'), go(0, 'ArrowLeft'),
+              go(12, 'ArrowRight'), go(2, 'ArrowRight')];
+    }""")
+    assert moves == [4, 1, 4, 12, 12, 12, 1, 0, 12, 3]
+    person.assert_clean()

@@ -4,7 +4,7 @@
 // field (a combobox over the grid, aria-activedescendant): arrows move, Enter picks, Escape
 // closes and gives focus back to the button that opened it. Its data loads on first use
 // (static/js/emoji.js). One picker for the page, mounted beside the app on first use.
-import { loadEmoji, recentEmoji, rememberEmoji, searchEmoji } from '../emoji.js';
+import { gridMove, loadEmoji, recentEmoji, rememberEmoji, searchEmoji } from '../emoji.js';
 import { createApp, h, nextTick, reactive } from '../vue.js';
 
 const COLUMNS = 8; // the grid's columns (static/style.css, "Emoji picker")
@@ -103,35 +103,6 @@ function choose(entry) {
   if (pick) pick(entry.char);
 }
 
-// The index an arrow key leads to from `index`, moving through the groups' grids: up and
-// down keep the column, going to the row above or below, in the next group if need be.
-function moved(groups, index, key) {
-  const total = groups.reduce((n, g) => n + g.emoji.length, 0);
-  if (key === 'ArrowLeft') return Math.max(0, index - 1);
-  if (key === 'ArrowRight') return Math.min(total - 1, index + 1);
-  let start = 0;
-  let g = 0;
-  while (g < groups.length - 1 && index >= start + groups[g].emoji.length) {
-    start += groups[g].emoji.length;
-    g++;
-  }
-  const at = index - start;
-  const column = at % COLUMNS;
-  const size = groups[g].emoji.length;
-  if (key === 'ArrowDown') {
-    if (at + COLUMNS < size) return index + COLUMNS;
-    const lastRow = Math.floor((size - 1) / COLUMNS);
-    if (Math.floor(at / COLUMNS) < lastRow) return start + size - 1;
-    if (g === groups.length - 1) return index;
-    return start + size + Math.min(column, groups[g + 1].emoji.length - 1);
-  }
-  if (at - COLUMNS >= 0) return index - COLUMNS;
-  if (g === 0) return index;
-  const above = groups[g - 1].emoji.length;
-  const lastRowStart = Math.floor((above - 1) / COLUMNS) * COLUMNS;
-  return start - above + Math.min(lastRowStart + column, above - 1);
-}
-
 function onKey(event, groups, shown) {
   // The page's own keys (keys.js: Escape for the drawer, Alt+arrows for the next
   // conversation) are not for the page behind an open picker.
@@ -148,7 +119,7 @@ function onKey(event, groups, shown) {
     // With a query typed, ←/→ move in the text; ↑/↓ still move in the grid.
     if (!shown.length) return;
     event.preventDefault();
-    picker.active = moved(groups, picker.active, event.key);
+    picker.active = gridMove(groups, picker.active, event.key, COLUMNS);
     nextTick(() => {
       const option = document.getElementById(optionId(picker.active));
       if (option) option.scrollIntoView({ block: 'nearest' });
