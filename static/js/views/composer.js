@@ -5,7 +5,8 @@ import { cancelEditing, finishEditing, lastOwn, startEditing } from '../changes.
 import { attach, canAttach, clear, ready, uploadChips } from '../files.js';
 import { charCount, draftKey } from '../protocol.js';
 import { clearSendError, setDraft, state } from '../state/index.js';
-import { h, onMounted, ref } from '../vue.js';
+import { h, nextTick, onMounted, ref } from '../vue.js';
+import { openEmojiPicker } from './emojipicker.js';
 import { titleOf } from './parts.js';
 
 const COUNT_FROM = 0.9; // the composer shows the length from this share of the limit on
@@ -38,6 +39,22 @@ function composerNotes(conv, text) {
     );
   }
   return { over, counted, notes };
+}
+
+// The emoji picker (views/emojipicker.js) for the composer: the emoji goes where the cursor
+// was (over the selection), and the cursor after it.
+function insertEmoji(button, conv, textarea) {
+  if (!textarea) return;
+  const start = textarea.selectionStart;
+  const end = textarea.selectionEnd;
+  openEmojiPicker(button, 'Insert an emoji', (char) => {
+    const text = state.drafts[draftKey(conv)] || '';
+    setDraft(conv, text.slice(0, start) + char + text.slice(end));
+    nextTick(() => {
+      textarea.focus();
+      textarea.setSelectionRange(start + char.length, start + char.length);
+    });
+  });
 }
 
 export const Composer = {
@@ -151,6 +168,9 @@ export const Composer = {
               tabindex: '-1', 'aria-hidden': 'true', 'aria-label': 'Files to attach',
               onChange: (e) => { take(e.target.files); e.target.value = ''; } })
           : null,
+        h('button', { type: 'button', class: 'insert-emoji', 'aria-label': 'Insert an emoji',
+          'aria-haspopup': 'dialog', title: 'Insert an emoji',
+          onClick: (e) => insertEmoji(e.currentTarget, props.conv, input.value) }, '😀'),
         h('label', { for: 'composer-text', class: 'sr-only' }, label),
         h('textarea', {
           id: 'composer-text',

@@ -5,6 +5,7 @@ import { deleteMessage, startEditing, toggleReaction } from '../changes.js';
 import { messageFiles } from '../files.js';
 import { state } from '../state/index.js';
 import { h } from '../vue.js';
+import { openEmojiPicker } from './emojipicker.js';
 import { Avatar, richText, timeOfDay, timeTag } from './parts.js';
 import { button, messageTools } from './rooms.js';
 
@@ -161,6 +162,7 @@ function messageRow(item, continued, conv) {
           // Out of the flow, so a run of messages stays compact: shown on hover or focus.
           ownTools(conv, item),
           conv ? addReaction(conv, item) : null,
+          conv ? pickReaction(conv, item, 'React', 'react-action') : null,
         ])
       : null,
     continued
@@ -221,6 +223,7 @@ function reactionRow(conv, item) {
         'aria-label': r.emoji + ' ' + r.count + ': ' + r.users.join(', '),
       }),
     ),
+    pickReaction(conv, item, '+', 'more-reactions', 'Add a reaction'),
   ]);
 }
 
@@ -228,6 +231,15 @@ function reactionRow(conv, item) {
 function addReaction(conv, item) {
   return button('+👍', () => toggleReaction(conv, item, '👍'), {
     class: 'add-reaction', 'aria-label': 'React with 👍',
+  });
+}
+
+// A button that opens the emoji picker (views/emojipicker.js); the emoji picked is toggled.
+function pickReaction(conv, item, label, cls, name = 'Choose an emoji to react with') {
+  const title = 'React to ' + item.username + "'s message";
+  return button(label, (e) => openEmojiPicker(e.currentTarget, title, (emoji) =>
+    toggleReaction(conv, item, emoji)), {
+    class: cls, 'aria-label': name, 'aria-haspopup': 'dialog',
   });
 }
 
