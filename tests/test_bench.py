@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgserver import PostgresCluster
 from tests.serverproc import ROOT
 
 pytestmark = pytest.mark.bench
@@ -69,5 +70,19 @@ def test_store_bench_measures_appends_with_the_search_index_on_and_off(tmp_path:
         capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "| search index | writers | messages/s |" in done.stdout
+    for row in ("| on | 1 |", "| on | 2 |", "| off | 1 |", "| off | 2 |"):
+        assert row in done.stdout, done.stdout
+
+
+@pytest.mark.postgres
+def test_store_bench_measures_the_search_index_on_postgresql(
+        postgres_server: PostgresCluster) -> None:
+    """The same command with `--db postgresql://`: each store a schema of its own, the index
+    off being the generated column dropped."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.store_bench", "--search-index", "both", "--seconds", "0.3",
+         "--writers", "2", "--db", postgres_server.url()],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
     for row in ("| on | 1 |", "| on | 2 |", "| off | 1 |", "| off | 2 |"):
         assert row in done.stdout, done.stdout
