@@ -25,6 +25,7 @@ from typing import Any
 
 import psycopg
 
+from bench.store_bench import fresh_store
 from bench.store_bench import run as append_run
 from chat.search.query import terms
 from chat.store import postgres_schema, sqlite_schema
@@ -178,30 +179,11 @@ async def time_searches(store: Any, words: list[str], repeat: int) -> None:
 
 
 async def appends(target: str, writers: int, seconds: float) -> None:
-    """Append throughput on fresh stores, index on and off."""
+    """Append throughput on fresh stores, index on and off (bench/store_bench.py's)."""
     print("| index | writers | messages/s | p50 ms | p99 ms |")
     print("|---|---|---|---|---|")
     for index in ("on", "off"):
-        if target.startswith("postgresql://"):
-            schema = f"append_{index}_{time.time_ns()}"
-            with psycopg.connect(target, autocommit=True) as conn:
-                conn.execute(f"CREATE SCHEMA {schema}")
-            where = f"{target}?options=-csearch_path%3D{schema}"
-            store = PostgresStore(where)
-            await store.start()
-            await store.close()
-            if index == "off":
-                with psycopg.connect(where, autocommit=True) as conn:
-                    conn.execute("ALTER TABLE messages DROP COLUMN search_vector")
-        else:
-            where = os.path.join(target, f"append-{index}-{time.time_ns()}.db")
-            sqlite_store = SQLiteStore(where)
-            await sqlite_store.start()
-            await sqlite_store.close()
-            if index == "off":
-                with sqlite3.connect(where) as conn:
-                    for trigger in ("insert", "update", "delete"):
-                        conn.execute(f"DROP TRIGGER messages_fts_{trigger}")
+        where = await fresh_store(target, index == "on")
         result = await append_run(where, "FULL", writers, seconds)
         lat = sorted(result.latencies_ms)
         print(f"| {index} | {writers} | {result.messages / result.seconds:,.0f} | "

@@ -6,16 +6,25 @@ mode runs twice on a fresh file (with `--db postgresql://...`, on that database 
 pays when the server is idle), then `--writers` coroutines appending as fast as acknowledged
 (throughput with group commit). The event loop's worst stall is measured alongside: the
 store must never block it.
+
+`--search-index on|off|both` measures instead what keeping the full-text search index costs
+appends (issue 16): the same two runs (FULL sync) on fresh stores with the index (today's
+schema) and without it (SQLite: the FTS5 triggers dropped; PostgreSQL: its `search_vector`
+column dropped, in a schema of its own). bench/search_bench.py runs the same after its searches.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
+import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
+
+import psycopg
 
 from chat.store.postgres import PostgresStore
 from chat.store.sqlite import SQLiteStore
@@ -91,6 +100,47 @@ async def run(path: str, mode: str, writers: int, seconds: float) -> Result:
     return Result(mode, writers, stats.stored, elapsed, latencies, stats.batches, stall)
 
 
+async def fresh_store(target: str, index: bool) -> str:
+    """A new, empty store at today's schema, with the search index or without it: a SQLite
+    file in the folder `target`, or a new schema of the database at the URL `target`; what
+    `run` takes as its path."""
+    label = f"{'on' if index else 'off'}_{time.time_ns()}"
+    if target.startswith("postgresql://"):
+        schema = f"append_{label}"
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        where = f"{target}?options=-csearch_path%3D{schema}"
+        postgres = PostgresStore(where)
+        await postgres.start()  # the migrations, then the index is taken out
+        await postgres.close()
+        if not index:
+            with psycopg.connect(where, autocommit=True) as conn:
+                conn.execute("ALTER TABLE messages DROP COLUMN search_vector")
+        return where
+    where = os.path.join(target, f"append-{label}.db")
+    sqlite = SQLiteStore(where)
+    await sqlite.start()
+    await sqlite.close()
+    if not index:
+        with sqlite3.connect(where) as conn:
+            for trigger in ("insert", "update", "delete"):
+                conn.execute(f"DROP TRIGGER messages_fts_{trigger}")
+    return where
+
+
+async def search_index(target: str, choice: str, writers: int, seconds: float) -> None:
+    """Append throughput with the search index on and/or off (`choice`), one table."""
+    print("| search index | writers | messages/s | p50 ms | p99 ms | max ms | per commit | "
+          "loop stall ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for index in (True, False):
+        if choice != "both" and index != (choice == "on"):
+            continue
+        for count in (1, writers):
+            result = await run(await fresh_store(target, index), "FULL", count, seconds)
+            print(dataclasses.replace(result, mode="on" if index else "off").row(), flush=True)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--writers", type=int, default=50, help="concurrent appenders")
@@ -98,7 +148,16 @@ async def main() -> None:
     parser.add_argument("--dir", default=None, help="where the file goes (default: a temp dir)")
     parser.add_argument("--db", default=None,
                         help="a postgresql:// URL: measure PostgreSQL there instead of SQLite")
+    parser.add_argument("--search-index", choices=("on", "off", "both"), default=None,
+                        help="measure appends with the search index on, off or both instead")
     args = parser.parse_args()
+    if args.search_index:
+        if args.db:
+            await search_index(args.db, args.search_index, args.writers, args.seconds)
+            return
+        with tempfile.TemporaryDirectory(dir=args.dir) as where:
+            await search_index(where, args.search_index, args.writers, args.seconds)
+        return
     print("| sync | writers | messages/s | p50 ms | p99 ms | max ms | per commit | "
           "loop stall ms |")
     print("|---|---|---|---|---|---|---|---|")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgserver import PostgresCluster
 from tests.serverproc import ROOT
 
 pytestmark = pytest.mark.bench
@@ -58,3 +59,30 @@ def test_search_bench_builds_migrates_searches_and_appends(tmp_path: Path) -> No
     assert "| common word (rank 3) | 20+ |" in done.stdout
     assert "| common word, one room |" in done.stdout
     assert "| off | 2 |" in done.stdout
+
+
+def test_store_bench_measures_appends_with_the_search_index_on_and_off(tmp_path: Path) -> None:
+    """`bench/store_bench.py --search-index both` (the issue's command) prints one table with
+    a row per index setting and writer count, on stores made with and without the index."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.store_bench", "--search-index", "both", "--seconds", "0.3",
+         "--writers", "2", "--dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "| search index | writers | messages/s |" in done.stdout
+    for row in ("| on | 1 |", "| on | 2 |", "| off | 1 |", "| off | 2 |"):
+        assert row in done.stdout, done.stdout
+
+
+@pytest.mark.postgres
+def test_store_bench_measures_the_search_index_on_postgresql(
+        postgres_server: PostgresCluster) -> None:
+    """The same command with `--db postgresql://`: each store a schema of its own, the index
+    off being the generated column dropped."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.store_bench", "--search-index", "both", "--seconds", "0.3",
+         "--writers", "2", "--db", postgres_server.url()],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    for row in ("| on | 1 |", "| on | 2 |", "| off | 1 |", "| off | 2 |"):
+        assert row in done.stdout, done.stdout

@@ -16,6 +16,7 @@ from tornado.ioloop import IOLoop
 
 from chat.accounts import AccountService, open_accounts
 from chat.config import Settings
+from chat.files.attach import WithFiles
 from chat.files.service import Files
 from chat.store import SQLiteStore
 from chat.store.base import HistoryStore
@@ -510,3 +511,48 @@ async def test_an_upload_slower_than_the_header_timeout_still_lands(
 
     status, head = await asyncio.to_thread(trickle)
     assert status == 201, head
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_edit_keeps_the_message_s_files_and_their_link_lines(
+        app: ChatApplication, connect: Connect, api: Api) -> None:
+    """An edit without the link line (as the page sends it) or with it (a tutorial client's)
+    changes the text only: history still gives the message its file, the text ends with one
+    link line, and the file still downloads."""
+    token = await signed_up(app, "ann")
+    ann = await connect(**bearer(token))
+    await ann.join("ann")
+    made = (await upload(api, token, b"private notes", "notes.txt")).body
+    line = f"[notes.txt, 13 bytes] {made['url']}"
+    await ann.send({"type": "message", "room": "general", "text": "see", "files": [made["id"]]})
+    sent = await ann.recv_type("message")
+    assert sent["message"] == f"see\n{line}"
+    for typed in ("see, fixed", f"see, fixed again\n{line}"):
+        await ann.send({"type": "edit", "room": "general", "id": sent["id"], "text": typed})
+        edited = await ann.recv_type("edited")
+        assert edited["message"] == f"{typed.split(chr(10))[0]}\n{line}"
+    await ann.send({"type": "history", "room": "general"})
+    page = await ann.recv_type("history")
+    [shown] = [m for m in page["messages"] if m["id"] == sent["id"]]
+    assert shown["files"] == [made] and shown["message"] == f"see, fixed again\n{line}"
+    assert (await download(api, token, made["url"]))[0] == 200
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_message_edited_before_edits_kept_links_still_shows_its_files(
+        app: ChatApplication, connect: Connect, api: Api) -> None:
+    """A message whose stored text lost its link line (an edit of old) is found by its
+    links all the same: history gives it its file."""
+    token = await signed_up(app, "ann")
+    ann = await connect(**bearer(token))
+    await ann.join("ann")
+    made = (await upload(api, token, b"private notes", "notes.txt")).body
+    await ann.send({"type": "message", "room": "general", "text": "see", "files": [made["id"]]})
+    sent = await ann.recv_type("message")
+    assert isinstance(app.hub.store, WithFiles)
+    inner = app.hub.store.inner  # under WithFiles: an edit as it was stored before the fix
+    assert await inner.edit("general", sent["id"], "see", int(time.time() * 1000)) is not None
+    await ann.send({"type": "history", "room": "general"})
+    page = await ann.recv_type("history")
+    [shown] = [m for m in page["messages"] if m["id"] == sent["id"]]
+    assert shown["files"] == [made] and shown["message"] == "see"

@@ -102,3 +102,87 @@ async def test_an_edit_on_one_node_reaches_the_other_live_and_on_resume(
     assert [(c["type"], c["id"]) for c in changes["changes"]] == [("deleted", ids[1])]
     assert changes["change"] == 3
     ann.close()
+
+
+async def direct(client: ChatClient, to: str, text: str) -> int:
+    """Send a direct message; its id (from the sender's own copy)."""
+    await client.send({"type": "dm", "to": to, "text": text, "cid": text})
+    while True:
+        got = await first_of(client, "dm")
+        if got.get("cid") == text:
+            return int(got["id"])
+
+
+async def direct_changes(port: int, token: str, peer: str, after: int) -> dict[str, Any]:
+    """A new socket of the account on `port` asks what changed with `peer` after `after`."""
+    client = await signed_in(port, token, "bob")
+    try:
+        await client.send({"type": "changes", "with": peer, "after": after})
+        return await first_of(client, "changes")
+    finally:
+        client.close()
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_direct_changes_made_before_a_restart_reach_a_client_asking_after_it(
+    spawn: Spawn, tmp_path: Path,
+) -> None:
+    """bob holds ann's two direct messages and their change number 0; while he is away ann
+    edits, reacts to and deletes them; after a restart (SQLite file) bob's `changes` with
+    `with` gets each message once, as it is now."""
+    db = str(tmp_path / "chat.db")
+    create(db, "root", "ann", "bob")
+    port = free_port()
+    first = spawn(f"--port={port}", f"--db={db}", ready_port=port)
+    ann = await signed_in(port, await login(db, "ann", PASSWORD), "ann")
+    ids = [await direct(ann, "bob", text) for text in ("one", "two")]
+    bob_token = await login(db, "bob", PASSWORD)
+    bob = await signed_in(port, bob_token, "bob")
+    await bob.send({"type": "history", "with": "ann"})
+    page = await first_of(bob, "history")
+    assert ([m["id"] for m in page["messages"]], page["change"]) == (ids, 0)
+    bob.close()
+    await ann.send({"type": "edit", "with": "bob", "id": ids[0], "text": "ONE"})
+    await first_of(ann, "edited")
+    await ann.send({"type": "react", "with": "bob", "id": ids[0], "emoji": ":tada:"})
+    await first_of(ann, "reacted")
+    await ann.send({"type": "delete", "with": "bob", "id": ids[1]})
+    await first_of(ann, "deleted")
+    ann.close()
+    first.kill()
+    spawn(f"--port={port}", f"--db={db}", ready_port=port)
+    changes = await direct_changes(port, bob_token, "ann", page["change"])
+    assert changes["with"] == "ann"
+    assert [(c["type"], c["id"], c["change"]) for c in changes["changes"]] == [
+        ("edited", ids[0], 2), ("deleted", ids[1], 3)]
+    assert changes["changes"][0]["message"] == "ONE"
+    assert changes["changes"][0]["reactions"] == [{"emoji": "🎉", "count": 1, "users": ["ann"]}]
+    assert (changes["change"], changes["more"]) == (3, False)
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=120)
+async def test_a_direct_edit_on_one_node_reaches_the_other_live_and_on_resume(
+    cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
+) -> None:
+    """ann on node A edits a direct message: bob on node B is told live; bob leaves, ann
+    deletes the other on A, and bob's `changes` on B after the number he held gets the
+    delete only."""
+    create(postgres_url, "root", "ann", "bob")
+    a, b = cluster()
+    ann = await signed_in(a.port, await login(postgres_url, "ann", PASSWORD), "ann")
+    bob_token = await login(postgres_url, "bob", PASSWORD)
+    bob = await signed_in(b.port, bob_token, "bob")
+    ids = [await direct(ann, "bob", text) for text in ("one", "two")]
+    await ann.send({"type": "edit", "with": "bob", "id": ids[0], "text": "ONE"})
+    told = await first_of(bob, "edited")
+    assert (told["from"], told["id"], told["message"], told["change"]) == ("ann", ids[0], "ONE",
+                                                                          1)
+    bob.close()
+    await ann.send({"type": "delete", "with": "bob", "id": ids[1]})
+    await first_of(ann, "deleted")
+    changes = await direct_changes(b.port, bob_token, "ann", told["change"])
+    assert [(c["type"], c["id"]) for c in changes["changes"]] == [("deleted", ids[1])]
+    assert changes["change"] == 2
+    ann.close()

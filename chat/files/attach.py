@@ -3,7 +3,13 @@
 A message's files are rows of `file_links` beside it, not columns of its row, so the history
 stores stay as they are: `WithFiles` adds them to what a history read returns, asking only for
 messages whose text holds a file link (every message with files has one: the tutorial's
-clients read it), so a history without files costs no query.
+clients read it) or that were edited, so a history without files costs no query.
+
+Files belong to their message by id, not by the link lines in its text: an edit changes the
+text only, as in Slack and Mattermost. The page edits the text without the link lines it hides,
+a tutorial client with them; either way `WithFiles.edit` puts the message's own link lines back
+at the end, so the text still names every file it carries. A file leaves its message only with
+the message (`delete`); there is no removing one file from a message.
 """
 
 from __future__ import annotations
@@ -25,6 +31,16 @@ def text_with_links(text: str, files: Sequence[FileRecord]) -> str:
     knows nothing of `files` (the tutorial's) shows."""
     lines = [f"[{record.name}, {_size(record.size)}] {file_url(record.id)}" for record in files]
     return "\n".join([text, *lines] if text else lines)
+
+
+def without_links(text: str, files: Sequence[FileRecord]) -> str:
+    """`text` without the link lines of `files` at its end (the page's withoutFileLines:
+    a trailing line whose last word is one of their links)."""
+    urls = {file_url(record.id) for record in files}
+    lines = text.split("\n")
+    while lines and lines[-1].split(" ")[-1] in urls:
+        lines.pop()
+    return "\n".join(lines)
 
 
 def _size(size: int) -> str:
@@ -84,9 +100,21 @@ class WithFiles:
     async def prune(self) -> int:
         return await self.inner.prune()
 
+    async def edit(self, conversation: str, message_id: int, text: str,
+                   ts: int) -> StoredMessage | None:
+        """The edit, with the message's files kept: their link lines end the new text."""
+        found = await self.files.of_messages(conversation, message_id, message_id)
+        files = found.get(message_id, [])
+        if files:
+            text = text_with_links(without_links(text, files), files)
+        changed = await self.inner.edit(conversation, message_id, text, ts)
+        return with_files(changed, files) if changed is not None and files else changed
+
     async def _add(self, messages: list[StoredMessage]) -> list[StoredMessage]:
         """The messages, those with file links given their files (StoreError if unreadable)."""
-        carrying = [message.id for message in messages if LINK_MARK in message.text]
+        # Edited: one edited before edits kept the link lines may carry files all the same.
+        carrying = [message.id for message in messages
+                    if LINK_MARK in message.text or message.edited is not None]
         if not carrying:
             return messages
         found = await self.files.of_messages(messages[0].conversation, min(carrying),

@@ -10,7 +10,6 @@ and on every join the room's own counts: the `unread` event. Guests keep no read
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from chat.broker.base import Broker, BrokerError
@@ -20,17 +19,13 @@ from chat.people.directory import Directory
 from chat.people.names import name_key
 from chat.protocol import events
 from chat.protocol.frame import Frame
+from chat.protocol.mentions import mentions, pattern
 from chat.protocol.parse import MarkRead, ProtocolError
 from chat.record import StoredMessage, dm_key
 from chat.rooms.registry import Rooms
 from chat.store.base import HistoryStore, ReadMarks, StoreError
 
 log = logging.getLogger("chat.reading")
-
-
-def mentions(name: str) -> re.Pattern[str]:
-    """`@name`, in any case, not inside a longer word or name (`@annie` does not name ann)."""
-    return re.compile(r"(?<![\w@])@" + re.escape(name) + r"(?!\w)", re.IGNORECASE)
 
 
 class Reading:
@@ -116,13 +111,16 @@ class Reading:
         newest = await self.store.latest(conversation, 1)
         last = newest[-1].id if newest else 0
         # All read (the usual case on a reload): one indexed read, not unread-max messages.
-        after = await self.store.after(conversation, mark, self.unread_max) if last > mark else []
+        # A deleted message (a tombstone) is neither unread nor a mention: the store leaves
+        # them out.
+        assert self.marks is not None  # unread() returns before counting without marks
+        after = await self.marks.unread(conversation, mark, self.unread_max) if last > mark else []
         theirs = [m for m in after if name_key(m.username) != user.key]
-        named = mentions(user.name)
+        named = pattern(user.name)
         entry: dict[str, Any] = (
             {"with": _peer(after or newest, user)} if direct else {"room": conversation})
         entry.update(read=mark, last=last, count=len(theirs),
-                     mentions=sum(1 for m in theirs if named.search(m.text)),
+                     mentions=sum(1 for m in theirs if mentions(m.text, named)),
                      more=len(after) == self.unread_max and after[-1].id < last)
         return entry
 

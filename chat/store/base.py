@@ -134,7 +134,8 @@ class ReadMarks(Protocol):
     stores keep them).
 
     `mark_read` keeps the larger of the stored and the given id (a mark never moves back) and
-    returns the mark as stored; `direct_conversations` lists the direct conversations
+    returns the mark as stored; `unread` reads what is after a mark, tombstones left out;
+    `direct_conversations` lists the direct conversations
     (record.dm_key) a party is in, with their last ids.
     """
 
@@ -143,6 +144,11 @@ class ReadMarks(Protocol):
     async def read_marks(self, party: str) -> dict[str, int]: ...
 
     async def direct_conversations(self, party: str) -> list[tuple[str, int]]: ...
+
+    async def unread(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
+        """The messages after `after_id` that are not deleted (what a mark leaves unread),
+        oldest first, at most `limit`."""
+        ...
 
     async def saw(self, party: str, ts: int) -> None:
         """Note that the party was online until `ts` (ms); the latest time is kept."""

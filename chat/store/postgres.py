@@ -29,7 +29,7 @@ from chat.store.postgres_schema import (
     one_line,
 )
 from chat.store.search import POSTGRES_SEARCH, Filters, Found, Scope, page, postgres_params
-from chat.store.sql import AFTER, BEFORE, LATEST, by_ids, postgres
+from chat.store.sql import AFTER, BEFORE, LATEST, UNREAD, by_ids, postgres
 from chat.store.sqlite_requests import WriterStats
 
 log = logging.getLogger("chat.store")
@@ -62,6 +62,7 @@ POOL_MIN_SIZE = 2
 PRUNE_INTERVAL_S = 60.0
 
 _LATEST, _BEFORE, _AFTER = postgres(LATEST), postgres(BEFORE), postgres(AFTER)
+_UNREAD = postgres(UNREAD)
 
 
 @dataclasses.dataclass(slots=True)
@@ -202,6 +203,9 @@ class PostgresStore(Marks, Lifecycle):
 
     async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
         return await self._read(_AFTER, (conversation, after_id), limit, newest_first=False)
+
+    async def unread(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
+        return await self._read(_UNREAD, (conversation, after_id), limit, newest_first=False)
 
     async def by_ids(self, conversation: str, ids: Collection[int]) -> list[StoredMessage]:
         wanted = sorted(set(ids))

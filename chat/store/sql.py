@@ -20,6 +20,10 @@ BEFORE = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND id < 
           " ORDER BY id DESC LIMIT ?")
 AFTER = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND id > ?"
          " ORDER BY id LIMIT ?")
+# Unread counts (chat/people/reading.py): the messages after a read mark that are still there
+# (a deleted message's tombstone is not unread, nor is its mention).
+UNREAD = (f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND id > ?"
+          " AND deleted_ts IS NULL ORDER BY id LIMIT ?")
 FIND_CID = "SELECT conversation, id, ts FROM cids WHERE user_key = ? AND cid = ?"
 FIND_MESSAGE = f"SELECT {READ_COLUMNS} FROM messages WHERE conversation = ? AND id = ?"
 

@@ -26,6 +26,7 @@ from chat.store.sql import LATEST as _LATEST
 from chat.store.sql import MARK_READ as _MARK_READ
 from chat.store.sql import READ_MARKS as _READ_MARKS
 from chat.store.sql import SAW as _SAW
+from chat.store.sql import UNREAD as _UNREAD
 from chat.store.sql import by_ids
 from chat.store.sqlite_requests import Append, Prune, Read, WriterStats
 from chat.store.sqlite_schema import (
@@ -163,6 +164,9 @@ class SQLiteStore:
 
     async def after(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
         return await self._read(_AFTER, (conversation, after_id), limit, newest_first=False)
+
+    async def unread(self, conversation: str, after_id: int, limit: int) -> list[StoredMessage]:
+        return await self._read(_UNREAD, (conversation, after_id), limit, newest_first=False)
 
     async def by_ids(self, conversation: str, ids: Collection[int]) -> list[StoredMessage]:
         wanted = sorted(set(ids))

@@ -137,10 +137,18 @@ const onFrame = {
     if (conv) change.quoteDeleted(conv, f.id);
   },
   changes(f) {
+    // Each entry as if it came live (replies' quotes follow their originals too).
     for (const entry of Array.isArray(f.changes) ? f.changes : []) {
-      if (entry && typeof entry === 'object') change.messageChanged(entry);
+      if (entry && typeof entry === 'object' && CHANGE_EVENTS.has(entry.type)) {
+        onFrame[entry.type](entry);
+      }
     }
-    if (typeof f.room === 'string') change.changeMarked({ kind: 'room', name: f.room }, f.change);
+    const target =
+      typeof f.with === 'string' ? { kind: 'dm', name: f.with } : { kind: 'room', name: f.room };
+    if (typeof f.with !== 'string' && typeof f.room !== 'string') return;
+    change.changeMarked(target, f.change);
+    // Past 200 changed messages the reply says `more`: the rest after its `change`.
+    if (f.more === true && Number.isInteger(f.change)) sendIfAny(changesFrame(target, f.change));
   },
 
   // After a join's history: the account's unread counts (read marks kept by the server).
@@ -184,6 +192,8 @@ const onFrame = {
     if (f.request === 'status') return statusRefused();
     // A refused mark goes again with the next message seen; `active` with the next activity.
     if (f.request === 'read' || f.request === 'active') return;
+    // A refused `changes` (an older server, a busy one): the next rejoin asks again.
+    if (f.request === 'changes') return;
     if (roomError(f, reason)) return;
     if (typeof f.cid === 'string') return sendRefused(f.cid, f.code, reason);
     if (f.code === 'rate_limited') return resendUnacknowledged();
@@ -196,9 +206,20 @@ function sendIfAny(frame) {
   if (frame) session.conn.send(frame);
 }
 
+const CHANGE_EVENTS = new Set(['edited', 'reacted', 'deleted']);
+
+// The `changes` frame for what changed in a conversation after change number `after`.
+function changesFrame(target, after) {
+  const frame = { type: 'changes', after };
+  if (target.kind === 'room') frame.room = target.name;
+  else frame.with = target.name;
+  return frame;
+}
+
 // After the identifying join of a new socket: the rest of the rooms we were in, the one the
 // URL asks for, and the direct conversations' latest pages (they have no `since`; what we
-// already have is dropped as a duplicate).
+// already have is dropped as a duplicate) and their edits, deletes and reactions since the
+// last change we applied (a conversation without a mark, first seen live, asks for all).
 function rejoinTheRest() {
   const { conn, liveRooms, requested, switchTo } = session;
   for (const name of state.roomOrder) {
@@ -210,7 +231,10 @@ function rejoinTheRest() {
   if (!state.historySupported) return;
   for (const key of state.dmOrder) {
     const conv = state.dms[key];
-    if (conv.items.length > 0) conn.send({ type: 'history', with: conv.name, limit: HISTORY_PAGE });
+    if (conv.items.length === 0) continue;
+    const mark = Number.isInteger(conv.changeMark) ? conv.changeMark : 0;
+    conn.send(changesFrame({ kind: 'dm', name: conv.name }, mark));
+    conn.send({ type: 'history', with: conv.name, limit: HISTORY_PAGE });
   }
 }
 

@@ -94,3 +94,18 @@ function build(tokens, me, into) {
 export function parseMarkdown(text, me) {
   return build(md.parse(text, {}), me, { tag: null, attrs: {}, children: [] }).children;
 }
+
+// Whether `text` mentions the user named `me` as the page shows it: a mention in prose, never
+// inside code, a link or a URL (for the highlight, the unread mentions and the notification).
+// The server counts the mentions of `unread` by the same rule (chat/protocol/mentions.py).
+export function mentionsMe(text, me) {
+  if (!me || typeof text !== 'string' || !text.includes('@')) return false;
+  const found = (nodes) =>
+    nodes.some(
+      (n) =>
+        n !== null &&
+        typeof n === 'object' &&
+        (n.kind === 'mention' ? n.me : Array.isArray(n.children) && found(n.children)),
+    );
+  return found(parseMarkdown(text, me));
+}

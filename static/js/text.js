@@ -78,9 +78,3 @@ export function parseText(text, me) {
   pieces.push(...splitMentions(text.slice(last), me));
   return pieces.filter((p) => p.text !== '');
 }
-
-// Whether `text` mentions the user named `me` (for the highlight and the notification).
-export function mentions(text, me) {
-  if (!me) return false;
-  return parseText(text, me).some((p) => p.kind === 'mention' && p.me);
-}

@@ -138,3 +138,31 @@ def test_uploaded_html_and_svg_never_run_as_pages_of_the_chat(
         tab.close()
     assert alice.dialogs == []
     assert len(urls) == 2
+
+
+def test_an_edited_message_keeps_its_file_live_and_after_a_reload(people: People) -> None:
+    """alice edits the text of a message carrying a file (↑): bob's page shows the new text
+    without the link line and the file's chip still, live and after a reload (history)."""
+    alice = signed_up(people, "alice")
+    bob = signed_up(people, "bob")
+    deliver(alice, "paste", {"name": "notes.txt", "type": "text/plain",
+                             "b64": base64.b64encode(b"meeting notes\n").decode()})
+    expect(alice.page.locator(".upload-chip.done")).to_have_count(1)
+    alice.composer.fill("the notes")
+    alice.composer.press("Enter")
+    expect(bob.page.locator("li.message", has_text="the notes").locator(".file-chip")
+           ).to_contain_text("notes.txt")
+    alice.composer.press("ArrowUp")
+    expect(alice.composer).to_have_value("the notes")  # the link line is not in the composer
+    alice.composer.fill("the notes, fixed")
+    alice.composer.press("Enter")
+    for reload in (False, True):
+        if reload:
+            bob.page.reload()
+            bob.composer.wait_for()
+        row = bob.page.locator("li.message", has_text="the notes, fixed")
+        expect(row.locator(".text p")).to_have_text("the notes, fixed")  # no link line
+        expect(row.locator(".text")).to_contain_text("(edited)")
+        expect(row.locator(".file-chip")).to_contain_text("notes.txt")
+    alice.assert_clean()
+    bob.assert_clean()

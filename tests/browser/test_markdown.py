@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -90,5 +91,24 @@ def test_markdown_subset_renders_as_formatting(people: People) -> None:
         expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
         expect(link).to_have_attribute("target", "_blank")
     expect(links.first).to_have_text("site")
+    alice.assert_clean()
+    bob.assert_clean()
+
+
+def test_a_mention_inside_code_a_link_or_a_url_is_not_highlighted(people: People) -> None:
+    """Only bob's message naming @alice in prose is marked as mentioning her; those naming
+    her inside inline code, a fenced block, a link or a URL are not (the server's unread
+    mentions follow the same rule)."""
+    alice, bob = people("alice"), people("bob")
+    for person in (alice, bob):
+        person.open()
+        person.join()
+    for text in ("inline `@alice` code", "fenced\n```\n@alice\n```", "[@alice page](https://x.org)",
+                 "url https://example.org/@alice", "prose @alice here"):
+        bob.say(text)
+    expect(alice.message("prose")).to_have_class(re.compile(r"\bmentions-me\b"))
+    for start in ("inline", "fenced", "page", "url"):
+        expect(alice.message(start)).not_to_have_class(re.compile(r"\bmentions-me\b"))
+    expect(alice.page.locator(".message.mentions-me")).to_have_count(1)
     alice.assert_clean()
     bob.assert_clean()

@@ -3,6 +3,8 @@ shows the new text marked (edited), a reaction's count, and a delete, live."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -68,3 +70,47 @@ def test_a_page_that_was_offline_learns_the_edit_and_delete_on_rejoin(people: Pe
     bob.context.set_offline(False)
     expect(bob.message("first, fixed")).to_contain_text("(edited)", timeout=20_000)
     expect(bob.message("second")).to_have_count(0)
+
+
+def test_a_page_that_was_offline_learns_a_direct_message_s_changes_on_reconnect(
+        people: People) -> None:
+    """bob's page holds alice's two direct messages and goes offline; meanwhile alice edits
+    one (naming @bob now) and deletes the other; once bob's page is back it asks `changes`
+    for the conversation and shows the edit, marked as mentioning him, without the other."""
+    alice = signed_up(people, "alice")
+    bob = signed_up(people, "bob")
+    bob.allow_ws_failures = True  # refused reconnect attempts while offline
+    side = alice.sidebar()
+    side.get_by_role("button", name="New message").click()
+    side.get_by_role("combobox", name=re.compile("^To")).fill("bob")
+    side.get_by_role("option", name=re.compile("bob")).click()
+    expect(alice.page.locator(".topbar .where")).to_have_text("@bob")
+    alice.say("first")
+    alice.say("second")
+    bob.sidebar().locator(".dms .conv", has_text="alice").click()
+    expect(bob.message("second")).to_be_visible()
+    expect(bob.message("first")).not_to_have_class(re.compile(r"\bmentions-me\b"))
+    bob.context.set_offline(True)
+    bob.page.evaluate("""async () => {
+      const src = [...document.scripts].map((s) => s.src).find((u) => u.includes('main'));
+      const m = await import(src.replace(/main[.]js.*/, 'state/index.js'));
+      m.session.conn.ws.close();
+    }""")
+    expect(bob.page.locator(".banner")).to_contain_text("Connection lost")
+    alice.message("first").hover()
+    alice.message("first").get_by_role("button", name="Edit your message").click()
+    alice.composer.fill("first, fixed for @bob")
+    alice.composer.press("Enter")
+    expect(alice.message("first, fixed")).to_contain_text("(edited)")
+    alice.message("second").hover()
+    alice.message("second").get_by_role("button", name="Delete your message").click()
+    expect(alice.message("second")).to_have_count(0)
+    expect(bob.message("second")).to_be_visible()  # not told: offline
+    bob.context.set_offline(False)
+    expect(bob.message("first, fixed")).to_contain_text("(edited)", timeout=20_000)
+    expect(bob.message("first, fixed")).to_have_class(re.compile(r"\bmentions-me\b"))
+    expect(bob.message("second")).to_have_count(0)
+    asked = [f for frames in bob.sent[1:] for f in frames if f["type"] == "changes"]
+    assert asked and asked[0]["with"] == "alice", asked
+    bob.snap("dm-changes-after-reconnect")
+    alice.assert_clean()  # bob's page logged the loads refused while it was offline

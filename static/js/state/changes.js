@@ -1,5 +1,7 @@
 // Edits, deletes and reactions of messages the page holds (docs/protocol.md, "Edits, deletes
 // and the change sequence"), and which of our messages the composer is editing.
+import { withoutFileLines } from '../files.js';
+import { mentionsMe } from '../markdown.js';
 import { dmKey, draftKey } from '../protocol.js';
 import { own, roomNamed, state } from './store.js';
 
@@ -42,7 +44,9 @@ export function messageChanged(f) {
     return; // its id stays in byId: a replay of it is dropped as a duplicate
   }
   if (f.type === 'edited' && typeof f.message === 'string') {
-    item.text = f.message;
+    // The server keeps the files' link lines at the end of an edited text: shown as files.
+    item.text = withoutFileLines(f.message, item.files || []);
+    item.mentionsMe = !item.mine && state.me !== null && mentionsMe(item.text, state.me.username);
     item.edited = Number.isFinite(f.edited) ? f.edited : Date.now();
   }
   if (Array.isArray(f.reactions)) item.reactions = f.reactions;

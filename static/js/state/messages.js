@@ -1,7 +1,7 @@
 // Verbs on a conversation's rows: messages as they arrive (live, replayed or asked for),
 // notices, the gap row of a rejoin that could not catch up, and the pages of history.
 import { HISTORY_MAX, HISTORY_PAGE, newCid } from '../protocol.js';
-import { mentions } from '../text.js';
+import { mentionsMe } from '../markdown.js';
 import { settle } from './outbox.js';
 import { quoteFrom } from './replies.js';
 import {
@@ -79,7 +79,7 @@ function receive(conv, m, news) {
     edited: Number.isFinite(m.edited) ? m.edited : null, // when it was last edited (ms)
     reactions: Array.isArray(m.reactions) ? m.reactions : [], // [{emoji, count, users}]
     mine,
-    mentionsMe: !mine && state.me !== null && mentions(m.text, state.me.username),
+    mentionsMe: !mine && state.me !== null && mentionsMe(m.text, state.me.username),
     replyTo: quoteFrom(m.replyTo), // the quote of the message it answers, or null
   };
   const isNewest = m.id > conv.lastId;
