@@ -15,6 +15,8 @@ from chat.accounts import AccountService, open_accounts
 from chat.config import Settings
 from chat.files.service import Files
 from chat.store import SQLiteStore
+from chat.store.base import HistoryStore
+from chat.store.postgres import PostgresStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer, chat_http_server
 from tests.errorlog import watching
@@ -63,13 +65,22 @@ def settings(request: pytest.FixtureRequest) -> Settings:
     return Settings(**{**TEST_DEFAULTS, **(marker.kwargs if marker else {})})
 
 
-@pytest.fixture
-def app(settings: Settings, io_loop: IOLoop,
-        tmp_path: Path) -> Iterator[ChatApplication]:
-    """The app on an in-memory SQLite history and accounts of its own (`--db :memory:`),
-    its uploads in the test's temporary folder."""
-    store = SQLiteStore(":memory:", settings.history_per_room)
-    accounts = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
+# The stores `app_on_both_stores` runs a test on: SQLite in memory, and PostgreSQL (history and
+# accounts in one schema, as a cluster's nodes use it) where a cluster can be started.
+BOTH_STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _app_on(kind: str, request: pytest.FixtureRequest, settings: Settings, io_loop: IOLoop,
+            tmp_path: Path) -> Iterator[ChatApplication]:
+    """The app fixtures' body: the app on `kind`'s stores, its uploads in the test's folder."""
+    store: HistoryStore
+    if kind == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        store = PostgresStore(url, settings.history_per_room)
+        accounts = open_accounts(url, revocation_poll_s=settings.revocation_poll)
+    else:
+        store = SQLiteStore(":memory:", settings.history_per_room)
+        accounts = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
     io_loop.run_sync(store.start)
     io_loop.run_sync(accounts.start)
     files = Files.of(settings, accounts, store, tmp_path / "files")
@@ -79,6 +90,23 @@ def app(settings: Settings, io_loop: IOLoop,
     yield made
     close_app(made, io_loop, accounts.close, store.close)
     files.close()
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, settings: Settings, io_loop: IOLoop,
+        tmp_path: Path) -> Iterator[ChatApplication]:
+    """The app on an in-memory SQLite history and accounts of its own (`--db :memory:`),
+    its uploads in the test's temporary folder."""
+    yield from _app_on("sqlite", request, settings, io_loop, tmp_path)
+
+
+@pytest.fixture(params=BOTH_STORES)
+def app_on_both_stores(request: pytest.FixtureRequest, settings: Settings, io_loop: IOLoop,
+                       tmp_path: Path) -> Iterator[ChatApplication]:
+    """As `app`, once on SQLite and once on PostgreSQL. A module runs all its tests on both
+    with `from tests.conftest import app_on_both_stores as app` (pytest names a fixture by
+    the module attribute that holds it)."""
+    yield from _app_on(request.param, request, settings, io_loop, tmp_path)
 
 
 def close_app(app: ChatApplication, io_loop: IOLoop,

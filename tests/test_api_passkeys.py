@@ -9,9 +9,17 @@ from typing import Any
 
 import pytest
 from tornado.ioloop import IOLoop
+from webauthn.helpers import base64url_to_bytes
 
 from chat.accounts import AccountService, open_accounts
-from chat.accounts.passkey_rules import CHALLENGE_TTL_MS, MAX_CHALLENGES_PER_ADDRESS
+from chat.accounts.passkey_rules import (
+    CHALLENGE_TTL_MS,
+    KNOWN_TRANSPORTS,
+    MAX_CHALLENGES_PER_ADDRESS,
+    REFUSED,
+    RelyingParty,
+)
+from chat.accounts.passkeys import PasskeyService
 from chat.accounts.policy import AccountPolicy, Registration
 from chat.config import ConfigError, Settings
 from chat.store import SQLiteStore
@@ -34,8 +42,12 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 
 
 @pytest.fixture
-def service(settings: Settings, io_loop: IOLoop, clock: Clock) -> Iterator[AccountService]:
-    store = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
+def service(request: pytest.FixtureRequest, settings: Settings, io_loop: IOLoop,
+            clock: Clock) -> Iterator[AccountService]:
+    """On SQLite in memory; a test parametrized with "postgres" (indirect) on PostgreSQL."""
+    db = (request.getfixturevalue("postgres_url") if getattr(request, "param", "") == "postgres"
+          else ":memory:")
+    store = open_accounts(db, revocation_poll_s=settings.revocation_poll)
     io_loop.run_sync(store.start)
     yield AccountService(store, settings.account_policy, clock=clock)
     io_loop.run_sync(store.close)
@@ -273,6 +285,60 @@ async def test_a_ceremony_from_another_origin_is_refused(api: Api) -> None:
     assert phished.status == 401
 
 
+def shape(asked: dict[str, Any]) -> set[tuple[str, ...]]:
+    """What an allowCredentials list shows but its ids and length (one or two, as a real
+    account's may be): each entry's keys, type, whether it names transports."""
+    shown = set()
+    assert 1 <= len(asked["allowCredentials"]) <= 2
+    for entry in asked["allowCredentials"]:
+        assert base64url_to_bytes(entry["id"])
+        assert set(entry["transports"]) <= KNOWN_TRANSPORTS
+        shown.add((*sorted(entry), entry["type"], str(bool(entry["transports"]))))
+    return shown
+
+
+@pytest.mark.parametrize("service", ["sqlite", pytest.param("postgres",
+                                                            marks=pytest.mark.postgres)],
+                         indirect=True)
+@pytest.mark.gen_test(timeout=30)
+async def test_a_named_sign_in_does_not_tell_which_names_have_passkeys(
+        api: Api, service: AccountService) -> None:
+    """A name with passkeys, one with a password only and an unknown one get answers of one
+    shape, the same at every ask; any credential for the latter two fails as a wrong one."""
+    alice, dave = SoftAuthenticator(ORIGIN), SoftAuthenticator(ORIGIN)
+    await signed_up_with_passkey(api, "alice", alice)
+    await signed_up_with_passkey(api, "dave", dave)
+    await api.signed_up("bob")
+    asked = {name: await options(api, "signin", username=name)
+             for name in ("alice", "bob", "carol")}
+    for name, first in asked.items():
+        assert sorted(first) == sorted(asked["alice"])
+        assert shape(first) == shape(asked["alice"]), name
+        again = await options(api, "signin", username=name.upper())
+        assert again["allowCredentials"] == first["allowCredentials"], name
+    ids = {name: [c["id"] for c in a["allowCredentials"]] for name, a in asked.items()}
+    assert ids["alice"] == [alice.credentials[0].b64id]
+    assert ids["bob"] != ids["carol"]
+    assert not set(ids["bob"] + ids["carol"]) & {c.b64id for c in dave.credentials}
+    # A second service on the same store (another node, a restart) shows the same decoys.
+    other = PasskeyService(AccountService(service.store, service.policy))
+    again = await other.begin_signin("bob", RelyingParty("localhost", "x", (ORIGIN,)), "1.2.3.4")
+    assert [c["id"] for c in again["allowCredentials"]] == ids["bob"]
+    # The finish: another's real passkey, or one made with a decoy's id, fails as a wrong one.
+    forger = SoftAuthenticator(ORIGIN)
+    forger.create({"challenge": "AAAA", "rp": {"id": "localhost"}, "user": {"id": "AAAA"}},
+                  credential_id=base64url_to_bytes(ids["bob"][0]))
+    refusals = [
+        await api.call("POST", "/api/v1/passkey-sessions", {"credential": dave.get(
+            await options(api, "signin", username=name), credential=dave.credentials[0])})
+        for name in ("alice", "bob", "carol")]
+    refusals.append(await api.call("POST", "/api/v1/passkey-sessions", {
+        "credential": forger.get(await options(api, "signin", username="bob"))}))
+    assert {(r.status, r.body["code"], r.body["reason"]) for r in refusals} == {
+        (401, "invalid_passkey", REFUSED.reason)}
+    assert (await sign_in(api, alice, username="alice")).status == 200
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_a_disabled_account_cannot_sign_in_with_a_passkey(
         api: Api, service: AccountService) -> None:
@@ -354,7 +420,9 @@ async def test_passkey_answers_fit_the_documented_schemas(api: Api) -> None:
     check(added, "/api/v1/passkeys", "post")
     check(await api.call("GET", "/api/v1/passkeys", token=token), "/api/v1/passkeys", "get")
     check(await sign_in(api, key), "/api/v1/passkey-sessions", "post")
-    check(await sign_in(api, SoftAuthenticator(ORIGIN, key.credentials[:1]), username="bob"),
+    asked = await options(api, "signin", username="bob")
+    check(await api.call("POST", "/api/v1/passkey-sessions", {
+        "credential": key.get(asked, credential=key.credentials[0])}),
           "/api/v1/passkey-sessions", "post")  # 401
     one = "/api/v1/passkeys/{id}"
     check(await api.call("DELETE", "/api/v1/passkeys/AAAA", token=token), one, "delete")

@@ -65,13 +65,15 @@ async def populate(db: str) -> tuple[str, str]:
         await files.add(FileRecord("F" * 24, root.id, "a.png", 10, "image/png", "a" * 64, 4, 3,
                                    None, None, ts), 0)
         await files.link("den", 1, ["F" * 24])
+        await store.server_secret("passkey-decoys")
         return await accounts.create_invite(root), token
 
 
 async def rooms_of(db: str) -> tuple[object, ...]:
     """What the copy must keep of the rooms: den as bob and as ann see it (ban included),
     bob's memberships, the removed message, the audit log, its webhooks (secrets' hashes and
-    the revoked one too); a file and its message."""
+    the revoked one too); a file and its message; the server's secrets (the decoy passkey
+    ids a name without passkeys is shown stay the same)."""
     async with running(store := open_accounts(db)):
         rooms = RoomStore(store)
         return (await rooms.access("den", 3, ["a:3"], 1), await rooms.access("den", 2, ["a:2"], 1),
@@ -79,7 +81,8 @@ async def rooms_of(db: str) -> tuple[object, ...]:
                 await rooms.audit_log(None, 10), await HookStore(store).of_room("den"),
                 await store.sql_rows("SELECT id, secret_hash, revoked_ts FROM webhooks"
                                      " ORDER BY id", ()),
-                await FileStore(store).get("F" * 24), await FileStore(store).links("F" * 24))
+                await FileStore(store).get("F" * 24), await FileStore(store).links("F" * 24),
+                await store.sql_rows("SELECT name, value FROM server_secrets", ()))
 
 
 Snapshot = tuple[list[tuple[Account, str | None, list[Passkey]]], list[Invite], int]

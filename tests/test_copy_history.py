@@ -40,6 +40,10 @@ TABLES = {
     "conversations": "SELECT key, last_id, last_ts, last_change FROM conversations ORDER BY key",
     "cids": "SELECT user_key, cid, conversation, id, ts FROM cids ORDER BY user_key, cid",
     "retired": "SELECT last_id FROM retired",
+    # The people's state (issue 15): unread counts and presence survive a move.
+    "read_marks": "SELECT party, conversation, last_read FROM read_marks"
+                  " ORDER BY party, conversation",
+    "last_seen": "SELECT party, ts FROM last_seen ORDER BY party",
 }
 # A direct conversation as stored before accounts (under the names): copied like any other.
 ANN_BOB = "@ann\x1fbob"
@@ -66,7 +70,8 @@ def dump(store: str) -> dict[str, list[tuple[Any, ...]]]:
 async def populate(path: Path, *, lobby: int = 100, cap: int = 40) -> None:
     """A SQLite history: rooms and a direct conversation, the oldest pruned by the cap of 40,
     a room that room retention deleted (retired floor 70), cids in their window; in general
-    an edited message, a deleted one and one with reactions (change number 3)."""
+    an edited message, a deleted one and one with reactions (change number 3); read marks and
+    last-seen times of two accounts."""
     store = SQLiteStore(str(path), per_conversation=cap, room_days=30)
     await store.start()
     try:
@@ -87,6 +92,11 @@ async def populate(path: Path, *, lobby: int = 100, cap: int = 40) -> None:
         for n in range(70):
             await store.append("gone", username="ann", avatar="", text=f"old{n}", ts=old + n)
         await store.prune()  # lobby keeps its last 40; "gone" is retired: the floor is 70
+        await store.mark_read("a:1", "lobby", 90)
+        await store.mark_read("a:1", "general", 12)
+        await store.mark_read("a:2", "lobby", 99)
+        await store.saw("a:1", 1_700_000_000_000)
+        await store.saw("a:2", 1_700_000_500_000)
     finally:
         await store.close()
 
@@ -109,9 +119,10 @@ def migrate(url: str) -> None:
 async def test_a_copied_sqlite_history_is_served_by_a_node_on_postgresql(
         tmp_path: Path, postgres_url: str, spawn: Spawn, ws: WsConnect) -> None:
     """Copied into PostgreSQL, a SQLite history keeps every row (ids, ts, counters, the
-    retired floor, cids); a node there resumes a client at the same `since` with exactly what
-    follows, answers a cid sent before the copy with the original, and numbers on from the
-    counters; copied back into a SQLite file, the history is the same again."""
+    retired floor, cids, read marks, last-seen times); a node there resumes a client at the
+    same `since` with exactly what follows, answers a cid sent before the copy with the
+    original, and numbers on from the counters; copied back into a SQLite file, the history
+    is the same again."""
     db = tmp_path / "chat.db"
     await populate(db)
     result = copy(str(db), postgres_url, "--chunk-messages=7")

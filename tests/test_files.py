@@ -6,50 +6,22 @@ import asyncio
 import io
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
-from tornado.ioloop import IOLoop
 
-from chat.accounts import AccountService, open_accounts
-from chat.config import Settings
 from chat.files.attach import WithFiles
-from chat.files.service import Files
-from chat.store import SQLiteStore
-from chat.store.base import HistoryStore
-from chat.store.postgres import PostgresStore
-from chat_server import ChatApplication, make_app
+from chat_server import ChatApplication
 from tests.apiclient import Answer, Api
-from tests.conftest import close_app
+from tests.conftest import app_on_both_stores
 from tests.helpers import Connect
 from tests.test_auth_socket import bearer, error_of, signed_up
 from tests.test_rooms import make_room
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def app(request: pytest.FixtureRequest, settings: Settings, io_loop: IOLoop,
-        tmp_path: Path) -> Iterator[ChatApplication]:
-    """The app with files under the test's folder, on SQLite or on PostgreSQL."""
-    store: HistoryStore
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        store = PostgresStore(url, settings.history_per_room)
-        accounts = open_accounts(url, revocation_poll_s=settings.revocation_poll)
-    else:
-        store = SQLiteStore(":memory:", settings.history_per_room)
-        accounts = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
-    io_loop.run_sync(store.start)
-    io_loop.run_sync(accounts.start)
-    files = Files.of(settings, accounts, store, tmp_path / "files")
-    files.disk.prepare()
-    made = make_app(settings, store, accounts=AccountService(accounts, settings.account_policy),
-                    files=files)
-    yield made
-    close_app(made, io_loop, accounts.close, store.close)
-    files.close()
+# Every test here (and in the modules that import it) on SQLite and on PostgreSQL: pytest
+# knows a fixture by the module attribute that holds it.
+app = app_on_both_stores
 
 
 @pytest.fixture

@@ -146,3 +146,17 @@ async def test_concurrent_deletes_leave_a_password_less_account_a_passkey(
                                         stores[1].delete_passkey(f"b{attempt}", ann.id))
             assert sorted(done) == [False, True]
             assert len(await stores[0].passkeys_of(ann.id)) == 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_server_secret_is_made_once_for_every_connection(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """Asked at once on four connections, then after a restart: one secret, per name."""
+    stores = [make_shared() for _ in range(4)]
+    async with running(*stores):
+        made = await asyncio.gather(*(s.server_secret("decoys") for s in stores))
+        assert len(set(made)) == 1 and len(made[0]) == 32
+        assert await stores[0].server_secret("other") != made[0]
+    again = make_shared()
+    async with running(again):
+        assert await again.server_secret("decoys") == made[0]

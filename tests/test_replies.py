@@ -151,7 +151,7 @@ def test_an_excerpt_is_one_line_cut_with_an_ellipsis() -> None:
 
 async def rewrite(chat: ChatApplication, sql: str, params: tuple[Any, ...]) -> None:
     """Change stored messages in place, as an edit or delete of the original would."""
-    store = chat.hub.store
+    store = getattr(chat.hub.store, "inner", chat.hub.store)  # the store under WithFiles
     if isinstance(store, PostgresStore):
         async with store._connection() as conn:
             await conn.execute(postgres(sql), params)

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tornado.ioloop import IOLoop
 
-from chat.accounts import AccountService, open_accounts
 from chat.config import Settings
-from chat.store import SQLiteStore
-from chat.store.base import HistoryStore
-from chat.store.postgres import PostgresStore
-from chat_server import ChatApplication, make_app
+from chat_server import ChatApplication
 from tests.apiclient import Api
-from tests.conftest import close_app
+from tests.conftest import app_on_both_stores
 from tests.helpers import ChatClient, Connect
 from tests.test_auth_socket import PASSWORD, bearer, error_of, signed_up
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def app(request: pytest.FixtureRequest, settings: Settings,
-        io_loop: IOLoop) -> Iterator[ChatApplication]:
-    """The app on SQLite (in memory), or on PostgreSQL (history and accounts in one schema,
-    as a cluster's nodes use it): every test here runs on both."""
-    store: HistoryStore
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        store = PostgresStore(url, settings.history_per_room)
-        accounts = open_accounts(url, revocation_poll_s=settings.revocation_poll)
-    else:
-        store = SQLiteStore(":memory:", settings.history_per_room)
-        accounts = open_accounts(":memory:", revocation_poll_s=settings.revocation_poll)
-    io_loop.run_sync(store.start)
-    io_loop.run_sync(accounts.start)
-    made = make_app(settings, store, accounts=AccountService(accounts, settings.account_policy))
-    yield made
-    close_app(made, io_loop, accounts.close, store.close)
+# Every test here (and in the modules that import it) on SQLite and on PostgreSQL: pytest
+# knows a fixture by the module attribute that holds it.
+app = app_on_both_stores
 
 
 async def signed_in(app: ChatApplication, connect: Connect, name: str,

@@ -217,6 +217,11 @@ class AccountStore(Protocol):
         """Remove and return the challenge with this hash (expired or not); None if absent."""
         ...
 
+    async def server_secret(self, name: str) -> bytes:
+        """The random secret stored under `name`, made at the first ask: the same for every
+        node and every start (kept in the store, copied with the accounts)."""
+        ...
+
     async def adopt_dms(self, account_id: int, old_name: str, ts: int) -> Adopted:
         """Give the direct conversations stored under `old_name` before accounts to the
         account, in one transaction (chat/accounts/adopt.py); AccountError if another account

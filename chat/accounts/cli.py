@@ -10,15 +10,11 @@ Nothing prints a password, a token or a database password.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import getpass
-import logging
-import sqlite3
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from chat.accounts import AccountError, AccountService, open_accounts
 from chat.accounts.base import AccountStore
@@ -26,9 +22,7 @@ from chat.accounts.model import INVITE_ID_CHARS
 from chat.accounts.policy import INVITE_TTL_DAYS, INVITE_TTL_MAX_DAYS, check_invite_ttl
 from chat.accounts.tokens import Tokens
 from chat.commands import CommandParser, say
-from chat.store.base import StoreError
-from chat.store.sqlite_schema import describe
-from chat.urls import is_postgres_db
+from chat.dbcommand import run_on_db
 
 ACTIONS = {
     "create": "NAME: a new account (the first one is an admin)",
@@ -221,25 +215,15 @@ def main(argv: Sequence[str]) -> int:
             check_invite_ttl(args.ttl_days)
         except ValueError as exc:
             parser.error(f"--ttl-days: {exc}")
-    logging.getLogger("psycopg").setLevel(logging.ERROR)
     if args.db == ":memory:":
         say(f"accounts {args.action}: --db :memory: is a server's own, gone when it stops; "
             "give the file or postgresql:// URL the server uses")
         return 2
-    if not is_postgres_db(args.db) and args.action != "create" and not Path(args.db).exists():
-        # A mistyped path would otherwise become a new, empty database.
-        say(f"accounts {args.action}: no database at {args.db!r} (create makes one)")
-        return 2
     try:
-        return asyncio.run(_run(args))
+        return run_on_db(f"accounts {args.action}", args.db, lambda: _run(args),
+                         creates=args.action == "create", missing=" (create makes one)")
     except AccountError as exc:
         say(f"accounts {args.action}: {exc.code}: {exc.reason}", urls=urls)
-        return 1
-    except StoreError as exc:
-        say(f"accounts {args.action}: the database failed: {exc}", urls=urls)
-        return 1
-    except sqlite3.Error as exc:
-        say(f"accounts {args.action}: the database failed: {describe(exc)}", urls=urls)
         return 1
     except (KeyboardInterrupt, EOFError):
         say(f"accounts {args.action}: interrupted; nothing changed", urls=urls)

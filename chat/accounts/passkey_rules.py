@@ -4,6 +4,7 @@ refusals (chat/accounts/passkeys.py runs the ceremonies with them)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -27,6 +28,15 @@ MAX_CHALLENGES_PER_ADDRESS = 20
 MAX_PASSKEYS_PER_ACCOUNT = 20
 LABEL_MAX_CHARS = 64  # a name to tell passkeys apart, shown in a list
 KNOWN_TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
+
+# The decoy list a named sign-in shows for a name without passkeys (or no account), so that
+# it reads as a name with some: one or two ids, each as long as a common authenticator's
+# (bytes: Google Password Manager 16, iCloud Keychain 20, Windows Hello 32, a security key 64)
+# with the transports browsers report for those. Derived by HMAC from a stored secret and the
+# name's key: the same answer at every ask, on every node.
+DECOY_SECRET = "passkey-decoys"
+DECOY_ID_BYTES = (16, 20, 32, 64)
+DECOY_TRANSPORTS = (("hybrid", "internal"), ("internal",), ("usb",), ("nfc", "usb"))
 
 REFUSED = AccountError("invalid_passkey", "this passkey does not sign in here")
 NO_CEREMONY = AccountError("invalid_challenge", "this passkey request is unknown, used or "
@@ -62,6 +72,23 @@ def descriptor(passkey: Passkey) -> PublicKeyCredentialDescriptor:
     transports = [AuthenticatorTransport(t) for t in passkey.transports
                   if t in KNOWN_TRANSPORTS]
     return PublicKeyCredentialDescriptor(id=unb64(passkey.id), transports=transports or None)
+
+
+def decoys(secret: bytes, name_key: str) -> list[PublicKeyCredentialDescriptor]:
+    """The decoy allowCredentials of `name_key` (see DECOY_ID_BYTES): stable per secret."""
+
+    def draw(label: str) -> bytes:
+        return hmac.new(secret, f"{label}\0{name_key}".encode(), hashlib.sha512).digest()
+
+    count = 1 + draw("count")[0] % 2
+    made = []
+    for index in range(count):
+        drawn = draw(f"id {index}")
+        kind = drawn[0] % len(DECOY_ID_BYTES)
+        made.append(PublicKeyCredentialDescriptor(
+            id=drawn[:DECOY_ID_BYTES[kind]],
+            transports=[AuthenticatorTransport(t) for t in DECOY_TRANSPORTS[kind]]))
+    return made
 
 
 def check_label(label: str | None) -> str:

@@ -30,6 +30,7 @@ from webauthn.helpers.parse_registration_credential_json import (
 )
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
@@ -39,6 +40,7 @@ from chat.accounts.model import Account, AccountError, Challenge, Passkey, Sessi
 from chat.accounts.passkey_rules import (
     CEREMONY_TIMEOUT_MS,
     CHALLENGE_TTL_MS,
+    DECOY_SECRET,
     KNOWN_TRANSPORTS,
     MAX_CHALLENGES_PER_ADDRESS,
     MAX_PASSKEYS_PER_ACCOUNT,
@@ -47,6 +49,7 @@ from chat.accounts.passkey_rules import (
     RelyingParty,
     challenge_hash,
     check_label,
+    decoys,
     descriptor,
     malformed,
     new_challenge,
@@ -65,6 +68,7 @@ class PasskeyService:
     def __init__(self, accounts: AccountService) -> None:
         self.accounts = accounts
         self.store = accounts.store
+        self._decoy_secret: bytes | None = None  # read from the store at the first use
 
     def _now(self) -> int:
         return self.accounts._now()
@@ -195,21 +199,30 @@ class PasskeyService:
 
     async def begin_signin(self, username: str | None, rp: RelyingParty,
                            address: str) -> dict[str, Any]:
-        """Request options: any passkey of this site (discoverable), or `username`'s."""
-        allowed: list[Passkey] = []
+        """Request options: any passkey of this site (discoverable), or `username`'s. A name
+        with no passkeys, or no account, is shown stable decoys in their place (the answer
+        never tells which names have passkeys); any credential then fails as a wrong one."""
+        allowed: list[PublicKeyCredentialDescriptor] = []
         account_id = None
         if username is not None and username.strip():
-            account = await self.store.account_by_name_key(name_key(username.strip()))
+            key = name_key(username.strip())
+            account = await self.store.account_by_name_key(key)
             account_id = 0 if account is None else account.id  # 0: no account, nothing fits
-            if account is not None:
-                allowed = await self.store.passkeys_of(account.id)
+            allowed = [descriptor(p) for p in await self.store.passkeys_of(account_id)]
+            if not allowed:
+                allowed = decoys(await self._decoy_key(), key)
         options = generate_authentication_options(
             rp_id=rp.id, challenge=new_challenge(), timeout=CEREMONY_TIMEOUT_MS,
-            allow_credentials=[descriptor(p) for p in allowed],
+            allow_credentials=allowed,
             user_verification=UserVerificationRequirement.PREFERRED)
         await self._begin("signin", account_id, {}, options.challenge, address)
         shown: dict[str, Any] = json.loads(options_to_json(options))
         return shown
+
+    async def _decoy_key(self) -> bytes:
+        if self._decoy_secret is None:
+            self._decoy_secret = await self.store.server_secret(DECOY_SECRET)
+        return self._decoy_secret
 
     async def finish_signin(self, credential: Any, rp: RelyingParty, address: str,
                             user_agent: str) -> tuple[str, Session, Account]:

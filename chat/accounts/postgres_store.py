@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
@@ -12,10 +12,11 @@ import psycopg_pool
 
 from chat.accounts import sql
 from chat.accounts.adopt import Adopted, adopt
-from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation, PasskeyTaken
-from chat.accounts.model import Account, Challenge, Passkey, Role, Sweep, Swept
+from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
+from chat.accounts.model import Account, Passkey, Role
 from chat.accounts.postgres_listen import RevocationListener
-from chat.accounts.sql_store import Row, SQLAccountStore
+from chat.accounts.postgres_signin import PostgresSignIn
+from chat.accounts.sql_store import Row
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
 from chat.store.postgres_notify import channel_for
@@ -28,25 +29,17 @@ from chat.store.sql import postgres as pg
 # is commit order" hold across nodes (taken in the transaction, released at its end).
 FIRST_ADMIN_LOCK = 0x5C4A7_0002
 REVOCATION_LOCK = 0x5C4A7_0003
-# One node sweeps at a time (held for the round, on the sweeping connection; the others skip).
-SWEEP_LOCK = 0x5C4A7_0005
 # ... and that "another enabled admin remains" still holds when a demotion commits.
 ADMINS_LOCK = 0x5C4A7_0004
 # The channel a revocation's transaction NOTIFYs: chat_accounts_<schema>.
 CHANNEL_PREFIX = "chat_accounts_"
 # With NOTIFY waking the watcher at once, the poll is only a fallback (a lost LISTEN) (s).
 REVOCATION_POLL_S = 5.0
-# A counter row, locked, with its values: made (0 failures: no wait) for a key never seen,
-# else locked by the no-op update, so the sweep cannot delete it between (as it could between
-# an INSERT ... DO NOTHING and a SELECT ... FOR UPDATE).
-_LOCK_COUNTER = ("INSERT INTO login_failures (key, failures, last_ts) VALUES (?, 0, 0)"
-                 " ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures"
-                 " RETURNING failures, last_ts")
 # Connections of a pool of its own (the admin command's): it runs one thing at a time.
 OWN_POOL_SIZE = 2
 
 
-class PostgresAccounts(SQLAccountStore):
+class PostgresAccounts(PostgresSignIn):
     """An AccountStore in PostgreSQL.
 
     The server passes the history store's pool: accounts and history share one budget of
@@ -186,15 +179,6 @@ class PostgresAccounts(SQLAccountStore):
         except psycopg.errors.UniqueViolation:
             raise NameTaken(name_key) from None
 
-    @staticmethod
-    async def _add_passkey(conn: Connection, passkey: Passkey) -> None:
-        # A savepoint: the unique violation is told apart from the account's own (NameTaken).
-        try:
-            async with conn.transaction():
-                await conn.execute(pg(sql.CREATE_PASSKEY), sql.passkey_params(passkey))
-        except psycopg.errors.UniqueViolation:
-            raise PasskeyTaken(passkey.id) from None
-
     async def set_password_hash(self, account_id: int, password_hash: str, ts: int, *,
                                 end_sessions: bool = False) -> bool:
         async with self._transaction() as conn:
@@ -233,106 +217,6 @@ class PostgresAccounts(SQLAccountStore):
             if role != "admin" and keep_an_admin:
                 await self._keep_an_admin(conn, account_id)
             return (await conn.execute(pg(sql.SET_ROLE), (role, account_id))).rowcount > 0
-
-    async def delete_session(self, session_id: str, ts: int) -> bool:
-        async with self._transaction() as conn:
-            row = await (await conn.execute(pg(sql.SESSION_ACCOUNT + " FOR UPDATE"),
-                                            (session_id,))).fetchone()
-            if row is None:
-                return False
-            await conn.execute(pg(sql.DELETE_SESSION), (session_id,))
-            await self._revoke(conn, int(row[0]), session_id, ts)
-            return True
-
-    async def delete_sessions_of(self, account_id: int, ts: int) -> int:
-        async with self._transaction() as conn:
-            count = (await conn.execute(pg(sql.DELETE_SESSIONS_OF), (account_id,))).rowcount
-            if count:
-                await self._revoke(conn, account_id, None, ts)
-            return count
-
-    async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
-                          wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
-        async with self._transaction() as conn:
-            counters = []
-            for key in sorted(keys):  # locked in one order: two attempts never deadlock
-                row = await (await conn.execute(pg(_LOCK_COUNTER), (key,))).fetchone()
-                assert row is not None
-                counters.append((int(row[0]), int(row[1])))
-            wait = max((wait_ms(counter) for counter in counters), default=0)
-            if wait <= 0:
-                for key in keys:
-                    await conn.execute(pg(sql.RECORD_FAILURE), (key, ts, forget_before))
-            return max(wait, 0)
-
-    async def sweep(self, sweep: Sweep) -> Swept:
-        swept = Swept()
-        if self._pool is None:
-            raise StoreError("the account store is not open")
-        try:
-            async with self._pool.connection() as conn:
-                row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)",
-                                                (SWEEP_LOCK,))).fetchone()
-                if not (row and row[0]):
-                    return swept  # another node is sweeping now
-                try:
-                    while await self._sweep_batch(conn, sweep, swept):
-                        pass
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK,))
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise StoreError(one_line(exc)) from None
-        return swept
-
-    async def _sweep_batch(self, conn: Connection, sweep: Sweep, swept: Swept) -> bool:
-        """One batch of each, in one transaction; whether any was full (more may be left)."""
-        async with conn.transaction():
-            ended = await (await conn.execute(pg(sql.DELETE_EXPIRED_SESSIONS), (
-                sweep.idle_before, sweep.created_before, sweep.batch))).fetchall()
-            if ended:
-                await self._revoke_all(conn, [(int(row[1]), str(row[0])) for row in ended],
-                                       sweep.ts)
-            failures = (await conn.execute(pg(sql.PRUNE_FAILURES),
-                                           (sweep.failures_before, sweep.batch))).rowcount
-            revocations = (await conn.execute(pg(sql.PRUNE_REVOCATIONS),
-                                              (sweep.revocations_before, sweep.batch))).rowcount
-            challenges = (await conn.execute(pg(sql.PRUNE_CHALLENGES),
-                                             (sweep.ts, sweep.batch))).rowcount
-        swept.sessions += len(ended)
-        swept.failures += failures
-        swept.revocations += revocations
-        swept.challenges += challenges
-        return max(len(ended), failures, revocations, challenges) >= sweep.batch
-
-    async def add_passkey(self, passkey: Passkey) -> None:
-        async with self._transaction() as conn:
-            await self._add_passkey(conn, passkey)
-
-    async def delete_passkey(self, credential_id: str, account_id: int) -> bool:
-        async with self._transaction() as conn:
-            # The account row locked first: two deletes of its last two passkeys take turns,
-            # so the second sees the first's and keeps one.
-            await conn.execute(pg("SELECT 1 FROM accounts WHERE id = ? FOR UPDATE"),
-                               (account_id,))
-            return (await conn.execute(pg(sql.DELETE_PASSKEY), (
-                credential_id, account_id, account_id, account_id))).rowcount > 0
-
-    async def create_challenge(self, challenge: Challenge, ts: int, *,
-                               max_per_address: int) -> bool:
-        async with self._transaction() as conn:
-            await conn.execute(pg(sql.FORGET_EXPIRED_CHALLENGES), (ts,))
-            # Concurrent begins from one address may each count the others as absent: the
-            # bound holds within the number of them at once, which is what it is for.
-            row = await (await conn.execute(pg(sql.CHALLENGES_OF),
-                                            (challenge.address,))).fetchone()
-            if row is not None and row[0] >= max_per_address:
-                return False
-            await conn.execute(pg(sql.CREATE_CHALLENGE), sql.challenge_params(challenge))
-            return True
-
-    async def take_challenge(self, challenge_hash: str) -> Challenge | None:
-        row = await self._one(sql.TAKE_CHALLENGE, (challenge_hash,))
-        return None if row is None else sql.challenge_from_row(row)
 
     async def watch_revocations(self, callback: OnRevocation) -> None:
         self._watch.add(callback)

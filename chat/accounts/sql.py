@@ -188,3 +188,9 @@ def revocation_from_row(row: Sequence[Any]) -> Revocation:
     """A Revocation from a row of REVOCATIONS_AFTER."""
     return Revocation(int(row[0]), int(row[1]), None if row[2] is None else str(row[2]),
                       int(row[3]), None if row[4] is None else str(row[4]))
+
+
+# A node-independent secret by name (server_secrets): made once by whichever node asks first;
+# every other node, and every later start, reads the same one.
+MAKE_SECRET = "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+SECRET = "SELECT value FROM server_secrets WHERE name = ?"

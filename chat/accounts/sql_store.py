@@ -4,6 +4,7 @@ store gives in its own way (a thread for SQLite, a pool for PostgreSQL)."""
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -11,6 +12,7 @@ from chat.accounts import sql
 from chat.accounts.model import Account, Invite, Passkey, Revocation, Session
 
 Row = tuple[Any, ...]
+SECRET_BYTES = 32  # a server secret's size: 256 random bits, an HMAC-SHA-256 key's own
 
 
 class SQLAccountStore(ABC):
@@ -102,6 +104,14 @@ class SQLAccountStore(ABC):
                           ts: int) -> bool:
         return await self._write(sql.USE_PASSKEY,
                                  (new_count, ts, credential_id, seen_count)) > 0
+
+    async def server_secret(self, name: str) -> bytes:
+        row = await self._one(sql.SECRET, (name,))
+        if row is None:  # the first ask anywhere: ours, or another node's that got there first
+            await self._write(sql.MAKE_SECRET, (name, secrets.token_hex(SECRET_BYTES)))
+            row = await self._one(sql.SECRET, (name,))
+            assert row is not None
+        return bytes.fromhex(str(row[0]))
 
     async def _revocations_after(self, seq: int) -> list[Revocation]:
         rows = await self._all(sql.REVOCATIONS_AFTER, (seq, sql.REVOCATIONS_PER_READ))

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
 from chat.accounts import sql
 from chat.accounts.adopt import Adopted, adopt
-from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation, PasskeyTaken
-from chat.accounts.model import Account, Challenge, Passkey, Role, Sweep, Swept
-from chat.accounts.sql_store import Row, SQLAccountStore
+from chat.accounts.base import InviteInvalid, LastAdmin, NameTaken, OnRevocation
+from chat.accounts.model import Account, Passkey, Role
+from chat.accounts.sql_store import Row
+from chat.accounts.sqlite_signin import (
+    SQLiteSignIn,
+    insert_passkey,
+    record_revocation,
+    transaction,
+)
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
 from chat.store.sqlite_schema import LOCK_TIMEOUT_S, connect, describe, memory_uri, migrate
@@ -27,37 +32,13 @@ T = TypeVar("T")
 REVOCATION_POLL_S = 1.0
 
 
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE (the file's write lock, waited for up to the lock timeout) ... COMMIT."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _revoke(conn: sqlite3.Connection, account_id: int, session_id: str | None, ts: int) -> None:
-    conn.execute(sql.REVOKE, (account_id, session_id, ts)).fetchall()
-
-
 def _keep_an_admin(conn: sqlite3.Connection, account_id: int) -> None:
     """LastAdmin if the account is the last enabled admin (read under the write lock)."""
     if conn.execute(sql.IS_LAST_ADMIN, sql.is_last_admin_params(account_id)).fetchone():
         raise LastAdmin(account_id)
 
 
-def _add_passkey(conn: sqlite3.Connection, passkey: Passkey) -> None:
-    try:
-        conn.execute(sql.CREATE_PASSKEY, sql.passkey_params(passkey))
-    except sqlite3.IntegrityError:
-        raise PasskeyTaken(passkey.id) from None
-
-
-class SQLiteAccounts(SQLAccountStore):
+class SQLiteAccounts(SQLiteSignIn):
     """An AccountStore on its own connection to the history file, used from one thread.
 
     A connection of its own, not the history writer's: account writes are rare and small, and
@@ -120,13 +101,13 @@ class SQLiteAccounts(SQLAccountStore):
 
     async def _write(self, statement: str, params: Row) -> int:
         def run() -> int:
-            with _transaction(self._db()) as conn:
+            with transaction(self._db()) as conn:
                 return conn.execute(statement, params).rowcount
         return await self._call(run)
 
     async def sql_writes(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
         def run() -> list[int]:
-            with _transaction(self._db()) as conn:
+            with transaction(self._db()) as conn:
                 return [conn.execute(statement, params).rowcount for statement, params in steps]
         return await self._call(run)
 
@@ -134,7 +115,7 @@ class SQLiteAccounts(SQLAccountStore):
                              password_hash: str, ts: int, *, invite_hash: str | None = None,
                              passkey: Passkey | None = None) -> Account:
         def run() -> Account:
-            with _transaction(self._db()) as conn:
+            with transaction(self._db()) as conn:
                 try:
                     row = conn.execute(sql.CREATE_ACCOUNT, (name, name_key, email, "member",
                                                             "admin", ts, password_hash)).fetchone()
@@ -145,14 +126,14 @@ class SQLiteAccounts(SQLAccountStore):
                         sql.USE_INVITE, (account.id, ts, invite_hash, ts)).rowcount:
                     raise InviteInvalid()
                 if passkey is not None:
-                    _add_passkey(conn, dataclasses.replace(passkey, account_id=account.id))
+                    insert_passkey(conn, dataclasses.replace(passkey, account_id=account.id))
                 conn.execute(sql.REGISTERED, (account.id, ts, name_key)).fetchall()
                 return account
         return await self._call(run)
 
     async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
         def run() -> Account:
-            with _transaction(self._db()) as conn:
+            with transaction(self._db()) as conn:
                 try:
                     # 'member' for both roles: never the first admin, whatever comes first.
                     row = conn.execute(sql.CREATE_ACCOUNT, (name, name_key, None, "member",
@@ -169,124 +150,36 @@ class SQLiteAccounts(SQLAccountStore):
     async def set_password_hash(self, account_id: int, password_hash: str, ts: int, *,
                                 end_sessions: bool = False) -> bool:
         def run() -> bool:
-            with _transaction(self._db()) as conn:
+            with transaction(self._db()) as conn:
                 if not conn.execute(sql.SET_PASSWORD_HASH, (password_hash, account_id)).rowcount:
                     return False
                 if end_sessions:
                     conn.execute(sql.DELETE_SESSIONS_OF, (account_id,))
-                    _revoke(conn, account_id, None, ts)
+                    record_revocation(conn, account_id, None, ts)
                 return True
         return await self._call(run)
 
     async def set_disabled(self, account_id: int, disabled: bool, ts: int, *,
                            keep_an_admin: bool = False) -> bool:
         def run() -> bool:
-            with _transaction(self._db()) as conn:  # the write lock: the check holds to COMMIT
+            with transaction(self._db()) as conn:  # the write lock: the check holds to COMMIT
                 if disabled and keep_an_admin:
                     _keep_an_admin(conn, account_id)
                 if not conn.execute(sql.SET_DISABLED, (int(disabled), account_id)).rowcount:
                     return False
                 if disabled:
                     conn.execute(sql.DELETE_SESSIONS_OF, (account_id,))
-                    _revoke(conn, account_id, None, ts)
+                    record_revocation(conn, account_id, None, ts)
                 return True
         return await self._call(run)
 
     async def set_role(self, account_id: int, role: Role, *,
                        keep_an_admin: bool = False) -> bool:
         def run() -> bool:
-            with _transaction(self._db()) as conn:
+            with transaction(self._db()) as conn:
                 if role != "admin" and keep_an_admin:
                     _keep_an_admin(conn, account_id)
                 return conn.execute(sql.SET_ROLE, (role, account_id)).rowcount > 0
-        return await self._call(run)
-
-    async def delete_session(self, session_id: str, ts: int) -> bool:
-        def run() -> bool:
-            with _transaction(self._db()) as conn:
-                row = conn.execute(sql.SESSION_ACCOUNT, (session_id,)).fetchone()
-                if row is None:
-                    return False
-                conn.execute(sql.DELETE_SESSION, (session_id,))
-                _revoke(conn, int(row[0]), session_id, ts)
-                return True
-        return await self._call(run)
-
-    async def delete_sessions_of(self, account_id: int, ts: int) -> int:
-        def run() -> int:
-            with _transaction(self._db()) as conn:
-                count = conn.execute(sql.DELETE_SESSIONS_OF, (account_id,)).rowcount
-                if count:
-                    _revoke(conn, account_id, None, ts)
-                return count
-        return await self._call(run)
-
-    async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
-                          wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
-        def run() -> int:
-            with _transaction(self._db()) as conn:  # the write lock: attempts one at a time
-                counters = [conn.execute(sql.FAILURES, (key,)).fetchone() for key in keys]
-                wait = max((wait_ms(None if row is None else (int(row[0]), int(row[1])))
-                            for row in counters), default=0)
-                if wait <= 0:
-                    for key in keys:
-                        conn.execute(sql.RECORD_FAILURE, (key, ts, forget_before)).fetchall()
-                return max(wait, 0)
-        return await self._call(run)
-
-    async def sweep(self, sweep: Sweep) -> Swept:
-        swept = Swept()
-
-        def run() -> bool:
-            """One batch of each, in one transaction (the write lock: one sweeper at a time);
-            whether any was full (more may be left)."""
-            with _transaction(self._db()) as conn:
-                ended = conn.execute(sql.DELETE_EXPIRED_SESSIONS, (
-                    sweep.idle_before, sweep.created_before, sweep.batch)).fetchall()
-                for session_id, account_id in ended:
-                    _revoke(conn, int(account_id), str(session_id), sweep.ts)
-                failures = conn.execute(sql.PRUNE_FAILURES,
-                                        (sweep.failures_before, sweep.batch)).rowcount
-                revocations = conn.execute(sql.PRUNE_REVOCATIONS,
-                                           (sweep.revocations_before, sweep.batch)).rowcount
-                challenges = conn.execute(sql.PRUNE_CHALLENGES, (sweep.ts, sweep.batch)).rowcount
-            swept.sessions += len(ended)
-            swept.failures += failures
-            swept.revocations += revocations
-            swept.challenges += challenges
-            return max(len(ended), failures, revocations, challenges) >= sweep.batch
-
-        while await self._call(run):
-            pass
-        return swept
-
-    async def add_passkey(self, passkey: Passkey) -> None:
-        def run() -> None:
-            with _transaction(self._db()) as conn:
-                _add_passkey(conn, passkey)
-        await self._call(run)
-
-    async def delete_passkey(self, credential_id: str, account_id: int) -> bool:
-        return await self._write(sql.DELETE_PASSKEY,
-                                 (credential_id, account_id, account_id, account_id)) > 0
-
-    async def create_challenge(self, challenge: Challenge, ts: int, *,
-                               max_per_address: int) -> bool:
-        def run() -> bool:
-            with _transaction(self._db()) as conn:
-                conn.execute(sql.FORGET_EXPIRED_CHALLENGES, (ts,))
-                row = conn.execute(sql.CHALLENGES_OF, (challenge.address,)).fetchone()
-                if row[0] >= max_per_address:
-                    return False
-                conn.execute(sql.CREATE_CHALLENGE, sql.challenge_params(challenge))
-                return True
-        return await self._call(run)
-
-    async def take_challenge(self, challenge_hash: str) -> Challenge | None:
-        def run() -> Challenge | None:
-            with _transaction(self._db()) as conn:
-                row = conn.execute(sql.TAKE_CHALLENGE, (challenge_hash,)).fetchone()
-                return None if row is None else sql.challenge_from_row(row)
         return await self._call(run)
 
     async def watch_revocations(self, callback: OnRevocation) -> None:

@@ -9,12 +9,11 @@ Several nodes may sweep the same database: a session is deleted, and revoked, by
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from chat.accounts.model import Swept
 from chat.accounts.service import AccountService
-from chat.store.base import StoreError
+from chat.periodic import Periodic
 
 log = logging.getLogger("chat.accounts")
 
@@ -32,26 +31,18 @@ def revocations_kept_ms(revocation_poll_s: float) -> int:
     return round(revocation_poll_s * REVOCATIONS_KEPT_POLLS * 1000)
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """Runs AccountService.sweep every `interval_s` seconds until closed; a round that fails
     (the database away) is logged and tried again at the next."""
 
+    what = "account sweep"
+    log = log
+
     def __init__(self, accounts: AccountService, interval_s: float,
                  revocation_poll_s: float) -> None:
+        super().__init__(interval_s)
         self._accounts = accounts
-        self._interval_s = interval_s
         self._kept_ms = revocations_kept_ms(revocation_poll_s)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def sweep(self) -> Swept:
         """One round now: what it deleted."""
@@ -61,12 +52,3 @@ class Sweeper:
                      "%d revocations and %d passkey challenges deleted", swept.sessions,
                      swept.failures, swept.revocations, swept.challenges)
         return swept
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.sweep()
-            except StoreError as exc:
-                log.warning("account sweep failed (tried again in %.0f s): %s",
-                            self._interval_s, exc)

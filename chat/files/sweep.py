@@ -8,12 +8,12 @@ the same database and folder: each deletion is idempotent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from pathlib import Path
 
 from chat.files.service import Files
+from chat.periodic import Periodic
 from chat.store.base import StoreError
 from chat.urls import is_postgres_db
 
@@ -32,24 +32,17 @@ def files_folder(files_dir: str, db: str) -> Path | None:
     return Path(db).resolve().parent / "files"
 
 
-class FileSweeper:
+class FileSweeper(Periodic):
     """Runs Files.sweep every `interval_s` seconds until closed; a failed round is logged and
     tried again at the next."""
 
+    what = "file sweep"
+    log = log
+    retried = (StoreError, OSError)
+
     def __init__(self, files: Files, interval_s: float) -> None:
+        super().__init__(interval_s)
         self._files = files
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def sweep(self) -> int:
         """One round now: the number of files it deleted."""
@@ -57,12 +50,3 @@ class FileSweeper:
         if deleted:
             log.info("file sweep: %d files deleted", deleted)
         return deleted
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.sweep()
-            except (StoreError, OSError) as exc:
-                log.warning("file sweep failed (tried again in %.0f s): %s",
-                            self._interval_s, exc)

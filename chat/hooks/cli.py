@@ -8,22 +8,16 @@ a revoked one stops at once.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
-import logging
-import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 
 from chat.accounts import open_accounts
 from chat.commands import CommandParser, say
+from chat.dbcommand import run_on_db
 from chat.hooks.service import HookError, Webhooks, now_ms
 from chat.hooks.store import HookStore
 from chat.protocol.parse import ProtocolError, check_room
 from chat.rooms.store import RoomStore
-from chat.store.base import StoreError
-from chat.store.sqlite_schema import describe
-from chat.urls import is_postgres_db
 
 
 def _parser() -> CommandParser:
@@ -93,23 +87,13 @@ def main(argv: Sequence[str]) -> int:
     """The command: 0 when done, 1 if refused or the database failed, 2 for bad arguments."""
     parser = _parser()
     args = parser.parse(argv)
-    logging.getLogger("psycopg").setLevel(logging.ERROR)
     if getattr(args, "room", None) is not None:
         try:
             args.room = check_room(args.room)
         except ProtocolError as exc:
             parser.error(f"--room: {exc.reason}")
-    if not is_postgres_db(args.db) and not Path(args.db).exists():
-        say(f"webhooks {args.action}: no database at {args.db!r}")
-        return 2
     try:
-        return asyncio.run(_run(args))
+        return run_on_db(f"webhooks {args.action}", args.db, lambda: _run(args))
     except HookError as exc:
         say(f"webhooks {args.action}: {exc.reason}")
-        return 1
-    except StoreError as exc:
-        say(f"webhooks {args.action}: the database failed: {exc}", urls=[args.db])
-        return 1
-    except sqlite3.Error as exc:
-        say(f"webhooks {args.action}: the database failed: {describe(exc)}", urls=[args.db])
         return 1

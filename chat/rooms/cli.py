@@ -7,21 +7,15 @@ one line per action: when (UTC), who, what, the room, whom, and the details.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import json
-import logging
-import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 
 from chat.accounts import open_accounts
-from chat.commands import CommandParser, say
+from chat.commands import CommandParser
+from chat.dbcommand import run_on_db
 from chat.protocol.parse import check_room
 from chat.rooms.store import RoomStore
-from chat.store.base import StoreError
-from chat.store.sqlite_schema import describe
-from chat.urls import is_postgres_db
 
 AUDIT_MAX = 10_000  # entries one reading prints at most (lines): page with --room instead
 
@@ -62,7 +56,6 @@ def main(argv: Sequence[str]) -> int:
     """The command: 0 when done, 1 if the database failed, 2 for bad arguments."""
     parser = _parser()
     args = parser.parse(argv)
-    logging.getLogger("psycopg").setLevel(logging.ERROR)
     if not 1 <= args.limit <= AUDIT_MAX:
         parser.error(f"--limit is {args.limit}; it must be between 1 and {AUDIT_MAX:,}")
     if args.room is not None:
@@ -70,14 +63,4 @@ def main(argv: Sequence[str]) -> int:
             args.room = check_room(args.room)
         except Exception as exc:  # ProtocolError: its reason names the rule
             parser.error(f"--room: {exc}")
-    if not is_postgres_db(args.db) and not Path(args.db).exists():
-        say(f"rooms {args.action}: no database at {args.db!r}")
-        return 2
-    try:
-        return asyncio.run(_audit(args))
-    except StoreError as exc:
-        say(f"rooms {args.action}: the database failed: {exc}", urls=[args.db])
-        return 1
-    except sqlite3.Error as exc:
-        say(f"rooms {args.action}: the database failed: {describe(exc)}", urls=[args.db])
-        return 1
+    return run_on_db(f"rooms {args.action}", args.db, lambda: _audit(args))

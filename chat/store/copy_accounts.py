@@ -3,7 +3,8 @@ account, their password and their direct conversations (keyed by account id) in 
 with them the tables that belong to accounts: passkeys (a way in, as the password hash is),
 external ids (an embedding application's user stays the same account) and legacy names (which
 account adopted each old name's conversations, moved with the history; without it the name
-could be adopted a second time, by another account); and the rooms, which live beside them.
+could be adopted a second time, by another account); read marks and last-seen times (unread
+counts and presence survive the move); and the rooms, which live beside them.
 
 Sessions are not copied: the source may still be served while the copy runs, and a session
 ended there afterwards (a logout, a revocation, a disabled account) would live on in the
@@ -90,7 +91,14 @@ TABLES = [Table("accounts", ACCOUNT_COLUMNS, "id", identity=True),
           Table("files", "id, owner_id, name, size, type, sha256, width, height, thumb_sha256,"
                 " thumb_type, created_ts, attached", "id", replace=True),
           Table("file_links", "conversation, message_id, file_id",
-                "conversation, message_id, file_id", replace=True)]
+                "conversation, message_id, file_id", replace=True),
+          # What each account read of each conversation and when it was last online
+          # (chat/people/): without them a move makes every message unread again.
+          Table("read_marks", "party, conversation, last_read", "party, conversation"),
+          Table("last_seen", "party, ts", "party"),
+          # The server's own secrets: the decoy passkey ids a name without passkeys is shown
+          # stay what they were before the move (new ones would tell that the name has none).
+          Table("server_secrets", "name, value", "name")]
 
 
 def check_accounts(source: Side, target: Side) -> None:

@@ -12,7 +12,13 @@ from psycopg.rows import TupleRow
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_options import PostgresOptions
-from chat.store.sql import FILE_TABLES, HOOK_TABLES, ROOM_TABLES, TOKEN_TABLES
+from chat.store.sql import (
+    FILE_TABLES,
+    HOOK_TABLES,
+    ROOM_TABLES,
+    SECRET_TABLES,
+    TOKEN_TABLES,
+)
 from chat.store.sqlite_schema import INVITE_TTL_BEFORE_MS
 from chat.urls import redacted
 
@@ -184,6 +190,12 @@ async def _v17_files(conn: psycopg.AsyncConnection[TupleRow]) -> None:
         await conn.execute(statement.replace("INTEGER", "BIGINT"))
 
 
+async def _v18_server_secrets(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """SQLite's version 19 side by side: secrets the server makes for itself."""
+    for statement in SECRET_TABLES:
+        await conn.execute(statement)
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
@@ -194,7 +206,8 @@ MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_regi
                                _v14_api_tokens,
                                _v15_message_changes,
                                _v16_search,
-                               _v17_files]
+                               _v17_files,
+                               _v18_server_secrets]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:

@@ -157,3 +157,8 @@ FILE_TABLES = (
     " file_id TEXT NOT NULL, PRIMARY KEY (conversation, message_id, file_id))",
     "CREATE INDEX file_links_by_file ON file_links (file_id)",
 )
+
+# Secrets the server makes for itself, one per name (chat/accounts/sql_store.py server_secret):
+# today the key of the decoy passkey ids a sign-in shows for a name without passkeys
+# (chat/accounts/passkey_rules.py). Hex; in the database, so every node uses the same one.
+SECRET_TABLES = ("CREATE TABLE server_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",)

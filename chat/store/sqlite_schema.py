@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from chat.record import StoredMessage
 from chat.store.base import StoreError
-from chat.store.sql import FILE_TABLES, HOOK_TABLES, ROOM_TABLES, TOKEN_TABLES
+from chat.store.sql import (
+    FILE_TABLES,
+    HOOK_TABLES,
+    ROOM_TABLES,
+    SECRET_TABLES,
+    TOKEN_TABLES,
+)
 from chat.store.sql import MESSAGE_COLUMNS as MESSAGE_COLUMNS  # re-exported
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -223,6 +229,12 @@ def _v18_files(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v19_server_secrets(conn: sqlite3.Connection) -> None:
+    """Secrets the server makes for itself (chat/store/sql.py SECRET_TABLES)."""
+    for statement in SECRET_TABLES:
+        conn.execute(statement)
+
+
 # Applied in order; the file's schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_references,
                                                           _v3_accounts, _v4_passkeys,
@@ -235,7 +247,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_history, _v2_refer
                                                           _v15_api_tokens,
                                                           _v16_message_changes,
                                                           _v17_search,
-                                                          _v18_files]
+                                                          _v18_files,
+                                                          _v19_server_secrets]
 
 
 def memory_uri() -> str:

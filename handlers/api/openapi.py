@@ -8,24 +8,7 @@ from typing import Any
 
 from handlers.api import openapi_chat
 from handlers.api.base import ApiHandler
-
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _body(name: str) -> dict[str, Any]:
-    return {"content": {JSON: {"schema": _ref(name)}}}
-
-
-def _error(description: str, **headers: Any) -> dict[str, Any]:
-    answer = {"description": description, **_body("Error")}
-    if headers:
-        answer["headers"] = headers
-    return answer
-
+from handlers.api.openapi_parts import JSON, _body, _error, _ref
 
 _NOT_SIGNED_IN = _error("no session (`not_signed_in`), or it ended or expired "
                         "(`invalid_session`; a stale cookie is cleared)")

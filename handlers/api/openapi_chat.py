@@ -5,23 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _body(name: str) -> dict[str, Any]:
-    return {"content": {JSON: {"schema": _ref(name)}}}
-
-
-def _error(description: str, **headers: Any) -> dict[str, Any]:
-    answer = {"description": description, **_body("Error")}
-    if headers:
-        answer["headers"] = headers
-    return answer
-
+from handlers.api.openapi_parts import _body, _error, _ref
 
 _RETRY_AFTER = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
 # A route that takes an API token (with a scope) or a session.
