@@ -1,6 +1,6 @@
 // The rows of a conversation's message list: messages grouped by sender, date lines, the
 // "New messages" divider, notices, gap rows and our messages on their way.
-import { discard, edit, jumpToOriginal, loadGap, replyTo, retry } from '../actions.js';
+import { copyLink, discard, edit, jumpToOriginal, loadGap, replyTo, retry } from '../actions.js';
 import { deleteMessage, startEditing, toggleReaction } from '../changes.js';
 import { messageFiles } from '../files.js';
 import { state } from '../state/index.js';
@@ -161,6 +161,9 @@ function messageRow(item, continued, conv) {
           // Out of the flow, so a run of messages stays compact: shown on hover or focus.
           ownTools(conv, item),
           conv ? addReaction(conv, item) : null,
+          conv ? button('Link', () => copyLink(conv, item), {
+            class: 'copy-link-action', 'aria-label': 'Copy a link to the message',
+          }) : null,
         ])
       : null,
     continued
