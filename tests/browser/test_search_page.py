@@ -20,6 +20,25 @@ pytestmark = pytest.mark.browser
 LINK = re.compile(r"^http://127\.0\.0\.1:\d+/#/room/general/(\d+)$")
 
 
+# Posts `texts` to general from a socket of the page's own (a guest named `name`), faster than
+# typing them; resolves with how many were acknowledged.
+SEED = """async ([url, name, texts]) => {
+  const ws = new WebSocket(url);
+  await new Promise((ok) => ws.addEventListener('open', ok));
+  let acked = 0;
+  const done = new Promise((ok) => ws.addEventListener('message', (e) => {
+    const f = JSON.parse(e.data);
+    if (f.type === 'welcome') texts.forEach((text, n) =>
+      ws.send(JSON.stringify({type: 'message', room: 'general', text, cid: 'seed' + n})));
+    if (f.type === 'message' && typeof f.cid === 'string' && ++acked === texts.length) ok();
+  }));
+  ws.send(JSON.stringify({type: 'join', room: 'general', username: name}));
+  await done;
+  ws.close();
+  return acked;
+}"""
+
+
 def search(person: Person, query: str) -> Locator:
     """Opens the search view with Ctrl+K, searches `query`: the view."""
     person.page.keyboard.press("Control+k")
@@ -350,3 +369,28 @@ def test_the_search_view_fits_a_360_px_screen(people: People) -> None:
     no_sideways_scroll(alice)
     alice.snap("phone-search")
     alice.assert_clean()
+
+
+@pytest.mark.server_args("--history-on-join", "5", "--rate-limit", "0")
+def test_a_result_pages_back_through_long_history_to_its_message(people: People) -> None:
+    """A result 450 messages back is reached a page of 200 at a time, then scrolled into view
+    and highlighted."""
+    seeder = people("seeder")
+    seeder.open()
+    url = seeder.base_url.replace("http://", "ws://", 1) + "/ws"
+    texts = ["the oldest needle of all"] + [f"straw {n}" for n in range(450)]
+    assert seeder.page.evaluate(SEED, [url, "seeder", texts]) == len(texts)
+
+    bob = people("bob")
+    bob.open()
+    bob.join()
+    expect(bob.message("straw 449")).to_be_visible()
+    view = search(bob, "needle")
+    hits(view).click()
+    row = bob.message("the oldest needle of all")
+    expect(row).to_be_in_viewport()
+    flashed(row)
+    pages = [f for frames in bob.sent for f in frames if f.get("type") == "history"]
+    assert [f.get("limit") for f in pages] == [200, 200, 200], pages
+    expect(bob.page.locator(".jump-notice")).to_have_count(0)
+    bob.assert_clean()

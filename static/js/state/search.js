@@ -1,6 +1,6 @@
 // Verbs on the search view (docs/search.md, "The page"): the form, the `search` frames it
 // sends, the `search_results` pages it shows, and why a search got nothing.
-import { state } from './store.js';
+import { session, state } from './store.js';
 
 // The form's `where` choices: '' (everywhere), 'room:<name>' or 'dm:<name>'.
 function whereFields(where) {
@@ -12,6 +12,9 @@ function whereFields(where) {
 export function openSearch() {
   state.search.open = true;
   state.sidebarOpen = false;
+  // The list is out of sight: what arrives meanwhile is not read (the list, shown again,
+  // tells where it is scrolled: views/conversation.js).
+  session.atBottom = false;
 }
 
 export function closeSearch() {
