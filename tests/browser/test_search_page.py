@@ -394,3 +394,33 @@ def test_a_result_pages_back_through_long_history_to_its_message(people: People)
     assert [f.get("limit") for f in pages] == [200, 200, 200], pages
     expect(bob.page.locator(".jump-notice")).to_have_count(0)
     bob.assert_clean()
+
+
+def test_a_result_deleted_after_the_search_opens_to_a_not_available_note(
+    people: People,
+) -> None:
+    """alice deletes a message bob's search found: his click on the result shows the room and
+    a note that the message is not available, without its text."""
+    alice = people("alice")
+    alice.open()
+    alice.join()
+    alice.say("first words")
+    alice.say("a regrettable remark")
+    alice.say("later words")
+    bob = people("bob")
+    bob.open()
+    bob.join()
+    view = search(bob, "regrettable")
+    expect(hits(view)).to_have_count(1)
+    row = alice.message("regrettable")
+    row.hover()
+    row.get_by_role("button", name="Delete your message").click()
+    expect(alice.message("regrettable")).to_have_count(0)
+    hits(view).click()
+    expect(bob.page.locator(".jump-notice")).to_contain_text("not available")
+    expect(bob.message("later words")).to_be_visible()
+    expect(bob.message("regrettable")).to_have_count(0)
+    bob.page.get_by_role("button", name="Dismiss").click()
+    expect(bob.page.locator(".jump-notice")).to_have_count(0)
+    alice.assert_clean()
+    bob.assert_clean()
