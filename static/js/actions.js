@@ -7,6 +7,7 @@ import { dispatch } from './frames.js';
 import { focusComposer, onKeydown } from './keys.js';
 import { joinFrame } from './joining.js';
 import { readIfSeen, socketGone, userActive } from './people.js';
+import { openLinkInHash } from './search.js';
 import { DEFAULT_ROOM, ROOM_NAME, dmKey, roomFromHash } from './protocol.js';
 import * as change from './state/index.js';
 import { isMe, session, state } from './state/index.js';
@@ -27,6 +28,14 @@ export {
 export { discard, edit, retry, send } from './outbox.js';
 export { typed } from './typing.js';
 export { askStatusOfPeer, findPerson, knownNames, readIfSeen } from './people.js';
+export {
+  closeSearch,
+  copyLink,
+  moreResults,
+  openResult,
+  openSearch,
+  runSearch,
+} from './search.js';
 
 // Close code of a socket whose session was revoked (docs/protocol.md).
 const SESSION_REVOKED = 4003;
@@ -38,6 +47,7 @@ function onOpen() {
 
 function onClose(delayMs, code, opened) {
   change.socketClosed(delayMs);
+  change.searchLost();
   socketGone();
   change.sessionUnverified();
   if (code === SESSION_REVOKED) sessionEnded();
@@ -123,7 +133,9 @@ export function retryNow() {
 export function start() {
   change.ensureRoom(DEFAULT_ROOM); // before joining, the server sends general's messages
   change.switchToLater(roomFromHash());
+  openLinkInHash(); // a message's link (docs/search.md): shown once signed in
   window.addEventListener('hashchange', () => {
+    if (openLinkInHash()) return;
     const room = roomFromHash();
     if (room && state.me) joinRoom(room);
     else if (room) change.switchToLater(room);

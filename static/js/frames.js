@@ -4,6 +4,7 @@
 import { filesOf, withoutFileLines } from './files.js';
 import { accountJoinRefused, reasonFor } from './accounts.js';
 import { flushOutbox, resendUnacknowledged, sendRefused } from './outbox.js';
+import { openDmLink, showMessage } from './search.js';
 import { HISTORY_PAGE, dmKey } from './protocol.js';
 import { isUsableAvatar } from './avatar.js';
 import { joinFrame, sendIdentifyingJoin } from './joining.js';
@@ -78,6 +79,7 @@ const onFrame = {
     welcomeRooms(f); // the room's settings; the account's rooms joined on other devices
     change.showAfterWelcome(first);
     flushOutbox();
+    jumpWhenJoined(); // a link or search result waiting for its room (or the sign-in)
   },
 
   message(f) {
@@ -102,7 +104,7 @@ const onFrame = {
       typeof f.with === 'string' ? { kind: 'dm', name: f.with } : { kind: 'room', name: f.room };
     const list = (Array.isArray(f.messages) ? f.messages : []).map(fromServer);
     change.historyPage(target, list, { recovered: f.recovered, more: f.more });
-    sendIfAny(change.jumpStep(target)); // a quote's original not loaded yet: the next page
+    sendIfAny(change.jumpStep(target)); // a message jumped to not loaded yet: the next page
     change.changeMarked(target, f.change); // the first mark: changes after it follow or resume
   },
 
@@ -183,9 +185,13 @@ const onFrame = {
     setTimeout(() => change.typingEnded(f.room, f.username, until), TYPING_SHOWN_MS);
   },
 
+  // The answer to the search view's `search` (state/search.js).
+  search_results: change.searchResults,
+
   error(f) {
     const reason = typeof f.reason === 'string' ? f.reason : String(f.code);
-    if (f.request === 'history') return change.historyRefused(f.code);
+    if (f.request === 'history') return historyRefused(f.code);
+    if (f.request === 'search') return change.searchRefused(f.code, reason);
     if (f.request === 'members') return change.membersRefused(f.room);
     if (f.request === 'join') return joinRefused(f, reason);
     // Before rate_limited: `status` answers are matched to their questions in order.
@@ -214,6 +220,37 @@ function changesFrame(target, after) {
   if (target.kind === 'room') frame.room = target.name;
   else frame.with = target.name;
   return frame;
+}
+
+const JUMP_RETRY_MS = 1000; // a jump's page refused for the history byte rate: asked again
+
+// A refused page ends the jumps that needed it (they say so), except over the byte rate:
+// then they go on after a moment.
+function historyRefused(code) {
+  change.historyRefused(code);
+  const jumping = [...Object.values(state.rooms), ...Object.values(state.dms)].filter(
+    (conv) => conv.jump !== null,
+  );
+  if (code !== 'rate_limited') {
+    for (const conv of jumping) sendIfAny(change.jumpStep(conv));
+    return;
+  }
+  if (jumping.length) {
+    setTimeout(() => {
+      for (const conv of jumping) if (session.identified) sendIfAny(change.jumpStep(conv));
+    }, JUMP_RETRY_MS);
+  }
+}
+
+// The message a link or a search result named, once its room's welcome is here (the socket's
+// first welcome for a link opened before signing in).
+function jumpWhenJoined() {
+  const where = session.jumpLater;
+  if (!where || !session.identified) return;
+  if (where.kind === 'room' && !session.liveRooms.has(where.name)) return;
+  change.jumpLater(null);
+  if (where.kind === 'dmLink') openDmLink(where);
+  else showMessage(where);
 }
 
 // After the identifying join of a new socket: the rest of the rooms we were in, the one the
@@ -277,6 +314,12 @@ function joinRefused(f, reason) {
       ? ' To make it, use "Create room".'
       : '';
   change.roomRefused(f.room, reason + hint);
+  const later = session.jumpLater;
+  if (later && later.kind === 'room' && later.name === String(f.room).toLowerCase()) {
+    change.jumpLater(null); // a link's or a search result's room: not for this reader
+    change.setRoomError(''); // the notice says it, not the sidebar's join form
+    change.setJumpNotice(change.NOT_AVAILABLE);
+  }
 }
 
 export function dispatch(frame) {

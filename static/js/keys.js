@@ -1,9 +1,36 @@
 // Keys that work anywhere on the page: Escape closes the drawer (back to its button);
-// Alt+Up and Alt+Down go to the previous and next conversation of the sidebar.
+// Alt+Up and Alt+Down go to the previous and next conversation of the sidebar; Ctrl+K (⌘K),
+// or "/" when not typing, opens the search, and Escape closes it.
+import { closeSearch, openSearch } from './search.js';
 import { setSidebarOpen, show, state } from './state/index.js';
 import { nextTick } from './vue.js';
 
+function typing(target) {
+  return (
+    target instanceof HTMLElement &&
+    (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))
+  );
+}
+
+function searchKey(e) {
+  if (state.me === null) return false;
+  const ctrlK = e.key.toLowerCase() === 'k' && (e.ctrlKey || e.metaKey) && !e.altKey;
+  const slash = e.key === '/' && !e.ctrlKey && !e.metaKey && !e.altKey && !typing(e.target);
+  if (ctrlK || slash) {
+    e.preventDefault();
+    openSearch();
+    return true;
+  }
+  if (e.key === 'Escape' && state.search.open) {
+    e.preventDefault();
+    closeSearch();
+    return true;
+  }
+  return false;
+}
+
 export function onKeydown(e) {
+  if (searchKey(e)) return;
   if (e.key === 'Escape' && state.sidebarOpen) {
     e.preventDefault();
     setSidebarOpen(false);

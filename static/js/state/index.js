@@ -55,3 +55,5 @@ export * from './changes.js';
 export * from './people.js';
 export * as outbox from './outbox.js';
 export * from './replies.js';
+export * from './jumps.js';
+export * from './search.js';

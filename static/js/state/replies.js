@@ -1,7 +1,6 @@
 // Verbs on replies (docs/protocol.md, "Replies"): the message the composer answers, the
-// quotes messages show (kept in step with the originals' edits, deletes and removals), and a
-// jump to an original that may need older history loaded first.
-import { olderPage } from './messages.js';
+// quotes messages show (kept in step with the originals' edits, deletes and removals). A click
+// on a quote shows its original through jumps.js.
 import { own } from './store.js';
 
 // As the server cuts an excerpt (chat/history/quotes.py EXCERPT_CHARS).
@@ -59,31 +58,4 @@ export function quoteDeleted(target, id) {
     item.replyTo = { id, author: '', excerpt: '', deleted: true };
   }
   if (conv.replyingTo && conv.replyingTo.id === id) conv.replyingTo = null;
-}
-
-// A quote's original the reader asked to see: the list scrolls to it once it is loaded
-// (views/conversation.js), older pages asked for one at a time until it is.
-export function jumpTo(target, id) {
-  const conv = own(target);
-  if (!conv || !Number.isInteger(id)) return null;
-  conv.jump = id;
-  return jumpStep(conv);
-}
-
-// The next page to ask for to reach the jump's original, or null (there, or not to be had).
-export function jumpStep(target) {
-  const conv = own(target);
-  if (!conv || conv.jump === null) return null;
-  const there = conv.items.some(
-    (i) => i.type === 'message' && i.epoch === conv.epoch && i.id === conv.jump,
-  );
-  if (there) return null;
-  const frame = olderPage(conv);
-  if (frame === null && !conv.historyLoading) conv.jump = null; // nothing older: gone
-  return frame;
-}
-
-export function jumpDone(target) {
-  const conv = own(target);
-  if (conv) conv.jump = null;
 }

@@ -67,6 +67,22 @@ export const state = reactive({
   // What the page knows of people (lower-cased name → {username, state, lastSeen}): state is
   // 'online', 'away' or 'offline' (see state/people.js); lastSeen in ms, 0 if not told.
   people: {},
+  // The search view (state/search.js): the form, what was asked, the results shown.
+  search: {
+    open: false,
+    form: { query: '', where: '', from: '', after: '', before: '' },
+    asked: null, // {query, frame}: the first page's question, for the next pages
+    loading: false,
+    done: false, // an answer came for `asked`
+    results: [], // [{key, id, kind, name, username, avatar, guest, ts, excerpt}]
+    more: false,
+    nextOffset: 0,
+    error: '', // why the last search got nothing: refused, rate limited, disconnected
+  },
+  // Why a jump to a message (a search result, a link, a quote) could not be made (jumps.js).
+  jumpNotice: '',
+  // The link last copied (views/search.js): {url, copied}; copied false: the field to copy.
+  copiedLink: null,
 });
 
 // What belongs to the connection and is never drawn.
@@ -84,6 +100,9 @@ export const session = {
   liveRooms: new Set(), // rooms the current socket has joined
   requested: new Set(), // rooms whose join is in flight on the current socket
   atBottom: true, // the message list shown is scrolled to its end: what arrives is seen
+  // A message to jump to once its conversation can be shown (a link opened before sign-in,
+  // a search result in a room not joined yet): {kind, name, id} (state/jumps.js).
+  jumpLater: null,
 };
 
 // A room or a direct conversation.
@@ -129,7 +148,7 @@ function conversation(kind, name) {
     // room's recent past (a first join), which is not counted as unread.
     replayIsNews: false,
     replyingTo: null, // the message the composer answers: {id, author, excerpt} (replies.js)
-    jump: null, // the id of a quoted original the list is to scroll to once it is loaded
+    jump: null, // the id of a message the list is to scroll to once loaded (state/jumps.js)
   };
 }
 

@@ -11,6 +11,7 @@ import { MessageList, TypingLine } from './conversation.js';
 import { EntryForm } from './entry.js';
 import { Avatar, titleOf } from './parts.js';
 import { RoomPanel } from './roompanel.js';
+import { SearchButton, SearchView, jumpNotice, linkLine } from './search.js';
 import { ChannelHeader } from './rooms.js';
 import { Sidebar } from './sidebar.js';
 import { DmHeader } from './people.js';
@@ -60,6 +61,7 @@ const TopBar = {
           : null,
         h('h1', 'Simple Chat'),
         conv ? h('span', { class: 'where' }, titleOf(conv)) : null,
+        me ? h(SearchButton) : null,
         me ? whoami(me) : null,
       ]);
     };
@@ -112,6 +114,17 @@ function badgeTotal() {
     : null;
 }
 
+// The conversation's messages, who is typing, and the composer (or the way in).
+function conversation(conv) {
+  return [
+    conv
+      ? h(MessageList, { conv, key: conv.kind + ':' + conv.name })
+      : h('p', { class: 'empty muted' }, 'Join a room to start.'),
+    conv ? h(TypingLine, { conv }) : null,
+    bottom(conv),
+  ];
+}
+
 export const App = {
   setup() {
     return () => {
@@ -133,11 +146,9 @@ export const App = {
             joined && conv && conv.kind === 'room' ? h(ChannelHeader, { conv }) : null,
             joined ? h(RoomPanel) : null,
             conv && conv.kind === 'dm' ? h(DmHeader, { conv, key: 'dm:' + conv.name }) : null,
-            conv
-              ? h(MessageList, { conv, key: conv.kind + ':' + conv.name })
-              : h('p', { class: 'empty muted' }, 'Join a room to start.'),
-            conv ? h(TypingLine, { conv }) : null,
-            bottom(conv),
+            jumpNotice(),
+            linkLine(),
+            ...(joined && state.search.open ? [h(SearchView)] : conversation(conv)),
           ]),
         ]),
         joined && state.sessions.open ? h(AccountDialog) : null,

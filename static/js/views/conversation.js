@@ -8,7 +8,7 @@ import { rows } from './rows.js';
 
 const AT_BOTTOM_PX = 48; // this close to the end still counts as "reading the newest"
 const LOAD_OLDER_PX = 80; // this close to the top asks for older history
-const FLASH_MS = 1600; // how long a quote's original, jumped to, is highlighted
+const FLASH_MS = 1600; // how long a message jumped to is highlighted
 
 function hasOlder(conv) {
   const oldest = conv.items.find((i) => i.type === 'message' && i.epoch === conv.epoch);
@@ -56,6 +56,7 @@ export const MessageList = {
         el.scrollTop = divider.offsetTop - AT_BOTTOM_PX;
       } else scrollToBottom();
       seen();
+      showJumped(el); // back from the search view with a jump under way
     });
     // The state has changed already; the DOM not yet: measure what the reader saw.
     onBeforeUpdate(() => {
@@ -81,11 +82,12 @@ export const MessageList = {
       showJumped(el);
     });
 
-    // A quote's original asked for (actions.jumpToOriginal) and now in the list: scroll it
-    // into the middle and flash it (an animation: no class or style of ours to patch).
+    // A message jumped to (a quote's original, a search result, a link: state/jumps.js) and
+    // now in the list: scroll it into the middle and flash it (an animation: no class or
+    // style of ours to patch).
     const showJumped = (el) => {
       const conv = props.conv;
-      if (conv.jump === null) return;
+      if (!el || conv.jump === null) return;
       const row = el.querySelector('[data-key="' + conv.epoch + ':' + conv.jump + '"]');
       if (!row) return;
       jumpDone(conv);

@@ -1,6 +1,6 @@
 // The rows of a conversation's message list: messages grouped by sender, date lines, the
 // "New messages" divider, notices, gap rows and our messages on their way.
-import { discard, edit, jumpToOriginal, loadGap, replyTo, retry } from '../actions.js';
+import { copyLink, discard, edit, jumpToOriginal, loadGap, replyTo, retry } from '../actions.js';
 import { deleteMessage, startEditing, toggleReaction } from '../changes.js';
 import { messageFiles } from '../files.js';
 import { state } from '../state/index.js';
@@ -163,6 +163,9 @@ function messageRow(item, continued, conv) {
           ownTools(conv, item),
           conv ? addReaction(conv, item) : null,
           conv ? pickReaction(conv, item, 'React', 'react-action') : null,
+          conv ? button('Link', () => copyLink(conv, item), {
+            class: 'copy-link-action', 'aria-label': 'Copy a link to the message',
+          }) : null,
         ])
       : null,
     continued
