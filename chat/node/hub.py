@@ -25,6 +25,7 @@ from chat.node.actions import AccountActions
 from chat.node.dispatch import Dispatcher
 from chat.node.faults import Faults
 from chat.node.recovery import Recovery
+from chat.node.scopes import check_scope
 from chat.node.signins import CLOSE_NAME_REGISTERED, SignIns
 from chat.node.status import Stats, Status
 from chat.people.connections import Auth, Client, Peer, User
@@ -282,6 +283,8 @@ class Hub:
         client.strikes = 0
         try:
             command: Command = parse(text, max_text_chars=self.settings.max_text_chars)
+            if client.auth is not None and client.auth.scopes is not None:
+                check_scope(client.auth, command, text)  # an API token's connection
             if client.user is not None and isinstance(command, (Post, Direct, Typing, Active)):
                 self.presence.touch(client.user)  # the person is there: not away
             pending = self.dispatcher.dispatch(client, command)
