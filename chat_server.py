@@ -81,6 +81,7 @@ from handlers.api.tokens import (
     AdminTokensHandler,
     BotsHandler,
     BotTokensHandler,
+    OneBotHandler,
     OneTokenHandler,
     TokensHandler,
 )
@@ -199,7 +200,8 @@ def make_app(
         hooks = Webhooks(settings, accounts.store, hub.messages, HookCounters(metrics.registry))
         hub.messages.on_room_message = hooks.outgoing.message
         hub.closing.append(hooks.close)
-        hook_args = {**api_args, "hooks": hooks}
+        # Managed by sessions or admin-scope API tokens (issue 17's bots and tokens part).
+        hook_args = {**token_args, "hooks": hooks}
         routes += [
             (r"/api/v1/webhooks", WebhooksHandler, hook_args),
             (rf"/api/v1/webhooks/({HOOK_ID_PATTERN})", WebhookHandler, hook_args),
@@ -215,6 +217,8 @@ def make_app(
             (rf"/api/v1/admin/tokens/({TOKEN_ID_PATTERN})", AdminTokenHandler, token_args),
             (r"/api/v1/bots", BotsHandler, token_args),
             (rf"/api/v1/bots/({BOT_NAME_PATTERN})/tokens", BotTokensHandler, token_args),
+            # Revoking a bot (issue 17's bots and tokens part: DELETE disables it)
+            (rf"/api/v1/bots/({BOT_NAME_PATTERN})", OneBotHandler, token_args),
             (r"/api/v1/rooms", RoomsHandler, chat_args),
             (rf"/api/v1/rooms/({ROOM_PATTERN})/members", RoomMembersHandler, chat_args),
             (rf"/api/v1/rooms/({ROOM_PATTERN})/membership", MembershipHandler, chat_args),
