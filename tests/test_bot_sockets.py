@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from handlers.httpserver import ChatHTTPServer
 from tests import test_rooms
 from tests.apiclient import Api
 from tests.helpers import ChatClient, Connect
 from tests.test_api_tokens import bot_token, issued, signed_socket
+from tests.test_metrics import sample
 
 app = test_rooms.app  # the fixture: each test runs on SQLite and on PostgreSQL
 REVOKED = 4003
@@ -76,7 +77,8 @@ async def test_a_read_only_token_reads_and_is_refused_every_write(
 ) -> None:
     """A read token joins a room its account is a member of, receives and reads its history;
     a message, a dm, a reaction, an edit or a leave is refused with insufficient_scope (and
-    nothing is posted); joining a room it is not in is refused, a private one as unknown."""
+    nothing is posted; /metrics counts the socket and the refusals); joining a room it is not
+    in is refused, a private one as unknown."""
     admin = await api.signed_up("root")
     writer = await bot_token(api, admin, scopes=("read", "write"))
     assert (await api.call("PUT", "/api/v1/rooms/ops/membership", token=writer)).status == 200
@@ -121,6 +123,9 @@ async def test_a_read_only_token_reads_and_is_refused_every_write(
     members = await api.call("GET", "/api/v1/rooms/public/members", token=admin)
     assert [m["username"] for m in members.body["members"]] == ["root"]
     await root.nothing(0.3)  # no typing notice, no message reached the room
+    scraped = (await AsyncHTTPClient().fetch(f"{api.base}/metrics")).body.decode()
+    assert sample(scraped, "chat_token_sockets_total") == 1
+    assert sample(scraped, "chat_token_scope_refused_frames_total") == len(refusals) + 1
 
 
 @pytest.mark.gen_test(timeout=60)
