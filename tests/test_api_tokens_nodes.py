@@ -1,7 +1,8 @@
 """API tokens across real server processes: the admin command makes a bot and its token, which
 is stored only hashed (the SQLite file's bytes); a bot's post on one node reaches a socket on
 another at once; a token revoked on one node is refused at once by the other; a bot's socket
-on one node talks with another's and closes when its token is revoked there."""
+on one node talks with another's and closes when its token is revoked there; with Redis a
+token's rate limit is the cluster's."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from tests.helpers import ChatClient
 from tests.serverproc import Spawn, assert_one_line_error, free_port
 from tests.test_accounts_cli import PASSWORD, accounts, login, ok
 from tests.test_auth_nodes import REVOKED, create, signed_in
-from tests.test_cluster import Cluster, cluster, redis_db  # noqa: F401 (fixtures)
+from tests.test_cluster import (  # noqa: F401 (fixtures)
+    Cluster,
+    Node,
+    cluster,
+    node_args,
+    redis_db,
+)
 
 pytestmark = pytest.mark.subprocess
 
@@ -143,3 +150,33 @@ async def test_a_bot_s_socket_on_one_node_talks_to_another_and_revocation_closes
     finally:
         bot.close()
         root.close()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=120)
+async def test_a_token_s_rate_limit_is_the_cluster_s_with_redis(
+    cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
+) -> None:
+    """With --broker redis:// a token's bucket is shared: its burst of 3 spent over nodes A
+    and B, its next request is refused on either (429, Retry-After); another token's bucket
+    is its own. (Per node, B would still take 3.)"""
+    create(postgres_url, "root")
+    secret, _ = bot_with_token(postgres_url)
+    other, _ = bot_with_token(postgres_url, "other-bot")
+    nodes = []
+    for _ in range(2):
+        port = free_port()
+        child = cluster.spawn(*node_args(port, cluster.redis_url, postgres_url),
+                              "--api-rate-limit=0.01", "--api-rate-burst=3")
+        child.wait_ready(port)
+        nodes.append(Node(port, child))
+    cluster.started.extend(nodes)
+    on_a, on_b = Api(nodes[0].port), Api(nodes[1].port)
+    for api in (on_a, on_b, on_a):
+        assert (await api.call("GET", "/api/v1/rooms", token=secret)).status == 200
+    for api in (on_b, on_a):
+        refused = await api.call("GET", "/api/v1/rooms", token=secret)
+        assert (refused.status, refused.body["code"]) == (429, "rate_limited")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 100
+    assert (await on_b.call("GET", "/api/v1/rooms", token=other)).status == 200
