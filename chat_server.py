@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tornado.options
 from tornado.httputil import HTTPServerRequest
@@ -37,7 +37,7 @@ from chat.options import FALSE_WORDS, TRUE_WORDS, define_options, from_options, 
 from chat.protocol.shortcodes import expand_shortcodes_in_prose
 from chat.roster.base import Roster, RosterError
 from chat.store import HistoryStore, PostgresOptions, StoreError, open_store
-from chat.urls import redacted
+from chat.urls import broker_kind, redacted
 from handlers.api.accounts import AccountsHandler, MeHandler
 from handlers.api.audit import AuditHandler
 from handlers.api.base import ApiNotFound
@@ -81,6 +81,7 @@ from handlers.api.tokens import (
     AdminTokensHandler,
     BotsHandler,
     BotTokensHandler,
+    OneBotHandler,
     OneTokenHandler,
     TokensHandler,
 )
@@ -95,6 +96,9 @@ from handlers.keepalive import Keepalive
 from handlers.outbox import Flusher
 from handlers.pages import PageHandler, ResponseHeaders, StaticHandler, page_folder
 from handlers.tornado_internals import option_type, request_summary
+
+if TYPE_CHECKING:  # redis is imported only for a redis:// broker
+    from chat.node.apilimit import SharedBuckets
 
 log = logging.getLogger("chat.server")
 
@@ -139,6 +143,18 @@ def log_request(handler: RequestHandler) -> None:
                1000.0 * handler.request.request_time())
 
 
+def shared_buckets(settings: Settings, hub: Hub) -> SharedBuckets | None:
+    """The API tokens' rate limit across a Redis cluster's nodes (issue 17's bots and tokens
+    part, chat/node/apilimit.py); None with the memory broker (each process its own)."""
+    if broker_kind(settings.broker) != "redis" or settings.api_rate_limit <= 0:
+        return None
+    from chat.node.apilimit import SharedBuckets  # redis only for a redis:// broker
+
+    buckets = SharedBuckets(settings.broker, settings.api_rate_limit, settings.api_rate_burst)
+    hub.closing.append(buckets.close)
+    return buckets
+
+
 def make_app(
     settings: Settings, store: HistoryStore, broker: Broker | None = None,
     roster: Roster | None = None, accounts: AccountService | None = None,
@@ -172,7 +188,8 @@ def make_app(
         api_args = {"accounts": accounts, "settings": settings}
         # API tokens (issue 17): resolved and counted for the routes that take them
         tokens = Tokens(accounts)
-        use = ApiUse(settings.api_rate_limit, settings.api_rate_burst, metrics.registry)
+        use = ApiUse(settings.api_rate_limit, settings.api_rate_burst, metrics.registry,
+                     shared_buckets(settings, hub))
         token_args = {**api_args, "tokens": tokens, "use": use}
         routes += [
             (r"/api/v1/accounts", AccountsHandler, api_args),
@@ -199,7 +216,8 @@ def make_app(
         hooks = Webhooks(settings, accounts.store, hub.messages, HookCounters(metrics.registry))
         hub.messages.on_room_message = hooks.outgoing.message
         hub.closing.append(hooks.close)
-        hook_args = {**api_args, "hooks": hooks}
+        # Managed by sessions or admin-scope API tokens (issue 17's bots and tokens part).
+        hook_args = {**token_args, "hooks": hooks}
         routes += [
             (r"/api/v1/webhooks", WebhooksHandler, hook_args),
             (rf"/api/v1/webhooks/({HOOK_ID_PATTERN})", WebhookHandler, hook_args),
@@ -215,6 +233,8 @@ def make_app(
             (rf"/api/v1/admin/tokens/({TOKEN_ID_PATTERN})", AdminTokenHandler, token_args),
             (r"/api/v1/bots", BotsHandler, token_args),
             (rf"/api/v1/bots/({BOT_NAME_PATTERN})/tokens", BotTokensHandler, token_args),
+            # Revoking a bot (issue 17's bots and tokens part: DELETE disables it)
+            (rf"/api/v1/bots/({BOT_NAME_PATTERN})", OneBotHandler, token_args),
             (r"/api/v1/rooms", RoomsHandler, chat_args),
             (rf"/api/v1/rooms/({ROOM_PATTERN})/members", RoomMembersHandler, chat_args),
             (rf"/api/v1/rooms/({ROOM_PATTERN})/membership", MembershipHandler, chat_args),

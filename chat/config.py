@@ -403,9 +403,9 @@ class Settings:
     )
     api_rate_limit: float = field(
         default=10.0,
-        metadata=_meta("requests/s", "HTTP API requests one API token may make per second, on "
-                                     "each server (429 with Retry-After above it); 0 turns it "
-                                     "off"),
+        metadata=_meta("requests/s", "HTTP API requests one API token may make per second, "
+                                     "across the cluster with --broker redis:// (else on this "
+                                     "server; 429 with Retry-After above it); 0 turns it off"),
     )
     api_rate_burst: int = field(
         default=20,

@@ -30,12 +30,18 @@ _NO_UI = ObjectDict()
 SESSION_COOKIE = "chat_session"  # the page's session (set by the HTTP API, /api/v1/sessions)
 
 
-def session_token(headers: HTTPHeaders, cookie: str | None) -> str | None:
-    """The session token an upgrade carries: `Authorization: Bearer`, else the cookie."""
+def bearer(headers: HTTPHeaders) -> str | None:
+    """The token of an `Authorization: Bearer` header: a session's, or an API token
+    (`chat_pat_...`, chat/node/signins.py)."""
     scheme, _, value = headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return cookie or None
+    return None
+
+
+def session_token(headers: HTTPHeaders, cookie: str | None) -> str | None:
+    """The token an upgrade carries: `Authorization: Bearer`, else the session cookie."""
+    return bearer(headers) or cookie or None
 
 
 class ChatSocket(WebSocketHandler):
@@ -83,11 +89,15 @@ class ChatSocket(WebSocketHandler):
         if self.auth is None:
             self.set_status(401)
             self.set_header("WWW-Authenticate", 'Bearer error="invalid_token"')
-            self.finish("the session is unknown, expired or ended: sign in again "
-                        "(or connect without it, as a guest)")
+            self.finish("the session or API token is unknown, expired, ended or revoked: "
+                        "sign in again (or connect without it, as a guest)")
 
     def check_origin(self, origin: str) -> bool:
-        """The page's own host, or one of --allowed-origins."""
+        """The page's own host, or one of --allowed-origins; any origin for an upgrade that
+        carries `Authorization: Bearer` (a program's: a browser never sends that header on an
+        upgrade, so a page elsewhere cannot ride a visitor's credentials with it)."""
+        if bearer(self.request.headers):
+            return True
         if origin.rstrip("/").lower() in self.settings_.allowed_origins_set:
             return True
         return urlsplit(origin).netloc.lower() == self.request.host.lower()

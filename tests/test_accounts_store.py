@@ -251,6 +251,34 @@ async def test_a_revocation_by_another_connection_reaches_the_watcher(
         assert heard[0].seq < heard[1].seq
 
 
+@pytest.mark.gen_test(timeout=20)
+async def test_deleting_an_api_token_writes_its_revocation_once(
+        make_shared: Callable[[], AccountStore]) -> None:
+    """Deleting a token is heard by a watcher on another connection as the revocation of
+    session `t:<id>` (its sockets close); another account's token is not deleted by an owner's
+    delete, and a second delete finds nothing and revokes nothing."""
+    watcher, admin = make_shared(), make_shared()
+    async with running(watcher, admin):
+        ann, bob = await add(admin, "ann"), await add(admin, "bob")
+        await admin.sql_writes([(
+            "INSERT INTO api_tokens (id, account_id, name, token_hash, scopes, created_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (token_id, owner.id, "t", f"h-{token_id}", "read", T0))
+            for token_id, owner in (("tok1", ann), ("tok2", bob))])
+        heard: list[Revocation] = []
+        await watcher.watch_revocations(heard.append)
+        assert not await admin.delete_token("tok2", ann.id, T0 + 1)  # bob's, not ann's
+        assert await admin.delete_token("tok1", ann.id, T0 + 2)
+        assert not await admin.delete_token("tok1", None, T0 + 3)  # gone already
+        assert await admin.delete_token("tok2", None, T0 + 4)  # an admin's: anyone's
+        for _ in range(200):
+            if len(heard) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert [(r.account_id, r.session_id, r.ts) for r in heard] == [
+            (ann.id, "t:tok1", T0 + 2), (bob.id, "t:tok2", T0 + 4)]
+        assert await admin.sql_rows("SELECT id FROM api_tokens", ()) == []
+
+
 @pytest.mark.postgres
 @pytest.mark.gen_test(timeout=20)
 async def test_postgres_announces_a_revocation_without_waiting_for_the_poll(

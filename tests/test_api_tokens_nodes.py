@@ -1,6 +1,8 @@
 """API tokens across real server processes: the admin command makes a bot and its token, which
 is stored only hashed (the SQLite file's bytes); a bot's post on one node reaches a socket on
-another at once; a token revoked on one node is refused at once by the other."""
+another at once; a token revoked on one node is refused at once by the other; a bot's socket
+on one node talks with another's and closes when its token is revoked there; with Redis a
+token's rate limit is the cluster's."""
 
 from __future__ import annotations
 
@@ -10,10 +12,17 @@ from pathlib import Path
 import pytest
 
 from tests.apiclient import Api
+from tests.helpers import ChatClient
 from tests.serverproc import Spawn, assert_one_line_error, free_port
 from tests.test_accounts_cli import PASSWORD, accounts, login, ok
-from tests.test_auth_nodes import create, signed_in
-from tests.test_cluster import Cluster, cluster, redis_db  # noqa: F401 (fixtures)
+from tests.test_auth_nodes import REVOKED, create, signed_in
+from tests.test_cluster import (  # noqa: F401 (fixtures)
+    Cluster,
+    Node,
+    cluster,
+    node_args,
+    redis_db,
+)
 
 pytestmark = pytest.mark.subprocess
 
@@ -99,3 +108,75 @@ async def test_a_bot_s_post_on_one_node_reaches_a_socket_on_another_and_revocati
         assert (refused.status, refused.body["code"]) == (401, "invalid_token")
     finally:
         root.close()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=120)
+async def test_a_bot_s_socket_on_one_node_talks_to_another_and_revocation_closes_it(
+    cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
+) -> None:
+    """Two nodes on PostgreSQL + Redis: the bot's token opens a socket on A; root on B sees it
+    join and listed marked `bot`, each receives the other's message live (the bot's marked);
+    root revokes the token on B and the bot's socket on A closes with 4003 at once."""
+    create(postgres_url, "root")
+    secret, token_id = bot_with_token(postgres_url)
+    a, b = cluster()
+    session = await login(postgres_url, "root", PASSWORD)
+    root = await signed_in(b.port, session, "root")
+    bot = await ChatClient.connect(f"ws://127.0.0.1:{a.port}/ws",
+                                   Authorization=f"Bearer {secret}")
+    try:
+        await bot.send({"type": "join", "room": "general"})
+        assert (await bot.recv_type("welcome"))["account"]["username"] == "ci-bot"
+        listed = (await bot.recv_type("presence"))["users"]
+        assert {m["username"]: m.get("bot", False) for m in listed} == {
+            "ci-bot": True, "root": False}
+        notice = await root.recv_type("join")
+        assert (notice["username"], notice["bot"]) == ("ci-bot", True)
+        await root.send({"type": "message", "room": "general", "text": "ship it"})
+        assert (await bot.recv_type("message"))["message"] == "ship it"
+        await bot.send({"type": "message", "room": "general", "text": "shipped", "cid": "s1"})
+        live = await root.recv_type("message", timeout=10)
+        while live["message"] != "shipped":  # root's own echo first
+            live = await root.recv_type("message", timeout=10)
+        assert (live["username"], live["bot"]) == ("ci-bot", True)
+        out = await Api(b.port).call("DELETE", f"/api/v1/admin/tokens/{token_id}",
+                                     token=session)
+        assert out.status == 204
+        assert await bot.closed(10) == REVOKED
+        assert bot.conn.close_reason == "signed out: this API token was revoked"
+        assert (await root.recv_type("leave", timeout=10))["username"] == "ci-bot"
+    finally:
+        bot.close()
+        root.close()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=120)
+async def test_a_token_s_rate_limit_is_the_cluster_s_with_redis(
+    cluster: Cluster, postgres_url: str,  # noqa: F811 (a fixture)
+) -> None:
+    """With --broker redis:// a token's bucket is shared: its burst of 3 spent over nodes A
+    and B, its next request is refused on either (429, Retry-After); another token's bucket
+    is its own. (Per node, B would still take 3.)"""
+    create(postgres_url, "root")
+    secret, _ = bot_with_token(postgres_url)
+    other, _ = bot_with_token(postgres_url, "other-bot")
+    nodes = []
+    for _ in range(2):
+        port = free_port()
+        child = cluster.spawn(*node_args(port, cluster.redis_url, postgres_url),
+                              "--api-rate-limit=0.01", "--api-rate-burst=3")
+        child.wait_ready(port)
+        nodes.append(Node(port, child))
+    cluster.started.extend(nodes)
+    on_a, on_b = Api(nodes[0].port), Api(nodes[1].port)
+    for api in (on_a, on_b, on_a):
+        assert (await api.call("GET", "/api/v1/rooms", token=secret)).status == 200
+    for api in (on_b, on_a):
+        refused = await api.call("GET", "/api/v1/rooms", token=secret)
+        assert (refused.status, refused.body["code"]) == (429, "rate_limited")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 100
+    assert (await on_b.call("GET", "/api/v1/rooms", token=other)).status == 200

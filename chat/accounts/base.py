@@ -145,6 +145,11 @@ class AccountStore(Protocol):
         """End every session of the account; how many there were."""
         ...
 
+    async def delete_token(self, token_id: str, account_id: int | None, ts: int) -> bool:
+        """Delete an API token (of `account_id`; None: anyone's) and write its revocation (the
+        session id `t:<token id>`: its sockets close on every node); whether it existed."""
+        ...
+
     async def create_invite(self, code_hash: str, created_by: int | None, ts: int,
                             expires_ts: int | None = None) -> None:
         """A single-use invite (`created_by` None: made by the admin command), usable until

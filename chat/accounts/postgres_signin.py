@@ -77,6 +77,15 @@ class PostgresSignIn(SQLAccountStore):
                 await self._revoke(conn, account_id, None, ts)
             return count
 
+    async def delete_token(self, token_id: str, account_id: int | None, ts: int) -> bool:
+        async with self._transaction() as conn:
+            statement, params = sql.delete_token_step(token_id, account_id)
+            row = await (await conn.execute(pg(statement), params)).fetchone()
+            if row is None:
+                return False
+            await self._revoke(conn, int(row[0]), sql.TOKEN_SESSION_PREFIX + token_id, ts)
+            return True
+
     async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
                           wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
         async with self._transaction() as conn:

@@ -88,6 +88,20 @@ REVOKE = ("INSERT INTO revocations (account_id, session_id, ts) VALUES (?, ?, ?)
 # hears revocations, and closes a guest who holds the name (chat/node/signins.py).
 REGISTERED = ("INSERT INTO revocations (account_id, session_id, ts, name_key) VALUES (?, NULL,"
               " ?, ?) RETURNING seq")
+# API tokens (chat/accounts/tokens.py): deleted with a revocation of the sessions id
+# `t:<token id>` (chat/node/signins.py closes the token's sockets).
+DELETE_TOKEN = "DELETE FROM api_tokens WHERE id = ? RETURNING account_id"
+DELETE_OWN_TOKEN = "DELETE FROM api_tokens WHERE id = ? AND account_id = ? RETURNING account_id"
+TOKEN_SESSION_PREFIX = "t:"  # a socket opened with an API token: its Auth.session_id
+
+
+def delete_token_step(token_id: str, account_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    """The statement that deletes a token (of `account_id`; None: anyone's)."""
+    if account_id is None:
+        return DELETE_TOKEN, (token_id,)
+    return DELETE_OWN_TOKEN, (token_id, account_id)
+
+
 LAST_REVOCATION = "SELECT coalesce(max(seq), 0) FROM revocations"
 REVOCATIONS_AFTER = ("SELECT seq, account_id, session_id, ts, name_key FROM revocations"
                      " WHERE seq > ? ORDER BY seq LIMIT ?")

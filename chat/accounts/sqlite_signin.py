@@ -79,6 +79,16 @@ class SQLiteSignIn(SQLAccountStore):
                 return count
         return await self._call(run)
 
+    async def delete_token(self, token_id: str, account_id: int | None, ts: int) -> bool:
+        def run() -> bool:
+            with transaction(self._db()) as conn:
+                row = conn.execute(*sql.delete_token_step(token_id, account_id)).fetchone()
+                if row is None:
+                    return False
+                record_revocation(conn, int(row[0]), sql.TOKEN_SESSION_PREFIX + token_id, ts)
+                return True
+        return await self._call(run)
+
     async def try_attempt(self, keys: Sequence[str], ts: int, *, forget_before: int,
                           wait_ms: Callable[[tuple[int, int] | None], int]) -> int:
         def run() -> int:

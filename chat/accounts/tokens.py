@@ -129,14 +129,8 @@ class Tokens:
 
     async def revoke(self, token_id: str, account_id: int | None) -> bool:
         """Delete a token of the account's (None: anyone's, for an admin); whether one was. It
-        stops working at the next request, on every node."""
-        if account_id is None:
-            done = await self.sql.sql_writes([("DELETE FROM api_tokens WHERE id = ?",
-                                               (token_id,))])
-        else:
-            done = await self.sql.sql_writes([(
-                "DELETE FROM api_tokens WHERE id = ? AND account_id = ?", (token_id, account_id))])
-        return done[0] == 1
+        stops working at the next request, on every node, and its sockets close (4003)."""
+        return await self.sql.delete_token(token_id, account_id, self._now())
 
     async def resolve(self, secret: str) -> tuple[ApiToken, Account] | None:
         """The live token this secret is, with its account; None for an unknown or revoked

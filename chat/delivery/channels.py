@@ -131,9 +131,9 @@ def control_payload(op: str, **fields: Any) -> bytes:
 
 
 def join_payload(room: str, username: str, avatar: str, count: int,
-                 guest: bool = False) -> bytes:
+                 guest: bool = False, bot: bool = False) -> bytes:
     """The notice that a user joined a room on no node before (`count`: members after it)."""
-    return notice_payload(events.joined(room, username, avatar, count, guest))
+    return notice_payload(events.joined(room, username, avatar, count, guest, bot))
 
 
 def leave_payload(room: str, username: str, count: int) -> bytes:
@@ -141,11 +141,15 @@ def leave_payload(room: str, username: str, count: int) -> bytes:
     return notice_payload(events.left(room, username, count))
 
 
-def member_record(username: str, avatar: str, guest: bool = False) -> dict[str, Any]:
-    """A room member as the roster keeps it and `presence` lists it (`guest` only if one)."""
+def member_record(username: str, avatar: str, guest: bool = False,
+                  bot: bool = False) -> dict[str, Any]:
+    """A room member as the roster keeps it and `presence` lists it (`guest` only if one,
+    `bot` only for a bot account)."""
     record: dict[str, Any] = {"username": username, "avatar": avatar}
     if guest:
         record["guest"] = True
+    if bot:
+        record["bot"] = True
     return record
 
 
@@ -172,10 +176,11 @@ local function json_object(pairs)
   end
   return '{' .. table.concat(out, ',') .. '}'
 end
-local function join_payload(room, username, avatar, count, guest)
+local function join_payload(room, username, avatar, count, guest, bot)
   local fields = {'type', 'join', 'room', room, 'username', username, 'avatar', avatar,
                   'count', count}
   if guest == '1' then fields[#fields + 1] = 'guest'; fields[#fields + 1] = true end
+  if bot == '1' then fields[#fields + 1] = 'bot'; fields[#fields + 1] = true end
   return 'n' .. json_object(fields)
 end
 local function leave_payload(room, username, count)

@@ -92,7 +92,7 @@ class Messages:
                 await self._publish(channels.room(room), channels.message_payload(stored),
                                     "message", cid)
             finally:  # stored is sent: it reaches the other nodes later if not now
-                if self.on_room_message is not None and not bot:
+                if self.on_room_message is not None and not (bot or user.bot):
                     self.on_room_message(stored)
         return stored, created
 
@@ -214,7 +214,8 @@ class Messages:
                       request: str, to: str | None = None, *, bot: bool = False,
                       reply_to: int | None = None) -> tuple[StoredMessage, bool]:
         return await self._append_as(conversation, user.name, user.avatar, text, cid, request,
-                                     to, guest=user.guest, bot=bot, reply_to=reply_to,
+                                     to, guest=user.guest, bot=bot or user.bot,
+                                     reply_to=reply_to,
                                      author=user.party)
 
     async def _append_as(self, conversation: str, username: str, avatar: str, text: str,

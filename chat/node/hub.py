@@ -25,6 +25,7 @@ from chat.node.actions import AccountActions
 from chat.node.dispatch import Dispatcher
 from chat.node.faults import Faults
 from chat.node.recovery import Recovery
+from chat.node.scopes import check_scope
 from chat.node.signins import CLOSE_NAME_REGISTERED, SignIns
 from chat.node.status import Stats, Status
 from chat.people.connections import Auth, Client, Peer, User
@@ -195,7 +196,8 @@ class Hub:
             uptime_s=monotonic() - self.started, messages=stats.messages,
             deliveries=stats.deliveries, errors=stats.errors, rate_limited=stats.rate_limited,
             evicted=stats.evicted, store_failures=stats.store_failures,
-            gap_fills=stats.gap_fills)
+            gap_fills=stats.gap_fills, token_sockets=stats.token_sockets,
+            scope_refused=stats.scope_refused)
 
     # Connections
 
@@ -212,6 +214,8 @@ class Hub:
         """Register a connection; await the second value before reading its frames."""
         bucket = TokenBucket(self.settings.rate_limit, self.settings.rate_burst, monotonic())
         client = Client(peer, address, bucket, auth)
+        if auth is not None and auth.scopes is not None:
+            self.stats.token_sockets += 1
         self.clients.add(client)
         self.signins.add(client)
         self.connections.add(address)
@@ -282,6 +286,8 @@ class Hub:
         client.strikes = 0
         try:
             command: Command = parse(text, max_text_chars=self.settings.max_text_chars)
+            if client.auth is not None and client.auth.scopes is not None:
+                self._check_scope(client.auth, command, text)  # an API token's connection
             if client.user is not None and isinstance(command, (Post, Direct, Typing, Active)):
                 self.presence.touch(client.user)  # the person is there: not away
             pending = self.dispatcher.dispatch(client, command)
@@ -289,6 +295,13 @@ class Hub:
             self._error(client, err)
             return None
         return None if pending is None else self._guard(client, pending, text)
+
+    def _check_scope(self, auth: Auth, command: Command, text: str) -> None:
+        try:
+            check_scope(auth, command, text)
+        except ProtocolError:
+            self.stats.scope_refused += 1
+            raise
 
     async def _guard(self, client: Client, pending: Awaitable[None], text: str) -> None:
         try:

@@ -52,6 +52,10 @@ class StatusCollector(Collector):
             ("chat_store_failures", "Messages the store could not keep", status.store_failures),
             ("chat_gap_fills", "Rooms caught up from the store after the broker lost messages",
              status.gap_fills),
+            ("chat_token_sockets", "WebSocket connections opened with an API token",
+             status.token_sockets),
+            ("chat_token_scope_refused_frames", "Frames refused on an API token's connection "
+             "for a scope its token lacks", status.scope_refused),
         )
         for name, doc, value in counters:
             yield CounterMetricFamily(name, doc, value=value)

@@ -1,10 +1,11 @@
 """Who this node's connections signed in as, and closing them when that ends (4003).
 
-A session token (an account's, chat/accounts/) or a connection token another application
+A session token (an account's, chat/accounts/), an API token (`chat_pat_...`, a bot's or a
+person's, with its scopes: chat/accounts/tokens.py) or a connection token another application
 signed (`--jwt-key`, chat/people/embedding.py) is checked once, at the WebSocket upgrade.
 Afterwards an account's connections are closed when the store reports a revocation (a session
-ended, or the account disabled: each node follows the revocations itself, so every node
-closes its own), and an embedded user's at its token's `exp`.
+ended, an API token revoked, or the account disabled: each node follows the revocations
+itself, so every node closes its own), and an embedded user's at its token's `exp`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from time import monotonic
 
 from chat.accounts.model import Account, Revocation
 from chat.accounts.service import AccountService
+from chat.accounts.sql import TOKEN_SESSION_PREFIX
+from chat.accounts.tokens import TOKEN_PREFIX, Tokens
 from chat.people.connections import Auth, Client
 from chat.people.embedding import Verifier, looks_like_jwt, remaining
 from chat.protocol.parse import ProtocolError, check_username
@@ -41,6 +44,7 @@ class SignIns:
         # Called with the name key of each account registered (here or anywhere else).
         self.on_registered = on_registered
         self.jwt = Verifier.from_setting(jwt_key) if jwt_key else None
+        self.tokens = None if accounts is None else Tokens(accounts)
         self.signed_in: dict[int, set[Client]] = {}
         # Revocations heard lately, with when: one heard while an upgrade's check was under
         # way closes that socket too once it is registered.
@@ -82,8 +86,21 @@ class SignIns:
             return Auth("", None, checked, embedded)
         if self.accounts is None:
             return None
+        if token.startswith(TOKEN_PREFIX):
+            return await self._token(token, checked)
         found = await self.accounts.session_for(token)
         return None if found is None else Auth(found[0].id, found[1], checked)
+
+    async def _token(self, secret: str, checked: float) -> Auth | None:
+        """An API token's connection: its account, with the token's scopes (and whether the
+        account is a bot); None for an unknown or revoked token or a disabled account."""
+        assert self.tokens is not None
+        found = await self.tokens.resolve(secret)
+        if found is None:
+            return None
+        token, account = found
+        return Auth(TOKEN_SESSION_PREFIX + token.id, account, checked, scopes=token.scopes,
+                    bot=await self.tokens.is_bot(account.id))
 
     def add(self, client: Client) -> None:
         """A connection opened with `client.auth`: closed when that ends."""
@@ -144,7 +161,8 @@ class SignIns:
         if revocation.session_id is None:
             reason = "signed out: the account was disabled or its sessions ended"
         elif revocation.session_id == auth.session_id:
-            reason = "signed out: this session ended"
+            reason = ("signed out: this API token was revoked" if auth.scopes is not None
+                      else "signed out: this session ended")
         else:
             return
         client.peer.close(CLOSE_REVOKED, reason)

@@ -9,7 +9,7 @@ class Stats:
     """Counters the engine bumps on its paths (plain integers: the hot path only adds)."""
 
     __slots__ = ("deliveries", "errors", "evicted", "gap_fills", "messages", "rate_limited",
-                 "store_failing", "store_failures")
+                 "scope_refused", "store_failing", "store_failures", "token_sockets")
 
     def __init__(self) -> None:
         self.messages = 0  # room and direct messages stored and sent
@@ -20,6 +20,8 @@ class Stats:
         self.store_failures = 0  # appends the store refused
         self.store_failing = 0  # appends refused in a row since the last it took (/healthz)
         self.gap_fills = 0  # rooms caught up from the store (messages the broker lost)
+        self.token_sockets = 0  # connections opened with an API token (chat/node/signins.py)
+        self.scope_refused = 0  # frames an API token's connection may not send (scopes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class Status:
     evicted: int
     store_failures: int
     gap_fills: int
+    token_sockets: int = 0
+    scope_refused: int = 0
 
     @property
     def healthy(self) -> bool:

@@ -81,12 +81,21 @@ class Client:
 
 class Auth(NamedTuple):
     """Who a connection signed in as: its session and its account (chat/accounts/model.py),
-    or the user another application vouches for (`embedded`, --jwt-key; no session)."""
+    or the user another application vouches for (`embedded`, --jwt-key; no session), or an
+    API token (`scopes` set; `session_id` is `t:<token id>`)."""
 
     session_id: str
     account: Account | None
     checked: float  # monotonic time the check began: a revocation heard after it still counts
     embedded: Embedded | None = None
+    # An API token's scopes (chat/accounts/tokens.py); None: a session, which may do whatever
+    # its account may.
+    scopes: tuple[str, ...] | None = None
+    bot: bool = False  # the account is a bot (marked so in presence and on its messages)
+
+    def may(self, scope: str) -> bool:
+        """Whether the connection may act with `scope` (a session may do anything)."""
+        return self.scopes is None or scope in self.scopes
 
 
 class User:
@@ -96,10 +105,11 @@ class User:
     people/identity.py) and the name of its broker channel; `account`: None for a guest.
     """
 
-    __slots__ = ("account", "avatar", "clients", "guest", "key", "name", "party", "token")
+    __slots__ = ("account", "avatar", "bot", "clients", "guest", "key", "name", "party", "token")
 
     def __init__(self, name: str, avatar: str, token: str, party: str,
-                 account: Account | None = None, guest: bool | None = None) -> None:
+                 account: Account | None = None, guest: bool | None = None,
+                 bot: bool = False) -> None:
         self.name = name
         self.key = name_key(name)
         self.avatar = avatar
@@ -108,6 +118,7 @@ class User:
         self.account = account
         # Neither an account nor vouched for by an embedding application (--jwt-key).
         self.guest = account is None if guest is None else guest
+        self.bot = bot  # a bot account (chat/accounts/tokens.py): `bot: true` where it shows
         self.clients: set[Client] = set()
 
     def typed_clients(self) -> set[Client]:

@@ -152,7 +152,8 @@ class Directory(dict[str, User]):
             party = (account_party(account.id) if account is not None
                      else guest_party(token_digest(claim.token)))
             user = self[key] = User(claim.name, claim.avatar, claim.token, party, account,
-                                    guest=not vouched)
+                                    guest=not vouched,
+                                    bot=client.auth is not None and client.auth.bot)
             self.by_party[party] = user
             user.clients.add(client)
             client.user = user

@@ -176,12 +176,15 @@ def members(room: str, users: list[dict[str, str]], count: int, more: bool,
 
 
 def joined(room: str, username: str, avatar: str, count: int,
-           guest: bool = False) -> dict[str, Any]:
-    """A user joined; `count`: the room's members after that; `guest` only for a guest."""
+           guest: bool = False, bot: bool = False) -> dict[str, Any]:
+    """A user joined; `count`: the room's members after that; `guest` only for a guest,
+    `bot` only for a bot account."""
     event: dict[str, Any] = {"type": "join", "room": room, "username": username,
                              "avatar": avatar, "count": count}
     if guest:
         event["guest"] = True
+    if bot:
+        event["bot"] = True
     return event
 
 

@@ -114,8 +114,19 @@ class RoomAccess:
         """Check that the user may enter the room (making it, or the account a member, as
         needed); the room's settings for the welcome, the user's mute if any (ms), and
         whether messages were removed from the room."""
-        return await self.admit_as(await self.access(client, user, name, request), user, name,
-                                   request)
+        access = await self.access(client, user, name, request)
+        if client.auth is not None and not client.auth.may("write") and access.role is None:
+            # A read-only API token (chat/node/scopes.py): joining for good is a write. A room
+            # it may not see is as unknown to it as to anyone.
+            info = access.room
+            if ((info is None and self.settings.room_creation != "join")
+                    or (info is not None and info.visibility == "private")):
+                raise no_such_room(name, request)
+            raise ProtocolError(
+                "insufficient_scope", f"this connection's API token may only read rooms its "
+                f"account is a member of; joining {name!r} needs a token with the write scope",
+                request=request, room=name, scope="write")
+        return await self.admit_as(access, user, name, request)
 
     async def admit_as(self, access: Access, user: User, name: str,
                        request: str) -> tuple[dict[str, Any], int | None, bool]:

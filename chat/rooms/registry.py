@@ -89,7 +89,7 @@ class Rooms(dict[str, Room]):
                 return room, await self.page(name)
             return room, await self.roster.enter(name, user.key, user.name, user.avatar,
                                                  self.settings.presence_max_members,
-                                                 guest=user.guest)
+                                                 guest=user.guest, bot=user.bot)
         except RosterError as exc:
             log.warning("roster unavailable for a join to %s: %s", name, exc)
             self.exit(client, name)
@@ -172,6 +172,6 @@ class Rooms(dict[str, Room]):
     def count_again(self, users: dict[str, User]) -> list[Awaitable[Any]]:
         """Enter every member again (after the roster lost this node's state)."""
         return [self.roster.enter(room.name, key, users[key].name, users[key].avatar, 0,
-                                  guest=users[key].guest)
+                                  guest=users[key].guest, bot=users[key].bot)
                 for room in list(self.values()) for key in room.entered if key in users]
 

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, Protocol
 
-Member = dict[str, Any]  # {"username", "avatar"} (+ "guest": true), as `presence` lists them
+Member = dict[str, Any]  # {"username", "avatar"} (+ "guest" or "bot": true), as `presence` lists
 
 
 class MemberPage(NamedTuple):
@@ -71,10 +71,11 @@ class Roster(Protocol):
     def release(self, key: str) -> None: ...
 
     def enter(self, room: str, key: str, name: str, avatar: str,
-              limit: int, guest: bool = False) -> Awaitable[MemberPage]:
+              limit: int, guest: bool = False, bot: bool = False) -> Awaitable[MemberPage]:
         """Count the user in the room on this node; the room's first `limit` members after that.
 
-        The `join` notice carries `count`, the room's members once it is counted.
+        The `join` notice carries `count`, the room's members once it is counted (and `guest`
+        or `bot` for such a user, as the member's record does).
         """
         ...
 

@@ -49,13 +49,14 @@ class LocalRoster:
         return ready([self._active.get(key) for key in keys])
 
     def enter(self, room: str, key: str, name: str, avatar: str,
-              limit: int, guest: bool = False) -> Awaitable[MemberPage]:
+              limit: int, guest: bool = False, bot: bool = False) -> Awaitable[MemberPage]:
         members = self._rooms.setdefault(room, {})
         if key not in members:
-            members[key] = channels.member_record(name, avatar, guest)
+            members[key] = channels.member_record(name, avatar, guest, bot)
             bisect.insort(self._keys.setdefault(room, []), key)
             self._deliver(channels.room(room),
-                          channels.join_payload(room, name, avatar, len(members), guest))
+                          channels.join_payload(room, name, avatar, len(members), guest,
+                                                bot))
         return self.members(room, None, limit)
 
     def exit(self, room: str, key: str) -> None:

@@ -184,12 +184,13 @@ class RedisRoster:
                                    key))
 
     def enter(self, room: str, key: str, name: str, avatar: str,
-              limit: int, guest: bool = False) -> Awaitable[MemberPage]:
-        member = json.dumps(channels.member_record(name, avatar, guest))
+              limit: int, guest: bool = False, bot: bool = False) -> Awaitable[MemberPage]:
+        member = json.dumps(channels.member_record(name, avatar, guest, bot))
         return self._queue.put(
             ("EVALSHA", self._sha[_ENTER], 4, self._key("p", room), self._key("pc", room),
              self._key("np", self.node), self._key("po", room), room, key, member,
-             channels.room(room, self._channels), name, avatar, limit, int(guest)), _page)
+             channels.room(room, self._channels), name, avatar, limit, int(guest), int(bot)),
+            _page)
 
     def exit(self, room: str, key: str) -> None:
         self._background(self._run(_EXIT, [self._key("np", self.node)], self._prefix,

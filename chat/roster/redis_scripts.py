@@ -70,15 +70,16 @@ end
 """
 
 # KEYS: p:<room>, pc:<room>, np:<node>, po:<room>. ARGV: room, key, member JSON, channel, name,
-# avatar, limit, guest ('1': the join notice says so). Returns the room's first `limit` members
-# as page() does.
+# avatar, limit, guest ('1': the join notice says so), bot (the same). Returns the room's first
+# `limit` members as page() does.
 ENTER = "#!lua" + channels.LUA + _PAGE_FUNCTION + """
 if redis.call('SADD', KEYS[3], ARGV[1] .. '\\31' .. ARGV[2]) == 1 then
   if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
     redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
     redis.call('ZADD', KEYS[4], 0, ARGV[2])
     redis.call('PUBLISH', ARGV[4],
-               join_payload(ARGV[1], ARGV[5], ARGV[6], redis.call('HLEN', KEYS[1]), ARGV[8]))
+               join_payload(ARGV[1], ARGV[5], ARGV[6], redis.call('HLEN', KEYS[1]), ARGV[8],
+                            ARGV[9]))
   end
 end
 return page(KEYS[1], KEYS[4], '-', tonumber(ARGV[7]))

@@ -218,7 +218,7 @@ class ApiHandler(RequestHandler):
             self._refused("scope")
             raise ApiError(403, "insufficient_scope", f"this token has the scopes "
                            f"{', '.join(token.scopes)}; this request needs {scope!r}")
-        wait = 0 if self.use is None else self.use.take(token.id)
+        wait = 0 if self.use is None else await self.use.take(token.id)
         if wait:
             self._refused("rate")
             raise ApiError(429, "rate_limited", f"more than "

@@ -253,7 +253,15 @@ _CEREMONY = _error("`bad_request` (the reason says what), `invalid_challenge` (n
                    "used, expired, or begun for another purpose or account), `invalid_label`, "
                    "`passkey_rejected` (the attestation failed: wrong origin or RP ID, ...)")
 
-_HOOK_FORBIDDEN = _error("`forbidden`: not an owner of the room nor a server admin")
+_HOOK_FORBIDDEN = _error("`forbidden`: not an owner of the room nor a server admin; "
+                         "`insufficient_scope`: an API token without the admin scope; "
+                         "`cross_origin`")
+# The webhooks' management takes a session or an admin-scope API token (handlers/api/webhooks.py).
+_HOOK_401 = _error("`not_signed_in`, `invalid_session`; `invalid_token`: an API token "
+                   "unknown, revoked, or of a disabled account")
+_HOOK_429 = _error("`rate_limited`: more than --api-rate-limit requests per second with this "
+                   "API token", **{"Retry-After": {"description": "seconds",
+                                                   "schema": {"type": "integer"}}})
 _NO_ROOM = _error("`no_such_room`: no such room, or a private one you are not in")
 _STORE_FAILED = _error("`store_failed`: the database cannot be read or written now")
 
@@ -426,8 +434,8 @@ PATHS: dict[str, Any] = {
             "responses": {"200": {"description": "oldest first; never a secret or a key",
                                   **_body("WebhookList")},
                           "400": _error("`bad_request` (no room), `invalid_room`"),
-                          "401": _NOT_SIGNED_IN, "403": _HOOK_FORBIDDEN, "404": _NO_ROOM,
-                          "503": _STORE_FAILED},
+                          "401": _HOOK_401, "403": _HOOK_FORBIDDEN, "404": _NO_ROOM,
+                          "429": _HOOK_429, "503": _STORE_FAILED},
         },
         "post": {
             "summary": "Create a webhook of a room (its owners and server admins only); its "
@@ -438,12 +446,11 @@ PATHS: dict[str, Any] = {
                 "201": {"description": "created", **_body("WebhookCreated")},
                 "400": _error("`bad_request`, `invalid_room`, `invalid_name`, `invalid_url`, "
                               "`invalid_triggers`"),
-                "401": _NOT_SIGNED_IN,
-                "403": _error("`forbidden`: not an owner of the room nor a server admin; "
-                              "`cross_origin`"),
+                "401": _HOOK_401,
+                "403": _HOOK_FORBIDDEN,
                 "404": _NO_ROOM,
                 "409": _error("`too_many_webhooks`: the room has 50 live ones"),
-                "415": _NOT_JSON, "503": _STORE_FAILED,
+                "415": _NOT_JSON, "429": _HOOK_429, "503": _STORE_FAILED,
             },
         },
     },
@@ -453,12 +460,11 @@ PATHS: dict[str, Any] = {
         "parameters": [{"name": "id", "in": "path", "required": True,
                         "schema": {"type": "string", "pattern": "^[0-9a-f]{1,64}$"},
                         "example": "3f9a0c1d2e4b5a69"}],
-        "responses": {"204": {"description": "revoked"}, "401": _NOT_SIGNED_IN,
-                      "403": _error("`forbidden`: not an owner of its room nor a server "
-                                    "admin; `cross_origin`"),
+        "responses": {"204": {"description": "revoked"}, "401": _HOOK_401,
+                      "403": _HOOK_FORBIDDEN,
                       "404": _error("`no_such_webhook`: unknown, revoked, or of a private "
                                     "room you are not in"),
-                      "503": _STORE_FAILED},
+                      "429": _HOOK_429, "503": _STORE_FAILED},
     }},
     "/hooks/{secret}": {"post": {
         "summary": "An incoming webhook: post Slack's incoming-webhook payload into the room "

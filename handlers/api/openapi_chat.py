@@ -101,7 +101,11 @@ SCHEMAS: dict[str, Any] = {
     },
     "BotList": {
         "type": "object", "required": ["bots"],
-        "properties": {"bots": {"type": "array", "items": _ref("Account")}},
+        "properties": {"bots": {"type": "array", "items": {"allOf": [_ref("Account"), {
+            "type": "object", "required": ["bot", "disabled"],
+            "properties": {"bot": {"const": True}, "disabled": {
+                "type": "boolean", "description": "revoked (DELETE /api/v1/bots/{username})"}},
+        }]}}},
     },
     "Room": {
         "type": "object", "required": ["name", "topic", "visibility", "role", "members"],
@@ -233,6 +237,14 @@ PATHS: dict[str, Any] = {
                                "409": _error("`name_taken`"), "415": _NOT_JSON,
                                "429": _TOKEN_429}},
     },
+    "/api/v1/bots/{username}": {"delete": {
+        "summary": "Revoke a bot (admins): its account is disabled, its tokens refused and its "
+                   "sockets closed (4003) at once, on every node", "security": _BY_TOKEN,
+        "parameters": [_path("username", "deploy-bot", "the bot's name")],
+        "responses": {"204": {"description": "revoked"}, "401": _TOKEN_401,
+                      "403": _ADMIN_403, "404": _error("`no_such_bot`: no bot has this name"),
+                      "429": _TOKEN_429},
+    }},
     "/api/v1/bots/{username}/tokens": {"post": {
         "summary": "A new API token of a bot; its secret is shown once (admins)",
         "security": _BY_TOKEN,

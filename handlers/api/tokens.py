@@ -131,6 +131,26 @@ class BotsHandler(TokensApiHandler):
         self.send_json({"account": bot_json(bot, self.chat_settings.avatars)}, 201)
 
 
+class OneBotHandler(TokensApiHandler):
+    """DELETE: revoke a bot (admins): its account is disabled, so each of its tokens is refused
+    at once and its sockets close (4003), on every node; its name and messages stay.
+    `chat_server.py accounts enable NAME` lets it in again."""
+
+    SUPPORTED_METHODS = ("DELETE",)
+    ROUTE = "bots"
+
+    async def delete(self, raw_name: str) -> None:
+        admin = await self.admin()
+        try:
+            bot = await self.service.bot(raw_name)
+            await self.accounts.set_disabled(bot, True)
+        except AccountError as exc:
+            raise ApiError.of(exc) from None
+        log.info("admin %d revoked bot %d (%r)", admin.id, bot.id, bot.name)
+        self.set_status(204)
+        self.finish()
+
+
 class BotTokensHandler(TokensApiHandler):
     """POST: a new token of a bot (`name`, `scopes`), its secret shown once (admins)."""
 
@@ -147,4 +167,4 @@ class BotTokensHandler(TokensApiHandler):
 
 
 def bot_json(bot: Account, avatars: str) -> dict[str, Any]:
-    return {**account_json(bot, avatars, own=False), "bot": True}
+    return {**account_json(bot, avatars, own=False), "bot": True, "disabled": bot.disabled}

@@ -46,6 +46,7 @@ function fromServer(m) {
     ts: m.ts,
     cid: m.cid,
     guest: m.guest === true,
+    bot: m.bot === true, // a bot account's or a webhook's post
     replyTo: m.reply_to,
     edited: m.edited,
     reactions: m.reactions,

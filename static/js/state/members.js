@@ -54,7 +54,12 @@ function mergeMembers(conv, users) {
   for (const u of users) {
     if (u && typeof u.username === 'string' && !known.has(u.username)) {
       known.add(u.username);
-      conv.users.push({ username: u.username, avatar: u.avatar, guest: u.guest === true });
+      conv.users.push({
+        username: u.username,
+        avatar: u.avatar,
+        guest: u.guest === true,
+        bot: u.bot === true, // a bot account (an API token's connection)
+      });
     }
   }
   conv.users.sort((a, b) => a.username.localeCompare(b.username));

@@ -72,6 +72,7 @@ function receive(conv, m, news) {
     id: m.id,
     username: m.username,
     guest: m.guest === true, // from a guest (live, and in history since the store keeps it)
+    bot: m.bot === true, // from a bot account or a webhook (kept in history too)
     avatar: typeof m.avatar === 'string' ? m.avatar : '',
     text: m.text,
     files: Array.isArray(m.files) ? m.files : [], // uploads it carries (../files.js)

@@ -249,6 +249,7 @@ function memberRow(room, u) {
     h('span', { class: 'conv-name' }, u.username),
     me ? h('span', { class: 'muted' }, '(you)') : null,
     u.guest ? h('span', { class: 'guest-mark' }, 'guest') : null,
+    u.bot ? h('span', { class: 'bot-mark', title: 'A program' }, 'bot') : null,
     roleBadge(roleOf(room, u.username)),
     !me && canModerate(room) ? h(MemberMenu, { room, user: u.username }) : null,
   ]);

@@ -180,6 +180,7 @@ function messageRow(item, continued, conv) {
         h('span', { class: 'name' }, item.username),
         // marked on live messages only (history does not keep the mark)
         item.guest ? h('span', { class: 'guest-mark' }, 'guest') : null,
+        item.bot ? h('span', { class: 'bot-mark', title: 'Posted by a program' }, 'bot') : null,
         item.mine ? h('span', { class: 'tag' }, 'you') : null,
         timeTag(item.ts),
         messageTools(conv, item), // a moderator's "Remove" (views/rooms.js)

@@ -134,7 +134,10 @@ function personRow(user) {
         type: 'button',
         class: 'conv person',
         title: 'Send ' + user.username + ' a direct message',
-        'aria-label': 'Direct message ' + user.username + (user.guest ? ', a guest' : ''),
+        'aria-label':
+          'Direct message ' +
+          user.username +
+          (user.guest ? ', a guest' : user.bot ? ', a bot' : ''),
         onClick: () => openDm(user.username),
       },
       [
@@ -143,6 +146,7 @@ function personRow(user) {
         presenceDot(user.username, 'online'),
         // not signed in: anyone may hold this name once its holder leaves
         user.guest ? h('span', { class: 'guest-mark' }, 'guest') : null,
+        user.bot ? h('span', { class: 'bot-mark', title: 'A program' }, 'bot') : null,
       ],
     ),
   ]);
