@@ -20,7 +20,8 @@ from tornado.testing import bind_unused_port
 from tornado.web import Application, RequestHandler
 
 from chat.hooks.guard import refusal
-from chat.hooks.outgoing import WORKERS
+from chat.hooks.outgoing import WORKERS, trigger_of
+from chat.hooks.store import Hook
 from chat_server import ChatApplication
 from tests import test_rooms
 from tests.apiclient import Api
@@ -213,6 +214,21 @@ async def test_a_loopback_url_is_refused_counted_and_logged_as_a_warning(
     refused = [r for r in caplog.records if "loopback" in r.getMessage()]
     assert refused and all(r.levelno == logging.WARNING for r in refused)
     assert script.calls == []
+
+
+@pytest.mark.parametrize(("text", "trigger"), [
+    ("deploy now", "deploy"), ("Deploy now", "deploy"), ("please deploy", None),
+    ("hey @ci-bot, build", "@ci-bot"), ("@CI-BOT build", "@ci-bot"),
+    ("`@ci-bot` is its name", None), ("```\n@ci-bot build\n```", None),
+    ("see https://example.com/@ci-bot", None), ("[@ci-bot](https://example.com)", None),
+    ("@ci-botty", None), ("mail@ci-bot", None),
+])
+def test_a_hook_is_triggered_by_its_word_first_or_a_mention_in_prose(
+        text: str, trigger: str | None) -> None:
+    """A mention inside code, a link or a URL does not call the hook, as it is no mention."""
+    hook = Hook("h1", "outgoing", "general", "ci-bot", "https://example.com/", ("deploy",),
+                "key", None, 0)
+    assert trigger_of(hook, text) == trigger
 
 
 @pytest.mark.parametrize(("address", "public"), [

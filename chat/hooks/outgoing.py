@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from chat.config import Settings
 from chat.hooks.counters import HookCounters
 from chat.hooks.guard import GuardedResolver, RefusedAddress
 from chat.hooks.store import Hook, HookStore
+from chat.protocol.mentions import mentions, pattern
 from chat.record import StoredMessage
 from chat.store.base import StoreError
 
@@ -56,7 +56,7 @@ def trigger_of(hook: Hook, text: str) -> str | None:
     for trigger in hook.triggers:
         if first == trigger.casefold():
             return trigger
-    if re.search(rf"(?<!\w)@{re.escape(hook.name)}(?!\w)", text, re.IGNORECASE):
+    if mentions(text, pattern(hook.name)):  # as a person is mentioned: in prose, not in code
         return "@" + hook.name
     return None
 
