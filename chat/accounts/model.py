@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,15 @@ class Account:
     role: Role
     disabled: bool
     created_ts: int  # ms since the epoch
+
+
+def server_admin(account: Account | None, scopes: Sequence[str] | None) -> bool:
+    """Whether a caller may use its account's server-admin rights: an enabled admin account,
+    by a session (`scopes` None) or by an API token with the `admin` scope. A token's powers
+    are its account's rights narrowed by its scopes; the account should be read fresh (a
+    demotion counts at once)."""
+    return (account is not None and account.role == "admin" and not account.disabled
+            and (scopes is None or "admin" in scopes))
 
 
 @dataclass(frozen=True, slots=True)

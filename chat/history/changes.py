@@ -34,11 +34,14 @@ OnDeleted = Callable[[StoredMessage], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who asks: its party (people/identity.py), its name as shown, its account (None: guest)."""
+    """Who asks: its party (people/identity.py), its name as shown, its account (None: guest),
+    and its API token's scopes (None: a session; a token needs `admin` for server-admin rights,
+    chat.accounts.model.server_admin)."""
 
     party: str
     name: str
     account_id: int | None = None
+    scopes: tuple[str, ...] | None = None
 
 
 class MessageChanges:

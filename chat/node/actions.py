@@ -112,10 +112,11 @@ class AccountActions:
 
     async def change(self, account: Account, room: str | None, peer: str | None,
                      message_id: int, *, text: str | None = None, emoji: str | None = None,
-                     add: bool = True) -> StoredMessage:
+                     add: bool = True, scopes: tuple[str, ...] | None = None) -> StoredMessage:
         """Edit (`text`), react (`emoji`, `add`) or else delete message `message_id` of a room
         the account is a member of, or of its direct conversation with `peer`; the message as
-        it is now. The rights are the socket's (chat/history/changes.py)."""
+        it is now. The rights are the socket's (chat/history/changes.py), narrowed by an API
+        token's `scopes` (None: a session) as there."""
         await self.started()
         request = "edit" if text is not None else "react" if emoji is not None else "delete"
         if room is not None:
@@ -127,7 +128,7 @@ class AccountActions:
         else:
             assert peer is not None
             conversation, refs = await self._direct_key(account, peer), {"with": peer}
-        actor = Actor(account_party(account.id), account.name, account.id)
+        actor = Actor(account_party(account.id), account.name, account.id, scopes)
         if text is not None:
             checked = check_text(text, self.settings.max_text_chars, request, None)
             return await self.changes.edit(actor, conversation, message_id, checked, **refs)

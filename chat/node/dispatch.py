@@ -163,7 +163,8 @@ class Dispatcher:
         user = user_of(client, cmd.action)
         conversation, refs = await self._conversation(client, user, cmd.room, cmd.peer,
                                                       cmd.action)
-        actor = Actor(user.party, user.name, user.account.id if user.account else None)
+        actor = Actor(user.party, user.name, user.account.id if user.account else None,
+                      client.auth.scopes if client.auth else None)
         if cmd.action == "edit":
             assert cmd.text is not None
             if cmd.room is not None and self.rooms[cmd.room].muted:
@@ -175,7 +176,8 @@ class Dispatcher:
     async def _react(self, client: Client, cmd: React) -> None:
         user = user_of(client, "react")
         conversation, refs = await self._conversation(client, user, cmd.room, cmd.peer, "react")
-        actor = Actor(user.party, user.name, user.account.id if user.account else None)
+        actor = Actor(user.party, user.name, user.account.id if user.account else None,
+                      client.auth.scopes if client.auth else None)
         await self.changes.react(actor, conversation, cmd.id, cmd.emoji, cmd.add, **refs)
 
     async def _changes(self, client: Client, cmd: Changes) -> None:

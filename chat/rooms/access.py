@@ -2,17 +2,20 @@
 
 A private room is invisible to a non-member: every question about it is answered as for a
 room that does not exist (`no_such_room`). Accounts' memberships are durable (RoomStore); a
-guest's lasts as its connections do. Server admins (account role `admin`) may change any room.
+guest's lasts as its connections do. Server admins (account role `admin`) may change any room:
+by a session, or by an API token with the `admin` scope (a `read,write` token of an admin has
+only the room rights its account holds as owner, moderator or member).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from chat.accounts.base import AccountStore
-from chat.accounts.model import Account
+from chat.accounts.model import Account, server_admin
 from chat.addresses import address_group
 from chat.config import Settings
 from chat.people.connections import Client, User, user_of
@@ -90,12 +93,13 @@ class RoomAccess:
         if info is not None and info.removals:
             room.removals = True
 
-    async def is_admin(self, account: Account | None) -> bool:
-        """Whether the account is a server admin now (read again: a demotion counts at once)."""
+    async def is_admin(self, account: Account | None, scopes: Sequence[str] | None) -> bool:
+        """Whether the caller may use server-admin rights now (the account read again: a
+        demotion counts at once; `scopes`: an API token's, which needs `admin`; None: a
+        session's). chat.accounts.model.server_admin is the rule."""
         if account is None:
             return False
-        fresh = await self.accounts.account_by_id(account.id)
-        return fresh is not None and fresh.role == "admin" and not fresh.disabled
+        return server_admin(await self.accounts.account_by_id(account.id), scopes)
 
     async def access(self, client: Client, user: User, name: str, request: str) -> Access:
         """The room as this user sees it (its bans cover a guest's address too)."""
@@ -216,7 +220,7 @@ class RoomAccess:
                 client.reply(Frame.of(events.room(cmd.name, topic, made, "owner",
                                                   staff=[(user.name, "owner")])))
                 return
-            admin = await self.is_admin(account)
+            admin = await self.is_admin(account, client.auth.scopes if client.auth else None)
             if info.visibility == "private" and access.role is None and not admin:
                 raise self._taken(cmd.name)  # as for any taken name: it is not shown
             changes: dict[str, str] = {}

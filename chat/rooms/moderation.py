@@ -3,7 +3,9 @@ with their audit entry in one transaction, then applied on every node (chat/room
 
 Ranks: member 0, moderator 1, owner 2, server admin 3 (in every room). Owners and moderators
 (and admins) kick, ban and mute those of a lower rank; only owners (and admins) change roles;
-nobody acts on a private room they cannot see (`no_such_room`, as for no room at all).
+nobody acts on a private room they cannot see (`no_such_room`, as for no room at all). An admin
+is one by a session or by an API token with the `admin` scope: an admin's `read,write` token
+has only the room roles its account holds (chat.accounts.model.server_admin).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from chat.accounts.model import server_admin
 from chat.history.changes import Actor, MessageChanges
 from chat.people.connections import Client, User, user_of
 from chat.people.directory import Directory
@@ -39,14 +42,15 @@ class Moderation:
         self.changes: MessageChanges | None = None  # set by the hub (deletes go through it)
 
     async def moderates(self, actor: Actor, room: str) -> bool:
-        """Whether the actor is a server admin, or an owner or moderator of the room."""
+        """Whether the actor is a server admin (by a session or an admin-scope token), or an
+        owner or moderator of the room."""
         if actor.account_id is None:
             return False
         try:
             account = await self.access.accounts.account_by_id(actor.account_id)
             if account is None or account.disabled:
                 return False
-            if account.role == "admin":
+            if server_admin(account, actor.scopes):
                 return True
             found = await self.access.store.access(room, actor.account_id, [], now_ms())
         except StoreError as exc:
@@ -59,7 +63,8 @@ class Moderation:
         readers are told `deleted`), with an entry in the audit log."""
         actor = user_of(client, "remove", room=cmd.room)
         access = await self.access.access(client, actor, cmd.room, "remove")
-        admin = await self.access.is_admin(actor.account)
+        scopes = client.auth.scopes if client.auth else None
+        admin = await self.access.is_admin(actor.account, scopes)
         if access.room is None or (access.room.visibility == "private" and access.role is None
                                    and not admin):
             raise no_such_room(cmd.room, "remove")
@@ -70,7 +75,7 @@ class Moderation:
                                 room=cmd.room)
         assert self.changes is not None
         deleted = await self.changes.delete(
-            Actor(actor.party, actor.name, actor.account.id if actor.account else None),
+            Actor(actor.party, actor.name, actor.account.id if actor.account else None, scopes),
             cmd.room, cmd.id, request="remove", room=cmd.room)
         try:
             await self.access.store.record(AuditEntry(
@@ -88,7 +93,8 @@ class Moderation:
             await self._server_ban(client, actor, cmd)
             return
         access = await self.access.access(client, actor, cmd.room, cmd.action)
-        admin = await self.access.is_admin(actor.account)
+        admin = await self.access.is_admin(actor.account,
+                                           client.auth.scopes if client.auth else None)
         if access.room is None or (access.room.visibility == "private" and access.role is None
                                    and not admin):
             raise no_such_room(cmd.room, cmd.action)
@@ -142,7 +148,8 @@ class Moderation:
     async def _server_ban(self, client: Client, actor: User, cmd: Moderate) -> None:
         """`ban` or `unban` with no room: from the whole server, by server admins only. Every
         socket of the user closes (4005) on every node; every join is refused meanwhile."""
-        if not await self.access.is_admin(actor.account):
+        if not await self.access.is_admin(actor.account,
+                                          client.auth.scopes if client.auth else None):
             raise ProtocolError("forbidden", f"only server admins may {cmd.action} from the "
                                 "whole server (give a room)", request=cmd.action)
         found = await self.users.party_of(cmd.user)

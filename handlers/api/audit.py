@@ -28,8 +28,7 @@ class AuditHandler(ApiHandler):
         self.use = use
 
     async def get(self) -> None:
-        account = (await self.authorized("admin")).account
-        if account.role != "admin" or account.disabled:
+        if not (await self.authorized("admin")).admin:
             raise ApiError(403, "forbidden", "only server admins may read the audit log")
         room = self.get_query_argument("room", None)
         if room is not None:

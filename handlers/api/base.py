@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from tornado.web import HTTPError, RequestHandler
 
 from chat.accounts import AccountService
-from chat.accounts.model import Account, AccountError, Session
+from chat.accounts.model import Account, AccountError, Session, server_admin
 from chat.accounts.tokens import TOKEN_PREFIX, ApiToken, Scope, Tokens
 from chat.addresses import address_group
 from chat.config import Settings
@@ -105,6 +105,16 @@ class Caller:
         self.account = account
         self.token = token
         self.session_id = session_id
+
+    @property
+    def scopes(self) -> tuple[str, ...] | None:
+        """The token's scopes, None for a session (chat.accounts.model.server_admin)."""
+        return None if self.token is None else tuple(self.token.scopes)
+
+    @property
+    def admin(self) -> bool:
+        """Whether the caller may use its account's server-admin rights."""
+        return server_admin(self.account, self.scopes)
 
 
 class ApiHandler(RequestHandler):

@@ -35,7 +35,8 @@ class _MessageChange(ChatApiHandler):
     async def delete(self, raw: str, raw_id: str) -> None:
         caller = await self.authorized("write")
         room, peer = self.where(raw)
-        await self.act(self.actions.change(caller.account, room, peer, int(raw_id)))
+        await self.act(self.actions.change(caller.account, room, peer, int(raw_id),
+                                           scopes=caller.scopes))
         self.set_status(204)
         self.finish()
 

@@ -53,7 +53,8 @@ _CHANGE_ERRORS = {
                   "`invalid_text`, `empty_text`, `too_long`"),
     "401": _TOKEN_401,
     "403": _error("`insufficient_scope`: a token without the write scope; `forbidden`: not "
-                  "your message (or, to delete, not a moderator of the room); `not_in_room`, "
+                  "your message (or, to delete, not a moderator of the room, nor an admin by "
+                  "a session or an admin-scope token); `not_in_room`, "
                   "`banned`, `muted`, `edit_window_passed`, `cross_origin`"),
     "404": _error("`no_such_room`, `no_such_message` (never had, deleted, or another pair's)"),
     "409": _error("`too_many_reactions`: --max-reactions distinct ones already"),
@@ -333,7 +334,9 @@ PATHS: dict[str, Any] = {
                                         **_body("ChangeAnswer")},
                                 **_CHANGE_ERRORS}},
         "delete": {"summary": "Delete your message of a room (owners, moderators and admins: "
-                              "any; scope write): its text leaves the store",
+                              "any; scope write; an admin's token needs the admin scope too "
+                              "for another's message where it is no moderator): its text "
+                              "leaves the store",
                    "security": _BY_TOKEN, "parameters": [_ROOM, _ID],
                    "responses": {"204": {"description": "deleted: every reader is told"},
                                  **_CHANGE_ERRORS}},

@@ -31,7 +31,7 @@ class TokensApiHandler(ApiHandler):
     async def admin(self) -> Account:
         """The caller, a server admin (by a session, or a token with the admin scope)."""
         caller = await self.authorized("admin")
-        if caller.account.role != "admin":
+        if not caller.admin:
             raise ApiError(403, "forbidden", "only server admins may manage bots and others' "
                            "tokens")
         return caller.account
