@@ -42,7 +42,12 @@ def test_a_bot_is_badged_in_the_people_list_the_members_and_its_messages(
             "bot")
         expect(members.locator(".member", has_text="alice").locator(".bot-mark")).to_have_count(0)
         alice.snap("members")
-        bot.close()
+
+        async def hang_up() -> None:  # on the bot's own loop, to the end of the close handshake
+            bot.close()
+            await bot.closed()
+
+        loop.run(hang_up())
     finally:
         loop.close()
     alice.assert_clean()
