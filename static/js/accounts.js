@@ -205,13 +205,13 @@ export async function submitEntry() {
 
 // ---- passkeys at the entry form ----------------------------------------------------------------
 
-// Sign in with a passkey: any of this site's (the browser offers them), or the typed name's.
+// Sign in with a passkey: any of this site's, which the browser offers, whatever name is typed.
+// Never by name: for a name without passkeys the server answers decoy ids (docs/accounts.md),
+// and the browser would wait for a security key that holds none, up to the ceremony's timeout.
 export async function passkeySignIn() {
   if (state.form.busy) return undefined;
-  const username = state.form.username.trim();
   change.formSent();
-  const begun = await api('POST', '/passkey-challenges',
-    username ? { purpose: 'signin', username } : { purpose: 'signin' });
+  const begun = await api('POST', '/passkey-challenges', { purpose: 'signin' });
   if (!begun.ok) return refused(begun);
   const used = await getPasskey(begun.data.options);
   if (!used.ok) return change.formRefused(null, used.text);
