@@ -100,8 +100,7 @@ def node(io_loop: IOLoop) -> Iterator[Node]:
 
 async def quiet(node: Node) -> None:
     """Let background fills run to their end (each reads the store on the store's thread)."""
-    while node.fanout._fills:
-        await asyncio.gather(*node.fanout._fills)
+    await node.fanout.fills.idle()
     for _ in range(5):
         await asyncio.sleep(0)
 

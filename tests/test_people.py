@@ -264,3 +264,25 @@ async def test_unread_counts_stop_at_unread_max_and_say_more(
     unread = await ann.recv_type("unread")
     assert unread["conversations"] == [{"room": "general", "read": 0, "last": 5, "count": 3,
                                         "mentions": 1, "more": True}]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_closing_node_lets_its_open_connections_go_before_it_stops(
+    app: ChatApplication, connect: Connect,
+) -> None:
+    """A node closed with a connection still open notes its user's last-seen and leaves no
+    task running; a close that arrives after starts nothing."""
+    before = int(time.time() * 1000)
+    ann, _ = await account(app, connect, "ann")
+    hub = app.hub
+    user = hub.users.get("ann")
+    assert user is not None and hub.presence.marks is not None
+    await hub.close()
+    assert not hub.clients and hub.users.get("ann") is None
+    seen = await hub.presence.marks.last_seen(user.party)
+    assert seen is not None and before <= seen <= before + 5000
+    assert len(hub.presence.background) == 0
+    assert hub.presence.background.closed and hub.fanout.fills.closed
+    hub.presence.gone(user)  # as the socket's own close, arriving late, would
+    assert len(hub.presence.background) == 0
+    ann.close()

@@ -22,6 +22,7 @@ from chat.people.connections import User
 from chat.people.directory import Directory
 from chat.record import dm_parties
 from chat.store.base import HistoryStore, StoreError
+from chat.tasks import Background
 
 log = logging.getLogger("chat.fanout")
 
@@ -53,7 +54,7 @@ class Catchup:
         # (so in order of due).
         self._due: deque[tuple[float, str, int, int, frozenset[str]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._reads: set[asyncio.Task[None]] = set()
+        self.reads = Background()  # direct messages read from the store
 
     def committed(self, conversation: str, first: int, last: int) -> None:
         """The store's callback: ids `first` to `last` of `conversation` were committed."""
@@ -106,9 +107,7 @@ class Catchup:
         if any(not self.fanout.dm_seen(user, conversation, id_)
                for user in here for id_ in range(first, last + 1)):
             self.fanout.stats.gap_fills += 1
-            task = asyncio.ensure_future(self._read_direct(conversation, first, last, here))
-            self._reads.add(task)
-            task.add_done_callback(self._reads.discard)
+            self.reads.spawn(self._read_direct(conversation, first, last, here))
 
     async def _read_direct(self, conversation: str, first: int, last: int,
                            users: list[User]) -> None:

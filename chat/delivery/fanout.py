@@ -20,6 +20,7 @@ from chat.record import StoredMessage
 from chat.rooms.notices import Notices, send
 from chat.rooms.room import Arrival, Room
 from chat.store.base import HistoryStore, StoreError
+from chat.tasks import CLOSE_WAIT_S, Background
 
 log = logging.getLogger("chat.fanout")
 
@@ -50,6 +51,7 @@ class Subscriptions:
         self.broker = broker
         self._changes: deque[tuple[str, bool, asyncio.Future[None] | None]] = deque()
         self._worker: asyncio.Task[None] | None = None
+        self._closed = False
 
     def add(self, channel: str) -> asyncio.Future[None]:
         """Listen on `channel`; the future is done once the broker delivers it."""
@@ -60,7 +62,27 @@ class Subscriptions:
     def remove(self, channel: str) -> None:
         self._queue(channel, False, None)
 
+    async def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """The node stops: the changes queued so far are made (within `wait_s` s), later ones
+        dropped (the broker closes next)."""
+        self._closed = True
+        worker = self._worker
+        if worker is not None and not worker.done():
+            await asyncio.wait({worker}, timeout=wait_s)
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        while self._changes:
+            self._settle(self._changes.popleft()[2])
+
+    @staticmethod
+    def _settle(done: asyncio.Future[None] | None) -> None:
+        if done is not None and not done.done():
+            done.set_result(None)
+
     def _queue(self, channel: str, wanted: bool, done: asyncio.Future[None] | None) -> None:
+        if self._closed:  # nobody is left to deliver to; whoever waits need not wait
+            self._settle(done)
+            return
         self._changes.append((channel, wanted, done))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.ensure_future(self._apply())
@@ -75,8 +97,8 @@ class Subscriptions:
                     await self.broker.unsubscribe(channel)
             except Exception:
                 log.exception("could not change the subscription to %r", channel)
-            if done is not None and not done.done():
-                done.set_result(None)
+            finally:  # also when close() cancels it
+                self._settle(done)
 
 
 class Fanout:
@@ -101,7 +123,7 @@ class Fanout:
         self.store = store
         self._room_prefix = channels.room("")
         self._user_prefix = channels.user("")
-        self._fills: set[asyncio.Task[None]] = set()
+        self.fills = Background()  # rooms reading what they missed from the store
         self._waiting: dict[str, asyncio.TimerHandle] = {}  # rooms in their REORDER_WAIT_S
         self._dm_seen: OrderedDict[tuple[str, str], deque[int]] = OrderedDict()
         # Controls from any node (chat/rooms/control.py): (room or None, user or None, control).
@@ -214,9 +236,7 @@ class Fanout:
             waiting.cancel()
         room.begin_fill()
         self.stats.gap_fills += 1
-        task = asyncio.ensure_future(self._fill(room))
-        self._fills.add(task)
-        task.add_done_callback(self._fills.discard)
+        self.fills.spawn(self._fill(room))
 
     def fill_all(self) -> None:
         """After the broker was lost and is back: every room catches up from the store."""

@@ -51,6 +51,7 @@ from chat.roster.base import Rebuilding, Roster, RosterError
 from chat.roster.local import LocalRoster
 from chat.search.service import Searcher
 from chat.store.base import HistoryStore
+from chat.tasks import Background
 
 log = logging.getLogger("chat.hub")
 
@@ -169,13 +170,30 @@ class Hub:
         await self.signins.start()  # each node follows the revocations itself
 
     async def close(self) -> None:
-        """Leave the cluster (this node's users leave their rooms) and stop the broker."""
+        """Leave the cluster (this node's users leave their rooms) and stop the broker.
+
+        A connection still open (the shutdown's grace ran out, or a test's server stopped
+        before its clients' closes arrived) is let go here, so that what its leaving starts
+        (its last-seen write, its unsubscriptions) runs now, not after the loop is gone.
+        """
+        for client in list(self.clients):
+            self.disconnect(client)
         self.rooms.forget_leaving()
         for close in self.closing:
             await close()
         await self.presence.close()
+        for background in self._background():
+            await background.close()
+        await self.subscriptions.close()
         await self.roster.close()
         await self.broker.close()
+
+    def _background(self) -> list[Background]:
+        """The services' work that runs on after its caller (gap fills, address bans)."""
+        found = [self.fanout.fills, self.catchup.reads]
+        if self.owned.access is not None:
+            found.append(self.owned.access.background)
+        return found
 
     def _deliver(self, channel: str, payload: bytes) -> None:
         self.fanout.deliver(channel, payload)

@@ -30,14 +30,13 @@ from chat.protocol.frame import Frame
 from chat.protocol.parse import StatusQuery
 from chat.roster.base import RosterError
 from chat.store.base import HistoryStore, ReadMarks, StoreError
+from chat.tasks import Background
 
 log = logging.getLogger("chat.presence")
 
 # How often a node reports one user's activity to the roster at most (s): a user typing sends
 # a frame a second; the roster needs to know only to within a small part of away-after.
 ACTIVITY_REPORT_S = 10.0
-# Seconds a stopping node waits for its last-seen writes: one store round trip, with margin.
-CLOSE_WAIT_S = 2.0
 
 
 def now_ms() -> int:
@@ -58,7 +57,7 @@ class Presence:
         self._reported: dict[str, float] = {}  # user key -> monotonic time of its last report
         self._last: dict[str, float] = {}  # user key -> monotonic time of its last activity here
         self._away: set[str] = set()  # users this node announced as away
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.background = Background()  # announcements, away checks, last-seen writes
 
     def touch(self, user: User) -> None:
         """The user did something here: it is online (told, if it was away)."""
@@ -74,7 +73,7 @@ class Presence:
             self._schedule(user, self.away_after)
         if user.key in self._away:
             self._away.discard(user.key)
-            self._spawn(self._announce(user, "online"))
+            self.background.spawn(self._announce(user, "online"))
 
     def gone(self, user: User) -> None:
         """The user's last connection here closed: note when it was last seen."""
@@ -85,16 +84,14 @@ class Presence:
         self._last.pop(user.key, None)
         self._away.discard(user.key)
         if not user.guest and self.marks is not None:
-            self._spawn(self._saw(user.party))
+            self.background.spawn(self._saw(user.party))
 
     async def close(self) -> None:
         """The node stops: no more away checks; the last-seen writes under way finish."""
         for check in self._checks.values():
             check.cancel()
         self._checks.clear()
-        if self._tasks:
-            # Bounded: a store that hangs must not hold the shutdown.
-            await asyncio.wait(set(self._tasks), timeout=CLOSE_WAIT_S)
+        await self.background.close()
 
     async def status(self, client: Client, cmd: StatusQuery) -> None:
         """Answer who of the names asked is online, away, or offline (and since when)."""
@@ -127,7 +124,7 @@ class Presence:
 
     def _schedule(self, user: User, delay: float) -> None:
         self._checks[user.key] = asyncio.get_running_loop().call_later(
-            delay, lambda: self._spawn(self._check(user)))
+            delay, lambda: self.background.spawn(self._check(user)))
 
     async def _check(self, user: User) -> None:
         """away-after has passed since the user's last activity here: and on every node?"""
@@ -162,8 +159,3 @@ class Presence:
             await self.marks.saw(party, now_ms())
         except StoreError as exc:
             log.warning("could not note when %s was last seen: %s", party, exc)
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -9,7 +9,6 @@ only the room rights its account holds as owner, moderator or member).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,7 @@ from chat.rooms.control import Controls, now_ms
 from chat.rooms.room import Room
 from chat.rooms.store import Access, AuditEntry, RoomInfo, RoomRole, RoomStore, Visibility
 from chat.store.base import StoreError
+from chat.tasks import Background
 
 log = logging.getLogger("chat.rooms")
 
@@ -67,14 +67,12 @@ class RoomAccess:
         self.store = store
         self.accounts = accounts
         self.controls = controls
-        self._background: set[asyncio.Task[None]] = set()  # address bans being written
+        self.background = Background()  # address bans being written
 
     def ban_address(self, room: str, address: str, key: str, until: int) -> None:
         """A guest banned by session is banned by its address too, written by the node that
         holds its connections (the one that knows the address): Controls.on_guest_banned."""
-        task = asyncio.ensure_future(self._ban_address(room, address, key, until))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.background.spawn(self._ban_address(room, address, key, until))
 
     async def _ban_address(self, room: str, address: str, key: str, until: int) -> None:
         try:
