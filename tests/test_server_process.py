@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import re
 import signal
@@ -18,7 +19,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from chat.config import Settings
 from chat.options import define_options, from_options
-from chat_server import parse_command_line
+from chat_server import GC_YOUNG_OBJECTS, parse_command_line, settle_heap
 from tests.helpers import RawClient
 from tests.serverproc import (
     EXIT_TIMEOUT_S,
@@ -304,3 +305,16 @@ async def test_nothing_follows_the_close_frame_on_shutdown(spawn: Spawn) -> None
         reader.abort()
         for leaver in leavers:
             leaver.abort()
+
+
+def test_settle_heap_freezes_the_start_up_heap_and_widens_the_young_generation() -> None:
+    """After settle_heap nothing from start-up is left to collect, and the young generation
+    is collected every GC_YOUNG_OBJECTS objects, the older ones as Python's defaults say."""
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GC_YOUNG_OBJECTS, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
