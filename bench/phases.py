@@ -42,6 +42,17 @@ PHASES: tuple[Phase, ...] = (
         " -ramp-bisect 4 -ramp-budget 55",
     ),
     Phase(
+        "steady",
+        "p99 in every window: 1,000 clients, 10 senders, a saturation ramp, then 10,000"
+        " deliveries/s in 3 windows of 8 s on the same connections",
+        "-mode steady -clients 1000 -senders 10 -ramp-start 40000 -ramp-factor 2"
+        " -ramp-step 1.2 -ramp-bisect 0 -ramp-budget 10 -rate 10000 -warmup 1 -duration 12"
+        " -window 4",
+        "-mode steady -clients 1000 -senders 10 -ramp-start 40000 -ramp-factor 2"
+        " -ramp-step 3 -ramp-bisect 2 -ramp-budget 30 -rate 10000 -warmup 2 -duration 24"
+        " -window 8",
+    ),
+    Phase(
         "idle",
         "idle: 10,000 connections, then one message to all",
         "-mode idle -clients 10000 -idle-msgs 3 -settle 1",

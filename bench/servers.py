@@ -204,10 +204,14 @@ def run_loadgen(
     relayer.start()
     killer = threading.Timer(deadline + 30, proc.kill)  # it ends by itself; this is a backstop
     killer.start()
-    out = proc.stdout.read()
-    proc.wait()
-    killer.cancel()
-    relayer.join(timeout=5)
+    try:
+        out = proc.stdout.read()
+        proc.wait()
+    finally:
+        killer.cancel()
+        relayer.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
     if proc.returncode == -signal.SIGKILL:
         raise BenchError(f"load generator still running after {deadline + 30:.0f} s: killed")
     lines = [ln for ln in out.decode().splitlines() if ln.startswith("{")]

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.build import build_loadgen
+from bench.report import phase_record
+from bench.servers import our_server_spec, run_loadgen, start_server, stop_server
 from tests.pgserver import PostgresCluster
 from tests.serverproc import ROOT
 
@@ -19,6 +22,10 @@ pytestmark = pytest.mark.bench
 # source is given, the Go tutorial server's (~14 s), plus ~5 s of load per server; generous
 # for a shared 2-core machine.
 SMOKE_TIMEOUT_S = 180
+# The steady phase's flags (bench/phases.py) at a size that takes a few seconds.
+STEADY_SMALL = ("-mode steady -clients 20 -senders 2 -ramp-start 1000 -ramp-step 0.3"
+                " -ramp-bisect 0 -ramp-budget 0.5 -rate 1000 -warmup 0.2 -duration 1"
+                " -window 0.5 -drain 2")
 
 
 def go_toolchain() -> None:
@@ -86,3 +93,23 @@ def test_store_bench_measures_the_search_index_on_postgresql(
     assert done.returncode == 0, done.stderr
     for row in ("| on | 1 |", "| on | 2 |", "| off | 1 |", "| off | 2 |"):
         assert row in done.stdout, done.stdout
+
+
+def test_steady_mode_reports_a_p99_per_window_after_its_ramp(tmp_path: Path) -> None:
+    """The load generator's steady mode ramps, then measures windows on the same connections;
+    the report gives each window's p99."""
+    go_toolchain()
+    spec = our_server_spec(Path(sys.executable), [])
+    assert spec is not None
+    run = start_server(spec, tmp_path / "server.log", core=None)
+    try:
+        out = run_loadgen(build_loadgen(), run, tuple(STEADY_SMALL.split()), 60, core=None,
+                          server_core="-1")
+    finally:
+        stop_server(run)
+    assert out.get("exit_code") == 0, out
+    assert len(out["window_p99_ms"]) == 2 and all(p > 0 for p in out["window_p99_ms"])
+    assert out["others"]["lost"] == 0 and out["others"]["delivered"] > 0
+    assert out["ramp"]["steps"], "no ramp step ran before the windows"
+    notes = phase_record("steady", {"loadgen": out})["notes"]
+    assert notes.startswith("p99 per window ") and notes.endswith("; lost 0")

@@ -349,7 +349,7 @@ func main() {
 	cfg := &config{}
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8000", "server host:port (loopback only)")
 	flag.StringVar(&cfg.path, "path", "/ws", "WebSocket path")
-	flag.StringVar(&cfg.mode, "mode", "fixed", "fixed | ramp | idle | slow | churn")
+	flag.StringVar(&cfg.mode, "mode", "fixed", "fixed | ramp | steady | idle | slow | churn")
 	flag.IntVar(&cfg.clients, "clients", 1000, "connected clients, every one a receiver")
 	flag.IntVar(&cfg.senders, "senders", 10, "how many of the clients send")
 	flag.Float64Var(&cfg.rate, "rate", 10000, "target deliveries/s (fixed, slow, churn)")
@@ -369,7 +369,7 @@ func main() {
 	flag.Float64Var(&cfg.rampBudget, "ramp-budget", 55, "ramp: start no step after this many seconds")
 	flag.IntVar(&cfg.idleMsgs, "idle-msgs", 5, "idle: messages sent one at a time to all")
 	flag.Float64Var(&cfg.settle, "settle", 1, "idle: seconds to wait after connecting before reading RSS")
-	flag.Float64Var(&cfg.window, "window", 5, "slow, churn: seconds per reported window")
+	flag.Float64Var(&cfg.window, "window", 5, "steady, slow, churn: seconds per reported window")
 	flag.IntVar(&cfg.slowRcvbuf, "slow-rcvbuf", 4096, "slow: SO_RCVBUF of the client that never reads")
 	flag.Float64Var(&cfg.churnRate, "churn-rate", 200, "churn: connections opened per second")
 	flag.Float64Var(&cfg.churnLife, "churn-life", 500, "churn: longest life of a churning connection, ms")
@@ -394,6 +394,8 @@ func main() {
 		res = g.modeFixed()
 	case "ramp":
 		res = g.modeRamp()
+	case "steady":
+		res = g.modeSteady()
 	case "idle":
 		res = g.modeIdle()
 	case "slow":
@@ -1592,6 +1594,36 @@ func loadgenLimited(m map[string]any) bool {
 func (g *gen) modeRamp() map[string]any {
 	cs := g.setupClients(g.cfg.clients, g.cfg.senders)
 	res := map[string]any{"connect_seconds": round(cs, 3)}
+	g.ramp(res)
+	return res
+}
+
+// modeSteady ramps to saturation, then sends at -rate for -duration in -window slices on the
+// same connections: does p99 hold in every window once the server has been through a burst?
+func (g *gen) modeSteady() map[string]any {
+	cs := g.setupClients(g.cfg.clients, g.cfg.senders)
+	res := map[string]any{"connect_seconds": round(cs, 3)}
+	burst := map[string]any{}
+	g.ramp(burst)
+	res["ramp"] = burst
+	g.runFor(1) // a pause after the burst (each step drained its backlog), then the warm-up
+	steps := g.windows()
+	g.drain(g.cfg.drain, 2, steps...)
+	all := g.stepsJSON(steps)
+	res["steps"] = all
+	res["others"] = measured(all)
+	var p99s []float64
+	for _, m := range all {
+		if m["name"] != "warmup" {
+			p99s = append(p99s, m["p99_ms"].(float64))
+		}
+	}
+	res["window_p99_ms"] = p99s
+	return res
+}
+
+// ramp runs the ramp's steps on connected clients and puts its steps and best step in res.
+func (g *gen) ramp(res map[string]any) {
 	var all []map[string]any
 	var best map[string]any
 	stopWhy := "reached -ramp-max"
@@ -1657,7 +1689,6 @@ func (g *gen) modeRamp() map[string]any {
 		res["result"] = best
 	}
 	res["first_failing_rate"] = round(hi, 0)
-	return res
 }
 
 func (g *gen) modeIdle() map[string]any {
