@@ -85,6 +85,16 @@ class Protocol13Hooks(WebSocketProtocol13):
     Tornado does.
     """
 
+    # A slot, not an attribute: Tornado's protocol already holds 29 in its instance dict, and a
+    # 30th, first set on the first frame read, turned each connection's dict from shared keys
+    # (296 bytes) into its own table (1,584): ~1.3 KiB per connection once it sent anything,
+    # a pong included (docs/performance.md, "p99 in every window").
+    __slots__ = ("_reads_left",)
+
+    def __init__(self, handler: Any, mask_outgoing: bool, params: _WebSocketParams) -> None:
+        super().__init__(handler, mask_outgoing, params)
+        self._reads_left = 0  # reads of the current frame still to come; 0: next is a header
+
     def abort(self) -> None:
         """Drop the connection at once, sending nothing more (a slow reader, a lost peer)."""
         self._abort()
@@ -130,7 +140,6 @@ class Protocol13Hooks(WebSocketProtocol13):
     # _read_bytes. Checking the header from a callback on Tornado's own read future, rather than
     # in a wrapping coroutine, keeps no extra frame parked per idle connection (memory per
     # connection is the limit at 10,000 idle ones).
-    _reads_left = 0  # reads of the current frame still to come; 0: the next read is a header
 
     def _read_bytes(self, n: int) -> Future[bytes]:  # type: ignore[override]
         assert self.stream is not None

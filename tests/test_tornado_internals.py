@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
 import socket
+import sys
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -110,6 +112,26 @@ async def test_the_protocol_keeps_the_state_we_read(ws_url: str, app: ChatApplic
     assert protocol._wire_bytes_in > 0, moved("_wire_bytes_in no longer counts bytes read")
     inflate = zlib.decompressobj(-15)
     assert inflate.decompress(protocol.deflate(b"hello") + b"\x00\x00\xff\xff") == b"hello"
+    conn.close()
+
+
+@pytest.mark.gen_test
+async def test_reading_frames_adds_nothing_to_the_protocol_s_instance_dict(
+    ws_url: str, app: ChatApplication,
+) -> None:
+    """The frame check's state lives in a slot: the protocol's dict keeps its shared keys
+    (a 30th key made each connection's dict its own, ~1.3 KiB more)."""
+    conn = await websocket_connect(ws_url)
+    while not app.hub.clients:
+        await asyncio.sleep(0.01)
+    (client,) = app.hub.clients
+    assert isinstance(client.peer, ChatSocket)
+    protocol = client.peer.ws_connection
+    assert isinstance(protocol, Protocol13Hooks)
+    keys, size = sorted(vars(protocol)), sys.getsizeof(vars(protocol))
+    await conn.write_message(json.dumps({"type": "join", "username": "ann"}))
+    assert json.loads(str(await conn.read_message()))["type"] == "welcome"
+    assert (sorted(vars(protocol)), sys.getsizeof(vars(protocol))) == (keys, size)
     conn.close()
 
 
