@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -20,6 +21,7 @@ from chat.store.postgres import PostgresStore
 from chat_server import ChatApplication, make_app
 from handlers.httpserver import ChatHTTPServer, chat_http_server
 from tests.errorlog import watching
+from tests.hangs import pytest_runtest_makereport  # noqa: F401 (a hook: pytest finds it here)
 from tests.helpers import ChatClient, Connect, RawClient, RawConnect
 from tests.pgserver import PostgresCluster, postgres_cluster
 from tests.serverproc import (
@@ -41,6 +43,13 @@ T = TypeVar("T")
 # tests of --room-creation explicit, the default, say so.
 TEST_DEFAULTS: dict[str, Any] = {"ping_interval": 0.0, "notice_interval": 0.0,
                                  "join_grace": 0.0, "room_creation": "join"}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what importing the tests made: each test's full collection (tests/errorlog.py)
+    then walks that test's objects, not ~140,000 module-level ones (~5 ms, was ~120)."""
+    gc.collect()
+    gc.freeze()
 
 
 class Clock:
