@@ -193,3 +193,21 @@ def run_apart(coro: Coroutine[Any, Any, T]) -> T:
         return loop.run_until_complete(coro)
     finally:
         loop.close()
+
+
+# How often stop() cancels a task again while it runs on (s).
+RECANCEL_S = 0.1
+
+
+async def stop(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait until it has ended, cancelling again while it runs on.
+
+    On Python 3.11 asyncio.wait_for swallows a cancellation that lands as its inner future
+    completes (CPython gh-86296, fixed in 3.12): a task looping over recv() then goes on, and
+    a lone cancel() followed by gather() waits for it for ever.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=RECANCEL_S)
+    if not task.cancelled():
+        task.exception()  # retrieved: its error, if any, is the test's to find, not the log's

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chat.store.sqlite import SQLiteStore
-from tests.helpers import run_apart
+from tests.helpers import run_apart, stop
 from tests.serverproc import (
     ROOT,
     Spawn,
@@ -95,8 +95,7 @@ async def test_a_backup_taken_while_a_server_writes_holds_every_acknowledged_mes
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         during = len(acked) - len(before)
     finally:
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        await stop(writer)
     assert proc.returncode == 0, err.decode()
     assert "backup: done" in out.decode()
     assert during > 0  # the server kept storing while the backup ran

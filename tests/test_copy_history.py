@@ -17,7 +17,7 @@ import pytest
 from chat.store.base import DAY_MS
 from chat.store.postgres import PostgresStore
 from chat.store.sqlite import SQLiteStore
-from tests.helpers import run_apart
+from tests.helpers import run_apart, stop
 from tests.serverproc import (
     ROOT,
     RUN_TIMEOUT_S,
@@ -339,8 +339,7 @@ async def test_a_copy_while_the_server_writes_then_a_rerun_after_it_stops_copies
         assert proc.returncode == 0, err.decode()
         during = len(acked)
     finally:
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        await stop(writer)
     assert child.stop() == 0
     assert_clean(child.stderr)
     first = dump(postgres_url)
