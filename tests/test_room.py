@@ -100,6 +100,42 @@ def test_end_fill_drops_what_was_broadcast_already(room: Room) -> None:
     assert [m.id for m in room.end_fill([message(2), message(3), message(4)])] == [4]
 
 
+def test_a_hole_past_what_the_fill_read_keeps_the_rest_held(room: Room) -> None:
+    """A message committed after the fill's read and still on its way is not skipped: what
+    follows it stays held, and the room goes on filling until it comes."""
+    reader, peer = client()
+    room.settle(reader, 0)
+    assert feed(room, 1, 3, 5) == [Arrival.LIVE, Arrival.GAP, Arrival.HELD]
+    pending = room.end_fill([message(2), message(3)])  # read before 4 was committed
+    assert [m.id for m in pending] == [2, 3]
+    assert room.is_filling and [m.id for m in room.filling or ()] == [5]
+    for stored in pending:
+        room.broadcast(stored)
+    for stored in room.end_fill([message(4), message(5)]):
+        room.broadcast(stored)
+    assert not room.is_filling
+    assert peer.ids == [1, 2, 3, 4, 5]
+
+
+def test_ids_the_read_skips_are_not_waited_for(room: Room) -> None:
+    """Ids missing below the last one read are gone from the store (retention): not a hole."""
+    feed(room, 1)
+    room.begin_fill()
+    assert [m.id for m in room.end_fill([message(5), message(7)])] == [5, 7]
+    assert not room.is_filling
+
+
+def test_before_any_broadcast_a_gap_counts_from_the_readers_history(room: Room) -> None:
+    """With nothing broadcast yet, the first id past the readers' history is the next one: a
+    later one arriving first is a gap, not live (it would make the earlier ones repeats)."""
+    reader, _ = client()
+    room.settle(reader, 0)
+    assert feed(room, 3) == [Arrival.GAP]
+    assert room.filling_from() == 0
+    other = Room("empty", room.subscribed)
+    assert feed(other, 3) == [Arrival.LIVE]  # no reader: nothing to count from
+
+
 def test_a_held_client_gets_the_live_messages_kept_for_it(room: Room) -> None:
     """Messages broadcast while a client's history is read are kept for it, in order."""
     reader, peer = client()

@@ -173,8 +173,9 @@ class Fanout:
     def _waited(self, room: Room) -> None:
         """The wait for a late message is over: go on if the held ones follow on, else fill."""
         self._waiting.pop(room.name, None)
-        held = sorted({m.id for m in room.filling or () if m.id > room.last_id})
-        if held == list(range(room.last_id + 1, room.last_id + 1 + len(held))):
+        floor = room.filling_from()
+        held = sorted({m.id for m in room.filling or () if m.id > floor})
+        if held == list(range(floor + 1, floor + 1 + len(held))):
             for stored in room.end_fill([]):
                 self.stats.deliveries += room.broadcast(stored)
         else:
@@ -265,6 +266,8 @@ class Fanout:
                 room.skip(stored.id)
             else:
                 self.stats.deliveries += room.broadcast(stored)
+        if room.is_filling:  # held past a message committed after the read: read again
+            self.fill(room)
 
     async def _removed(self, name: str, missed: list[StoredMessage]) -> set[int]:
         """The ids of `missed` removed by moderators (asked whatever Room.removals says: a

@@ -191,9 +191,12 @@ class Room:
         if self.filling is not None:
             self.filling.append(stored)
             return Arrival.HELD
-        if stored.id <= self.last_id:
+        floor = self.floor()
+        if floor is None:
+            return Arrival.LIVE
+        if stored.id <= floor:
             return Arrival.REPEAT  # sent already (read from the store while filling a gap)
-        if self.last_id and stored.id > self.last_id + 1:
+        if stored.id > floor + 1:
             self.filling = [stored]
             return Arrival.GAP
         return Arrival.LIVE
@@ -233,11 +236,20 @@ class Room:
     def is_filling(self) -> bool:
         return self.filling is not None
 
-    def filling_from(self) -> int:
-        """The id after which a fill reads the store (-1: no reader, nothing to read)."""
+    def floor(self) -> int | None:
+        """The id every reader has had (None: unknown), so the next live one is floor + 1."""
+        if self.last_id or self.readers:
+            # 0 with readers: ids began again (reset_history); the next is 1 but for a
+            # reader taken in meanwhile, which `settling` shields from repeats.
+            return self.last_id if self.last_id else None
         # Nothing broadcast here yet: every reader came through a history read and waits in
         # `settling` with the last id it was sent; the lowest is where the room's feed starts.
-        return self.last_id or min(self.settling.values(), default=-1)
+        return min(self.settling.values(), default=None)
+
+    def filling_from(self) -> int:
+        """The id after which a fill reads the store (-1: no reader, nothing to read)."""
+        floor = self.floor()
+        return -1 if floor is None else floor
 
     def reset_history(self) -> None:
         """The store's ids went back (Redis lost its data): count from 0 again."""
@@ -248,7 +260,20 @@ class Room:
             self.readers.add(client)
 
     def end_fill(self, missed: list[StoredMessage]) -> list[StoredMessage]:
-        """Stop holding: what was read and what was held, in id order, not yet broadcast."""
+        """What was read (`missed`) and what was held, in id order, past the floor: to
+        broadcast. A hole past the last id read is a message committed after the read and
+        still on its way (a message is committed before those after it): what lies beyond
+        the hole stays held, and the room is still filling."""
         held, self.filling = self.filling or [], None
-        merged = {message.id: message for message in (*missed, *held)}
-        return [merged[i] for i in sorted(merged) if i > self.last_id]
+        floor = self.floor()
+        merged = {m.id: m for m in (*missed, *held) if floor is None or m.id > floor}
+        read_up_to = max((m.id for m in missed), default=0)
+        ready: list[StoredMessage] = []
+        last = floor
+        for message_id in sorted(merged):
+            if last is not None and message_id > max(last + 1, read_up_to):
+                self.filling = [merged[i] for i in sorted(merged) if i >= message_id]
+                break
+            ready.append(merged[message_id])
+            last = message_id
+        return ready
