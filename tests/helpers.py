@@ -199,7 +199,7 @@ def run_apart(coro: Coroutine[Any, Any, T]) -> T:
 RECANCEL_S = 0.1
 
 
-async def stop(task: asyncio.Task[Any]) -> None:
+async def stop(task: asyncio.Future[Any]) -> None:
     """Cancel `task` and wait until it has ended, cancelling again while it runs on.
 
     On Python 3.11 asyncio.wait_for swallows a cancellation that lands as its inner future

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chat.broker import Broker, BrokerError, MemoryBroker, open_broker
-from chat.broker.redis import RedisBroker, backoff_delays
+from chat.broker.redis import RedisBroker, backoff_delays, closed_transport
 from tests.serverproc import OwnRedis, free_port
 
 BACKENDS = ["memory", "redis"]
@@ -293,3 +293,37 @@ async def test_closing_while_redis_is_down_leaves_no_stray_task(
         await eventually(lambda: not broker.healthy)
         await asyncio.sleep(0.3)  # into the backoff loop
     assert all(task.get_name() != "redis-broker-reader" for task in asyncio.all_tasks())
+
+
+def test_a_write_on_a_closed_uvloop_transport_is_a_lost_connection() -> None:
+    """uvloop's RuntimeError for a write on a transport the peer closed (what redis-py's own
+    reconnect meets when Redis restarts) counts as Redis lost, not as a bug; others do not."""
+    import uvloop
+
+    async def write_after_close() -> BaseException:
+        accepted: list[asyncio.StreamWriter] = []
+        server = await asyncio.start_server(lambda _, writer: accepted.append(writer),
+                                            "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        await asyncio.sleep(0.01)  # uvloop closes the handle on its next iteration
+        try:
+            writer.writelines([b"HELLO 3\r\n"])
+        except RuntimeError as exc:
+            return exc
+        finally:
+            for other in accepted:
+                other.close()
+            server.close()
+            await server.wait_closed()
+            await asyncio.sleep(0.01)
+        raise AssertionError("uvloop took a write on a closed transport")
+
+    loop = uvloop.new_event_loop()
+    try:
+        assert closed_transport(loop.run_until_complete(write_after_close()))
+    finally:
+        loop.close()
+    assert not closed_transport(RuntimeError("dictionary changed size during iteration"))
+    assert not closed_transport(ValueError("the handler is closed"))

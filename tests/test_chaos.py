@@ -18,7 +18,7 @@ from tornado.httpserver import HTTPServer
 from chat.people.names import name_key
 from chat.protocol.parse import DEFAULT_ROOM
 from chat_server import ChatApplication
-from tests.helpers import ChatClient, RawClient
+from tests.helpers import ChatClient, RawClient, stop
 
 STEADY = 4  # typed clients that chat through everything
 STEADY_ROOM = "steady"  # a second room they all share; chaos clients come and go in it too
@@ -216,10 +216,10 @@ async def test_steady_clients_chat_undisturbed_while_hundreds_misbehave_and_drop
         await settle(lambda: len(hub.clients) == STEADY)
         await asyncio.sleep(0.2)  # anything still in flight lands before the checks
     finally:
-        chatting.cancel()
+        await stop(chatting)
         for s in steady:
             if s.reader is not None:
-                s.reader.cancel()
+                await stop(s.reader)
 
     for s in steady:
         assert s.errors == [], s.name

@@ -26,7 +26,7 @@ from chat.roster.redis import RedisRoster
 from chat.store.postgres import PostgresStore
 from chat.store.postgres_notify import APPLICATION_NAME
 from chat_server import ChatApplication, make_app
-from tests.helpers import ChatClient
+from tests.helpers import ChatClient, stop
 from tests.pgserver import PostgresCluster, postgres_cluster
 from tests.serverproc import (
     Child,
@@ -441,8 +441,8 @@ async def test_resume_on_another_node_while_someone_keeps_posting(
         await asyncio.wait_for(acking, 30)
         await posting
     finally:
-        posting.cancel()
-        acking.cancel()
+        await stop(posting)
+        await stop(acking)
 
     last = max(acks)
     replayed = history["messages"]

@@ -17,7 +17,7 @@ from tornado.ioloop import IOLoop
 from chat.config import Settings
 from chat.store import SQLiteStore
 from chat_server import ChatApplication, make_app
-from tests.helpers import Connect
+from tests.helpers import Connect, stop
 from tests.serverproc import Spawn, WsConnect, assert_one_line_error, free_port, run
 
 
@@ -56,7 +56,7 @@ async def test_every_acknowledged_message_survives_kill_9(
         await asyncio.sleep(0.01)
     child.proc.kill()  # SIGKILL, mid-stream
     child.proc.wait()
-    pumping.cancel()
+    await stop(pumping)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(collecting, 5)
     assert sent > len(acknowledged)  # some were in flight when it died

@@ -39,6 +39,13 @@ def backoff_delays(first: float = BACKOFF_FIRST_S,
         delay = min(delay * 2, most)
 
 
+
+def closed_transport(exc: BaseException) -> bool:
+    """Whether `exc` is uvloop refusing a write on a transport the server closed: redis-py's
+    own reconnect sends HELLO on the dead connection, and uvloop raises RuntimeError there
+    where asyncio's loop raises an OSError (both: Redis went away, not a bug here)."""
+    return isinstance(exc, RuntimeError) and "the handler is closed" in str(exc)
+
 class RedisBroker:
     """`redis://host:port/db`: one connection reads every subscribed channel, in order.
 
@@ -191,8 +198,11 @@ class RedisBroker:
                 await self._read_until_broken()
             except (RedisError, OSError) as exc:
                 log.warning("lost Redis at %s (%s); reconnecting", self.url, exc)
-            except Exception:
-                log.exception("the Redis broker's reader failed; reconnecting")
+            except Exception as exc:
+                if not closed_transport(exc):
+                    log.exception("the Redis broker's reader failed; reconnecting")
+                else:
+                    log.warning("lost Redis at %s (%s); reconnecting", self.url, exc)
             self._healthy = False
             self._reconnected = True
             await self._drop_pubsub()
