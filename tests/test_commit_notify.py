@@ -5,49 +5,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from chat.protocol import jsoncodec
 from chat.record import StoredMessage
 from chat.store.postgres import PostgresStore
-from chat.store.postgres_notify import (
-    APPLICATION_NAME,
-    CHANNEL_MAX_BYTES,
-    PAYLOAD_MAX_BYTES,
-    channel_for,
-    notify,
-    parse,
-    payloads,
-)
+from chat.store.postgres_append import PAYLOAD_MAX_BYTES
+from chat.store.postgres_notify import APPLICATION_NAME, CHANNEL_MAX_BYTES, channel_for, parse
 from tests.pgserver import PostgresCluster
 
 pytestmark = pytest.mark.postgres
 
 WAIT_S = 5.0  # the longest a notification that should come at once may take here
+QUIET_S = 1.0  # a listener that heard nothing more for this long (s) has heard it all
 
 
-def message(conversation: str, id_: int) -> StoredMessage:
-    return StoredMessage(conversation, id_, "ann", "", "hi", 1, None, None)
+async def payloads_of(url: str, appends: Callable[[], Awaitable[object]]) -> list[str]:
+    """The payloads announced on the chat's channel while `appends()` runs."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        row = await (await conn.execute("SELECT current_schema()")).fetchone()
+        assert row is not None
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel_for(row[0]))))
+        await appends()
+        return [note.payload async for note in conn.notifies(timeout=QUIET_S)]
 
 
-def test_payloads_name_each_conversation_s_first_and_last_id() -> None:
-    """A batch's payload lists each conversation once, with its lowest and highest id."""
-    batch = [message("lobby", 7), message("@ann\x1fbob", 3), message("lobby", 8),
-             message("lobby", 9)]
-    assert [parse(p) for p in payloads(batch)] == [[("lobby", 7, 9), ("@ann\x1fbob", 3, 3)]]
-    assert list(payloads([])) == []
+@pytest.mark.gen_test(timeout=30)
+async def test_a_batch_s_payload_names_each_conversation_s_first_and_last_id(
+        postgres_url: str) -> None:
+    """One batch's payload lists each conversation once, with its lowest and highest id, in
+    the order the batch first names them."""
+    dm = "@ann\x1fbob"
+    async with started(postgres_url) as writer:
+        await append(writer, dm)
+        sent = await payloads_of(postgres_url, lambda: asyncio.gather(
+            *(append(writer, name) for name in ("lobby", dm, "lobby", "lobby"))))
+    assert [parse(p) for p in sent] == [[("lobby", 1, 3), (dm, 2, 2)]]
 
 
-def test_payloads_stay_below_postgresql_s_limit() -> None:
-    """Many conversations are split over several payloads, each below 8000 bytes, none lost."""
-    batch = [message(f"room-{n:04d}-" + "x" * 40, n) for n in range(1, 513)]
-    sent = list(payloads(batch))
+@pytest.mark.gen_test(timeout=60)
+async def test_payloads_stay_below_postgresql_s_limit(postgres_url: str) -> None:
+    """A batch over 512 conversations is announced in several payloads, each below 8000 bytes,
+    none lost."""
+    names = [f"room-{n:04d}-" + "x" * 40 for n in range(1, 513)]
+    async with started(postgres_url) as writer:
+        sent = await payloads_of(postgres_url, lambda: asyncio.gather(
+            *(append(writer, name) for name in names)))
     assert len(sent) > 1
     assert all(len(p.encode()) <= PAYLOAD_MAX_BYTES for p in sent)
-    assert [e for p in sent for e in parse(p)] == [(m.conversation, m.id, m.id) for m in batch]
+    assert [e for p in sent for e in parse(p)] == [(name, 1, 1) for name in names]
 
 
 def test_a_long_schema_name_still_makes_a_valid_channel() -> None:
@@ -159,21 +169,12 @@ async def test_a_lost_listen_connection_comes_back_and_says_so(postgres_url: str
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_batch_over_many_conversations_is_announced_in_full(postgres_url: str) -> None:
-    """One transaction announcing 600 conversations (far over PostgreSQL's 8000-byte payload
-    limit) commits, and a listener hears of every conversation; a batch of appends does too."""
+    """Appends to 600 conversations (far over PostgreSQL's 8000-byte payload limit) commit, and
+    a listener hears of every conversation, with its own ids."""
     names = [f"room-{n:04d}-" + "x" * 50 for n in range(600)]
     async with started(postgres_url) as listener, started(postgres_url) as writer:
         heard = Heard()
         await listener.watch(heard.commit, heard.resume)
-        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
-            row = await (await conn.execute("SELECT current_schema()")).fetchone()
-            assert row is not None
-            async with conn.transaction():
-                await notify(conn, channel_for(row[0]), [message(name, 1) for name in names])
-        await heard.until(commits=len(names))
-        assert sorted(heard.commits) == [(name, 1, 1) for name in names]
-
-        heard.commits.clear()
         await asyncio.gather(*(append(writer, name) for name in names))
         await heard.until(commits=len(names))
-        assert sorted(heard.commits) == [(name, 1, 1) for name in names]  # ids of their own
+        assert sorted(heard.commits) == [(name, 1, 1) for name in names]

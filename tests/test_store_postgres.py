@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable
 
 import psycopg
 import pytest
+from psycopg.rows import TupleRow
 
 from chat.store import HistoryStore, PostgresOptions, StoredMessage, StoreError, open_store
-from chat.store.base import DAY_MS
+from chat.store.base import DAY_MS, IDEMPOTENCY_WINDOW_MS, CidReused
 from chat.store.postgres import PostgresStore
+from chat.store.postgres_batch import CALL, encode
 from chat.store.postgres_schema import connection_options
 from tests.pgserver import PostgresCluster
 from tests.serverproc import (
@@ -100,6 +102,33 @@ async def test_a_cid_is_idempotent_across_nodes(nodes: Callable[..., PostgresSto
         texts = [m.text for m in await c.latest("general", 100)]
         assert texts == ["once", *(f"race{n}" for n in range(10))]
         assert [m.id for m in await c.latest("general", 100)] == list(range(1, 12))
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_cid_another_node_claims_meanwhile_is_cid_reused_and_leaves_no_gap(
+        postgres_url: str) -> None:
+    """A batch whose cid claim waits for another node's commit of the same cid (in another
+    room) rolls back and is retried: CidReused, and the room's next id is still 1."""
+    async with running(PostgresStore(postgres_url)) as store, \
+            await psycopg.AsyncConnection.connect(postgres_url) as other:
+        theirs = StoredMessage("lobby", 0, "Ann", "", "first", now_ms(), "z", None)
+        await other.execute(CALL, (encode([theirs]), "elsewhere", IDEMPOTENCY_WINDOW_MS))
+        racing = asyncio.ensure_future(post(store, "second", cid="z"))
+        while not await waiting_on_a_lock(other):
+            await asyncio.sleep(0.01)
+        await other.commit()
+        with pytest.raises(CidReused):
+            await racing
+        assert (await post(store, "next")).id == 1
+        assert [m.text for m in await store.latest("lobby", 10)] == ["first"]
+
+
+async def waiting_on_a_lock(conn: psycopg.AsyncConnection[TupleRow]) -> bool:
+    """Whether one of the store's connections waits for a lock (held by `conn`'s transaction)."""
+    cur = await conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                             " 'simple-chat' AND wait_event_type = 'Lock'")
+    row = await cur.fetchone()
+    return row is not None and row[0] > 0
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -18,7 +18,7 @@ from chat.store.base import StoreError
 from chat.store.postgres_batch import Outcome, Raced, store_batch
 from chat.store.postgres_changes import Lifecycle
 from chat.store.postgres_marks import Marks
-from chat.store.postgres_notify import CommitListener, OnCommit, channel_for, notify
+from chat.store.postgres_notify import CommitListener, OnCommit, channel_for
 from chat.store.postgres_options import PostgresOptions
 from chat.store.postgres_retention import Connection, Retention
 from chat.store.postgres_schema import (
@@ -53,7 +53,8 @@ async def _check_if_idle(conn: Connection) -> None:
         await psycopg_pool.AsyncConnectionPool.check_connection(conn)
 
 # Most appends in one transaction: one commit (one WAL flush) covers them all, sent in one
-# pipeline; as SQLite's MAX_BATCH, it bounds how long the first of a group waits.
+# statement (postgres_batch.py); as SQLite's MAX_BATCH, it bounds how long the first of a
+# group waits.
 MAX_BATCH = 512
 # Connections the pool keeps open while idle (fewer if --db-pool-size is smaller): the
 # writer's and one for reads, so neither waits for a connect after a quiet spell.
@@ -313,11 +314,7 @@ class PostgresStore(Marks, Lifecycle):
 
     async def _transaction(self, messages: list[StoredMessage]) -> list[Outcome]:
         """Store the messages in one transaction; raises what makes it roll back."""
-        async with self._connection() as conn, conn.pipeline(), conn.transaction():
-            outcomes = await store_batch(conn, messages)
-            # Sent by PostgreSQL when, and only if, this transaction commits.
-            await notify(conn, self._channel, [o[0] for o in outcomes
-                                               if isinstance(o, tuple) and o[1]])
-            return outcomes
+        async with self._connection() as conn:
+            return await store_batch(conn, messages, self._channel)
 
 

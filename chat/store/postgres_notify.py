@@ -15,22 +15,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
 from chat.protocol import jsoncodec
-from chat.record import StoredMessage
 from chat.store.base import StoreError
 from chat.store.postgres_options import PostgresOptions
 from chat.store.postgres_schema import connection_options, one_line
 
 log = logging.getLogger("chat.store")
 
-# PostgreSQL refuses a payload of 8000 bytes or more; each NOTIFY stays below this (bytes).
-PAYLOAD_MAX_BYTES = 7_900
 # Identifiers (channel names) are at most 63 bytes (NAMEDATALEN - 1).
 CHANNEL_MAX_BYTES = 63
 _CHANNEL_PREFIX = "chat_commits_"
@@ -45,8 +42,6 @@ QUIET_CHECK_S = 5.0
 # The LISTEN connection's name in pg_stat_activity (the pool's are "simple-chat").
 APPLICATION_NAME = "simple-chat commits"
 
-_NOTIFY = "SELECT pg_notify(%s, %s)"
-
 OnCommit = Callable[[str, int, int], None]  # conversation, first id, last id
 
 
@@ -57,33 +52,6 @@ def channel_for(schema: str, prefix: str = _CHANNEL_PREFIX) -> str:
     if len(name.encode()) <= CHANNEL_MAX_BYTES:
         return name
     return prefix + hashlib.sha256(schema.encode()).hexdigest()[:40]
-
-
-def payloads(stored: Iterable[StoredMessage]) -> Iterator[str]:
-    """The NOTIFY payloads announcing `stored`: each conversation's first and last id, in as few
-    payloads below PAYLOAD_MAX_BYTES as the entries fit in."""
-    spans: dict[str, list[int]] = {}
-    for message in stored:
-        span = spans.setdefault(message.conversation, [message.id, message.id])
-        span[0], span[1] = min(span[0], message.id), max(span[1], message.id)
-    chunk: list[bytes] = []
-    size = 2  # the brackets
-    for conversation, (first, last) in spans.items():
-        entry = jsoncodec.dumps([conversation, first, last])
-        if chunk and size + len(entry) + 1 > PAYLOAD_MAX_BYTES:
-            yield (b"[" + b",".join(chunk) + b"]").decode()
-            chunk, size = [], 2
-        chunk.append(entry)
-        size += len(entry) + 1
-    if chunk:
-        yield (b"[" + b",".join(chunk) + b"]").decode()
-
-
-async def notify(conn: psycopg.AsyncConnection[TupleRow], channel: str,
-                 stored: list[StoredMessage]) -> None:
-    """Announce `stored` on `channel`, in the transaction of `conn` (sent when it commits)."""
-    for payload in payloads(stored):
-        await conn.execute(_NOTIFY, (channel, payload))
 
 
 def parse(payload: str) -> list[tuple[str, int, int]]:

@@ -11,6 +11,7 @@ from psycopg.rows import TupleRow
 
 from chat.record import StoredMessage
 from chat.store.base import StoreError
+from chat.store.postgres_append import APPEND_FUNCTION
 from chat.store.postgres_options import PostgresOptions
 from chat.store.sql import (
     FILE_TABLES,
@@ -196,6 +197,11 @@ async def _v18_server_secrets(conn: psycopg.AsyncConnection[TupleRow]) -> None:
         await conn.execute(statement)
 
 
+async def _v19_append_function(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """The batch append as one server-side function: one round trip per batch."""
+    await conn.execute(APPEND_FUNCTION)
+
+
 Migration = Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[None]]
 # Applied in order; schema_version says how many already are. Append, never edit.
 MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_registrations,
@@ -207,7 +213,8 @@ MIGRATIONS: list[Migration] = [_v1_history, _v2_accounts, _v3_passkeys, _v4_regi
                                _v15_message_changes,
                                _v16_search,
                                _v17_files,
-                               _v18_server_secrets]
+                               _v18_server_secrets,
+                               _v19_append_function]
 
 
 def connection_options(url: str, settings: PostgresOptions | None = None) -> dict[str, object]:
