@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 BIN = BENCH / "bin"
-RESULTS = BENCH / "results"
+# Where reports and logs go; BENCH_RESULTS elsewhere (the tests' runs write to a temporary one).
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or BENCH / "results")
 LOADGEN_SRC = BENCH / "loadgen"
 SERVER_CORE = "0"
 LOADGEN_CORE = "1"

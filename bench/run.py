@@ -11,6 +11,7 @@ stdout.
     .venv/bin/python bench/run.py --quick      # the whole suite, both servers, < 2 minutes
     .venv/bin/python bench/run.py              # the full run (every phase <= 60 s)
     .venv/bin/python bench/run.py --smoke      # seconds of tiny load: does it all still work?
+    .venv/bin/python bench/run.py --nodes 1,2,4,8   # N nodes of a cluster, one core each
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bench.crossnode import DEFAULT_PLACEMENT, TOPOLOGIES
 from bench.env import NICE, ROOT, BenchError
 from bench.phases import PHASE_NAMES, Quiet
 from bench.smoke import run_smoke
-from bench.suites import run_cross, run_pair
+from bench.suites import run_cross, run_pair, run_scaling
 
 
 def parser() -> argparse.ArgumentParser:
@@ -123,6 +124,21 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--runs", type=int, default=1, help="with --cross-node, rounds over the topologies"
     )
+    ap.add_argument(
+        "--nodes",
+        default=None,
+        help="run the scaling scenario instead: a comma list of node counts, e.g. 1,2,4,8"
+        " (one cluster on this host, each node on a core of its own; bench/README.md)",
+    )
+    ap.add_argument(
+        "--clients-per-node", type=int, default=2000, help="with --nodes (default 2000)"
+    )
+    ap.add_argument(
+        "--rate-per-node",
+        type=float,
+        default=100_000,
+        help="with --nodes, the fixed phase's deliveries/s per node (default 100000)",
+    )
     return ap
 
 
@@ -141,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         raise BenchError("taskset is missing (Debian package util-linux)")
     if args.cross_node:
         return run_cross(args, argv, quiet)
+    if args.nodes is not None:
+        return run_scaling(args, argv)
     return run_pair(args, argv, quiet)
 
 

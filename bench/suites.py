@@ -1,7 +1,8 @@
 """The two suites end to end: build, run every phase on fresh servers, write the report.
 
 `run_pair` measures the Go tutorial server and ours side by side (the issue-5 table);
-`run_cross` runs the cross-node scenario over its topologies, `--runs` times round.
+`run_cross` runs the cross-node scenario over its topologies, `--runs` times round;
+`run_scaling` the scaling scenario over `--nodes` node counts.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,8 @@ from bench.machine import machine, raise_nofile
 from bench.phases import PHASES, Quiet, run_phase
 from bench.pyspy import run_profile
 from bench.report import report
+from bench.scalereport import scaling_report
+from bench.scaling import SENDERS, Load, ScalingSetup, run_nodes_phase
 from bench.servers import ServerSpec, our_server_spec
 
 
@@ -159,5 +163,43 @@ def run_cross(args: argparse.Namespace, argv: list[str] | None, quiet: Quiet) ->
     data["seconds"] = round(time.monotonic() - t0, 1)
     name = f"{stamp}-crossnode-{'quick' if args.quick else 'full'}"
     write(name, cross_report(data), data)
+    log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{name}.*")
+    return 0
+
+
+def run_scaling(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """The scaling scenario: for each N of `--nodes`, a ramp and a fixed rate on N fresh
+    nodes (bench/scaling.py)."""
+    if shutil.which("redis-server") is None:
+        raise BenchError("no redis-server: apt-get install -y redis-server")
+    try:
+        counts = [int(n) for n in args.nodes.split(",") if n.strip()]
+    except ValueError:
+        raise BenchError(f"--nodes wants a comma list of node counts, got {args.nodes!r}") from None
+    if not counts or min(counts) < 1:
+        raise BenchError(f"--nodes wants counts of 1 or more, got {args.nodes!r}")
+    spec = our_server_spec(args.python, args.server_arg)
+    if spec is None or "--broker" not in spec.help_text:
+        raise BenchError("chat_server.py is missing or has no --broker option")
+    stamp, logs = prepare()
+    log("building the load generator")
+    load = Load(args.clients_per_node, args.rate_per_node, args.quick)
+    setup = ScalingSetup(build_loadgen(), spec, load, logs, os.cpu_count() or 1)
+    data: Json = {
+        **started(args, argv),
+        "clients_per_node": load.clients_per_node,
+        "rate_per_node": load.rate_per_node,
+        "senders": SENDERS,
+        "argv": spec.argv,
+        "by_nodes": {},
+    }
+    t0 = time.monotonic()
+    for n in counts:
+        data["by_nodes"][str(n)] = {
+            phase: run_nodes_phase(setup, n, phase) for phase in ("ramp", "fixed")
+        }
+    data["seconds"] = round(time.monotonic() - t0, 1)
+    name = f"{stamp}-scaling-{'quick' if args.quick else 'full'}"
+    write(name, scaling_report(data), data)
     log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{name}.*")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from bench.build import build_loadgen
 from bench.report import phase_record
 from bench.servers import our_server_spec, run_loadgen, start_server, stop_server
-from tests.pgserver import PostgresCluster
+from tests.pgserver import PostgresCluster, find_postgres_bin
 from tests.serverproc import ROOT
 
 pytestmark = pytest.mark.bench
@@ -22,6 +23,9 @@ pytestmark = pytest.mark.bench
 # source is given, the Go tutorial server's (~14 s), plus ~5 s of load per server; generous
 # for a shared 2-core machine.
 SMOKE_TIMEOUT_S = 180
+# The scaling scenario at two nodes with 20 clients each: two fresh clusters (Redis, PostgreSQL,
+# two nodes; ~10 s to start each) and a quick ramp (25 s of budget) and fixed phase (5 s).
+SCALING_TIMEOUT_S = 240
 # The steady phase's flags (bench/phases.py) at a size that takes a few seconds.
 STEADY_SMALL = ("-mode steady -clients 20 -senders 2 -ramp-start 1000 -ramp-step 0.3"
                 " -ramp-bisect 0 -ramp-budget 0.5 -rate 1000 -warmup 0.2 -duration 1"
@@ -113,3 +117,35 @@ def test_steady_mode_reports_a_p99_per_window_after_its_ramp(tmp_path: Path) -> 
     assert out["ramp"]["steps"], "no ramp step ran before the windows"
     notes = phase_record("steady", {"loadgen": out})["notes"]
     assert notes.startswith("p99 per window ") and notes.endswith("; lost 0")
+
+
+def test_the_scaling_scenario_spreads_clients_over_nodes_and_measures_each(
+        tmp_path: Path) -> None:
+    """`--nodes 2` with small counts: a ramp and a fixed rate over two nodes on Redis and
+    PostgreSQL, the clients on both, nothing lost, nothing logged, the table's row filled."""
+    go_toolchain()
+    if shutil.which("redis-server") is None or find_postgres_bin() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server or PostgreSQL is missing: scripts/bootstrap test installs"
+                        " them")
+        pytest.skip("redis-server or PostgreSQL is missing")
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--nodes", "2", "--quick", "--clients-per-node", "20",
+         "--rate-per-node", "500", "--python", sys.executable],
+        cwd=ROOT, env={**os.environ, "BENCH_RESULTS": str(tmp_path)}, capture_output=True,
+        text=True, timeout=SCALING_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [result] = tmp_path.glob("*-scaling-quick.json")
+    phases = json.loads(result.read_text())["by_nodes"]["2"]
+    for phase in ("ramp", "fixed"):
+        assert "error" not in phases[phase], phases[phase]
+        assert phases[phase]["exit_codes"] == {"node1": 0, "node2": 0, "redis": 0}
+        assert all(v["count"] == 0 for v in phases[phase]["log_issues"].values()), phases[phase]
+    fixed = phases["fixed"]["loadgen"]["result"]
+    assert fixed["lost"] == 0 and fixed["delivered"] == fixed["expected"] > 0
+    assert set(fixed["procs"]) == {"node1", "node2", "redis"}
+    # Both nodes carried clients and senders: each spent CPU delivering.
+    assert all(fixed["procs"][node]["cpu_s"] > 0 for node in ("node1", "node2")), fixed
+    assert phases["fixed"]["procs"]["pg"]["cpu_s"] > 0
+    assert phases["ramp"]["loadgen"]["result"]["delivered_per_s"] > 0
+    assert "| 2 " in done.stdout and "efficiency" in done.stdout

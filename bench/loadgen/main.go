@@ -99,6 +99,7 @@ type conn struct {
 	kind      kind
 	st        state
 	idx       int // receiver index (kClient), -1 otherwise
+	node      int // which -addr it connects to (its index), 0 with one
 	sender    int // sender index, -1 if it never sends
 	started   int64
 	hs        []byte
@@ -289,8 +290,9 @@ type gen struct {
 	rng    uint64
 	run    string
 	marker []byte
-	sa     syscall.SockaddrInet4
-	req    []byte
+	sas    []syscall.SockaddrInet4 // -addr: the receivers' servers, dialled in turn
+	reqs   [][]byte                // the handshake request for each of sas
+	next   int                     // the index in sas of the next receiver dialled
 	sendSA syscall.SockaddrInet4 // with -sender-addr: where the senders connect
 	sendRq []byte
 	pids   []int // -pids, in the order of procNames
@@ -347,7 +349,8 @@ type gen struct {
 
 func main() {
 	cfg := &config{}
-	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8000", "server host:port (loopback only)")
+	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8000", "server host:port (loopback only); a comma list "+
+		"spreads the clients over several servers (cluster nodes) in turn, and the senders among them")
 	flag.StringVar(&cfg.path, "path", "/ws", "WebSocket path")
 	flag.StringVar(&cfg.mode, "mode", "fixed", "fixed | ramp | steady | idle | slow | churn")
 	flag.IntVar(&cfg.clients, "clients", 1000, "connected clients, every one a receiver")
@@ -439,10 +442,16 @@ func raiseNofile(want int) {
 }
 
 func newGen(cfg *config) (*gen, error) {
-	sa, err := loopbackAddr("-addr", cfg.addr)
-	if err != nil {
-		return nil, err
+	var sas []syscall.SockaddrInet4
+	addrs := strings.Split(cfg.addr, ",")
+	for _, addr := range addrs {
+		sa, err := loopbackAddr("-addr", strings.TrimSpace(addr))
+		if err != nil {
+			return nil, err
+		}
+		sas = append(sas, sa)
 	}
+	var err error
 	if cfg.senders < 1 || (cfg.senders > cfg.clients && cfg.senderAddr == "") {
 		if cfg.mode != "idle" {
 			return nil, fmt.Errorf("-senders must be 1..clients")
@@ -486,7 +495,7 @@ func newGen(cfg *config) (*gen, error) {
 	g.run = fmt.Sprintf("%06x", g.rand()&0xffffff)
 	g.marker = []byte("LG" + g.run + "~")
 	g.pad = strings.Repeat("x", cfg.size)
-	g.sa, g.sendSA, g.pids = sa, sendSA, pids
+	g.sas, g.sendSA, g.pids = sas, sendSA, pids
 	key := make([]byte, 16)
 	for i := range key {
 		key[i] = byte(g.rand())
@@ -496,7 +505,9 @@ func newGen(cfg *config) (*gen, error) {
 			"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
 			base64.StdEncoding.EncodeToString(key) + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	}
-	g.req = request(cfg.addr)
+	for _, addr := range addrs {
+		g.reqs = append(g.reqs, request(strings.TrimSpace(addr)))
+	}
 	if cfg.senderAddr != "" {
 		g.sendRq = request(cfg.senderAddr)
 	}
@@ -606,9 +617,13 @@ func (g *gen) dial(k kind, now int64) *conn {
 	if k == kSlow && g.cfg.slowRcvbuf > 0 {
 		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, g.cfg.slowRcvbuf)
 	}
-	sa := &g.sa
+	var sa *syscall.SockaddrInet4
 	if k == kSender {
 		sa = &g.sendSA
+	} else {
+		c.node = g.next
+		g.next = (g.next + 1) % len(g.sas)
+		sa = &g.sas[c.node]
 	}
 	err = syscall.Connect(fd, sa)
 	if err != nil && err != syscall.EINPROGRESS {
@@ -782,7 +797,7 @@ func (g *gen) handle(ev syscall.EpollEvent, now int64) {
 		if c.kind == kSender {
 			c.out = append(c.out[:0], g.sendRq...)
 		} else {
-			c.out = append(c.out[:0], g.req...)
+			c.out = append(c.out[:0], g.reqs[c.node]...)
 		}
 		g.flush(c)
 		return
@@ -1305,7 +1320,7 @@ func (g *gen) setupClients(n, senders int) float64 {
 		if pool != nil {
 			c = pool[i]
 		} else {
-			c = g.clients[i*len(g.clients)/senders]
+			c = g.clients[spread(i, senders, len(g.clients), len(g.sas))]
 		}
 		c.sender = i
 		c.email = fmt.Sprintf("s%d@bench.invalid", i)
@@ -1315,6 +1330,17 @@ func (g *gen) setupClients(n, senders int) float64 {
 	g.nSenders = len(g.senders)
 	g.lastSeen = make([]uint64, len(g.clients)*g.nSenders)
 	return elapsed
+}
+
+// spread is the index among n clients (dialled over servers servers in turn) of sender i of
+// senders: evenly over the clients, and over the servers in turn as well.
+func spread(i, senders, n, servers int) int {
+	at := i * n / senders
+	at += (i%servers - at%servers + servers) % servers
+	if at >= n {
+		at -= servers
+	}
+	return at
 }
 
 func (g *gen) runFor(sec float64) {
