@@ -32,8 +32,16 @@ def run_checked(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         raise BenchError(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
 
 
+def prebuilt(out: Path) -> bool:
+    """Whether to use `out` as it is: no Go toolchain here, and a static build there (an
+    offline folder's, bench/offline.py)."""
+    return shutil.which("go") is None and os.access(out, os.X_OK)
+
+
 def build_loadgen() -> Path:
     out = BIN / "loadgen"
+    if prebuilt(out):
+        return out
     BIN.mkdir(parents=True, exist_ok=True)
     # No -trimpath: it rebuilds the whole standard library (~20 s of CPU on a fresh machine)
     # instead of using the toolchain's prebuilt one, and only changes paths in the binary.
@@ -68,6 +76,8 @@ def missing_seed_reason(given: Path | None) -> str:
 
 def build_seed(seed_src: Path | None) -> Path:
     """Builds the tutorial server from a patched temporary copy (its port is fixed at 8000)."""
+    if prebuilt(BIN / "seed-chat"):
+        return BIN / "seed-chat"
     if seed_src is None or not seed_src.is_file():
         raise BenchError(missing_seed_reason(seed_src))
     source = seed_src.read_text()

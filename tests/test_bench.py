@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.build import build_loadgen
+from bench.build import build_loadgen, prebuilt
+from bench.offline import libraries, requirements
 from bench.report import phase_record
 from bench.servers import our_server_spec, run_loadgen, start_server, stop_server
 from tests.pgserver import PostgresCluster, find_postgres_bin
@@ -149,3 +150,23 @@ def test_the_scaling_scenario_spreads_clients_over_nodes_and_measures_each(
     assert phases["fixed"]["procs"]["pg"]["cpu_s"] > 0
     assert phases["ramp"]["loadgen"]["result"]["delivered_per_s"] > 0
     assert "| 2 " in done.stdout and "efficiency" in done.stdout
+
+
+def test_the_offline_folder_carries_what_setup_cfg_asks_and_no_c_library(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """bench/offline.py's parts that need no network: the requirements are setup.cfg's
+    (comments dropped), the libraries to copy leave glibc's out, and a Go build is used as it
+    is where there is no Go toolchain."""
+    reqs = requirements()
+    assert "tornado>=6.4,<6.7" in reqs and "uvloop>=0.19" in reqs
+    assert not any("#" in r or not r for r in reqs)
+    redis = shutil.which("redis-server")
+    if redis is not None:
+        names = {lib.name for lib in libraries(Path(redis))}
+        assert names and not any(n.startswith(("libc.so", "libm.so", "ld-linux")) for n in names)
+    build = tmp_path / "loadgen"
+    build.write_text("#!/bin/sh\n")
+    assert not prebuilt(build)  # not executable
+    build.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert prebuilt(build)  # no `go` on PATH: the static build there serves
