@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ from tornado.ioloop import IOLoop
 
 from chat.delivery import channels
 from chat.delivery.catchup import CATCHUP_GRACE_S, Catchup
-from chat.delivery.fanout import REORDER_WAIT_S, Fanout
+from chat.delivery.fanout import REFILL_MAX, REORDER_WAIT_S, Fanout
 from chat.limits import TokenBucket
 from chat.node.status import Stats
 from chat.people.connections import Client, User
@@ -141,6 +142,36 @@ async def test_a_gap_is_filled_from_the_store_in_order(node: Node) -> None:
     await asyncio.sleep(2 * REORDER_WAIT_S)  # 2 and 3 may yet come from the broker
     await quiet(node)
     assert ann.ids() == [1, 2, 3, 4, 5]
+    assert node.fanout.stats.gap_fills == 1
+
+
+@pytest.mark.gen_test
+async def test_a_hole_the_store_never_fills_is_read_a_bounded_number_of_times(
+        node: Node) -> None:
+    """A message past ids the store does not have (another store's) keeps a gap open: it is
+    read REFILL_MAX times, then what is held goes out, holes and all; nothing spins."""
+    ann = node.reader()
+    node.deliver(await node.post("1"))
+    node.deliver(dataclasses.replace(await node.post("2"), id=4))  # 2 and 3: nowhere
+    await asyncio.sleep(2 * REORDER_WAIT_S)
+    await quiet(node)
+    assert ann.ids() == [1, 2, 4]  # 2 read from the store, 3 never came
+    assert node.fanout.stats.gap_fills == REFILL_MAX
+    assert not node.room.is_filling
+
+
+@pytest.mark.gen_test
+async def test_a_fill_the_store_refuses_lets_the_held_messages_go(node: Node) -> None:
+    """While the store cannot be read, a gap does not stop the room: what is held goes out."""
+    ann = node.reader()
+    node.deliver(await node.post("1"))
+    await node.post("2 (lost)")
+    third = await node.post("3")
+    await node.store.close()
+    node.deliver(third)
+    await asyncio.sleep(2 * REORDER_WAIT_S)
+    await quiet(node)
+    assert ann.ids() == [1, 3]
     assert node.fanout.stats.gap_fills == 1
 
 

@@ -32,6 +32,10 @@ FILL_MAX = 1000
 # commits 5, node B commits 6, B's publish arrives first): the missing one is usually a
 # millisecond behind, so it is waited for, and the store read only if it does not come.
 REORDER_WAIT_S = 0.01
+# Reads of the store in a row for one gap that a message past it keeps open (a read made after
+# that message arrived holds every id below it: a second read closes any hole). Past this, the
+# store is not the one the message's node wrote to (or lost it): what is held goes out.
+REFILL_MAX = 3
 # Direct messages delivered here, remembered per (user, conversation) so that one delivered
 # from the store (its node died before publishing it, chat/delivery/catchup.py) is not
 # delivered again when the broker's copy comes late: the last ids of each, for so many pairs.
@@ -230,14 +234,15 @@ class Fanout:
 
     # Gaps
 
-    def fill(self, room: Room) -> None:
-        """Read what the room's live feed may have missed, then go on live (no gap, no repeat)."""
+    def fill(self, room: Room, reads: int = 0) -> None:
+        """Read what the room's live feed may have missed, then go on live (no gap, no repeat);
+        `reads`: reads of the store already made for this gap."""
         waiting = self._waiting.pop(room.name, None)
         if waiting is not None:
             waiting.cancel()
         room.begin_fill()
         self.stats.gap_fills += 1
-        self.fills.spawn(self._fill(room))
+        self.fills.spawn(self._fill(room, reads + 1))
 
     def fill_all(self) -> None:
         """After the broker was lost and is back: every room catches up from the store."""
@@ -245,8 +250,9 @@ class Fanout:
             if not room.is_filling or room.name in self._waiting:
                 self.fill(room)
 
-    async def _fill(self, room: Room) -> None:
+    async def _fill(self, room: Room, reads: int) -> None:
         after = room.filling_from()
+        failed = False
         try:
             missed = [] if after < 0 else await self.store.after(room.name, after, FILL_MAX)
             if not missed and after > 0:
@@ -259,15 +265,15 @@ class Fanout:
                     missed = await self.store.after(room.name, 0, FILL_MAX)  # all new
         except StoreError as exc:
             log.warning("could not fill a gap in %s from the store: %s", room.name, exc)
-            missed = []
+            missed, failed = [], True
         removed = await self._removed(room.name, missed)
-        for stored in room.end_fill(missed):
+        for stored in room.end_fill(missed, final=failed or reads >= REFILL_MAX):
             if stored.id in removed or stored.deleted is not None:  # a tombstone: skipped too
                 room.skip(stored.id)
             else:
                 self.stats.deliveries += room.broadcast(stored)
         if room.is_filling:  # held past a message committed after the read: read again
-            self.fill(room)
+            self.fill(room, reads)
 
     async def _removed(self, name: str, missed: list[StoredMessage]) -> set[int]:
         """The ids of `missed` removed by moderators (asked whatever Room.removals says: a

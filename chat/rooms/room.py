@@ -259,11 +259,13 @@ class Room:
             del self.settling[client]
             self.readers.add(client)
 
-    def end_fill(self, missed: list[StoredMessage]) -> list[StoredMessage]:
+    def end_fill(self, missed: list[StoredMessage], *, final: bool = False,
+                 ) -> list[StoredMessage]:
         """What was read (`missed`) and what was held, in id order, past the floor: to
         broadcast. A hole past the last id read is a message committed after the read and
         still on its way (a message is committed before those after it): what lies beyond
-        the hole stays held, and the room is still filling."""
+        the hole stays held, and the room is still filling. `final`: no read is to come (the
+        store failed): everything, holes and all, so that live delivery goes on."""
         held, self.filling = self.filling or [], None
         floor = self.floor()
         merged = {m.id: m for m in (*missed, *held) if floor is None or m.id > floor}
@@ -271,7 +273,7 @@ class Room:
         ready: list[StoredMessage] = []
         last = floor
         for message_id in sorted(merged):
-            if last is not None and message_id > max(last + 1, read_up_to):
+            if not final and last is not None and message_id > max(last + 1, read_up_to):
                 self.filling = [merged[i] for i in sorted(merged) if i >= message_id]
                 break
             ready.append(merged[message_id])
