@@ -23,6 +23,7 @@ from bench.crossreport import cross_report
 from bench.env import BIN, RESULTS, ROOT, BenchError, Json, dig, log
 from bench.machine import machine, raise_nofile
 from bench.phases import PHASES, Quiet, run_phase
+from bench.plots import write_plots
 from bench.pyspy import run_profile
 from bench.report import report
 from bench.scalereport import scaling_report
@@ -100,7 +101,9 @@ def run_pair(args: argparse.Namespace, argv: list[str] | None, quiet: Quiet) -> 
         except BenchError as exc:
             data["profile"] = {"error": str(exc)}
     data["seconds"] = round(time.monotonic() - t0, 1)
-    write(f"{stamp}-{'quick' if args.quick else 'full'}", report(data), data)
+    name = f"{stamp}-{'quick' if args.quick else 'full'}"
+    write(name, report(data), data)
+    write_plots(data, RESULTS, name)
     log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{stamp}-*")
     return 0
 
@@ -201,5 +204,6 @@ def run_scaling(args: argparse.Namespace, argv: list[str] | None) -> int:
     data["seconds"] = round(time.monotonic() - t0, 1)
     name = f"{stamp}-scaling-{'quick' if args.quick else 'full'}"
     write(name, scaling_report(data), data)
+    write_plots(data, RESULTS, name)
     log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{name}.*")
     return 0

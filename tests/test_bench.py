@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from bench.build import build_loadgen, prebuilt
+from bench.env import Json
 from bench.offline import libraries, requirements
+from bench.plots import handshake, latency, scaling, write_plots
 from bench.report import phase_record
 from bench.servers import our_server_spec, run_loadgen, start_server, stop_server
 from tests.pgserver import PostgresCluster, find_postgres_bin
@@ -150,6 +152,8 @@ def test_the_scaling_scenario_spreads_clients_over_nodes_and_measures_each(
     assert phases["fixed"]["procs"]["pg"]["cpu_s"] > 0
     assert phases["ramp"]["loadgen"]["result"]["delivered_per_s"] > 0
     assert "| 2 " in done.stdout and "efficiency" in done.stdout
+    assert [p.name.split("-")[-1] for p in tmp_path.glob("*-scaling-quick-*.svg")] == [
+        "scaling.svg"]
 
 
 def test_the_offline_folder_carries_what_setup_cfg_asks_and_no_c_library(
@@ -170,3 +174,33 @@ def test_the_offline_folder_carries_what_setup_cfg_asks_and_no_c_library(
     build.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     assert prebuilt(build)  # no `go` on PATH: the static build there serves
+
+
+def ramp_steps(*points: tuple[int, float, float]) -> Json:
+    return {"loadgen": {"steps": [{"offered_per_s": rate, "p50_ms": p50, "p99_ms": p99}
+                                  for rate, p50, p99 in points]}}
+
+
+def test_the_plots_draw_what_a_run_holds_and_nothing_it_lacks(tmp_path: Path) -> None:
+    """Latency against load for both servers, throughput against nodes, CPU per connection:
+    SVGs whose text names each series; a run without the figures gets no plot."""
+    pair: Json = {"servers": {
+        "ours": {"phases": {"ramp": ramp_steps((40_000, 13.7, 29.4), (80_000, 60.1, 131.0)),
+                            "idle": {"loadgen": {"server_handshake_cpu_us": 1133}}}},
+        "go": {"phases": {"ramp": ramp_steps((40_000, 9.8, 20.4))}},
+    }}
+    svg = latency(pair)
+    assert svg is not None and svg.startswith("<?xml")
+    for label in ("Simple Chat p50", "Simple Chat p99", "Go tutorial server p99",
+                  "offered deliveries/s"):
+        assert label in svg
+    assert handshake(pair) is not None and scaling(pair) is None
+    nodes: Json = {"by_nodes": {
+        str(n): {"ramp": {"loadgen": {"result": {"delivered_per_s": rate}}}}
+        for n, rate in ((1, 476_000), (2, 359_000), (4, 644_000))}}
+    svg = scaling(nodes)
+    assert svg is not None and "N × the first row" in svg and "nodes" in svg
+    assert latency({"servers": {"ours": {"error": "did not start"}}}) is None
+    written = write_plots(pair, tmp_path, "run")
+    assert sorted(p.name for p in written) == ["run-handshake.svg", "run-latency.svg"]
+    assert all(p.read_text().rstrip().endswith("</svg>") for p in written)
