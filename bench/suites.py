@@ -103,16 +103,17 @@ def run_pair(args: argparse.Namespace, argv: list[str] | None, quiet: Quiet) -> 
     data["seconds"] = round(time.monotonic() - t0, 1)
     name = f"{stamp}-{'quick' if args.quick else 'full'}"
     write(name, report(data), data)
-    write_plots(data, RESULTS, name)
-    log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{stamp}-*")
     return 0
 
 
 def write(name: str, text: str, data: Json) -> None:
-    """The report to bench/results/NAME.md and stdout, the data to NAME.json."""
+    """The report to bench/results/NAME.md and stdout, the data to NAME.json, the plots it
+    holds to NAME-*.svg."""
     (RESULTS / f"{name}.md").write_text(text + "\n")
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_plots(data, RESULTS, name)
     print(text)
+    log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{name}*")
 
 
 def run_cross(args: argparse.Namespace, argv: list[str] | None, quiet: Quiet) -> int:
@@ -166,7 +167,6 @@ def run_cross(args: argparse.Namespace, argv: list[str] | None, quiet: Quiet) ->
     data["seconds"] = round(time.monotonic() - t0, 1)
     name = f"{stamp}-crossnode-{'quick' if args.quick else 'full'}"
     write(name, cross_report(data), data)
-    log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{name}.*")
     return 0
 
 
@@ -204,6 +204,4 @@ def run_scaling(args: argparse.Namespace, argv: list[str] | None) -> int:
     data["seconds"] = round(time.monotonic() - t0, 1)
     name = f"{stamp}-scaling-{'quick' if args.quick else 'full'}"
     write(name, scaling_report(data), data)
-    write_plots(data, RESULTS, name)
-    log(f"done in {data['seconds']:.0f} s; results in {RESULTS}/{name}.*")
     return 0
