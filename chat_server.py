@@ -171,7 +171,8 @@ def make_app(
     metrics = Metrics()
     hub = Hub(settings, store, broker, roster, observe_store_latency=metrics.store_latency.observe,
               accounts=accounts, files=files)
-    flusher = Flusher()
+    flusher = Flusher(settings.send_threads)
+    hub.closing.append(flusher.close)
     metrics.report(hub.status, flusher)
     keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
     socket_args = {"hub": hub, "flusher": flusher, "keepalive": keepalive, "settings": settings}

@@ -114,6 +114,12 @@ class Settings:
         metadata=_meta("bytes", "bytes of replies a client asked for (history, presence, "
                                 "errors) that may wait unread on top of max-queue-bytes"),
     )
+    send_threads: int = field(
+        default=1,
+        metadata=_meta("threads", "threads that share each large flush of frames to the "
+                                  "clients' sockets (1: the event loop's alone); more than 1 "
+                                  "lets one process use more cores for its sends"),
+    )
     ping_interval: float = field(
         default=20.0,
         metadata=_meta("s", "how often the server pings each client; 0 = never"),
@@ -491,6 +497,9 @@ class Settings:
                  9 <= self.compression_window_bits <= 15),
                 ("compression_mem_level", self.compression_mem_level, "between 1 and 9",
                  1 <= self.compression_mem_level <= 9),
+                # 64: well past the cores one process's GIL lets sends overlap on.
+                ("send_threads", self.send_threads, "between 1 and 64",
+                 1 <= self.send_threads <= 64),
                 ("ping_interval", self.ping_interval, "0 or more", self.ping_interval >= 0),
                 ("ping_timeout", self.ping_timeout, "more than 0 and at most ping-interval",
                  self.ping_interval == 0 or 0 < self.ping_timeout <= self.ping_interval),

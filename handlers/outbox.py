@@ -16,27 +16,45 @@ client asked for (history, presence, errors) are credited: only their bytes stil
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 
 from chat.protocol.frame import Frame
 from handlers.tornado_internals import write_backlog
+from handlers.writer_threads import WriterThreads
 
 # Bytes queued in one iteration past which they are written at once rather than at its end. Big
 # enough that the common case stays one send per connection per iteration (a loopback send costs
 # ~3 us: under 0.05 ns a byte at this size), small enough that a burst reaches the kernel as it
 # is fanned out and what waits in Python per connection stays small.
 FLUSH_BYTES = 64 * 1024
+# Outboxes in one flush from which writer threads share it (--send-threads): below this, waking
+# them (~10-20 us for the barrier's two crossings) costs more than the sends they would overlap
+# (~3-5 us each).
+PARALLEL_MIN = 64
+
+# What a write's second half (Outbox.finish) is given: the bytes, how many the socket took (-1:
+# the peer is gone).
+Sending = tuple[bytes, int]
+NOTHING: tuple[int, Sending | None] = (0, None)
+# A writer thread's answer for its shard: bytes written, and the writes left to finish.
+Shard = tuple[int, list[tuple["Outbox", Sending]]]
 
 
 class Flusher:
-    """Writes the outboxes that received frames, once, on the next IOLoop iteration."""
+    """Writes the outboxes that received frames, once, on the next IOLoop iteration; with
+    `threads` > 1, a flush of `parallel_min` outboxes or more over that many threads
+    (handlers/writer_threads.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1, parallel_min: int = PARALLEL_MIN) -> None:
         self._dirty: list[Outbox] = []
         self.bytes_sent = 0  # by every outbox of this flusher, for /metrics
+        self.threaded_flushes = 0  # flushes the writer threads shared, for /metrics
+        self._parallel_min = parallel_min
+        self._writers: WriterThreads[Outbox, Shard] | None = (
+            WriterThreads(threads, _send_shard) if threads > 1 else None)
 
     def mark(self, outbox: Outbox) -> None:
         if not self._dirty:
@@ -45,8 +63,35 @@ class Flusher:
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, []
-        for outbox in dirty:
-            outbox.write(None)  # Outbox.flush, one call less per delivery
+        writers = self._writers
+        if writers is None or len(dirty) < self._parallel_min:
+            for outbox in dirty:
+                outbox.write(None)  # Outbox.flush, one call less per delivery
+            return
+        self.threaded_flushes += 1
+        for written, left in writers.run(dirty):
+            self.bytes_sent += written
+            for outbox, rest in left:
+                outbox.finish(rest)
+
+    async def close(self) -> None:
+        """Stop the writer threads; later flushes run on the loop's thread alone."""
+        writers, self._writers = self._writers, None
+        if writers is not None:
+            writers.close()
+
+
+def _send_shard(shard: Sequence[Outbox]) -> Shard:
+    """A writer thread's part of a flush: the sends; (bytes written, what is left for the loop's
+    thread)."""
+    written = 0
+    left = []
+    for outbox in shard:
+        size, rest = outbox.send_direct(None)
+        written += size
+        if rest is not None:
+            left.append((outbox, rest))
+    return written, left
 
 
 class Outbox:
@@ -122,16 +167,26 @@ class Outbox:
         `then`: the queue after; None unmarks the outbox (the iteration's flush), [] keeps it
         marked (a write in the middle of an iteration).
         """
+        size, rest = self.send_direct(then)
+        self._flusher.bytes_sent += size
+        if rest is not None:
+            self.finish(rest)
+
+    def send_direct(self, then: list[bytes] | None) -> tuple[int, Sending | None]:
+        """A write's first half, safe on a writer thread while the loop waits: the queued
+        frames as one send where the stream holds nothing. (The bytes written, what finish()
+        must still do on the loop's thread: None when the socket took them all.)"""
         frames = self._frames
         self._frames = then
         if self.closed or not frames:
-            return
+            return NOTHING
         data = b"".join(frames)  # of one frame: that frame, not a copy (CPython)
-        size, self._queued = self._queued, 0
+        self._queued = 0
         stream = self._stream
         if stream.closed():
             self.closed = True
-            return
+            return NOTHING
+        size = len(data)
         sent = 0
         # tornado_internals.write_backlog(stream), inlined: this runs once per send, and the
         # call would triple the check's cost (~35 ns inline, ~110 ns through a function).
@@ -139,27 +194,37 @@ class Outbox:
             try:
                 sent = stream.socket.send(data)
             except (BlockingIOError, InterruptedError):
-                sent = 0
+                pass
             except OSError:
-                self.closed = True
-                stream.close()  # the peer is gone; Tornado reports the close to the handler
-                return
+                return 0, (data, -1)
         self._written += size
-        self._flusher.bytes_sent += size
         if sent < size:
-            try:
-                stream.write(memoryview(data)[sent:])  # which writes what the socket takes now
-            except StreamClosedError:
-                self.closed = True
-                return
-            backlog = write_backlog(stream)
-            # Replies are looked at on every write while some are unread, so that those read
-            # are forgotten even by a client whose backlog never empties.
-            if (backlog > self._limit or self._replies is not None) and (
-                    backlog - self._unread_replies(backlog) > self._limit):
-                self.overflow()
-        elif self._replies is not None:
+            return size, (data, sent)
+        if self._replies is not None:
             self._replies, self._reply_bytes = None, 0  # all taken: all read as far as we know
+        return size, None
+
+    def finish(self, sending: Sending) -> None:
+        """A write's second half, on the loop's thread: what the socket did not take goes
+        through the stream, and the connection is judged on its backlog (or the dead peer's
+        stream is closed)."""
+        data, sent = sending
+        stream = self._stream
+        if sent < 0:
+            self.closed = True
+            stream.close()  # the peer is gone; Tornado reports the close to the handler
+            return
+        try:
+            stream.write(memoryview(data)[sent:])  # which writes what the socket takes now
+        except StreamClosedError:
+            self.closed = True
+            return
+        backlog = write_backlog(stream)
+        # Replies are looked at on every write while some are unread, so that those read are
+        # forgotten even by a client whose backlog never empties.
+        if (backlog > self._limit or self._replies is not None) and (
+                backlog - self._unread_replies(backlog) > self._limit):
+            self.overflow()
 
     def _unread_replies(self, backlog: int) -> int:
         """Bytes of replies in the backlog (at most reply_limit)."""

@@ -251,6 +251,11 @@ async def test_a_burst_of_posts_evicts_no_healthy_reader(
     connect: Connect, raw_connect: RawConnect, app: ChatApplication,
 ) -> None:
     """90 posters at once: every prompt reader gets every message; one that stopped is dropped."""
+    await burst_of_posts(connect, raw_connect, app)
+
+
+async def burst_of_posts(connect: Connect, raw_connect: RawConnect, app: ChatApplication) -> None:
+    """The burst test's body (tests/test_writer_threads.py runs it over writer threads)."""
     readers = [await connect() for _ in range(50)]
     for n, reader in enumerate(readers):
         await reader.join(f"reader{n}")

@@ -16,9 +16,11 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 
 
 class SentBytes(Protocol):
-    """What counts the bytes written to connections (handlers/outbox.py's Flusher)."""
+    """What counts the bytes written to connections, and the flushes writer threads shared
+    (handlers/outbox.py's Flusher)."""
 
     bytes_sent: int
+    threaded_flushes: int
 
 
 class StatusCollector(Collector):
@@ -44,6 +46,8 @@ class StatusCollector(Collector):
              status.messages),
             ("chat_deliveries", "Message frames handed to connections", status.deliveries),
             ("chat_sent_bytes", "Bytes written to WebSocket connections", self.sent.bytes_sent),
+            ("chat_threaded_flushes", "Writes to many connections shared by --send-threads "
+             "writer threads", self.sent.threaded_flushes),
             ("chat_evicted_slow_readers", "Connections dropped for not reading",
              status.evicted),
             ("chat_rate_limited_frames", "Frames refused by the rate limit",
