@@ -15,6 +15,9 @@ RESULTS = Path(os.environ.get("BENCH_RESULTS") or BENCH / "results")
 LOADGEN_SRC = BENCH / "loadgen"
 SERVER_CORE = "0"
 LOADGEN_CORE = "1"
+# The pair suite's placement (`taskset -c` lists), changed by --cores (a server with
+# --send-threads uses more than one core).
+CORES = {"server": SERVER_CORE, "loadgen": LOADGEN_CORE}
 NICE: list[str] = []  # ["nice", "-n", "-10"] with --nice -10
 
 Json = dict[str, Any]

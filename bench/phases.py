@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.env import BenchError, Json, dig, log
+from bench.env import CORES, BenchError, Json, dig, log
 from bench.machine import Contention, proc_sample, wait_quiet
 from bench.servers import ServerSpec, alive, run_loadgen, start_server, stop_server
 
@@ -117,13 +117,19 @@ def quietest(run_once: Callable[[], Json], label: str, quiet: Quiet) -> Json:
     return best
 
 
+def busy_core() -> str:
+    """The core whose busy time the load generator samples: the server's, if it has one alone
+    (-1: none)."""
+    return CORES["server"] if CORES["server"].isdigit() else "-1"
+
+
 def run_phase_once(
     loadgen: Path, spec: ServerSpec, phase: Phase, quick: bool, logs: Path, quiet: Quiet
 ) -> Json:
     log(f"{spec.key}: phase {phase.name}")
     out: Json = {"phase": phase.name, "other_cpu": {"cores": 0.0, "top": []}}
     try:
-        run = start_server(spec, logs / f"{spec.key}.log", phase.server_flags)
+        run = start_server(spec, logs / f"{spec.key}.log", phase.server_flags, CORES["server"])
     except BenchError as exc:
         return {**out, "error": str(exc)}
     try:
@@ -132,7 +138,8 @@ def run_phase_once(
         meter = Contention(run.proc.pid)
         started = time.monotonic()
         try:
-            out["loadgen"] = run_loadgen(loadgen, run, phase.args(quick), deadline=75)
+            out["loadgen"] = run_loadgen(loadgen, run, phase.args(quick), deadline=75,
+                                         core=CORES["loadgen"], server_core=busy_core())
         except BenchError as exc:
             out["error"] = str(exc)
         out["seconds"] = round(time.monotonic() - started, 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.env import LOADGEN_CORE, SERVER_CORE, Json, dig
+from bench.env import CORES, Json, dig
 from bench.phases import PHASE_NAMES, PHASES
 from bench.tables import Column, figure, head, num, phase_columns, ratio, row, step_columns, table
 
@@ -242,8 +242,8 @@ def report(data: Json) -> str:
     lines = [
         f"# Simple Chat benchmark ({'quick' if data['quick'] else 'full'} run, {data['started']})",
         "",
-        f"{machine_line(m)}. Server pinned to core {SERVER_CORE}, load generator"
-        f" to core {LOADGEN_CORE}, loopback TCP, a fresh server for every phase.",
+        f"{machine_line(m)}. Server pinned to core {CORES['server']}, load generator"
+        f" to core {CORES['loadgen']}, loopback TCP, a fresh server for every phase.",
         f"Command: `{data['command']}`",
         "",
         summary(results),

@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 
 from bench.build import SEED_SRC_ENV
 from bench.crossnode import DEFAULT_PLACEMENT, TOPOLOGIES
-from bench.env import NICE, ROOT, BenchError
+from bench.env import CORES, NICE, ROOT, BenchError
 from bench.phases import PHASE_NAMES, Quiet
 from bench.smoke import run_smoke
 from bench.suites import run_cross, run_pair, run_scaling
@@ -104,6 +104,12 @@ def parser() -> argparse.ArgumentParser:
         " other processes then get little CPU on cores 0-1 during a phase)",
     )
     ap.add_argument(
+        "--cores",
+        default=None,
+        help="the pair suite's cores, e.g. server=0-3,loadgen=4-15 (default server=0,loadgen=1;"
+        " a server with --server-arg=--send-threads=N wants N cores)",
+    )
+    ap.add_argument(
         "--cross-node",
         action="store_true",
         help="run the cross-node suite instead (fixed, ramp, idle over --topologies;"
@@ -151,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.nice:
         NICE[:] = ["nice", "-n", str(args.nice)]
+    if args.cores:
+        for item in args.cores.split(","):
+            role, _, cores = item.partition("=")
+            if role not in CORES or not cores:
+                raise BenchError(f"--cores: {item!r} is not server=CORES or loadgen=CORES")
+            CORES[role] = cores
     if args.smoke:
         return run_smoke(args)
     if shutil.which("taskset") is None:

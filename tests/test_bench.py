@@ -88,6 +88,21 @@ def test_store_bench_measures_appends_with_the_search_index_on_and_off(tmp_path:
         assert row in done.stdout, done.stdout
 
 
+@pytest.mark.parametrize("path", ["bare", "outbox"])
+def test_send_threads_bench_measures_each_thread_count(path: str) -> None:
+    """`bench/send_threads.py` (bare sends, or the server's Outbox) prints a row per thread
+    count with every send made whole."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.send_threads", "--connections", "30", "--rounds", "45",
+         "--threads", "1,2,3", "--repeat", "1", *(["--outbox"] if path == "outbox" else [])],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and
+            line[2].isdigit()]
+    assert [row.split("|")[1].strip() for row in rows] == ["1", "2", "3"], done.stdout
+    assert all(float(row.split("|")[2].replace(",", "")) > 0 for row in rows)
+
+
 @pytest.mark.postgres
 def test_store_bench_measures_the_search_index_on_postgresql(
         postgres_server: PostgresCluster) -> None:
