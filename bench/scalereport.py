@@ -14,6 +14,15 @@ def processes_us(result: Json | None) -> float | None:
     return sum(known) if known else None
 
 
+def frames_per_write(result: Json | None) -> float | None:
+    """Deliveries per socket write over every node, during the load (not the joins; a few
+    writes carry other frames, so one message per flush reads about 1)."""
+    counters = [c for c in (dig(result, "counters") or {}).values() if c]
+    writes = sum(c.get("chat_socket_writes_total", 0.0) for c in counters)
+    deliveries = sum(c.get("chat_deliveries_total", 0.0) for c in counters)
+    return deliveries / writes if writes else None
+
+
 def scaling_figures(n: int, clients_per_node: int, phases: Json, first: Json | None) -> Json:
     """The figures of one N; `first` those of the first row, for the efficiency."""
     best = dig(phases, "ramp", "loadgen", "result")
@@ -42,6 +51,8 @@ def scaling_figures(n: int, clients_per_node: int, phases: Json, first: Json | N
         "p99": dig(fixed, "p99_ms"),
         "lost": dig(fixed, "lost"),
         "fixed_us": processes_us(fixed),
+        "fixed_batch": frames_per_write(phases.get("fixed")),
+        "ramp_batch": frames_per_write(phases.get("ramp")),
         "pg_us": pg_s * 1e6 / delivered if isinstance(pg_s, float) and delivered else None,
         "errors": [ph["error"] for ph in phases.values() if ph.get("error")],
         "log_issues": issues,
@@ -60,6 +71,7 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("p50 / p99 at it", "p50", ".1f", ""),
     ("lost", "lost", ",", ""),
     ("CPU µs/delivery (nodes + Redis)", "fixed_us", ".2f", ""),
+    ("frames per socket write (fixed / ramp)", "fixed_batch", ".2f", ""),
     ("… PostgreSQL", "pg_us", ".2f", ""),
     ("warnings in logs", "log_issues", ",", ""),
 )
@@ -68,6 +80,8 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
 def cell(fig: Json, key: str, fmt: str, unit: str) -> str:
     if key == "p50":
         return f"{num(fig['p50'], fmt)} / {num(fig['p99'], fmt, ' ms')}"
+    if key == "fixed_batch":
+        return f"{num(fig['fixed_batch'], fmt)} / {num(fig['ramp_batch'], fmt)}"
     text = num(fig[key], fmt, unit)
     return f"{text} ⚠" if key == "nodes" and fig["shared"] else text
 

@@ -19,7 +19,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.crossnode import log_issues, node_spec, postmaster_pid, start_postgres, tree_cpu_s
+from bench.crossnode import (
+    log_issues,
+    node_spec,
+    postmaster_pid,
+    scrape_metrics,
+    start_postgres,
+    tree_cpu_s,
+)
 from bench.env import BenchError, Json, log
 from bench.machine import proc_sample
 from bench.servers import (
@@ -104,6 +111,17 @@ class ScalingSetup:
     cpus: int
 
 
+# The nodes' /metrics counters a scaling report reads, as their change over the load.
+COUNTERS = ("chat_deliveries_total", "chat_socket_writes_total")
+
+
+def counter_deltas(before: Json | None, after: Json | None) -> Json | None:
+    """What COUNTERS grew by between two scrapes of one node (None if either failed)."""
+    if before is None or after is None:
+        return None
+    return {name: after.get(name, 0.0) - before.get(name, 0.0) for name in COUNTERS}
+
+
 def run_nodes_phase(setup: ScalingSetup, n: int, phase: str) -> Json:
     """One phase on fresh Redis, PostgreSQL and `n` nodes."""
     log(f"scaling: {n} node(s), phase {phase}")
@@ -141,14 +159,21 @@ def run_nodes_phase(setup: ScalingSetup, n: int, phase: str) -> Json:
             "-pids", ",".join(f"{name}={pid}" for name, pid in pids.items()),
         )  # fmt: skip
         started = time.monotonic()
+        counted: dict[str, Json | None] = {}
+
+        def connected() -> None:  # the counters from here on are the load's, not the joins'
+            counted.update({name: scrape_metrics(runs[name]) for name in names})
+
         try:
             out["loadgen"] = run_loadgen(
-                setup.loadgen, runs[names[0]], args, DEADLINE_S, core=lay.loadgen,
-                server_core="-1",
+                setup.loadgen, runs[names[0]], args, DEADLINE_S, on_connected=connected,
+                core=lay.loadgen, server_core="-1",
             )  # fmt: skip
         except BenchError as exc:
             out["error"] = str(exc)
         out["seconds"] = round(time.monotonic() - started, 1)
+        out["counters"] = {name: counter_deltas(counted.get(name), scrape_metrics(runs[name]))
+                           for name in names}
         procs: Json = {}
         for name, pid in pids.items():
             s0, s1 = before[name], proc_sample(pid)

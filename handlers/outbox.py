@@ -39,8 +39,8 @@ PARALLEL_MIN = 64
 # the peer is gone).
 Sending = tuple[bytes, int]
 NOTHING: tuple[int, Sending | None] = (0, None)
-# A writer thread's answer for its shard: bytes written, and the writes left to finish.
-Shard = tuple[int, list[tuple["Outbox", Sending]]]
+# A writer thread's answer for its shard: bytes written, writes made, the writes left to finish.
+Shard = tuple[int, int, list[tuple["Outbox", Sending]]]
 
 
 class Flusher:
@@ -51,6 +51,9 @@ class Flusher:
     def __init__(self, threads: int = 1, parallel_min: int = PARALLEL_MIN) -> None:
         self._dirty: list[Outbox] = []
         self.bytes_sent = 0  # by every outbox of this flusher, for /metrics
+        # Writes that carried bytes (each: every frame one connection got in one iteration), for
+        # /metrics: deliveries per write is how well the fan-out batches (docs/performance.md).
+        self.writes = 0
         self.threaded_flushes = 0  # flushes the writer threads shared, for /metrics
         self._parallel_min = parallel_min
         self._writers: WriterThreads[Outbox, Shard] | None = (
@@ -69,8 +72,9 @@ class Flusher:
                 outbox.write(None)  # Outbox.flush, one call less per delivery
             return
         self.threaded_flushes += 1
-        for written, left in writers.run(dirty):
+        for written, writes, left in writers.run(dirty):
             self.bytes_sent += written
+            self.writes += writes
             for outbox, rest in left:
                 outbox.finish(rest)
 
@@ -82,16 +86,18 @@ class Flusher:
 
 
 def _send_shard(shard: Sequence[Outbox]) -> Shard:
-    """A writer thread's part of a flush: the sends; (bytes written, what is left for the loop's
-    thread)."""
-    written = 0
+    """A writer thread's part of a flush: the sends; (bytes written, writes, what is left for
+    the loop's thread)."""
+    written = writes = 0
     left = []
     for outbox in shard:
         size, rest = outbox.send_direct(None)
-        written += size
+        if size:
+            written += size
+            writes += 1
         if rest is not None:
             left.append((outbox, rest))
-    return written, left
+    return written, writes, left
 
 
 class Outbox:
@@ -168,7 +174,10 @@ class Outbox:
         marked (a write in the middle of an iteration).
         """
         size, rest = self.send_direct(then)
-        self._flusher.bytes_sent += size
+        if size:
+            flusher = self._flusher
+            flusher.bytes_sent += size
+            flusher.writes += 1
         if rest is not None:
             self.finish(rest)
 

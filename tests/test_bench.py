@@ -165,6 +165,14 @@ def test_the_scaling_scenario_spreads_clients_over_nodes_and_measures_each(
     # Both nodes carried clients and senders: each spent CPU delivering.
     assert all(fixed["procs"][node]["cpu_s"] > 0 for node in ("node1", "node2")), fixed
     assert phases["fixed"]["procs"]["pg"]["cpu_s"] > 0
+    # Each node's /metrics during the load: its deliveries, and about as many socket writes
+    # (at 500/s each message goes alone; a few writes carry other frames: notices, replies).
+    for node in ("node1", "node2"):
+        counters = phases["fixed"]["counters"][node]
+        writes, deliveries = (counters["chat_socket_writes_total"],
+                              counters["chat_deliveries_total"])
+        assert deliveries > 0 and 0.5 * deliveries < writes < 1.5 * deliveries, counters
+    assert "frames per socket write" in done.stdout
     assert phases["ramp"]["loadgen"]["result"]["delivered_per_s"] > 0
     assert "| 2 " in done.stdout and "efficiency" in done.stdout
     assert [p.name.split("-")[-1] for p in tmp_path.glob("*-scaling-quick-*.svg")] == [

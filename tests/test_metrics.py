@@ -37,6 +37,8 @@ async def test_metrics_count_messages_deliveries_and_bytes(
     assert sample(text, "chat_deliveries_total") == 2
     assert sample(text, "chat_errors_sent_total") == 1
     assert sample(text, "chat_threaded_flushes_total") == 0  # --send-threads 1: none
+    # At least the message to each, the error to bob; at most one write per frame sent.
+    assert 3 <= sample(text, "chat_socket_writes_total") <= sample(text, "chat_sent_bytes_total")
     assert sample(text, "chat_sent_bytes_total") > 200
     assert sample(text, "chat_store_write_seconds_count") == 1
     assert "chat_event_loop_lag_seconds_bucket" in text

@@ -61,7 +61,8 @@ async def test_frames_of_one_iteration_go_out_in_one_send(pair: SocketPair) -> N
     left, right = pair
     stream = IOStream(left)
     overflowed = []
-    outbox = Outbox(stream, Flusher(), 1 << 20, lambda: overflowed.append(1))
+    flusher = Flusher()
+    outbox = Outbox(stream, flusher, 1 << 20, lambda: overflowed.append(1))
     frames = [f"frame {n};".encode() for n in range(100)]
     for frame in frames:
         outbox.push(frame)
@@ -69,6 +70,7 @@ async def test_frames_of_one_iteration_go_out_in_one_send(pair: SocketPair) -> N
     expected = b"".join(frames)
     assert await read_all(right, len(expected)) == expected
     assert CountingSocket.sends == 1
+    assert flusher.writes == 1  # what /metrics counts (chat_socket_writes_total)
     assert not overflowed
     stream.close()
 

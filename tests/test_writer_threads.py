@@ -74,6 +74,7 @@ async def test_writer_threads_send_every_frame_in_order(pairs: Pairs) -> None:
         assert await read_all(right, len(wanted)) == wanted
     assert len(ThreadNoting.threads) == 3  # the loop's thread and two helpers
     assert flusher.bytes_sent == sum(map(len, expected))
+    assert flusher.writes == 20 * CONNECTIONS  # one per connection per iteration
     await flusher.close()
     for stream in streams:
         stream.close()

@@ -16,10 +16,11 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 
 
 class SentBytes(Protocol):
-    """What counts the bytes written to connections, and the flushes writer threads shared
+    """What counts the bytes and writes to connections, and the flushes writer threads shared
     (handlers/outbox.py's Flusher)."""
 
     bytes_sent: int
+    writes: int
     threaded_flushes: int
 
 
@@ -46,6 +47,8 @@ class StatusCollector(Collector):
              status.messages),
             ("chat_deliveries", "Message frames handed to connections", status.deliveries),
             ("chat_sent_bytes", "Bytes written to WebSocket connections", self.sent.bytes_sent),
+            ("chat_socket_writes", "Writes to WebSocket connections (each carries every frame "
+             "one connection was sent in one event-loop iteration)", self.sent.writes),
             ("chat_threaded_flushes", "Writes to many connections shared by --send-threads "
              "writer threads", self.sent.threaded_flushes),
             ("chat_evicted_slow_readers", "Connections dropped for not reading",
