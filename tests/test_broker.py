@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from chat.broker import Broker, BrokerError, MemoryBroker, open_broker
 from chat.broker.redis import RedisBroker, backoff_delays, closed_transport
@@ -204,6 +205,54 @@ async def test_two_nodes_on_one_redis_see_each_others_publishes(redis_server: st
         await two.publish("room", b"from two")
         for inbox in (one_inbox, two_inbox):
             assert sorted(await inbox.wait_for(2)) == [("room", b"from one"), ("room", b"from two")]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_publishes_made_together_share_pipelines_in_order(redis_server: str) -> None:
+    """500 publishes made at once go out in a few pipelines, not 500 round trips, in order."""
+    async with started(redis_server) as (broker, inbox):
+        assert isinstance(broker, RedisBroker)
+        await broker.subscribe("room")
+        before = broker.pipelines
+        await asyncio.gather(*(broker.publish("room", b"%d" % n) for n in range(500)))
+        got = await inbox.wait_for(500)
+        assert [payload for _, payload in got] == [b"%d" % n for n in range(500)]
+        assert 1 <= broker.pipelines - before <= 3  # the first alone, the rest behind it
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_cancelled_publish_still_goes_out(redis_server: str) -> None:
+    """Cancelling the await of a publish does not withdraw it (it may already be sent)."""
+    async with started(redis_server) as (broker, inbox):
+        await broker.subscribe("room")
+        task = asyncio.ensure_future(broker.publish("room", b"cancelled"))
+        await asyncio.sleep(0)
+        task.cancel()
+        await broker.publish("room", b"after")
+        got = await inbox.wait_for(2)
+        assert got == [("room", b"cancelled"), ("room", b"after")]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_broken_publishing_connection_fails_its_pipeline_then_reconnects(
+    redis_server: str,
+) -> None:
+    """With the publishing connection killed by Redis, the next publish raises BrokerError;
+    the one after it goes out on a new connection."""
+    async with started(redis_server) as (broker, inbox):
+        await broker.subscribe("room")
+        await broker.publish("room", b"first")
+        await inbox.wait_for(1)
+        killer = Redis.from_url(redis_server)
+        try:  # every normal client: the publishing one (not the subscriber, not this one)
+            assert await killer.client_kill_filter(_type="normal", skipme=True) >= 1
+        finally:
+            await killer.aclose()
+        with pytest.raises(BrokerError, match="publishing to Redis"):
+            await broker.publish("room", b"lost")
+        await broker.publish("room", b"second")
+        got = await inbox.wait_for(2)
+        assert got == [("room", b"first"), ("room", b"second")]
 
 
 @pytest.mark.gen_test(timeout=20)

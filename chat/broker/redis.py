@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +26,11 @@ BACKOFF_FIRST_S = 0.1  # the first reconnect attempt: soon, a restart is often q
 BACKOFF_MAX_S = 5.0  # the longest wait between attempts: a node is back within ~5 s of Redis
 CONNECT_TIMEOUT_S = 2.0  # an unreachable host fails an attempt after this
 COMMAND_TIMEOUT_S = 5.0  # a publish to a Redis that stopped answering raises after this
+# Most publishes in one pipeline (one write, one round trip). The first publish goes at once;
+# those made while a pipeline is out go together in the next. Waiting for each reply instead
+# spaced a node's messages a round trip apart: each then reached the other nodes alone, one
+# socket write per connection per message (docs/performance.md, "Publishes in pipelines").
+PUBLISH_BATCH_MAX = 512
 
 
 def backoff_delays(first: float = BACKOFF_FIRST_S,
@@ -39,12 +45,12 @@ def backoff_delays(first: float = BACKOFF_FIRST_S,
         delay = min(delay * 2, most)
 
 
-
 def closed_transport(exc: BaseException) -> bool:
     """Whether `exc` is uvloop refusing a write on a transport the server closed: redis-py's
     own reconnect sends HELLO on the dead connection, and uvloop raises RuntimeError there
     where asyncio's loop raises an OSError (both: Redis went away, not a bug here)."""
     return isinstance(exc, RuntimeError) and "the handler is closed" in str(exc)
+
 
 class RedisBroker:
     """`redis://host:port/db`: one connection reads every subscribed channel, in order.
@@ -54,8 +60,9 @@ class RedisBroker:
     (from any node) is delivered. When the subscriber connection breaks the broker turns
     unhealthy, reconnects with backoff, resubscribes every channel, turns healthy once Redis
     confirmed them all, and then calls `on_reconnect`: messages published meanwhile are lost to
-    this node, so the hub catches its clients up from history. Publishes go through a second,
-    single connection, so one broker's publishes reach Redis in call order.
+    this node, so the hub catches its clients up from history. Publishes go out on a second
+    connection in pipelines, one pipeline at a time, so one broker's publishes reach Redis in
+    call order.
     """
 
     def __init__(self, url: str, *, backoff_first_s: float = BACKOFF_FIRST_S,
@@ -70,8 +77,8 @@ class RedisBroker:
             "socket_connect_timeout": CONNECT_TIMEOUT_S,
             "socket_keepalive": True,
         }
-        self._client: Redis = Redis.from_url(url, single_connection_client=True,
-                                             socket_timeout=COMMAND_TIMEOUT_S, **options)
+        # One pipeline at a time (below): the pool lends the same connection to each.
+        self._client: Redis = Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT_S, **options)
         self._sub_client: Redis = Redis.from_url(url, **options)
         self._pubsub: PubSub | None = None  # the reader's connection, while there is one
         # Redis Pub/Sub ignores database numbers: channels are scoped to the URL's database, so
@@ -81,8 +88,11 @@ class RedisBroker:
         self._awaiting: set[str] = set()  # resubscribed, not yet confirmed: not healthy yet
         self._confirmed: dict[str, list[asyncio.Future[None]]] = {}  # subscribe() calls waiting
         self._lock = asyncio.Lock()  # one of: (un)subscribe, or resubscribing after a reconnect
-        # Publishes queue here in call order (asyncio.Lock is FIFO): redis-py's single connection
-        # takes its own lock twice per command, so its order is not something to rely on.
+        # Publishes wait here in call order for the pipeline that carries them.
+        self._outgoing: deque[tuple[str, bytes, asyncio.Future[None]]] = deque()
+        self._sender: asyncio.Task[None] | None = None
+        self.pipelines = 0  # sent, for tests: publishes made together share one
+        # One pipeline (or the reconnect's ping) on the publishing connection at a time.
         self._publishing = asyncio.Lock()
         self._deliver: Deliver | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -106,6 +116,11 @@ class RedisBroker:
 
     async def close(self) -> None:
         self._healthy = False
+        sender = self._sender
+        if sender is not None and not sender.done():  # what was published goes out first
+            await asyncio.wait({sender}, timeout=COMMAND_TIMEOUT_S)
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -141,11 +156,44 @@ class RedisBroker:
     async def publish(self, channel: str, payload: bytes) -> None:
         if not self._healthy:
             raise BrokerError(f"Redis at {self.url} is down; reconnecting")
-        try:
-            async with self._publishing:
-                await self._client.publish(self._scope + channel, payload)
-        except (RedisError, OSError) as exc:
-            raise BrokerError(f"publishing to Redis at {self.url} failed: {exc}") from exc
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outgoing.append((self._scope + channel, payload, sent))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send(), name="redis-broker-publisher")
+        # Cancelling this await does not withdraw the publish: it goes out all the same.
+        await sent
+
+    async def _send(self) -> None:
+        """Send what is queued, in pipelines of up to PUBLISH_BATCH_MAX, until none is left."""
+        while self._outgoing:
+            count = min(len(self._outgoing), PUBLISH_BATCH_MAX)
+            batch = [self._outgoing.popleft() for _ in range(count)]
+            error: BaseException | None = None
+            try:
+                async with self._publishing:
+                    pipeline = self._client.pipeline(transaction=False)
+                    for channel, payload, _ in batch:
+                        pipeline.publish(channel, payload)
+                    await pipeline.execute()
+                    self.pipelines += 1
+            except (RedisError, OSError) as exc:
+                error = BrokerError(f"publishing to Redis at {self.url} failed: {exc}")
+            except BaseException as exc:  # cancelled (close): none of these is known to be sent
+                error = BrokerError(f"publishing to Redis at {self.url} was stopped")
+                self._settle(batch, error)
+                raise exc from None
+            self._settle(batch, error)
+
+    @staticmethod
+    def _settle(batch: list[tuple[str, bytes, asyncio.Future[None]]],
+                error: BaseException | None) -> None:
+        for _, _, sent in batch:
+            if sent.done():
+                continue
+            if error is None:
+                sent.set_result(None)
+            else:
+                sent.set_exception(error)
 
     # The reader
 
