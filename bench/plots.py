@@ -64,16 +64,30 @@ def latency(pair: Json) -> str | None:
         return None
 
     def draw(ax: Axes) -> None:
+        from matplotlib.ticker import FuncFormatter
+
         for key, steps in series.items():
             title, dash = STYLES[key]
-            rate = [s["offered_per_s"] for s in steps]
+            # The passing steps make the line; a failing one (a backlog: its latency is the
+            # queue's) is a lone mark above it, so the bisection's steps do not zig-zag.
+            passed = sorted((s for s in steps if s.get("pass", True)),
+                            key=lambda s: s["offered_per_s"])
+            failed = [s for s in steps if not s.get("pass", True)]
             for figure, marker in (("p50_ms", "o"), ("p99_ms", "^")):
-                pts = sorted(zip(rate, (s[figure] for s in steps), strict=True))
-                ax.plot(*zip(*pts, strict=True), dash, marker=marker,
-                        label=f"{title} {figure.split('_')[0]}")
+                name = f"{title} {figure.split('_')[0]}"
+                line = ax.plot([s["offered_per_s"] for s in passed],
+                               [s[figure] for s in passed], dash, marker=marker, label=name)
+                if failed:
+                    ax.plot([s["offered_per_s"] for s in failed], [s[figure] for s in failed],
+                            linestyle="none", marker=marker, fillstyle="none",
+                            color=line[0].get_color(), label=f"{name}, a failing step")
         ax.set(xscale="log", yscale="log", xlabel="offered deliveries/s",
                ylabel="latency, ms", title="Latency against load (ramp steps)")
-        ax.legend(fontsize="small")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:,.0f}k"))
+        # Between the decades only 2 and 5 are labelled: all of them would overlap.
+        ax.xaxis.set_minor_formatter(FuncFormatter(
+            lambda x, _: f"{x / 1000:,.0f}k" if f"{x:.0e}"[0] in "25" else ""))
+        ax.legend(fontsize="x-small")
 
     return _svg(draw)
 

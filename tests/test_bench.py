@@ -200,23 +200,25 @@ def test_the_offline_folder_carries_what_setup_cfg_asks_and_no_c_library(
 
 
 def ramp_steps(*points: tuple[int, float, float]) -> Json:
-    return {"loadgen": {"steps": [{"offered_per_s": rate, "p50_ms": p50, "p99_ms": p99}
-                                  for rate, p50, p99 in points]}}
+    return {"loadgen": {"steps": [{"offered_per_s": rate, "p50_ms": p50, "p99_ms": p99,
+                                   "pass": p99 < 500} for rate, p50, p99 in points]}}
 
 
 def test_the_plots_draw_what_a_run_holds_and_nothing_it_lacks(tmp_path: Path) -> None:
     """Latency against load for both servers, throughput against nodes, CPU per connection:
     SVGs whose text names each series; a run without the figures gets no plot."""
     pair: Json = {"servers": {
-        "ours": {"phases": {"ramp": ramp_steps((40_000, 13.7, 29.4), (80_000, 60.1, 131.0)),
+        "ours": {"phases": {"ramp": ramp_steps((40_000, 13.7, 29.4), (80_000, 60.1, 131.0),
+                                               (160_000, 700.5, 1093.6)),
                             "idle": {"loadgen": {"server_handshake_cpu_us": 1133}}}},
         "go": {"phases": {"ramp": ramp_steps((40_000, 9.8, 20.4))}},
     }}
     svg = latency(pair)
     assert svg is not None and svg.startswith("<?xml")
     for label in ("Simple Chat p50", "Simple Chat p99", "Go tutorial server p99",
-                  "offered deliveries/s"):
+                  "offered deliveries/s", "Simple Chat p99, a failing step", "50k", "100k"):
         assert label in svg
+    assert "Go tutorial server p99, a failing step" not in svg  # Go's one step passed
     assert handshake(pair) is not None and scaling(pair) is None
     nodes: Json = {"by_nodes": {
         str(n): {"ramp": {"loadgen": {"result": {"delivered_per_s": rate}}}}
