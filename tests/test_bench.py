@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import run as bench_run
+from bench import send_threads
 from bench.build import build_loadgen, prebuilt
 from bench.env import Json
 from bench.offline import libraries, requirements
@@ -177,6 +180,28 @@ def test_the_scaling_scenario_spreads_clients_over_nodes_and_measures_each(
     assert "| 2 " in done.stdout and "efficiency" in done.stdout
     assert [p.name.split("-")[-1] for p in tmp_path.glob("*-scaling-quick-*.svg")] == [
         "scaling.svg"]
+
+
+def test_the_device_script_is_bash_and_asks_the_suite_only_what_it_knows() -> None:
+    """bench/device.sh parses as bash, and each bench/run.py and bench.send_threads command in
+    it parses with that program's own options."""
+    script = ROOT / "bench" / "device.sh"
+    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    text = script.read_text().replace("\\\n", " ").replace("$threads", "4")
+    commands = [shlex.split(line.split(".log", 1)[1].lstrip('"'))
+                for line in text.splitlines() if line.strip().startswith("step ") and
+                ("bench/run.py" in line or "bench.send_threads" in line)]
+    runs = [c[c.index("bench/run.py") + 1:] for c in commands if "bench/run.py" in c]
+    sends = [c[c.index("bench.send_threads") + 1:] for c in commands if "bench.send_threads" in c]
+    assert len(runs) == 2 and len(sends) == 2, commands
+    for args in runs:
+        bench_run.parser().parse_args(args)
+    for args in sends:
+        with pytest.raises(SystemExit) as exit_info:  # --help after them: parsed, then exits 0
+            send_threads.main([*args, "--help"])
+        assert exit_info.value.code == 0
 
 
 def test_the_offline_folder_carries_what_setup_cfg_asks_and_no_c_library(
