@@ -44,20 +44,24 @@ class WriterThreads(Generic[Item, Result]):
             helper.start()
 
     def run(self, items: Sequence[Item]) -> list[Result]:
-        """`work` on each of `count` shards of `items`, at once; the shards' results."""
+        """`work` on each of `count` shards of `items`, at once; the results of the shards that
+        ended. A shard that raised is logged and left out: the others' results still count
+        (for a flush: their partial writes are finished, so their streams stay whole)."""
         if self._closed:
             return [self._work(items)]
         self._shards = [items[index::self.count] for index in range(self.count)]
         self._start.wait()
         try:
             self._results[0] = self._work(self._shards[0])
+        except Exception as exc:
+            self._errors.append(exc)
         finally:
             self._end.wait()  # the helpers are done with every stream: the loop may go on
         results, self._results = self._results, [None] * self.count
+        errors, self._errors = self._errors, []
         self._shards = []
-        if self._errors:
-            error, self._errors = self._errors[0], []
-            raise error
+        for error in errors:
+            log.error("a writer thread's shard failed", exc_info=error)
         return [result for result in results if result is not None]
 
     def close(self) -> None:
@@ -76,7 +80,7 @@ class WriterThreads(Generic[Item, Result]):
                 return
             try:
                 self._results[index] = self._work(self._shards[index])
-            except BaseException as exc:  # raised again on the loop's thread by run()
+            except Exception as exc:  # logged on the loop's thread by run()
                 self._errors.append(exc)
             finally:
                 self._end.wait()
