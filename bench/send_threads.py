@@ -19,14 +19,14 @@ import asyncio
 import os
 import selectors
 import socket
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tornado.iostream import IOStream
 
 from handlers.outbox import Flusher, Outbox
+from handlers.writer_threads import WriterThreads
 
 # Rounds between drains: each connection's unread bytes stay far below loopback's receive
 # buffer (frame bytes x rounds), so that no send is partial.
@@ -85,54 +85,44 @@ def drain(receivers: Sequence[socket.socket], expected: int) -> None:
                     got += len(data)
 
 
-def send_all(shard: Sequence[socket.socket], frame: bytes) -> None:
-    for sock in shard:
-        if sock.send(frame) != len(frame):
-            raise RuntimeError("a partial send: drain more often")
+def timed(rounds: int, one_round: Callable[[], None], receivers: Sequence[socket.socket],
+          bytes_per_round: int) -> tuple[float, float]:
+    """Wall and process CPU seconds of `rounds` calls of `one_round`; the receiving ends are
+    drained after every ROUNDS_PER_DRAIN of them, untimed."""
+    wall = cpu = 0.0
+    done = 0
+    while done < rounds:
+        group = min(ROUNDS_PER_DRAIN, rounds - done)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for _ in range(group):
+            one_round()
+        wall += time.perf_counter() - wall0
+        cpu += time.process_time() - cpu0
+        done += group
+        drain(receivers, group * bytes_per_round)
+    return wall, cpu
 
 
 def measure(senders: list[socket.socket], receivers: list[socket.socket], threads: int,
             rounds: int, frame: bytes) -> Result:
-    """`rounds` rounds of one send to every connection, over `threads` threads."""
-    shards = [senders[i::threads] for i in range(threads)]
-    start, end = threading.Barrier(threads), threading.Barrier(threads)
-    stop = False
+    """`rounds` rounds of one send to every connection, over `threads` threads (the server's
+    own WriterThreads: the caller's thread and threads - 1 helpers)."""
+    def send_all(shard: Sequence[socket.socket]) -> int:
+        """The sends of one shard; how many the socket did not take whole."""
+        return sum(sock.send(frame) != len(frame) for sock in shard)
 
-    def worker(shard: Sequence[socket.socket]) -> None:
-        while True:
-            start.wait()
-            if stop:
-                return
-            send_all(shard, frame)
-            end.wait()
+    writers = WriterThreads(threads, send_all) if threads > 1 else None
 
-    # The calling thread takes the first shard: with one thread, no barrier is crossed.
-    helpers = [threading.Thread(target=worker, args=(shard,), daemon=True)
-               for shard in shards[1:]]
-    for helper in helpers:
-        helper.start()
-    wall = cpu = 0.0
-    done = 0
+    def one_round() -> None:
+        short = writers.run(senders) if writers is not None else [send_all(senders)]
+        if sum(short) or len(short) < threads:
+            raise RuntimeError("a partial or failed send: drain more often")
+
     try:
-        while done < rounds:
-            group = min(ROUNDS_PER_DRAIN, rounds - done)
-            wall0, cpu0 = time.perf_counter(), time.process_time()
-            for _ in range(group):
-                if helpers:
-                    start.wait()
-                send_all(shards[0], frame)
-                if helpers:
-                    end.wait()
-            wall += time.perf_counter() - wall0
-            cpu += time.process_time() - cpu0
-            done += group
-            drain(receivers, group * len(frame) * len(senders))
+        wall, cpu = timed(rounds, one_round, receivers, len(frame) * len(senders))
     finally:
-        stop = True
-        if helpers:
-            start.wait()
-        for helper in helpers:
-            helper.join()
+        if writers is not None:
+            writers.close()
     return Result(threads, rounds * len(senders), wall, cpu)
 
 
@@ -142,22 +132,16 @@ async def measure_outboxes(streams: list[IOStream], receivers: list[socket.socke
     Outbox, then the Flusher's flush (handlers/outbox.py) with `threads` writer threads."""
     flusher = Flusher(threads, parallel_min=2)
     outboxes = [Outbox(stream, flusher, 1 << 30, lambda: None) for stream in streams]
-    wall = cpu = 0.0
-    done = 0
+
+    def one_round() -> None:
+        for outbox in outboxes:
+            outbox.push(frame)
+        flusher.flush()  # as the loop's next iteration would (its own call finds none)
+
     try:
-        while done < rounds:
-            group = min(ROUNDS_PER_DRAIN, rounds - done)
-            wall0, cpu0 = time.perf_counter(), time.process_time()
-            for _ in range(group):
-                for outbox in outboxes:
-                    outbox.push(frame)
-                flusher.flush()  # as the loop's next iteration would (its own call finds none)
-            wall += time.perf_counter() - wall0
-            cpu += time.process_time() - cpu0
-            done += group
-            drain(receivers, group * len(frame) * len(streams))
-            if any(stream.writing() for stream in streams):
-                raise RuntimeError("a partial send: drain more often")
+        wall, cpu = timed(rounds, one_round, receivers, len(frame) * len(streams))
+        if any(stream.writing() for stream in streams):
+            raise RuntimeError("a partial send: drain more often")
     finally:
         await flusher.close()
     return Result(threads, rounds * len(streams), wall, cpu)
