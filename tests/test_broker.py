@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from chat.broker import Broker, BrokerError, MemoryBroker, open_broker
-from chat.broker.redis import RedisBroker, backoff_delays, closed_transport
+from chat.broker.redis import COMMAND_TIMEOUT_S, RedisBroker, backoff_delays, closed_transport
 from tests.serverproc import OwnRedis, free_port
 
 BACKENDS = ["memory", "redis"]
@@ -342,6 +343,30 @@ async def test_closing_while_redis_is_down_leaves_no_stray_task(
         await eventually(lambda: not broker.healthy)
         await asyncio.sleep(0.3)  # into the backoff loop
     assert all(task.get_name() != "redis-broker-reader" for task in asyncio.all_tasks())
+
+
+@pytest.mark.gen_test(timeout=40)
+async def test_closing_with_publishes_stuck_fails_each_of_them(own_redis: OwnRedis) -> None:
+    """Redis stops answering (SIGSTOP) with publishes out and queued: close() gives them
+    COMMAND_TIMEOUT_S, then each caller gets BrokerError; none waits for ever."""
+    server = own_redis.start()
+    async with started(own_redis.url) as (broker, inbox):
+        await broker.subscribe("room")
+        await broker.publish("room", b"before")
+        await inbox.wait_for(1)
+        server.send_signal(signal.SIGSTOP)
+        try:
+            stuck = [asyncio.ensure_future(broker.publish("room", b"%d" % n)) for n in range(3)]
+            await asyncio.sleep(0.1)  # the first is out, the others queued behind it
+            assert not any(task.done() for task in stuck)
+            started_at = time.monotonic()
+            await broker.close()
+            assert time.monotonic() - started_at < 2 * COMMAND_TIMEOUT_S + 1
+            for task in stuck:
+                with pytest.raises(BrokerError):
+                    await task
+        finally:
+            server.send_signal(signal.SIGCONT)
 
 
 def test_a_write_on_a_closed_uvloop_transport_is_a_lost_connection() -> None:

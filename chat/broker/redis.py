@@ -176,12 +176,17 @@ class RedisBroker:
                         pipeline.publish(channel, payload)
                     await pipeline.execute()
                     self.pipelines += 1
+            except asyncio.CancelledError:  # close(): nothing queued is known to be sent
+                stopped = BrokerError(f"publishing to Redis at {self.url} was stopped")
+                self._settle([*batch, *self._outgoing], stopped)
+                self._outgoing.clear()
+                raise
             except (RedisError, OSError) as exc:
                 error = BrokerError(f"publishing to Redis at {self.url} failed: {exc}")
-            except BaseException as exc:  # cancelled (close): none of these is known to be sent
-                error = BrokerError(f"publishing to Redis at {self.url} was stopped")
-                self._settle(batch, error)
-                raise exc from None
+            except Exception as exc:  # the sender goes on: a later publish may succeed
+                if not closed_transport(exc):
+                    log.exception("publishing to Redis at %s failed unexpectedly", self.url)
+                error = BrokerError(f"publishing to Redis at {self.url} failed: {exc}")
             self._settle(batch, error)
 
     @staticmethod
