@@ -10,7 +10,6 @@ the Redis without AOF the Redis-store figures of docs/performance.md were measur
 
 from __future__ import annotations
 
-import http.client
 import shutil
 import tempfile
 import time
@@ -26,6 +25,7 @@ from bench.servers import (
     alive,
     redis_ping,
     run_loadgen,
+    scrape_metrics,
     start_redis,
     start_server,
     stop_server,
@@ -175,29 +175,6 @@ def log_issues(path: Path, offset: int, keep: int = 8) -> Json:
             bad.append(line.strip()[:240])
     first = list(dict.fromkeys(bad))[:keep]
     return {"count": len(bad), "first": first}
-
-
-def scrape_metrics(run: Running) -> Json | None:
-    """The node's own counters from /metrics: deliveries, messages, failures, loop lag."""
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", run.port, timeout=5)
-        conn.request("GET", "/metrics")
-        body = conn.getresponse().read().decode(errors="replace")
-        conn.close()
-    except OSError:
-        return None
-    out: Json = {}
-    for line in body.splitlines():
-        if not line.startswith("chat_"):
-            continue
-        name, _, value = line.rpartition(" ")
-        if "{" in name and not name.startswith("chat_event_loop_lag_seconds_bucket"):
-            continue
-        try:
-            out[name] = float(value)
-        except ValueError:
-            continue
-    return out
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from bench.env import CORES, BenchError, Json, dig, log
 from bench.machine import Contention, proc_sample, wait_quiet
-from bench.servers import ServerSpec, alive, run_loadgen, start_server, stop_server
+from bench.servers import (
+    ServerSpec,
+    alive,
+    counter_deltas,
+    run_loadgen,
+    scrape_metrics,
+    start_server,
+    stop_server,
+)
 
 
 @dataclass(frozen=True)
@@ -137,12 +145,20 @@ def run_phase_once(
         before = proc_sample(run.proc.pid)
         meter = Contention(run.proc.pid)
         started = time.monotonic()
+        counted: dict[str, Json | None] = {}
+
+        def connected() -> None:  # ours has /metrics: its counters over the load, not the joins
+            if spec.key == "ours":
+                counted["before"] = scrape_metrics(run)
         try:
             out["loadgen"] = run_loadgen(loadgen, run, phase.args(quick), deadline=75,
-                                         core=CORES["loadgen"], server_core=busy_core())
+                                         on_connected=connected, core=CORES["loadgen"],
+                                         server_core=busy_core())
         except BenchError as exc:
             out["error"] = str(exc)
         out["seconds"] = round(time.monotonic() - started, 1)
+        if counted:
+            out["counters"] = counter_deltas(counted["before"], scrape_metrics(run))
         out["other_cpu"] = meter.result()
         out["contended"] = out["other_cpu"]["cores"] > quiet.limit
         after = proc_sample(run.proc.pid)

@@ -203,6 +203,10 @@ def phase_record(name: str, p: Json) -> Json:
         }
         if name != "steady":  # its notes (phase_notes) give each window's p99
             notes.append(slow_cell(p) if name == "slow" else churn_cell(p))
+    writes = dig(p, "counters", "chat_socket_writes_total")
+    if writes:  # ours: how well the fan-out batched (the scaling report has it per N)
+        frames = dig(p, "counters", "chat_deliveries_total") / writes
+        notes.append(f"{frames:.2f} frames per socket write")
     if p.get("error"):
         notes.append(f"error: {p['error']}")
     if p.get("contended"):

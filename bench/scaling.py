@@ -19,22 +19,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.crossnode import (
-    log_issues,
-    node_spec,
-    postmaster_pid,
-    scrape_metrics,
-    start_postgres,
-    tree_cpu_s,
-)
+from bench.crossnode import log_issues, node_spec, postmaster_pid, start_postgres, tree_cpu_s
 from bench.env import BenchError, Json, log
 from bench.machine import proc_sample
 from bench.servers import (
     Running,
     ServerSpec,
     alive,
+    counter_deltas,
     redis_ping,
     run_loadgen,
+    scrape_metrics,
     start_redis,
     start_server,
     stop_server,
@@ -109,17 +104,6 @@ class ScalingSetup:
     load: Load
     logs: Path
     cpus: int
-
-
-# The nodes' /metrics counters a scaling report reads, as their change over the load.
-COUNTERS = ("chat_deliveries_total", "chat_socket_writes_total")
-
-
-def counter_deltas(before: Json | None, after: Json | None) -> Json | None:
-    """What COUNTERS grew by between two scrapes of one node (None if either failed)."""
-    if before is None or after is None:
-        return None
-    return {name: after.get(name, 0.0) - before.get(name, 0.0) for name in COUNTERS}
 
 
 def run_nodes_phase(setup: ScalingSetup, n: int, phase: str) -> Json:

@@ -250,3 +250,37 @@ def start_redis(log_path: Path, core: str, workdir: Path) -> Running:
             raise BenchError(f"redis-server did not answer on port {port}; see {log_path}")
         time.sleep(0.05)
     return run
+
+
+def scrape_metrics(run: Running) -> Json | None:
+    """The node's own counters from /metrics: deliveries, messages, failures, loop lag."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", run.port, timeout=5)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode(errors="replace")
+        conn.close()
+    except OSError:
+        return None
+    out: Json = {}
+    for line in body.splitlines():
+        if not line.startswith("chat_"):
+            continue
+        name, _, value = line.rpartition(" ")
+        if "{" in name and not name.startswith("chat_event_loop_lag_seconds_bucket"):
+            continue
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+# The /metrics counters the reports read, as their change over a phase's load.
+COUNTERS = ("chat_deliveries_total", "chat_socket_writes_total")
+
+
+def counter_deltas(before: Json | None, after: Json | None) -> Json | None:
+    """What COUNTERS grew by between two scrapes of one server (None if either failed)."""
+    if before is None or after is None:
+        return None
+    return {name: after.get(name, 0.0) - before.get(name, 0.0) for name in COUNTERS}

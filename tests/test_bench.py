@@ -140,6 +140,15 @@ def test_steady_mode_reports_a_p99_per_window_after_its_ramp(tmp_path: Path) -> 
     assert notes.startswith("p99 per window ") and notes.endswith("; lost 0")
 
 
+def test_a_phase_with_our_counters_notes_frames_per_socket_write() -> None:
+    """Our server's /metrics over a phase's load gives its row frames per write; Go's has none."""
+    counters = {"chat_deliveries_total": 1000.0, "chat_socket_writes_total": 250.0}
+    ours = phase_record("ramp", {"loadgen": {"result": {}}, "counters": counters})
+    assert "4.00 frames per socket write" in ours["notes"]
+    go = phase_record("ramp", {"loadgen": {"result": {}}, "counters": None})
+    assert "frames per socket write" not in go["notes"]
+
+
 def test_the_scaling_scenario_spreads_clients_over_nodes_and_measures_each(
         tmp_path: Path) -> None:
     """`--nodes 2` with small counts: a ramp and a fixed rate over two nodes on Redis and
