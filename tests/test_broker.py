@@ -13,7 +13,13 @@ import pytest
 from redis.asyncio import Redis
 
 from chat.broker import Broker, BrokerError, MemoryBroker, open_broker
-from chat.broker.redis import COMMAND_TIMEOUT_S, RedisBroker, backoff_delays, closed_transport
+from chat.broker.redis import (
+    COMMAND_TIMEOUT_S,
+    PUBLISH_BATCH_MAX,
+    RedisBroker,
+    backoff_delays,
+    closed_transport,
+)
 from tests.serverproc import OwnRedis, free_port
 
 BACKENDS = ["memory", "redis"]
@@ -219,6 +225,20 @@ async def test_publishes_made_together_share_pipelines_in_order(redis_server: st
         got = await inbox.wait_for(500)
         assert [payload for _, payload in got] == [b"%d" % n for n in range(500)]
         assert broker.pipelines - before in (1, 2, 3)  # the first alone, the rest behind it
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_more_publishes_than_a_pipeline_holds_split_in_order(redis_server: str) -> None:
+    """Publishes beyond PUBLISH_BATCH_MAX go in further pipelines, all in call order."""
+    count = 2 * PUBLISH_BATCH_MAX + 100
+    async with started(redis_server) as (broker, inbox):
+        assert isinstance(broker, RedisBroker)
+        await broker.subscribe("room")
+        before = broker.pipelines
+        await asyncio.gather(*(broker.publish("room", b"%d" % n) for n in range(count)))
+        got = await inbox.wait_for(count)
+        assert [payload for _, payload in got] == [b"%d" % n for n in range(count)]
+        assert broker.pipelines - before >= 3  # one pipeline holds PUBLISH_BATCH_MAX at most
 
 
 @pytest.mark.gen_test(timeout=20)
