@@ -143,6 +143,9 @@ class ChatSocket(WebSocketHandler):
         request.headers = _NO_HEADERS
         request.arguments = request.query_arguments = request.body_arguments = {}
         request.files = {}
+        # The HTTP connection the upgrade came over is done with (its stream is detached), but
+        # it keeps the request's start line and headers and its own future.
+        request.connection = None
         drop_response_state(self, _NO_HEADERS)
         self.ui = _NO_UI
         self.path_kwargs = self.open_kwargs = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import signal
@@ -14,8 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tornado.http1connection import HTTP1Connection
 from tornado.httpclient import AsyncHTTPClient
 
+from chat_server import ChatApplication
+from handlers.chatsocket import ChatSocket
 from handlers.httpserver import MAX_BODY_BYTES, ChatHTTPServer
 from tests.helpers import Connect
 from tests.serverproc import ROOT, Spawn, child_env, free_port, healthz
@@ -70,6 +74,39 @@ async def test_a_kept_alive_connection_is_closed_after_the_idle_timeout(
     await reader.readuntil(b"}")  # the JSON body: the connection is now idle, kept alive
     assert await closed_by_server(reader)
     writer.close()
+
+
+@pytest.mark.settings(idle_timeout=0.3, header_timeout=GENEROUS_S)
+@pytest.mark.gen_test(timeout=15)
+async def test_each_kept_alive_wait_has_the_idle_timeout(
+        http_server: ChatHTTPServer, http_port: int) -> None:
+    """Every wait for a next request is bounded, not only the first; Tornado's own bound is off."""
+    assert http_server.conn_params.header_timeout is None  # the server's timers do it
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    for _ in range(3):
+        await asyncio.sleep(0.1)  # well within the idle timeout
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        await reader.readuntil(b"}")
+    assert await closed_by_server(reader)
+    writer.close()
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_an_upgraded_connection_keeps_no_http_connection(
+        http_server: ChatHTTPServer, connect: Connect, app: ChatApplication) -> None:
+    """Once a WebSocket, a connection keeps neither its HTTP connection nor the request headers."""
+    chatters = [await connect() for _ in range(3)]
+    for n, chatter in enumerate(chatters):
+        assert (await chatter.join(f"keeper{n}"))["type"] == "welcome"
+    await settled(http_server, 0)
+    sockets = [client.peer for client in app.hub.clients]
+    assert len(sockets) == 3
+    for sock in sockets:
+        assert isinstance(sock, ChatSocket)
+        assert sock.request.connection is None and not sock.request.headers
+        gc.collect()
+        assert not [o for o in gc.get_referents(sock.request) if isinstance(o, HTTP1Connection)]
 
 
 @pytest.mark.settings(max_unfinished_per_ip=3)
