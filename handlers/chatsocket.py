@@ -18,7 +18,11 @@ from chat.protocol.frame import Frame
 from chat.store.base import StoreError
 from handlers.keepalive import PING_FRAME, Keepalive
 from handlers.outbox import Flusher, Outbox
-from handlers.tornado_internals import WebSocketParams, drop_response_state
+from handlers.tornado_internals import (
+    WebSocketParams,
+    drop_request_cookies,
+    drop_response_state,
+)
 from handlers.wsprotocol import WINDOW_BITS, StrictProtocol13
 
 log = logging.getLogger("chat.socket")
@@ -140,12 +144,17 @@ class ChatSocket(WebSocketHandler):
     def _release_upgrade_state(self) -> None:
         """Drop what only the HTTP upgrade needed: every idle connection would keep it."""
         request = self.request
+        # Emptied in place too: WebSocketHandler.get(), parked for the connection's life,
+        # holds them in a local.
+        request.headers.clear()
         request.headers = _NO_HEADERS
         request.arguments = request.query_arguments = request.body_arguments = {}
         request.files = {}
-        # The HTTP connection the upgrade came over is done with (its stream is detached), but
-        # it keeps the request's start line and headers and its own future.
-        request.connection = None
+        # The HTTP connections the upgrade came over are done with (the stream is detached),
+        # but they keep the request's start line and headers, their request loop's task and
+        # futures.
+        request.connection = request.server_connection = None
+        drop_request_cookies(request)
         drop_response_state(self, _NO_HEADERS)
         self.ui = _NO_UI
         self.path_kwargs = self.open_kwargs = {}

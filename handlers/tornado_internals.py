@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from tornado.concurrent import Future
-from tornado.httputil import HTTPHeaders
+from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.iostream import IOStream
 from tornado.options import OptionParser
 from tornado.tcpserver import TCPServer
@@ -41,8 +41,19 @@ def drop_response_state(handler: RequestHandler, headers: HTTPHeaders) -> None:
     ~14.4 KiB per idle connection.
     """
     handler._headers = headers
-    handler._transforms = []
+    # Emptied in place: the list is also a local of the handler's _execute coroutine, which
+    # stays parked for the connection's life.
+    handler._transforms.clear()
     handler._write_buffer = []
+
+
+def drop_request_cookies(request: HTTPServerRequest) -> None:
+    """Forget the cookies a request parsed (`HTTPServerRequest.cookies` caches them in `_cookies`).
+
+    An upgraded WebSocket's request lives as long as the connection; its cookie jar (a
+    SimpleCookie, a Morsel per cookie) holds the session token, which nothing reads again.
+    """
+    request.__dict__.pop("_cookies", None)
 
 
 def request_summary(handler: RequestHandler) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import os
 import resource
 import signal
@@ -12,11 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
-from tornado.http1connection import HTTP1Connection
+from tornado.http1connection import HTTP1Connection, HTTP1ServerConnection
 from tornado.httpclient import AsyncHTTPClient
+from tornado.httputil import HTTPHeaders
+from tornado.web import OutputTransform
 
 from chat_server import ChatApplication
 from handlers.chatsocket import ChatSocket
@@ -102,11 +106,26 @@ async def test_an_upgraded_connection_keeps_no_http_connection(
     await settled(http_server, 0)
     sockets = [client.peer for client in app.hub.clients]
     assert len(sockets) == 3
+    gc.collect()
     for sock in sockets:
         assert isinstance(sock, ChatSocket)
-        assert sock.request.connection is None and not sock.request.headers
-        gc.collect()
-        assert not [o for o in gc.get_referents(sock.request) if isinstance(o, HTTP1Connection)]
+        request = sock.request
+        assert request.connection is None and request.server_connection is None
+        assert not [o for o in gc.get_referents(request)
+                    if isinstance(o, (HTTP1Connection, HTTP1ServerConnection, SimpleCookie))
+                    or (isinstance(o, HTTPHeaders) and o)]
+        # Tornado's coroutines, parked for the connection's life, hold the upgrade's headers
+        # and output transforms in locals.
+        owners = (sock, sock.ws_connection)
+        parked = [o for o in gc.get_objects() if inspect.iscoroutine(o) and o.cr_frame
+                  and o.cr_frame.f_locals.get("self") in owners]
+        assert {"_execute", "get"} <= {coroutine.cr_code.co_name for coroutine in parked}
+        for coroutine in parked:
+            assert coroutine.cr_frame is not None
+            values = list(coroutine.cr_frame.f_locals.values())
+            assert not any(v for v in values if isinstance(v, HTTPHeaders))
+            assert not [t for v in values if isinstance(v, list) for t in v
+                        if isinstance(t, OutputTransform)]
 
 
 @pytest.mark.settings(max_unfinished_per_ip=3)

@@ -16,6 +16,7 @@ import pytest
 import tornado
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from tornado.iostream import IOStream
 from tornado.options import OptionParser
 from tornado.tcpserver import TCPServer
@@ -28,6 +29,7 @@ from handlers.chatsocket import ChatSocket
 from handlers.tornado_internals import (
     Protocol13Hooks,
     WebSocketParams,
+    drop_request_cookies,
     listen_with,
     option_type,
     request_summary,
@@ -159,6 +161,17 @@ async def test_a_request_handler_keeps_the_response_state_we_drop() -> None:
         f"a RequestHandler holds only {seen['fields']} of _headers, _transforms, _write_buffer")
     assert seen["summary"] == "GET / (127.0.0.1)", moved(
         f"RequestHandler._request_summary() says {seen['summary']!r}")
+
+
+def test_a_request_caches_its_cookies_where_we_drop_them() -> None:
+    """HTTPServerRequest.cookies parses once into `_cookies`; dropped, it parses again."""
+    request = HTTPServerRequest(start_line=RequestStartLine("GET", "/ws", "HTTP/1.1"),
+                                headers=HTTPHeaders({"Host": "h", "Cookie": "chat_session=s1"}))
+    assert request.cookies["chat_session"].value == "s1"
+    assert "_cookies" in vars(request), moved("HTTPServerRequest no longer caches _cookies")
+    drop_request_cookies(request)
+    assert "_cookies" not in vars(request)
+    assert request.cookies["chat_session"].value == "s1"
 
 
 @pytest.mark.gen_test
