@@ -42,7 +42,12 @@ def parser() -> argparse.ArgumentParser:
         help="instead of the suite: a few seconds of tiny load against each server;"
         " fails unless every message was delivered (for CI)",
     )
-    ap.add_argument("--servers", default="go,ours", help="comma list of: go, ours")
+    ap.add_argument(
+        "--servers",
+        default="go,ours",
+        help="comma list of: go, ours, and the reference servers tornado and asyncio"
+        " (bench/floors.py: what a connection costs below our code)",
+    )
     ap.add_argument(
         "--phases", default=",".join(PHASE_NAMES), help=f"comma list of: {', '.join(PHASE_NAMES)}"
     )

@@ -19,6 +19,13 @@ from typing import IO
 
 from bench.env import LOADGEN_CORE, NICE, ROOT, SERVER_CORE, BenchError, Json, log
 
+# The reference servers of bench/floors.py, by --servers key: what a WebSocket connection
+# costs below our own code (Tornado's machinery; a bare asyncio Protocol).
+FLOORS = {
+    "tornado": "Tornado alone (a bare WebSocketHandler)",
+    "asyncio": "asyncio alone (a bare Protocol)",
+}
+
 
 @dataclass
 class ServerSpec:

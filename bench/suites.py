@@ -28,7 +28,7 @@ from bench.pyspy import run_profile
 from bench.report import report
 from bench.scalereport import scaling_report
 from bench.scaling import SENDERS, Load, ScalingSetup, run_nodes_phase
-from bench.servers import ServerSpec, our_server_spec
+from bench.servers import FLOORS, ServerSpec, our_server_spec
 
 
 def prepare() -> tuple[str, Path]:
@@ -73,6 +73,10 @@ def run_pair(args: argparse.Namespace, argv: list[str] | None, quiet: Quiet) -> 
     if "ours" in servers:
         spec = our_server_spec(args.python, args.server_arg)
         specs["ours"] = spec if spec else f"{ROOT / 'chat_server.py'} does not exist yet"
+    for key, title in FLOORS.items():  # what a connection costs below our code (bench/floors.py)
+        if key in servers:
+            command = [str(args.python), "-m", "bench.floors", key, "--port", "{port}"]
+            specs[key] = ServerSpec(key, title, command, ROOT)
 
     data: Json = {**started(args, argv), "servers": {}}
     t0 = time.monotonic()

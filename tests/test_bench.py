@@ -19,7 +19,14 @@ from bench.env import Json
 from bench.offline import libraries, requirements
 from bench.plots import handshake, latency, scaling, write_plots
 from bench.report import phase_record
-from bench.servers import our_server_spec, run_loadgen, start_server, stop_server
+from bench.servers import (
+    FLOORS,
+    ServerSpec,
+    our_server_spec,
+    run_loadgen,
+    start_server,
+    stop_server,
+)
 from tests.pgserver import PostgresCluster, find_postgres_bin
 from tests.serverproc import ROOT
 
@@ -138,6 +145,29 @@ def test_steady_mode_reports_a_p99_per_window_after_its_ramp(tmp_path: Path) -> 
     assert out["ramp"]["steps"], "no ramp step ran before the windows"
     notes = phase_record("steady", {"loadgen": out})["notes"]
     assert notes.startswith("p99 per window ") and notes.endswith("; lost 0")
+
+
+@pytest.mark.parametrize("kind", sorted(FLOORS))
+def test_a_reference_server_answers_the_load_generator_as_the_go_server_does(
+    kind: str, tmp_path: Path
+) -> None:
+    """bench/floors.py's servers upgrade, broadcast each frame (long ones too) and lose none."""
+    go_toolchain()
+    command = [sys.executable, "-m", "bench.floors", kind, "--port", "{port}"]
+    run = start_server(ServerSpec(kind, FLOORS[kind], command, ROOT), tmp_path / "s.log",
+                       core=None)
+    try:
+        loadgen = build_loadgen()
+        fixed = "-mode fixed -clients 20 -senders 2 -rate 2000 -warmup 0.2 -duration 1 -drain 2"
+        out = run_loadgen(loadgen, run, (*fixed.split(), "-size", "300"), 60, core=None,
+                          server_core="-1")
+        idle = "-mode idle -clients 30 -idle-msgs 1 -settle 0.2"
+        quiet = run_loadgen(loadgen, run, tuple(idle.split()), 60, core=None, server_core="-1")
+    finally:
+        stop_server(run)
+    assert out["result"]["lost"] == 0 and out["result"]["delivered"] > 0, out
+    assert quiet["connections"] == 30 and quiet["all_delivered"], quiet
+    assert "server_handshake_cpu_us" in quiet  # its /proc figures, as for ours (too few to be >0)
 
 
 def test_a_phase_with_our_counters_notes_frames_per_socket_write() -> None:
