@@ -83,17 +83,21 @@ def latency(pair: Json) -> str | None:
                 name = f"{title} {figure.split('_')[0]}"
                 line = ax.plot([s["offered_per_s"] for s in passed],
                                [s[figure] for s in passed], dash, marker=marker, label=name)
-                if failed:
+                if failed:  # no legend entry each: one below says what hollow marks are
                     ax.plot([s["offered_per_s"] for s in failed], [s[figure] for s in failed],
                             linestyle="none", marker=marker, fillstyle="none",
-                            color=line[0].get_color(), label=f"{name}, a failing step")
+                            color=line[0].get_color(), gid=f"{key}-{figure}-failing")
+        if any(not s.get("pass", True) for steps in series.values() for s in steps):
+            ax.plot([], [], linestyle="none", marker="o", fillstyle="none", color="grey",
+                    label="hollow: a failing step")
         ax.set(xscale="log", yscale="log", xlabel="offered deliveries/s",
                ylabel="latency, ms", title="Latency against load (ramp steps)")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:,.0f}k"))
         # Between the decades only 2 and 5 are labelled: all of them would overlap.
         ax.xaxis.set_minor_formatter(FuncFormatter(
             lambda x, _: f"{x / 1000:,.0f}k" if f"{x:.0e}"[0] in "25" else ""))
-        ax.legend(fontsize="x-small")
+        # Beside the axes, not over the lines: with four servers it has nine entries.
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
     return _svg(draw)
 

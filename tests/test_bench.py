@@ -280,9 +280,10 @@ def test_the_plots_draw_what_a_run_holds_and_nothing_it_lacks(tmp_path: Path) ->
     svg = latency(pair)
     assert svg is not None and svg.startswith("<?xml")
     for label in ("Simple Chat p50", "Simple Chat p99", "Go tutorial server p99",
-                  "offered deliveries/s", "Simple Chat p99, a failing step", "50k", "100k"):
+                  "offered deliveries/s", "hollow: a failing step", "50k", "100k",
+                  'id="ours-p99_ms-failing"'):
         assert label in svg
-    assert "Go tutorial server p99, a failing step" not in svg  # Go's one step passed
+    assert "go-p99_ms-failing" not in svg  # Go's one step passed
     assert handshake(pair) is not None and scaling(pair) is None
     nodes: Json = {"by_nodes": {
         str(n): {"ramp": {"loadgen": {"result": {"delivered_per_s": rate}}}}
