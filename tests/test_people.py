@@ -3,10 +3,12 @@ every device, typing in direct conversations, each permission tried by the one i
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from tornado.ioloop import IOLoop
 
@@ -217,6 +219,34 @@ async def status_of(client: ChatClient, *names: str) -> dict[str, dict[str, Any]
         assert "room" in answer, answer  # a notice, not another kind of answer
         answer = await client.recv_type("status")
     return {entry["username"]: entry for entry in answer["users"]}
+
+
+@pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
+@pytest.mark.gen_test(timeout=30)
+async def test_status_right_after_a_close_has_its_last_seen_before_the_store_does(
+    app: ChatApplication, connect: Connect, postgres_url: str,
+) -> None:
+    """While the close's last-seen write waits (the table locked), `status` answers with it."""
+    alice, _ = await account(app, connect, "alice")
+    bob, _ = await account(app, connect, "bob")
+    async with await psycopg.AsyncConnection.connect(postgres_url) as lock:
+        await lock.execute("LOCK TABLE last_seen IN EXCLUSIVE MODE")  # reads go on; writes wait
+        before = int(time.time() * 1000)
+        bob.close()
+        await alice.recv_type("leave")
+        offline = (await status_of(alice, "bob"))["bob"]
+        assert offline["state"] == "offline"
+        assert before <= offline["last_seen"] <= before + 5000
+        await lock.rollback()
+    marks, party = app.hub.presence.marks, await app.hub.users.party_of("bob")
+    assert marks is not None and party is not None
+    for _ in range(100):  # the write, now let through, lands with the same time
+        if await marks.last_seen(party[1]) is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert await marks.last_seen(party[1]) == offline["last_seen"]
+    assert (await status_of(alice, "bob"))["bob"]["last_seen"] == offline["last_seen"]
 
 
 @pytest.mark.settings(away_after=1.0)

@@ -57,6 +57,9 @@ class Presence:
         self._reported: dict[str, float] = {}  # user key -> monotonic time of its last report
         self._last: dict[str, float] = {}  # user key -> monotonic time of its last activity here
         self._away: set[str] = set()  # users this node announced as away
+        # party -> when its last connection here closed, while that is being written: a
+        # `status` asked meanwhile is answered with it, not with the store's older time.
+        self._seen: dict[str, int] = {}
         self.background = Background()  # announcements, away checks, last-seen writes
 
     def touch(self, user: User) -> None:
@@ -84,7 +87,8 @@ class Presence:
         self._last.pop(user.key, None)
         self._away.discard(user.key)
         if not user.guest and self.marks is not None:
-            self.background.spawn(self._saw(user.party))
+            self._seen[user.party] = seen = now_ms()
+            self.background.spawn(self._saw(user.party, seen))
 
     async def close(self) -> None:
         """The node stops: no more away checks; the last-seen writes under way finish."""
@@ -108,11 +112,12 @@ class Presence:
                 if act is not None:
                     entry["state"] = "away" if self._idle(act) else "online"
             if entry["state"] == "offline" and is_account_party(who) and self.marks:
-                try:
-                    seen = await self.marks.last_seen(who)
-                except StoreError as exc:
-                    log.warning("could not read when %s was last seen: %s", spelling, exc)
-                    seen = None
+                seen = self._seen.get(who)
+                if seen is None:
+                    try:
+                        seen = await self.marks.last_seen(who)
+                    except StoreError as exc:
+                        log.warning("could not read when %s was last seen: %s", spelling, exc)
                 if seen is not None:
                     entry["last_seen"] = seen
             found.append(entry)
@@ -153,9 +158,12 @@ class Presence:
             with contextlib.suppress(BrokerError):  # a notice: not worth an error
                 await self.broker.publish(channels.room(name), payload)
 
-    async def _saw(self, party: str) -> None:
+    async def _saw(self, party: str, seen: int) -> None:
         assert self.marks is not None
         try:
-            await self.marks.saw(party, now_ms())
+            await self.marks.saw(party, seen)
         except StoreError as exc:
             log.warning("could not note when %s was last seen: %s", party, exc)
+        finally:
+            if self._seen.get(party) == seen:  # not a later close's, written after this one
+                del self._seen[party]
