@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from bench.env import CORES, Json, dig
 from bench.phases import PHASE_NAMES, PHASES
-from bench.tables import Column, figure, head, num, phase_columns, ratio, row, step_columns, table
+from bench.tables import (
+    Column,
+    figure,
+    head,
+    num,
+    phase_columns,
+    ratio,
+    row,
+    span,
+    step_columns,
+    table,
+)
 
 
 def flag(phase: Json | None) -> str:
@@ -147,12 +158,17 @@ def summary(results: dict[str, Json]) -> str:
 def phase_notes(name: str, lg: Json) -> list[str]:
     """The table's notes on an idle or ramp phase, from its load generator's report."""
     if name == "idle":
+        # Each message to all: when the last client had it, and the server's CPU for it (the
+        # fan-out's cost, which sets the first where the server is the limit).
+        cpu_ms = [s["server_cpu_s"] * 1000 for s in lg.get("steps") or []
+                  if isinstance(s.get("server_cpu_s"), (int, float))]
         return [
             f"{num(lg.get('connections'), ',')} conns in"
             f" {num(lg.get('connect_seconds'), '.2f', ' s')},"
             f" {num(lg.get('server_kib_per_conn'), '.1f', ' KiB/conn')},"
             f" handshake {num(lg.get('server_handshake_cpu_us'), '.0f', ' µs CPU')},"
-            f" last delivery {lg.get('last_delivery_ms')} ms"
+            f" last delivery {span(lg.get('last_delivery_ms') or [], '.0f', ' ms')},"
+            f" server CPU per message to all {span(cpu_ms, '.0f', ' ms')}"
         ]
     if name == "steady":
         p99s = lg.get("window_p99_ms") or []

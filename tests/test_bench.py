@@ -170,6 +170,15 @@ def test_a_reference_server_answers_the_load_generator_as_the_go_server_does(
     assert "server_handshake_cpu_us" in quiet  # its /proc figures, as for ours (too few to be >0)
 
 
+def test_an_idle_phase_notes_its_last_deliveries_and_the_server_cpu_per_message() -> None:
+    """The idle row gives the last delivery's spread and the server's CPU for each message."""
+    steps = [{"server_cpu_s": 0.11}, {"server_cpu_s": 0.13}, {"server_cpu_s": None}]
+    lg: Json = {"connections": 10000, "last_delivery_ms": [123.3, 149.9, 121.9], "steps": steps}
+    notes = phase_record("idle", {"loadgen": lg})["notes"]
+    assert "last delivery 122–150 ms" in notes
+    assert "server CPU per message to all 110–130 ms" in notes
+
+
 def test_a_phase_with_our_counters_notes_frames_per_socket_write() -> None:
     """Our server's /metrics over a phase's load gives its row frames per write; Go's has none."""
     counters = {"chat_deliveries_total": 1000.0, "chat_socket_writes_total": 250.0}
