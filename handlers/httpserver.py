@@ -100,7 +100,7 @@ class _Unfinished:
 
     def __init__(self, group: str, deadline: object) -> None:
         self.group = group
-        self.deadline: object | None = deadline  # the header timeout of its first request
+        self.deadline: object | None = deadline  # its waiting request's header or idle timeout
         self.requests = 0
         self.idle = False  # kept alive, waiting for the headers of its next request
 
@@ -122,8 +122,7 @@ class ChatHTTPServer(HTTPServer):
         self.header_timeout = header_timeout
         self.idle_timeout = self.conn_params.header_timeout or header_timeout
         # Tornado would bound each request's headers with a timer of its own (gen.with_timeout:
-        # a timeout and two futures per request, ~8% of a WebSocket handshake's CPU); the
-        # deadlines below bound the same waits.
+        # a timeout and two futures per request); the deadlines below bound the same waits.
         self.conn_params.header_timeout = None
         self.max_unfinished = max_unfinished
         self.unfinished: dict[IOStream, _Unfinished] = {}
