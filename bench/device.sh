@@ -6,6 +6,7 @@
 #       --seed-src /path/to/the/tutorial/src/main.go
 # Then one device `run` with carry ["bench/offline.tar.xz"], timeout_s 590, command:
 #   bash bench/device.sh            # both parts, ~9.5 min; or one: threads (~5 min), scaling (~4.5)
+#   bash bench/device.sh floors     # ~40 s, not in "all": the reference servers' idle phase
 # Everything goes to $OUT, which comes back; on this side draw the plots from its JSON with
 #   .venv/bin/python -m bench.plots OUT/results/*.json --out docs/images
 # Each step has its own time limit, so one that hangs still leaves the others' results.
@@ -39,4 +40,9 @@ fi
 if [ "$part" = all ] || [ "$part" = scaling ]; then
     # N nodes of one cluster, each on a core of its own (~4 min on the issue's machine).
     step 270 scaling.log bench/run.py --nodes 1,2,4,8 --quick
+fi
+if [ "$part" = floors ]; then
+    # Not in "all", which takes ~9.5 of the command's 10 minutes: the handshake and an idle
+    # connection beside Tornado alone and asyncio alone (bench/floors.py; ~40 s).
+    step 90 floors.log bench/run.py --quick --phases idle --servers go,ours,tornado,asyncio
 fi

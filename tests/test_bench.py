@@ -243,7 +243,7 @@ def test_the_device_script_is_bash_and_asks_the_suite_only_what_it_knows() -> No
                 ("bench/run.py" in line or "bench.send_threads" in line)]
     runs = [c[c.index("bench/run.py") + 1:] for c in commands if "bench/run.py" in c]
     sends = [c[c.index("bench.send_threads") + 1:] for c in commands if "bench.send_threads" in c]
-    assert len(runs) == 2 and len(sends) == 2, commands
+    assert len(runs) == 3 and len(sends) == 2, commands
     for args in runs:
         bench_run.parser().parse_args(args)
     for args in sends:
