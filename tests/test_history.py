@@ -12,6 +12,9 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from chat.config import Settings
+from chat.limits import TokenBucket
+from chat.people.connections import Client
+from chat.protocol.frame import Frame
 from chat.store import HistoryStore, SQLiteStore
 from chat.store.postgres import PostgresStore
 from chat_server import ChatApplication, make_app
@@ -67,6 +70,51 @@ async def test_joining_sends_the_last_messages_before_live_ones(connect: Connect
     assert history["recovered"] is True
     await alice.send({"type": "message", "room": "dev", "text": "live"})
     assert (await bob.recv_type("message"))["message"] == "live"
+
+
+class Replies:
+    """A Peer that keeps the frames it is sent (a connection without a socket)."""
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []  # replies: what a read showed it
+        self.live: list[Frame] = []
+
+    def send(self, frame: Frame) -> None:
+        self.live.append(frame)
+
+    def reply(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        raise AssertionError("watching never closes a connection")
+
+
+@pytest.mark.settings(rate_limit=0)
+@pytest.mark.gen_test
+async def test_watchers_that_share_a_read_share_its_frames(
+        connect: Connect, app: ChatApplication) -> None:
+    """Connections that begin watching general during one read of it get its frames, made
+    once; a watcher after a new message gets a read and frames of its own."""
+    alice = await connect()
+    await alice.join("alice")
+    await post(alice, ["m0", "m1", "m2"])
+    replay, room = app.hub.replay, app.hub.rooms["general"]
+    peers = [Replies() for _ in range(3)]
+    watchers = [Client(peer, "127.0.0.1", TokenBucket(0, 1, 0)) for peer in peers]
+    renders = replay.watch_renders
+    await asyncio.gather(*(replay.watch(watcher, room) for watcher in watchers))
+    assert replay.watch_renders == renders + 1
+    assert [json.loads(f.payload)["message"] for f in peers[0].frames] == ["m0", "m1", "m2"]
+    assert all(f is g for peer in peers[1:] for f, g in zip(peer.frames, peers[0].frames,
+                                                             strict=True))
+    await post(alice, ["m3"])
+    assert [json.loads(f.payload)["message"] for f in peers[0].live] == ["m3"]
+    late = Replies()
+    await replay.watch(Client(late, "127.0.0.1", TokenBucket(0, 1, 0)), room)
+    assert replay.watch_renders == renders + 2
+    assert [json.loads(f.payload)["message"] for f in late.frames] == ["m0", "m1", "m2", "m3"]
+    for watcher in watchers:
+        room.drop(watcher)
 
 
 @pytest.mark.settings(rate_limit=0)

@@ -52,6 +52,10 @@ class Replay:
         # says whether to ask, and the ids removed between two ids. None: none are hidden.
         self.rooms: Mapping[str, Room] | None = None
         self.hidden: Callable[[str, int, int], Awaitable[set[int]]] | None = None
+        # The last read a watcher was shown, as (read, hidden ids, frames, their messages).
+        self._watched: tuple[list[StoredMessage], set[int], list[Frame],
+                             list[StoredMessage]] | None = None
+        self.watch_renders = 0  # reads rendered for watchers, for tests
 
     async def _hidden(self, name: str, messages: list[StoredMessage]) -> set[int]:
         """The ids of `messages` deleted (tombstones) or removed by moderators before removing
@@ -199,14 +203,28 @@ class Replay:
         held = room.unhold(client)
         if held is None or client.closed:
             return  # joined elsewhere or closed while the store was read
-        payloads, _ = fit(missed, self._message, self.max_bytes)
-        missed = missed[len(missed) - len(payloads):]
-        for payload in _shown(payloads, missed, hidden):  # as the tutorial's page shows them
-            client.peer.reply(Frame(payload))
+        frames, missed = self._watch_frames(missed, hidden)
+        for frame in frames:  # as the tutorial's page shows them
+            client.peer.reply(frame)
         last = missed[-1].id if missed else 0
         first_live = min([missed[0].id if missed else last + 1, *(i for i, _ in held)])
         room.watch(client, first_live)
         room.settle(client, _send_held(client, held, last))
+
+    def _watch_frames(self, missed: list[StoredMessage], hidden: set[int]
+                      ) -> tuple[list[Frame], list[StoredMessage]]:
+        """The frames a watcher is shown of one read, and the messages they are: made once for
+        every connection that shares the read (a reconnect storm: thousands of them)."""
+        made = self._watched
+        if made is not None and made[0] is missed and made[1] == hidden:
+            return made[2], made[3]
+        payloads, _ = fit(missed, self._message, self.max_bytes)
+        shown = missed[len(missed) - len(payloads):]
+        frames = [Frame(payload) for payload in _shown(payloads, shown, hidden)]
+        self.watch_renders += 1
+        # Holding the read's list keeps its identity from being reused by another.
+        self._watched = (missed, hidden, frames, shown)
+        return frames, shown
 
     async def catch_up_watcher(self, client: Client, room: Room, since: int | None,
                                first_live: int, changes: int | None = None) -> None:
