@@ -14,7 +14,7 @@ from tornado.websocket import WebSocketHandler
 from chat.config import Settings
 from chat.node.hub import Hub
 from chat.people.connections import Auth, Client
-from chat.protocol.frame import Frame
+from chat.protocol.frame import Frame, Frames
 from chat.store.base import StoreError
 from handlers.keepalive import PING_FRAME, Keepalive
 from handlers.outbox import Flusher, Outbox
@@ -200,6 +200,18 @@ class ChatSocket(WebSocketHandler):
             outbox.push_reply(self._deflated(frame))
         else:
             outbox.reply(frame)
+
+    def replies(self, batch: Frames) -> None:
+        """Send frames the client asked for, in order: one queueing of their joined bytes (the
+        same reply range one by one would make), or each compressed in turn."""
+        outbox = self.outbox
+        if outbox is None or outbox.closed:
+            return
+        if isinstance(self.ws_connection, StrictProtocol13) and self.ws_connection.deflating:
+            for frame in batch.frames:
+                outbox.push_reply(self._deflated(frame))
+        elif batch.wire:
+            outbox.push_reply(batch.wire)
 
     def _deflated(self, frame: Frame) -> bytes:
         # Compressed as it is queued: the compressor's state follows the order of sending.

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from chat.protocol.frame import Frame
+from chat.protocol.frame import Frame, Frames
 from chat.record import dm_key
 from chat_server import ChatApplication
 from tests.helpers import ChatClient, Connect
@@ -232,6 +232,9 @@ class ClosedPeer:
         pass
 
     def reply(self, frame: Frame) -> None:
+        pass
+
+    def replies(self, batch: Frames) -> None:
         pass
 
     def close(self, code: int, reason: str) -> None:

@@ -53,6 +53,25 @@ async def test_compressed_connections_chat_with_plain_ones(ws_url: str, connect:
     zipped.close()
 
 
+@pytest.mark.settings(compression=True, history_on_join=3, rate_limit=0)
+@pytest.mark.gen_test
+async def test_a_compressed_connection_reads_general_before_joining(
+        ws_url: str, connect: Connect) -> None:
+    """A deflate connection not yet joined is shown general's latest, a message frame each."""
+    plain = await connect()
+    await plain.join("plain")
+    for text in ("one", "two", "three", "four"):
+        await plain.send({"type": "message", "text": text})
+        await plain.recv_type("message")
+    zipped = await websocket_connect(ws_url, compression_options={})
+    assert zipped.headers is not None and "permessage-deflate" in zipped.headers[
+        "Sec-WebSocket-Extensions"]
+    got = [json.loads(await zipped.read_message() or "") for _ in range(3)]
+    assert [(e["type"], e["message"]) for e in got] == [
+        ("message", "two"), ("message", "three"), ("message", "four")]
+    zipped.close()
+
+
 def inflater(bits: int) -> Callable[[bytes], dict[str, Any]]:
     """Decode the server's compressed messages as a client whose window is 2**bits bytes."""
     window = zlib.decompressobj(-bits)

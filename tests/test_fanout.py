@@ -19,7 +19,7 @@ from chat.node.status import Stats
 from chat.people.connections import Client, User
 from chat.people.directory import Directory
 from chat.protocol import events
-from chat.protocol.frame import Frame
+from chat.protocol.frame import Frame, Frames
 from chat.record import StoredMessage, dm_key
 from chat.rooms.room import Room
 from chat.roster.local import LocalRoster
@@ -38,6 +38,9 @@ class Recorder:
         self.frames.append(json.loads(frame.payload))
 
     def reply(self, frame: Frame) -> None:
+        raise AssertionError("fan-out never replies to a command")
+
+    def replies(self, batch: Frames) -> None:
         raise AssertionError("fan-out never replies to a command")
 
     def close(self, code: int, reason: str) -> None:

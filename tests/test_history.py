@@ -14,7 +14,7 @@ from tornado.ioloop import IOLoop
 from chat.config import Settings
 from chat.limits import TokenBucket
 from chat.people.connections import Client
-from chat.protocol.frame import Frame
+from chat.protocol.frame import Frame, Frames
 from chat.store import HistoryStore, SQLiteStore
 from chat.store.postgres import PostgresStore
 from chat_server import ChatApplication, make_app
@@ -84,6 +84,9 @@ class Replies:
 
     def reply(self, frame: Frame) -> None:
         self.frames.append(frame)
+
+    def replies(self, batch: Frames) -> None:
+        self.frames.extend(batch.frames)
 
     def close(self, code: int, reason: str) -> None:
         raise AssertionError("watching never closes a connection")

@@ -10,7 +10,7 @@ import pytest
 
 from chat.limits import TokenBucket
 from chat.people.connections import Client
-from chat.protocol.frame import Frame
+from chat.protocol.frame import Frame, Frames
 from chat.record import StoredMessage
 from chat.rooms.room import Arrival, Room
 
@@ -25,6 +25,9 @@ class Recorder:
         self.ids.append(json.loads(frame.payload)["id"])
 
     def reply(self, frame: Frame) -> None:
+        raise AssertionError("a room only sends")
+
+    def replies(self, batch: Frames) -> None:
         raise AssertionError("a room only sends")
 
     def close(self, code: int, reason: str) -> None:

@@ -11,7 +11,7 @@ from chat.history import quotes
 from chat.people import identity
 from chat.people.connections import Client
 from chat.protocol import events, jsoncodec
-from chat.protocol.frame import Frame
+from chat.protocol.frame import Frame, Frames
 from chat.record import Quote, StoredMessage
 from chat.rooms.room import Room
 from chat.store.base import HistoryStore, StoreError
@@ -53,7 +53,7 @@ class Replay:
         self.rooms: Mapping[str, Room] | None = None
         self.hidden: Callable[[str, int, int], Awaitable[set[int]]] | None = None
         # The last read a watcher was shown, as (read, hidden ids, frames, their messages).
-        self._watched: tuple[list[StoredMessage], set[int], list[Frame],
+        self._watched: tuple[list[StoredMessage], set[int], Frames,
                              list[StoredMessage]] | None = None
         self.watch_renders = 0  # reads rendered for watchers, for tests
 
@@ -203,16 +203,15 @@ class Replay:
         held = room.unhold(client)
         if held is None or client.closed:
             return  # joined elsewhere or closed while the store was read
-        frames, missed = self._watch_frames(missed, hidden)
-        for frame in frames:  # as the tutorial's page shows them
-            client.peer.reply(frame)
+        shown, missed = self._watch_frames(missed, hidden)
+        client.peer.replies(shown)  # a frame each, as the tutorial's page shows them
         last = missed[-1].id if missed else 0
         first_live = min([missed[0].id if missed else last + 1, *(i for i, _ in held)])
         room.watch(client, first_live)
         room.settle(client, _send_held(client, held, last))
 
     def _watch_frames(self, missed: list[StoredMessage], hidden: set[int]
-                      ) -> tuple[list[Frame], list[StoredMessage]]:
+                      ) -> tuple[Frames, list[StoredMessage]]:
         """The frames a watcher is shown of one read, and the messages they are: made once for
         every connection that shares the read (a reconnect storm: thousands of them)."""
         made = self._watched
@@ -220,7 +219,7 @@ class Replay:
             return made[2], made[3]
         payloads, _ = fit(missed, self._message, self.max_bytes)
         shown = missed[len(missed) - len(payloads):]
-        frames = [Frame(payload) for payload in _shown(payloads, shown, hidden)]
+        frames = Frames([Frame(payload) for payload in _shown(payloads, shown, hidden)])
         self.watch_renders += 1
         # Holding the read's list keeps its identity from being reused by another.
         self._watched = (missed, hidden, frames, shown)

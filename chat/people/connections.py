@@ -9,7 +9,7 @@ from chat.accounts.model import Account
 from chat.limits import TokenBucket
 from chat.people.embedding import Embedded
 from chat.people.names import name_key
-from chat.protocol.frame import Frame
+from chat.protocol.frame import Frame, Frames
 from chat.protocol.parse import ProtocolError
 from chat.protocol.tutorial import TYPED, Dialect
 
@@ -22,6 +22,9 @@ class Peer(Protocol):
 
     def reply(self, frame: Frame) -> None:
         """Queue a frame the client asked for; its bytes never count as the client being slow."""
+
+    def replies(self, batch: Frames) -> None:
+        """Queue frames the client asked for, in order, as reply() would one by one."""
 
     def close(self, code: int, reason: str) -> None:
         """Send what is queued, then close the WebSocket with `code`."""

@@ -38,3 +38,14 @@ class Frame:
 
     def __repr__(self) -> str:
         return f"Frame({self.payload[:80]!r})"
+
+
+class Frames:
+    """Frames sent together, in order: one by one to a peer that encodes each (deflate), as
+    their joined `wire` bytes to one that does not, one queueing for them all."""
+
+    __slots__ = ("frames", "wire")
+
+    def __init__(self, frames: list[Frame]) -> None:
+        self.frames = frames
+        self.wire = b"".join(frame.wire for frame in frames)
