@@ -154,16 +154,34 @@ async def test_sessions_are_found_by_token_hash_touched_listed_and_ended(
         await store.create_session(session(ann, "s2", T0 + 5), "hash2")
         found = await store.session_by_token_hash("hash1")
         assert found == (session(ann, "s1"), ann)
-        await store.touch_session("s1", T0 + 10)
-        await store.touch_session("s1", T0 + 7)  # an older touch never goes back
-        assert [s.id for s in await store.sessions_of(ann.id)] == ["s1", "s2"]
-        assert (await store.sessions_of(ann.id))[0].last_seen_ts == T0 + 10
+        await store.touch_sessions(["s1"], T0 + 10)
+        await store.touch_sessions(["s1", "s2"], T0 + 7)  # an older touch never goes back
+        assert [(s.id, s.last_seen_ts) for s in await store.sessions_of(ann.id)] == [
+            ("s1", T0 + 10), ("s2", T0 + 7)]
         assert await store.list_accounts() == [(ann, 2)]
         assert await store.delete_session("s1", T0) is True
         assert await store.delete_session("s1", T0) is False
         assert await store.session_by_token_hash("hash1") is None
         assert await store.delete_sessions_of(ann.id, T0) == 1
         assert await store.sessions_of(ann.id) == []
+
+
+@pytest.mark.gen_test
+async def test_sessions_are_found_by_many_token_hashes_at_once(
+        make: Callable[[], AccountStore]) -> None:
+    """sessions_by_token_hashes maps each known hash to its own session and account."""
+    store = make()
+    async with running(store):
+        ann, bob = await add(store, "ann"), await add(store, "bob")
+        await store.create_session(session(ann, "s1"), "hash1")
+        await store.create_session(session(bob, "s2", T0 + 5), "hash2")
+        await store.create_session(session(ann, "s3", T0 + 6), "hash3")
+        found = await store.sessions_by_token_hashes(["hash3", "unknown", "hash2", "hash1"])
+        assert found == {"hash1": (session(ann, "s1"), ann),
+                         "hash2": (session(bob, "s2", T0 + 5), bob),
+                         "hash3": (session(ann, "s3", T0 + 6), ann)}
+        assert await store.sessions_by_token_hashes(["unknown"]) == {}
+        assert await store.sessions_by_token_hashes([]) == {}
 
 
 @pytest.mark.gen_test

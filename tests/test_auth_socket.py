@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -125,6 +126,44 @@ async def test_a_forged_or_ended_session_is_refused_at_the_upgrade(
     with pytest.raises(HTTPClientError) as caught:
         await ChatClient.connect(ws_url, **bearer(token))
     assert caught.value.code == 401
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_upgrades_checked_in_one_store_call_each_get_their_own_account(
+    app: ChatApplication, ws_url: str,
+) -> None:
+    """Sessions looked up together (a reconnect storm): each socket is its own account, and a
+    forged token among them is refused, in two store calls for eleven upgrades."""
+    assert app.accounts is not None
+    names = [f"user{i}" for i in range(8)]
+    tokens = [await signed_up(app, name) for name in names]
+    lookups = app.accounts.session_lookups
+    before = lookups.calls
+    # The account store's one thread is kept busy: the first lookup's call waits behind it,
+    # and every upgrade after it is asked while that call is under way.
+    gate = threading.Event()
+    busy = asyncio.get_running_loop().run_in_executor(
+        app.accounts.store._thread, gate.wait)  # type: ignore[attr-defined]
+    forged = ["forged-1", "forged-2", tokens[0][::-1]]
+    upgrades = [asyncio.ensure_future(ChatClient.connect(ws_url, **bearer(token)))
+                for token in [*tokens, *forged]]
+    for _ in range(500):
+        if lookups.pending == len(upgrades):
+            break
+        await asyncio.sleep(0.01)
+    assert lookups.pending == len(upgrades)
+    gate.set()
+    await busy
+    clients = await asyncio.gather(*upgrades[:len(tokens)])
+    for name, client in zip(names, clients, strict=True):
+        await client.send({"type": "join"})
+        assert (await client.recv_type("welcome"))["account"]["username"] == name
+        client.close()
+    for refused in upgrades[len(tokens):]:
+        with pytest.raises(HTTPClientError) as caught:
+            await refused
+        assert caught.value.code == 401
+    assert lookups.calls - before <= 2
 
 
 @pytest.mark.gen_test(timeout=30)

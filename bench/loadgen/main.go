@@ -74,6 +74,7 @@ type config struct {
 	drain      float64
 	senderAddr string
 	pids       string
+	cookies    string
 }
 
 type kind uint8
@@ -293,9 +294,12 @@ type gen struct {
 	sas    []syscall.SockaddrInet4 // -addr: the receivers' servers, dialled in turn
 	reqs   [][]byte                // the handshake request for each of sas
 	next   int                     // the index in sas of the next receiver dialled
-	sendSA syscall.SockaddrInet4 // with -sender-addr: where the senders connect
+	sendSA syscall.SockaddrInet4   // with -sender-addr: where the senders connect
 	sendRq []byte
-	pids   []int // -pids, in the order of procNames
+	// -cookies: each a whole header line, sent by the upgrades in turn (cookieNext: the next)
+	cookies    [][]byte
+	cookieNext int
+	pids       []int // -pids, in the order of procNames
 
 	clients   []*conn
 	senders   []*conn
@@ -381,6 +385,8 @@ func main() {
 	flag.StringVar(&cfg.senderAddr, "sender-addr", "", "host:port of another server for the senders: then "+
 		"-senders extra connections there send, and only the -clients connections to -addr are counted receivers")
 	flag.StringVar(&cfg.pids, "pids", "", "name=pid,... of more processes whose CPU is sampled at every window edge")
+	flag.StringVar(&cfg.cookies, "cookies", "", "a file of Cookie header values, one per line: the i-th "+
+		"upgrade sends line i mod n (\"chat_session=TOKEN\": signed-in connections, each handshake a session lookup)")
 	flag.Parse()
 
 	runtime.LockOSThread()
@@ -500,10 +506,25 @@ func newGen(cfg *config) (*gen, error) {
 	for i := range key {
 		key[i] = byte(g.rand())
 	}
+	if cfg.cookies != "" {
+		text, err := os.ReadFile(cfg.cookies)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(text), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				g.cookies = append(g.cookies, []byte("Cookie: "+line+"\r\n"))
+			}
+		}
+		if len(g.cookies) == 0 {
+			return nil, fmt.Errorf("-cookies %s: no cookie in it", cfg.cookies)
+		}
+	}
+	// The request's head without its closing blank line: hello() adds the cookie and ends it.
 	request := func(host string) []byte {
 		return []byte("GET " + cfg.path + " HTTP/1.1\r\nHost: " + host +
 			"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
-			base64.StdEncoding.EncodeToString(key) + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+			base64.StdEncoding.EncodeToString(key) + "\r\nSec-WebSocket-Version: 13\r\n")
 	}
 	for _, addr := range addrs {
 		g.reqs = append(g.reqs, request(strings.TrimSpace(addr)))
@@ -513,6 +534,20 @@ func newGen(cfg *config) (*gen, error) {
 	}
 	g.deadlineNs = int64(cfg.deadline * 1e9)
 	return g, nil
+}
+
+// hello queues c's upgrade request: its server's, with the next -cookies line if any.
+func (g *gen) hello(c *conn) {
+	if c.kind == kSender {
+		c.out = append(c.out[:0], g.sendRq...)
+	} else {
+		c.out = append(c.out[:0], g.reqs[c.node]...)
+	}
+	if len(g.cookies) > 0 {
+		c.out = append(c.out, g.cookies[g.cookieNext%len(g.cookies)]...)
+		g.cookieNext++
+	}
+	c.out = append(c.out, "\r\n"...)
 }
 
 // loopbackAddr parses an IPv4 loopback host:port.
@@ -794,11 +829,7 @@ func (g *gen) handle(ev syscall.EpollEvent, now int64) {
 			return
 		}
 		c.st = sHandshake
-		if c.kind == kSender {
-			c.out = append(c.out[:0], g.sendRq...)
-		} else {
-			c.out = append(c.out[:0], g.reqs[c.node]...)
-		}
+		g.hello(c)
 		g.flush(c)
 		return
 	}

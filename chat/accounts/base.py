@@ -129,8 +129,14 @@ class AccountStore(Protocol):
         """The session whose token hashes to this, with its account."""
         ...
 
-    async def touch_session(self, session_id: str, ts: int) -> None:
-        """Record that the session was used at `ts`."""
+    async def sessions_by_token_hashes(self, token_hashes: Sequence[str]
+                                       ) -> dict[str, tuple[Session, Account]]:
+        """session_by_token_hash for several hashes in one call: each hash that has a session
+        maps to it (the others are left out)."""
+        ...
+
+    async def touch_sessions(self, session_ids: Sequence[str], ts: int) -> None:
+        """Record that the sessions were used at `ts` (a later time already written stays)."""
         ...
 
     async def sessions_of(self, account_id: int) -> list[Session]:

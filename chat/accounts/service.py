@@ -17,6 +17,7 @@ from chat.accounts.policy import (
     AccountPolicy,
     check_invite_ttl,
 )
+from chat.coalesce import Coalesced
 from chat.people.names import name_key
 from chat.protocol.commands import ProtocolError
 from chat.protocol.parse import EMAIL_MAX_CHARS, USERNAME_MAX_CHARS, check_username
@@ -51,6 +52,10 @@ class AccountService:
         self.policy = policy or AccountPolicy()
         self.passwords = passwords or Passwords()
         self._clock = clock
+        # A reconnect storm's upgrades share their store calls (chat/coalesce.py).
+        self.session_lookups: Coalesced[str, tuple[Session, Account]] = Coalesced(
+            store.sessions_by_token_hashes)
+        self.session_touches: Coalesced[str, None] = Coalesced(self._touch)
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
@@ -184,7 +189,7 @@ class AccountService:
     async def session_for(self, token: str) -> tuple[Session, Account] | None:
         """The live session of a token, with its account; None for an unknown, expired or
         ended session, or a disabled account. Expired sessions are deleted here."""
-        found = await self.store.session_by_token_hash(secret_hash(token))
+        found = await self.session_lookups.ask(secret_hash(token))
         if found is None:
             return None
         session, account = found
@@ -196,8 +201,12 @@ class AccountService:
         if account.disabled:
             return None
         if now - session.last_seen_ts >= TOUCH_INTERVAL_MS:
-            await self.store.touch_session(session.id, now)
+            await self.session_touches.ask(session.id)
         return session, account
+
+    async def _touch(self, session_ids: list[str]) -> dict[str, None]:
+        await self.store.touch_sessions(session_ids, self._now())
+        return {}
 
     async def authenticate(self, token: str) -> Account | None:
         """The account a token signs in as, or None (see session_for)."""

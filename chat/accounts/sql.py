@@ -51,11 +51,24 @@ IS_LAST_ADMIN = ("SELECT 1 FROM accounts WHERE id = ? AND role = ? AND disabled 
 
 CREATE_SESSION = (f"INSERT INTO sessions ({SESSION_COLUMNS}, token_hash)"
                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
-SESSION_BY_TOKEN = (f"SELECT s.id, s.account_id, s.created_ts, s.last_seen_ts, s.address,"
-                    f" s.user_agent, a.{', a.'.join(ACCOUNT_COLUMNS.split(', '))}"
-                    " FROM sessions s JOIN accounts a ON a.id = s.account_id"
-                    " WHERE s.token_hash = ?")
-TOUCH_SESSION = "UPDATE sessions SET last_seen_ts = ? WHERE id = ? AND last_seen_ts < ?"
+_SESSION_AND_ACCOUNT = (f"s.id, s.account_id, s.created_ts, s.last_seen_ts, s.address,"
+                        f" s.user_agent, a.{', a.'.join(ACCOUNT_COLUMNS.split(', '))}")
+_SESSIONS_JOINED = " FROM sessions s JOIN accounts a ON a.id = s.account_id"
+SESSION_BY_TOKEN = f"SELECT {_SESSION_AND_ACCOUNT}{_SESSIONS_JOINED} WHERE s.token_hash = ?"
+
+
+def sessions_by_tokens(count: int) -> str:
+    """SESSION_BY_TOKEN for `count` token hashes at once, each row ending with its hash."""
+    return (f"SELECT {_SESSION_AND_ACCOUNT}, s.token_hash{_SESSIONS_JOINED}"
+            f" WHERE s.token_hash IN ({', '.join('?' * count)})")
+
+
+def touch_sessions(count: int) -> str:
+    """Set `count` sessions' last-seen time, never back: parameters (ts, ts, *ids)."""
+    return ("UPDATE sessions SET last_seen_ts = ? WHERE last_seen_ts < ?"
+            f" AND id IN ({', '.join('?' * count)})")
+
+
 SESSIONS_OF = (f"SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = ?"
                " ORDER BY last_seen_ts DESC, id")
 SESSION_ACCOUNT = "SELECT account_id FROM sessions WHERE id = ?"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 from chat.accounts import sql
@@ -61,8 +62,17 @@ class SQLAccountStore(ABC):
             return None
         return sql.session_from_row(row[:6]), sql.account_from_row(row[6:])
 
-    async def touch_session(self, session_id: str, ts: int) -> None:
-        await self._write(sql.TOUCH_SESSION, (ts, session_id, ts))
+    async def sessions_by_token_hashes(self, token_hashes: Sequence[str]
+                                       ) -> dict[str, tuple[Session, Account]]:
+        if not token_hashes:
+            return {}
+        rows = await self._all(sql.sessions_by_tokens(len(token_hashes)), tuple(token_hashes))
+        return {str(row[-1]): (sql.session_from_row(row[:6]), sql.account_from_row(row[6:-1]))
+                for row in rows}
+
+    async def touch_sessions(self, session_ids: Sequence[str], ts: int) -> None:
+        if session_ids:
+            await self._write(sql.touch_sessions(len(session_ids)), (ts, ts, *session_ids))
 
     async def sessions_of(self, account_id: int) -> list[Session]:
         return [sql.session_from_row(row)

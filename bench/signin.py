@@ -1,0 +1,112 @@
+"""What signing in adds to a WebSocket handshake: issue 19's handshake target counts it.
+
+Run from the repository root: `.venv/bin/python -m bench.signin [--clients 5000] [--runs 3]`.
+Each run seeds a fresh database file with --clients sessions, each its own token (written
+through the account store, as logins make them, last used an hour ago: an upgrade then also
+writes the session's last-seen time, as after a deploy). Then, each on a fresh server, the load
+generator opens --clients connections as guests, and as many signed in, every one with its own
+session cookie: a reconnect storm. The server's CPU per connection and the storm's length are
+the figures (docs/performance.md, "Handshake CPU").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.env import ROOT, BenchError, Json, log
+from bench.servers import our_server_spec, run_loadgen, start_server, stop_server
+from chat.accounts import sql
+from chat.accounts.model import Session
+from chat.accounts.service import SESSION_ID_BYTES, TOKEN_BYTES, secret_hash
+from chat.accounts.sqlite_store import SQLiteAccounts
+from chat.people.names import name_key
+
+# Accounts the sessions belong to (sessions per account: --clients / ACCOUNTS): a team's
+# members, each signed in on a few devices.
+ACCOUNTS = 100
+# The store never checks it: no one logs in with a password here.
+PASSWORD_HASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+LAST_USED_S = 3600  # how long ago the seeded sessions were last used (s)
+SEED_CHUNK = 1000  # sessions written per transaction
+
+
+async def seed(db: Path, count: int) -> list[str]:
+    """`count` sessions over ACCOUNTS accounts in the database file `db`; their tokens."""
+    store = SQLiteAccounts(str(db))
+    await store.start()
+    try:
+        now = int(time.time() * 1000)
+        accounts = [await store.create_account(f"bench{i}", name_key(f"bench{i}"), None,
+                                               PASSWORD_HASH, now)
+                    for i in range(min(ACCOUNTS, count))]
+        tokens = [secrets.token_urlsafe(TOKEN_BYTES) for _ in range(count)]
+        last_used = now - LAST_USED_S * 1000
+        rows = []
+        for i, token in enumerate(tokens):
+            session = Session(secrets.token_urlsafe(SESSION_ID_BYTES),
+                              accounts[i % len(accounts)].id, last_used, last_used,
+                              "127.0.0.1", "bench")
+            rows.append((sql.CREATE_SESSION, (
+                session.id, session.account_id, session.created_ts, session.last_seen_ts,
+                session.address, session.user_agent, secret_hash(token))))
+        for start in range(0, len(rows), SEED_CHUNK):
+            await store.sql_writes(rows[start:start + SEED_CHUNK])
+        return tokens
+    finally:
+        await store.close()
+
+
+def storm(loadgen: Path, db: Path, clients: int, cookies: Path | None, logs: Path) -> Json:
+    """One fresh server on `db`, `clients` connections opened (with `cookies`: signed in)."""
+    spec = our_server_spec(ROOT / ".venv" / "bin" / "python", [])
+    if spec is None:
+        raise BenchError("chat_server.py is missing")
+    spec.argv[spec.argv.index(":memory:")] = str(db)
+    run = start_server(spec, logs / "signin-server.log")
+    try:
+        args = ["-mode", "idle", "-clients", str(clients), "-idle-msgs", "0", "-settle", "0.5"]
+        if cookies is not None:
+            args += ["-cookies", str(cookies)]
+        out = run_loadgen(loadgen, run, tuple(args), deadline=120)
+    finally:
+        stop_server(run)
+    if out.get("connections") != clients:
+        raise BenchError(f"{out.get('connections')} of {clients} connections opened: {out}")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=5000, help="connections per storm")
+    parser.add_argument("--runs", type=int, default=3, help="guest and signed-in storms each")
+    options = parser.parse_args(argv)
+    loadgen = ROOT / "bench" / "bin" / "loadgen"
+    if not loadgen.is_file():
+        raise BenchError("no load generator: python -m bench.build (or bench/run.py) first")
+    print("| run | guests: CPU per connection | signed in: CPU per connection | "
+          "signed in: storm length |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="bench-signin-") as folder:
+        work = Path(folder)
+        for number in range(1, options.runs + 1):
+            db = work / f"run{number}.db"
+            tokens = asyncio.run(seed(db, options.clients))
+            cookies = work / f"run{number}.cookies"
+            cookies.write_text("".join(f"chat_session={token}\n" for token in tokens))
+            log(f"run {number}: {options.clients} guests, then as many signed in")
+            guests = storm(loadgen, db, options.clients, None, work)
+            signed = storm(loadgen, db, options.clients, cookies, work)
+            print(f"| {number} | {guests['server_handshake_cpu_us']:.0f} us "
+                  f"| {signed['server_handshake_cpu_us']:.0f} us "
+                  f"| {signed['connect_seconds']:.2f} s |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
