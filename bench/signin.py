@@ -1,7 +1,8 @@
 """What signing in adds to a WebSocket handshake: issue 19's handshake target counts it.
 
-Run from the repository root: `.venv/bin/python -m bench.signin [--clients 5000] [--runs 3]`.
-Each run seeds a fresh database file with --clients sessions, each its own token (written
+Run from the repository root: `.venv/bin/python -m bench.signin [--clients 5000] [--runs 3]
+[--db postgresql://...]`. Each run seeds a fresh database file (or, with --db, a fresh schema
+in that PostgreSQL database) with --clients sessions, each its own token (written
 through the account store, as logins make them, last used an hour ago: an upgrade then also
 writes the session's last-seen time, as after a deploy). Then, each on a fresh server, the load
 generator opens --clients connections as guests, and as many signed in, every one with its own
@@ -21,10 +22,9 @@ from pathlib import Path
 
 from bench.env import ROOT, BenchError, Json, log
 from bench.servers import our_server_spec, run_loadgen, start_server, stop_server
-from chat.accounts import sql
+from chat.accounts import open_accounts, sql
 from chat.accounts.model import Session
 from chat.accounts.service import SESSION_ID_BYTES, TOKEN_BYTES, secret_hash
-from chat.accounts.sqlite_store import SQLiteAccounts
 from chat.people.names import name_key
 
 # Accounts the sessions belong to (sessions per account: --clients / ACCOUNTS): a team's
@@ -36,9 +36,21 @@ LAST_USED_S = 3600  # how long ago the seeded sessions were last used (s)
 SEED_CHUNK = 1000  # sessions written per transaction
 
 
-async def seed(db: Path, count: int) -> list[str]:
-    """`count` sessions over ACCOUNTS accounts in the database file `db`; their tokens."""
-    store = SQLiteAccounts(str(db))
+def fresh_database(postgres: str | None, work: Path, number: int) -> str:
+    """Run `number`'s --db: a file in `work`, or a new schema in the `postgres` database."""
+    if postgres is None:
+        return str(work / f"run{number}.db")
+    import psycopg
+
+    schema = f"bench_signin_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{postgres}{'&' if '?' in postgres else '?'}options=-csearch_path%3D{schema}"
+
+
+async def seed(db: str, count: int) -> list[str]:
+    """`count` sessions over ACCOUNTS accounts in the database `db`; their tokens."""
+    store = open_accounts(db)
     await store.start()
     try:
         now = int(time.time() * 1000)
@@ -62,12 +74,12 @@ async def seed(db: Path, count: int) -> list[str]:
         await store.close()
 
 
-def storm(loadgen: Path, db: Path, clients: int, cookies: Path | None, logs: Path) -> Json:
+def storm(loadgen: Path, db: str, clients: int, cookies: Path | None, logs: Path) -> Json:
     """One fresh server on `db`, `clients` connections opened (with `cookies`: signed in)."""
     spec = our_server_spec(ROOT / ".venv" / "bin" / "python", [])
     if spec is None:
         raise BenchError("chat_server.py is missing")
-    spec.argv[spec.argv.index(":memory:")] = str(db)
+    spec.argv[spec.argv.index(":memory:")] = db
     run = start_server(spec, logs / "signin-server.log")
     try:
         args = ["-mode", "idle", "-clients", str(clients), "-idle-msgs", "0", "-settle", "0.5"]
@@ -85,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=5000, help="connections per storm")
     parser.add_argument("--runs", type=int, default=3, help="guest and signed-in storms each")
+    parser.add_argument("--db", default=None, metavar="postgresql://...",
+                        help="seed and serve from a new schema of this database each run")
     options = parser.parse_args(argv)
     loadgen = ROOT / "bench" / "bin" / "loadgen"
     if not loadgen.is_file():
@@ -95,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-signin-") as folder:
         work = Path(folder)
         for number in range(1, options.runs + 1):
-            db = work / f"run{number}.db"
+            db = fresh_database(options.db, work, number)
             tokens = asyncio.run(seed(db, options.clients))
             cookies = work / f"run{number}.cookies"
             cookies.write_text("".join(f"chat_session={token}\n" for token in tokens))
