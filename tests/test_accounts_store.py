@@ -417,3 +417,7 @@ async def test_an_external_user_is_bound_once_never_to_a_taken_name(
                 await store.create_external(sub, name, name_key(name), T0)
         assert len(await store.list_accounts()) == 2
         assert await store.password_hash(eve.id) == ""
+        dan = await store.create_external("sub-3", "Dan", name_key("Dan"), T0)
+        assert await store.accounts_by_external(["sub-3", "sub-2", "sub-1"]) == {
+            "sub-1": eve, "sub-3": dan}
+        assert await store.accounts_by_external([]) == {}

@@ -4,11 +4,12 @@ per-token rate limit, and the token shown once and never logged."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from chat.config import ConfigError, Settings
 from handlers.httpserver import ChatHTTPServer
@@ -398,3 +399,42 @@ async def test_mutes_bans_and_leaving_hold_over_the_api(api: Api, connect: Conne
                          ("GET", "/api/v1/rooms/ops/members")):
         banned = await api.call(method, path, token=token)
         assert (banned.status, banned.body["code"]) == (403, "banned"), path
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_tokens_upgraded_together_are_each_their_own_account_and_scopes(
+    api: Api, ws_url: str, http_server: ChatHTTPServer,
+) -> None:
+    """Sockets of a bot's token, a read-only token and a revoked one, opened at once (their
+    look-ups coalesced): each has its own account, bot mark and scopes; the revoked gets 401."""
+    admin = await api.signed_up("root")
+    bot = await bot_token(api, admin)
+    reader = (await issued(api, admin, "reader", ("read",)))["token"]
+    writer = (await issued(api, admin, "writer"))["token"]
+    revoked = await issued(api, admin, "gone")
+    gone = await api.call("DELETE", f"/api/v1/tokens/{revoked['api_token']['id']}",
+                          token=admin)
+    assert gone.status == 204, gone.body
+    upgrades = [ChatClient.connect(ws_url, Authorization=f"Bearer {secret}")
+                for secret in (bot, reader, writer, revoked["token"])]
+    opened = await asyncio.gather(*upgrades, return_exceptions=True)
+    assert isinstance(opened[3], HTTPClientError) and opened[3].code == 401
+    by_bot, by_reader, by_writer = opened[:3]
+    assert isinstance(by_bot, ChatClient) and isinstance(by_reader, ChatClient)
+    assert isinstance(by_writer, ChatClient)
+    # Before root is a member of general: joining it then takes the write scope.
+    await by_reader.send({"type": "join"})
+    assert (await by_reader.recv_type("error"))["code"] == "insufficient_scope"
+    for client, name in ((by_bot, "deploy-bot"), (by_writer, "root")):
+        await client.send({"type": "join"})
+        assert (await client.recv_type("welcome"))["username"] == name
+    await by_bot.send({"type": "message", "text": "from the bot"})
+    said = await by_writer.recv_type("message")
+    assert (said["username"], said["message"], said.get("bot")) == (
+        "deploy-bot", "from the bot", True)
+    await by_writer.send({"type": "message", "text": "from root"})
+    assert (await by_bot.recv_type("message"))["message"] == "from the bot"  # its own copy
+    said = await by_bot.recv_type("message")
+    assert (said["username"], said["message"], said.get("bot")) == ("root", "from root", None)
+    for client in (by_bot, by_reader, by_writer):
+        client.close()

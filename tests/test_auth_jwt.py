@@ -111,3 +111,33 @@ async def test_a_signed_token_joins_as_its_user_and_a_bad_one_is_refused(
     await short.join("Yan")
     assert await short.closed(10) == REVOKED
     await asyncio.sleep(0)
+
+
+@pytest.mark.settings(jwt_key=SECRET)
+@pytest.mark.gen_test(timeout=30)
+async def test_tokens_upgraded_together_each_join_as_their_own_user(
+    app: ChatApplication, ws_url: str,
+) -> None:
+    """Bound and unbound users' tokens checked at once (one coalesced look-up of their subs):
+    each socket is its own user, a bound one its own account."""
+    assert app.accounts is not None
+    bound = {f"u-{i}": f"Bound{i}" for i in range(4)}
+    for sub, name in bound.items():
+        await app.accounts.external(sub, name)
+    free = {f"f-{i}": f"Free{i}" for i in range(3)}
+    users = {**bound, **free}
+    lookups = app.accounts.external_lookups
+    before = lookups.calls
+    clients = await asyncio.gather(*(
+        ChatClient.connect(ws_url, Authorization="Bearer " + jwt.encode(
+            claims(sub=sub, name=name), SECRET)) for sub, name in users.items()))
+    for (sub, name), client in zip(users.items(), clients, strict=True):
+        await client.send({"type": "join"})
+        welcome = await client.recv_type("welcome")
+        assert welcome["username"] == name
+        if sub in bound:
+            assert welcome["account"]["username"] == name and "embedded" not in welcome
+        else:
+            assert welcome["embedded"] == {"sub": sub} and "account" not in welcome
+        client.close()
+    assert 1 <= lookups.calls - before <= len(users)

@@ -92,6 +92,10 @@ class AccountStore(Protocol):
         """The account bound to an embedding application's user id (`--jwt-key`'s `sub`)."""
         ...
 
+    async def accounts_by_external(self, subs: Sequence[str]) -> dict[str, Account]:
+        """account_by_external for several subs in one call (those bound to none left out)."""
+        ...
+
     async def create_external(self, sub: str, name: str, name_key: str, ts: int) -> Account:
         """A new member account without a password, bound to `sub`, in one transaction;
         NameTaken if the name key or `sub` is another account's."""

@@ -56,6 +56,7 @@ class AccountService:
         self.session_lookups: Coalesced[str, tuple[Session, Account]] = Coalesced(
             store.sessions_by_token_hashes)
         self.session_touches: Coalesced[str, None] = Coalesced(self._touch)
+        self.external_lookups: Coalesced[str, Account] = Coalesced(store.accounts_by_external)
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
@@ -158,6 +159,11 @@ class AccountService:
             await self.store.set_password_hash(account.id, await self.passwords.hash(password),
                                                self._now())
         return await self.open_session(account, address, user_agent)
+
+    async def bound_account(self, sub: str) -> Account | None:
+        """The account an embedding application's user (`sub`) is bound to, if any: what each
+        of its upgrades asks, coalesced as session lookups are."""
+        return await self.external_lookups.ask(sub)
 
     async def external(self, sub: str, name: str) -> Account:
         """The account of an embedding application's user (a checked `--jwt-key` token's `sub`

@@ -18,6 +18,7 @@ from chat.accounts.model import (
 )
 
 ACCOUNT_COLUMNS = "id, name, name_key, email, role, disabled, created_ts"
+JOINED_ACCOUNT_COLUMNS = f"a.{', a.'.join(ACCOUNT_COLUMNS.split(', '))}"  # `accounts a` joined
 SESSION_COLUMNS = "id, account_id, created_ts, last_seen_ts, address, user_agent"
 
 # The role is decided in the inserting statement, under the transaction's lock: the first
@@ -27,8 +28,8 @@ CREATE_ACCOUNT = ("INSERT INTO accounts (name, name_key, email, role, disabled, 
                   " CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN ? ELSE ? END, 0, ?, ?"
                   f" RETURNING {ACCOUNT_COLUMNS}")
 # An embedding application's user (--jwt-key) is bound to an account on first sign-in.
-EXTERNAL_ACCOUNT = (f"SELECT a.{', a.'.join(ACCOUNT_COLUMNS.split(', '))} FROM external_ids e"
-                    " JOIN accounts a ON a.id = e.account_id WHERE e.sub = ?")
+_EXTERNAL_JOINED = " FROM external_ids e JOIN accounts a ON a.id = e.account_id"
+EXTERNAL_ACCOUNT = f"SELECT {JOINED_ACCOUNT_COLUMNS}{_EXTERNAL_JOINED} WHERE e.sub = ?"
 BIND_EXTERNAL = "INSERT INTO external_ids (sub, account_id, ts) VALUES (?, ?, ?)"
 # An account without a password (an application's user, or passkeys only): login refuses it.
 NO_PASSWORD = ""
@@ -51,22 +52,33 @@ IS_LAST_ADMIN = ("SELECT 1 FROM accounts WHERE id = ? AND role = ? AND disabled 
 
 CREATE_SESSION = (f"INSERT INTO sessions ({SESSION_COLUMNS}, token_hash)"
                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
-_SESSION_AND_ACCOUNT = (f"s.id, s.account_id, s.created_ts, s.last_seen_ts, s.address,"
-                        f" s.user_agent, a.{', a.'.join(ACCOUNT_COLUMNS.split(', '))}")
+_SESSION_AND_ACCOUNT = ("s.id, s.account_id, s.created_ts, s.last_seen_ts, s.address,"
+                        f" s.user_agent, {JOINED_ACCOUNT_COLUMNS}")
 _SESSIONS_JOINED = " FROM sessions s JOIN accounts a ON a.id = s.account_id"
 SESSION_BY_TOKEN = f"SELECT {_SESSION_AND_ACCOUNT}{_SESSIONS_JOINED} WHERE s.token_hash = ?"
+
+
+def in_list(count: int) -> str:
+    """`(?, ?, ...)`: `count` markers for an IN list (a batch of coalesced lookups)."""
+    return f"({', '.join('?' * count)})"
 
 
 def sessions_by_tokens(count: int) -> str:
     """SESSION_BY_TOKEN for `count` token hashes at once, each row ending with its hash."""
     return (f"SELECT {_SESSION_AND_ACCOUNT}, s.token_hash{_SESSIONS_JOINED}"
-            f" WHERE s.token_hash IN ({', '.join('?' * count)})")
+            f" WHERE s.token_hash IN {in_list(count)}")
+
+
+def external_accounts(count: int) -> str:
+    """EXTERNAL_ACCOUNT for `count` subs at once, each row ending with its sub."""
+    return (f"SELECT {JOINED_ACCOUNT_COLUMNS}, e.sub{_EXTERNAL_JOINED}"
+            f" WHERE e.sub IN {in_list(count)}")
 
 
 def touch_sessions(count: int) -> str:
     """Set `count` sessions' last-seen time, never back: parameters (ts, ts, *ids)."""
     return ("UPDATE sessions SET last_seen_ts = ? WHERE last_seen_ts < ?"
-            f" AND id IN ({', '.join('?' * count)})")
+            f" AND id IN {in_list(count)}")
 
 
 SESSIONS_OF = (f"SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = ?"

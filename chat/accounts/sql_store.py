@@ -102,6 +102,12 @@ class SQLAccountStore(ABC):
         row = await self._one(sql.EXTERNAL_ACCOUNT, (sub,))
         return None if row is None else sql.account_from_row(row)
 
+    async def accounts_by_external(self, subs: Sequence[str]) -> dict[str, Account]:
+        if not subs:
+            return {}
+        rows = await self._all(sql.external_accounts(len(subs)), tuple(subs))
+        return {str(row[-1]): sql.account_from_row(row[:-1]) for row in rows}
+
     async def passkey_by_id(self, credential_id: str) -> Passkey | None:
         row = await self._one(sql.PASSKEY_BY_ID, (credential_id,))
         return None if row is None else sql.passkey_from_row(row)

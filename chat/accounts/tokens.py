@@ -10,7 +10,9 @@ logs), as GitHub's `ghp_` does.
 Written once for SQLite and PostgreSQL over the account store's `sql_rows` / `sql_writes`
 (chat/rooms/store.py does the same); the tables are chat/store/sql.py's TOKEN_TABLES.
 Nothing is cached: each request reads its token's row, so a revoked token stops working at
-once on every node that shares the database.
+once on every node that shares the database. Reads asked together share one store call
+(chat/coalesce.py), as session lookups do: a storm of a program's sockets, or a burst of its
+requests, costs one call per batch.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
+from chat.accounts import sql
 from chat.accounts.model import Account, AccountError
 from chat.accounts.policy import TOUCH_INTERVAL_MS
 from chat.accounts.service import TOKEN_BYTES, AccountService, check_name, secret_hash
+from chat.coalesce import Coalesced
 from chat.people.names import name_key
 
 Scope = Literal["read", "write", "admin"]
@@ -35,8 +39,28 @@ TOKEN_NAME_MAX_CHARS = 64  # a label to tell tokens apart, no more
 TOKENS_PER_ACCOUNT = 100
 
 _COLUMNS = "t.id, t.account_id, t.name, t.scopes, t.created_ts, t.created_by, t.last_used_ts"
-_BY_HASH = (f"SELECT {_COLUMNS}, a.disabled FROM api_tokens t JOIN accounts a"
-            " ON a.id = t.account_id WHERE t.token_hash = ?")
+
+
+def _by_hashes(count: int) -> str:
+    """Tokens by `count` hashes: each row its token, its account, whether that is a bot, and
+    the hash."""
+    return (f"SELECT {_COLUMNS}, {sql.JOINED_ACCOUNT_COLUMNS}, EXISTS (SELECT 1 FROM bots b"
+            " WHERE b.account_id = t.account_id), t.token_hash FROM api_tokens t"
+            f" JOIN accounts a ON a.id = t.account_id WHERE t.token_hash IN {sql.in_list(count)}")
+
+
+def _touch(count: int) -> str:
+    """Set `count` tokens' last use, never back: parameters (ts, ts, *ids)."""
+    return ("UPDATE api_tokens SET last_used_ts = ? WHERE (last_used_ts IS NULL"
+            f" OR last_used_ts < ?) AND id IN {sql.in_list(count)}")
+
+
+class Resolved(NamedTuple):
+    """A live token, its account, and whether that account is a bot."""
+
+    token: ApiToken
+    account: Account
+    bot: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +111,8 @@ class Tokens:
         self.accounts = accounts
         self.sql = accounts.store
         self._clock = clock
+        self.lookups: Coalesced[str, Resolved] = Coalesced(self._by_hashes)
+        self.touches: Coalesced[str, None] = Coalesced(self._touch)
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
@@ -132,23 +158,29 @@ class Tokens:
         stops working at the next request, on every node, and its sockets close (4003)."""
         return await self.sql.delete_token(token_id, account_id, self._now())
 
-    async def resolve(self, secret: str) -> tuple[ApiToken, Account] | None:
+    async def resolve(self, secret: str) -> Resolved | None:
         """The live token this secret is, with its account; None for an unknown or revoked
         token, or a disabled account."""
         if not secret.startswith(TOKEN_PREFIX):
             return None
-        rows = await self.sql.sql_rows(_BY_HASH, (secret_hash(secret),))
-        if not rows or rows[0][7]:
+        found = await self.lookups.ask(secret_hash(secret))
+        if found is None or found.account.disabled:
             return None
-        token = _token(rows[0])
-        account = await self.sql.account_by_id(token.account_id)
-        if account is None or account.disabled:
-            return None
+        used = found.token.last_used_ts
+        if used is None or self._now() - used >= TOUCH_INTERVAL_MS:
+            await self.touches.ask(found.token.id)
+        return found
+
+    async def _by_hashes(self, hashes: list[str]) -> dict[str, Resolved]:
+        rows = await self.sql.sql_rows(_by_hashes(len(hashes)), tuple(hashes))
+        return {str(row[-1]): Resolved(_token(row), sql.account_from_row(row[7:-2]),
+                                       bool(row[-2]))
+                for row in rows}
+
+    async def _touch(self, token_ids: list[str]) -> dict[str, None]:
         now = self._now()
-        if token.last_used_ts is None or now - token.last_used_ts >= TOUCH_INTERVAL_MS:
-            await self.sql.sql_writes([("UPDATE api_tokens SET last_used_ts = ? WHERE id = ?",
-                                        (now, token.id))])
-        return token, account
+        await self.sql.sql_writes([(_touch(len(token_ids)), (now, now, *token_ids))])
+        return {}
 
     # Bots
 

@@ -76,7 +76,7 @@ class SignIns:
             if embedded is None:
                 return None
             bound = (None if self.accounts is None
-                     else await self.accounts.store.account_by_external(embedded.sub))
+                     else await self.accounts.bound_account(embedded.sub))
             if bound is not None:  # it signed in with a token before: it is that account
                 return None if bound.disabled else Auth("", bound, checked, embedded)
             try:
@@ -98,9 +98,8 @@ class SignIns:
         found = await self.tokens.resolve(secret)
         if found is None:
             return None
-        token, account = found
-        return Auth(TOKEN_SESSION_PREFIX + token.id, account, checked, scopes=token.scopes,
-                    bot=await self.tokens.is_bot(account.id))
+        return Auth(TOKEN_SESSION_PREFIX + found.token.id, found.account, checked,
+                    scopes=found.token.scopes, bot=found.bot)
 
     def add(self, client: Client) -> None:
         """A connection opened with `client.auth`: closed when that ends."""

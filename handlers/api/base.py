@@ -223,7 +223,7 @@ class ApiHandler(RequestHandler):
             self._refused("unknown")
             raise ApiError(401, "invalid_token", "this API token is unknown, revoked, or its "
                            "account is disabled")
-        token, account = found
+        token, account, _ = found
         if scope not in token.scopes:
             self._refused("scope")
             raise ApiError(403, "insufficient_scope", f"this token has the scopes "
