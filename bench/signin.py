@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.env import ROOT, BenchError, Json, log
+from bench.env import LOADGEN_CORE, ROOT, SERVER_CORE, BenchError, Json, log
 from bench.servers import our_server_spec, run_loadgen, start_server, stop_server
 from chat.accounts import open_accounts, sql
 from chat.accounts.model import Session
@@ -74,18 +75,22 @@ async def seed(db: str, count: int) -> list[str]:
         await store.close()
 
 
-def storm(loadgen: Path, db: str, clients: int, cookies: Path | None, logs: Path) -> Json:
-    """One fresh server on `db`, `clients` connections opened (with `cookies`: signed in)."""
-    spec = our_server_spec(ROOT / ".venv" / "bin" / "python", [])
+def storm(loadgen: Path, db: str, clients: int, cookies: Path | None, logs: Path,
+          pinned: bool = True) -> Json:
+    """One fresh server on `db`, `clients` connections opened (with `cookies`: signed in); the
+    server and the load generator on their cores of bench/env.py unless not `pinned`."""
+    spec = our_server_spec(Path(sys.executable), [])
     if spec is None:
         raise BenchError("chat_server.py is missing")
     spec.argv[spec.argv.index(":memory:")] = db
-    run = start_server(spec, logs / "signin-server.log")
+    run = start_server(spec, logs / "signin-server.log", core=SERVER_CORE if pinned else None)
     try:
         args = ["-mode", "idle", "-clients", str(clients), "-idle-msgs", "0", "-settle", "0.5"]
         if cookies is not None:
             args += ["-cookies", str(cookies)]
-        out = run_loadgen(loadgen, run, tuple(args), deadline=120)
+        out = run_loadgen(loadgen, run, tuple(args), deadline=120,
+                          core=LOADGEN_CORE if pinned else None,
+                          server_core=SERVER_CORE if pinned else "-1")
     finally:
         stop_server(run)
     if out.get("connections") != clients:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import run as bench_run
-from bench import send_threads
+from bench import send_threads, signin
 from bench.build import build_loadgen, prebuilt
 from bench.env import Json
 from bench.offline import libraries, requirements
@@ -303,3 +305,23 @@ def test_the_plots_draw_what_a_run_holds_and_nothing_it_lacks(tmp_path: Path) ->
     written = write_plots(pair, tmp_path, "run")
     assert sorted(p.name for p in written) == ["run-handshake.svg", "run-latency.svg"]
     assert all(p.read_text().rstrip().endswith("</svg>") for p in written)
+
+
+def test_the_signin_storm_signs_each_connection_in_with_a_session_of_its_own(
+        tmp_path: Path) -> None:
+    """bench/signin.py's storm: every upgrade carries one of the seeded sessions, and each
+    session, last used an hour ago, is touched by its own upgrade."""
+    go_toolchain()
+    db = tmp_path / "signin.db"
+    tokens = asyncio.run(signin.seed(str(db), 30))
+    assert len(set(tokens)) == 30
+    with sqlite3.connect(db) as conn:
+        seeded = {row[0] for row in conn.execute("SELECT last_seen_ts FROM sessions")}
+    assert len(seeded) == 1
+    cookies = tmp_path / "cookies"
+    cookies.write_text("".join(f"chat_session={token}\n" for token in tokens))
+    out = signin.storm(build_loadgen(), str(db), 30, cookies, tmp_path, pinned=False)
+    assert out["connections"] == 30 and out["server_handshake_cpu_us"] > 0
+    with sqlite3.connect(db) as conn:
+        touched = [row[0] for row in conn.execute("SELECT last_seen_ts FROM sessions")]
+    assert len(touched) == 30 and min(touched) > seeded.pop()
