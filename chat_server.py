@@ -187,8 +187,9 @@ def make_app(
     ]
     if accounts is not None:  # the HTTP API (docs/api.md)
         api_args = {"accounts": accounts, "settings": settings}
-        # API tokens (issue 17): resolved and counted for the routes that take them
-        tokens = Tokens(accounts)
+        # API tokens (issue 17): resolved and counted for the routes that take them; the
+        # sockets' own, so that requests and upgrades share their coalesced look-ups
+        tokens = hub.signins.tokens or Tokens(accounts)
         use = ApiUse(settings.api_rate_limit, settings.api_rate_burst, metrics.registry,
                      shared_buckets(settings, hub))
         token_args = {**api_args, "tokens": tokens, "use": use}

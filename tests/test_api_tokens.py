@@ -4,7 +4,6 @@ per-token rate limit, and the token shown once and never logged."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -12,10 +11,12 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from chat.config import ConfigError, Settings
+from chat_server import ChatApplication
 from handlers.httpserver import ChatHTTPServer
 from tests.apiclient import Api
 from tests.helpers import ChatClient, Connect
 from tests.test_api_openapi import check
+from tests.test_auth_socket import in_two_calls
 
 
 @pytest.fixture
@@ -403,10 +404,11 @@ async def test_mutes_bans_and_leaving_hold_over_the_api(api: Api, connect: Conne
 
 @pytest.mark.gen_test(timeout=60)
 async def test_tokens_upgraded_together_are_each_their_own_account_and_scopes(
-    api: Api, ws_url: str, http_server: ChatHTTPServer,
+    api: Api, ws_url: str, app: ChatApplication,
 ) -> None:
-    """Sockets of a bot's token, a read-only token and a revoked one, opened at once (their
-    look-ups coalesced): each has its own account, bot mark and scopes; the revoked gets 401."""
+    """Sockets of a bot's token, a read-only token and a revoked one, checked together (their
+    hashes looked up in one call): each has its own account, bot mark and scopes; the revoked
+    gets 401."""
     admin = await api.signed_up("root")
     bot = await bot_token(api, admin)
     reader = (await issued(api, admin, "reader", ("read",)))["token"]
@@ -415,11 +417,12 @@ async def test_tokens_upgraded_together_are_each_their_own_account_and_scopes(
     gone = await api.call("DELETE", f"/api/v1/tokens/{revoked['api_token']['id']}",
                           token=admin)
     assert gone.status == 204, gone.body
-    upgrades = [ChatClient.connect(ws_url, Authorization=f"Bearer {secret}")
-                for secret in (bot, reader, writer, revoked["token"])]
-    opened = await asyncio.gather(*upgrades, return_exceptions=True)
+    assert app.hub.signins.tokens is not None
+    opened = await in_two_calls(app, app.hub.signins.tokens.lookups, [
+        ChatClient.connect(ws_url, Authorization=f"Bearer {secret}")
+        for secret in (writer, bot, reader, revoked["token"])])
     assert isinstance(opened[3], HTTPClientError) and opened[3].code == 401
-    by_bot, by_reader, by_writer = opened[:3]
+    by_writer, by_bot, by_reader = opened[:3]
     assert isinstance(by_bot, ChatClient) and isinstance(by_reader, ChatClient)
     assert isinstance(by_writer, ChatClient)
     # Before root is a member of general: joining it then takes the write scope.

@@ -29,6 +29,15 @@ class Fetches:
             raise error
         return {key: VALUES[key] for key in keys if key in VALUES}
 
+    async def held(self, batched: Coalesced[str, int], *keys: str
+                   ) -> list[asyncio.Task[int | None]]:
+        """`keys` asked while this fetch is held: once its first call is under way, the asks."""
+        self.release.clear()
+        asked = [asyncio.ensure_future(batched.ask(key)) for key in keys]
+        while not self.calls:
+            await asyncio.sleep(0)
+        return asked
+
 
 @pytest.mark.gen_test
 async def test_keys_asked_together_share_one_call_and_get_their_own_values() -> None:
@@ -45,11 +54,8 @@ async def test_keys_asked_together_share_one_call_and_get_their_own_values() -> 
 async def test_keys_asked_during_a_call_wait_and_go_together_in_the_next() -> None:
     """One call runs at a time: what is asked meanwhile is the next call, as one batch."""
     fetch = Fetches()
-    fetch.release.clear()
     batched = Coalesced(fetch)
-    first = asyncio.ensure_future(batched.ask("k0"))
-    while not fetch.calls:
-        await asyncio.sleep(0)
+    [first] = await fetch.held(batched, "k0")
     later = [asyncio.ensure_future(batched.ask(key)) for key in ("k1", "k2", "k3")]
     await asyncio.sleep(0.01)
     assert fetch.calls == [["k0"]]  # the second call waits for the first
@@ -83,12 +89,9 @@ async def test_more_keys_than_a_call_takes_go_in_calls_of_at_most_that_many() ->
 async def test_a_failed_call_fails_its_own_askers_only() -> None:
     """A call's error reaches every asker in it; keys asked after are fetched afresh."""
     fetch = Fetches()
-    fetch.release.clear()
     fetch.fail_next = OSError("the store is down")
     batched = Coalesced(fetch)
-    failing = [asyncio.ensure_future(batched.ask(key)) for key in ("k1", "k2")]
-    while not fetch.calls:
-        await asyncio.sleep(0)
+    failing = await fetch.held(batched, "k1", "k2")
     after = asyncio.ensure_future(batched.ask("k2"))
     fetch.release.set()
     for asked in failing:
@@ -102,12 +105,8 @@ async def test_a_failed_call_fails_its_own_askers_only() -> None:
 async def test_an_asker_cancelled_while_waiting_leaves_the_others_their_answers() -> None:
     """Cancelling one asker of a key does not cancel another asker of it, or the call."""
     fetch = Fetches()
-    fetch.release.clear()
     batched = Coalesced(fetch)
-    gone = asyncio.ensure_future(batched.ask("k4"))
-    kept = asyncio.ensure_future(batched.ask("k4"))
-    while not fetch.calls:
-        await asyncio.sleep(0)
+    gone, kept = await fetch.held(batched, "k4", "k4")
     gone.cancel()
     fetch.release.set()
     assert await kept == 4
@@ -118,11 +117,8 @@ async def test_an_asker_cancelled_while_waiting_leaves_the_others_their_answers(
 async def test_pending_counts_the_keys_in_the_call_and_those_waiting() -> None:
     """`pending` is the keys asked and not answered, whether in the call or after it."""
     fetch = Fetches()
-    fetch.release.clear()
     batched = Coalesced(fetch)
-    asked = [asyncio.ensure_future(batched.ask(key)) for key in ("k1", "k2")]
-    while not fetch.calls:
-        await asyncio.sleep(0)
+    asked = await fetch.held(batched, "k1", "k2")
     asked += [asyncio.ensure_future(batched.ask(key)) for key in ("k3", "k3", "k4")]
     await asyncio.sleep(0)
     assert batched.pending == 4
