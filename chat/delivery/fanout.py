@@ -32,9 +32,11 @@ FILL_MAX = 1000
 # commits 5, node B commits 6, B's publish arrives first): the missing one is usually a
 # millisecond behind, so it is waited for, and the store read only if it does not come.
 REORDER_WAIT_S = 0.01
-# Reads of the store in a row for one gap that a message past it keeps open (a read made after
-# that message arrived holds every id below it: a second read closes any hole). Past this, the
-# store is not the one the message's node wrote to (or lost it): what is held goes out.
+# Reads of the store in a row that bring nothing new while a message past a hole is held (a
+# read made after that message arrived holds every id below it: a second read closes any hole).
+# Past this, the store is not the one the message's node wrote to (or lost it): what is held
+# goes out. A read that brings something resets the count: in a burst from several nodes each
+# read can close one hole while the next opens.
 REFILL_MAX = 3
 # Direct messages delivered here, remembered per (user, conversation) so that one delivered
 # from the store (its node died before publishing it, chat/delivery/catchup.py) is not
@@ -273,7 +275,9 @@ class Fanout:
             else:
                 self.stats.deliveries += room.broadcast(stored)
         if room.is_filling:  # held past a message committed after the read: read again
-            self.fill(room, reads)
+            # A read that moved the room on closed its hole: the one left is the next one a
+            # burst opened, not one the store lacks, so the reads in a row count from 0 again.
+            self.fill(room, reads if room.filling_from() == after else 0)
 
     async def _removed(self, name: str, missed: list[StoredMessage]) -> set[int]:
         """The ids of `missed` removed by moderators (asked whatever Room.removals says: a
