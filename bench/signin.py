@@ -49,36 +49,38 @@ def fresh_database(postgres: str | None, work: Path, number: int) -> str:
     return f"{postgres}{'&' if '?' in postgres else '?'}options=-csearch_path%3D{schema}"
 
 
-async def seed(db: str, count: int) -> list[str]:
-    """`count` sessions over ACCOUNTS accounts in the database `db`; their tokens."""
+async def seed(db: str, count: int, accounts: int = ACCOUNTS) -> tuple[list[str], list[int]]:
+    """`count` sessions over `accounts` accounts in the database `db` (session i is account
+    i mod `accounts`'s); their tokens, and the accounts' ids in order of creation."""
     store = open_accounts(db)
     await store.start()
     try:
         now = int(time.time() * 1000)
-        accounts = [await store.create_account(f"bench{i}", name_key(f"bench{i}"), None,
-                                               PASSWORD_HASH, now)
-                    for i in range(min(ACCOUNTS, count))]
+        made = [await store.create_account(f"bench{i}", name_key(f"bench{i}"), None,
+                                           PASSWORD_HASH, now)
+                for i in range(min(accounts, count))]
         tokens = [secrets.token_urlsafe(TOKEN_BYTES) for _ in range(count)]
         last_used = now - LAST_USED_S * 1000
         rows = []
         for i, token in enumerate(tokens):
             session = Session(secrets.token_urlsafe(SESSION_ID_BYTES),
-                              accounts[i % len(accounts)].id, last_used, last_used,
+                              made[i % len(made)].id, last_used, last_used,
                               "127.0.0.1", "bench")
             rows.append((sql.CREATE_SESSION, (
                 session.id, session.account_id, session.created_ts, session.last_seen_ts,
                 session.address, session.user_agent, secret_hash(token))))
         for start in range(0, len(rows), SEED_CHUNK):
             await store.sql_writes(rows[start:start + SEED_CHUNK])
-        return tokens
+        return tokens, [account.id for account in made]
     finally:
         await store.close()
 
 
 def storm(loadgen: Path, db: str, clients: int, cookies: Path | None, logs: Path,
-          pinned: bool = True) -> Json:
-    """One fresh server on `db`, `clients` connections opened (with `cookies`: signed in); the
-    server and the load generator on their cores of bench/env.py unless not `pinned`."""
+          pinned: bool = True, more: Sequence[str] = ()) -> Json:
+    """One fresh server on `db`, `clients` connections opened (with `cookies`: signed in; with
+    `more`, the load generator's further arguments); the server and the load generator on
+    their cores of bench/env.py unless not `pinned`."""
     spec = our_server_spec(Path(sys.executable), [])
     if spec is None:
         raise BenchError("chat_server.py is missing")
@@ -88,6 +90,7 @@ def storm(loadgen: Path, db: str, clients: int, cookies: Path | None, logs: Path
         args = ["-mode", "idle", "-clients", str(clients), "-idle-msgs", "0", "-settle", "0.5"]
         if cookies is not None:
             args += ["-cookies", str(cookies)]
+        args += more
         out = run_loadgen(loadgen, run, tuple(args), deadline=120,
                           core=LOADGEN_CORE if pinned else None,
                           server_core=SERVER_CORE if pinned else "-1")
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(folder)
         for number in range(1, options.runs + 1):
             db = fresh_database(options.db, work, number)
-            tokens = asyncio.run(seed(db, options.clients))
+            tokens, _ = asyncio.run(seed(db, options.clients))
             cookies = work / f"run{number}.cookies"
             cookies.write_text("".join(f"chat_session={token}\n" for token in tokens))
             log(f"run {number}: {options.clients} guests, then as many signed in")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import rejoin, send_threads, signin
 from bench import run as bench_run
-from bench import send_threads, signin
 from bench.build import build_loadgen, prebuilt
 from bench.env import Json
 from bench.offline import libraries, requirements
@@ -313,7 +313,7 @@ def test_the_signin_storm_signs_each_connection_in_with_a_session_of_its_own(
     session, last used an hour ago, is touched by its own upgrade."""
     go_toolchain()
     db = tmp_path / "signin.db"
-    tokens = asyncio.run(signin.seed(str(db), 30))
+    tokens, _ = asyncio.run(signin.seed(str(db), 30))
     assert len(set(tokens)) == 30
     with sqlite3.connect(db) as conn:
         seeded = {row[0] for row in conn.execute("SELECT last_seen_ts FROM sessions")}
@@ -325,3 +325,25 @@ def test_the_signin_storm_signs_each_connection_in_with_a_session_of_its_own(
     with sqlite3.connect(db) as conn:
         touched = [row[0] for row in conn.execute("SELECT last_seen_ts FROM sessions")]
     assert len(touched) == 30 and min(touched) > seeded.pop()
+
+
+def test_the_rejoin_storm_answers_every_client_s_joins_of_its_rooms(tmp_path: Path) -> None:
+    """bench/rejoin.py's storm: each signed-in client rejoins every seeded room with `since`,
+    and each join is answered to the end (its `unread`) without an error."""
+    go_toolchain()
+    db = tmp_path / "rejoin.db"
+    tokens, accounts = asyncio.run(signin.seed(str(db), 30, 15))
+    assert len(accounts) == 15
+    asyncio.run(rejoin.seed_rooms(str(db), accounts, 2, 20, 3))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*), min(last_read), max(last_read) FROM read_marks"
+                            ).fetchone() == (30, 17, 17)
+        assert conn.execute("SELECT count(*) FROM room_members").fetchone() == (30,)
+    cookies, greet = tmp_path / "cookies", tmp_path / "greet"
+    cookies.write_text("".join(f"chat_session={token}\n" for token in tokens))
+    greet.write_text(rejoin.greetings(2, 20, 3))
+    assert greet.read_text().count('"since":17') == 2
+    out = rejoin.rejoin_storm(build_loadgen(), str(db), 30, cookies, greet, tmp_path,
+                              pinned=False)
+    assert out["greeted"] == 30 and out["greet_errors"] == 0
+    assert out["server_ready_cpu_us"] >= out["server_handshake_cpu_us"] > 0

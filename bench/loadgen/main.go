@@ -75,6 +75,8 @@ type config struct {
 	senderAddr string
 	pids       string
 	cookies    string
+	greet      string
+	greetReply string
 }
 
 type kind uint8
@@ -114,6 +116,7 @@ type conn struct {
 	closeAt   int64
 	closeHow  int
 	churnSend bool
+	greetLeft int // -greet: replies still awaited (one per frame sent)
 	email     string
 	name      string
 }
@@ -300,6 +303,13 @@ type gen struct {
 	cookies    [][]byte
 	cookieNext int
 	pids       []int // -pids, in the order of procNames
+	// -greet: the frames each client sends once open, by connection in turn (greetNext: the
+	// next); greeted counts the clients that had every reply, greetErrs the error replies
+	greets     [][][]byte
+	greetNext  int
+	greetReply []byte
+	greeted    int
+	greetErrs  int
 
 	clients   []*conn
 	senders   []*conn
@@ -385,6 +395,10 @@ func main() {
 	flag.StringVar(&cfg.senderAddr, "sender-addr", "", "host:port of another server for the senders: then "+
 		"-senders extra connections there send, and only the -clients connections to -addr are counted receivers")
 	flag.StringVar(&cfg.pids, "pids", "", "name=pid,... of more processes whose CPU is sampled at every window edge")
+	flag.StringVar(&cfg.greet, "greet", "", "a file of frames a client sends once open, one line per "+
+		"client in turn (i mod lines), the frames of a line separated by tabs: e.g. joins with since")
+	flag.StringVar(&cfg.greetReply, "greet-reply", `"type":"history"`, "with -greet: a client is "+
+		"ready once it has had one frame holding this per frame it sent (idle mode waits for all)")
 	flag.StringVar(&cfg.cookies, "cookies", "", "a file of Cookie header values, one per line: the i-th "+
 		"upgrade sends line i mod n (\"chat_session=TOKEN\": signed-in connections, each handshake a session lookup)")
 	flag.Parse()
@@ -519,6 +533,26 @@ func newGen(cfg *config) (*gen, error) {
 		if len(g.cookies) == 0 {
 			return nil, fmt.Errorf("-cookies %s: no cookie in it", cfg.cookies)
 		}
+	}
+	if cfg.greet != "" {
+		text, err := os.ReadFile(cfg.greet)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(text), "\n") {
+			if line = strings.TrimSpace(line); line == "" {
+				continue
+			}
+			var frames [][]byte
+			for _, f := range strings.Split(line, "\t") {
+				frames = append(frames, []byte(f))
+			}
+			g.greets = append(g.greets, frames)
+		}
+		if len(g.greets) == 0 {
+			return nil, fmt.Errorf("-greet %s: no frame in it", cfg.greet)
+		}
+		g.greetReply = []byte(cfg.greetReply)
 	}
 	// The request's head without its closing blank line: hello() adds the cookie and ends it.
 	request := func(host string) []byte {
@@ -1023,6 +1057,20 @@ func (g *gen) text(c *conn, p []byte, now int64) {
 	if c.kind != kClient {
 		return
 	}
+	if c.greetLeft > 0 {
+		if bytes.Contains(p, []byte(`"type":"error"`)) {
+			g.greetErrs++
+			if g.greetErrs <= 3 {
+				logf("-greet: an error reply: %.300s", p)
+			}
+		}
+		if bytes.Contains(p, g.greetReply) {
+			if c.greetLeft--; c.greetLeft == 0 {
+				g.greeted++
+			}
+			return
+		}
+	}
 	i := bytes.Index(p, g.marker)
 	if i < 0 {
 		g.foreign++
@@ -1092,6 +1140,15 @@ func (g *gen) onOpen(c *conn, now int64) {
 	switch c.kind {
 	case kClient:
 		g.nOpenRecv++
+		if len(g.greets) > 0 {
+			frames := g.greets[g.greetNext%len(g.greets)]
+			g.greetNext++
+			for _, f := range frames {
+				c.out = g.appendFrame(c.out, 0x81, f)
+			}
+			c.greetLeft = len(frames)
+			g.flush(c)
+		}
 	case kSlow:
 		// From here on it never reads: its socket buffers fill and the server must cope.
 		_ = syscall.EpollCtl(g.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
@@ -1751,10 +1808,9 @@ func (g *gen) ramp(res map[string]any) {
 func (g *gen) modeIdle() map[string]any {
 	s0 := g.sample()
 	ru0 := selfCPU()
+	t0 := g.now()
 	cs := g.setupClients(g.cfg.clients, 1)
 	s1 := g.sample()
-	g.runFor(g.cfg.settle)
-	s2 := g.sample()
 	n := len(g.clients)
 	res := map[string]any{
 		"connect_seconds":   round(cs, 3),
@@ -1762,11 +1818,26 @@ func (g *gen) modeIdle() map[string]any {
 		"connect_per_s":     round(float64(n)/cs, 0),
 		"loadgen_cpu_setup": round((selfCPU()-ru0)/cs, 3),
 	}
+	sr := s1
+	if len(g.greets) > 0 {
+		// Every client's replies, as a reconnect storm ends: its upgrade and what it asked.
+		end := g.now() + int64(60e9)
+		g.loop(func(now int64) bool { return g.greeted >= n || now >= end })
+		sr = g.sample()
+		res["ready_seconds"] = round(float64(g.now()-t0)/1e9, 3)
+		res["greeted"] = g.greeted
+		res["greet_errors"] = g.greetErrs
+	}
+	g.runFor(g.cfg.settle)
+	s2 := g.sample()
 	if s0.ok && s2.ok && n > 0 {
 		res["server_rss_kib_before"] = s0.rssKiB
 		res["server_rss_kib_after"] = s2.rssKiB
 		res["server_kib_per_conn"] = round(float64(s2.rssKiB-s0.rssKiB)/float64(n), 2)
 		res["server_handshake_cpu_us"] = round((s1.cpuSec-s0.cpuSec)*1e6/float64(n), 1)
+		if len(g.greets) > 0 && sr.ok {
+			res["server_ready_cpu_us"] = round((sr.cpuSec-s0.cpuSec)*1e6/float64(n), 1)
+		}
 	}
 	var steps []*step
 	var lasts []float64
