@@ -187,6 +187,17 @@ class ChatSocket(WebSocketHandler):
         if self.outbox is not None and not self.outbox.closed:
             self.outbox.push(self._deflated(frame))
 
+    def send_frames(self, batch: Frames) -> None:
+        """Send frames in order: one queueing of their joined bytes, or each compressed."""
+        outbox = self.outbox
+        if outbox is None or outbox.closed:
+            return
+        if isinstance(self.ws_connection, StrictProtocol13) and self.ws_connection.deflating:
+            for frame in batch.frames:
+                outbox.push(self._deflated(frame))
+        elif batch.wire:
+            outbox.push(batch.wire)
+
     def reply(self, frame: Frame) -> None:
         """Send a frame the client asked for (compressed if `send` is).
 

@@ -285,6 +285,9 @@ class ClosedPeer:
     def send(self, frame: Frame) -> None:
         pass
 
+    def send_frames(self, batch: Frames) -> None:
+        pass
+
     def reply(self, frame: Frame) -> None:
         pass
 

@@ -72,6 +72,27 @@ async def test_a_compressed_connection_reads_general_before_joining(
     zipped.close()
 
 
+@pytest.mark.settings(compression=True, notice_interval=0.2, rate_limit=0)
+@pytest.mark.gen_test(timeout=30)
+async def test_a_compressed_member_gets_an_interval_of_held_joins_one_by_one(
+        ws_url: str, connect: Connect) -> None:
+    """Joins held for a notice-interval reach a deflate member as a frame each, in order."""
+    zipped = await chat_client(ws_url)
+    while json.loads(await zipped.read_message() or "")["type"] != "history":
+        pass
+    names = [f"joiner{i}" for i in range(6)]
+    joiners = [await connect() for _ in names]
+    for client, name in zip(joiners, names, strict=True):
+        await client.join(name)  # the first is sent at once; the others are held, then folded
+    got: list[str] = []
+    while len(got) < len(names):
+        event = json.loads(await zipped.read_message() or "")
+        if event["type"] == "join":
+            got.append(event["username"])
+    assert got == names
+    zipped.close()
+
+
 def inflater(bits: int) -> Callable[[bytes], dict[str, Any]]:
     """Decode the server's compressed messages as a client whose window is 2**bits bytes."""
     window = zlib.decompressobj(-bits)

@@ -33,9 +33,16 @@ class Recorder:
 
     def __init__(self) -> None:
         self.frames: list[dict[str, Any]] = []
+        self.batches: list[bytes] = []  # the joined bytes of each send_frames
 
     def send(self, frame: Frame) -> None:
         self.frames.append(json.loads(frame.payload))
+
+    def send_frames(self, batch: Frames) -> None:
+        assert batch.wire == b"".join(frame.wire for frame in batch.frames)
+        self.batches.append(batch.wire)
+        for frame in batch.frames:
+            self.send(frame)
 
     def reply(self, frame: Frame) -> None:
         raise AssertionError("fan-out never replies to a command")
@@ -347,6 +354,29 @@ async def test_a_listener_that_read_presence_while_notices_were_held_gets_final_
     await asyncio.sleep(3 * FOLD_S)
     assert seen(ann) == [("join", "Bob", 2)]
     assert seen(late) == [("leave", "Cy", 2)]  # its presence may have listed Cy
+
+
+@pytest.mark.gen_test
+async def test_an_interval_of_joins_reaches_each_listener_in_one_queueing_but_its_own(
+        node: Node) -> None:
+    """A reconnect storm's held joins go to each listener at once, in order, never its own."""
+    node.fanout.notices.interval = FOLD_S
+    ann = node.reader("ann")
+    notice(node, "join", "Bob", 2)  # sent at once; the next ones are held
+    names = [f"user{i}" for i in range(40)]
+    tabs = {}
+    for count, name in enumerate(names, start=3):
+        notice(node, "join", name, count)
+        if name in ("user0", "user17", "user39"):  # back in the room with two tabs each
+            tabs[name] = (node.reader(name), node.reader(name))
+    await asyncio.sleep(3 * FOLD_S)
+    assert seen(ann) == [("join", "Bob", 2)] + [("join", name, 42) for name in names]
+    assert len(ann.batches) == 1
+    for name, pair in tabs.items():
+        for tab in pair:
+            assert seen(tab) == [("join", other, 42) for other in names if other != name]
+            assert len(tab.batches) == 1
+    assert tabs["user0"][0].batches[0] is tabs["user0"][1].batches[0]  # cut once per user
 
 
 @pytest.mark.gen_test

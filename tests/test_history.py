@@ -82,6 +82,9 @@ class Replies:
     def send(self, frame: Frame) -> None:
         self.live.append(frame)
 
+    def send_frames(self, batch: Frames) -> None:
+        self.live.extend(batch.frames)
+
     def reply(self, frame: Frame) -> None:
         self.frames.append(frame)
 

@@ -24,6 +24,10 @@ class Recorder:
     def send(self, frame: Frame) -> None:
         self.ids.append(json.loads(frame.payload)["id"])
 
+    def send_frames(self, batch: Frames) -> None:
+        for frame in batch.frames:
+            self.send(frame)
+
     def reply(self, frame: Frame) -> None:
         raise AssertionError("a room only sends")
 

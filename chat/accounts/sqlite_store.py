@@ -23,6 +23,7 @@ from chat.accounts.sqlite_signin import (
 )
 from chat.accounts.watch import RevocationWatch
 from chat.store.base import StoreError
+from chat.store.sqlite_reads import BatchedReads
 from chat.store.sqlite_schema import LOCK_TIMEOUT_S, connect, describe, memory_uri, migrate
 
 T = TypeVar("T")
@@ -30,6 +31,11 @@ T = TypeVar("T")
 # How often a node reads the revocations table for what another process committed (s): the
 # longest a disabled account's socket stays open on a SQLite server.
 REVOCATION_POLL_S = 1.0
+
+
+def _rows(conn: sqlite3.Connection, read: tuple[str, Row]) -> list[Row]:
+    """A statement's rows: `read` is the statement and its parameters."""
+    return conn.execute(*read).fetchall()
 
 
 def _keep_an_admin(conn: sqlite3.Connection, account_id: int) -> None:
@@ -55,6 +61,9 @@ class SQLiteAccounts(SQLiteSignIn):
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accounts")
         self._conn: sqlite3.Connection | None = None
         self._watch = RevocationWatch(self._revocations_after, revocation_poll_s)
+        # A reconnect storm's reads (memberships, a room's access) share hops to the thread.
+        self._reads: BatchedReads[tuple[str, Row], Row] = BatchedReads(
+            self._thread, self._db, _rows)
 
     async def start(self) -> None:
         self._conn = await self._call(self._open)
@@ -95,9 +104,7 @@ class SQLiteAccounts(SQLiteSignIn):
         return row
 
     async def _all(self, statement: str, params: Row) -> list[Row]:
-        rows: list[Row] = await self._call(
-            lambda: self._db().execute(statement, params).fetchall())
-        return rows
+        return await self._reads.read((statement, params))
 
     async def _write(self, statement: str, params: Row) -> int:
         def run() -> int:

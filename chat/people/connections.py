@@ -20,6 +20,9 @@ class Peer(Protocol):
     def send(self, frame: Frame) -> None:
         """Queue a frame; never blocks, never raises (a failing peer closes itself)."""
 
+    def send_frames(self, batch: Frames) -> None:
+        """Queue frames in order, as send() would one by one."""
+
     def reply(self, frame: Frame) -> None:
         """Queue a frame the client asked for; its bytes never count as the client being slow."""
 

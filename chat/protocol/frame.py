@@ -49,3 +49,10 @@ class Frames:
     def __init__(self, frames: list[Frame]) -> None:
         self.frames = frames
         self.wire = b"".join(frame.wire for frame in frames)
+
+    @classmethod
+    def cut(cls, frames: list[Frame], wire: bytes) -> Frames:
+        """Frames whose joined bytes the caller has already: `wire` must be those of `frames`."""
+        made = cls.__new__(cls)
+        made.frames, made.wire = frames, wire
+        return made

@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 from chat.people.names import name_key
-from chat.protocol.frame import Frame
+from chat.protocol.frame import Frame, Frames
 from chat.rooms.room import Room
 
 
@@ -56,11 +56,14 @@ class Notices:
         held = room.release_notices()
         if held is None or self.rooms.get(room.name) is not room:
             return  # the room was closed here meanwhile; a new one starts from its presence
+        net: list[tuple[str, list[Frame]]] = []
+        final: list[tuple[str, list[Frame]]] = []
         for about, (first, last) in held.changes.items():
-            net, final = fold(first, last)
-            frames = {id(event): Frame.of(counted(event, held.count)) for event in final + net}
-            send(room, [frames[id(event)] for event in net], about,
-                 [frames[id(event)] for event in final])
+            changed, state = fold(first, last)
+            frames = {id(event): Frame.of(counted(event, held.count)) for event in state + changed}
+            net.append((about, [frames[id(event)] for event in changed]))
+            final.append((about, [frames[id(event)] for event in state]))
+        send_interval(room, net, final)
         room.notices_sent()
         if held.changes:
             self._hold(room)  # still churning: keep folding
@@ -71,16 +74,60 @@ def counted(event: dict[str, Any], count: int | None) -> dict[str, Any]:
     return event if count is None else {**event, "count": count}
 
 
-def send(room: Room, frames: Frame | list[Frame], about: str,
-         fresh_frames: list[Frame] | None = None) -> None:
-    """Send notice frames to the room's listeners but the user they are about."""
-    net = [frames] if isinstance(frames, Frame) else frames
-    final = net if fresh_frames is None else fresh_frames
-    if not net and not (final and room.fresh):
-        return
+def send(room: Room, frame: Frame, about: str) -> None:
+    """Send a notice frame to the room's listeners but the user it is about."""
     for client in room.listeners:
         user = client.user
-        if user is not None and user.key == about:
-            continue
-        for frame in final if client in room.fresh else net:
+        if user is None or user.key != about:
             client.peer.send(frame)
+
+
+class Batch:
+    """One interval's notices, each user's in order, as one queueing per listener: the frames
+    of all but the listener's own user (cut once per user: two tabs share it)."""
+
+    __slots__ = ("_all", "_spans", "_without")
+
+    def __init__(self, parts: list[tuple[str, list[Frame]]]) -> None:
+        frames = [frame for _, part in parts for frame in part]
+        self._all = Frames(frames)
+        # A user's frames: where they start and end in the list, and in the joined bytes.
+        self._spans: dict[str, tuple[int, int, int, int]] = {}
+        first = start = 0
+        for about, part in parts:
+            size = sum(len(frame.wire) for frame in part)
+            self._spans[about] = (first, first + len(part), start, start + size)
+            first, start = first + len(part), start + size
+        self._without: dict[str, Frames] = {}
+
+    def for_user(self, key: str | None) -> Frames:
+        """The frames a listener whose user is `key` gets."""
+        span = None if key is None else self._spans.get(key)
+        if span is None or span[0] == span[1]:
+            return self._all
+        assert key is not None
+        frames = self._without.get(key)
+        if frames is None:
+            first, end, start, stop = span
+            everyone = self._all
+            frames = self._without[key] = Frames.cut(
+                everyone.frames[:first] + everyone.frames[end:],
+                everyone.wire[:start] + everyone.wire[stop:])
+        return frames
+
+
+def send_interval(room: Room, net: list[tuple[str, list[Frame]]],
+                  final: list[tuple[str, list[Frame]]]) -> None:
+    """Send an interval's notices: each user's net change (`net`), or to a listener whose
+    `presence` was read meanwhile each user's final state (`final`); never a user's own.
+
+    A reconnect storm joins thousands of users in each interval: one queueing per listener,
+    not one per listener and user (bench/rejoin.py; docs/performance.md, "Rejoining rooms").
+    """
+    batches = {False: Batch(net), True: Batch(final)}
+    fresh = room.fresh
+    for client in room.listeners:
+        user = client.user
+        frames = batches[client in fresh].for_user(None if user is None else user.key)
+        if frames.frames:
+            client.peer.send_frames(frames)

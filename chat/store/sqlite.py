@@ -28,6 +28,7 @@ from chat.store.sql import READ_MARKS as _READ_MARKS
 from chat.store.sql import SAW as _SAW
 from chat.store.sql import UNREAD as _UNREAD
 from chat.store.sql import by_ids
+from chat.store.sqlite_reads import BatchedReads
 from chat.store.sqlite_requests import Append, Prune, Read, WriterStats
 from chat.store.sqlite_schema import (
     LOCK_TIMEOUT_S,
@@ -44,11 +45,21 @@ T = TypeVar("T")
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], *,
            newest_first: bool) -> list[StoredMessage]:
-    """Run a read on the reader thread; the messages oldest first."""
+    """Run a read on the writer's connection; the messages oldest first."""
     try:
-        rows = conn.execute(sql, params).fetchall()
+        return _messages(conn, (sql, params, newest_first))
     except sqlite3.Error as exc:
         raise StoreError(describe(exc)) from None
+
+
+# A read of messages: its statement, parameters, and whether rows come newest first.
+MessageRead = tuple[str, tuple[Any, ...], bool]
+
+
+def _messages(conn: sqlite3.Connection, read: MessageRead) -> list[StoredMessage]:
+    """The messages `read` selects, oldest first."""
+    sql, params, newest_first = read
+    rows = conn.execute(sql, params).fetchall()
     if newest_first:
         rows.reverse()
     return [message_from_row(row) for row in rows]
@@ -87,6 +98,9 @@ class SQLiteStore:
         self._open = False
         self._reader: sqlite3.Connection | None = None
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-reader")
+        # A reconnect storm's reads (each room's missed messages, its newest) share hops.
+        self._batched: BatchedReads[MessageRead, StoredMessage] = BatchedReads(
+            self._reads, self._reader_connection, _messages)
 
     @property
     def stats(self) -> WriterStats:
@@ -196,9 +210,12 @@ class SQLiteStore:
             run = partial(_fetch, sql=sql, params=params, newest_first=newest_first)
             self._writer.submit(Read(loop, future, run))
             return await future
-        assert self._reader is not None  # set before _open
-        fetch = partial(_fetch, self._reader, sql, params, newest_first=newest_first)
-        return await loop.run_in_executor(self._reads, fetch)
+        return await self._batched.read((sql, params, newest_first))
+
+    def _reader_connection(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise StoreError("the history store is not open")
+        return self._reader
 
     # Read marks (chat/store/base.py's ReadMarks): on the writer's connection, between its
     # transactions, so a mark is committed (one statement) before the call returns.
