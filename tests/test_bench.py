@@ -321,7 +321,8 @@ def test_the_signin_storm_signs_each_connection_in_with_a_session_of_its_own(
     cookies = tmp_path / "cookies"
     cookies.write_text("".join(f"chat_session={token}\n" for token in tokens))
     out = signin.storm(build_loadgen(), str(db), 30, cookies, tmp_path, pinned=False)
-    assert out["connections"] == 30 and out["server_handshake_cpu_us"] > 0
+    # Sampled from /proc in 10 ms ticks: 30 upgrades may take less than one.
+    assert out["connections"] == 30 and out["server_handshake_cpu_us"] >= 0
     with sqlite3.connect(db) as conn:
         touched = [row[0] for row in conn.execute("SELECT last_seen_ts FROM sessions")]
     assert len(touched) == 30 and min(touched) > seeded.pop()
@@ -346,4 +347,6 @@ def test_the_rejoin_storm_answers_every_client_s_joins_of_its_rooms(tmp_path: Pa
     out = rejoin.rejoin_storm(build_loadgen(), str(db), 30, cookies, greet, tmp_path,
                               pinned=False)
     assert out["greeted"] == 30 and out["greet_errors"] == 0
-    assert out["server_ready_cpu_us"] >= out["server_handshake_cpu_us"] > 0
+    # /proc counts 10 ms ticks: the upgrades alone may take less than one, not the rejoins.
+    assert out["server_ready_cpu_us"] >= out["server_handshake_cpu_us"] >= 0
+    assert out["server_ready_cpu_us"] > 0

@@ -125,6 +125,36 @@ async def test_watchers_that_share_a_read_share_its_frames(
 
 @pytest.mark.settings(rate_limit=0)
 @pytest.mark.gen_test
+async def test_joiners_that_share_a_read_share_its_encoding(
+        connect: Connect, app: ChatApplication) -> None:
+    """Members rejoining a room with the same `since` during one read of it get its messages
+    encoded once; a joiner after a new message gets a read and an encoding of its own."""
+    alice = await connect()
+    await alice.join("alice")
+    ids = await post(alice, ["m0", "m1", "m2"])
+    replay, room = app.hub.replay, app.hub.rooms["general"]
+    peers = [Replies() for _ in range(4)]
+    joiners = [Client(peer, "127.0.0.1", TokenBucket(0, 1, 0)) for peer in peers]
+    for joiner in joiners:
+        joiner.join_room("general")
+    renders = replay.join_renders
+    # changes=0: each reads its history first (a resume's join), so the three ask at once.
+    await asyncio.gather(*(replay.catch_up(joiner, room, ids[0], 0) for joiner in joiners[:3]))
+    assert replay.join_renders == renders + 1
+    history = json.loads(peers[0].frames[0].payload)
+    assert [m["message"] for m in history["messages"]] == ["m1", "m2"]
+    assert all(peer.frames[0].payload == peers[0].frames[0].payload for peer in peers[1:3])
+    await post(alice, ["m3"])
+    await replay.catch_up(joiners[3], room, ids[0], 0)
+    assert replay.join_renders == renders + 2
+    history = json.loads(peers[3].frames[0].payload)
+    assert [m["message"] for m in history["messages"]] == ["m1", "m2", "m3"]
+    for joiner in joiners:
+        room.drop(joiner)
+
+
+@pytest.mark.settings(rate_limit=0)
+@pytest.mark.gen_test
 async def test_history_pages_backwards(connect: Connect) -> None:
     """`history` with `before` returns the page just older, and says whether more exist."""
     alice = await connect()

@@ -32,6 +32,19 @@ CHANGES_PER_REPLY = 200
 ENVELOPE_BYTES = 256
 
 
+class SharedRead:
+    """One history read, shared by the joiners that waited for it, and its events encoded once
+    for them all: a reconnect storm rejoins each room with the same `since` thousands of times."""
+
+    __slots__ = ("encoded", "messages", "more", "recovered")
+
+    def __init__(self, messages: list[StoredMessage], recovered: bool, more: bool) -> None:
+        self.messages = messages
+        self.recovered = recovered  # all that was missed
+        self.more = more  # older ones exist
+        self.encoded: tuple[list[bytes], bool] | None = None  # fit() of a join's reply
+
+
 class Replay:
     """Reads a conversation's history for join replay, resume and paging, and delivers it.
 
@@ -47,7 +60,7 @@ class Replay:
         self.on_join = on_join  # messages a join replays at most
         self.max_bytes = max_bytes  # bytes of history one reply holds at most
         # Reads under way, by room, `since` and the room's version when each started.
-        self._reads: dict[tuple[str, int | None, int], asyncio.Future[Missed]] = {}
+        self._reads: dict[tuple[str, int | None, int], asyncio.Future[SharedRead]] = {}
         # Messages moderators removed (chat/rooms/): the rooms of this node, whose `removals`
         # says whether to ask, and the ids removed between two ids. None: none are hidden.
         self.rooms: Mapping[str, Room] | None = None
@@ -56,6 +69,7 @@ class Replay:
         self._watched: tuple[list[StoredMessage], set[int], Frames,
                              list[StoredMessage]] | None = None
         self.watch_renders = 0  # reads rendered for watchers, for tests
+        self.join_renders = 0  # and for joiners
 
     async def _hidden(self, name: str, messages: list[StoredMessage]) -> set[int]:
         """The ids of `messages` deleted (tombstones) or removed by moderators before removing
@@ -80,7 +94,7 @@ class Replay:
         found = await quotes.originals(self.store, self._hidden, conversation, {message_id})
         return found[message_id]
 
-    def _shared(self, room: Room, since: int | None) -> Awaitable[Missed]:
+    def _shared(self, room: Room, since: int | None) -> Awaitable[SharedRead]:
         """missed() for a client held in `room`, sharing a read already under way.
 
         A reconnect storm (a deploy, a network blip) sends thousands of joins of one room at
@@ -92,14 +106,18 @@ class Replay:
         key = (room.name, since, room.version)
         pending = self._reads.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self._read(room.name, self.missed(room.name, since)))
+            pending = asyncio.ensure_future(self._read_shared(room.name, since))
             self._reads[key] = pending
             pending.add_done_callback(lambda done: self._forget(key, done))
         return asyncio.shield(pending)  # a client that leaves cancels its wait, not the read
 
-    def _forget(self, key: tuple[str, int | None, int], done: asyncio.Future[Missed]) -> None:
+    def _forget(self, key: tuple[str, int | None, int],
+                done: asyncio.Future[SharedRead]) -> None:
         if self._reads.get(key) is done:
             del self._reads[key]
+
+    async def _read_shared(self, name: str, since: int | None) -> SharedRead:
+        return SharedRead(*await self._read(name, self.missed(name, since)))
 
     async def missed(self, conversation: str, since: int | None) -> tuple[
             list[StoredMessage], bool, bool]:
@@ -142,12 +160,16 @@ class Replay:
         carries (read before its messages: what changed meanwhile follows in `changes`)."""
         room.hold(client)
         mark = await self.last_change(room.name) if changes is None else None
-        missed, recovered, more = await self._shared(room, since)
+        read = await self._shared(room, since)
+        missed, recovered, more = read.messages, read.recovered, read.more
         hidden = await self._hidden(room.name, missed)  # while held: no live message is lost
         held = room.unhold(client)
         if held is None or client.closed or room.name not in client.rooms:
             return  # left or closed while the store was read
-        payloads, cut = fit(missed, self._message, self.max_bytes - ENVELOPE_BYTES)
+        if read.encoded is None:
+            read.encoded = fit(missed, self._message, self.max_bytes - ENVELOPE_BYTES)
+            self.join_renders += 1
+        payloads, cut = read.encoded
         missed = missed[len(missed) - len(payloads):]
         client.reply(history_frame(_shown(payloads, missed, hidden), room=room.name,
                                     recovered=recovered and not (cut and since is not None),
@@ -198,7 +220,7 @@ class Replay:
     async def watch(self, client: Client, room: Room) -> None:
         """Show a connection that is no member the room's latest messages, then live ones."""
         room.hold(client)
-        missed, _, _ = await self._shared(room, None)
+        missed = (await self._shared(room, None)).messages
         hidden = await self._hidden(room.name, missed)
         held = room.unhold(client)
         if held is None or client.closed:
