@@ -45,7 +45,7 @@ T = TypeVar("T")
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], *,
            newest_first: bool) -> list[StoredMessage]:
-    """Run a read on the writer's connection; the messages oldest first."""
+    """Run a read on its thread's connection; the messages oldest first."""
     try:
         return _messages(conn, (sql, params, newest_first))
     except sqlite3.Error as exc:
@@ -195,10 +195,13 @@ class SQLiteStore:
         # The last two parameters, LIMIT and OFFSET, are the ones _read adds.
         params = sqlite_params(terms, scope, filters, offset, limit)
         return page(await self._read(SQLITE_SEARCH, params[:-2], limit + 1, newest_first=False,
-                                     offset=offset), limit)
+                                     offset=offset, alone=True), limit)
 
     async def _read(self, sql: str, keys: tuple[Any, ...], limit: int, *,
-                    newest_first: bool, offset: int | None = None) -> list[StoredMessage]:
+                    newest_first: bool, offset: int | None = None,
+                    alone: bool = False) -> list[StoredMessage]:
+        """The messages a read selects; `alone`: in a hop of its own (a search may take long,
+        and a batch's answers all wait for its last read)."""
         if not self._open:
             raise StoreError("the history store is not open")
         if limit <= 0:  # SQLite would read a negative LIMIT as "no limit"
@@ -210,6 +213,9 @@ class SQLiteStore:
             run = partial(_fetch, sql=sql, params=params, newest_first=newest_first)
             self._writer.submit(Read(loop, future, run))
             return await future
+        if alone:
+            return await loop.run_in_executor(self._reads, partial(
+                _fetch, self._reader_connection(), sql, params, newest_first=newest_first))
         return await self._batched.read((sql, params, newest_first))
 
     def _reader_connection(self) -> sqlite3.Connection:
