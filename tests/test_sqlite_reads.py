@@ -122,3 +122,11 @@ async def test_a_hop_holds_at_most_reads_per_hop_reads(reads: Reads) -> None:
     answers = await asyncio.gather(*asked)
     assert answers[1] == [("one",)] and answers[2] == [("two",)]
     assert reads.reads.batches.calls == 2 and reads.runs == READS_PER_HOP + 1
+
+
+@pytest.mark.gen_test
+async def test_a_read_that_cannot_be_a_key_runs_in_a_hop_of_its_own(reads: Reads) -> None:
+    """A read whose parameters are a list (unhashable) is answered, outside any batch."""
+    answer = await reads.reads.read((WORD, [2]))  # type: ignore[arg-type]
+    assert answer == [("two",)]
+    assert reads.reads.batches.calls == 0 and reads.runs == 1

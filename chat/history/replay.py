@@ -18,11 +18,6 @@ from chat.store.base import HistoryStore, StoreError
 
 log = logging.getLogger("chat.replay")
 
-# What a history read gives: the messages, whether that is all that was missed, whether older
-# ones exist.
-Missed = tuple[list[StoredMessage], bool, bool]
-
-
 # Most changed messages one `changes` reply holds (also bounded by history-max-bytes): a
 # client away long asks again (`more`) rather than get one huge frame.
 CHANGES_PER_REPLY = 200
@@ -117,6 +112,7 @@ class Replay:
             del self._reads[key]
 
     async def _read_shared(self, name: str, since: int | None) -> SharedRead:
+        """missed() in a SharedRead: the messages, whether that is all, whether older exist."""
         return SharedRead(*await self._read(name, self.missed(name, since)))
 
     async def missed(self, conversation: str, since: int | None) -> tuple[

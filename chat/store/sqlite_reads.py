@@ -49,7 +49,14 @@ class BatchedReads(Generic[K, T]):
 
     async def read(self, key: K) -> list[T]:
         """What `run` gives for `key`; StoreError if the database failed."""
-        outcome = await self.batches.ask(key)
+        outcome: list[T] | Failed | None
+        try:
+            hash(key)
+        except TypeError:  # a parameter that is a list, say: read it in a hop of its own
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                self._thread, lambda: self._outcome(self._connection(), key))
+        else:
+            outcome = await self.batches.ask(key)
         if isinstance(outcome, Failed):
             raise StoreError(outcome.reason)
         return [] if outcome is None else list(outcome)
@@ -59,12 +66,12 @@ class BatchedReads(Generic[K, T]):
 
     def _all(self, keys: list[K]) -> dict[K, list[T] | Failed]:
         conn = self._connection()
-        found: dict[K, list[T] | Failed] = {}
-        for key in keys:
-            try:
-                found[key] = self._run(conn, key)
-            except sqlite3.Error as exc:
-                found[key] = Failed(describe(exc))
-            except StoreError as exc:
-                found[key] = Failed(str(exc))
-        return found
+        return {key: self._outcome(conn, key) for key in keys}
+
+    def _outcome(self, conn: sqlite3.Connection, key: K) -> list[T] | Failed:
+        try:
+            return self._run(conn, key)
+        except sqlite3.Error as exc:
+            return Failed(describe(exc))
+        except StoreError as exc:
+            return Failed(str(exc))
