@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.env import ROOT, BenchError, Json, log
-from bench.signin import fresh_database, seed, storm
+from bench.env import BenchError, Json, log
+from bench.signin import built_loadgen, fresh_database, seed, storm
 from chat.accounts import open_accounts
 from chat.people.identity import account_party, avatar_url
 from chat.rooms.store import RoomStore
@@ -113,9 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 < options.missed < options.messages:
         raise BenchError("--missed must be 1 or more and less than --messages")
     users = options.accounts or max(1, options.clients // 2)
-    loadgen = ROOT / "bench" / "bin" / "loadgen"
-    if not loadgen.is_file():
-        raise BenchError("no load generator: python -m bench.build (or bench/run.py) first")
+    loadgen = built_loadgen()
     print("| run | upgrade: CPU per client | upgrade and rejoins: CPU per client | "
           "storm length |")
     print("|---|---|---|---|")

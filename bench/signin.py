@@ -76,6 +76,14 @@ async def seed(db: str, count: int, accounts: int = ACCOUNTS) -> tuple[list[str]
         await store.close()
 
 
+def built_loadgen() -> Path:
+    """bench/bin/loadgen, or BenchError if it was not built."""
+    loadgen = ROOT / "bench" / "bin" / "loadgen"
+    if not loadgen.is_file():
+        raise BenchError("no load generator: python -m bench.build (or bench/run.py) first")
+    return loadgen
+
+
 def storm(loadgen: Path, db: str, clients: int, cookies: Path | None, logs: Path,
           pinned: bool = True, more: Sequence[str] = ()) -> Json:
     """One fresh server on `db`, `clients` connections opened (with `cookies`: signed in; with
@@ -108,9 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", default=None, metavar="postgresql://...",
                         help="seed and serve from a new schema of this database each run")
     options = parser.parse_args(argv)
-    loadgen = ROOT / "bench" / "bin" / "loadgen"
-    if not loadgen.is_file():
-        raise BenchError("no load generator: python -m bench.build (or bench/run.py) first")
+    loadgen = built_loadgen()
     print("| run | guests: CPU per connection | signed in: CPU per connection | "
           "signed in: storm length |")
     print("|---|---|---|---|")

@@ -188,15 +188,8 @@ class ChatSocket(WebSocketHandler):
             self.outbox.push(self._deflated(frame))
 
     def send_frames(self, batch: Frames) -> None:
-        """Send frames in order: one queueing of their joined bytes, or each compressed."""
-        outbox = self.outbox
-        if outbox is None or outbox.closed:
-            return
-        if isinstance(self.ws_connection, StrictProtocol13) and self.ws_connection.deflating:
-            for frame in batch.frames:
-                outbox.push(self._deflated(frame))
-        elif batch.wire:
-            outbox.push(batch.wire)
+        """Send frames in order, as send() would one by one."""
+        self._queue(batch, reply=False)
 
     def reply(self, frame: Frame) -> None:
         """Send a frame the client asked for (compressed if `send` is).
@@ -213,16 +206,21 @@ class ChatSocket(WebSocketHandler):
             outbox.reply(frame)
 
     def replies(self, batch: Frames) -> None:
-        """Send frames the client asked for, in order: one queueing of their joined bytes (the
-        same reply range one by one would make), or each compressed in turn."""
+        """Send frames the client asked for, in order, as reply() would one by one."""
+        self._queue(batch, reply=True)
+
+    def _queue(self, batch: Frames, *, reply: bool) -> None:
+        """Queue frames in order: one queueing of their joined bytes (as a reply: the same
+        reply range one by one would make), or each compressed in turn."""
         outbox = self.outbox
         if outbox is None or outbox.closed:
             return
+        push = outbox.push_reply if reply else outbox.push
         if isinstance(self.ws_connection, StrictProtocol13) and self.ws_connection.deflating:
             for frame in batch.frames:
-                outbox.push_reply(self._deflated(frame))
+                push(self._deflated(frame))
         elif batch.wire:
-            outbox.push_reply(batch.wire)
+            push(batch.wire)
 
     def _deflated(self, frame: Frame) -> bytes:
         # Compressed as it is queued: the compressor's state follows the order of sending.
